@@ -1,0 +1,83 @@
+"""Options shared by several commands, as reusable ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        help="Project folder (default: the nearest folder, upward, holding "
+        "pipeline/pipeline_conf.yml).",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+TagsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tags",
+        "-t",
+        help="Select the flows having any of these tags (repeatable).",
+        show_default=False,
+    ),
+]
+FlowsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--flow",
+        "-f",
+        help="Select flows by name (repeatable); --tags then only count for avoid_tags.",
+        show_default=False,
+    ),
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment from confs.envs (default: confs.default_env, else dev, else the first).",
+        show_default=False,
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        metavar="KEY=VALUE",
+        help="Override a param for every process (repeatable); VALUE is read as YAML "
+        "(100 is an int, true a bool).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["limit=100", "name=x"]`` -> ``{"limit": 100, "name": "x"}`` (values read as YAML)."""
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        params[key.strip()] = parse_scalar(text)
+    return params
+
+
+def parse_scalar(text: str) -> Any:
+    """A command-line value read as YAML; text that is not valid YAML stays text."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        value = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return text
+    return (
+        text if value is None and text.strip() not in ("", "~", "null", "Null", "NULL") else value
+    )

@@ -1,0 +1,58 @@
+"""Turning Normandy's errors into messages and exit statuses (SPEC 7: 2 for usage or
+configuration errors). Only the CLI does this; the core raises."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import typer
+
+from normandy_core.errors import ConfigError, NormandyError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def err(text: str) -> None:
+    """Write a line to stderr."""
+    sys.stderr.write(text + "\n")
+
+
+def reports_errors(command: F) -> F:
+    """Decorate a command so that a :class:`NormandyError` is printed, not raised, and the
+    command exits with status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err(str(problem))
+            count = len(exc.problems)
+            err(
+                f"normandy: {count} problem{'s' if count != 1 else ''} in the configuration; "
+                "nothing was run."
+            )
+            raise typer.Exit(EXIT_USAGE) from None
+        except NormandyError as exc:
+            err(f"normandy: error: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table, columns left-aligned and padded."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

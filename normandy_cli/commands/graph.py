@@ -1,0 +1,99 @@
+"""``normandy graph``: the flows as text, Mermaid, Graphviz dot or JSON."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Annotated
+
+import typer
+
+from normandy_cli._options import FlowsOpt, ProjectOpt, TagsOpt
+from normandy_cli._output import reports_errors
+from normandy_core.plan import Plan, Selection, build_plan
+from normandy_core.project import check_project, open_project
+
+
+class GraphFormat(str, enum.Enum):
+    text = "text"
+    mermaid = "mermaid"
+    dot = "dot"
+    json = "json"
+
+
+@reports_errors
+def graph(
+    tags: TagsOpt = None,
+    flow: FlowsOpt = None,
+    fmt: Annotated[GraphFormat, typer.Option("--format", help="Output format.")] = GraphFormat.text,
+    project: ProjectOpt = None,
+) -> None:
+    """Draw the flows (all unless narrowed by --tags or --flow): steps in order, the tasks
+    of a step side by side."""
+    proj = open_project(project)
+    check_project(proj, signatures=False, check_env=False)
+    names = tuple(tags or ()), tuple(flow or ())
+    selection = Selection(*names) if any(names) else Selection(flows=tuple(proj.config.flows))
+    plan = build_plan(proj.config, selection)
+    render = {"text": to_text, "mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt.value]
+    typer.echo(render(plan))
+
+
+def to_text(plan: Plan) -> str:
+    lines = []
+    for flow in plan.flows:
+        lines.append(f"{flow.name}  [{', '.join(flow.tags)}]")
+        for i, step in enumerate(flow.steps):
+            last = i == len(flow.steps) - 1
+            lines.append(f"{'└─' if last else '├─'} {step.name}")
+            for task in step.tasks:
+                lines.append(f"{'   ' if last else '│  '} • {task.name}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _id(*parts: str) -> str:
+    return "_".join("".join(c if c.isalnum() else "_" for c in p) for p in parts)
+
+
+def to_mermaid(plan: Plan) -> str:
+    lines = ["flowchart LR"]
+    for flow in plan.flows:
+        fid = _id("f", flow.name)
+        lines.append(f'  subgraph {fid}["{flow.name}"]')
+        lines.append("    direction LR")
+        for step in flow.steps:
+            sid = _id("s", flow.name, step.name)
+            lines.append(f'    subgraph {sid}["{step.name}"]')
+            for task in step.tasks:
+                lines.append(f'      {_id("t", task.key)}["{task.name}"]')
+            lines.append("    end")
+        for a, b in zip(flow.steps, flow.steps[1:]):
+            lines.append(f"    {_id('s', flow.name, a.name)} --> {_id('s', flow.name, b.name)}")
+        lines.append("  end")
+    return "\n".join(lines)
+
+
+def to_dot(plan: Plan) -> str:
+    lines = ["digraph normandy {", "  compound=true;", "  rankdir=LR;", "  node [shape=box];"]
+    for flow in plan.flows:
+        lines.append(f'  subgraph "cluster_{flow.name}" {{')
+        lines.append(f'    label="{flow.name}";')
+        for step in flow.steps:
+            lines.append(f'    subgraph "cluster_{flow.name}.{step.name}" {{')
+            lines.append(f'      label="{step.name}";')
+            for task in step.tasks:
+                lines.append(f'      "{task.key}" [label="{task.name}"];')
+            lines.append("    }")
+        lines.append("  }")
+        for a, b in zip(flow.steps, flow.steps[1:]):
+            lines.append(
+                f'  "{a.tasks[0].key}" -> "{b.tasks[0].key}" '
+                f'[ltail="cluster_{flow.name}.{a.name}", lhead="cluster_{flow.name}.{b.name}"];'
+            )
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2, default=str)

@@ -1,0 +1,111 @@
+"""``normandy run``: plan the selected flows and run them (or print the plan with --dry-run)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from normandy_cli._options import (
+    EnvOpt,
+    FlowsOpt,
+    JsonOpt,
+    ParamOpt,
+    ProjectOpt,
+    TagsOpt,
+    parse_params,
+)
+from normandy_cli._output import err, reports_errors
+from normandy_core.plan import Plan, Selection, build_plan, select_flows
+from normandy_core.project import check_project, open_project
+
+
+@reports_errors
+def run(
+    tags: TagsOpt = None,
+    flow: FlowsOpt = None,
+    env: EnvOpt = None,
+    param: ParamOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Worker processes (default: confs.workers, else the CPU count).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="debug, info, warnings, errors (or warning, error)."),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="local, serial, or an engine added by a plugin."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; run nothing.")
+    ] = False,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Start the next flows even when one fails.")
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID|last",
+            help="Run a failed run again, skipping what succeeded.",
+        ),
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
+    ] = False,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the flows selected by --tags (default: the tag 'default') or --flow."""
+    selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
+    proj = open_project(project)
+    flows = None if proj.problems else [f.name for f in select_flows(proj.config, selection)]
+    checked = check_project(proj, flows, env)
+    plan = build_plan(proj.config, selection)
+    if dry_run:
+        if as_json:
+            typer.echo(json.dumps({"env": checked.env, **plan.to_dict()}, indent=2, default=str))
+        else:
+            typer.echo(describe_plan(plan, checked.env))
+        return
+    err("normandy: running flows is not available yet in this build; use --dry-run")
+    raise typer.Exit(2)
+
+
+def describe_plan(plan: Plan, env: str) -> str:
+    """The plan as people read it: flows, steps, tasks and their params."""
+    sel = plan.selection
+    chosen = (
+        f"flows {', '.join(sel.flows)}" if sel.flows else f"tags {', '.join(sel.effective_tags)}"
+    )
+    lines = [
+        f"Plan: {len(plan)} task{'s' * (len(plan) != 1)} in {len(plan.flows)} "
+        f"flow{'s' * (len(plan.flows) != 1)} ({chosen}; env {env}) — dry run, nothing runs"
+    ]
+    for flow in plan.flows:
+        lines.append(f"\nflow {flow.name}  [tags: {', '.join(flow.tags) or '-'}]")
+        for n, step in enumerate(flow.steps, 1):
+            skipped = (
+                f"  (skipped by avoid_tags: {', '.join(step.skipped)})" if step.skipped else ""
+            )
+            lines.append(f"  step {n} {step.name}: {len(step.tasks)} in parallel{skipped}")
+            for task in step.tasks:
+                options = []
+                if task.error_tolerance:
+                    options.append("error_tolerance")
+                if task.retries:
+                    options.append(f"retries={task.retries}")
+                if task.timeout is not None:
+                    options.append(f"timeout={task.timeout:g}s")
+                params = json.dumps(dict(task.params), default=str, sort_keys=True)
+                extra = f"  [{', '.join(options)}]" if options else ""
+                lines.append(f"    - {task.name}  params={params}{extra}")
+    return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""``normandy validate``: check the configuration, the processes it names and the env."""
+
+from __future__ import annotations
+
+import typer
+
+from normandy_cli._options import EnvOpt, FlowsOpt, ProjectOpt, TagsOpt
+from normandy_cli._output import err, reports_errors
+from normandy_core.errors import display_path
+from normandy_core.plan import Selection, select_flows
+from normandy_core.project import check_project, open_project
+
+
+@reports_errors
+def validate(
+    tags: TagsOpt = None,
+    flow: FlowsOpt = None,
+    env: EnvOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Check pipeline_conf.yml, the processes of the flows (all unless narrowed by --tags or
+    --flow), their signatures, and the env's settings and credentials."""
+    proj = open_project(project)
+    names = None
+    if tags or flow:
+        project_problems = proj.problems
+        if not project_problems:
+            selection = Selection(tuple(tags or ()), tuple(flow or ()))
+            names = [f.name for f in select_flows(proj.config, selection)]
+    checked = check_project(proj, names, env)
+    flows = list(proj.config.flows) if names is None else names
+    processes = {e.name for f in flows for s in proj.config.flows[f].steps for e in s.entries}
+    err(
+        f"{display_path(proj.config.file)}: ok — {len(flows)} flow{'s' * (len(flows) != 1)}, "
+        f"{len(processes)} process{'es' * (len(processes) != 1)} checked, env {checked.env}"
+    )
+    raise typer.Exit(0)

@@ -1,0 +1,36 @@
+"""Normandy: data-processing pipelines of registered Python processes.
+
+The public API for process and plugin authors. Everything else lives in submodules.
+"""
+
+from __future__ import annotations
+
+from normandy_core.errors import (
+    ConfigError,
+    DuplicateProcessError,
+    HookError,
+    NormandyError,
+    PluginError,
+    ProcessLoadError,
+    ProjectNotFoundError,
+    RegistryError,
+    SelectionError,
+)
+from normandy_core.hookspecs import hookimpl, hookspec
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "ConfigError",
+    "DuplicateProcessError",
+    "HookError",
+    "NormandyError",
+    "PluginError",
+    "ProcessLoadError",
+    "ProjectNotFoundError",
+    "RegistryError",
+    "SelectionError",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,40 @@
+"""Loading and validating ``pipeline/pipeline_conf.yml`` (SPEC 6).
+
+Every problem is collected with its position and reported at once, as a
+:class:`~normandy_core.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from normandy_core.config._checks import check_executor, check_processes
+from normandy_core.config._envs import env_settings, load_credentials, select_env
+from normandy_core.config._model import (
+    CONF_FILE,
+    EnvConfig,
+    FlowConfig,
+    IterParam,
+    Location,
+    ProcessEntry,
+    ProjectConfig,
+    StepConfig,
+    read_config,
+)
+from normandy_core.config._schema import LOG_LEVELS
+
+__all__ = [
+    "CONF_FILE",
+    "LOG_LEVELS",
+    "EnvConfig",
+    "FlowConfig",
+    "IterParam",
+    "Location",
+    "ProcessEntry",
+    "ProjectConfig",
+    "StepConfig",
+    "check_executor",
+    "check_processes",
+    "env_settings",
+    "load_credentials",
+    "read_config",
+    "select_env",
+]

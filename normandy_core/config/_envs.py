@@ -1,0 +1,96 @@
+"""Choosing an environment, and reading its settings and credentials."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from normandy_core.config._env import interpolate_tree
+from normandy_core.config._model import ProjectConfig, plain
+from normandy_core.config._yaml import PathKey, dotted, load_yaml
+from normandy_core.errors import Problem, display_path
+
+
+def select_env(config: ProjectConfig, requested: str | None) -> tuple[str | None, list[Problem]]:
+    """The env to use: ``requested``, else ``confs.default_env``, else ``dev`` if defined,
+    else the first env. An unknown name is a problem listing the envs."""
+    names = list(config.envs)
+    if requested is not None:
+        if requested in config.envs:
+            return requested, []
+        message = f"unknown env {requested!r} (from --env); the envs are: {', '.join(names)}"
+        return None, [config.where("confs.envs").problem(message)]
+    if config.default_env in config.envs:
+        return config.default_env, []
+    if "dev" in config.envs:
+        return "dev", []
+    return (names[0], []) if names else (None, [])
+
+
+def env_settings(
+    config: ProjectConfig, env: str, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The settings of ``confs.envs.<env>``, with ``${env:…}`` interpolated."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+
+    def missing(keys: list[PathKey], name: str) -> None:
+        problems.append(
+            config.where(dotted(keys)).problem(
+                f"environment variable {name} is not set; set it or give a default: "
+                f"${{env:{name}:default}}"
+            )
+        )
+
+    settings = interpolate_tree(
+        plain(dict(config.envs[env].settings)), environ, missing, ["confs", "envs", env]
+    )
+    return settings, problems
+
+
+def load_credentials(
+    config: ProjectConfig, env: str, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The mapping in the env's ``credentials`` file (empty when it has none).
+
+    Messages never quote the file's values.
+    """
+    environ = os.environ if environ is None else environ
+    spec = config.envs[env]
+    if not spec.credentials:
+        return {}, []
+    path = config.root / spec.credentials
+    where = config.where(f"confs.envs.{env}.credentials")
+    if not path.is_file():
+        return {}, [
+            Problem(
+                where.file,
+                where.line,
+                where.column,
+                f"confs.envs.{env}.credentials",
+                f"credentials file {display_path(path)} does not exist; create it "
+                "(a YAML mapping) or remove the credentials key",
+            )
+        ]
+    doc, problems = load_yaml(path, secret=True)
+    if doc is None:
+        return {}, problems
+    if doc.data is None:
+        return {}, problems
+    if not isinstance(doc.data, Mapping):
+        problems.append(
+            doc.problem([], "a credentials file must be a YAML mapping of names to values")
+        )
+        return {}, problems
+
+    def missing(keys: list[PathKey], name: str) -> None:
+        problems.append(
+            doc.problem(
+                keys,
+                f"environment variable {name} is not set; set it or "
+                f"give a default: ${{env:{name}:default}}",
+            )
+        )
+
+    return interpolate_tree(plain(doc.data), environ, missing), problems

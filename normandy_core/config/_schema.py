@@ -1,0 +1,196 @@
+"""The cerberus schema of ``pipeline_conf.yml``, and its errors turned into positioned problems.
+
+The schema is checked in two passes: the file's structure (``FILE_SCHEMA``), then each
+process entry's options (``PROCESS_OPTIONS``) where the entry is found, so that every problem
+points at the exact key or value whichever step form is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cerberus
+from cerberus.errors import BasicErrorHandler, ValidationError
+
+from normandy_core.config._yaml import PathKey, YamlDocument
+from normandy_core.errors import Problem
+
+NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
+"""Flow, step and env names: they become parts of file names and of ``flow.step.task``."""
+
+LOG_LEVELS = ("debug", "info", "warning", "warnings", "error", "errors", "critical")
+_MODULE_REGEX = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+
+_NAMES = {"type": "string", "regex": NAME_REGEX}
+_STRINGS = {"type": "list", "schema": {"type": "string", "empty": False}}
+_WORKERS = {"type": "integer", "min": 1}
+
+ENV_SCHEMA: dict[str, Any] = {
+    "type": "dict",
+    "nullable": True,
+    "allow_unknown": True,  # an env's settings are free-form
+    "schema": {"credentials": {"type": "string", "empty": False, "nullable": True}},
+}
+
+CONFS_SCHEMA: dict[str, Any] = {
+    "path": {"type": "string"},
+    "workers": _WORKERS,
+    "threads": _WORKERS,
+    "log_level": {"type": "string", "allowed": list(LOG_LEVELS)},
+    "plugins": {"type": "list", "schema": {"type": "string", "regex": _MODULE_REGEX}},
+    "executor": _NAMES,
+    "default_env": {"type": "string"},
+    "envs": {
+        "type": "dict",
+        "required": True,
+        "minlength": 1,
+        "keysrules": _NAMES,
+        "valuesrules": ENV_SCHEMA,
+    },
+}
+
+FLOW_SCHEMA: dict[str, Any] = {
+    "tags": _STRINGS,
+    "params": {"type": "dict", "nullable": True},
+    "steps": {
+        "type": "dict",
+        "required": True,
+        "minlength": 1,
+        "keysrules": _NAMES,
+        # null or empty steps, and the entries, are checked in the second pass
+        "valuesrules": {"type": ["list", "dict"], "nullable": True},
+    },
+}
+
+FILE_SCHEMA: dict[str, Any] = {
+    "confs": {"type": "dict", "required": True, "schema": CONFS_SCHEMA},
+    "flows": {
+        "type": "dict",
+        "required": True,
+        "minlength": 1,
+        "keysrules": _NAMES,
+        "valuesrules": {"type": "dict", "schema": FLOW_SCHEMA},
+    },
+}
+
+PROCESS_OPTIONS: dict[str, Any] = {
+    "params": {"type": "dict", "nullable": True},
+    "avoid_tags": _STRINGS,
+    "error_tolerance": {"type": "boolean"},
+    "iter_param": {
+        "type": "dict",
+        "schema": {
+            "name": {"type": "string", "required": True, "empty": False},
+            "values": {"type": "list", "required": True, "minlength": 1},
+        },
+    },
+    "retries": {"type": "integer", "min": 0},
+    "retry_delay": {"type": "number", "min": 0},
+    "timeout": {"type": "number", "min": 0.001, "nullable": True},
+}
+
+_TYPE_NAMES = {
+    "dict": "a mapping",
+    "list": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+_validators: dict[int, cerberus.Validator] = {}
+
+
+def check(
+    doc: YamlDocument, node: Any, schema: dict[str, Any], prefix: Sequence[PathKey] = ()
+) -> list[Problem]:
+    """Validate ``node`` (found at ``prefix`` in ``doc``) against ``schema``."""
+    validator = _validators.get(id(schema))
+    if validator is None:
+        validator = _validators[id(schema)] = cerberus.Validator(schema)
+    if validator.validate(node):
+        return []
+    problems: list[Problem] = []
+    # Validator._errors is cerberus' flat error tree: it keeps each error's rule, which
+    # tells a bad key from a bad value (the public ``errors`` dict does not).
+    for error, on_key in _leaves(validator._errors, on_key=False):
+        keys = [*prefix, *error.document_path]
+        message = _message(error, schema, error.document_path)
+        at_key = on_key or error.code == cerberus.errors.UNKNOWN_FIELD.code
+        problems.append(doc.problem(keys, message, at_key=at_key))
+    return problems
+
+
+def _leaves(errors: Sequence[ValidationError], on_key: bool) -> list[tuple[ValidationError, bool]]:
+    out = []
+    for error in errors:
+        if error.is_group_error:
+            out.extend(_leaves(error.child_errors, on_key or error.rule == "keysrules"))
+        else:
+            out.append((error, on_key))
+    return out
+
+
+def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[PathKey]) -> str:
+    value = error.value
+    key = path[-1] if path else ""
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
+        allowed = _allowed_keys(schema, path[:-1])
+        hint = _did_you_mean(str(key), allowed)
+        return f"unknown key {key!r}; {hint or 'expected one of: ' + ', '.join(allowed)}"
+    if error.code == cerberus.errors.REQUIRED_FIELD.code:
+        return f"missing required key {key!r}"
+    if error.rule == "type":
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in _as_list(error.constraint))
+        return f"must be {wanted}, not {_describe(value)}"
+    if error.rule == "regex":
+        if error.constraint == _MODULE_REGEX:
+            return f"invalid module name {value!r}: use a dotted Python name (package.module)"
+        return f"invalid name {value!r}: use letters, digits, '_' and '-'"
+    if error.rule == "allowed":
+        return f"must be one of: {', '.join(map(str, error.constraint))} (not {value!r})"
+    if error.rule == "min":
+        return f"must be at least {error.constraint} (not {value!r})"
+    if error.rule in ("minlength", "empty"):
+        return "must not be empty"
+    if error.rule == "nullable":
+        return "must not be empty (null)"
+    template = BasicErrorHandler.messages.get(error.code, "invalid value")
+    return str(template.format(*error.info, constraint=error.constraint, field=key, value=value))
+
+
+def _allowed_keys(schema: Mapping[str, Any], parent: Sequence[PathKey]) -> list[str]:
+    """The keys the schema allows in the mapping at ``parent``."""
+    rules: Mapping[str, Any] | None = {"type": "dict", "schema": schema}
+    for key in parent:
+        assert rules is not None
+        if "schema" in rules and rules.get("type") == "dict":
+            rules = rules["schema"].get(key)
+        else:
+            rules = rules.get("valuesrules")
+        if rules is None:
+            return []
+    return sorted(rules.get("schema", {})) if rules and rules.get("type") == "dict" else []
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]

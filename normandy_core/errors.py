@@ -1,0 +1,121 @@
+"""Normandy's exceptions.
+
+Every error Normandy raises for a user's mistake derives from :class:`NormandyError`;
+the command line turns them into a message and an exit status, never a traceback::
+
+    NormandyError
+    ├── ProjectNotFoundError      no pipeline/pipeline_conf.yml found
+    ├── ConfigError               problems in a configuration file, each with its position
+    ├── SelectionError            the tags/flows/env given select nothing usable
+    ├── PluginError               a plugin cannot be loaded or misbehaves
+    │   └── HookError             a hook implementation raised
+    └── RegistryError             a process name cannot be served
+        ├── DuplicateProcessError one name registered to two different targets
+        └── ProcessLoadError      a registered target cannot be imported or called
+
+A process's own exception is not a ``NormandyError``: it is reported with its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "DuplicateProcessError",
+    "HookError",
+    "NormandyError",
+    "PluginError",
+    "Problem",
+    "ProcessLoadError",
+    "ProjectNotFoundError",
+    "RegistryError",
+    "SelectionError",
+]
+
+
+class NormandyError(Exception):
+    """Base of every error Normandy reports to a user."""
+
+
+class ProjectNotFoundError(NormandyError):
+    """No ``pipeline/pipeline_conf.yml`` in the given folder or any parent."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a configuration file.
+
+    ``line`` and ``column`` are 1-based; ``path`` is the dotted key path inside the file
+    (``flows.main.steps.read``), empty for the document itself.
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(NormandyError):
+    """One or more problems in configuration files, all reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SelectionError(NormandyError):
+    """The command line selects no flow, or names an unknown flow or env."""
+
+
+class PluginError(NormandyError):
+    """A plugin could not be loaded; ``plugin`` names it."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(message)
+
+
+class HookError(PluginError):
+    """A hook implementation raised; ``plugin`` and ``hook`` name it, ``cause`` is the error."""
+
+    def __init__(self, plugin: str, hook: str, cause: BaseException) -> None:
+        self.hook = hook
+        self.cause = cause
+        super().__init__(
+            plugin, f"plugin {plugin!r} failed in hook {hook}: {type(cause).__name__}: {cause}"
+        )
+
+
+class RegistryError(NormandyError):
+    """A process name cannot be served."""
+
+
+class DuplicateProcessError(RegistryError):
+    """Two different targets were registered under one process name."""
+
+    def __init__(self, name: str, first: str, second: str) -> None:
+        self.name = name
+        super().__init__(
+            f"process {name!r} is registered twice with different targets: {first} and {second}; "
+            "rename one of them or uninstall one of the packages"
+        )
+
+
+class ProcessLoadError(RegistryError):
+    """A registered process could not be imported, or its signature cannot be served."""
+
+
+def display_path(path: Path | str) -> str:
+    """A path as users should read it: relative to the current folder when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)

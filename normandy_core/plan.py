@@ -1,0 +1,212 @@
+"""The plan: which flows, steps and tasks a command would run. Pure data, no I/O.
+
+``build_plan`` turns a configuration and a selection (tags, flows, ``--param`` values) into
+a :class:`Plan`: flows in file order, each an ordered tuple of steps, each a tuple of tasks
+that may run in parallel. ``iter_param`` is expanded here, params are merged here, and
+``avoid_tags`` is applied here, so everything downstream only executes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from normandy_core.config import FlowConfig, ProcessEntry, ProjectConfig
+from normandy_core.errors import SelectionError
+
+DEFAULT_TAG = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One call of one process: the unit that is scheduled, retried and recorded."""
+
+    flow: str
+    step: str
+    name: str
+    """``process``, or ``process[value]`` for a task of an ``iter_param``."""
+    process: str
+    params: Mapping[str, Any]
+    error_tolerance: bool = False
+    retries: int = 0
+    retry_delay: float = 0.0
+    timeout: float | None = None
+
+    @property
+    def key(self) -> str:
+        """``flow.step.task``: unique within a run."""
+        return f"{self.flow}.{self.step}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    flow: str
+    name: str
+    tasks: tuple[Task, ...]
+    skipped: tuple[str, ...] = ()
+    """Processes of this step left out by ``avoid_tags``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    tags: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the command line asked for."""
+
+    tags: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def effective_tags(self) -> tuple[str, ...]:
+        """The tags that select flows (``default`` when none is given and no flow is named)."""
+        return self.tags or (() if self.flows else (DEFAULT_TAG,))
+
+
+@dataclass(frozen=True)
+class Plan:
+    flows: tuple[Flow, ...]
+    selection: Selection
+
+    def tasks(self) -> Iterator[Task]:
+        for flow in self.flows:
+            for step in flow.steps:
+                yield from step.tasks
+
+    def __len__(self) -> int:
+        return sum(len(step.tasks) for flow in self.flows for step in flow.steps)
+
+    def processes(self) -> set[str]:
+        """The process names this plan calls."""
+        return {task.process for task in self.tasks()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (used by ``--dry-run --json``, ``graph`` and history)."""
+        return {
+            "selection": {
+                "tags": list(self.selection.tags),
+                "flows": list(self.selection.flows),
+                "params": dict(self.selection.params),
+            },
+            "flows": [
+                {
+                    "name": flow.name,
+                    "tags": list(flow.tags),
+                    "steps": [
+                        {
+                            "name": step.name,
+                            "skipped": list(step.skipped),
+                            "tasks": [_task_dict(task) for task in step.tasks],
+                        }
+                        for step in flow.steps
+                    ],
+                }
+                for flow in self.flows
+            ],
+        }
+
+    def fingerprint(self) -> str:
+        """A digest of everything that defines what runs: equal plans, equal fingerprints."""
+        flows = self.to_dict()["flows"]
+        text = json.dumps(flows, sort_keys=True, default=repr, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _task_dict(task: Task) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "key": task.key,
+        "process": task.process,
+        "params": dict(task.params),
+        "error_tolerance": task.error_tolerance,
+        "retries": task.retries,
+        "retry_delay": task.retry_delay,
+        "timeout": task.timeout,
+    }
+
+
+def select_flows(config: ProjectConfig, selection: Selection) -> list[FlowConfig]:
+    """The flows a selection names, in file order; :class:`SelectionError` if none."""
+    if selection.flows:
+        unknown = [name for name in selection.flows if name not in config.flows]
+        if unknown:
+            hints = [_hint(name, list(config.flows)) for name in unknown]
+            raise SelectionError(
+                "unknown flow "
+                + ", ".join(f"{n!r}{h}" for n, h in zip(unknown, hints))
+                + f"; the flows are: {', '.join(config.flows)}"
+            )
+        return [flow for name, flow in config.flows.items() if name in selection.flows]
+    wanted = set(selection.effective_tags)
+    flows = [flow for flow in config.flows.values() if wanted & set(flow.tags)]
+    if not flows:
+        raise SelectionError(_nothing_selected(config, selection.effective_tags))
+    return flows
+
+
+def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
+    """The plan for ``selection``: see the module's docstring."""
+    selected_tags = set(selection.tags)
+    flows = []
+    for flow_config in select_flows(config, selection):
+        steps = []
+        for step_config in flow_config.steps:
+            tasks: list[Task] = []
+            skipped: list[str] = []
+            for entry in step_config.entries:
+                if selected_tags.intersection(entry.avoid_tags):
+                    skipped.append(entry.name)
+                    continue
+                tasks.extend(_expand(flow_config, step_config.name, entry, selection.params))
+            if tasks:
+                steps.append(Step(flow_config.name, step_config.name, tuple(tasks), tuple(skipped)))
+        flows.append(Flow(flow_config.name, flow_config.tags, tuple(steps)))
+    return Plan(tuple(flows), selection)
+
+
+def _expand(
+    flow: FlowConfig, step: str, entry: ProcessEntry, overrides: Mapping[str, Any]
+) -> Iterator[Task]:
+    params = {**flow.params, **entry.params, **overrides}
+    values: Sequence[Any] = entry.iter_param.values if entry.iter_param else (None,)
+    for value in values:
+        if entry.iter_param is None:
+            name, task_params = entry.name, params
+        else:
+            name = f"{entry.name}[{value}]"
+            task_params = {**params, entry.iter_param.name: value}
+        yield Task(
+            flow=flow.name,
+            step=step,
+            name=name,
+            process=entry.name,
+            params=MappingProxyType(task_params),
+            error_tolerance=entry.error_tolerance,
+            retries=entry.retries,
+            retry_delay=entry.retry_delay,
+            timeout=entry.timeout,
+        )
+
+
+def _nothing_selected(config: ProjectConfig, tags: Sequence[str]) -> str:
+    all_tags = sorted({tag for flow in config.flows.values() for tag in flow.tags})
+    lines = [f"no flow has the tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}."]
+    lines.append(f"  tags:  {', '.join(all_tags) if all_tags else '(no flow has tags)'}")
+    lines.append(f"  flows: {', '.join(config.flows) if config.flows else '(none)'}")
+    lines.append("Choose with --tags TAG or --flow NAME.")
+    return "\n".join(lines)
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,120 @@
+"""A project: its root, configuration, plugins and registry, and the checks before a run.
+
+This is the one place that ties config, plugins and registry together for the commands:
+
+    open_project()  ->  Project  (config read, plugins loaded, processes listed)
+    check_project() ->  Checked  (names, signatures, env, credentials: all problems at once)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from normandy_core.config import (
+    CONF_FILE,
+    ProjectConfig,
+    check_processes,
+    env_settings,
+    load_credentials,
+    read_config,
+    select_env,
+)
+from normandy_core.errors import ConfigError, PluginError, Problem, ProjectNotFoundError
+from normandy_core.plugins import PluginManager, make_plugin_manager
+from normandy_core.registry import Registry, build_registry
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder, from ``start`` (default: the current folder) upward, that holds
+    ``pipeline/pipeline_conf.yml``."""
+    here = (start or Path.cwd()).resolve()
+    if here.is_file():
+        here = here.parent
+    for folder in (here, *here.parents):
+        if (folder / CONF_FILE).is_file():
+            return folder
+    raise ProjectNotFoundError(
+        f"no {CONF_FILE} in {here} or any folder above it; run the command inside a project, "
+        "pass --project DIR, or create one with `normandy create-project PATH`"
+    )
+
+
+@dataclass
+class Project:
+    """A loaded project. ``problems`` holds what reading it found, not yet reported."""
+
+    root: Path
+    config: ProjectConfig
+    plugins: PluginManager
+    registry: Registry
+    problems: list[Problem] = field(default_factory=list)
+
+    def raise_problems(self, extra: Iterable[Problem] = ()) -> None:
+        """Raise one :class:`ConfigError` with every problem found so far, if any."""
+        problems = [*self.problems, *extra]
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a run needs once the project has passed every check."""
+
+    env: str
+    settings: Mapping[str, Any]
+    credentials: Mapping[str, Any]
+
+
+def open_project(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    """Find and read the project, load its plugins and list its processes.
+
+    Raises :class:`ConfigError` when the file cannot be parsed or a project plugin cannot
+    be imported, :class:`PluginError` for an installed plugin; schema problems are kept in
+    ``Project.problems`` so that later checks can report them all together.
+    """
+    root = find_project_root(start)
+    config, problems = read_config(root, environ)
+    if config is None:
+        raise ConfigError(problems)
+    try:
+        plugins = make_plugin_manager(config.plugins, root)
+    except PluginError as exc:
+        if exc.plugin in config.plugins:
+            where = config.where(f"confs.plugins[{config.plugins.index(exc.plugin)}]")
+            raise ConfigError([*problems, where.problem(str(exc))]) from exc
+        raise
+    return Project(root, config, plugins, build_registry(plugins), problems)
+
+
+def check_project(
+    project: Project,
+    flows: Iterable[str] | None = None,
+    env: str | None = None,
+    *,
+    signatures: bool = True,
+    check_env: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> Checked:
+    """Check ``flows`` (all when ``None``) and the env, raising one :class:`ConfigError`
+    with every problem: the file's, unknown processes, processes that cannot be called
+    (importing them when ``signatures``) and, with ``check_env``, an unknown env, its
+    settings and its credentials."""
+    environ = os.environ if environ is None else environ
+    config = project.config
+    problems = check_processes(config, project.registry, flows, signatures=signatures)
+    env_name, env_problems = select_env(config, env)
+    problems += env_problems
+    settings: dict[str, Any] = {}
+    credentials: dict[str, Any] = {}
+    if env_name is not None and check_env:
+        settings, more = env_settings(config, env_name, environ)
+        problems += more
+        credentials, more = load_credentials(config, env_name, environ)
+        problems += more
+    project.raise_problems(problems)
+    assert env_name is not None  # the schema requires at least one env
+    return Checked(env_name, settings, credentials)

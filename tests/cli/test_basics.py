@@ -1,0 +1,46 @@
+"""``normandy --version``, help, and finding the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import normandy_core
+
+
+def test_version(normandy):
+    result = normandy("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"normandy {normandy_core.__version__}"
+
+
+def test_help_lists_commands(normandy):
+    result = normandy("--help")
+    assert result.returncode == 0
+    for command in ("run", "validate", "list", "graph"):
+        assert command in result.stdout
+
+
+def test_unknown_option_is_a_usage_error(normandy):
+    result = normandy("run", "--no-such-option")
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
+
+
+def test_outside_a_project(normandy, tmp_path: Path):
+    result = normandy("validate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no pipeline/pipeline_conf.yml" in result.stderr
+    assert "create-project" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_project_found_upward(normandy, original_project: Path):
+    sub = original_project / "raw_dev"
+    result = normandy("validate", cwd=sub)
+    assert result.returncode == 0, result.output
+    assert "ok" in result.stderr
+
+
+def test_project_option(normandy, original_project: Path, tmp_path: Path):
+    result = normandy("validate", "--project", str(original_project), cwd=tmp_path)
+    assert result.returncode == 0, result.output

@@ -1,0 +1,55 @@
+"""``normandy graph`` in each format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def test_text(normandy, original_project: Path):
+    result = normandy("graph", "--flow", "complete", cwd=original_project)
+    assert result.returncode == 0, result.output
+    assert result.stdout.splitlines() == [
+        "complete  [complete]",
+        "├─ read",
+        "│   • read_file",
+        "└─ process",
+        "    • process_data",
+        "    • add_data",
+    ]
+
+
+def test_all_flows_by_default(normandy, original_project: Path):
+    result = normandy("graph", "--format", "json", cwd=original_project)
+    assert [f["name"] for f in json.loads(result.stdout)["flows"]] == [
+        "main",
+        "add_info",
+        "complete",
+        "error_treatment",
+    ]
+
+
+def test_mermaid(normandy, original_project: Path):
+    result = normandy(
+        "graph", "--format", "mermaid", "--tags", "complete", "--tags", "all", cwd=original_project
+    )
+    assert result.returncode == 0, result.output
+    out = result.stdout
+    assert out.startswith("flowchart LR")
+    assert "s_complete_read --> s_complete_process" in out
+    assert 't_complete_process_add_data["add_data"]' in out
+    assert "t_complete_process_process_data" not in out  # avoided by the tag all
+
+
+def test_dot(normandy, original_project: Path):
+    result = normandy("graph", "--format", "dot", "--flow", "main", cwd=original_project)
+    assert result.returncode == 0, result.output
+    assert result.stdout.startswith("digraph normandy {")
+    assert '"main.read.read_file" -> "main.process.process_data"' in result.stdout
+    assert result.stdout.rstrip().endswith("}")
+
+
+def test_bad_format(normandy, original_project: Path):
+    result = normandy("graph", "--format", "png", cwd=original_project)
+    assert result.returncode == 2
+    assert "png" in result.stderr

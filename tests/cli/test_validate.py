@@ -1,0 +1,212 @@
+"""``normandy validate`` end to end: each kind of mistake, with its exact position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+GOOD = """
+confs:
+  plugins: [procs]
+  envs:
+    dev: {root: data}
+    prod: {root: "${env:PROD_ROOT}"}
+flows:
+  main:
+    tags: [default]
+    steps:
+      extract: [extract]
+      load: [load]
+"""
+
+PROCS = {
+    "procs.py": """
+        from normandy_core import hookimpl
+
+        def extract(pipe, log):
+            pass
+
+        def load(params):
+            pass
+
+        def needs_more(pipe, table):
+            pass
+
+        @hookimpl
+        def normandy_processes():
+            return {"extract": extract, "load": load, "needs_more": needs_more,
+                    "broken": "procs_missing_module:run"}
+    """
+}
+
+
+def test_valid_project(normandy, make_project):
+    root = make_project(GOOD, PROCS)
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 0, result.output
+    assert "ok — 1 flow, 2 processes checked, env dev" in result.stderr
+
+
+def test_original_example_is_valid(normandy, original_project: Path):
+    result = normandy("validate", cwd=original_project)
+    assert result.returncode == 0, result.output
+    assert "4 flows, 6 processes" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        pytest.param(
+            "confs:\n  envs: {dev: {}}\nflows:\n  main:\n    steps:\n      a: [extract\n",
+            "pipeline/pipeline_conf.yml:7:1: YAML syntax error",
+            id="yaml-syntax",
+        ),
+        pytest.param(
+            "confs:\n  envs: {dev: {}}\n  envs: {prod: {}}\nflows: {}\n",
+            "pipeline/pipeline_conf.yml:3:3: duplicate key 'envs'",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            GOOD.replace("plugins: [procs]", "plugins: [procs]\n  wrokers: 2"),
+            "pipeline/pipeline_conf.yml:3:3: confs.wrokers: unknown key 'wrokers'; did you mean "
+            "'workers'?",
+            id="unknown-key",
+        ),
+        pytest.param(
+            GOOD.replace("tags: [default]", "tags: [default]\n    params: [1, 2]"),
+            "pipeline/pipeline_conf.yml:9:13: flows.main.params: must be a mapping, not a list",
+            id="wrong-type",
+        ),
+        pytest.param(
+            GOOD.replace("extract: [extract]", "extract: [extrct]"),
+            "pipeline/pipeline_conf.yml:10:17: flows.main.steps.extract[0]: unknown process "
+            "'extrct'; did you mean 'extract'?",
+            id="unknown-process",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load:\n        needs_more:"),
+            "pipeline/pipeline_conf.yml:12:9: flows.main.steps.load.needs_more: process "
+            "'needs_more' (procs:needs_more) requires the parameter 'table'",
+            id="bad-signature",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load: [broken]"),
+            "pipeline/pipeline_conf.yml:11:14: flows.main.steps.load[0]: cannot import process "
+            "'broken' (procs_missing_module:run, from procs): ModuleNotFoundError",
+            id="import-error",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load:\n        - load: {iter_param: {name: x}}"),
+            "pipeline/pipeline_conf.yml:12:18: flows.main.steps.load[0].load.iter_param.values: "
+            "missing required key 'values'",
+            id="iter-param-without-values",
+        ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+            "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: credentials file "
+            "conf/dev.yml does not exist",
+            id="missing-credentials",
+        ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {root: '${env:NORMANDY_TEST_UNSET}'}"),
+            "pipeline/pipeline_conf.yml:4:17: confs.envs.dev.root: environment variable "
+            "NORMANDY_TEST_UNSET is not set",
+            id="missing-env-variable",
+        ),
+        pytest.param(
+            GOOD.replace("extract: [extract]", "extract: [extract, extract]"),
+            "pipeline/pipeline_conf.yml:10:26: flows.main.steps.extract[1]: process 'extract' "
+            "appears twice in step 'extract'",
+            id="process-twice",
+        ),
+        pytest.param(
+            "confs:\n  envs: {dev: {}}\nflows:\n  main:\n    steps:\n"
+            "      a: !!python/object/apply:os.system [ls]\n",
+            "pipeline/pipeline_conf.yml:6:10: flows.main.steps.a: YAML tag "
+            "!!python/object/apply:os.system is not allowed",
+            id="python-tag",
+        ),
+    ],
+)
+def test_each_mistake_has_its_position(normandy, make_project, conf, expected):
+    root = make_project(conf, PROCS)
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert expected in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert "nothing was run" in result.stderr
+
+
+def test_every_problem_at_once(normandy, make_project):
+    conf = (
+        GOOD.replace("plugins: [procs]", "plugins: [procs]\n  log_level: loud")
+        .replace("extract: [extract]", "extract: [extrct]")
+        .replace("load: [load]", "load:")
+    )
+    root = make_project(conf, PROCS)
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("pipeline/")]
+    assert len(lines) == 3, result.stderr
+    assert "confs.log_level: must be one of" in lines[0]
+    assert "unknown process 'extrct'" in lines[1]
+    assert "step 'load' has no processes" in lines[2]
+    assert "3 problems" in result.stderr
+
+
+def test_unknown_env_lists_envs(normandy, make_project):
+    root = make_project(GOOD, PROCS)
+    result = normandy("validate", "--env", "staging", cwd=root)
+    assert result.returncode == 2
+    assert "unknown env 'staging' (from --env); the envs are: dev, prod" in result.stderr
+
+
+def test_env_variable_interpolated_only_for_the_env_used(normandy, make_project):
+    root = make_project(GOOD, PROCS)
+    assert normandy("validate", cwd=root).returncode == 0
+    result = normandy("validate", "--env", "prod", cwd=root)
+    assert result.returncode == 2
+    assert "PROD_ROOT is not set" in result.stderr
+    result = normandy("validate", "--env", "prod", cwd=root, env={"PROD_ROOT": "/data"})
+    assert result.returncode == 0, result.output
+
+
+def test_credentials_problems_never_quote_values(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": 'password: "hunter2-secret"\npassword: "other-secret"\n'},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2
+    assert "conf/dev.yml:2:1: duplicate key 'password'" in result.stderr
+    assert "secret" not in result.output
+
+
+def test_credentials_must_be_a_mapping(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": "- a\n- b\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2
+    assert "conf/dev.yml:1:1: a credentials file must be a YAML mapping" in result.stderr
+
+
+def test_signatures_checked_only_for_selected_flows(normandy, make_project):
+    conf = GOOD + "  other:\n    tags: [other]\n    steps:\n      s: [needs_more]\n"
+    root = make_project(conf, PROCS)
+    assert normandy("validate", "--tags", "default", cwd=root).returncode == 0
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2
+    assert "requires the parameter 'table'" in result.stderr
+
+
+def test_project_plugin_that_fails_to_import(normandy, make_project):
+    root = make_project(GOOD, {"procs.py": "raise RuntimeError('boom at import')\n"})
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2
+    assert (
+        "pipeline/pipeline_conf.yml:2:13: confs.plugins[0]: error importing project plugin "
+        "'procs' (listed in confs.plugins): RuntimeError: boom at import"
+    ) in result.stderr
