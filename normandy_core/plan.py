@@ -156,7 +156,7 @@ def select_flows(config: ProjectConfig, selection: Selection) -> list[FlowConfig
 
 def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
     """The plan for ``selection``: see the module's docstring."""
-    selected_tags = set(selection.tags)
+    selected_tags = set(selection.effective_tags)
     flows = []
     for flow_config in select_flows(config, selection):
         steps = []

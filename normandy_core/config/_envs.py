@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from normandy_core.config._env import interpolate_tree
+from normandy_core.config._env import MissingVariable, interpolate, interpolate_tree
 from normandy_core.config._model import ProjectConfig, plain
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
@@ -60,8 +60,12 @@ def load_credentials(
     spec = config.envs[env]
     if not spec.credentials:
         return {}, []
-    path = config.root / spec.credentials
     where = config.where(f"confs.envs.{env}.credentials")
+    try:
+        path = config.root / interpolate(spec.credentials, environ)
+    except MissingVariable as exc:
+        return {}, [where.problem(f"environment variable {exc.name} is not set; set it or give "
+                                  f"a default: ${{env:{exc.name}:default}}")]
     if not path.is_file():
         return {}, [
             Problem(

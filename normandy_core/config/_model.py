@@ -255,17 +255,22 @@ def _read_step(
         problems.append(
             doc.problem(keys, f"step {name!r} has no processes; list at least one", at_key=True)
         )
-    seen: dict[str, ProcessEntry] = {}
+    seen: dict[str, ProcessEntry] = {}  # task name -> the entry that makes it
     for entry in entries:
-        if entry.name in seen and entry.iter_param is None and seen[entry.name].iter_param is None:
+        values = entry.iter_param.values if entry.iter_param else (None,)
+        for value in values:
+            task = entry.name if value is None else f"{entry.name}[{value}]"
+            first = seen.setdefault(task, entry)
+            if first is entry:
+                continue
+            what = f"process {entry.name!r}" if value is None else f"task {task!r}"
             problems.append(
                 entry.where.problem(
-                    f"process {entry.name!r} appears twice in step {name!r} (first at line "
-                    f"{seen[entry.name].where.line}); a process runs once per step, use iter_param "
-                    "to run it once per value"
+                    f"{what} appears twice in step {name!r} (first at line {first.where.line}); "
+                    "a process runs once per step, use iter_param to run it once per value"
                 )
             )
-        seen.setdefault(entry.name, entry)
+            break
     return StepConfig(name, tuple(entries), locate(doc, keys, at_key=True))
 
 
@@ -302,17 +307,15 @@ def _read_entry(
         raw = options["iter_param"]
         values = tuple(raw["values"])
         iter_keys = [*keys, "iter_param", "values"]
+        names: set[str] = set()  # values become task names: equal as text, same task
         for i, value in enumerate(values):
             if not isinstance(value, (str, int, float, bool)):
-                problems.append(
-                    doc.problem(
-                        [*iter_keys, i],
-                        "iter_param values must be scalars "
-                        "(strings or numbers): each becomes part of a task name",
-                    )
-                )
-            elif values.index(value) != i:
-                problems.append(doc.problem([*iter_keys, i], f"value {value!r} is listed twice"))
+                problems.append(doc.problem([*iter_keys, i], "iter_param values must be scalars "
+                                            "(strings or numbers): each becomes part of a task name"))
+            elif str(value) in names:
+                problems.append(doc.problem([*iter_keys, i], f"value {value!r} is listed twice "
+                                            f"(as the task {name}[{value}])"))
+            names.add(str(value))
         iter_param = IterParam(str(raw["name"]), values)
     timeout = options.get("timeout")
     return ProcessEntry(

@@ -9,7 +9,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
 from normandy_core.errors import Problem, display_path
 
@@ -19,13 +19,13 @@ PathKey = str | int
 class _Constructor(RoundTripConstructor):
     """Collects every duplicate key instead of stopping at the first one."""
 
-    duplicates: list[tuple[Any, Any]]
+    duplicates: list[tuple[Any, Any, Any]]
 
     def check_mapping_key(
         self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any
     ) -> bool:
         if key in mapping:
-            self.duplicates.append((key, key_node.start_mark))
+            self.duplicates.append((key, key_node.start_mark, mapping))
             return False
         return True
 
@@ -98,44 +98,80 @@ def load_yaml(path: Path, *, secret: bool = False) -> tuple[YamlDocument | None,
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        if secret:
-            what = what.split('"')[0].strip() or "invalid YAML"
+        # ruamel's messages may quote the text at fault: never for a file of secrets
+        what = "invalid YAML" if secret else (exc.problem or exc.context or "invalid YAML")
         return None, [Problem(name, line, column, "", f"YAML syntax error: {what}")]
-    except YAMLError as exc:
-        return None, [Problem(name, 1, 1, "", f"YAML error: {'invalid YAML' if secret else exc}")]
+    except Exception as exc:  # a value its tag cannot build (`!!int abc`), and the like
+        line, column = _mistagged(yaml, text)
+        what = "a value does not fit its !! tag" if secret else str(exc)
+        return None, [Problem(name, line, column, "", f"YAML error: {what}")]
     doc = YamlDocument(path, data)
     problems = [
-        Problem(
-            name,
-            mark.line + 1,
-            mark.column + 1,
-            "",
-            f"duplicate key {key!r}: each key may appear only once in a mapping",
-        )
-        for key, mark in constructor.duplicates
+        Problem(name, mark.line + 1, mark.column + 1, dotted([*_path_to(data, mapping), key]),
+                f"duplicate key {key!r}: each key may appear only once in a mapping")
+        for key, mark, mapping in constructor.duplicates
     ]
-    problems.extend(_tag_problems(doc, data, []))
+    problems.extend(_tag_problems(doc, data, [], secret))
     return doc, problems
+
+
+def _mistagged(yaml: YAML, text: str) -> tuple[int, int]:
+    """Where the first scalar stands whose explicit core tag does not fit its text."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    stack = [yaml.compose(text)]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, ScalarNode):
+            implicit = yaml.resolver.resolve(ScalarNode, node.value, (True, False))
+            if str(node.tag) != str(implicit) and str(node.tag) in _CORE_TAGS - {_STR}:
+                return node.start_mark.line + 1, node.start_mark.column + 1
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return 1, 1
+
+
+def _path_to(node: Any, target: Any) -> list[PathKey]:
+    """The keys leading from ``node`` to the container ``target`` (found by identity)."""
+    if node is target:
+        return []
+    items = node.items() if isinstance(node, dict) else (
+        enumerate(node) if isinstance(node, list) else ())
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            found = _path_to(value, target)
+            if found is not None:
+                return [key, *found]
+    return None  # type: ignore[return-value]
 
 
 _CORE_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")
 )
+_STR = "tag:yaml.org,2002:str"
 
 
-def _tag_problems(doc: YamlDocument, node: Any, keys: list[PathKey]) -> list[Problem]:
+def _tag_problems(
+    doc: YamlDocument, node: Any, keys: list[PathKey], secret: bool = False
+) -> list[Problem]:
     """Explicit tags (``!!python/object``, ``!foo``) have no meaning here: report them."""
     problems: list[Problem] = []
     tag = getattr(node, "tag", None)
     tag_value = getattr(tag, "value", None)
     if tag_value is not None and str(tag_value) not in _CORE_TAGS:
         shown = str(tag_value).replace("tag:yaml.org,2002:", "!!")
-        problems.append(doc.problem(keys, f"YAML tag {shown} is not allowed; remove it"))
+        message = (
+            "a YAML tag is not allowed here; remove it (quote a value that starts with '!')"
+            if secret
+            else f"YAML tag {shown} is not allowed; remove it"
+        )
+        problems.append(doc.problem(keys, message))
     if isinstance(node, dict):
         for key, value in node.items():
-            problems.extend(_tag_problems(doc, value, [*keys, key]))
+            problems.extend(_tag_problems(doc, value, [*keys, key], secret))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            problems.extend(_tag_problems(doc, value, [*keys, i]))
+            problems.extend(_tag_problems(doc, value, [*keys, i], secret))
     return problems

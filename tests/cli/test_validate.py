@@ -64,7 +64,7 @@ def test_original_example_is_valid(normandy, original_project: Path):
         ),
         pytest.param(
             "confs:\n  envs: {dev: {}}\n  envs: {prod: {}}\nflows: {}\n",
-            "pipeline/pipeline_conf.yml:3:3: duplicate key 'envs'",
+            "pipeline/pipeline_conf.yml:3:3: confs.envs: duplicate key 'envs'",
             id="duplicate-key",
         ),
         pytest.param(
@@ -179,7 +179,7 @@ def test_credentials_problems_never_quote_values(normandy, make_project):
     )
     result = normandy("validate", cwd=root)
     assert result.returncode == 2
-    assert "conf/dev.yml:2:1: duplicate key 'password'" in result.stderr
+    assert "conf/dev.yml:2:1: password: duplicate key 'password'" in result.stderr
     assert "secret" not in result.output
 
 

@@ -1,0 +1,147 @@
+"""Fixtures for the core unit tests: temporary projects, configs and importable modules.
+
+Test modules take these as fixtures rather than importing them: ``tests/`` has no
+``__init__.py``, so ``conftest`` is not a stable module name to import from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from normandy_core.config import ProjectConfig, read_config
+from normandy_core.errors import Problem
+
+_counter = itertools.count()
+
+WriteConf = Callable[..., Path]
+LoadConf = Callable[..., "tuple[ProjectConfig | None, list[Problem]]"]
+
+
+def yaml_text(text: str) -> str:
+    """Dedented YAML whose first line is line 1 of the file."""
+    return textwrap.dedent(text).lstrip("\n")
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root; the current folder, so problems name ``pipeline/pipeline_conf.yml``."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def write_conf(project_dir: Path) -> WriteConf:
+    """``write_conf(yaml)`` writes ``pipeline/pipeline_conf.yml`` (dedented), returns the root."""
+
+    def write(text: str, root: Path | None = None) -> Path:
+        root = root or project_dir
+        file = root / "pipeline" / "pipeline_conf.yml"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(yaml_text(text), encoding="utf-8")
+        return root
+
+    return write
+
+
+@pytest.fixture
+def load_conf(write_conf: WriteConf) -> LoadConf:
+    """``load_conf(yaml, environ={})`` -> ``(config, problems)``; never reads ``os.environ``."""
+
+    def load(
+        text: str, environ: Mapping[str, str] | None = None
+    ) -> tuple[ProjectConfig | None, list[Problem]]:
+        return read_config(write_conf(text), {} if environ is None else dict(environ))
+
+    return load
+
+
+@pytest.fixture
+def good_conf(load_conf: LoadConf) -> Callable[..., ProjectConfig]:
+    """``good_conf(yaml)`` -> the config, asserting that it has no problem."""
+
+    def load(text: str, environ: Mapping[str, str] | None = None) -> ProjectConfig:
+        config, problems = load_conf(text, environ)
+        assert [str(p) for p in problems] == []
+        assert config is not None
+        return config
+
+    return load
+
+
+@pytest.fixture
+def clean_imports() -> Iterator[None]:
+    """Restore ``sys.path`` and forget the modules a test imported."""
+    path = list(sys.path)
+    modules = set(sys.modules)
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def module_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``module_name("plug")`` -> a module name no other test uses."""
+    base = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40]
+
+    def make(stem: str = "mod") -> str:
+        return f"nd_{stem}_{base}_{next(_counter)}"
+
+    return make
+
+
+@pytest.fixture
+def write_module() -> Callable[[Path, str, str], Path]:
+    """``write_module(folder, "pkg.mod", code)`` writes an importable module under ``folder``."""
+    return _write_module
+
+
+def _write_module(folder: Path, dotted: str, code: str) -> Path:
+    parts = dotted.split(".")
+    here = folder
+    for package in parts[:-1]:
+        here = here / package
+        here.mkdir(parents=True, exist_ok=True)
+        init = here / "__init__.py"
+        if not init.exists():
+            init.write_text("", encoding="utf-8")
+    file = here / f"{parts[-1]}.py"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(textwrap.dedent(code).lstrip("\n"), encoding="utf-8")
+    importlib.invalidate_caches()
+    return file
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path, clean_imports: None) -> Callable[..., Path]:
+    """``fake_dist(name, {group: {entry: value}})`` makes an installed distribution visible
+    to ``importlib.metadata`` (a ``.dist-info`` folder on ``sys.path``); returns that folder.
+    """
+    site = tmp_path / "site-packages"
+    site.mkdir(exist_ok=True)
+    if str(site) not in sys.path:
+        sys.path.insert(0, str(site))
+
+    def make(name: str, entry_points: Mapping[str, Mapping[str, str]]) -> Path:
+        info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n", encoding="utf-8"
+        )
+        lines = []
+        for group, entries in entry_points.items():
+            lines.append(f"[{group}]")
+            lines.extend(f"{key} = {value}" for key, value in entries.items())
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        importlib.invalidate_caches()
+        return site
+
+    return make

@@ -1,0 +1,449 @@
+"""The plan (SPEC 7): which flows, steps and tasks a selection runs, with which params."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from normandy_core.config import ProjectConfig, read_config
+from normandy_core.errors import SelectionError
+from normandy_core.plan import Plan, Selection, build_plan, select_flows
+
+GoodConf = Callable[..., ProjectConfig]
+
+ORIGINAL = Path(__file__).resolve().parents[2] / "examples" / "original"
+
+FLOWS = """
+confs:
+  envs: {dev: }
+flows:
+  first:
+    tags: [default, nightly]
+    steps:
+      read: [read_file]
+  second:
+    tags: [weekly]
+    steps:
+      read: [read_file]
+  third:
+    tags: [nightly, weekly]
+    steps:
+      read: [read_file]
+  untagged:
+    steps:
+      read: [read_file]
+"""
+
+
+def plan_of(
+    config: ProjectConfig,
+    tags: tuple[str, ...] = (),
+    flows: tuple[str, ...] = (),
+    params: dict[str, Any] | None = None,
+) -> Plan:
+    return build_plan(config, Selection(tags, flows, MappingProxyType(params or {})))
+
+
+def flow_names(plan: Plan) -> list[str]:
+    return [flow.name for flow in plan.flows]
+
+
+def shape(plan: Plan) -> list[tuple[str, list[tuple[str, list[str], tuple[str, ...]]]]]:
+    """``[(flow, [(step, [task names], skipped)])]``."""
+    return [
+        (
+            flow.name,
+            [(step.name, [t.name for t in step.tasks], step.skipped) for step in flow.steps],
+        )
+        for flow in plan.flows
+    ]
+
+
+@pytest.fixture
+def flows_conf(good_conf: GoodConf) -> ProjectConfig:
+    return good_conf(FLOWS)
+
+
+# -- selecting flows --------------------------------------------------------------------------
+
+
+def test_no_tags_selects_the_default_tag(flows_conf: ProjectConfig) -> None:
+    assert Selection().effective_tags == ("default",)
+    assert flow_names(plan_of(flows_conf)) == ["first"]
+
+
+def test_tags_select_flows_with_any_of_them_in_file_order(flows_conf: ProjectConfig) -> None:
+    assert flow_names(plan_of(flows_conf, tags=("weekly",))) == ["second", "third"]
+    assert flow_names(plan_of(flows_conf, tags=("weekly", "default"))) == [
+        "first",
+        "second",
+        "third",
+    ]
+    assert flow_names(plan_of(flows_conf, tags=("nightly", "nightly"))) == ["first", "third"]
+
+
+def test_flows_are_selected_by_name_in_file_order(flows_conf: ProjectConfig) -> None:
+    selection = Selection(flows=("untagged", "first"))
+    assert selection.effective_tags == ()
+    assert [f.name for f in select_flows(flows_conf, selection)] == ["first", "untagged"]
+    assert flow_names(build_plan(flows_conf, selection)) == ["first", "untagged"]
+
+
+def test_with_flows_the_tags_do_not_select(flows_conf: ProjectConfig) -> None:
+    # `weekly` would select second and third: with --flow it only counts for avoid_tags
+    plan = plan_of(flows_conf, tags=("weekly",), flows=("first",))
+    assert flow_names(plan) == ["first"]
+    assert plan.selection.tags == ("weekly",)
+
+
+def test_nothing_selected_lists_the_tags_and_flows(flows_conf: ProjectConfig) -> None:
+    with pytest.raises(SelectionError) as info:
+        plan_of(flows_conf, tags=("hourly", "yearly"))
+    assert str(info.value).splitlines() == [
+        "no flow has the tags hourly, yearly.",
+        "  tags:  default, nightly, weekly",
+        "  flows: first, second, third, untagged",
+        "Choose with --tags TAG or --flow NAME.",
+    ]
+
+
+def test_nothing_has_the_default_tag(good_conf: GoodConf) -> None:
+    config = good_conf("""
+        confs:
+          envs: {dev: }
+        flows:
+          a: {steps: {s: [x]}}
+    """)
+    with pytest.raises(SelectionError) as info:
+        plan_of(config)
+    message = str(info.value)
+    assert message.startswith("no flow has the tag default.")
+    assert "(no flow has tags)" in message
+    assert "flows: a" in message
+
+
+def test_an_unknown_flow_is_an_error_with_did_you_mean(flows_conf: ProjectConfig) -> None:
+    with pytest.raises(SelectionError) as info:
+        plan_of(flows_conf, flows=("frist", "first", "zzz"))
+    assert str(info.value) == (
+        "unknown flow 'frist' (did you mean 'first'?), 'zzz'; "
+        "the flows are: first, second, third, untagged"
+    )
+
+
+# -- steps and tasks --------------------------------------------------------------------------
+
+
+AVOID = """
+confs:
+  envs: {dev: }
+flows:
+  main:
+    tags: [default, all, nightly]
+    steps:
+      read: [read_file]
+      process:
+        light:
+        heavy: {avoid_tags: [all, quick]}
+        audit: {avoid_tags: [nightly]}
+"""
+
+
+def test_avoid_tags_skip_a_process_when_one_of_them_is_selected(good_conf: GoodConf) -> None:
+    config = good_conf(AVOID)
+    assert shape(plan_of(config, tags=("all",))) == [
+        ("main", [("read", ["read_file"], ()), ("process", ["light", "audit"], ("heavy",))]),
+    ]
+    assert shape(plan_of(config, tags=("nightly", "quick"))) == [
+        ("main", [("read", ["read_file"], ()), ("process", ["light"], ("heavy", "audit"))]),
+    ]
+
+
+def test_avoid_tags_count_with_flow_selection(good_conf: GoodConf) -> None:
+    config = good_conf(AVOID)
+    assert shape(plan_of(config, tags=("quick",), flows=("main",))) == [
+        ("main", [("read", ["read_file"], ()), ("process", ["light", "audit"], ("heavy",))]),
+    ]
+    # no tag given: nothing is avoided
+    assert shape(plan_of(config, flows=("main",)))[0][1][1] == (
+        "process",
+        ["light", "heavy", "audit"],
+        (),
+    )
+
+
+def test_no_tags_avoids_like_the_default_tag(good_conf: GoodConf) -> None:
+    config = good_conf("""
+        confs:
+          envs: {dev: }
+        flows:
+          main:
+            tags: [default, nightly]
+            steps:
+              s:
+                quick:
+                slow: {avoid_tags: [default]}
+    """)
+    # no --tags means the tag default: it selects, and it counts for avoid_tags
+    assert (
+        shape(plan_of(config))
+        == shape(plan_of(config, tags=("default",)))
+        == [
+            ("main", [("s", ["quick"], ("slow",))]),
+        ]
+    )
+    assert shape(plan_of(config, tags=("nightly",))) == [("main", [("s", ["quick", "slow"], ())])]
+
+
+ITER = """
+confs:
+  envs: {dev: }
+flows:
+  main:
+    tags: [default]
+    params: {a: flow, b: flow, c: flow, version: Andromeda}
+    steps:
+      fan:
+        transform:
+          params: {b: entry, c: entry}
+          iter_param: {name: location, values: [Thessia, Rannoch, 3]}
+          error_tolerance: true
+          retries: 2
+          retry_delay: 1.5
+          timeout: 600
+        audit:
+"""
+
+
+def test_iter_param_fans_out_into_named_tasks(good_conf: GoodConf) -> None:
+    plan = plan_of(good_conf(ITER))
+    [step] = plan.flows[0].steps
+    transform = step.tasks[:3]
+    assert [t.name for t in step.tasks] == [
+        "transform[Thessia]",
+        "transform[Rannoch]",
+        "transform[3]",
+        "audit",
+    ]
+    assert [t.key for t in transform] == [
+        "main.fan.transform[Thessia]",
+        "main.fan.transform[Rannoch]",
+        "main.fan.transform[3]",
+    ]
+    assert {t.process for t in transform} == {"transform"}
+    assert [t.params["location"] for t in transform] == ["Thessia", "Rannoch", 3]
+    for task in transform:
+        assert (task.flow, task.step) == ("main", "fan")
+        assert (task.error_tolerance, task.retries, task.retry_delay, task.timeout) == (
+            True,
+            2,
+            1.5,
+            600.0,
+        )
+    audit = step.tasks[3]
+    assert (audit.error_tolerance, audit.retries, audit.retry_delay, audit.timeout) == (
+        False,
+        0,
+        0.0,
+        None,
+    )
+    assert "location" not in audit.params
+
+
+def test_params_flow_then_process_then_selection(good_conf: GoodConf) -> None:
+    plan = plan_of(good_conf(ITER), params={"c": "cli", "d": 4})
+    transform, *_, audit = plan.flows[0].steps[0].tasks
+    assert dict(transform.params) == {
+        "a": "flow",
+        "b": "entry",
+        "c": "cli",
+        "d": 4,
+        "version": "Andromeda",
+        "location": "Thessia",
+    }
+    assert dict(audit.params) == {
+        "a": "flow",
+        "b": "flow",
+        "c": "cli",
+        "d": 4,
+        "version": "Andromeda",
+    }
+
+
+def test_task_params_are_read_only(good_conf: GoodConf) -> None:
+    task = next(plan_of(good_conf(ITER)).tasks())
+    with pytest.raises(TypeError):
+        task.params["a"] = "changed"  # type: ignore[index]
+
+
+def test_plan_lists_its_tasks_and_processes(good_conf: GoodConf) -> None:
+    plan = plan_of(good_conf(ITER))
+    assert len(plan) == 4
+    assert len(list(plan.tasks())) == 4
+    assert plan.processes() == {"transform", "audit"}
+
+
+# -- fingerprint and serialisation ------------------------------------------------------------
+
+
+def test_fingerprint_is_stable_for_equal_plans(good_conf: GoodConf) -> None:
+    config = good_conf(ITER)
+    again = good_conf(ITER)  # read a second time: equal, not the same objects
+    first = plan_of(config, params={"x": 1, "y": 2})
+    second = plan_of(again, params={"y": 2, "x": 1})
+    assert first.fingerprint() == second.fingerprint()
+    assert len(first.fingerprint()) == 16
+    # same flows, steps and tasks through another selection: same plan
+    assert plan_of(config, flows=("main",)).fingerprint() == plan_of(config).fingerprint()
+
+
+def test_fingerprint_changes_with_params(good_conf: GoodConf) -> None:
+    config = good_conf(ITER)
+    base = plan_of(config).fingerprint()
+    assert plan_of(config, params={"c": "other"}).fingerprint() != base
+    changed = good_conf(ITER.replace("version: Andromeda", "version: Trilogy"))
+    assert plan_of(changed).fingerprint() != base
+
+
+def test_fingerprint_changes_with_what_runs(good_conf: GoodConf) -> None:
+    config = good_conf(AVOID)
+    assert plan_of(config, tags=("all",)).fingerprint() != plan_of(config).fingerprint()
+
+
+def test_to_dict_is_json(good_conf: GoodConf) -> None:
+    plan = plan_of(good_conf(AVOID), tags=("all",), params={"n": 1})
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data == plan.to_dict()
+    assert data["selection"] == {"tags": ["all"], "flows": [], "params": {"n": 1}}
+    [flow] = data["flows"]
+    assert flow["name"] == "main"
+    assert flow["tags"] == ["default", "all", "nightly"]
+    assert [s["name"] for s in flow["steps"]] == ["read", "process"]
+    process = flow["steps"][1]
+    assert process["skipped"] == ["heavy"]
+    assert process["tasks"][0] == {
+        "name": "light",
+        "key": "main.process.light",
+        "process": "light",
+        "params": {"n": 1},
+        "error_tolerance": False,
+        "retries": 0,
+        "retry_delay": 0.0,
+        "timeout": None,
+    }
+
+
+def test_ten_thousand_tasks(good_conf: GoodConf) -> None:
+    # 100 steps of 100 processes each
+    steps = "\n".join(
+        f"      s{s}: [{', '.join(f'p{s}_{p}' for p in range(100))}]" for s in range(100)
+    )
+    config = good_conf(f"""
+confs:
+  envs: {{dev: }}
+flows:
+  big:
+    tags: [default]
+    steps:
+{steps}
+""")
+    plan = plan_of(config, params={"k": "v"})
+    assert len(plan) == 10_000
+    keys = [task.key for task in plan.tasks()]
+    assert len(set(keys)) == 10_000
+    assert keys[0] == "big.s0.p0_0" and keys[-1] == "big.s99.p99_99"
+    assert len(plan.processes()) == 10_000
+    assert len(json.dumps(plan.to_dict())) > 10_000
+    assert plan.fingerprint() == plan_of(config, params={"k": "v"}).fingerprint()
+
+
+# -- SPEC appendix A: the original example ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def original() -> ProjectConfig:
+    config, problems = read_config(ORIGINAL, {})
+    assert problems == []
+    assert config is not None
+    return config
+
+
+MAIN = (
+    "main",
+    [("read", ["read_file"], ()), ("process", ["process_data"], ()), ("finish", ["prints"], ())],
+)
+ADD_INFO = ("add_info", [("read", ["read_file"], ()), ("process", ["add_data"], ())])
+
+
+@pytest.mark.parametrize(
+    ("tags", "flows", "expected"),
+    [
+        pytest.param((), (), [MAIN], id="no-tags"),
+        pytest.param(("process", "add_info"), (), [MAIN, ADD_INFO], id="process+add_info"),
+        pytest.param(
+            ("complete",),
+            (),
+            [
+                (
+                    "complete",
+                    [("read", ["read_file"], ()), ("process", ["process_data", "add_data"], ())],
+                )
+            ],
+            id="complete",
+        ),
+        pytest.param(
+            ("complete", "all"),
+            (),
+            [
+                MAIN,
+                ADD_INFO,
+                (
+                    "complete",
+                    [("read", ["read_file"], ()), ("process", ["add_data"], ("process_data",))],
+                ),
+            ],
+            id="complete+all",
+        ),
+        pytest.param(
+            ("all",),
+            ("complete",),
+            [
+                (
+                    "complete",
+                    [("read", ["read_file"], ()), ("process", ["add_data"], ("process_data",))],
+                )
+            ],
+            id="flow-complete+all",
+        ),
+        pytest.param(
+            ("errors",),
+            (),
+            [
+                (
+                    "error_treatment",
+                    [
+                        ("read", ["read_file_with_err"], ()),
+                        ("process", ["process_data_with_err"], ()),
+                    ],
+                )
+            ],
+            id="errors",
+        ),
+    ],
+)
+def test_original_example_selections(
+    original: ProjectConfig, tags: tuple[str, ...], flows: tuple[str, ...], expected: list[Any]
+) -> None:
+    assert shape(plan_of(original, tags=tags, flows=flows)) == expected
+
+
+def test_original_example_error_tolerance(original: ProjectConfig) -> None:
+    plan = plan_of(original, tags=("errors",))
+    read, process = plan.flows[0].steps
+    assert read.tasks[0].error_tolerance is False
+    assert process.tasks[0].error_tolerance is True

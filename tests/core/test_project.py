@@ -1,0 +1,270 @@
+"""A project: finding its root, opening it, and checking it before a run (SPEC 6, 9)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from normandy_core.errors import ConfigError, ProjectNotFoundError
+from normandy_core.project import Checked, Project, check_project, find_project_root, open_project
+
+FILE = "pipeline/pipeline_conf.yml"
+
+WriteConf = Callable[..., Path]
+WriteModule = Callable[[Path, str, str], Path]
+ModuleName = Callable[[str], str]
+
+PROCESSES = """
+from normandy_core import hookimpl
+
+def extract(pipe, log):
+    pass
+
+def needs_extra(pipe, extra):
+    pass
+
+@hookimpl
+def normandy_processes():
+    return {{
+        "extract": extract,
+        "needs_extra": needs_extra,
+        "broken": "{broken}:run",
+    }}
+"""
+
+CONF = """
+confs:
+  plugins: [{plugin}]
+  envs:
+    dev:
+      read: ${{env:READ_DIR:raw}}
+    prod:
+      credentials: conf/prod.yml
+flows:
+  good:
+    tags: [default]
+    steps:
+      read: [extract]
+  bad_signature:
+    steps:
+      read: [needs_extra]
+  bad_import:
+    steps:
+      read: [broken]
+"""
+
+
+@pytest.fixture
+def plugin(
+    project_dir: Path, clean_imports: None, write_module: WriteModule, module_name: ModuleName
+) -> str:
+    """A project plugin module in ``src/`` registering extract, needs_extra and broken."""
+    plugin, broken = module_name("plugin"), module_name("broken")
+    write_module(project_dir / "src", plugin, PROCESSES.format(broken=broken))
+    write_module(project_dir / "src", broken, "raise RuntimeError('broken module imported')\n")
+    return plugin
+
+
+@pytest.fixture
+def opened(write_conf: WriteConf, plugin: str) -> Project:
+    root = write_conf(CONF.format(plugin=plugin))
+    return open_project(root, environ={})
+
+
+# -- finding the root -------------------------------------------------------------------------
+
+
+def test_find_project_root_searches_upward(write_conf: WriteConf, project_dir: Path) -> None:
+    root = write_conf(CONF.format(plugin="x"))
+    deep = root / "data" / "raw" / "2024"
+    deep.mkdir(parents=True)
+    (deep / "file.csv").write_text("a\n")
+    assert find_project_root(deep) == root.resolve()
+    assert find_project_root(deep / "file.csv") == root.resolve()
+    assert find_project_root(root) == root.resolve()
+    assert find_project_root() == root.resolve()  # the current folder
+
+
+def test_the_nearest_project_wins(write_conf: WriteConf, project_dir: Path) -> None:
+    outer = write_conf(CONF.format(plugin="x"))
+    inner = write_conf(CONF.format(plugin="y"), root=outer / "sub" / "inner")
+    assert find_project_root(inner / "pipeline") == inner.resolve()
+    assert find_project_root(outer / "sub") == outer.resolve()
+
+
+def test_no_project_found(tmp_path: Path) -> None:
+    start = tmp_path / "empty" / "deeper"
+    start.mkdir(parents=True)
+    (tmp_path / "empty" / "pipeline").mkdir()  # a pipeline/ folder without the file
+    with pytest.raises(ProjectNotFoundError) as info:
+        find_project_root(start)
+    message = str(info.value)
+    assert message.startswith(f"no {Path('pipeline') / 'pipeline_conf.yml'} in {start.resolve()}")
+    assert "--project DIR" in message and "normandy create-project PATH" in message
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+def test_open_project(opened: Project, project_dir: Path, plugin: str) -> None:
+    assert opened.root == project_dir.resolve()
+    assert opened.problems == []
+    assert {"extract", "needs_extra", "broken"} <= {spec.name for spec in opened.registry}
+    assert opened.registry.get("extract").kind == "project"
+    assert opened.registry.get("extract").source == plugin
+    assert plugin in opened.plugins.infos
+    # listing did not import the module of a string target
+    assert not any(name.startswith("nd_broken_") for name in sys.modules)
+
+
+def test_open_project_from_a_subfolder(write_conf: WriteConf, plugin: str) -> None:
+    root = write_conf(CONF.format(plugin=plugin))
+    (root / "notebooks").mkdir()
+    assert open_project(root / "notebooks", environ={}).root == root.resolve()
+
+
+def test_open_project_with_a_syntax_error(write_conf: WriteConf) -> None:
+    root = write_conf("confs:\n  envs: [dev\nflows: {}\n")
+    with pytest.raises(ConfigError) as info:
+        open_project(root, environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{FILE}:3:6: YAML syntax error: expected ',' or ']', but got ':'"
+    ]
+
+
+def test_open_project_with_a_plugin_that_fails_to_import(
+    write_conf: WriteConf,
+    project_dir: Path,
+    clean_imports: None,
+    write_module: WriteModule,
+    module_name: ModuleName,
+) -> None:
+    broken = module_name("broken_plugin")
+    write_module(project_dir, broken, "import nd_this_dependency_is_missing\n")
+    root = write_conf(f"""
+        confs:
+          plugins:
+            - os.path
+            - {broken}
+          envs: {{dev: }}
+          wokers: 2
+        flows:
+          main: {{steps: {{s: [a]}}}}
+    """)
+    with pytest.raises(ConfigError) as info:
+        open_project(root, environ={})
+    problems = [str(p) for p in info.value.problems]
+    assert (
+        problems[0] == f"{FILE}:4:7: confs.plugins[1]: error importing project plugin "
+        f"{broken!r} (listed in confs.plugins): ModuleNotFoundError: No "
+        "module named 'nd_this_dependency_is_missing'"
+    )
+    # the file's own problems come along
+    assert problems[1].startswith(f"{FILE}:6:3: confs.wokers: unknown key 'wokers'")
+
+
+# -- checking ---------------------------------------------------------------------------------
+
+
+def test_check_a_good_flow(opened: Project) -> None:
+    checked = check_project(opened, ["good"], environ={"READ_DIR": "elsewhere"})
+    assert checked == Checked("dev", {"read": "elsewhere"}, {})
+
+
+def test_schema_problems_and_unknown_processes_are_reported_together(
+    write_conf: WriteConf, plugin: str
+) -> None:
+    root = write_conf(f"""
+        confs:
+          plugins: [{plugin}]
+          envs: {{dev: }}
+        flows:
+          main:
+            tag: [default]
+            steps:
+              read: [extrct, extract]
+              write:
+                nothing_like_it: {{retries: 1}}
+    """)
+    project = open_project(root, environ={})
+    assert [p.path for p in project.problems] == ["flows.main.tag"]
+    with pytest.raises(ConfigError) as info:
+        check_project(project, environ={})
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 3
+    assert problems[0] == f"{FILE}:6:5: flows.main.tag: unknown key 'tag'; did you mean 'tags'?"
+    assert problems[1].startswith(
+        f"{FILE}:8:14: flows.main.steps.read[0]: unknown process 'extrct'; did you mean "
+        "'extract'? Register it through the entry-point group normandy.processes"
+    )
+    assert problems[2].startswith(
+        f"{FILE}:10:9: flows.main.steps.write.nothing_like_it: unknown process "
+        "'nothing_like_it'; Register it"
+    )
+    assert str(info.value).splitlines() == problems
+
+
+def test_signatures_are_checked_only_for_the_flows_checked(opened: Project) -> None:
+    assert check_project(opened, ["good"], environ={}).env == "dev"
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, ["bad_signature"], environ={})
+    [problem] = info.value.problems
+    assert (problem.line, problem.column) == (15, 14)
+    assert problem.path == "flows.bad_signature.steps.read[0]"
+    assert "process 'needs_extra'" in problem.message
+    assert "requires the parameter 'extra'" in problem.message
+    # names are still known without importing anything
+    check_project(opened, ["bad_signature"], signatures=False, environ={})
+
+
+def test_only_the_processes_of_the_flows_checked_are_imported(opened: Project) -> None:
+    check_project(opened, ["good", "bad_signature"], signatures=False, environ={})
+    check_project(opened, ["good"], environ={})
+    assert not any(name.startswith("nd_broken_") for name in sys.modules)
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, ["bad_import"], environ={})
+    [problem] = info.value.problems
+    assert (problem.line, problem.path) == (18, "flows.bad_import.steps.read[0]")
+    assert problem.message.startswith("cannot import process 'broken'")
+    assert "RuntimeError: broken module imported" in problem.message
+
+
+def test_all_flows_are_checked_by_default(opened: Project) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, environ={})
+    assert [p.path for p in info.value.problems] == [
+        "flows.bad_signature.steps.read[0]",
+        "flows.bad_import.steps.read[0]",
+    ]
+
+
+def test_an_unknown_env(opened: Project) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, ["good"], env="prd", environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); the envs are: dev, prod"
+    ]
+
+
+def test_env_problems_come_with_the_others(opened: Project) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, ["good", "bad_signature"], env="prod", environ={})
+    assert [(p.line, p.path) for p in info.value.problems] == [
+        (7, "confs.envs.prod.credentials"),
+        (15, "flows.bad_signature.steps.read[0]"),
+    ]
+    assert "credentials file conf/prod.yml does not exist" in info.value.problems[0].message
+    # without check_env, the env is chosen but its files are not read
+    checked = check_project(opened, ["good"], env="prod", check_env=False, environ={})
+    assert checked == Checked("prod", {}, {})
+
+
+def test_credentials_are_loaded(opened: Project, project_dir: Path) -> None:
+    (project_dir / "conf").mkdir()
+    (project_dir / "conf" / "prod.yml").write_text("token: ${env:TOKEN}\n")
+    checked = check_project(opened, ["good"], env="prod", environ={"TOKEN": "t0k"})
+    assert checked.credentials == {"token": "t0k"}
+    assert checked.settings == {"credentials": "conf/prod.yml"}

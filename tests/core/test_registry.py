@@ -1,0 +1,431 @@
+"""The registry (SPEC 3, 4): process names -> targets, and the arguments a process takes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from normandy_core import hookimpl
+from normandy_core.errors import (
+    DuplicateProcessError,
+    HookError,
+    PluginError,
+    ProcessLoadError,
+    RegistryError,
+)
+from normandy_core.plugins import PluginInfo, make_plugin_manager
+from normandy_core.registry import (
+    ProcessSpec,
+    Registry,
+    build_registry,
+    call_arguments,
+    import_target,
+)
+
+WriteModule = Callable[[Path, str, str], Path]
+
+
+def spec(name: str, target: str, source: str = "dist-a", obj: Any = None) -> ProcessSpec:
+    return ProcessSpec(name, target, source, "entry point" if obj is None else "plugin", obj)
+
+
+def extract(pipe: Any, log: Any) -> None:
+    """A process for the tests."""
+
+
+def other(pipe: Any) -> None:
+    """Another process."""
+
+
+@pytest.fixture
+def importable(
+    tmp_path: Path,
+    clean_imports: None,
+    module_name: Callable[[str], str],
+    write_module: WriteModule,
+) -> Callable[[str], str]:
+    """``importable(code)`` -> the name of a new module holding ``code``, importable now."""
+    folder = tmp_path / "importable"
+    folder.mkdir()
+    sys.path.insert(0, str(folder))
+
+    def make(code: str) -> str:
+        name = module_name("proc")
+        write_module(folder, name, code)
+        return name
+
+    return make
+
+
+# -- Registry.add -----------------------------------------------------------------------------
+
+
+def test_the_same_target_twice_is_fine() -> None:
+    registry = Registry()
+    registry.add(spec("extract", "pkg.mod:extract", "dist-a"))
+    registry.add(spec("extract", "pkg.mod:extract", "dist-b"))
+    registry.add(spec("callable", f"{__name__}:extract", obj=extract))
+    registry.add(spec("callable", f"{__name__}:extract", "dist-b", obj=extract))
+    # a callable and the string naming it
+    registry.add(spec("callable", f"{__name__}:extract", "dist-c"))
+    assert len(registry) == 2
+    assert registry.get("extract").source == "dist-a"
+
+
+def test_two_targets_under_one_name_name_both() -> None:
+    registry = Registry()
+    registry.add(spec("extract", "pkg_a.mod:extract", "dist-a"))
+    with pytest.raises(DuplicateProcessError) as info:
+        registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))
+    message = str(info.value)
+    assert info.value.name == "extract"
+    assert "pkg_a.mod:extract (from dist-a)" in message
+    assert "pkg_b.mod:extract (from dist-b)" in message
+    assert isinstance(info.value, RegistryError)
+    # the first registration is kept, never silently overridden
+    assert registry.get("extract").target == "pkg_a.mod:extract"
+
+
+def test_two_callables_under_one_name_is_an_error() -> None:
+    registry = Registry()
+    registry.add(spec("p", f"{__name__}:extract", "plugin-a", obj=extract))
+    with pytest.raises(DuplicateProcessError, match="plugin-a.*plugin-b"):
+        registry.add(spec("p", f"{__name__}:other", "plugin-b", obj=other))
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "has space", "a/b", "-x", "a:b", "é"])
+def test_invalid_names_are_rejected(name: str) -> None:
+    with pytest.raises(ProcessLoadError) as info:
+        Registry().add(spec(name, "pkg:f", "dist-x"))
+    assert repr(name) in str(info.value)
+    assert "dist-x" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["a", "_x", "read_file", "a.b-c_d", "X9"])
+def test_valid_names(name: str) -> None:
+    registry = Registry()
+    registry.add(spec(name, "pkg:f"))
+    assert name in registry
+
+
+def test_lookup_and_order() -> None:
+    registry = Registry()
+    for name in ("zeta", "alpha", "mid"):
+        registry.add(spec(name, f"pkg:{name}"))
+    assert [s.name for s in registry] == ["alpha", "mid", "zeta"]
+    assert "alpha" in registry and "beta" not in registry
+    assert registry.get("mid").target == "pkg:mid"
+
+
+def test_suggest() -> None:
+    registry = Registry()
+    for name in ("read_file", "read_db", "process_data", "prints"):
+        registry.add(spec(name, f"pkg:{name}"))
+    assert registry.suggest("read_fil")[0] == "read_file"
+    assert registry.suggest("proces_data") == ["process_data"]
+    assert registry.suggest("zzzzzz") == []
+    assert len(registry.suggest("read")) <= 3
+
+
+# -- importing --------------------------------------------------------------------------------
+
+
+def test_import_target(importable: Callable[[str], str]) -> None:
+    module = importable("""
+        def f(pipe):
+            return "f"
+
+        class Holder:
+            @staticmethod
+            def g(params):
+                return "g"
+    """)
+    assert import_target(f"{module}:f")(None) == "f"
+    assert import_target(f"{module}:Holder.g")(None) == "g"
+    assert import_target("os.path:join") is __import__("os").path.join
+
+
+def test_import_target_missing_module() -> None:
+    with pytest.raises(ProcessLoadError) as info:
+        import_target("nd_no_such_module_anywhere:f", "extract", "dist-a")
+    message = str(info.value)
+    assert message.startswith(
+        "cannot import process 'extract' (nd_no_such_module_anywhere:f, from dist-a): "
+        "ModuleNotFoundError"
+    )
+
+
+def test_import_target_module_that_raises(importable: Callable[[str], str]) -> None:
+    module = importable("raise RuntimeError('broken on purpose')\n")
+    with pytest.raises(ProcessLoadError) as info:
+        import_target(f"{module}:f", "extract")
+    assert str(info.value) == (
+        f"cannot import process 'extract' ({module}:f): RuntimeError: broken on purpose"
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_import_target_missing_attribute(importable: Callable[[str], str]) -> None:
+    module = importable("def f(pipe):\n    pass\n")
+    with pytest.raises(ProcessLoadError) as info:
+        import_target(f"{module}:nope", "extract")
+    assert str(info.value) == (
+        f"cannot import process 'extract' ({module}:nope): {module} has no attribute 'nope'"
+    )
+
+
+def test_import_target_not_callable(importable: Callable[[str], str]) -> None:
+    module = importable("VALUE = 3\n")
+    with pytest.raises(ProcessLoadError) as info:
+        import_target(f"{module}:VALUE", "extract")
+    assert str(info.value) == f"process 'extract' ({module}:VALUE) is not callable but int"
+
+
+def test_load_imports_once_and_check_gives_arguments(importable: Callable[[str], str]) -> None:
+    module = importable("""
+        CALLS = []
+
+        def f(pipe, params):
+            CALLS.append(1)
+    """)
+    registry = Registry()
+    registry.add(spec("p", f"{module}:f"))
+    assert module not in sys.modules  # listing imports nothing
+    fn = registry.load("p")
+    assert registry.load("p") is fn
+    assert fn is sys.modules[module].f
+    assert registry.check("p") == ("pipe", "params")
+
+
+def test_load_gives_a_registered_callable_without_importing() -> None:
+    registry = Registry()
+    registry.add(spec("p", "nd_never_imported_module:extract", obj=extract))
+    assert registry.load("p") is extract
+    assert registry.check("p") == ("pipe", "log")
+
+
+def test_check_names_the_process_that_cannot_be_imported() -> None:
+    registry = Registry()
+    registry.add(spec("ghost", "nd_ghost_module_xyz:run", "dist-ghost"))
+    with pytest.raises(
+        ProcessLoadError,
+        match=r"process 'ghost' \(nd_ghost_module_xyz:run, "
+        r"from dist-ghost\)",
+    ):
+        registry.check("ghost")
+
+
+# -- call_arguments ---------------------------------------------------------------------------
+
+
+def f_pipe_log(pipe, log): ...  # type: ignore[no-untyped-def]
+def f_params(params): ...  # type: ignore[no-untyped-def]
+def f_all(pipe, log, params): ...  # type: ignore[no-untyped-def]
+def f_kwargs(**kw): ...  # type: ignore[no-untyped-def]
+def f_extra(pipe, extra): ...  # type: ignore[no-untyped-def]
+def f_extra_default(pipe, extra=1): ...  # type: ignore[no-untyped-def]
+def f_keyword_only(*, params, log): ...  # type: ignore[no-untyped-def]
+def f_keyword_only_extra(pipe, *, extra): ...  # type: ignore[no-untyped-def]
+def f_args(*args): ...  # type: ignore[no-untyped-def]
+def f_nothing(): ...  # type: ignore[no-untyped-def]
+def f_positional_only(pipe, /, log): ...  # type: ignore[no-untyped-def]
+def f_positional_only_default(pipe=None, /, params=None): ...  # type: ignore[no-untyped-def]
+
+
+class Callable_:
+    def __call__(self, log, params):  # type: ignore[no-untyped-def]
+        ...
+
+
+@pytest.mark.parametrize(
+    ("fn", "arguments"),
+    [
+        (f_pipe_log, ("pipe", "log")),
+        (f_params, ("params",)),
+        (f_all, ("pipe", "log", "params")),
+        (f_kwargs, ("pipe", "log", "params")),
+        (f_extra_default, ("pipe",)),
+        (f_keyword_only, ("params", "log")),
+        (f_args, ()),
+        (f_nothing, ()),
+        (f_positional_only_default, ("params",)),
+        (Callable_(), ("log", "params")),
+        (lambda pipe: None, ("pipe",)),
+    ],
+    ids=lambda v: v.__name__ if callable(v) and hasattr(v, "__name__") else None,
+)
+def test_call_arguments(fn: Callable[..., Any], arguments: tuple[str, ...]) -> None:
+    assert call_arguments(fn, "p") == arguments
+
+
+@pytest.mark.parametrize(
+    ("fn", "parameter"),
+    [(f_extra, "extra"), (f_keyword_only_extra, "extra"), (f_positional_only, "pipe")],
+    ids=["extra", "keyword-only", "positional-only"],
+)
+def test_call_arguments_rejects_what_cannot_be_given(
+    fn: Callable[..., Any], parameter: str
+) -> None:
+    with pytest.raises(ProcessLoadError) as info:
+        call_arguments(fn, "extract", "pkg.mod:extract")
+    message = str(info.value)
+    assert message.startswith(
+        f"process 'extract' (pkg.mod:extract) requires the parameter {parameter!r}, which "
+        "Normandy cannot give"
+    )
+    assert "pipe, log and params" in message
+
+
+# -- build_registry from plugins --------------------------------------------------------------
+
+
+class ProcessesPlugin:
+    """An object plugin (like an installed ``normandy.plugins`` entry point)."""
+
+    def __init__(self, processes: Any) -> None:
+        self.processes = processes
+
+    @hookimpl
+    def normandy_processes(self) -> Any:
+        return self.processes
+
+
+class FailingPlugin:
+    @hookimpl
+    def normandy_processes(self) -> Any:
+        raise KeyError("boom")
+
+
+def manager_with(*plugins: tuple[object, PluginInfo]) -> Any:
+    pm = make_plugin_manager(installed=False)
+    for plugin, info in plugins:
+        pm.register_plugin(plugin, info)
+    return pm
+
+
+def test_build_registry_from_an_object_plugin() -> None:
+    plugin = ProcessesPlugin(
+        {
+            "extract": extract,
+            "join": "os.path : join",
+            "missing": "nd_not_imported_while_listing:run",
+        }
+    )
+    registry = build_registry(manager_with((plugin, PluginInfo("mine", "my-dist", "installed"))))
+    assert {s.name for s in registry} >= {"extract", "join", "missing"}
+    ext = registry.get("extract")
+    assert (ext.target, ext.source, ext.kind) == (f"{__name__}:extract", "my-dist", "plugin")
+    assert registry.load("extract") is extract
+    join = registry.get("join")
+    assert (join.target, join.source, join.kind) == ("os.path:join", "my-dist", "plugin")
+    assert registry.load("join") is __import__("os").path.join
+    # listing did not import the module of a string target
+    assert "nd_not_imported_while_listing" not in sys.modules
+    with pytest.raises(ProcessLoadError, match="'missing'"):
+        registry.load("missing")
+
+
+def test_project_plugins_register_project_processes() -> None:
+    plugin = ProcessesPlugin({"extract": extract})
+    registry = build_registry(manager_with((plugin, PluginInfo("proj.mod", "proj.mod", "project"))))
+    assert registry.get("extract").kind == "project"
+    assert registry.get("extract").source == "proj.mod"
+
+
+def test_two_plugins_with_one_name_and_two_targets() -> None:
+    pm = manager_with(
+        (ProcessesPlugin({"extract": extract}), PluginInfo("one", "dist-one", "installed")),
+        (
+            ProcessesPlugin({"extract": "pkg.other:extract"}),
+            PluginInfo("two", "dist-two", "installed"),
+        ),
+    )
+    with pytest.raises(DuplicateProcessError) as info:
+        build_registry(pm)
+    assert "dist-one" in str(info.value) and "dist-two" in str(info.value)
+
+
+def test_a_hook_that_raises_names_the_plugin() -> None:
+    pm = manager_with((FailingPlugin(), PluginInfo("failing", "failing-dist", "installed")))
+    with pytest.raises(HookError) as info:
+        build_registry(pm)
+    error = info.value
+    assert (error.plugin, error.hook) == ("failing", "normandy_processes")
+    assert isinstance(error.cause, KeyError)
+    assert str(error) == "plugin 'failing' failed in hook normandy_processes: KeyError: 'boom'"
+    assert isinstance(error, PluginError)
+
+
+@pytest.mark.parametrize("result", [["extract"], "extract", 3])
+def test_a_hook_returning_a_non_mapping(result: Any) -> None:
+    pm = manager_with((ProcessesPlugin(result), PluginInfo("odd", "odd-dist", "installed")))
+    with pytest.raises(PluginError) as info:
+        build_registry(pm)
+    assert info.value.plugin == "odd"
+    assert str(info.value).startswith(
+        "plugin 'odd' (odd-dist): normandy_processes must return a mapping"
+    )
+    assert not isinstance(info.value, HookError)
+
+
+def test_a_hook_returning_none_registers_nothing() -> None:
+    pm = manager_with((ProcessesPlugin(None), PluginInfo("quiet", "quiet-dist", "installed")))
+    assert "extract" not in build_registry(pm)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("pkg.mod.extract", "must look like 'package.module:function'"),
+        (3, "expected a callable or 'module:attribute', got int"),
+    ],
+)
+def test_a_hook_returning_a_bad_target(target: Any, message: str) -> None:
+    pm = manager_with(
+        (ProcessesPlugin({"extract": target}), PluginInfo("bad", "bad-dist", "installed"))
+    )
+    with pytest.raises(ProcessLoadError) as info:
+        build_registry(pm)
+    assert "process 'extract' from bad-dist" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_entry_points_are_listed_without_importing(fake_dist: Callable[..., Path]) -> None:
+    fake_dist(
+        "nd-fake-processes",
+        {
+            "normandy.processes": {
+                "nd_ep_extract": "nd_ep_module_never_imported:extract",
+                "nd_ep_join": "os.path:join",
+            }
+        },
+    )
+    registry = build_registry(make_plugin_manager(installed=False))
+    ext = registry.get("nd_ep_extract")
+    assert (ext.target, ext.source, ext.kind) == (
+        "nd_ep_module_never_imported:extract",
+        "nd-fake-processes",
+        "entry point",
+    )
+    assert "nd_ep_module_never_imported" not in sys.modules
+    assert registry.load("nd_ep_join") is __import__("os").path.join
+    with pytest.raises(ProcessLoadError, match="process 'nd_ep_extract'.*from nd-fake-processes"):
+        registry.check("nd_ep_extract")
+
+
+def test_an_entry_point_and_a_plugin_with_two_targets(fake_dist: Callable[..., Path]) -> None:
+    fake_dist("nd-fake-first", {"normandy.processes": {"nd_ep_clash": "pkg_one.mod:clash"}})
+    pm = manager_with(
+        (
+            ProcessesPlugin({"nd_ep_clash": "pkg_two.mod:clash"}),
+            PluginInfo("two", "dist-two", "installed"),
+        )
+    )
+    with pytest.raises(DuplicateProcessError) as info:
+        build_registry(pm)
+    assert "pkg_one.mod:clash (from nd-fake-first)" in str(info.value)
+    assert "pkg_two.mod:clash (from dist-two)" in str(info.value)
