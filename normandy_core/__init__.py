@@ -17,6 +17,7 @@ from normandy_core.errors import (
     SelectionError,
 )
 from normandy_core.hookspecs import hookimpl, hookspec
+from normandy_core.pipe import variables_storage
 
 __version__ = "1.0.0.dev0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "hookspec",
+    "variables_storage",
 ]

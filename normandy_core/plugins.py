@@ -23,7 +23,7 @@ PLUGINS_GROUP = "normandy.plugins"
 PROCESSES_GROUP = "normandy.processes"
 
 # Normandy's own plugins, registered through the same path as everybody else's.
-_BUILTIN_PLUGINS: tuple[str, ...] = ()
+_BUILTIN_PLUGINS: tuple[str, ...] = ("normandy_core.executors.builtin",)
 
 
 @dataclass(frozen=True)
@@ -145,3 +145,11 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
             seen.add((ep.name, ep.value))
             result.append(ep)
     return result
+
+
+def available_executors(pm: PluginManager) -> dict[str, type]:
+    """Every executor offered through ``normandy_executors``, by name."""
+    found: dict[str, type] = {}
+    for _info, result in pm.call_each("normandy_executors"):
+        found.update(result or {})
+    return found

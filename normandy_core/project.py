@@ -17,6 +17,7 @@ from typing import Any
 from normandy_core.config import (
     CONF_FILE,
     ProjectConfig,
+    check_executor,
     check_processes,
     env_settings,
     load_credentials,
@@ -24,7 +25,7 @@ from normandy_core.config import (
     select_env,
 )
 from normandy_core.errors import ConfigError, PluginError, Problem, ProjectNotFoundError
-from normandy_core.plugins import PluginManager, make_plugin_manager
+from normandy_core.plugins import PluginManager, available_executors, make_plugin_manager
 from normandy_core.registry import Registry, build_registry
 
 
@@ -97,15 +98,25 @@ def check_project(
     *,
     signatures: bool = True,
     check_env: bool = True,
+    executor: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Checked:
     """Check ``flows`` (all when ``None``) and the env, raising one :class:`ConfigError`
     with every problem: the file's, unknown processes, processes that cannot be called
-    (importing them when ``signatures``) and, with ``check_env``, an unknown env, its
-    settings and its credentials."""
+    (importing them when ``signatures``), an unknown executor (``executor``, else
+    ``confs.executor``) and, with ``check_env``, an unknown env, its settings and its
+    credentials."""
     environ = os.environ if environ is None else environ
     config = project.config
     problems = check_processes(config, project.registry, flows, signatures=signatures)
+    if signatures:
+        name = executor or config.executor
+        problems += check_executor(
+            config,
+            name,
+            available_executors(project.plugins),
+            from_command_line=executor is not None,
+        )
     env_name, env_problems = select_env(config, env)
     problems += env_problems
     settings: dict[str, Any] = {}

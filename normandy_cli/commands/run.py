@@ -16,7 +16,10 @@ from normandy_cli._options import (
     TagsOpt,
     parse_params,
 )
-from normandy_cli._output import err, reports_errors
+from normandy_cli._output import err, reports_errors, table
+from normandy_core.errors import display_path
+from normandy_core.execution import RunOptions, Summary, run_plan
+from normandy_core.logs import level_number
 from normandy_core.plan import Plan, Selection, build_plan, select_flows
 from normandy_core.project import check_project, open_project
 
@@ -68,7 +71,7 @@ def run(
     selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
     proj = open_project(project)
     flows = None if proj.problems else [f.name for f in select_flows(proj.config, selection)]
-    checked = check_project(proj, flows, env)
+    checked = check_project(proj, flows, env, executor=executor)
     plan = build_plan(proj.config, selection)
     if dry_run:
         if as_json:
@@ -76,8 +79,36 @@ def run(
         else:
             typer.echo(describe_plan(plan, checked.env))
         return
-    err("normandy: running flows is not available yet in this build; use --dry-run")
-    raise typer.Exit(2)
+    if resume:
+        err("normandy: --resume is not available yet in this build")
+        raise typer.Exit(2)
+    options = RunOptions(
+        executor=executor or proj.config.executor,
+        workers=workers,
+        log_level=log_level or proj.config.log_level,
+        keep_going=keep_going,
+    )
+    try:
+        level_number(options.log_level)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-level") from None
+    summary = run_plan(proj, plan, checked, options)
+    err("")
+    err(summary_table(summary))
+    err(f"run {summary.run.id} {summary.status}; logs in {display_path(summary.log_dir)}")
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    raise typer.Exit(summary.exit_code)
+
+
+def summary_table(summary: Summary) -> str:
+    """Every task: flow, step, task, status, attempts, duration."""
+    rows = []
+    for o in summary.outcomes:
+        status = o.status + (" (tolerated)" if o.tolerated else "")
+        duration = f"{o.duration:.2f}s" if o.started else "-"
+        rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
+    return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)
 
 
 def describe_plan(plan: Plan, env: str) -> str:

@@ -1,0 +1,89 @@
+"""Execution engines. An executor runs :class:`~normandy_core.worker.TaskCall` objects and
+returns futures of :class:`~normandy_core.worker.TaskResult`; everything else (steps,
+retries, variables, hooks, logs) is the orchestrator's. A plugin adds an engine by
+returning its class from the ``normandy_executors`` hook.
+
+A future may also end with :class:`WorkerCrashed` (the worker process died) or
+:class:`TaskTimedOut` (the executor stopped the task at its deadline).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from normandy_core.worker import TaskCall, TaskResult
+
+__all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker needs before its first task."""
+
+    log_queue: Any
+    sys_path: tuple[str, ...] = field(default_factory=tuple)
+
+
+class WorkerCrashed(Exception):
+    """The worker running a task died; ``exitcode`` is its exit status (negative: signal)."""
+
+    def __init__(self, exitcode: int | None, pid: int | None = None) -> None:
+        self.exitcode = exitcode
+        self.pid = pid
+        super().__init__(describe_exit(exitcode))
+
+
+class TaskTimedOut(Exception):
+    """The task ran past its timeout and its worker was stopped."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"stopped after its timeout of {timeout:g} s; its worker was replaced")
+
+
+def describe_exit(exitcode: int | None) -> str:
+    import signal
+
+    if exitcode is None:
+        return "the worker died"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (SIGKILL often means the machine ran out of memory)" if -exitcode == 9 else ""
+        return f"the worker was killed by {name}{hint}"
+    return f"the worker exited with code {exitcode}"
+
+
+class Executor(ABC):
+    """Runs task calls, ``workers`` at a time. Used as a context manager for one run."""
+
+    #: whether tasks run in worker processes (a log queue between processes is needed)
+    uses_processes: bool = True
+
+    def __init__(self, workers: int, setup: WorkerSetup) -> None:
+        self.workers = workers
+        self.setup = setup
+
+    def __enter__(self) -> Executor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(cancel=exc[0] is not None)
+
+    def start(self) -> None:  # noqa: B027 - optional
+        """Prepare workers (called once, before the first submit)."""
+
+    @abstractmethod
+    def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
+        """Start ``call``; the future ends with its result, ``WorkerCrashed`` or
+        ``TaskTimedOut``."""
+
+    @abstractmethod
+    def shutdown(self, *, cancel: bool = False) -> None:
+        """Stop every worker; with ``cancel``, kill the tasks still running."""

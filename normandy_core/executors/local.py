@@ -1,0 +1,60 @@
+"""The ``local`` executor: a pebble process pool reused for the whole run.
+
+pebble was chosen over ``concurrent.futures.ProcessPoolExecutor`` because it can stop one
+task at its deadline and survives a dead worker (the standard pool breaks as a whole).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from concurrent.futures import Future
+
+import pebble
+
+from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed
+from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
+
+
+def mp_context() -> multiprocessing.context.BaseContext:
+    """Workers start from a clean fork server (no threads of the orchestrator inherited)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["normandy_core.worker"])
+    return ctx
+
+
+class LocalExecutor(Executor):
+    def start(self) -> None:
+        self.pool = pebble.ProcessPool(
+            max_workers=self.workers,
+            initializer=init_worker,
+            initargs=(self.setup.log_queue, self.setup.sys_path),
+            context=mp_context(),
+        )
+
+    def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
+        inner = self.pool.schedule(run_task, args=(call,), timeout=timeout)
+        outer: Future[TaskResult] = Future()
+
+        def done(f: Future[TaskResult]) -> None:
+            try:
+                outer.set_result(f.result())
+            except pebble.ProcessExpired as exc:
+                outer.set_exception(WorkerCrashed(exc.exitcode, getattr(exc, "pid", None)))
+            except concurrent.futures.TimeoutError:
+                outer.set_exception(TaskTimedOut(timeout or 0))
+            except BaseException as exc:  # cancelled, or pebble's own error
+                outer.set_exception(exc)
+
+        inner.add_done_callback(done)
+        return outer
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is None:
+            return
+        if cancel:
+            pool.stop()
+        else:
+            pool.close()
+        pool.join()

@@ -1,0 +1,226 @@
+"""Running one task, in a worker process (or in the orchestrator with ``serial``).
+
+A worker receives a :class:`TaskCall` naming the process's target, imports it itself
+(cached per worker, never a pickled function), calls it with the arguments it asks for,
+and returns a :class:`TaskResult`. What the process logs or prints is sent, masked and
+tagged with its flow/step/task, to the orchestrator's log queue.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.handlers
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from normandy_core.pipe import Pipe, reset_current, set_current
+from normandy_core.registry import call_arguments, import_target
+from normandy_core.store import Variables
+
+_imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
+_log_queue: Any = None
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """Everything a worker needs to run one attempt of a task: plain, picklable data."""
+
+    run_id: str
+    flow: str
+    step: str
+    task: str
+    key: str
+    process: str
+    target: str
+    params: dict[str, Any]
+    tags: tuple[str, ...]
+    env: str
+    confs: dict[str, Any]
+    credentials: dict[str, Any]
+    root: str
+    vars_dir: str
+    staging_dir: str
+    attempt: int = 1
+    log_level: int = logging.INFO
+    masks: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How an attempt ended in its worker."""
+
+    key: str
+    ok: bool
+    pid: int
+    started: float
+    ended: float
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+
+
+def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
+    """Pool initializer: where to send log records, and the project's import paths."""
+    global _log_queue
+    _log_queue = log_queue
+    for entry in reversed(list(sys_path)):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
+    """Run one attempt of a task and report how it ended (never raises for the process)."""
+    started = time.time()
+    masker = Masker(call.masks)
+    logger = _task_logger(call, log_queue if log_queue is not None else _log_queue, masker)
+    vars_ = Variables(Path(call.vars_dir), Path(call.staging_dir))
+    pipe = Pipe(
+        env=call.env,
+        confs=call.confs,
+        credentials=call.credentials,
+        path=Path(call.root),
+        vars=vars_,
+        params=dict(call.params),
+        run_id=call.run_id,
+        flow=call.flow,
+        step=call.step,
+        process=call.process,
+        task=call.task,
+        tags=call.tags,
+    )
+    token = set_current(pipe)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = _LogWriter(logger, logging.INFO)  # type: ignore[assignment]
+    sys.stderr = _LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
+    try:
+        fn, wanted = _load(call)
+        available = {"pipe": pipe, "log": logger, "params": pipe.params}
+        fn(**{name: available[name] for name in wanted})
+    except BaseException as exc:  # the process's failure, whatever it is, is reported
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
+        text = masker("".join(traceback.format_exception(type(exc), exc, tb)))
+        return TaskResult(
+            call.key,
+            False,
+            os.getpid(),
+            started,
+            time.time(),
+            type(exc).__name__,
+            masker(str(exc)),
+            text,
+        )
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _LogWriter):
+                stream.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+        reset_current(token)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+    return TaskResult(call.key, True, os.getpid(), started, time.time())
+
+
+def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    cached = _imported.get(call.target)
+    if cached is None:
+        if call.root not in sys.path:
+            for folder in (Path(call.root), Path(call.root) / "src"):
+                if folder.is_dir() and str(folder) not in sys.path:
+                    sys.path.insert(0, str(folder))
+        fn = import_target(call.target, call.process)
+        cached = _imported[call.target] = (fn, call_arguments(fn, call.process, call.target))
+    return cached
+
+
+class Masker:
+    """Replaces every credential value in a text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+def secret_values(credentials: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every leaf value of a credentials mapping, as text."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+        elif node is not None and not isinstance(node, bool):
+            out.append(str(node))
+
+    walk(credentials)
+    return tuple(out)
+
+
+class _TaskFilter(logging.Filter):
+    def __init__(self, call: TaskCall, masker: Masker) -> None:
+        super().__init__()
+        self.call = call
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.masker("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_info = None
+        record.flow, record.step, record.task = self.call.flow, self.call.step, self.call.task
+        record.key = self.call.key
+        return True
+
+
+def _task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
+    logger = logging.getLogger(f"normandy.task.{call.key}")
+    logger.setLevel(call.log_level)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if queue is not None:
+        handler = logging.handlers.QueueHandler(queue)
+        handler.addFilter(_TaskFilter(call, masker))
+        logger.addHandler(handler)
+    return logger
+
+
+class _LogWriter(io.TextIOBase):
+    """A stdout/stderr replacement that turns each printed line into a log record."""
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self.logger = logger
+        self.level = level
+        self.pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            self.logger.log(self.level, line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.logger.log(self.level, self.pending)
+            self.pending = ""
