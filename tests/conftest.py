@@ -89,6 +89,8 @@ def original_project(tmp_path: Path) -> Path:
     shutil.copytree(
         EXAMPLES / "original",
         dest,
-        ignore=shutil.ignore_patterns("logs", ".normandy", "processed*", "__pycache__"),
+        ignore=shutil.ignore_patterns(
+            "logs", ".normandy", "processed*", "__pycache__", "*.egg-info", "build"
+        ),
     )
     return dest
