@@ -11,6 +11,7 @@ from normandy_cli import _legacy
 from normandy_cli.commands.graph import graph
 from normandy_cli.commands.list_ import list_processes
 from normandy_cli.commands.run import run
+from normandy_cli.commands.runs import runs
 from normandy_cli.commands.validate import validate
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.command("run")(run)
 app.command("validate")(validate)
 app.command("list")(list_processes)
 app.command("graph")(graph)
+app.command("runs")(runs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,9 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -21,8 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from normandy_core import __version__
 from normandy_core.errors import HookError, NormandyError
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
+from normandy_core.history import History
 from normandy_core.logs import RunLogs, level_number
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.plugins import available_executors
@@ -30,11 +34,12 @@ from normandy_core.project import Checked, Project
 from normandy_core.store import FlowStore
 from normandy_core.worker import TaskCall, TaskResult, secret_values
 
-SUCCEEDED, FAILED, CRASHED, TIMED_OUT, NOT_STARTED = (
+SUCCEEDED, FAILED, CRASHED, TIMED_OUT, INTERRUPTED, NOT_STARTED = (
     "succeeded",
     "failed",
     "crashed",
     "timed out",
+    "interrupted",
     "not started",
 )
 
@@ -61,6 +66,10 @@ class Outcome:
     ended: float | None = None
     pid: int | None = None
     error: TaskError | None = None
+    resumed: bool = False
+    """Succeeded in the run this one resumes: not run again."""
+    variables: tuple[str, ...] = ()
+    """The variables this task wrote (committed)."""
 
     @property
     def duration(self) -> float:
@@ -110,6 +119,7 @@ class Summary:
                     "step": o.task.step,
                     "task": o.task.name,
                     "status": o.status,
+                    "resumed": o.resumed,
                     "tolerated": o.tolerated,
                     "attempts": o.attempts,
                     "duration": round(o.duration, 3),
@@ -123,6 +133,16 @@ class Summary:
         }
 
 
+@dataclass(frozen=True)
+class Resume:
+    """What a resumed run takes from the run it resumes."""
+
+    run_id: str
+    succeeded: frozenset[str]
+    """Keys of the tasks that succeeded there: not run again."""
+    run_dir: Path
+
+
 @dataclass
 class RunOptions:
     executor: str = "local"
@@ -130,6 +150,7 @@ class RunOptions:
     log_level: str = "info"
     keep_going: bool = False
     console: IO[str] | None = None
+    resume: Resume | None = None
 
 
 def new_run_id() -> str:
@@ -156,6 +177,7 @@ class Orchestrator:
         self.log_dir = root / "logs" / self.run.id
         self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
+        self.history = History(root / ".normandy")
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -180,27 +202,98 @@ class Orchestrator:
         self.logs = RunLogs(self.log_dir, level, self.options.console, uses_processes, ctx)
         paths = tuple(str(p) for p in (self.run.root / "src", self.run.root) if p.is_dir())
         status = "succeeded"
+        self._record_start()
         try:
-            self.logs.log(
-                logging.INFO,
-                f"run {self.run.id}: {len(self.plan)} tasks, env "
-                f"{self.run.env}, executor {self.run.executor}, {self.run.workers} "
-                "workers",
-            )
-            self._hook("normandy_before_run", run=self.run)
-            executor: Executor = executor_cls(self.run.workers, WorkerSetup(self.logs.queue, paths))
-            with executor:
-                status = self._flows(executor)
+            with _Interrupts():
+                self.logs.log(
+                    logging.INFO,
+                    f"run {self.run.id}: {len(self.plan)} tasks, env "
+                    f"{self.run.env}, executor {self.run.executor}, {self.run.workers} "
+                    "workers",
+                )
+                self._hook("normandy_before_run", run=self.run)
+                setup = WorkerSetup(self.logs.queue, paths)
+                with executor_cls(self.run.workers, setup) as executor:
+                    status = self._flows(executor)
         except KeyboardInterrupt:
             status = "interrupted"
+            for outcome in self.outcomes.values():
+                if outcome.attempts and outcome.status == NOT_STARTED:
+                    outcome.status, outcome.ended = INTERRUPTED, time.time()
             self.logs.log(logging.ERROR, "interrupted: running tasks were stopped")
         finally:
-            summary = Summary(self.run, list(self.outcomes.values()), status, self.log_dir)
-            self._hook("normandy_after_run", run=self.run, summary=summary)
-            self.logs.log(logging.INFO, f"run {self.run.id} {status}")
-            self.logs.close()
-            shutil.rmtree(self.run_dir / "staging", ignore_errors=True)
+            with _Interrupts(ignore=True):  # a second Ctrl-C must not cut the record short
+                self._commit_leftovers()
+                for outcome in self.outcomes.values():
+                    if outcome.status == INTERRUPTED:
+                        self.history.task_ended(self.run.id, outcome)
+                self.history.end_run(self.run.id, status)
+                self.history.close()
+                summary = Summary(self.run, list(self.outcomes.values()), status, self.log_dir)
+                self._hook("normandy_after_run", run=self.run, summary=summary)
+                self.logs.log(logging.INFO, f"run {self.run.id} {status}")
+                self.logs.close()
+                shutil.rmtree(self.run_dir / "staging", ignore_errors=True)
         return summary
+
+    def _record_start(self) -> None:
+        sel = self.plan.selection
+        resume = self.options.resume
+        self.history.start_run(
+            {
+                "id": self.run.id,
+                "started": self.run.started,
+                "tags": list(sel.tags),
+                "flows": list(sel.flows),
+                "params": dict(sel.params),
+                "env": self.run.env,
+                "executor": self.run.executor,
+                "workers": self.run.workers,
+                "version": __version__,
+                "fingerprint": self.plan.fingerprint(),
+                "plan": self.plan.to_dict()["flows"],
+                "resumed_from": resume.run_id if resume else None,
+            },
+            (
+                {
+                    "key": t.key,
+                    "flow": t.flow,
+                    "step": t.step,
+                    "task": t.name,
+                    "process": t.process,
+                    "params": dict(t.params),
+                }
+                for t in self.plan.tasks()
+            ),
+        )
+        if resume is not None:
+            self._take_over(resume)
+
+    def _take_over(self, resume: Resume) -> None:
+        """Reuse the variables of the resumed run and mark its succeeded tasks done."""
+        for flow in self.plan.flows:
+            old = FlowStore(resume.run_dir, flow.name)
+            new = FlowStore(self.run_dir, flow.name)
+            for step in flow.steps:
+                for task in step.tasks:
+                    if task.key in resume.succeeded and old.staging(task.key).is_dir():
+                        old.commit(task.key)  # its orchestrator died before the step ended
+            new.vars_dir.mkdir(parents=True, exist_ok=True)
+            for name in old.names():
+                _link(old.path(name), new.path(name))
+        for key in resume.succeeded & self.outcomes.keys():
+            outcome = self.outcomes[key]
+            outcome.status, outcome.resumed = SUCCEEDED, True
+            self.history.task_ended(self.run.id, outcome)
+
+    def _commit_leftovers(self) -> None:
+        """Commit the writes of tasks that succeeded in a step the run did not finish
+        (interrupted), so that a resumed run finds them."""
+        for outcome in self.outcomes.values():
+            if outcome.status == SUCCEEDED:
+                store = FlowStore(self.run_dir, outcome.task.flow)
+                if store.staging(outcome.task.key).is_dir():
+                    store.commit(outcome.task.key)
 
     def _flows(self, executor: Executor) -> str:
         status = "succeeded"
@@ -264,12 +357,22 @@ class Orchestrator:
             if outcome.started is None:
                 outcome.started = time.time()
             self._hook("normandy_before_process", run=self.run, task=task)
+            self.history.attempt_started(self.run.id, task.key, outcome.attempts, time.time())
             store.discard(task.key)
             call = self._call(task, tags, store, outcome.attempts)
             pending[executor.submit(call, task.timeout)] = task
 
+        resumed_from = self.options.resume.run_id if self.options.resume else ""
         for task in step.tasks:
-            submit(task)
+            if not self.outcomes[task.key].resumed:
+                submit(task)
+            else:
+                self.logs.log(
+                    logging.INFO,
+                    f"succeeded in run {resumed_from}; not run again",
+                    flow=task.flow,
+                    key=task.key,
+                )
         while pending or retry_at:
             now = time.time()
             for due, task in [r for r in retry_at if r[0] <= now]:
@@ -309,6 +412,33 @@ class Orchestrator:
     ) -> TaskError | None:
         """Record an attempt's end; keep (for the step's end) or discard its writes; return
         the error, if any."""
+        error = self._attempt_error(future, task, store, written)
+        outcome = self.outcomes[task.key]
+        self.history.attempt_ended(
+            self.run.id,
+            task.key,
+            outcome.attempts,
+            error.kind if error else SUCCEEDED,
+            None,
+            outcome.ended or time.time(),
+            outcome.pid,
+            error,
+        )
+        if error is None:
+            outcome.status, outcome.error = SUCCEEDED, None
+            outcome.variables = tuple(store.staged_names(task.key))
+            self.history.task_ended(self.run.id, outcome, outcome.variables)
+            self.logs.log(
+                logging.INFO, f"succeeded in {outcome.duration:.2f} s", flow=task.flow, key=task.key
+            )
+            self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
+        return error
+
+    def _attempt_error(
+        self, future: Future[TaskResult], task: Task, store: FlowStore, written: dict[str, str]
+    ) -> TaskError | None:
+        """How an attempt ended: ``None`` for a success, whose writes are then staged for
+        the step's end; a failure's writes are discarded."""
         outcome = self.outcomes[task.key]
         outcome.ended = time.time()
         try:
@@ -339,16 +469,12 @@ class Orchestrator:
             )
         for name in store.staged_names(task.key):  # committed when the step ends (SPEC 5)
             written[name] = task.key
-        outcome.status, outcome.error = SUCCEEDED, None
-        self.logs.log(
-            logging.INFO, f"succeeded in {outcome.duration:.2f} s", flow=task.flow, key=task.key
-        )
-        self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
         return None
 
     def _failed(self, task: Task, error: TaskError) -> None:
         outcome = self.outcomes[task.key]
         outcome.status, outcome.error, outcome.tolerated = error.kind, error, task.error_tolerance
+        self.history.task_ended(self.run.id, outcome)
         what = "failed (tolerated)" if task.error_tolerance else "FAILED"
         detail = error.traceback.rstrip() if error.traceback else f"{error.type}: {error.message}"
         self.logs.log(
@@ -358,6 +484,41 @@ class Orchestrator:
             key=task.key,
         )
         self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM as ``KeyboardInterrupt``, once: a second signal while the run
+    is being stopped is ignored. With ``ignore``, both are ignored inside the block."""
+
+    def __init__(self, ignore: bool = False) -> None:
+        self.ignore = ignore
+        self.received = False
+        self.saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.ignore or self.received:
+            return
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def _link(source: Path, dest: Path) -> None:
+    """``dest`` as a hard link to ``source`` (a copy across file systems)."""
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions) -> Summary:

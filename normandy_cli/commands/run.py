@@ -18,10 +18,12 @@ from normandy_cli._options import (
 )
 from normandy_cli._output import err, reports_errors, table
 from normandy_core.errors import display_path
-from normandy_core.execution import RunOptions, Summary, run_plan
+from normandy_core.execution import Resume, RunOptions, Summary, run_plan
+from normandy_core.history import History
 from normandy_core.logs import level_number
 from normandy_core.plan import Plan, Selection, build_plan, select_flows
 from normandy_core.project import check_project, open_project
+from normandy_core.resume import prepare_resume, selection_of
 
 
 @reports_errors
@@ -68,25 +70,41 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flows selected by --tags (default: the tag 'default') or --flow."""
-    selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
     proj = open_project(project)
+    resumed: Resume | None = None
+    if resume:
+        if tags or flow or param or env:
+            raise typer.BadParameter(
+                "--resume reuses the tags, flows, params and env of the run it resumes; "
+                "do not give --tags, --flow, --param or --env with it",
+                param_hint="--resume",
+            )
+        history = History(proj.root / ".normandy")
+        record = history.get(resume)
+        if record.status == "succeeded":
+            err(f"normandy: run {record.id} succeeded: nothing to resume")
+            return
+        selection, env = selection_of(record), record.env
+    else:
+        selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
     flows = None if proj.problems else [f.name for f in select_flows(proj.config, selection)]
     checked = check_project(proj, flows, env, executor=executor)
     plan = build_plan(proj.config, selection)
+    if resume:
+        resumed = prepare_resume(history, record, plan, proj.root / ".normandy")
+        history.close()
     if dry_run:
         if as_json:
             typer.echo(json.dumps({"env": checked.env, **plan.to_dict()}, indent=2, default=str))
         else:
             typer.echo(describe_plan(plan, checked.env))
         return
-    if resume:
-        err("normandy: --resume is not available yet in this build")
-        raise typer.Exit(2)
     options = RunOptions(
         executor=executor or proj.config.executor,
         workers=workers,
         log_level=log_level or proj.config.log_level,
         keep_going=keep_going,
+        resume=resumed,
     )
     try:
         level_number(options.log_level)
@@ -95,7 +113,13 @@ def run(
     summary = run_plan(proj, plan, checked, options)
     err("")
     err(summary_table(summary))
-    err(f"run {summary.run.id} {summary.status}; logs in {display_path(summary.log_dir)}")
+    resumed_note = f" (resuming {resumed.run_id})" if resumed else ""
+    err(
+        f"run {summary.run.id}{resumed_note} {summary.status}; logs in "
+        f"{display_path(summary.log_dir)}"
+    )
+    if summary.status == "failed":
+        err(f"fix the cause, then: normandy run --resume {summary.run.id}")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)
@@ -105,7 +129,11 @@ def summary_table(summary: Summary) -> str:
     """Every task: flow, step, task, status, attempts, duration."""
     rows = []
     for o in summary.outcomes:
-        status = o.status + (" (tolerated)" if o.tolerated else "")
+        status = (
+            o.status
+            + (" (tolerated)" if o.tolerated else "")
+            + (" (earlier run)" if o.resumed else "")
+        )
         duration = f"{o.duration:.2f}s" if o.started else "-"
         rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
     return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)

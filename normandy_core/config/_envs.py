@@ -64,8 +64,12 @@ def load_credentials(
     try:
         path = config.root / interpolate(spec.credentials, environ)
     except MissingVariable as exc:
-        return {}, [where.problem(f"environment variable {exc.name} is not set; set it or give "
-                                  f"a default: ${{env:{exc.name}:default}}")]
+        return {}, [
+            where.problem(
+                f"environment variable {exc.name} is not set; set it or give "
+                f"a default: ${{env:{exc.name}:default}}"
+            )
+        ]
     if not path.is_file():
         return {}, [
             Problem(

@@ -310,11 +310,20 @@ def _read_entry(
         names: set[str] = set()  # values become task names: equal as text, same task
         for i, value in enumerate(values):
             if not isinstance(value, (str, int, float, bool)):
-                problems.append(doc.problem([*iter_keys, i], "iter_param values must be scalars "
-                                            "(strings or numbers): each becomes part of a task name"))
+                problems.append(
+                    doc.problem(
+                        [*iter_keys, i],
+                        "iter_param values must be scalars "
+                        "(strings or numbers): each becomes part of a task name",
+                    )
+                )
             elif str(value) in names:
-                problems.append(doc.problem([*iter_keys, i], f"value {value!r} is listed twice "
-                                            f"(as the task {name}[{value}])"))
+                problems.append(
+                    doc.problem(
+                        [*iter_keys, i],
+                        f"value {value!r} is listed twice (as the task {name}[{value}])",
+                    )
+                )
             names.add(str(value))
         iter_param = IterParam(str(raw["name"]), values)
     timeout = options.get("timeout")

@@ -107,8 +107,13 @@ def load_yaml(path: Path, *, secret: bool = False) -> tuple[YamlDocument | None,
         return None, [Problem(name, line, column, "", f"YAML error: {what}")]
     doc = YamlDocument(path, data)
     problems = [
-        Problem(name, mark.line + 1, mark.column + 1, dotted([*_path_to(data, mapping), key]),
-                f"duplicate key {key!r}: each key may appear only once in a mapping")
+        Problem(
+            name,
+            mark.line + 1,
+            mark.column + 1,
+            dotted([*_path_to(data, mapping), key]),
+            f"duplicate key {key!r}: each key may appear only once in a mapping",
+        )
         for key, mark, mapping in constructor.duplicates
     ]
     problems.extend(_tag_problems(doc, data, [], secret))
@@ -137,8 +142,11 @@ def _path_to(node: Any, target: Any) -> list[PathKey]:
     """The keys leading from ``node`` to the container ``target`` (found by identity)."""
     if node is target:
         return []
-    items = node.items() if isinstance(node, dict) else (
-        enumerate(node) if isinstance(node, list) else ())
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else (enumerate(node) if isinstance(node, list) else ())
+    )
     for key, value in items:
         if isinstance(value, (dict, list)):
             found = _path_to(value, target)

@@ -1,0 +1,161 @@
+"""``normandy runs [RUN_ID]``: the run history, and one run's tasks."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from normandy_cli._options import JsonOpt, ProjectOpt
+from normandy_cli._output import reports_errors, table
+
+
+@reports_errors
+def runs(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN_ID|last]", help="Show this run's tasks.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recent runs (newest first), or the tasks of one run."""
+    from normandy_core.history import History
+    from normandy_core.project import find_project_root
+
+    root = find_project_root(project)
+    history = History(root / ".normandy")
+    try:
+        if run_id is None:
+            _list(history, limit, as_json)
+        else:
+            _show(history, run_id, as_json)
+    finally:
+        history.close()
+
+
+def _list(history: Any, limit: int, as_json: bool) -> None:
+    records = history.runs(limit)
+    counts = {r.id: Counter(t.status for t in history.tasks(r.id)) for r in records}
+    failing = {
+        r.id: next(
+            (
+                t.key
+                for t in history.tasks(r.id)
+                if t.status in ("failed", "crashed", "timed out") and not t.tolerated
+            ),
+            None,
+        )
+        for r in records
+    }
+    if as_json:
+        out = [
+            {**_run_dict(r), "counts": dict(counts[r.id]), "failing_task": failing[r.id]}
+            for r in records
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    if not records:
+        typer.echo("No run is recorded yet: `normandy run` starts one.")
+        return
+    rows = []
+    for r in records:
+        c = counts[r.id]
+        tally = ", ".join(f"{n} {s}" for s, n in sorted(c.items()))
+        rows.append(
+            (
+                r.id,
+                r.status,
+                _when(r.started),
+                _secs(r.duration),
+                _selection(r),
+                r.env,
+                tally,
+                failing[r.id] or "-",
+            )
+        )
+    typer.echo(
+        table(
+            ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS", "FAILING TASK"],
+            rows,
+        )
+    )
+
+
+def _show(history: Any, run_id: str, as_json: bool) -> None:
+    record = history.get(run_id)
+    tasks = history.tasks(record.id)
+    if as_json:
+        out = {
+            **_run_dict(record),
+            "tasks": [
+                {
+                    **asdict(t),
+                    "duration": t.duration,
+                    "attempts_detail": history.attempts(record.id, t.key),
+                }
+                for t in tasks
+            ],
+        }
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
+    resumed = f", resuming {record.resumed_from}" if record.resumed_from else ""
+    typer.echo(f"run {record.id}: {record.status}{resumed}")
+    typer.echo(
+        f"  started {_when(record.started)}, took {_secs(record.duration)}; "
+        f"{_selection(record)}; env {record.env}; executor {record.executor} "
+        f"({record.workers} workers); normandy {record.version}; plan {record.fingerprint}"
+    )
+    typer.echo("")
+    rows = []
+    for t in tasks:
+        status = (
+            t.status
+            + (" (tolerated)" if t.tolerated else "")
+            + (" (earlier run)" if t.resumed else "")
+        )
+        error = f"{t.error_type}: {t.error_message}" if t.error_type else ""
+        rows.append(
+            (
+                t.flow,
+                t.step,
+                t.task,
+                status,
+                t.attempts,
+                _secs(t.duration),
+                t.pid or "-",
+                error[:80],
+            )
+        )
+    typer.echo(
+        table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION", "PID", "ERROR"], rows)
+    )
+
+
+def _run_dict(record: Any) -> dict[str, Any]:
+    data = asdict(record)
+    data.pop("plan")
+    data["duration"] = record.duration
+    return data
+
+
+def _selection(record: Any) -> str:
+    parts = []
+    if record.flows:
+        parts.append("flows " + ",".join(record.flows))
+    parts.append("tags " + (",".join(record.tags) if record.tags else "default"))
+    if record.params:
+        parts.append(" ".join(f"{k}={v}" for k, v in record.params.items()))
+    return "; ".join(parts)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"

@@ -1,0 +1,407 @@
+"""The run history: a SQLite database under ``<project>/.normandy/history.sqlite``.
+
+Written as a run goes (one short transaction per event, WAL journal, safe under
+concurrent runs of one project), so that a killed orchestrator leaves a truthful record:
+a run still marked ``running`` whose orchestrator is gone is read back as
+``interrupted``. Credentials are never written here; error messages come masked from the
+workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from normandy_core.errors import NormandyError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    tags TEXT NOT NULL,
+    flows TEXT NOT NULL,
+    params TEXT NOT NULL,
+    env TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    resumed_from TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    step TEXT NOT NULL,
+    task TEXT NOT NULL,
+    process TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tolerated INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    error_kind TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    variables TEXT,
+    resumed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    error_kind TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    PRIMARY KEY (run_id, key, attempt)
+);
+"""
+
+HISTORY_FILE = "history.sqlite"
+
+
+class RunNotFoundError(NormandyError):
+    """``normandy runs RUN_ID`` or ``--resume RUN_ID`` names no recorded run."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    status: str
+    started: float
+    ended: float | None
+    tags: list[str]
+    flows: list[str]
+    params: dict[str, Any]
+    env: str
+    executor: str
+    workers: int
+    version: str
+    fingerprint: str
+    plan: list[dict[str, Any]]
+    pid: int
+    host: str
+    resumed_from: str | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    key: str
+    flow: str
+    step: str
+    task: str
+    process: str
+    params: dict[str, Any]
+    status: str
+    tolerated: bool
+    attempts: int
+    started: float | None
+    ended: float | None
+    pid: int | None
+    error_kind: str | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    variables: list[str]
+    resumed: bool
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+class History:
+    """The history database of one project."""
+
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / HISTORY_FILE
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- writing, as the run goes ---------------------------------------------------------------
+
+    def start_run(self, run: dict[str, Any], tasks: Iterable[dict[str, Any]]) -> None:
+        """Record a new run (``running``) and all its tasks (``pending``), in one transaction."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, status, started, tags, flows, params, env, executor, "
+                "workers, version, fingerprint, plan, pid, host, resumed_from) VALUES "
+                "(?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["id"],
+                    run["started"],
+                    json.dumps(run["tags"]),
+                    json.dumps(run["flows"]),
+                    _json(run["params"]),
+                    run["env"],
+                    run["executor"],
+                    run["workers"],
+                    run["version"],
+                    run["fingerprint"],
+                    _json(run["plan"]),
+                    os.getpid(),
+                    socket.gethostname(),
+                    run.get("resumed_from"),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO tasks (run_id, seq, key, flow, step, task, process, params, "
+                "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [
+                    (
+                        run["id"],
+                        i,
+                        t["key"],
+                        t["flow"],
+                        t["step"],
+                        t["task"],
+                        t["process"],
+                        _json(t["params"]),
+                    )
+                    for i, t in enumerate(tasks)
+                ],
+            )
+
+    def attempt_started(self, run_id: str, key: str, attempt: int, when: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = 'running', attempts = ?, "
+                "started = COALESCE(started, ?) WHERE run_id = ? AND key = ?",
+                (attempt, when, run_id, key),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO attempts (run_id, key, attempt, status, started) "
+                "VALUES (?, ?, ?, 'running', ?)",
+                (run_id, key, attempt, when),
+            )
+
+    def attempt_ended(
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        status: str,
+        started: float | None,
+        ended: float,
+        pid: int | None,
+        error: Any = None,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE attempts SET status = ?, started = COALESCE(?, started), ended = ?, "
+                "pid = ?, error_kind = ?, error_type = ?, error_message = ? "
+                "WHERE run_id = ? AND key = ? AND attempt = ?",
+                (status, started, ended, pid, *_error(error), run_id, key, attempt),
+            )
+
+    def task_ended(self, run_id: str, outcome: Any, variables: Iterable[str] = ()) -> None:
+        """Record a task's final state (``outcome`` is an execution ``Outcome``)."""
+        error = outcome.error
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
+                "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
+                "traceback = ?, variables = ?, resumed = ? WHERE run_id = ? AND key = ?",
+                (
+                    outcome.status,
+                    int(outcome.tolerated),
+                    outcome.attempts,
+                    outcome.started,
+                    outcome.ended,
+                    outcome.pid,
+                    *_error(error),
+                    error.traceback if error is not None else None,
+                    json.dumps(sorted(variables)),
+                    int(getattr(outcome, "resumed", False)),
+                    run_id,
+                    outcome.task.key,
+                ),
+            )
+
+    def end_run(self, run_id: str, status: str, ended: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, ended = ? WHERE id = ?",
+                (status, ended or time.time(), run_id),
+            )
+            db.execute(
+                "UPDATE tasks SET status = 'interrupted' WHERE run_id = ? AND status = 'running'",
+                (run_id,),
+            )
+            db.execute(
+                "UPDATE tasks SET status = 'not started' WHERE run_id = ? AND status = 'pending'",
+                (run_id,),
+            )
+            db.execute(
+                "UPDATE attempts SET status = 'interrupted' WHERE run_id = ? "
+                "AND status = 'running'",
+                (run_id,),
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The most recent runs, newest first."""
+        self._settle_dead_runs()
+        rows = self.db.execute(
+            "SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [self._run(row) for row in rows]
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run ``run_id`` (``last``: the most recent)."""
+        self._settle_dead_runs()
+        if run_id == "last":
+            row = self.db.execute("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1")
+        else:
+            row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        found = row.fetchone()
+        if found is None:
+            recent = ", ".join(r.id for r in self.runs(5)) or "none yet"
+            what = "no run is recorded" if run_id == "last" else f"no run {run_id!r} is recorded"
+            raise RunNotFoundError(
+                f"{what} in {self.path}; recent runs: {recent} (see `normandy runs`)"
+            )
+        return self._run(found)
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        rows = self.db.execute(
+            "SELECT key, flow, step, task, process, params, status, tolerated, attempts, "
+            "started, ended, pid, error_kind, error_type, error_message, traceback, variables, "
+            "resumed FROM tasks WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [
+            TaskRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                json.loads(r[5]),
+                r[6],
+                bool(r[7]),
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                r[13],
+                r[14],
+                r[15],
+                json.loads(r[16]) if r[16] else [],
+                bool(r[17]),
+            )
+            for r in rows
+        ]
+
+    def attempts(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        cursor = self.db.execute(
+            "SELECT attempt, status, started, ended, pid, error_kind, error_type, error_message "
+            "FROM attempts WHERE run_id = ? AND key = ? ORDER BY attempt",
+            (run_id, key),
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def _settle_dead_runs(self) -> None:
+        """A run still ``running`` whose orchestrator (on this host) is gone was killed:
+        record it as ``interrupted``, with its running tasks."""
+        host = socket.gethostname()
+        rows = self.db.execute("SELECT id, pid, host FROM runs WHERE status = 'running'").fetchall()
+        for run_id, pid, run_host in rows:
+            if run_host == host and not _alive(pid):
+                self.end_run(run_id, "interrupted", self._last_event(run_id))
+
+    def _last_event(self, run_id: str) -> float:
+        row = self.db.execute(
+            "SELECT MAX(COALESCE(ended, started)) FROM tasks WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        started = self.db.execute("SELECT started FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return float(row[0] or started[0])
+
+    @staticmethod
+    def _run(row: tuple[Any, ...]) -> RunRecord:
+        return RunRecord(
+            id=row[0],
+            status=row[1],
+            started=row[2],
+            ended=row[3],
+            tags=json.loads(row[4]),
+            flows=json.loads(row[5]),
+            params=json.loads(row[6]),
+            env=row[7],
+            executor=row[8],
+            workers=row[9],
+            version=row[10],
+            fingerprint=row[11],
+            plan=json.loads(row[12]),
+            pid=row[13],
+            host=row[14],
+            resumed_from=row[15],
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _error(error: Any) -> tuple[Any, Any, Any]:
+    if error is None:
+        return None, None, None
+    return error.kind, error.type, error.message
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)

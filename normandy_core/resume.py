@@ -1,0 +1,63 @@
+"""``normandy run --resume RUN_ID|last``: the same selection, env and params as a recorded
+run, skipping the tasks that succeeded there and reusing their variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from normandy_core.errors import NormandyError
+from normandy_core.execution import Resume
+from normandy_core.history import History, RunRecord
+from normandy_core.plan import Plan, Selection
+
+_COMPARED = ("process", "params", "error_tolerance", "retries", "retry_delay", "timeout")
+
+
+class ResumeError(NormandyError):
+    """A run cannot be resumed (still running, or its plan changed)."""
+
+
+def selection_of(record: RunRecord) -> Selection:
+    """The selection a recorded run was started with."""
+    return Selection(tuple(record.tags), tuple(record.flows), dict(record.params))
+
+
+def prepare_resume(history: History, record: RunRecord, plan: Plan, state_dir: Path) -> Resume:
+    """What the new run takes over from ``record``; :class:`ResumeError` if it cannot."""
+    if record.status == "running":
+        raise ResumeError(
+            f"run {record.id} is still running (pid {record.pid} on "
+            f"{record.host}); wait for it or stop it first"
+        )
+    if record.fingerprint != plan.fingerprint():
+        changes = plan_changes(record.plan, plan.to_dict()["flows"])
+        listed = "\n".join(f"  - {c}" for c in changes) or "  - the order of flows or steps"
+        raise ResumeError(
+            f"cannot resume run {record.id}: the configuration no longer gives the same plan:\n"
+            f"{listed}\nUndo those changes to resume, or run without --resume to start afresh."
+        )
+    succeeded = frozenset(t.key for t in history.tasks(record.id) if t.status == "succeeded")
+    return Resume(record.id, succeeded, state_dir / "runs" / record.id)
+
+
+def plan_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    """What differs between two plans' tasks, in words."""
+    before, after = _tasks(old), _tasks(new)
+    changes = [f"task {key} was removed" for key in before if key not in after]
+    changes += [f"task {key} was added" for key in after if key not in before]
+    for key in before.keys() & after.keys():
+        for field in _COMPARED:
+            was, now = before[key].get(field), after[key].get(field)
+            if was != now:
+                changes.append(f"{key}: {field} changed from {_show(was)} to {_show(now)}")
+    return sorted(changes)
+
+
+def _tasks(flows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {t["key"]: t for f in flows for s in f["steps"] for t in s["tasks"]}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
