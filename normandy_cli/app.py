@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from normandy_cli import _legacy
+from normandy_cli.commands.create_project import create_project
 from normandy_cli.commands.graph import graph
 from normandy_cli.commands.list_ import list_processes
 from normandy_cli.commands.run import run
@@ -51,6 +52,7 @@ app.command("validate")(validate)
 app.command("list")(list_processes)
 app.command("graph")(graph)
 app.command("runs")(runs)
+app.command("create-project")(create_project)
 
 
 def main(argv: list[str] | None = None) -> None:
