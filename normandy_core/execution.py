@@ -217,6 +217,7 @@ class Orchestrator:
                     status = self._flows(executor)
         except KeyboardInterrupt:
             status = "interrupted"
+            _ignore_signals_until_exit()
             for outcome in self.outcomes.values():
                 if outcome.attempts and outcome.status == NOT_STARTED:
                     outcome.status, outcome.ended = INTERRUPTED, time.time()
@@ -484,6 +485,14 @@ class Orchestrator:
             key=task.key,
         )
         self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
+
+
+def _ignore_signals_until_exit() -> None:
+    """After a Ctrl-C, further SIGINT/SIGTERM are ignored until the process exits, so the
+    summary and the record are written whole (Python's shutdown keeps SIG_IGN)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Interrupts:

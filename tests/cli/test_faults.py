@@ -1,0 +1,604 @@
+"""Fault injection for ``normandy run`` (SPEC 7): crashed workers, timeouts, retries,
+Ctrl-C and SIGTERM, with real processes and real signals (no mocks).
+
+Processes live in a project-local plugin module ``procs.py`` and write what they did to the
+folder named by ``NORMANDY_TEST_OUT``; ``watcher.py`` records every
+``normandy_on_process_error`` call there too. Crashes and timeouts are tested under the
+``local`` executor only: under ``serial`` a crashing task would take the orchestrator down
+with it, and a timeout cannot be enforced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import normandy_command
+
+PROCS = """
+import os
+import signal
+import time
+from pathlib import Path
+
+from normandy_core import hookimpl
+
+
+def _out(name):
+    folder = Path(os.environ["NORMANDY_TEST_OUT"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _count(name):
+    counter = _out(name)
+    n = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(n))
+    return n
+
+
+def sleeper(pipe, params):
+    start = time.time()
+    _out(f"started-{params['which']}").write_text(str(start))
+    time.sleep(params.get("sleep", 0.5))
+    _out(f"slept-{params['which']}").write_text(
+        f"{os.getpid()} {start} {time.time()}")
+
+
+def crash(params):
+    _out("crash-pid").write_text(str(os.getpid()))
+    deadline = time.time() + 10
+    while not list(_out("").glob("started-*")) and time.time() < deadline:
+        time.sleep(0.01)  # crash while another task of the step is running
+    _out("crash-time").write_text(str(time.time()))
+    if params["how"] == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+
+
+def crash_once(pipe):
+    n = _count("crash_once-count")
+    if n == 1:
+        os._exit(3)
+    pipe.vars["crash_once_attempt"] = n
+
+
+def hang(params):
+    _out("hang-pid").write_text(str(os.getpid()))
+    _out("started-hang").write_text(str(time.time()))
+    time.sleep(params.get("sleep", 30))
+    _out("hang-finished").write_text("the timeout did not stop me")
+
+
+def flaky(pipe):
+    n = _count("flaky-count")
+    with open(_out("flaky-times"), "a") as times:
+        times.write(f"{time.time()}\\n")
+    if n < 3:
+        raise RuntimeError(f"attempt {n} fails")
+
+
+def pid_sleep(params):
+    _out(f"pid-{params['which']}").write_text(str(os.getpid()))
+    time.sleep(60)
+    _out(f"woke-{params['which']}").write_text("not interrupted")
+
+
+def mark(pipe):
+    _out(f"mark-{pipe.flow}.{pipe.step}.{pipe.task}").write_text(str(os.getpid()))
+
+
+@hookimpl
+def normandy_processes():
+    names = ["sleeper", "crash", "crash_once", "hang", "flaky", "pid_sleep", "mark"]
+    return {name: f"procs:{name}" for name in names}
+"""
+
+WATCHER = """
+import os
+from pathlib import Path
+
+from normandy_core import hookimpl
+
+
+@hookimpl
+def normandy_on_process_error(task, error):
+    folder = Path(os.environ["NORMANDY_TEST_OUT"])
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "errors.txt", "a") as out:
+        out.write(f"{task.key}|{error.kind}\\n")
+"""
+
+HEAD = """
+confs:
+  plugins: [procs, watcher]
+  envs: {dev: {}}
+flows:
+"""
+
+
+# -- fixtures and helpers -----------------------------------------------------------------
+
+
+@pytest.fixture
+def project(make_project) -> Callable[[str], Path]:
+    """``project(flows_yaml)``: a project with ``procs.py`` and ``watcher.py``."""
+
+    def make(flows: str) -> Path:
+        return make_project(HEAD + flows, {"procs.py": PROCS, "watcher.py": WATCHER})
+
+    return make
+
+
+@pytest.fixture
+def run(normandy):
+    """``run(root, executor, *args)``: ``normandy run --executor X --workers 2 --json *args``."""
+
+    def call(root: Path, executor: str = "local", *args: str):
+        return normandy(
+            "run",
+            "--executor",
+            executor,
+            "--workers",
+            "2",
+            "--json",
+            *args,
+            cwd=root,
+            env={"NORMANDY_TEST_OUT": str(root / "out")},
+            timeout=60,
+        )
+
+    return call
+
+
+def summary(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def tasks_by_name(data: dict) -> dict[str, dict]:
+    return {f"{t['flow']}.{t['step']}.{t['task']}": t for t in data["tasks"]}
+
+
+def out_file(root: Path, name: str) -> Path:
+    return root / "out" / name
+
+
+def errors_seen(root: Path) -> list[tuple[str, str]]:
+    """What ``normandy_on_process_error`` received: (task key, error kind) per call."""
+    path = out_file(root, "errors.txt")
+    if not path.exists():
+        return []
+    return [tuple(line.split("|", 1)) for line in path.read_text().splitlines()]
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return fields
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process. A zombie (dead, not yet reaped by whichever
+    ancestor inherited it: the init of a container may never reap) does not count."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _proc_status(pid).get("State", "").startswith(("Z", "X"))
+
+
+def wait_until_gone(pids: Iterable[int], within: float) -> set[int]:
+    """The pids still alive after ``within`` seconds (returns as soon as none is)."""
+    pending = set(pids)
+    deadline = time.monotonic() + within
+    while True:
+        pending = {pid for pid in pending if alive(pid)}
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.05)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from the PPid lines of /proc/*/status."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            ppid = _proc_status(int(entry.name)).get("PPid")
+            if ppid is not None:
+                parents[int(entry.name)] = int(ppid)
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return {p for p in found if alive(p)}
+
+
+def run_log(root: Path, data: dict) -> str:
+    return (root / "logs" / data["run_id"] / "run.log").read_text()
+
+
+# -- crashed workers ------------------------------------------------------------------------
+
+CRASH = """
+  f:
+    tags: [default]
+    steps:
+      s:
+        crash: {params: {how: HOW}TOLERANCE}
+        sleeper:
+          iter_param: {name: which, values: [a, b]}
+      after: [mark]
+"""
+
+CRASH_MESSAGES = {
+    "exit": ("exited with code 3",),
+    "kill": ("SIGKILL", "out of memory"),
+}
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_crashed_worker_fails_only_its_own_task(project, run, how):
+    root = project(CRASH.replace("HOW", how).replace("TOLERANCE", ""))
+    result = run(root)
+    assert result.returncode == 1, result.output
+    tasks = tasks_by_name(summary(result))
+    crashed = tasks["f.s.crash"]
+    assert crashed["status"] == "crashed", crashed
+    assert crashed["tolerated"] is False
+    assert crashed["attempts"] == 1
+    assert crashed["error"]["kind"] == "crashed"
+    for text in CRASH_MESSAGES[how]:
+        assert text in crashed["error"]["message"], crashed
+        assert text in result.stderr
+    assert crashed["pid"] == int(out_file(root, "crash-pid").read_text())
+    # the other tasks of the step ran to their end, one of them in flight during the crash
+    crashed_at = float(out_file(root, "crash-time").read_text())
+    spans = []
+    for which in "ab":
+        assert tasks[f"f.s.sleeper[{which}]"]["status"] == "succeeded"
+        _, start, end = out_file(root, f"slept-{which}").read_text().split()
+        spans.append((float(start), float(end)))
+    assert any(start < crashed_at < end for start, end in spans), (crashed_at, spans)
+    # an untolerated crash ends the flow
+    assert tasks["f.after.mark"]["status"] == "not started"
+    assert not out_file(root, "mark-f.after.mark").exists()
+    assert errors_seen(root) == [("f.s.crash", "crashed")]
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_the_pool_replaces_a_crashed_worker(project, run, how):
+    root = project(CRASH.replace("HOW", how).replace("TOLERANCE", ", error_tolerance: true"))
+    result = run(root)
+    assert result.returncode == 0, result.output
+    data = summary(result)
+    assert data["status"] == "succeeded"
+    tasks = tasks_by_name(data)
+    crashed = tasks["f.s.crash"]
+    assert (crashed["status"], crashed["tolerated"]) == ("crashed", True)
+    for text in CRASH_MESSAGES[how]:
+        assert text in crashed["error"]["message"], crashed
+    assert "failed (tolerated)" in result.stderr
+    for which in "ab":
+        assert tasks[f"f.s.sleeper[{which}]"]["status"] == "succeeded"
+        assert out_file(root, f"slept-{which}").exists()
+    # the later step still runs on the pool, in a live worker (not the dead one)
+    assert tasks["f.after.mark"]["status"] == "succeeded"
+    mark_pid = int(out_file(root, "mark-f.after.mark").read_text())
+    assert mark_pid != int(out_file(root, "crash-pid").read_text())
+    assert mark_pid != os.getpid()  # in a worker, not the test process
+
+
+def test_retries_apply_to_crashes(project, run):
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        crash_once: {retries: 1}
+        sleeper: {params: {which: a}}
+"""
+    )
+    result = run(root)
+    assert result.returncode == 0, result.output
+    tasks = tasks_by_name(summary(result))
+    assert tasks["f.s.crash_once"]["status"] == "succeeded"
+    assert tasks["f.s.crash_once"]["attempts"] == 2
+    assert tasks["f.s.crash_once"]["error"] is None
+    assert tasks["f.s.sleeper"]["status"] == "succeeded"
+    assert out_file(root, "crash_once-count").read_text() == "2"
+    assert errors_seen(root) == [("f.s.crash_once", "crashed")]
+    assert "attempt 1 failed (crashed)" in run_log(root, summary(result))
+
+
+# -- timeouts -------------------------------------------------------------------------------
+
+
+def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run):
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        hang: {timeout: 1}
+        sleeper: {params: {which: a, sleep: 0.5}}
+      after: [mark]
+"""
+    )
+    started = time.monotonic()
+    result = run(root)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.output
+    assert elapsed < 15, f"the run took {elapsed:.1f} s: the 30 s task was not stopped"
+    tasks = tasks_by_name(summary(result))
+    hung = tasks["f.s.hang"]
+    assert hung["status"] == "timed out", hung
+    assert hung["error"]["kind"] == "timed out"
+    assert "timeout of 1 s" in hung["error"]["message"]
+    assert "timed out" in result.stderr
+    assert tasks["f.s.sleeper"]["status"] == "succeeded"
+    assert out_file(root, "slept-a").exists()
+    assert tasks["f.after.mark"]["status"] == "not started"
+    pid = int(out_file(root, "hang-pid").read_text())
+    assert not wait_until_gone([pid], within=2.0), f"worker {pid} still alive after its timeout"
+    assert not out_file(root, "hang-finished").exists()
+    assert errors_seen(root) == [("f.s.hang", "timed out")]
+
+
+def test_on_process_error_is_called_for_crashes_and_timeouts(project, run):
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        crash: {params: {how: exit}, error_tolerance: true}
+        hang: {timeout: 1, error_tolerance: true}
+      after: [mark]
+"""
+    )
+    result = run(root)
+    assert result.returncode == 0, result.output
+    assert sorted(errors_seen(root)) == [("f.s.crash", "crashed"), ("f.s.hang", "timed out")]
+    tasks = tasks_by_name(summary(result))
+    assert tasks["f.s.crash"]["status"] == "crashed"
+    assert tasks["f.s.hang"]["status"] == "timed out"
+    assert tasks["f.after.mark"]["status"] == "succeeded"
+
+
+# -- retries and retry_delay (both executors) ----------------------------------------------------
+
+FLAKY = """
+  f:
+    tags: [default]
+    steps:
+      s:
+        flaky: {retries: RETRIES, retry_delay: 0.5}
+"""
+
+
+@pytest.mark.parametrize("executor", ["local", "serial"])
+def test_a_flaky_task_succeeds_on_its_third_attempt(project, run, executor):
+    root = project(FLAKY.replace("RETRIES", "2"))
+    result = run(root, executor)
+    assert result.returncode == 0, result.output
+    data = summary(result)
+    task = tasks_by_name(data)["f.s.flaky"]
+    assert task["status"] == "succeeded"
+    assert task["attempts"] == 3
+    assert task["error"] is None
+    log = run_log(root, data)
+    assert "attempt 1 failed" in log
+    assert "attempt 2 failed" in log
+    assert "attempt 3 failed" not in log
+    times = [float(t) for t in out_file(root, "flaky-times").read_text().split()]
+    assert len(times) == 3
+    for before, after in zip(times, times[1:]):
+        assert after - before >= 0.8 * 0.5, times
+    assert [kind for _, kind in errors_seen(root)] == ["failed", "failed"]
+
+
+@pytest.mark.parametrize("executor", ["local", "serial"])
+def test_a_flaky_task_fails_when_its_retries_run_out(project, run, executor):
+    root = project(FLAKY.replace("RETRIES", "1"))
+    result = run(root, executor)
+    assert result.returncode == 1, result.output
+    data = summary(result)
+    assert data["status"] == "failed"
+    task = tasks_by_name(data)["f.s.flaky"]
+    assert task["status"] == "failed"
+    assert task["attempts"] == 2
+    assert task["error"]["message"] == "attempt 2 fails"
+    assert "attempt 1 failed" in run_log(root, data)
+    assert "RuntimeError: attempt 2 fails" in result.stderr
+    assert out_file(root, "flaky-count").read_text() == "2"
+
+
+# -- Ctrl-C and SIGTERM ---------------------------------------------------------------------
+
+SLEEPING = """
+  f:
+    tags: [default]
+    steps:
+      s:
+        pid_sleep:
+          iter_param: {name: which, values: [a, b]}
+      after: [mark]
+"""
+
+# a plugin whose normandy_after_run takes a while (say, it sends a notification)
+SLOW_AFTER_RUN = """
+import time
+
+from normandy_core import hookimpl
+
+
+@hookimpl
+def normandy_after_run(run, summary):
+    time.sleep(0.5)
+"""
+
+
+def _start(root: Path) -> subprocess.Popen:
+    """``normandy run --workers 2 --json`` in its own session: a signal goes only where it
+    is sent."""
+    return subprocess.Popen(
+        [*normandy_command(), "run", "--workers", "2", "--json"],
+        cwd=root,
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            "NORMANDY_TEST_OUT": str(root / "out"),
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_workers(proc: subprocess.Popen, root: Path) -> list[int]:
+    """The pids of the two sleeping tasks, once both have started."""
+    pid_files = [out_file(root, "pid-a"), out_file(root, "pid-b")]
+    deadline = time.monotonic() + 30
+    while not all(p.exists() and p.read_text() for p in pid_files):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=10)
+            pytest.fail(f"the tasks never started (exit {proc.returncode}):\n{stderr}")
+        time.sleep(0.05)
+    return [int(p.read_text()) for p in pid_files]
+
+
+def _kill_everything(proc: subprocess.Popen, below: Iterable[int]) -> None:
+    """Clean up after a failed test: nothing of ours may outlive it."""
+    for pid in {*below, *descendants(proc.pid)}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.communicate()
+
+
+def _interrupt(
+    root: Path, signals: list[tuple[float, int]]
+) -> tuple[subprocess.Popen, str, str, list[int], set[int]]:
+    """Start the run of two tasks sleeping 60 s, wait until both run, send each signal
+    (after its delay) to the orchestrator only; return the process, its output, the
+    workers' pids and every process that was below the orchestrator."""
+    proc = _start(root)
+    below: set[int] = set()
+    try:
+        workers = _wait_for_workers(proc, root)
+        below = descendants(proc.pid)
+        assert set(workers) <= below, (workers, below)
+        for delay, signum in signals:
+            time.sleep(delay)
+            proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=15)
+    except BaseException:
+        _kill_everything(proc, below)
+        raise
+    return proc, stdout, stderr, workers, below
+
+
+def _check_interrupted(root: Path, proc, stdout: str, stderr: str, workers, below) -> None:
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    data = json.loads(stdout)
+    assert data["status"] == "interrupted"
+    tasks = tasks_by_name(data)
+    for which in "ab":
+        assert tasks[f"f.s.pid_sleep[{which}]"]["status"] == "interrupted", tasks
+        assert tasks[f"f.s.pid_sleep[{which}]"]["attempts"] == 1
+    assert tasks["f.after.mark"]["status"] == "not started"
+    assert f"run {data['run_id']} interrupted" in run_log(root, data)
+    left = wait_until_gone(workers, within=5.0)
+    assert not left, f"workers still alive after the run: {left}"
+    left = wait_until_gone(below, within=5.0)
+    assert not left, f"processes of the orchestrator still alive: {left}"
+    for which in "ab":
+        assert not out_file(root, f"woke-{which}").exists()
+    assert not out_file(root, "mark-f.after.mark").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_run_and_its_workers(project, signum):
+    root = project(SLEEPING)
+    proc, stdout, stderr, workers, below = _interrupt(root, [(0.0, signum)])
+    _check_interrupted(root, proc, stdout, stderr, workers, below)
+    assert "Traceback" not in stderr
+
+
+def test_a_second_ctrl_c_while_the_run_is_recorded_is_ignored(make_project):
+    """The second Ctrl-C, 0.1 s after the first, lands while the run is being recorded
+    (a plugin's normandy_after_run takes 0.5 s): the record is completed all the same."""
+    root = make_project(
+        HEAD.replace("[procs, watcher]", "[procs, watcher, slow]") + SLEEPING,
+        {"procs.py": PROCS, "watcher.py": WATCHER, "slow.py": SLOW_AFTER_RUN},
+    )
+    proc, stdout, stderr, workers, below = _interrupt(
+        root, [(0.0, signal.SIGINT), (0.1, signal.SIGINT)]
+    )
+    _check_interrupted(root, proc, stdout, stderr, workers, below)
+    assert "Traceback" not in stderr
+    assert "STATUS" in stderr  # the summary table was printed
+    assert "interrupted; logs in" in stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_second_signal_while_the_summary_is_printed(make_project, signum):
+    """The window after the run is recorded, while the CLI writes the summary, made wide
+    enough to hit every time: a plan of 1200 more tasks makes the --json summary larger than
+    a pipe holds, and stdout is not read until the second signal has been sent."""
+    many = ", ".join(f"v{i}" for i in range(1200))
+    later = f"after:\n        mark:\n          iter_param: {{name: n, values: [{many}]}}"
+    flows = SLEEPING.replace("after: [mark]", later)
+    root = make_project(HEAD + flows, {"procs.py": PROCS, "watcher.py": WATCHER})
+    proc = _start(root)
+    below: set[int] = set()
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        _wait_for_workers(proc, root)
+        below = descendants(proc.pid)
+        proc.send_signal(signum)
+        deadline = time.monotonic() + 15
+        while not any("interrupted; logs in" in line for line in errors):
+            assert time.monotonic() < deadline, "".join(errors)
+            time.sleep(0.05)
+        time.sleep(0.5)  # the summary fills the pipe: the command waits, writing it
+        proc.send_signal(signum)
+        stdout = proc.stdout.read()
+        proc.wait(timeout=15)
+        reader.join(timeout=5)
+    except BaseException:
+        _kill_everything(proc, below)
+        raise
+    assert proc.returncode == 130, "".join(errors[-3:])
+    data = json.loads(stdout)  # complete
+    assert data["status"] == "interrupted"
+    assert len(data["tasks"]) == 1202
