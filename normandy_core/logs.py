@@ -75,6 +75,24 @@ class _Router(logging.Handler):
         super().close()
 
 
+class QueueHandler(logging.handlers.QueueHandler):
+    """Puts records with a blocking ``put``: works with ``multiprocessing.SimpleQueue``,
+    whose writes go straight into the pipe, so that a worker's records are all in it
+    before the worker returns its result (and the orchestrator's line about the task ends
+    up after them)."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.put(record)  # type: ignore[attr-defined]
+
+
+class _Listener(logging.handlers.QueueListener):
+    def dequeue(self, block: bool) -> logging.LogRecord:
+        return self.queue.get()  # type: ignore[no-any-return]
+
+    def enqueue_sentinel(self) -> None:
+        self.queue.put(None)  # type: ignore[attr-defined]  # QueueListener's sentinel
+
+
 class RunLogs:
     """The log files of one run and the queue every process's records go through."""
 
@@ -90,14 +108,14 @@ class RunLogs:
         self.log_dir = log_dir
         self.level = level
         ctx = mp_context or multiprocessing
-        self.queue: Any = ctx.Queue() if across_processes else queue.Queue()
+        self.queue: Any = ctx.SimpleQueue() if across_processes else queue.Queue()
         self.router = _Router(log_dir, console, level)
-        self.listener = logging.handlers.QueueListener(self.queue, self.router)
+        self.listener = _Listener(self.queue, self.router)
         self.listener.start()
         self.logger = logging.getLogger(f"normandy.run.{id(self)}")
         self.logger.propagate = False
         self.logger.setLevel(level)
-        self.logger.addHandler(logging.handlers.QueueHandler(self.queue))
+        self.logger.addHandler(QueueHandler(self.queue))
 
     def log(
         self, level: int, message: str, *, flow: str | None = None, key: str | None = None

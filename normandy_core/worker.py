@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import io
 import logging
-import logging.handlers
 import os
+import signal
 import sys
 import time
 import traceback
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core.logs import QueueHandler
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import call_arguments, import_target
 from normandy_core.store import Variables
@@ -67,12 +68,24 @@ class TaskResult:
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
-    """Pool initializer: where to send log records, and the project's import paths."""
+    """Pool initializer: where to send log records, and the project's import paths.
+
+    The worker leads its own process group, and SIGTERM (how a pool stops a worker at a
+    task's timeout or at Ctrl-C) kills the whole group: what a task started dies with it.
+    """
     global _log_queue
     _log_queue = log_queue
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, _kill_group)
     for entry in reversed(list(sys_path)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+
+
+def _kill_group(signum: int, frame: Any) -> None:
+    if os.getpgid(0) == os.getpid():  # never the orchestrator's group
+        os.killpg(0, signal.SIGKILL)
+    os._exit(128 + signum)
 
 
 def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
@@ -196,7 +209,7 @@ def _task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     if queue is not None:
-        handler = logging.handlers.QueueHandler(queue)
+        handler = QueueHandler(queue)
         handler.addFilter(_TaskFilter(call, masker))
         logger.addHandler(handler)
     return logger
