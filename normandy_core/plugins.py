@@ -44,6 +44,8 @@ class PluginManager(pluggy.PluginManager):
         self.infos: dict[str, PluginInfo] = {}
 
     def register_plugin(self, plugin: object, info: PluginInfo) -> None:
+        if self.is_registered(plugin):  # installed and listed in confs.plugins: one plugin
+            return
         try:
             self.register(plugin, name=info.name)
             self.check_pending()

