@@ -154,8 +154,9 @@ class RunOptions:
 
 
 def new_run_id() -> str:
-    """Sortable by time: ``20261125-061530-a3f2``."""
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    """Sortable by time to the millisecond: ``20261125-061530.123-a3f2``."""
+    now = datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{secrets.token_hex(2)}"
 
 
 class Orchestrator:

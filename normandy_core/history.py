@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from normandy_core.errors import NormandyError
+from normandy_core.errors import NormandyError, display_path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
     fingerprint TEXT NOT NULL,
     plan TEXT NOT NULL,
     pid INTEGER NOT NULL,
+    pid_started TEXT,
     host TEXT NOT NULL,
     resumed_from TEXT
 );
@@ -80,6 +81,10 @@ CREATE TABLE IF NOT EXISTS attempts (
 """
 
 HISTORY_FILE = "history.sqlite"
+
+
+class HistoryError(NormandyError):
+    """The history database cannot be read or written."""
 
 
 class RunNotFoundError(NormandyError):
@@ -144,11 +149,17 @@ class History:
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / HISTORY_FILE
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(
+                f"cannot open the run history {display_path(self.path)}: {exc}; move the file "
+                "away (a new history starts empty) or restore it from a backup"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
@@ -170,14 +181,14 @@ class History:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, status, started, tags, flows, params, env, executor, "
-                "workers, version, fingerprint, plan, pid, host, resumed_from) VALUES "
-                "(?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "workers, version, fingerprint, plan, pid, pid_started, host, resumed_from) VALUES "
+                "(?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run["id"],
                     run["started"],
                     json.dumps(run["tags"]),
                     json.dumps(run["flows"]),
-                    _json(run["params"]),
+                    _yaml_dump(run["params"]),
                     run["env"],
                     run["executor"],
                     run["workers"],
@@ -185,6 +196,7 @@ class History:
                     run["fingerprint"],
                     _json(run["plan"]),
                     os.getpid(),
+                    _process_started(os.getpid()),
                     socket.gethostname(),
                     run.get("resumed_from"),
                 ),
@@ -353,9 +365,11 @@ class History:
         """A run still ``running`` whose orchestrator (on this host) is gone was killed:
         record it as ``interrupted``, with its running tasks."""
         host = socket.gethostname()
-        rows = self.db.execute("SELECT id, pid, host FROM runs WHERE status = 'running'").fetchall()
-        for run_id, pid, run_host in rows:
-            if run_host == host and not _alive(pid):
+        rows = self.db.execute(
+            "SELECT id, pid, pid_started, host FROM runs WHERE status = 'running'"
+        ).fetchall()
+        for run_id, pid, pid_started, run_host in rows:
+            if run_host == host and not _alive(pid, pid_started):
                 self.end_run(run_id, "interrupted", self._last_event(run_id))
 
     def _last_event(self, run_id: str) -> float:
@@ -374,7 +388,7 @@ class History:
             ended=row[3],
             tags=json.loads(row[4]),
             flows=json.loads(row[5]),
-            params=json.loads(row[6]),
+            params=_yaml_load(row[6]),
             env=row[7],
             executor=row[8],
             workers=row[9],
@@ -382,25 +396,53 @@ class History:
             fingerprint=row[11],
             plan=json.loads(row[12]),
             pid=row[13],
-            host=row[14],
-            resumed_from=row[15],
+            host=row[15],
+            resumed_from=row[16],
         )
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` still runs (a pid can be
+    reused by another process: its start time tells them apart)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or _process_started(pid) in (None, started)
+
+
+def _process_started(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), else ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22: starttime
 
 
 def _error(error: Any) -> tuple[Any, Any, Any]:
     if error is None:
         return None, None, None
     return error.kind, error.type, error.message
+
+
+def _yaml_dump(value: Any) -> str:
+    """Params as YAML: dates and the other YAML scalars come back as they were."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    out = io.StringIO()
+    YAML(typ="safe", pure=True).dump(value, out)
+    return out.getvalue()
+
+
+def _yaml_load(text: str) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text) or {}
 
 
 def _json(value: Any) -> str:

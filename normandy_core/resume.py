@@ -44,8 +44,23 @@ def prepare_resume(history: History, record: RunRecord, plan: Plan, state_dir: P
 
 def plan_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
     """What differs between two plans' tasks, in words."""
+    old_flows, new_flows = {f["name"]: f for f in old}, {f["name"]: f for f in new}
+    changes = [f"flow {name} was removed" for name in old_flows if name not in new_flows]
+    changes += [f"flow {name} was added" for name in new_flows if name not in old_flows]
+    for name in old_flows.keys() & new_flows.keys():
+        if old_flows[name]["tags"] != new_flows[name]["tags"]:
+            changes.append(
+                f"flow {name}: tags changed from {_show(old_flows[name]['tags'])} "
+                f"to {_show(new_flows[name]['tags'])}"
+            )
+        old_steps = [s["name"] for s in old_flows[name]["steps"]]
+        new_steps = [s["name"] for s in new_flows[name]["steps"]]
+        if old_steps != new_steps:
+            changes.append(
+                f"flow {name}: steps changed from {_show(old_steps)} to {_show(new_steps)}"
+            )
     before, after = _tasks(old), _tasks(new)
-    changes = [f"task {key} was removed" for key in before if key not in after]
+    changes += [f"task {key} was removed" for key in before if key not in after]
     changes += [f"task {key} was added" for key in after if key not in before]
     for key in before.keys() & after.keys():
         for field in _COMPARED:

@@ -147,7 +147,8 @@ def _selection(record: Any) -> str:
     parts = []
     if record.flows:
         parts.append("flows " + ",".join(record.flows))
-    parts.append("tags " + (",".join(record.tags) if record.tags else "default"))
+    if record.tags or not record.flows:
+        parts.append("tags " + (",".join(record.tags) if record.tags else "default"))
     if record.params:
         parts.append(" ".join(f"{k}={v}" for k, v in record.params.items()))
     return "; ".join(parts)

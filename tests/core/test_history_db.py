@@ -1,0 +1,574 @@
+"""The run history (SPEC 8) as a library: :class:`normandy_core.history.History` on a real
+SQLite file, and what ``--resume`` compares (:mod:`normandy_core.resume`).
+
+A run "killed" here is a real process that records a run and exits without ending it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from normandy_core.config import ProjectConfig
+from normandy_core.execution import Outcome, Resume, TaskError
+from normandy_core.history import HISTORY_FILE, History, RunNotFoundError
+from normandy_core.plan import Plan, Selection, Task, build_plan
+from normandy_core.resume import ResumeError, plan_changes, prepare_resume, selection_of
+
+TASKS = [Task("f", "s1", "a", "a", MappingProxyType({"k": 1})), Task("f", "s1", "b", "b", {})]
+TASKS.append(Task("f", "s2", "c", "c", MappingProxyType({})))
+
+
+def run_info(run_id: str, started: float, **over: Any) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "started": started,
+        "tags": ["x"],
+        "flows": [],
+        "params": {"k": "v"},
+        "env": "prod",
+        "executor": "local",
+        "workers": 2,
+        "version": "9.9.9",
+        "fingerprint": "0123456789abcdef",
+        "plan": [{"name": "f", "tags": ["x"], "steps": []}],
+        **over,
+    }
+
+
+def task_rows(tasks: list[Task] = TASKS) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": t.key,
+            "flow": t.flow,
+            "step": t.step,
+            "task": t.name,
+            "process": t.process,
+            "params": dict(t.params),
+        }
+        for t in tasks
+    ]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / ".normandy"
+
+
+@pytest.fixture
+def history(state: Path) -> Iterator[History]:
+    h = History(state)
+    yield h
+    h.close()
+
+
+def raw(state: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(state / HISTORY_FILE, timeout=30)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def finished(task: Task, status: str, **over: Any) -> Outcome:
+    return Outcome(task, status=status, **over)
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def test_start_run_records_a_running_run_and_pending_tasks(history, state):
+    now = time.time()
+    history.start_run(run_info("r1", now), task_rows())
+    record = history.get("r1")
+    assert record.status == "running"
+    assert (record.started, record.ended, record.duration) == (now, None, None)
+    assert (record.tags, record.flows, record.params, record.env) == (["x"], [], {"k": "v"}, "prod")
+    assert (record.version, record.fingerprint, record.executor, record.workers) == (
+        "9.9.9",
+        "0123456789abcdef",
+        "local",
+        2,
+    )
+    assert record.plan == [{"name": "f", "tags": ["x"], "steps": []}]
+    assert (record.pid, record.host, record.resumed_from) == (
+        os.getpid(),
+        socket.gethostname(),
+        None,
+    )
+    tasks = history.tasks("r1")
+    assert [t.key for t in tasks] == ["f.s1.a", "f.s1.b", "f.s2.c"]  # plan order
+    assert {t.status for t in tasks} == {"pending"}
+    assert tasks[0].params == {"k": 1}
+    assert (tasks[0].attempts, tasks[0].started, tasks[0].pid, tasks[0].variables) == (
+        0,
+        None,
+        None,
+        [],
+    )
+    assert (state / HISTORY_FILE).is_file()
+    assert raw(state, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_start_run_is_one_transaction(history):
+    history.start_run(run_info("r1", 1.0), task_rows())
+    duplicate = [*task_rows(), task_rows()[0]]
+    with pytest.raises(sqlite3.IntegrityError):
+        history.start_run(run_info("r2", 2.0), duplicate)
+    assert [r.id for r in history.runs()] == ["r1"]
+    assert history.tasks("r2") == []
+
+
+def test_attempts_and_task_ends_are_recorded(history, state):
+    history.start_run(run_info("r1", 100.0, resumed_from="r0"), task_rows())
+    a, b, _ = TASKS
+    history.attempt_started("r1", a.key, 1, 101.0)
+    running = history.tasks("r1")[0]
+    assert (running.status, running.attempts, running.started) == ("running", 1, 101.0)
+    assert history.attempts("r1", a.key) == [
+        {
+            "attempt": 1,
+            "status": "running",
+            "started": 101.0,
+            "ended": None,
+            "pid": None,
+            "error_kind": None,
+            "error_type": None,
+            "error_message": None,
+        }
+    ]
+    history.attempt_ended("r1", a.key, 1, "succeeded", 101.5, 102.0, 4242)
+    history.task_ended(
+        "r1",
+        finished(a, "succeeded", attempts=1, started=101.5, ended=102.0, pid=4242),
+        ["zeta", "alpha"],
+    )
+
+    error = TaskError("failed", "ValueError", "bad value", "Traceback ...\nValueError: bad value")
+    history.attempt_started("r1", b.key, 1, 101.0)
+    history.attempt_ended("r1", b.key, 1, "failed", None, 101.2, 77, error)
+    history.attempt_started("r1", b.key, 2, 103.0)
+    assert history.tasks("r1")[1].started == 101.0  # the first attempt's start is kept
+    history.attempt_ended("r1", b.key, 2, "failed", None, 103.5, 78, error)
+    history.task_ended(
+        "r1",
+        finished(
+            b, "failed", tolerated=True, attempts=2, started=101.0, ended=103.5, pid=78, error=error
+        ),
+    )
+
+    ta, tb, tc = history.tasks("r1")
+    assert (ta.status, ta.attempts, ta.started, ta.ended, ta.pid) == (
+        "succeeded",
+        1,
+        101.5,
+        102.0,
+        4242,
+    )
+    assert ta.duration == pytest.approx(0.5)
+    assert ta.variables == ["alpha", "zeta"]
+    assert (ta.error_kind, ta.error_type, ta.error_message, ta.traceback) == (None,) * 4
+    assert (tb.status, tb.tolerated, tb.attempts, tb.pid) == ("failed", True, 2, 78)
+    assert (tb.error_kind, tb.error_type, tb.error_message) == ("failed", "ValueError", "bad value")
+    assert tb.traceback.endswith("ValueError: bad value")
+    assert [
+        (x["attempt"], x["status"], x["pid"], x["ended"]) for x in history.attempts("r1", b.key)
+    ] == [(1, "failed", 77, 101.2), (2, "failed", 78, 103.5)]
+    assert history.attempts("r1", b.key)[0]["started"] == 101.0  # kept where None is given
+    assert tc.status == "pending"
+    assert history.get("r1").resumed_from == "r0"
+
+    history.end_run("r1", "failed", 104.0)
+    record = history.get("r1")
+    assert (record.status, record.ended, record.duration) == ("failed", 104.0, 4.0)
+    assert history.tasks("r1")[2].status == "not started"  # pending -> not started
+
+
+def test_a_resumed_task_is_recorded_as_such(history):
+    history.start_run(run_info("r2", 1.0, resumed_from="r1"), task_rows())
+    history.task_ended("r2", Outcome(TASKS[0], status="succeeded", resumed=True))
+    task = history.tasks("r2")[0]
+    assert (task.status, task.resumed, task.attempts, task.started) == ("succeeded", True, 0, None)
+    assert history.tasks("r2")[1].resumed is False
+
+
+def test_end_run_interrupts_what_was_running(history):
+    history.start_run(run_info("r1", 10.0), task_rows())
+    a, b, c = TASKS
+    history.attempt_started("r1", a.key, 1, 11.0)
+    history.attempt_ended("r1", a.key, 1, "succeeded", 11.0, 12.0, 5)
+    history.task_ended("r1", finished(a, "succeeded", attempts=1, started=11.0, ended=12.0))
+    history.attempt_started("r1", b.key, 1, 11.0)
+    before = time.time()
+    history.end_run("r1", "interrupted")
+    record = history.get("r1")
+    assert record.status == "interrupted"
+    assert before <= record.ended <= time.time()  # no time given: now
+    assert [t.status for t in history.tasks("r1")] == ["succeeded", "interrupted", "not started"]
+    assert history.attempts("r1", b.key)[0]["status"] == "interrupted"
+    assert history.attempts("r1", a.key)[0]["status"] == "succeeded"
+    assert history.attempts("r1", c.key) == []
+
+
+def test_writes_are_visible_to_another_connection_at_once(history, state):
+    """One short transaction per event: a reader sees each event as it happens."""
+    history.start_run(run_info("r1", 1.0), task_rows())
+    assert raw(state, "SELECT status FROM runs") == [("running",)]
+    history.attempt_started("r1", TASKS[0].key, 1, 2.0)
+    assert raw(state, "SELECT status FROM tasks WHERE key = 'f.s1.a'") == [("running",)]
+    reader = History(state)
+    try:
+        assert reader.tasks("r1")[0].status == "running"
+        assert reader.get("r1").status == "running"  # our pid is alive
+    finally:
+        reader.close()
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def test_runs_newest_first_and_limited(history):
+    for run_id, started in (("r-b", 20.0), ("r-a", 10.0), ("r-c", 30.0), ("r-d", 30.0)):
+        history.start_run(run_info(run_id, started), [])
+        history.end_run(run_id, "succeeded", started + 1)
+    assert [r.id for r in history.runs()] == ["r-d", "r-c", "r-b", "r-a"]  # ties: by id
+    assert [r.id for r in history.runs(2)] == ["r-d", "r-c"]
+    assert history.get("last").id == "r-d"
+    assert history.get("r-a").started == 10.0
+
+
+def test_unknown_runs(history, state):
+    with pytest.raises(RunNotFoundError) as empty:
+        history.get("last")
+    assert "no run is recorded" in str(empty.value)
+    assert "none yet" in str(empty.value)
+    assert str(state / HISTORY_FILE) in str(empty.value)
+    with pytest.raises(RunNotFoundError, match="no run 'nope' is recorded"):
+        history.get("nope")
+    for n in range(7):
+        history.start_run(run_info(f"r{n}", float(n)), [])
+        history.end_run(f"r{n}", "succeeded", n + 0.5)
+    with pytest.raises(RunNotFoundError) as error:
+        history.get("nope")
+    message = str(error.value)
+    assert "recent runs: r6, r5, r4, r3, r2 (see `normandy runs`)" in message
+    assert "r1" not in message
+    assert history.runs() != [] and history.get("last").id == "r6"
+
+
+# -- a run whose orchestrator died ----------------------------------------------------------
+
+KILLED = """
+import sys
+from pathlib import Path
+from types import MappingProxyType
+from normandy_core.execution import Outcome
+from normandy_core.history import History
+from normandy_core.plan import Task
+
+a, b, c = (Task("f", s, n, n, MappingProxyType({})) for s, n in (("s1", "a"), ("s2", "b"),
+                                                                   ("s3", "c")))
+h = History(Path(sys.argv[1]))
+h.start_run({"id": "killed", "started": 100.0, "tags": [], "flows": [], "params": {},
+             "env": "dev", "executor": "local", "workers": 1, "version": "1", "fingerprint": "f",
+             "plan": []},
+            [{"key": t.key, "flow": t.flow, "step": t.step, "task": t.name,
+              "process": t.process, "params": {}} for t in (a, b, c)])
+h.attempt_started("killed", a.key, 1, 101.0)
+h.attempt_ended("killed", a.key, 1, "succeeded", 101.0, 102.0, 11)
+h.task_ended("killed", Outcome(a, status="succeeded", attempts=1, started=101.0, ended=102.0,
+                               pid=11))
+h.attempt_started("killed", b.key, 1, 103.0)
+import os
+os._exit(0)  # no end_run: as if killed
+"""
+
+
+@pytest.fixture
+def killed_run(state: Path) -> int:
+    """A real process records a run, starts its second task and dies; returns its pid."""
+    state.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILLED), str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [(status, pid)] = raw(state, "SELECT status, pid FROM runs WHERE id = 'killed'")
+    assert status == "running" and pid != os.getpid()
+    return pid
+
+
+@pytest.mark.parametrize("read", ["runs", "get", "last"])
+def test_a_dead_orchestrators_run_is_settled_as_interrupted(state, killed_run, read):
+    history = History(state)
+    try:
+        record = {
+            "runs": lambda: history.runs()[0],
+            "get": lambda: history.get("killed"),
+            "last": lambda: history.get("last"),
+        }[read]()
+        assert record.id == "killed"
+        assert record.status == "interrupted"
+        assert record.ended == 103.0  # its last recorded event
+        assert record.duration == 3.0
+        tasks = history.tasks("killed")
+        assert [(t.key, t.status) for t in tasks] == [
+            ("f.s1.a", "succeeded"),
+            ("f.s2.b", "interrupted"),
+            ("f.s3.c", "not started"),
+        ]
+        assert tasks[0].ended == 102.0 and tasks[0].pid == 11
+        assert history.attempts("killed", "f.s2.b")[0]["status"] == "interrupted"
+    finally:
+        history.close()
+    # written back, not only reported
+    assert raw(state, "SELECT status, ended FROM runs") == [("interrupted", 103.0)]
+    assert raw(state, "SELECT status FROM tasks ORDER BY seq") == [
+        ("succeeded",),
+        ("interrupted",),
+        ("not started",),
+    ]
+
+
+def test_a_dead_run_without_any_task_event_ends_when_it_started(history, state):
+    history.start_run(run_info("quiet", 50.0), task_rows())
+    history.db.execute("UPDATE runs SET pid = ? WHERE id = 'quiet'", (_dead_pid(),))
+    record = history.get("quiet")
+    assert (record.status, record.ended) == ("interrupted", 50.0)
+    assert {t.status for t in history.tasks("quiet")} == {"not started"}
+
+
+def _dead_pid() -> int:
+    """The pid of a real process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_live_run_and_a_run_of_another_host_are_left_running(history, state):
+    history.start_run(run_info("mine", 1.0), task_rows())  # this process: alive
+    history.start_run(run_info("elsewhere", 2.0), task_rows())
+    dead = _dead_pid()
+    history.db.execute(
+        "UPDATE runs SET pid = ?, host = ? WHERE id = 'elsewhere'", (dead, "another-host")
+    )
+    assert {r.id: r.status for r in history.runs()} == {"mine": "running", "elsewhere": "running"}
+    assert history.get("elsewhere").ended is None
+
+
+def test_a_dead_run_whose_pid_was_reused_is_settled(state, killed_run):
+    history = History(state)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # the killed orchestrator's pid, now held by an unrelated process started later
+        history.db.execute("UPDATE runs SET pid = ? WHERE id = 'killed'", (other.pid,))
+        assert history.get("killed").status == "interrupted"
+    finally:
+        other.kill()
+        other.wait()
+        history.close()
+
+
+# -- what --resume compares -----------------------------------------------------------------
+
+CONF = """
+confs:
+  envs: {dev: }
+flows:
+  f:
+    tags: [default]
+    params: {version: 1}
+    steps:
+      s1:
+        a:
+        b: {retries: 1, retry_delay: 0.5, timeout: 10}
+      s2:
+        c: {error_tolerance: true, iter_param: {name: loc, values: [x, y]}}
+"""
+
+GoodConf = Callable[..., ProjectConfig]
+
+
+def plan_of(good_conf: GoodConf, text: str, params: dict[str, Any] | None = None) -> Plan:
+    return build_plan(good_conf(text), Selection((), (), MappingProxyType(params or {})))
+
+
+def flows_of(plan: Plan) -> list[dict[str, Any]]:
+    # as stored in, and read back from, the history
+    return json.loads(json.dumps(plan.to_dict()["flows"], sort_keys=True, default=repr))
+
+
+def test_plan_changes_of_an_unchanged_plan(good_conf):
+    plan = plan_of(good_conf, CONF)
+    assert plan_changes(flows_of(plan), flows_of(plan)) == []
+    assert plan_of(good_conf, CONF).fingerprint() == plan.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "was, now, expected",
+    [
+        (
+            "        a:\n",
+            "        a: {params: {k: 2}}\n",
+            ['f.s1.a: params changed from {"version": 1} to {"k": 2, "version": 1}'],
+        ),
+        (
+            "params: {version: 1}",
+            "params: {version: 2}",
+            [
+                'f.s1.a: params changed from {"version": 1} to {"version": 2}',
+                'f.s1.b: params changed from {"version": 1} to {"version": 2}',
+                'f.s2.c[x]: params changed from {"loc": "x", "version": 1} to {"loc": "x", '
+                '"version": 2}',
+                'f.s2.c[y]: params changed from {"loc": "y", "version": 1} to {"loc": "y", '
+                '"version": 2}',
+            ],
+        ),
+        ("retries: 1,", "retries: 2,", ["f.s1.b: retries changed from 1 to 2"]),
+        ("retry_delay: 0.5", "retry_delay: 1", ["f.s1.b: retry_delay changed from 0.5 to 1.0"]),
+        ("timeout: 10}", "timeout: 20}", ["f.s1.b: timeout changed from 10.0 to 20.0"]),
+        (
+            "error_tolerance: true",
+            "error_tolerance: false",
+            [
+                "f.s2.c[x]: error_tolerance changed from true to false",
+                "f.s2.c[y]: error_tolerance changed from true to false",
+            ],
+        ),
+        ("values: [x, y]", "values: [x, y, z]", ["task f.s2.c[z] was added"]),
+        ("values: [x, y]", "values: [y]", ["task f.s2.c[x] was removed"]),
+        ("        a:\n", "", ["task f.s1.a was removed"]),
+        ("        a:\n", "        a:\n        d:\n", ["task f.s1.d was added"]),
+        (
+            "      s2:\n",
+            "      later:\n",
+            [
+                'flow f: steps changed from ["s1", "s2"] to ["s1", "later"]',
+                "task f.later.c[x] was added",
+                "task f.later.c[y] was added",
+                "task f.s2.c[x] was removed",
+                "task f.s2.c[y] was removed",
+            ],
+        ),
+    ],
+    ids=[
+        "task-params",
+        "flow-params",
+        "retries",
+        "retry_delay",
+        "timeout",
+        "error_tolerance",
+        "iter-value-added",
+        "iter-value-removed",
+        "task-removed",
+        "task-added",
+        "step-renamed",
+    ],
+)
+def test_plan_changes_names_what_changed(good_conf, was, now, expected):
+    assert was in CONF
+    old = plan_of(good_conf, CONF)
+    new = plan_of(good_conf, CONF.replace(was, now))
+    assert new.fingerprint() != old.fingerprint()
+    assert plan_changes(flows_of(old), flows_of(new)) == expected
+    assert plan_changes(flows_of(old), flows_of(new)) == sorted(expected)
+
+
+def test_plan_changes_with_a_command_line_param(good_conf):
+    old = plan_of(good_conf, CONF)
+    new = plan_of(good_conf, CONF, {"version": 1})
+    assert plan_changes(flows_of(old), flows_of(new)) == []
+    assert new.fingerprint() == old.fingerprint()  # the same params in the end
+    changed = plan_of(good_conf, CONF, {"extra": True})
+    assert 'f.s1.a: params changed from {"version": 1} to {"extra": true, "version": 1}' in (
+        plan_changes(flows_of(old), flows_of(changed))
+    )
+
+
+def _recorded(history: History, plan: Plan, run_id: str = "old", status: str = "failed"):
+    sel = plan.selection
+    history.start_run(
+        run_info(
+            run_id,
+            1.0,
+            tags=list(sel.tags),
+            flows=list(sel.flows),
+            params=dict(sel.params),
+            fingerprint=plan.fingerprint(),
+            plan=plan.to_dict()["flows"],
+        ),
+        task_rows(list(plan.tasks())),
+    )
+    return run_id
+
+
+def test_prepare_resume(good_conf, history, state):
+    plan = plan_of(good_conf, CONF)
+    _recorded(history, plan)
+    a, b, *_ = plan.tasks()
+    history.task_ended("old", finished(a, "succeeded", attempts=1))
+    history.task_ended("old", finished(b, "failed", attempts=2))
+    history.end_run("old", "failed", 2.0)
+    record = history.get("old")
+    assert selection_of(record) == Selection((), (), {})
+    resume = prepare_resume(history, record, plan_of(good_conf, CONF), state)
+    assert resume == Resume("old", frozenset({"f.s1.a"}), state / "runs" / "old")
+
+
+def test_prepare_resume_keeps_the_selection(good_conf, history):
+    plan = build_plan(good_conf(CONF), Selection(("default",), ("f",), {"n": 5, "s": "v"}))
+    _recorded(history, plan)
+    history.end_run("old", "failed", 2.0)
+    selection = selection_of(history.get("old"))
+    assert selection == Selection(("default",), ("f",), {"n": 5, "s": "v"})
+    assert build_plan(good_conf(CONF), selection).fingerprint() == plan.fingerprint()
+
+
+def test_prepare_resume_refuses_a_changed_plan(good_conf, history, state):
+    _recorded(history, plan_of(good_conf, CONF))
+    history.end_run("old", "failed", 2.0)
+    changed = plan_of(good_conf, CONF.replace("retries: 1,", "retries: 4,") + "      s3: [d]\n")
+    with pytest.raises(ResumeError) as error:
+        prepare_resume(history, history.get("old"), changed, state)
+    message = str(error.value)
+    assert message.startswith("cannot resume run old: the configuration no longer gives")
+    assert "  - f.s1.b: retries changed from 1 to 4\n" in message
+    assert "  - task f.s3.d was added\n" in message
+
+
+def test_prepare_resume_names_a_new_order_of_steps(good_conf, history, state):
+    _recorded(history, plan_of(good_conf, CONF))
+    history.end_run("old", "failed", 2.0)
+    swapped = (
+        CONF.replace(
+            "      s1:\n        a:\n        b: {retries: 1, retry_delay: 0.5, timeout: 10}\n", ""
+        )
+        + "      s1:\n        a:\n        b: {retries: 1, retry_delay: 0.5, timeout: 10}\n"
+    )
+    with pytest.raises(
+        ResumeError,
+        match=r'flow f: steps changed from \["s1", "s2"\] to '
+        r'\["s2", "s1"\]',
+    ):
+        prepare_resume(history, history.get("old"), plan_of(good_conf, swapped), state)
+
+
+def test_prepare_resume_refuses_a_running_run(good_conf, history, state):
+    plan = plan_of(good_conf, CONF)
+    _recorded(history, plan)  # by this process, alive
+    with pytest.raises(ResumeError, match=rf"run old is still running \(pid {os.getpid()} on "):
+        prepare_resume(history, history.get("old"), plan, state)
