@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import site
 import sqlite3
 import subprocess
 import sys
@@ -72,8 +73,9 @@ def test_installed_into_a_venv_runs_through_its_entry_points(normandy, tmp_path:
     assert normandy("create-project", "shared", cwd=tmp_path).returncode == 0
     root = tmp_path / "shared"
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    _see_this_interpreters_packages(python)
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(root)],
         check=True,
@@ -96,3 +98,17 @@ def test_installed_into_a_venv_runs_through_its_entry_points(normandy, tmp_path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (root / "data" / "dev" / "out" / "report.csv").is_file()
+
+
+def _see_this_interpreters_packages(python: Path) -> None:
+    """Let a new venv import what the test's interpreter has (Normandy, setuptools, wheel),
+    whether that interpreter is itself a venv or the system's: ``system_site_packages`` only
+    reaches the base installation. ``addsitedir`` also runs their ``.pth`` files, which hold
+    the editable install of Normandy."""
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
+    lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs)
+    (Path(purelib) / "_outer_site.pth").write_text(lines)
