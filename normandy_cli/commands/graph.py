@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from normandy_cli._options import FlowsOpt, ProjectOpt, TagsOpt
 from normandy_cli._output import reports_errors
-from normandy_core.plan import Plan, Selection, build_plan
-from normandy_core.project import check_project, open_project
+
+if TYPE_CHECKING:
+    from normandy_core.plan import Plan
 
 
 class GraphFormat(str, enum.Enum):
@@ -30,6 +31,9 @@ def graph(
 ) -> None:
     """Draw the flows (all unless narrowed by --tags or --flow): steps in order, the tasks
     of a step side by side."""
+    from normandy_core.plan import Selection, build_plan
+    from normandy_core.project import check_project, open_project
+
     proj = open_project(project)
     check_project(proj, signatures=False, check_env=False)
     names = tuple(tags or ()), tuple(flow or ())

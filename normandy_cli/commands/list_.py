@@ -5,17 +5,22 @@ Never imports a process module."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from normandy_cli._options import JsonOpt, ProjectOpt
 from normandy_cli._output import reports_errors, table
-from normandy_core.project import Project, open_project
+
+if TYPE_CHECKING:
+    from normandy_core.project import Project
 
 
 @reports_errors
 def list_processes(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List the registered processes: name, source package or module, target, flows using it."""
+    from normandy_core.project import open_project
+
     proj = open_project(project)
     proj.raise_problems()
     usage = _flows_by_process(proj)

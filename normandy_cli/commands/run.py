@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,13 +17,10 @@ from normandy_cli._options import (
     parse_params,
 )
 from normandy_cli._output import err, reports_errors, table
-from normandy_core.errors import display_path
-from normandy_core.execution import Resume, RunOptions, Summary, run_plan
-from normandy_core.history import History
-from normandy_core.logs import level_number
-from normandy_core.plan import Plan, Selection, build_plan, select_flows
-from normandy_core.project import check_project, open_project
-from normandy_core.resume import prepare_resume, selection_of
+
+if TYPE_CHECKING:
+    from normandy_core.execution import Resume, Summary
+    from normandy_core.plan import Plan
 
 
 @reports_errors
@@ -70,6 +67,14 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flows selected by --tags (default: the tag 'default') or --flow."""
+    from normandy_core.errors import display_path
+    from normandy_core.execution import RunOptions, run_plan
+    from normandy_core.history import History
+    from normandy_core.logs import level_number
+    from normandy_core.plan import Selection, build_plan, select_flows
+    from normandy_core.project import check_project, open_project
+    from normandy_core.resume import prepare_resume, selection_of
+
     proj = open_project(project)
     resumed: Resume | None = None
     if resume:

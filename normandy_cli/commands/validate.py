@@ -6,9 +6,6 @@ import typer
 
 from normandy_cli._options import EnvOpt, FlowsOpt, ProjectOpt, TagsOpt
 from normandy_cli._output import err, reports_errors
-from normandy_core.errors import display_path
-from normandy_core.plan import Selection, select_flows
-from normandy_core.project import check_project, open_project
 
 
 @reports_errors
@@ -20,6 +17,10 @@ def validate(
 ) -> None:
     """Check pipeline_conf.yml, the processes of the flows (all unless narrowed by --tags or
     --flow), their signatures, and the env's settings and credentials."""
+    from normandy_core.errors import display_path
+    from normandy_core.plan import Selection, select_flows
+    from normandy_core.project import check_project, open_project
+
     proj = open_project(project)
     names = None
     if tags or flow:
