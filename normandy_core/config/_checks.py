@@ -47,13 +47,15 @@ def check_processes(
 
 
 def _unknown(name: str, registry: Registry) -> str:
-    close = registry.suggest(name)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    return (
-        f"unknown process {name!r}; {hint}Register it through the entry-point group "
-        "normandy.processes of an installed package, a plugin's normandy_processes hook, or "
-        "a module listed in confs.plugins (`normandy list` shows what is registered)"
+    fix = (
+        "register it through the entry-point group normandy.processes of an installed "
+        "package, a plugin's normandy_processes hook, or a module listed in confs.plugins "
+        "(`normandy list` shows what is registered)"
     )
+    close = registry.suggest(name)
+    if close:
+        return f"unknown process {name!r}; did you mean {' or '.join(map(repr, close))}? Or {fix}"
+    return f"unknown process {name!r}; {fix}"
 
 
 def check_executor(

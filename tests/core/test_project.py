@@ -198,11 +198,11 @@ def test_schema_problems_and_unknown_processes_are_reported_together(
     assert problems[0] == f"{FILE}:6:5: flows.main.tag: unknown key 'tag'; did you mean 'tags'?"
     assert problems[1].startswith(
         f"{FILE}:8:14: flows.main.steps.read[0]: unknown process 'extrct'; did you mean "
-        "'extract'? Register it through the entry-point group normandy.processes"
+        "'extract'? Or register it through the entry-point group normandy.processes"
     )
     assert problems[2].startswith(
         f"{FILE}:10:9: flows.main.steps.write.nothing_like_it: unknown process "
-        "'nothing_like_it'; Register it"
+        "'nothing_like_it'; register it"
     )
     assert str(info.value).splitlines() == problems
 
