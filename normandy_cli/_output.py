@@ -27,7 +27,7 @@ def err(text: str) -> None:
 
 def reports_errors(command: F) -> F:
     """Decorate a command so that a :class:`NormandyError` is printed, not raised, and the
-    command exits with status 2."""
+    command exits with status 2 (130 for a Ctrl-C that no run handled)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +45,9 @@ def reports_errors(command: F) -> F:
         except NormandyError as exc:
             err(f"normandy: error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:  # before a run started (a run records its own)
+            err("normandy: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

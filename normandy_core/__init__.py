@@ -8,6 +8,7 @@ from __future__ import annotations
 from normandy_core.errors import (
     ConfigError,
     DuplicateProcessError,
+    ExecutorError,
     HookError,
     NormandyError,
     PluginError,
@@ -24,6 +25,7 @@ __version__ = "1.0.0.dev0"
 __all__ = [
     "ConfigError",
     "DuplicateProcessError",
+    "ExecutorError",
     "HookError",
     "NormandyError",
     "PluginError",

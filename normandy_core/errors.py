@@ -9,6 +9,7 @@ the command line turns them into a message and an exit status, never a traceback
     ├── SelectionError            the tags/flows/env given select nothing usable
     ├── PluginError               a plugin cannot be loaded or misbehaves
     │   └── HookError             a hook implementation raised
+    ├── ExecutorError             an execution engine cannot start (cluster unreachable…)
     └── RegistryError             a process name cannot be served
         ├── DuplicateProcessError one name registered to two different targets
         └── ProcessLoadError      a registered target cannot be imported or called
@@ -24,6 +25,7 @@ from pathlib import Path
 __all__ = [
     "ConfigError",
     "DuplicateProcessError",
+    "ExecutorError",
     "HookError",
     "NormandyError",
     "PluginError",
@@ -91,6 +93,11 @@ class HookError(PluginError):
         super().__init__(
             plugin, f"plugin {plugin!r} failed in hook {hook}: {type(cause).__name__}: {cause}"
         )
+
+
+class ExecutorError(NormandyError):
+    """An execution engine cannot run the tasks: its cluster cannot be reached, or it
+    cannot reach the store. Raised before any task starts."""
 
 
 class RegistryError(NormandyError):

@@ -21,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 from normandy_core import __version__
@@ -31,7 +32,7 @@ from normandy_core.logs import RunLogs, level_number
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.plugins import available_executors
 from normandy_core.project import Checked, Project
-from normandy_core.store import FlowStore
+from normandy_core.store import FlowStore, Place, store_root
 from normandy_core.worker import TaskCall, TaskResult, secret_values
 
 SUCCEEDED, FAILED, CRASHED, TIMED_OUT, INTERRUPTED, NOT_STARTED = (
@@ -140,12 +141,15 @@ class Resume:
     run_id: str
     succeeded: frozenset[str]
     """Keys of the tasks that succeeded there: not run again."""
-    run_dir: Path
+    run_dir: Place
+    """The resumed run's folder in the store."""
 
 
 @dataclass
 class RunOptions:
     executor: str = "local"
+    address: str | None = None
+    """The scheduler of an existing cluster (``--address``), over ``confs.<executor>``."""
     workers: int | None = None
     log_level: str = "info"
     keep_going: bool = False
@@ -174,7 +178,8 @@ class Orchestrator:
             executor=options.executor,
             workers=options.workers or project.config.workers or os.cpu_count() or 1,
         )
-        self.run_dir = root / ".normandy" / "runs" / self.run.id
+        self.store = store_root(root, project.config.store)
+        self.run_dir = self.store / "runs" / self.run.id
         self.log_dir = root / "logs" / self.run.id
         self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
@@ -201,7 +206,8 @@ class Orchestrator:
 
             ctx = mp_context()
         self.logs = RunLogs(self.log_dir, level, self.options.console, uses_processes, ctx)
-        paths = tuple(str(p) for p in (self.run.root / "src", self.run.root) if p.is_dir())
+        executor = executor_cls(self.run.workers, self._setup())
+        self._start(executor)
         status = "succeeded"
         self._record_start()
         try:
@@ -213,9 +219,12 @@ class Orchestrator:
                     "workers",
                 )
                 self._hook("normandy_before_run", run=self.run)
-                setup = WorkerSetup(self.logs.queue, paths)
-                with executor_cls(self.run.workers, setup) as executor:
+                try:
                     status = self._flows(executor)
+                except BaseException:
+                    executor.shutdown(cancel=True)
+                    raise
+                executor.shutdown()
         except KeyboardInterrupt:
             status = "interrupted"
             _ignore_signals_until_exit()
@@ -235,8 +244,31 @@ class Orchestrator:
                 self._hook("normandy_after_run", run=self.run, summary=summary)
                 self.logs.log(logging.INFO, f"run {self.run.id} {status}")
                 self.logs.close()
-                shutil.rmtree(self.run_dir / "staging", ignore_errors=True)
+                (self.run_dir / "staging").remove()
         return summary
+
+    def _setup(self) -> WorkerSetup:
+        paths = tuple(str(p) for p in (self.run.root / "src", self.run.root) if p.is_dir())
+        options = dict(self.project.config.executor_settings(self.options.executor))
+        if self.options.address:
+            options["address"] = self.options.address
+        return WorkerSetup(
+            self.logs.queue, paths, MappingProxyType(options), str(self.run_dir), self.run.id
+        )
+
+    def _start(self, executor: Executor) -> None:
+        """Start the executor before anything is recorded: an engine that cannot start
+        (:class:`ExecutorError`, or Ctrl-C while it connects) leaves no run behind."""
+        try:
+            with _Interrupts():
+                executor.start()
+        except BaseException:
+            with _Interrupts(ignore=True):
+                executor.shutdown(cancel=True)
+                self.logs.close()
+                self.history.close()
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+            raise
 
     def _record_start(self) -> None:
         sel = self.plan.selection
@@ -278,11 +310,11 @@ class Orchestrator:
             new = FlowStore(self.run_dir, flow.name)
             for step in flow.steps:
                 for task in step.tasks:
-                    if task.key in resume.succeeded and old.staging(task.key).is_dir():
+                    if task.key in resume.succeeded and old.staging(task.key).exists():
                         old.commit(task.key)  # its orchestrator died before the step ended
-            new.vars_dir.mkdir(parents=True, exist_ok=True)
+            new.vars_dir.mkdir()
             for name in old.names():
-                _link(old.path(name), new.path(name))
+                old.path(name).copy_to(new.path(name))  # a hard link where possible
         for key in resume.succeeded & self.outcomes.keys():
             outcome = self.outcomes[key]
             outcome.status, outcome.resumed = SUCCEEDED, True
@@ -294,7 +326,7 @@ class Orchestrator:
         for outcome in self.outcomes.values():
             if outcome.status == SUCCEEDED:
                 store = FlowStore(self.run_dir, outcome.task.flow)
-                if store.staging(outcome.task.key).is_dir():
+                if store.staging(outcome.task.key).exists():
                     store.commit(outcome.task.key)
 
     def _flows(self, executor: Executor) -> str:
@@ -520,15 +552,6 @@ class _Interrupts:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
-
-
-def _link(source: Path, dest: Path) -> None:
-    """``dest`` as a hard link to ``source`` (a copy across file systems)."""
-    dest.unlink(missing_ok=True)
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copy2(source, dest)
 
 
 def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions) -> Summary:

@@ -19,6 +19,7 @@ from normandy_core.config import (
     ProjectConfig,
     check_executor,
     check_processes,
+    check_store,
     env_settings,
     load_credentials,
     read_config,
@@ -103,9 +104,9 @@ def check_project(
 ) -> Checked:
     """Check ``flows`` (all when ``None``) and the env, raising one :class:`ConfigError`
     with every problem: the file's, unknown processes, processes that cannot be called
-    (importing them when ``signatures``), an unknown executor (``executor``, else
-    ``confs.executor``) and, with ``check_env``, an unknown env, its settings and its
-    credentials."""
+    (importing them when ``signatures``), an unknown or unusable executor (``executor``,
+    else ``confs.executor``), a store this machine cannot open and, with ``check_env``, an
+    unknown env, its settings and its credentials."""
     environ = os.environ if environ is None else environ
     config = project.config
     problems = check_processes(config, project.registry, flows, signatures=signatures)
@@ -117,6 +118,7 @@ def check_project(
             available_executors(project.plugins),
             from_command_line=executor is not None,
         )
+        problems += check_store(config)
     env_name, env_problems = select_env(config, env)
     problems += env_problems
     settings: dict[str, Any] = {}

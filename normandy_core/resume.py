@@ -4,13 +4,13 @@ run, skipping the tasks that succeeded there and reusing their variables."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from normandy_core.errors import NormandyError
 from normandy_core.execution import Resume
 from normandy_core.history import History, RunRecord
 from normandy_core.plan import Plan, Selection
+from normandy_core.store import Place
 
 _COMPARED = ("process", "params", "error_tolerance", "retries", "retry_delay", "timeout")
 
@@ -24,8 +24,9 @@ def selection_of(record: RunRecord) -> Selection:
     return Selection(tuple(record.tags), tuple(record.flows), dict(record.params))
 
 
-def prepare_resume(history: History, record: RunRecord, plan: Plan, state_dir: Path) -> Resume:
-    """What the new run takes over from ``record``; :class:`ResumeError` if it cannot."""
+def prepare_resume(history: History, record: RunRecord, plan: Plan, store: Place) -> Resume:
+    """What the new run takes over from ``record``, whose variables are in ``store`` (the
+    project's ``confs.store``); :class:`ResumeError` if it cannot."""
     if record.status == "running":
         raise ResumeError(
             f"run {record.id} is still running (pid {record.pid} on "
@@ -38,8 +39,15 @@ def prepare_resume(history: History, record: RunRecord, plan: Plan, state_dir: P
             f"cannot resume run {record.id}: the configuration no longer gives the same plan:\n"
             f"{listed}\nUndo those changes to resume, or run without --resume to start afresh."
         )
-    succeeded = frozenset(t.key for t in history.tasks(record.id) if t.status == "succeeded")
-    return Resume(record.id, succeeded, state_dir / "runs" / record.id)
+    done = [t for t in history.tasks(record.id) if t.status == "succeeded"]
+    run_dir = store / "runs" / record.id
+    if any(t.variables for t in done) and not run_dir.is_dir():
+        raise ResumeError(
+            f"cannot resume run {record.id}: its variables are not in the store {store} "
+            "(was confs.store changed since?); point confs.store back at the store of that "
+            "run, or run without --resume to start afresh"
+        )
+    return Resume(record.id, frozenset(t.key for t in done), run_dir)
 
 
 def plan_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:

@@ -47,7 +47,9 @@ class TaskCall:
     credentials: dict[str, Any]
     root: str
     vars_dir: str
+    """The flow's committed variables: a path, or a URL of the store."""
     staging_dir: str
+    """This task's writes until they are committed: a path, or a URL of the store."""
     attempt: int = 1
     log_level: int = logging.INFO
     masks: tuple[str, ...] = field(default_factory=tuple)
@@ -93,7 +95,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
     started = time.time()
     masker = Masker(call.masks)
     logger = _task_logger(call, log_queue if log_queue is not None else _log_queue, masker)
-    vars_ = Variables(Path(call.vars_dir), Path(call.staging_dir))
+    vars_ = Variables(call.vars_dir, call.staging_dir)
     pipe = Pipe(
         env=call.env,
         confs=call.confs,

@@ -44,7 +44,18 @@ def run(
     ] = None,
     executor: Annotated[
         str | None,
-        typer.Option("--executor", help="local, serial, or an engine added by a plugin."),
+        typer.Option(
+            "--executor", help="local, serial, dask, or an engine added by a plugin."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="tcp://HOST:8786",
+            help="Scheduler of an existing cluster for --executor dask (default: "
+            "confs.dask.address, else a local cluster for the run).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; run nothing.")
@@ -74,6 +85,7 @@ def run(
     from normandy_core.plan import Selection, build_plan, select_flows
     from normandy_core.project import check_project, open_project
     from normandy_core.resume import prepare_resume, selection_of
+    from normandy_core.store import store_root
 
     proj = open_project(project)
     resumed: Resume | None = None
@@ -96,7 +108,9 @@ def run(
     checked = check_project(proj, flows, env, executor=executor)
     plan = build_plan(proj.config, selection)
     if resume:
-        resumed = prepare_resume(history, record, plan, proj.root / ".normandy")
+        resumed = prepare_resume(
+            history, record, plan, store_root(proj.root, proj.config.store)
+        )
         history.close()
     if dry_run:
         if as_json:
@@ -104,8 +118,16 @@ def run(
         else:
             typer.echo(describe_plan(plan, checked.env))
         return
+    engine = executor or proj.config.executor
+    if address and engine in ("local", "serial"):
+        raise typer.BadParameter(
+            f"--address is the scheduler of a cluster; the executor {engine!r} runs on this "
+            "machine (use it with --executor dask)",
+            param_hint="--address",
+        )
     options = RunOptions(
-        executor=executor or proj.config.executor,
+        executor=engine,
+        address=address,
         workers=workers,
         log_level=log_level or proj.config.log_level,
         keep_going=keep_going,

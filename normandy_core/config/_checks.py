@@ -1,9 +1,10 @@
-"""Checks that need the registry: process names, process signatures, executors."""
+"""Checks that need the registry or the machine: process names, process signatures,
+executors, the store."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 
 from normandy_core.config._model import ProjectConfig
 from normandy_core.errors import Problem, ProcessLoadError
@@ -59,18 +60,30 @@ def _unknown(name: str, registry: Registry) -> str:
 
 
 def check_executor(
-    config: ProjectConfig, name: str, known: Collection[str], from_command_line: bool
+    config: ProjectConfig, name: str, known: Mapping[str, type], from_command_line: bool
 ) -> list[Problem]:
-    """A problem if ``name`` is not one of the ``known`` executors."""
-    if name in known:
-        return []
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    """A problem if ``name`` is not one of the ``known`` executors, or cannot be used here
+    (a missing optional dependency)."""
     origin = " (from --executor)" if from_command_line else ""
     where = config.where("confs.executor")
+    if name in known:
+        unavailable = getattr(known[name], "unavailable", None)
+        reason = unavailable() if callable(unavailable) else None
+        return [where.problem(f"executor {name!r}{origin} cannot run: {reason}")] if reason else []
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     return [
         where.problem(
             f"unknown executor {name!r}{origin}; {hint}the executors are: "
             f"{', '.join(sorted(known))}"
         )
     ]
+
+
+def check_store(config: ProjectConfig) -> list[Problem]:
+    """A problem if ``confs.store`` names storage this machine cannot open (fsspec or the
+    package of its protocol missing, an unknown protocol)."""
+    from normandy_core.store import store_problem
+
+    reason = store_problem(config.store) if config.store else None
+    return [config.where("confs.store").problem(reason)] if reason else []

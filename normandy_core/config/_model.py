@@ -101,6 +101,8 @@ class ProjectConfig:
     plugins: tuple[str, ...] = ()
     executor: str = "local"
     default_env: str | None = None
+    store: str | None = None
+    """``confs.store``: where variables live (a path or a URL); ``None``: ``.normandy/``."""
     confs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     locations: Mapping[str, Location] = field(default_factory=dict)
     """Positions of ``confs`` keys (``"confs.envs"``, ``"confs.plugins[0]"``…) for messages."""
@@ -108,6 +110,11 @@ class ProjectConfig:
     def where(self, path: str) -> Location:
         """The position of a ``confs`` key, or of the file's start."""
         return self.locations.get(path) or Location(display_path(self.file), 1, 1, path)
+
+    def executor_settings(self, name: str) -> Mapping[str, Any]:
+        """An engine's own settings, ``confs.<name>`` (``confs.dask``), empty if none."""
+        settings = self.confs.get(name)
+        return MappingProxyType(dict(settings)) if isinstance(settings, Mapping) else _EMPTY
 
 
 def read_config(
@@ -174,6 +181,7 @@ def read_config(
             )
         )
     workers = confs.get("workers", confs.get("threads"))
+    store = confs.get("store")
     default_env = confs.get("default_env")
     if isinstance(default_env, str) and envs and default_env not in envs:
         problems.append(
@@ -185,6 +193,8 @@ def read_config(
     locations = {
         "confs.envs": locate(doc, ["confs", "envs"], at_key=True),
         "confs.executor": locate(doc, ["confs", "executor"]),
+        "confs.store": locate(doc, ["confs", "store"]),
+        "confs.dask.address": locate(doc, ["confs", "dask", "address"]),
     }
     for name, env in envs.items():
         for keys in _interpolated(env.settings, ["confs", "envs", name]):
@@ -206,6 +216,7 @@ def read_config(
         plugins=tuple(str(p) for p in plugins),
         executor=str(confs.get("executor") or "local"),
         default_env=default_env if isinstance(default_env, str) else None,
+        store=store if isinstance(store, str) and store else None,
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
     )

@@ -41,6 +41,12 @@ CONFS_SCHEMA: dict[str, Any] = {
     "log_level": {"type": "string", "allowed": list(LOG_LEVELS)},
     "plugins": {"type": "list", "schema": {"type": "string", "regex": _MODULE_REGEX}},
     "executor": _NAMES,
+    "store": {"type": "string", "empty": False},
+    "dask": {
+        "type": "dict",
+        "nullable": True,
+        "schema": {"address": {"type": "string", "empty": False, "nullable": True}},
+    },
     "default_env": {"type": "string"},
     "envs": {
         "type": "dict",

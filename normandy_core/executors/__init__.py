@@ -4,14 +4,18 @@ retries, variables, hooks, logs) is the orchestrator's. A plugin adds an engine 
 returning its class from the ``normandy_executors`` hook.
 
 A future may also end with :class:`WorkerCrashed` (the worker process died) or
-:class:`TaskTimedOut` (the executor stopped the task at its deadline).
+:class:`TaskTimedOut` (the executor stopped the task at its deadline). An engine that
+cannot start (its cluster is unreachable…) raises
+:class:`~normandy_core.errors.ExecutorError` from :meth:`Executor.start`, before any task.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from normandy_core.worker import TaskCall, TaskResult
@@ -21,19 +25,31 @@ __all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
 
 @dataclass(frozen=True)
 class WorkerSetup:
-    """What every worker needs before its first task."""
+    """What every worker needs before its first task.
+
+    ``options`` are the engine's own settings: the mapping ``confs.<executor name>`` of
+    the project (``confs.dask``), overridden by the command line (``--address``).
+    ``store`` is the run's folder of the variables storage (a path or a URL): every
+    worker must reach it.
+    """
 
     log_queue: Any
     sys_path: tuple[str, ...] = field(default_factory=tuple)
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    store: str = ""
+    run_id: str = ""
 
 
 class WorkerCrashed(Exception):
-    """The worker running a task died; ``exitcode`` is its exit status (negative: signal)."""
+    """The worker running a task died; ``exitcode`` is its exit status (negative: signal).
+    ``detail`` replaces the message where the exit status is unknown (a remote worker)."""
 
-    def __init__(self, exitcode: int | None, pid: int | None = None) -> None:
+    def __init__(
+        self, exitcode: int | None, pid: int | None = None, detail: str | None = None
+    ) -> None:
         self.exitcode = exitcode
         self.pid = pid
-        super().__init__(describe_exit(exitcode))
+        super().__init__(detail or describe_exit(exitcode))
 
 
 class TaskTimedOut(Exception):
@@ -69,6 +85,13 @@ class Executor(ABC):
         self.workers = workers
         self.setup = setup
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this engine cannot be used here (a missing optional dependency, with the
+        command that installs it), else ``None``. Checked with the configuration, before
+        a run starts, so it must be quick and import nothing heavy."""
+        return None
+
     def __enter__(self) -> Executor:
         self.start()
         return self
@@ -77,7 +100,8 @@ class Executor(ABC):
         self.shutdown(cancel=exc[0] is not None)
 
     def start(self) -> None:  # noqa: B027 - optional
-        """Prepare workers (called once, before the first submit)."""
+        """Prepare workers (called once, before the first submit); raise
+        :class:`~normandy_core.errors.ExecutorError` if they cannot be reached."""
 
     @abstractmethod
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:

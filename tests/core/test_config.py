@@ -465,8 +465,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
           main: {steps: {s: [a]}}
     """)
     assert strs(problems) == [
-        f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: default_env, envs, "
-        "executor, log_level, path, plugins, threads, workers"
+        f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: dask, default_env, "
+        "envs, executor, log_level, path, plugins, store, threads, workers"
     ]
 
 
@@ -1020,3 +1020,69 @@ def test_credentials_errors_never_quote_the_secret(creds_conf: ProjectConfig, te
     assert problems
     assert all(p.file == "conf/prod.yml" for p in problems)
     assert all(SECRET not in str(p) and SECRET.lower() not in str(p) for p in problems)
+
+
+# -- the store and the dask executor (confs.store, confs.dask) ----------------------------
+
+
+def test_store_and_dask_settings(good_conf: GoodConf) -> None:
+    config = good_conf(
+        """
+        confs:
+          executor: dask
+          store: ${env:BUCKET:s3://default}/normandy
+          dask:
+            address: tcp://scheduler:8786
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [a]}}
+    """,
+        environ={"BUCKET": "gcs://team-bucket"},
+    )
+    assert config.store == "gcs://team-bucket/normandy"
+    assert config.executor == "dask"
+    assert dict(config.executor_settings("dask")) == {"address": "tcp://scheduler:8786"}
+    assert dict(config.executor_settings("local")) == {}
+    assert config.where("confs.store").line == 3
+    assert (config.where("confs.dask.address").line, config.where("confs.dask.address").column) == (
+        5,
+        14,
+    )
+
+
+def test_store_and_dask_default_to_nothing(good_conf: GoodConf) -> None:
+    config = good_conf(HEAD + "      read: [read_file]\n")
+    assert config.store is None
+    assert dict(config.executor_settings("dask")) == {}
+    empty = good_conf(
+        "confs:\n  dask:\n  envs: {dev: }\nflows:\n  main: {steps: {s: [a]}}\n"
+    )
+    assert dict(empty.executor_settings("dask")) == {}
+
+
+def test_store_and_dask_problems(load_conf: LoadConf) -> None:
+    _, problems = load_conf("""
+        confs:
+          store: ""
+          dask:
+            adress: tcp://x:8786
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [a]}}
+    """)
+    assert sorted(strs(problems)) == [
+        f"{FILE}:2:10: confs.store: must not be empty",
+        f"{FILE}:4:5: confs.dask.adress: unknown key 'adress'; did you mean 'address'?",
+    ]
+    _, problems = load_conf("""
+        confs:
+          store: [s3://a]
+          dask: {address: 8786}
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [a]}}
+    """)
+    assert sorted(strs(problems)) == [
+        f"{FILE}:2:10: confs.store: must be a string, not a list",
+        f"{FILE}:3:19: confs.dask.address: must be a string, not int 8786",
+    ]

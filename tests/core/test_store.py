@@ -1,14 +1,45 @@
-"""The variables storage (SPEC 5): value files, names, a flow's commit/discard, ``pipe.vars``."""
+"""The variables storage (SPEC 5): value files, names, a flow's commit/discard, ``pipe.vars``.
+
+Tests taking the ``root`` fixture run twice: on a local folder (memory-mapped reads) and on
+fsspec's ``memory://`` file system (the path every remote store takes: ``s3://``…).
+"""
 
 from __future__ import annotations
 
 import mmap
+import subprocess
+import sys
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from normandy_core.store import FlowStore, Variables, check_name, read_value, write_value
+from normandy_core.store import (
+    FlowStore,
+    LocalPlace,
+    Place,
+    Variables,
+    check_name,
+    place,
+    read_value,
+    store_problem,
+    store_root,
+    write_value,
+)
+
+
+@pytest.fixture(params=["local", "memory"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Place]:
+    """An empty folder of a store: local, or ``memory://`` through fsspec."""
+    if request.param == "local":
+        yield LocalPlace(tmp_path)
+        return
+    pytest.importorskip("fsspec")
+    folder = place(f"memory://normandy-tests/{uuid.uuid4().hex}")
+    yield folder
+    folder.remove()
 
 # -- value files --------------------------------------------------------------------------
 
@@ -27,27 +58,27 @@ from normandy_core.store import FlowStore, Variables, check_name, read_value, wr
     ],
     ids=["none", "int", "float", "str", "bytes", "list", "dict", "long-list"],
 )
-def test_round_trip_plain_values(tmp_path: Path, value):
-    path = tmp_path / "v.nv"
+def test_round_trip_plain_values(root: Place, value):
+    path = root / "v.nv"
     write_value(path, "v", value)
     assert read_value(path) == value
 
 
-def test_write_is_atomic_and_overwrites(tmp_path: Path):
-    path = tmp_path / "sub" / "v.nv"
+def test_write_is_atomic_and_overwrites(root: Place):
+    path = root / "sub" / "v.nv"
     write_value(path, "v", "first")
     write_value(path, "v", "second")
     assert read_value(path) == "second"
-    assert [p.name for p in path.parent.iterdir()] == ["v.nv"]  # no temporary left
+    assert path.parent.names("") == ["v.nv"]  # no temporary left
 
 
-def test_not_a_variable_file(tmp_path: Path):
-    path = tmp_path / "junk.nv"
-    path.write_bytes(b"hello world, not a variable")
+def test_not_a_variable_file(root: Place):
+    path = root / "junk.nv"
+    path.write([b"hello world, not a variable"])
     with pytest.raises(ValueError, match="not a Normandy variable file"):
         read_value(path)
-    empty = tmp_path / "empty.nv"
-    empty.write_bytes(b"")
+    empty = root / "empty.nv"
+    empty.write([b""])
     with pytest.raises(ValueError):
         read_value(empty)
 
@@ -76,7 +107,7 @@ def test_numpy_arrays_read_back_memory_mapped(tmp_path: Path):
 
 
 @pytest.mark.parametrize("kind", ["fortran", "strided", "empty", "2d-int", "in-a-dict"])
-def test_numpy_array_layouts(tmp_path: Path, kind):
+def test_numpy_array_layouts(root: Place, kind):
     np = pytest.importorskip("numpy")
     value = {
         "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
@@ -85,7 +116,7 @@ def test_numpy_array_layouts(tmp_path: Path, kind):
         "2d-int": np.arange(12, dtype="int32").reshape(4, 3),
         "in-a-dict": {"x": np.arange(5), "y": [np.ones(3, dtype="uint8"), "z"]},
     }[kind]
-    path = tmp_path / "a.nv"
+    path = root / "a.nv"
     write_value(path, "a", value)
     back = read_value(path)
     if kind == "in-a-dict":
@@ -98,10 +129,10 @@ def test_numpy_array_layouts(tmp_path: Path, kind):
             assert back.flags.f_contiguous
 
 
-def test_many_buffers_are_aligned(tmp_path: Path):
+def test_many_buffers_are_aligned(root: Place):
     np = pytest.importorskip("numpy")
     values = [np.arange(n, dtype="int8") for n in (1, 3, 7, 65, 130)]
-    path = tmp_path / "a.nv"
+    path = root / "a.nv"
     write_value(path, "a", values)
     back = read_value(path)
     assert all(np.array_equal(a, b) for a, b in zip(back, values))
@@ -110,10 +141,10 @@ def test_many_buffers_are_aligned(tmp_path: Path):
             assert array.ctypes.data % 64 == 0
 
 
-def test_pandas_dataframe_round_trip(tmp_path: Path):
+def test_pandas_dataframe_round_trip(root: Place):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"id": [1, 2, 3], "foo": [1.5, 2.5, None], "bar": ["a", "b", "c"]})
-    path = tmp_path / "df.nv"
+    path = root / "df.nv"
     write_value(path, "df", frame)
     back = read_value(path)
     pd.testing.assert_frame_equal(back, frame)
@@ -124,12 +155,12 @@ def test_pandas_dataframe_round_trip(tmp_path: Path):
     [lambda: 1, threading.Lock(), {"nested": [threading.Lock()]}],
     ids=["lambda", "lock", "nested-lock"],
 )
-def test_unpicklable_value_names_the_variable(tmp_path: Path, value):
-    path = tmp_path / "bad.nv"
+def test_unpicklable_value_names_the_variable(root: Place, value):
+    path = root / "bad.nv"
     with pytest.raises(TypeError, match="variable 'my_var' cannot be stored"):
         write_value(path, "my_var", value)
     assert not path.exists()
-    assert not list(tmp_path.iterdir())
+    assert root.names("") == []
 
 
 def test_open_file_is_unpicklable(tmp_path: Path):
@@ -162,8 +193,8 @@ def _vars(store: FlowStore, key: str) -> Variables:
     return Variables(store.vars_dir, store.staging(key))
 
 
-def test_commit_makes_a_tasks_writes_visible(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_commit_makes_a_tasks_writes_visible(root: Place):
+    store = FlowStore(root / "run", "f")
     assert store.names() == []
     writer = _vars(store, "f.s.writer")
     writer["b"] = 2
@@ -179,8 +210,8 @@ def test_commit_makes_a_tasks_writes_visible(tmp_path: Path):
     assert read_value(store.path("a")) == 1
 
 
-def test_discard_drops_a_tasks_writes(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_discard_drops_a_tasks_writes(root: Place):
+    store = FlowStore(root / "run", "f")
     _vars(store, "f.s.ok")["kept"] = "yes"
     store.commit("f.s.ok")
     failing = _vars(store, "f.s.bad")
@@ -193,14 +224,14 @@ def test_discard_drops_a_tasks_writes(tmp_path: Path):
     store.discard("f.s.never-wrote")  # no error
 
 
-def test_commit_of_a_task_without_writes(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_commit_of_a_task_without_writes(root: Place):
+    store = FlowStore(root / "run", "f")
     assert store.commit("f.s.quiet") == []
     assert store.names() == []
 
 
-def test_flows_are_separate(tmp_path: Path):
-    run_dir = tmp_path / "run"
+def test_flows_are_separate(root: Place):
+    run_dir = root / "run"
     one, two = FlowStore(run_dir, "one"), FlowStore(run_dir, "two")
     _vars(one, "one.s.t")["x"] = 1
     one.commit("one.s.t")
@@ -208,14 +239,14 @@ def test_flows_are_separate(tmp_path: Path):
     assert two.names() == []
 
 
-def test_store_path_checks_names(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_store_path_checks_names(root: Place):
+    store = FlowStore(root / "run", "f")
     with pytest.raises(ValueError):
         store.path("../escape")
 
 
-def test_staging_folders_are_distinct_per_task(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_staging_folders_are_distinct_per_task(root: Place):
+    store = FlowStore(root / "run", "f")
     keys = ["f.s.t[a/b]", "f.s.t[a_b]", "f.s.t[a%2Fb]", "f.s.t[a\\b]", "f.s.t[..]", "f.s.t[.]"]
     folders = [store.staging(key) for key in keys]
     assert len(set(folders)) == len(keys)
@@ -223,8 +254,8 @@ def test_staging_folders_are_distinct_per_task(tmp_path: Path):
         assert folder.parent == store.staging_root
 
 
-def test_staging_stays_inside_the_flows_staging_folder(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_staging_stays_inside_the_flows_staging_folder(root: Place):
+    store = FlowStore(root / "run", "f")
     folder = store.staging("f.s.t[../../../x]")
     assert folder.parent == store.staging_root
 
@@ -232,8 +263,8 @@ def test_staging_stays_inside_the_flows_staging_folder(tmp_path: Path):
 # -- pipe.vars ----------------------------------------------------------------------------
 
 
-def test_own_staged_writes_are_read_before_committed_ones(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_own_staged_writes_are_read_before_committed_ones(root: Place):
+    store = FlowStore(root / "run", "f")
     earlier = _vars(store, "f.s1.t")
     earlier["x"] = "committed"
     earlier["y"] = "only committed"
@@ -248,8 +279,8 @@ def test_own_staged_writes_are_read_before_committed_ones(tmp_path: Path):
     assert _vars(store, "f.s2.other")["x"] == "committed"  # a sibling does not see it
 
 
-def test_missing_variable(tmp_path: Path):
-    store = FlowStore(tmp_path / "run", "f")
+def test_missing_variable(root: Place):
+    store = FlowStore(root / "run", "f")
     task = _vars(store, "f.s.t")
     with pytest.raises(KeyError, match=r"no variable 'nope' in this flow \(known: none\)"):
         task["nope"]
@@ -265,8 +296,8 @@ def test_missing_variable(tmp_path: Path):
     assert "nope" not in task
 
 
-def test_invalid_names_raise_value_error(tmp_path: Path):
-    task = _vars(FlowStore(tmp_path / "run", "f"), "f.s.t")
+def test_invalid_names_raise_value_error(root: Place):
+    task = _vars(FlowStore(root / "run", "f"), "f.s.t")
     for name in ("../x", "a/b", ".", "..", ""):
         with pytest.raises(ValueError):
             task.update(name, 1)
@@ -277,21 +308,109 @@ def test_invalid_names_raise_value_error(tmp_path: Path):
         with pytest.raises(ValueError):
             task[name]
         assert name not in task
-    assert not (tmp_path / "x.nv").exists()
-    assert not list((tmp_path / "run").rglob("*.nv"))
+    assert not (root / "x.nv").exists()
+    store = FlowStore(root / "run", "f")
+    assert store.names() == [] and store.staged_names("f.s.t") == []
 
 
-def test_unpicklable_through_pipe_vars(tmp_path: Path):
-    task = _vars(FlowStore(tmp_path / "run", "f"), "f.s.t")
+def test_unpicklable_through_pipe_vars(root: Place):
+    task = _vars(FlowStore(root / "run", "f"), "f.s.t")
     with pytest.raises(TypeError, match="'lock'"):
         task["lock"] = threading.Lock()
     assert "lock" not in task
 
 
-def test_numpy_through_pipe_vars(tmp_path: Path):
+def test_numpy_through_pipe_vars(root: Place):
     np = pytest.importorskip("numpy")
-    store = FlowStore(tmp_path / "run", "f")
+    store = FlowStore(root / "run", "f")
     _vars(store, "f.s1.t")["arr"] = np.arange(100_000, dtype="int64")
     store.commit("f.s1.t")
     back = _vars(store, "f.s2.t")["arr"]
     assert np.array_equal(back, np.arange(100_000, dtype="int64"))
+
+
+def test_arrays_read_back_are_writable_and_aligned_on_every_store(root: Place):
+    np = pytest.importorskip("numpy")
+    store = FlowStore(root / "run", "f")
+    _vars(store, "f.s1.t")["arr"] = np.arange(1000, dtype="float64")
+    store.commit("f.s1.t")
+    back = _vars(store, "f.s2.t")["arr"]
+    assert back.ctypes.data % 64 == 0
+    back[0] = -1.0  # a private copy-on-write change, allowed as for any array
+    assert _vars(store, "f.s2.other")["arr"][0] == 0.0
+
+
+def test_a_task_sees_what_was_committed_after_it_looked(root: Place):
+    """fsspec caches listings: a reader must not keep an old one across a commit."""
+    store = FlowStore(root / "run", "f")
+    reader = _vars(store, "f.s2.t")
+    assert reader.keys() == [] and "late" not in reader
+    _vars(store, "f.s1.t")["late"] = "here"
+    store.commit("f.s1.t")
+    assert reader.keys() == ["late"] and "late" in reader and reader["late"] == "here"
+
+
+def test_resume_copies_values_within_a_store(root: Place):
+    old, new = FlowStore(root / "old", "f"), FlowStore(root / "new", "f")
+    _vars(old, "f.s.t")["x"] = [1, 2]
+    old.commit("f.s.t")
+    old.path("x").copy_to(new.path("x"))
+    assert read_value(new.path("x")) == [1, 2] and read_value(old.path("x")) == [1, 2]
+
+
+def test_places_are_named_by_text_that_workers_turn_back_into_them(root: Place):
+    file = root / "run" / "vars" / "f" / "a.nv"
+    again = place(str(file))
+    assert again == file and type(again) is type(file)
+    assert again.parent.parent == root / "run" / "vars"
+    assert again.name == "a.nv"
+
+
+def test_file_urls_and_paths_are_local(tmp_path: Path):
+    assert place(tmp_path.as_uri()) == LocalPlace(tmp_path)
+    assert place(str(tmp_path)) == LocalPlace(tmp_path)
+    assert isinstance(place(f"file://{tmp_path}/a b"), LocalPlace)
+
+
+def test_moving_between_stores_is_refused(tmp_path: Path):
+    pytest.importorskip("fsspec")
+    local = LocalPlace(tmp_path / "a.nv")
+    write_value(local, "a", 1)
+    with pytest.raises(TypeError, match="another store"):
+        local.move_to(place("memory://normandy-tests/elsewhere/a.nv"))
+
+
+def test_store_root(tmp_path: Path):
+    assert store_root(tmp_path, None) == LocalPlace(tmp_path / ".normandy")
+    assert store_root(tmp_path, "state/here") == LocalPlace(tmp_path / "state" / "here")
+    assert store_root(tmp_path, "/abs/state") == LocalPlace("/abs/state")
+    assert store_root(tmp_path, (tmp_path / "x").as_uri()) == LocalPlace(tmp_path / "x")
+    pytest.importorskip("fsspec")
+    assert str(store_root(tmp_path, "memory://bucket/p")) == "memory:///bucket/p"
+
+
+def test_store_problems():
+    for local in ("state", "/abs", "file:///tmp/x"):
+        assert store_problem(local) is None
+    pytest.importorskip("fsspec")
+    assert store_problem("memory://b/p") is None
+    assert "unknown protocol 'nope'" in (store_problem("nope://b/p") or "")
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        assert "Install s3fs" in (store_problem("s3://bucket/p") or "")
+
+
+def test_a_local_store_never_imports_fsspec(tmp_path: Path):
+    code = (
+        "import sys\n"
+        "from normandy_core.store import FlowStore, Variables, read_value\n"
+        f"store = FlowStore({str(tmp_path)!r}, 'f')\n"
+        "Variables(store.vars_dir, store.staging('k'))['x'] = 1\n"
+        "store.commit('k')\n"
+        "assert read_value(store.path('x')) == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fsspec', 'dask')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,130 @@
+"""A flow's variables in one run: committed by the orchestrator (:class:`FlowStore`), read
+and written by a task (:class:`Variables`, which is ``pipe.vars``)."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from normandy_core.store._format import decode, encode
+from normandy_core.store._places import Place, place
+
+SUFFIX = ".nv"
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+_MISSING = object()
+
+
+def file_part(text: str) -> str:
+    """``text`` as one file name: readable, reversible (``/`` -> ``%2F``), never ``..``."""
+    quoted = urllib.parse.quote(text, safe="[]=.-_,+@")
+    return quoted.replace("..", "%2E%2E") if ".." in quoted else quoted
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it is a valid variable name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+        raise ValueError(
+            f"invalid variable name {name!r}: use letters, digits, '_', '.' and '-' "
+            "(no path separators, not '.' or '..')"
+        )
+    return name
+
+
+class FlowStore:
+    """The committed variables of one flow in one run (``run_dir``: the run's folder of
+    the store, a path or a URL)."""
+
+    def __init__(self, run_dir: Path | str | Place, flow: str) -> None:
+        run = place(run_dir)
+        self.flow = flow
+        self.vars_dir = run / "vars" / flow
+        self.staging_root = run / "staging" / flow
+
+    def path(self, name: str) -> Place:
+        return self.vars_dir / (check_name(name) + SUFFIX)
+
+    def names(self) -> list[str]:
+        return [n[: -len(SUFFIX)] for n in self.vars_dir.names(SUFFIX)]
+
+    def staging(self, task_key: str) -> Place:
+        return self.staging_root / file_part(task_key)
+
+    def staged_names(self, task_key: str) -> list[str]:
+        return [n[: -len(SUFFIX)] for n in self.staging(task_key).names(SUFFIX)]
+
+    def commit(self, task_key: str) -> list[str]:
+        """Move a task's staged writes into the flow's variables; return their names."""
+        folder = self.staging(task_key)
+        names = self.staged_names(task_key)
+        for name in names:
+            (folder / (name + SUFFIX)).move_to(self.vars_dir / (name + SUFFIX))
+        folder.remove()
+        return names
+
+    def discard(self, task_key: str) -> None:
+        """Drop a task's staged writes (it failed)."""
+        self.staging(task_key).remove()
+
+
+class Variables:
+    """``pipe.vars``: what one task reads and writes.
+
+    Reads see the task's own writes first, then the values committed by earlier steps.
+    """
+
+    def __init__(self, vars_dir: Path | str | Place, staging_dir: Path | str | Place) -> None:
+        self._vars_dir = place(vars_dir)
+        self._staging_dir = place(staging_dir)
+
+    def update(self, name: str, value: Any) -> None:
+        """Store ``value`` as ``name`` (committed when the task succeeds)."""
+        file = self._staging_dir / (check_name(name) + SUFFIX)
+        file.write(encode(name, value))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name``, or ``default`` where it is missing."""
+        value = self._read(check_name(name))
+        return default if value is _MISSING else value
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._read(check_name(name))
+        if value is _MISSING:
+            known = ", ".join(self.keys()) or "none"
+            raise KeyError(f"no variable {name!r} in this flow (known: {known})")
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.update(name, value)
+
+    def __contains__(self, name: object) -> bool:
+        return (
+            isinstance(name, str)
+            and _NAME_RE.match(name) is not None
+            and name not in (".", "..")
+            and any(
+                (folder / (name + SUFFIX)).exists()
+                for folder in (self._staging_dir, self._vars_dir)
+            )
+        )
+
+    def keys(self) -> list[str]:
+        names: set[str] = set()
+        for folder in (self._staging_dir, self._vars_dir):
+            names.update(n[: -len(SUFFIX)] for n in folder.names(SUFFIX))
+        return sorted(names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def _read(self, name: str) -> Any:
+        for folder in (self._staging_dir, self._vars_dir):
+            file = folder / (name + SUFFIX)
+            try:
+                data = file.read()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            return decode(data, str(file))
+        return _MISSING

@@ -1,0 +1,236 @@
+"""Where variables live: a :class:`Place` is a file or folder of the store, on a local
+file system (:class:`LocalPlace`) or behind ``fsspec`` (``s3://``, ``gcs://``, ``abfs://``,
+``memory://``…, see ``_fsspec``).
+
+A place is named by text — a local path or a URL — which is what travels to workers
+(:func:`place` turns it back into a place there). Local paths and ``file://`` URLs never
+import fsspec and keep the fast path: values are written to a temporary file renamed into
+place, and read back memory-mapped.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import shutil
+import urllib.parse
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+class Place(ABC):
+    """A file or folder of the store."""
+
+    @abstractmethod
+    def __truediv__(self, name: str) -> Place:
+        """The place ``name`` inside this folder."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The last part of the place's name."""
+
+    @property
+    @abstractmethod
+    def parent(self) -> Place:
+        """The folder holding this place."""
+
+    @abstractmethod
+    def __str__(self) -> str:
+        """A local path or a URL: what :func:`place` turns back into this place."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Place) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a file or folder is here."""
+
+    @abstractmethod
+    def is_dir(self) -> bool:
+        """Whether a folder is here (on object stores: whether anything is below)."""
+
+    @abstractmethod
+    def names(self, suffix: str) -> list[str]:
+        """The names of the files in this folder ending with ``suffix``, sorted (none if
+        the folder does not exist)."""
+
+    @abstractmethod
+    def write(self, chunks: Iterable[bytes | memoryview]) -> None:
+        """Write a file of ``chunks``; readers never see it half-written (a local file is
+        renamed into place; an object store publishes an upload when it is complete)."""
+
+    @abstractmethod
+    def read(self) -> memoryview:
+        """A file's bytes: writable, copy-on-write where memory-mapped."""
+
+    @abstractmethod
+    def mkdir(self) -> None:
+        """Create this folder and its parents (a no-op where folders are implicit)."""
+
+    @abstractmethod
+    def move_to(self, dest: Place) -> None:
+        """Move this file to ``dest`` (same store), replacing what is there."""
+
+    @abstractmethod
+    def copy_to(self, dest: Place) -> None:
+        """Copy this file to ``dest`` (same store): a hard link where possible."""
+
+    @abstractmethod
+    def remove(self) -> None:
+        """Delete this file or folder and everything below; nothing if it is missing."""
+
+
+class LocalPlace(Place):
+    """A path on a local (or mounted) file system."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> LocalPlace:
+        return LocalPlace(self.path / name)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def parent(self) -> LocalPlace:
+        return LocalPlace(self.path.parent)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def is_dir(self) -> bool:
+        return self.path.is_dir()
+
+    def names(self, suffix: str) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.glob("*" + suffix) if p.is_file())
+
+    def write(self, chunks: Iterable[bytes | memoryview]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def read(self) -> memoryview:
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if not size:
+                return memoryview(b"")
+            return memoryview(mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY))
+
+    def mkdir(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def move_to(self, dest: Place) -> None:
+        target = _local(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, target)
+
+    def copy_to(self, dest: Place) -> None:
+        target = _local(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(self.path, target)
+        except OSError:  # another file system, or no hard links there
+            shutil.copy2(self.path, target)
+
+    def remove(self) -> None:
+        if self.path.is_dir() and not self.path.is_symlink():
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
+
+
+def _local(dest: Place) -> Path:
+    if not isinstance(dest, LocalPlace):
+        raise TypeError(f"cannot move or copy a local file to {dest}: another store")
+    return dest.path
+
+
+def protocol(text: str) -> str | None:
+    """The protocol of a URL (``"s3"`` for ``s3://bucket/x``); ``None`` for a plain path."""
+    return text.split("://", 1)[0].lower() if _URL_RE.match(text) else None
+
+
+def is_local(text: str) -> bool:
+    """Whether ``text`` names a place on a local file system (a path or a ``file://`` URL)."""
+    return protocol(text) in (None, *_LOCAL_PROTOCOLS)
+
+
+def place(text: str | Path | Place) -> Place:
+    """The place named by a local path or a URL (a relative path is relative to the
+    current folder; see :func:`store_root` for the project's store)."""
+    if isinstance(text, Place):
+        return text
+    if isinstance(text, Path):
+        return LocalPlace(text)
+    proto = protocol(text)
+    if proto is None:
+        return LocalPlace(Path(text).expanduser())
+    if proto in _LOCAL_PROTOCOLS:
+        parsed = urllib.parse.urlparse(text)
+        return LocalPlace(Path(urllib.request.url2pathname(parsed.path)))
+    from normandy_core.store._fsspec import FsspecPlace  # only for remote stores
+
+    return FsspecPlace.from_url(text)
+
+
+def store_root(project_root: Path, setting: str | None) -> Place:
+    """The project's store: ``confs.store`` (a URL, or a path relative to the project
+    root), by default ``<project>/.normandy``."""
+    if not setting:
+        return LocalPlace(project_root / ".normandy")
+    if protocol(setting) is None:
+        return LocalPlace(project_root / Path(setting).expanduser())
+    return place(setting)
+
+
+def store_problem(setting: str) -> str | None:
+    """Why ``confs.store`` cannot be used on this machine (a protocol fsspec does not
+    know, or whose package is missing), else ``None``. Imports fsspec for remote URLs."""
+    proto = protocol(setting)
+    if proto is None or proto in _LOCAL_PROTOCOLS:
+        return None
+    try:
+        import fsspec
+    except ImportError:
+        return (
+            f"the store {setting!r} needs fsspec, which is not installed: "
+            "pip install 'normandy[dask]' (or pip install fsspec)"
+        )
+    try:
+        fsspec.get_filesystem_class(proto)
+    except ImportError as exc:
+        return f"the store {setting!r} needs a package that is not installed: {exc}"
+    except ValueError:
+        return (
+            f"unknown protocol {proto!r} in the store {setting!r}; use a path, file://, "
+            "or a protocol of fsspec (s3://, gcs://, abfs://…)"
+        )
+    return None
