@@ -212,11 +212,11 @@ class Orchestrator:
         self._record_start()
         try:
             with _Interrupts():
+                where = executor.description or f"{self.run.workers} workers"
                 self.logs.log(
                     logging.INFO,
                     f"run {self.run.id}: {len(self.plan)} tasks, env "
-                    f"{self.run.env}, executor {self.run.executor}, {self.run.workers} "
-                    "workers",
+                    f"{self.run.env}, executor {self.run.executor}, {where}",
                 )
                 self._hook("normandy_before_run", run=self.run)
                 try:

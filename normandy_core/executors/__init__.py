@@ -81,6 +81,9 @@ class Executor(ABC):
     #: whether tasks run in worker processes (a log queue between processes is needed)
     uses_processes: bool = True
 
+    #: where the tasks run, in words, for the run's first log line (set by ``start``)
+    description: str = ""
+
     def __init__(self, workers: int, setup: WorkerSetup) -> None:
         self.workers = workers
         self.setup = setup

@@ -6,7 +6,9 @@ own configuration (the usual ``AWS_*``/``GOOGLE_*`` variables, ``~/.config/fsspe
 worker needs them as well as the machine running ``normandy``.
 
 Directory listings are never trusted from fsspec's cache: a later step must see what the
-orchestrator committed after the cache was filled.
+orchestrator committed after the cache was filled. Only fsspec's single-path operations are
+used: its ``mv``/``copy``/``rm`` read ``[``, ``*`` and ``?`` as glob patterns, and task
+names such as ``load[2024]`` hold brackets.
 """
 
 from __future__ import annotations
@@ -96,18 +98,31 @@ class FsspecPlace(Place):
         self.fs.makedirs(self.path, exist_ok=True)
 
     def move_to(self, dest: Place) -> None:
-        target = _same_store(self, dest)
-        self.fs.makedirs(target.parent.path, exist_ok=True)
-        self.fs.mv(self.path, target.path)
+        self.copy_to(dest)  # object stores cannot rename: a copy on the server side
+        self.fs.rm_file(self.path)
 
     def copy_to(self, dest: Place) -> None:
         target = _same_store(self, dest)
         self.fs.makedirs(target.parent.path, exist_ok=True)
-        self.fs.copy(self.path, target.path)
+        self.fs.cp_file(self.path, target.path)
 
     def remove(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self.path, recursive=True)
+        self._fresh(self.path)
+        if self.fs.isfile(self.path):
+            self.fs.rm_file(self.path)
+            return
+        try:
+            below = self.fs.find(self.path, withdirs=True, detail=True)
+        except FileNotFoundError:
+            below = {}
+        for path in sorted(below, key=len, reverse=True):  # files and folders, deepest first
+            with contextlib.suppress(FileNotFoundError, OSError):
+                if below[path].get("type") == "directory":
+                    self.fs.rmdir(path)
+                else:
+                    self.fs.rm_file(path)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.rmdir(self.path)
         self._fresh(self.path)
 
 

@@ -210,6 +210,21 @@ def test_commit_makes_a_tasks_writes_visible(root: Place):
     assert read_value(store.path("a")) == 1
 
 
+def test_task_keys_with_brackets_and_stars_commit_and_discard(root: Place):
+    """Task names hold brackets (iter_param): never read as glob patterns."""
+    store = FlowStore(root / "run", "f")
+    for name, key in (("a", "f.s.t[a]"), ("star", "f.s.t[*]"), ("q", "f.s.t[?]")):
+        _vars(store, key)[name] = key
+    _vars(store, "f.s.ta")["other"] = "kept staged"  # what t[a] would match as a pattern
+    store.commit("f.s.t[a]")
+    store.discard("f.s.t[*]")
+    store.commit("f.s.t[?]")
+    assert store.names() == ["a", "q"]
+    assert read_value(store.path("a")) == "f.s.t[a]"
+    assert store.staged_names("f.s.ta") == ["other"]
+    assert not store.staging("f.s.t[a]").exists() and not store.staging("f.s.t[*]").exists()
+
+
 def test_discard_drops_a_tasks_writes(root: Place):
     store = FlowStore(root / "run", "f")
     _vars(store, "f.s.ok")["kept"] = "yes"
