@@ -9,6 +9,7 @@ following flows start only with ``keep_going``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -268,6 +269,8 @@ class Orchestrator:
                 self.logs.close()
                 self.history.close()
                 shutil.rmtree(self.log_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):  # logs/ itself, if this made it
+                    self.log_dir.parent.rmdir()
             raise
 
     def _record_start(self) -> None:

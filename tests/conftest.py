@@ -1,4 +1,5 @@
-"""Shared fixtures: run the real ``normandy`` command on temporary projects."""
+"""Shared fixtures: run the real ``normandy`` command on temporary projects, and a Dask
+cluster for the tests of the ``dask`` executor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,40 @@ def original_project(tmp_path: Path) -> Path:
         ),
     )
     return dest
+
+
+# -- the dask executor ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_address() -> Iterator[str]:
+    """The scheduler of a ``LocalCluster`` shared by the dask runs of one test module: two
+    single-threaded worker processes, configured as the cluster ``normandy run --executor
+    dask`` starts for itself. Each run connects to it with ``--address`` (as to a team's
+    cluster): starting a cluster per run would cost seconds each. Runs never share state
+    there: each has its own child processes on every worker."""
+    pytest.importorskip("distributed")
+    from normandy_core.executors.dask._cluster import local_cluster
+
+    cluster = local_cluster(2)
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close(timeout=30)
+
+
+EXECUTORS = ["local", "serial", "dask"]
+"""Every built-in executor: end-to-end tests where the behaviour must be the same."""
+
+
+@pytest.fixture
+def executor_args(request: pytest.FixtureRequest) -> Callable[[str], list[str]]:
+    """``executor_args("dask")`` -> ``["--executor", "dask", "--address", <the module's
+    cluster>]``; the other executors need only ``--executor X``."""
+
+    def args(executor: str) -> list[str]:
+        if executor == "dask":
+            return ["--executor", "dask", "--address", request.getfixturevalue("dask_address")]
+        return ["--executor", executor]
+
+    return args

@@ -1,11 +1,13 @@
 """Fault injection for ``normandy run`` (SPEC 7): crashed workers, timeouts, retries,
 Ctrl-C and SIGTERM, with real processes and real signals (no mocks).
 
-Processes live in a project-local plugin module ``procs.py`` and write what they did to the
-folder named by ``NORMANDY_TEST_OUT``; ``watcher.py`` records every
-``normandy_on_process_error`` call there too. Crashes and timeouts are tested under the
-``local`` executor only: under ``serial`` a crashing task would take the orchestrator down
-with it, and a timeout cannot be enforced.
+Processes live in a project-local plugin module ``procs.py`` and write what they did to
+``<project>/out`` (found from ``procs.py``: a Dask worker does not have the command's
+environment); ``watcher.py``, in the orchestrator, records every
+``normandy_on_process_error`` call in the folder named by ``NORMANDY_TEST_OUT`` (the same).
+Crashes and timeouts are tested under ``local`` and ``dask``, not ``serial``: there a
+crashing task would take the orchestrator down with it, and a timeout cannot be enforced.
+Under ``dask`` the real Dask worker processes are killed too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import normandy_command
+from tests.conftest import EXECUTORS, normandy_command
 
 PROCS = """
 import os
@@ -34,7 +36,7 @@ from normandy_core import hookimpl
 
 
 def _out(name):
-    folder = Path(os.environ["NORMANDY_TEST_OUT"])
+    folder = Path(__file__).resolve().parent / "out"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 
@@ -141,14 +143,14 @@ def project(make_project) -> Callable[[str], Path]:
 
 
 @pytest.fixture
-def run(normandy):
-    """``run(root, executor, *args)``: ``normandy run --executor X --workers 2 --json *args``."""
+def run(normandy, executor_args):
+    """``run(root, executor, *args)``: ``normandy run --executor X --workers 2 --json *args``
+    (``dask``: on the module's cluster)."""
 
     def call(root: Path, executor: str = "local", *args: str):
         return normandy(
             "run",
-            "--executor",
-            executor,
+            *executor_args(executor),
             "--workers",
             "2",
             "--json",
@@ -159,6 +161,10 @@ def run(normandy):
         )
 
     return call
+
+
+CRASHING = ["local", "dask"]
+"""The executors that run tasks in processes they can lose and replace."""
 
 
 def summary(result) -> dict:
@@ -256,10 +262,11 @@ CRASH_MESSAGES = {
 }
 
 
+@pytest.mark.parametrize("executor", CRASHING)
 @pytest.mark.parametrize("how", ["exit", "kill"])
-def test_a_crashed_worker_fails_only_its_own_task(project, run, how):
+def test_a_crashed_worker_fails_only_its_own_task(project, run, how, executor):
     root = project(CRASH.replace("HOW", how).replace("TOLERANCE", ""))
-    result = run(root)
+    result = run(root, executor)
     assert result.returncode == 1, result.output
     tasks = tasks_by_name(summary(result))
     crashed = tasks["f.s.crash"]
@@ -285,10 +292,11 @@ def test_a_crashed_worker_fails_only_its_own_task(project, run, how):
     assert errors_seen(root) == [("f.s.crash", "crashed")]
 
 
+@pytest.mark.parametrize("executor", CRASHING)
 @pytest.mark.parametrize("how", ["exit", "kill"])
-def test_the_pool_replaces_a_crashed_worker(project, run, how):
+def test_the_pool_replaces_a_crashed_worker(project, run, how, executor):
     root = project(CRASH.replace("HOW", how).replace("TOLERANCE", ", error_tolerance: true"))
-    result = run(root)
+    result = run(root, executor)
     assert result.returncode == 0, result.output
     data = summary(result)
     assert data["status"] == "succeeded"
@@ -308,7 +316,8 @@ def test_the_pool_replaces_a_crashed_worker(project, run, how):
     assert mark_pid != os.getpid()  # in a worker, not the test process
 
 
-def test_retries_apply_to_crashes(project, run):
+@pytest.mark.parametrize("executor", CRASHING)
+def test_retries_apply_to_crashes(project, run, executor):
     root = project(
         """
   f:
@@ -319,7 +328,7 @@ def test_retries_apply_to_crashes(project, run):
         sleeper: {params: {which: a}}
 """
     )
-    result = run(root)
+    result = run(root, executor)
     assert result.returncode == 0, result.output
     tasks = tasks_by_name(summary(result))
     assert tasks["f.s.crash_once"]["status"] == "succeeded"
@@ -334,7 +343,8 @@ def test_retries_apply_to_crashes(project, run):
 # -- timeouts -------------------------------------------------------------------------------
 
 
-def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run):
+@pytest.mark.parametrize("executor", CRASHING)
+def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run, executor):
     root = project(
         """
   f:
@@ -347,7 +357,7 @@ def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run):
 """
     )
     started = time.monotonic()
-    result = run(root)
+    result = run(root, executor)
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.output
     assert elapsed < 15, f"the run took {elapsed:.1f} s: the 30 s task was not stopped"
@@ -366,7 +376,8 @@ def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run):
     assert errors_seen(root) == [("f.s.hang", "timed out")]
 
 
-def test_on_process_error_is_called_for_crashes_and_timeouts(project, run):
+@pytest.mark.parametrize("executor", CRASHING)
+def test_on_process_error_is_called_for_crashes_and_timeouts(project, run, executor):
     root = project(
         """
   f:
@@ -378,7 +389,7 @@ def test_on_process_error_is_called_for_crashes_and_timeouts(project, run):
       after: [mark]
 """
     )
-    result = run(root)
+    result = run(root, executor)
     assert result.returncode == 0, result.output
     assert sorted(errors_seen(root)) == [("f.s.crash", "crashed"), ("f.s.hang", "timed out")]
     tasks = tasks_by_name(summary(result))
@@ -398,7 +409,7 @@ FLAKY = """
 """
 
 
-@pytest.mark.parametrize("executor", ["local", "serial"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_flaky_task_succeeds_on_its_third_attempt(project, run, executor):
     root = project(FLAKY.replace("RETRIES", "2"))
     result = run(root, executor)
@@ -419,7 +430,7 @@ def test_a_flaky_task_succeeds_on_its_third_attempt(project, run, executor):
     assert [kind for _, kind in errors_seen(root)] == ["failed", "failed"]
 
 
-@pytest.mark.parametrize("executor", ["local", "serial"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_flaky_task_fails_when_its_retries_run_out(project, run, executor):
     root = project(FLAKY.replace("RETRIES", "1"))
     result = run(root, executor)
@@ -460,11 +471,11 @@ def normandy_after_run(run, summary):
 """
 
 
-def _start(root: Path) -> subprocess.Popen:
-    """``normandy run --workers 2 --json`` in its own session: a signal goes only where it
-    is sent."""
+def _start(root: Path, *args: str) -> subprocess.Popen:
+    """``normandy run --workers 2 --json *args`` in its own session: a signal goes only
+    where it is sent."""
     return subprocess.Popen(
-        [*normandy_command(), "run", "--workers", "2", "--json"],
+        [*normandy_command(), "run", "--workers", "2", "--json", *args],
         cwd=root,
         env={
             **os.environ,
@@ -503,12 +514,12 @@ def _kill_everything(proc: subprocess.Popen, below: Iterable[int]) -> None:
 
 
 def _interrupt(
-    root: Path, signals: list[tuple[float, int]]
+    root: Path, signals: list[tuple[float, int]], *args: str
 ) -> tuple[subprocess.Popen, str, str, list[int], set[int]]:
     """Start the run of two tasks sleeping 60 s, wait until both run, send each signal
     (after its delay) to the orchestrator only; return the process, its output, the
     workers' pids and every process that was below the orchestrator."""
-    proc = _start(root)
+    proc = _start(root, *args)
     below: set[int] = set()
     try:
         workers = _wait_for_workers(proc, root)
@@ -544,10 +555,15 @@ def _check_interrupted(root: Path, proc, stdout: str, stderr: str, workers, belo
     assert not out_file(root, "mark-f.after.mark").exists()
 
 
+@pytest.mark.parametrize("executor", CRASHING)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_run_and_its_workers(project, signum):
+def test_a_signal_stops_the_run_and_its_workers(project, signum, executor):
+    """Under ``dask``, on the cluster the run starts for itself (below the orchestrator):
+    its Dask workers, their fork servers and the tasks' processes all go."""
     root = project(SLEEPING)
-    proc, stdout, stderr, workers, below = _interrupt(root, [(0.0, signum)])
+    proc, stdout, stderr, workers, below = _interrupt(
+        root, [(0.0, signum)], "--executor", executor
+    )
     _check_interrupted(root, proc, stdout, stderr, workers, below)
     assert "Traceback" not in stderr
 

@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 from normandy_core import __version__
 from normandy_core.config import read_config
 from normandy_core.plan import Selection, build_plan
-from tests.conftest import normandy_command
+from tests.conftest import EXECUTORS, normandy_command
 
 PROCS = """
 import json
@@ -698,15 +698,15 @@ def test_runs_before_any_run(normandy, project):
 # -- --resume -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("executor", ["local", "serial"])
-def test_resume_a_failed_run(normandy, project, executor):
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_resume_a_failed_run(normandy, project, executor, executor_args):
     root = project()
-    first = run_json(normandy, root, "--executor", executor, code=1)
+    first = run_json(normandy, root, *executor_args(executor), code=1)
     old = first["run_id"]
     assert (ran(root, "a"), len(ran(root, "b")), ran(root, "c")) == ([old], 2, [])
 
     fix(root, "b")
-    second = run_json(normandy, root, "--resume", "last", "--executor", executor, code=0)
+    second = run_json(normandy, root, "--resume", "last", *executor_args(executor), code=0)
     new = second["run_id"]
     assert new != old and second["status"] == "succeeded"
     assert ran(root, "a") == [old]  # not run again

@@ -1,4 +1,4 @@
-"""Lifecycle hooks, called in the orchestrator with the same behaviour under both executors,
+"""Lifecycle hooks, called in the orchestrator with the same behaviour under every executor,
 and a hook that raises reported with its plugin's name."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import EXECUTORS
 
 CONF = """
 confs:
@@ -69,12 +71,14 @@ def _events(path: Path) -> list[list]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("executor", ["local", "serial"])
-def test_hooks_called_in_the_orchestrator(normandy, make_project, tmp_path, executor):
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_hooks_called_in_the_orchestrator(
+    normandy, make_project, tmp_path, executor, executor_args
+):
     conf = CONF.replace("one: [ok, bad]", "one:\n        ok:\n        bad: {error_tolerance: true}")
     root = make_project(conf, {"procs.py": PROCS, "watcher.py": WATCHER})
     log = tmp_path / "hooks.jsonl"
-    result = normandy("run", "--executor", executor, cwd=root, env={"HOOK_LOG": str(log)})
+    result = normandy("run", *executor_args(executor), cwd=root, env={"HOOK_LOG": str(log)})
     assert result.returncode == 0, result.output
     events = _events(log)
     pids = {e[-1] for e in events}
@@ -99,8 +103,10 @@ def test_hooks_called_in_the_orchestrator(normandy, make_project, tmp_path, exec
     ]
 
 
-@pytest.mark.parametrize("executor", ["local", "serial"])
-def test_a_failing_hook_is_reported_and_the_run_goes_on(normandy, make_project, executor):
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_failing_hook_is_reported_and_the_run_goes_on(
+    normandy, make_project, executor, executor_args
+):
     broken = (
         "from normandy_core import hookimpl\n\n"
         "@hookimpl\ndef normandy_after_process(task):\n"
@@ -108,7 +114,7 @@ def test_a_failing_hook_is_reported_and_the_run_goes_on(normandy, make_project, 
     )
     conf = CONF.replace("[ok, bad]", "[ok]").replace("[procs, watcher]", "[procs, broken]")
     root = make_project(conf, {"procs.py": PROCS, "broken.py": broken})
-    result = normandy("run", "--executor", executor, cwd=root)
+    result = normandy("run", *executor_args(executor), cwd=root)
     assert result.returncode == 0, result.output
     assert (
         "plugin 'broken' failed in hook normandy_after_process: RuntimeError: hook is broken"

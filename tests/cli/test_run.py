@@ -1,9 +1,10 @@
 """``normandy run`` end to end (SPEC 4, 5, 7, 8): the real command on temporary projects.
 
-Every test taking the ``executor`` fixture runs once with ``--executor local`` (the pebble
-pool) and once with ``--executor serial`` (in the calling process). Processes live in a
-project-local plugin module ``procs.py`` (``confs.plugins: [procs]``) and report what they
-saw as JSON files in the folder named by the environment variable ``NORMANDY_TEST_OUT``.
+Every test taking the ``executor`` fixture runs with ``--executor local`` (the pebble
+pool), ``--executor serial`` (in the calling process) and ``--executor dask`` (on the test
+module's Dask ``LocalCluster``). Processes live in a project-local plugin module ``procs.py``
+(``confs.plugins: [procs]``) and report what they saw as JSON files in ``<project>/out``,
+found from ``procs.py`` itself: a Dask worker does not have the command's environment.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EXECUTORS
+
 PROCS = """
 import json
 import os
@@ -25,7 +28,7 @@ from normandy_core import hookimpl
 
 
 def _out(name):
-    folder = Path(os.environ["NORMANDY_TEST_OUT"])
+    folder = Path(__file__).resolve().parent / "out"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 
@@ -227,7 +230,7 @@ flows:
 # -- fixtures and helpers -----------------------------------------------------------------
 
 
-@pytest.fixture(params=["local", "serial"])
+@pytest.fixture(params=EXECUTORS)
 def executor(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -245,20 +248,11 @@ def project(make_project) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def run(normandy):
+def run(normandy, executor_args):
     """``run(root, executor, *args)``: ``normandy run --executor X --workers 2 *args``."""
 
     def call(root: Path, executor: str, *args: str):
-        return normandy(
-            "run",
-            "--executor",
-            executor,
-            "--workers",
-            "2",
-            *args,
-            cwd=root,
-            env={"NORMANDY_TEST_OUT": str(root / "out")},
-        )
+        return normandy("run", *executor_args(executor), "--workers", "2", *args, cwd=root)
 
     return call
 
@@ -298,9 +292,10 @@ def _step_order(root: Path) -> None:
     assert min(r["start"] for r in second) >= max(r["end"] for r in first)
 
 
-def test_processes_of_a_step_overlap_in_different_workers(project, run):
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_processes_of_a_step_overlap_in_different_workers(project, run, executor):
     root = project(TIMED)
-    result = run(root, "local", "--param", "sleep=0.5", "--json")
+    result = run(root, executor, "--param", "sleep=0.5", "--json")
     assert result.returncode == 0, result.output
     a, b = out(root, "timed-a.json"), out(root, "timed-b.json")
     assert a["pid"] != b["pid"]
@@ -848,8 +843,10 @@ def test_retries_exhausted(project, run, executor):
         ),
     ],
 )
-def test_original_example(normandy, original_project: Path, executor, args, files):
-    result = normandy("run", "--executor", executor, "--json", *args, cwd=original_project)
+def test_original_example(
+    normandy, original_project: Path, executor, executor_args, args, files
+):
+    result = normandy("run", *executor_args(executor), "--json", *args, cwd=original_project)
     assert result.returncode == 0, result.output
     written = original_project / "processed_dev"
     assert {p.name for p in written.iterdir()} == files
@@ -863,9 +860,9 @@ def test_original_example(normandy, original_project: Path, executor, args, file
         assert {f for f, _ in flows} == {"main", "add_info", "complete"}
 
 
-def test_original_example_errors(normandy, original_project: Path, executor):
+def test_original_example_errors(normandy, original_project: Path, executor, executor_args):
     result = normandy(
-        "run", "--executor", executor, "--json", "--tags", "errors", cwd=original_project
+        "run", *executor_args(executor), "--json", "--tags", "errors", cwd=original_project
     )
     assert result.returncode == 1, result.output
     tasks = tasks_by_name(summary(result))
@@ -876,7 +873,7 @@ def test_original_example_errors(normandy, original_project: Path, executor):
     assert "FileNotFoundError: raw_dev/missing.csv" in result.stderr
 
 
-def test_original_command_line(normandy, original_project: Path, executor):
+def test_original_command_line(normandy, original_project: Path, executor, executor_args):
     result = normandy(
         "--run-pipeline",
         "-tags",

@@ -18,6 +18,7 @@ from normandy_core.plugins import (
     PluginInfo,
     PluginManager,
     add_project_paths,
+    available_executors,
     make_plugin_manager,
 )
 
@@ -256,6 +257,16 @@ def test_builtin_plugins_are_registered_like_any_other() -> None:
             executors.update(result)
     # SPEC 7: local and serial come through normandy_executors like a plugin's engine
     assert {"local", "serial"} <= set(executors)
+
+
+def test_the_dask_executor_is_an_installed_plugin_of_normandy_itself() -> None:
+    """Offered through an entry point of Normandy's own distribution (group
+    normandy.plugins), the path any third party's engine takes."""
+    pm = make_plugin_manager()
+    assert pm.infos["dask"] == PluginInfo("dask", "normandy", "installed")
+    offered = {name for info, result in pm.call_each("normandy_executors") for name in result}
+    assert "dask" in offered
+    assert "dask" not in available_executors(make_plugin_manager(installed=False))
 
 
 def test_an_installed_plugin_that_fails_to_import(

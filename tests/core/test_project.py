@@ -268,3 +268,50 @@ def test_credentials_are_loaded(opened: Project, project_dir: Path) -> None:
     checked = check_project(opened, ["good"], env="prod", environ={"TOKEN": "t0k"})
     assert checked.credentials == {"token": "t0k"}
     assert checked.settings == {"credentials": "conf/prod.yml"}
+
+
+# -- the store and the executor, checked on this machine ----------------------------------
+
+
+def test_a_store_this_machine_cannot_open(write_conf: WriteConf, plugin: str) -> None:
+    pytest.importorskip("fsspec")
+    root = write_conf(f"""
+        confs:
+          plugins: [{plugin}]
+          store: nope://bucket/state
+          envs: {{dev: }}
+        flows:
+          main: {{tags: [default], steps: {{read: [extract]}}}}
+    """)
+    with pytest.raises(ConfigError) as info:
+        check_project(open_project(root, environ={}), environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{FILE}:3:10: confs.store: unknown protocol 'nope' in the store 'nope://bucket/state'; "
+        "use a path, file://, or a protocol of fsspec (s3://, gcs://, abfs://…)"
+    ]
+
+
+def test_an_executor_that_cannot_run_here(
+    write_conf: WriteConf, plugin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from normandy_core.executors.dask import DaskExecutor
+
+    root = write_conf(f"""
+        confs:
+          plugins: [{plugin}]
+          executor: dask
+          envs: {{dev: }}
+        flows:
+          main: {{tags: [default], steps: {{read: [extract]}}}}
+    """)
+    project = open_project(root, environ={})
+    # as without the extra: the engine says what is missing (see also tests/cli/test_dask.py)
+    monkeypatch.setattr(DaskExecutor, "unavailable", classmethod(lambda cls: "needs X"))
+    with pytest.raises(ConfigError) as info:
+        check_project(project, environ={})
+    assert [str(p) for p in info.value.problems] == [
+        f"{FILE}:3:13: confs.executor: executor 'dask' cannot run: needs X"
+    ]
+    with pytest.raises(ConfigError) as info:
+        check_project(project, executor="dask", environ={})
+    assert "executor 'dask' (from --executor) cannot run: needs X" in str(info.value)

@@ -50,24 +50,36 @@ def _connect(address: str) -> tuple[Any, Any, str]:
     return client, None, f"the cluster at {address} ({what})"
 
 
-def _local_cluster(workers: int) -> tuple[Any, Any, str]:
+def local_cluster(workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` single-threaded worker processes on loopback,
+    configured for Normandy (:data:`LOCAL_CLUSTER_CONFIG`), without a dashboard."""
     import dask
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
-        try:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,  # a lost worker is reported per task
-                preload=["normandy_core.executors.dask._preload"],
-            )
-        except Exception as exc:
-            raise ExecutorError(
-                f"cannot start a local dask cluster of {workers} workers: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        client = Client(cluster, set_as_default=False)
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            # no dashboard, and its HTTP server on a free port rather than 8787 (taken by
+            # any other cluster on the machine, with a warning)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL,  # a lost worker is reported with its task
+            preload=["normandy_core.executors.dask._preload"],
+        )
+
+
+def _local_cluster(workers: int) -> tuple[Any, Any, str]:
+    from distributed import Client
+
+    try:
+        cluster = local_cluster(workers)
+    except Exception as exc:
+        raise ExecutorError(
+            f"cannot start a local dask cluster of {workers} workers: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    client = Client(cluster, set_as_default=False)
     return client, cluster, f"a local cluster of {workers} workers at {cluster.scheduler_address}"

@@ -189,14 +189,19 @@ class _RunSlot:
             self.ends.pop((call.key, call.attempt), None)
 
     def _amend(self, result: TaskResult) -> TaskResult:
-        """A process that cannot be imported here: say on which worker, and the fix."""
+        """A process that cannot be imported here: say on which worker, and the fix (in
+        the message and under the traceback, which is what the console shows)."""
         if result.ok or result.error_type != "ProcessLoadError":
             return result
-        where = f"on the dask worker {self.address} (host {socket.gethostname()})"
+        note = (
+            f"on the dask worker {self.address} (host {socket.gethostname()}); install the "
+            "package that provides it on every worker, in the same version as where "
+            "normandy runs"
+        )
         return dataclasses.replace(
             result,
-            error_message=f"{result.error_message} — {where}; install the package that "
-            "provides it on every worker, in the same version as where normandy runs",
+            error_message=f"{result.error_message} — {note}",
+            traceback=f"{result.traceback.rstrip()}\n({note})\n" if result.traceback else "",
         )
 
     def _settle(self, within: float = 2.0) -> None:
