@@ -44,9 +44,7 @@ def run(
     ] = None,
     executor: Annotated[
         str | None,
-        typer.Option(
-            "--executor", help="local, serial, dask, or an engine added by a plugin."
-        ),
+        typer.Option("--executor", help="local, serial, dask, or an engine added by a plugin."),
     ] = None,
     address: Annotated[
         str | None,
@@ -108,9 +106,7 @@ def run(
     checked = check_project(proj, flows, env, executor=executor)
     plan = build_plan(proj.config, selection)
     if resume:
-        resumed = prepare_resume(
-            history, record, plan, store_root(proj.root, proj.config.store)
-        )
+        resumed = prepare_resume(history, record, plan, store_root(proj.root, proj.config.store))
         history.close()
     if dry_run:
         if as_json:
