@@ -76,6 +76,10 @@ def run(
     from normandy_core.resume import prepare_resume, selection_of
 
     proj = open_project(project)
+    if not dry_run and not proj.problems and (executor or proj.config.executor) == "local":
+        from normandy_core.executors._forkserver import warm_up
+
+        warm_up()  # the workers' fork server boots while the project is checked
     resumed: Resume | None = None
     if resume:
         if tags or flow or param or env:
