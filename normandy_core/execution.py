@@ -365,49 +365,63 @@ class Orchestrator:
             pending[executor.submit(call, task.timeout)] = task
 
         resumed_from = self.options.resume.run_id if self.options.resume else ""
-        for task in step.tasks:
-            if not self.outcomes[task.key].resumed:
-                submit(task)
-            else:
-                self.logs.log(
-                    logging.INFO,
-                    f"succeeded in run {resumed_from}; not run again",
-                    flow=task.flow,
-                    key=task.key,
-                )
+        with self.history.batch():
+            for task in step.tasks:
+                if not self.outcomes[task.key].resumed:
+                    submit(task)
+                else:
+                    self.logs.log(
+                        logging.INFO,
+                        f"succeeded in run {resumed_from}; not run again",
+                        flow=task.flow,
+                        key=task.key,
+                    )
         while pending or retry_at:
             now = time.time()
-            for due, task in [r for r in retry_at if r[0] <= now]:
-                retry_at.remove((due, task))
-                submit(task)
+            with self.history.batch():
+                for due, task in [r for r in retry_at if r[0] <= now]:
+                    retry_at.remove((due, task))
+                    submit(task)
             if not pending:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
             done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                error = self._finish(future, task, store, written)
-                outcome = self.outcomes[task.key]
-                if error is None:
-                    continue
-                self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
-                if outcome.attempts <= task.retries:
-                    self.logs.log(
-                        logging.WARNING,
-                        f"attempt {outcome.attempts} failed "
-                        f"({error.kind}); retrying in {task.retry_delay:g} s",
-                        flow=task.flow,
-                        key=task.key,
-                    )
-                    retry_at.append((time.time() + task.retry_delay, task))
-                else:
-                    self._failed(task, error)
+            with self.history.batch():
+                self._ended(done, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:
                 store.commit(task.key)
         return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _ended(
+        self,
+        done: set[Future[TaskResult]],
+        pending: dict[Future[TaskResult], Task],
+        store: FlowStore,
+        written: dict[str, str],
+        retry_at: list[tuple[float, Task]],
+    ) -> None:
+        """Settle the attempts that ended: success, retry later, or failure."""
+        for future in done:
+            task = pending.pop(future)
+            error = self._finish(future, task, store, written)
+            outcome = self.outcomes[task.key]
+            if error is None:
+                continue
+            self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
+            if outcome.attempts <= task.retries:
+                self.logs.log(
+                    logging.WARNING,
+                    f"attempt {outcome.attempts} failed "
+                    f"({error.kind}); retrying in {task.retry_delay:g} s",
+                    flow=task.flow,
+                    key=task.key,
+                )
+                retry_at.append((time.time() + task.retry_delay, task))
+            else:
+                self._failed(task, error)
 
     def _finish(
         self, future: Future[TaskResult], task: Task, store: FlowStore, written: dict[str, str]
