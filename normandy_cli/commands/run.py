@@ -67,6 +67,12 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flows selected by --tags (default: the tag 'default') or --flow."""
+    if not dry_run and executor in (None, "local"):
+        # The local pool's fork server boots while the project is loaded and checked. If
+        # the project turns out to use another executor, the idle server ends with us.
+        from normandy_core.executors._forkserver import warm_up
+
+        warm_up()
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.history import History
@@ -76,10 +82,6 @@ def run(
     from normandy_core.resume import prepare_resume, selection_of
 
     proj = open_project(project)
-    if not dry_run and not proj.problems and (executor or proj.config.executor) == "local":
-        from normandy_core.executors._forkserver import warm_up
-
-        warm_up()  # the workers' fork server boots while the project is checked
     resumed: Resume | None = None
     if resume:
         if tags or flow or param or env:
