@@ -1,4 +1,4 @@
-"""``RESULTS.md`` and ``README_SECTION.md``, written from ``results/latest.json``."""
+"""``RESULTS.md`` and the README's Performance section, written from ``results/latest.json``."""
 
 from __future__ import annotations
 

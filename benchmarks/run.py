@@ -1,7 +1,7 @@
 """Normandy's benchmark suite, side by side with Kedro (issue 6).
 
     python benchmarks/run.py                 # everything, then results/latest.json,
-                                             # RESULTS.md and README_SECTION.md
+                                             # RESULTS.md, the README's Performance section
     python benchmarks/run.py --quick         # smaller sizes, 2 repetitions: a smoke check
     python benchmarks/run.py --only fanout   # one workload (repeatable)
 
@@ -107,7 +107,7 @@ def _now() -> str:
 
 
 def _save(meta: dict[str, Any], results: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """Write the JSON; a full run also refreshes RESULTS.md and README_SECTION.md. A run of
+    """Write the JSON; a full run also refreshes RESULTS.md and the README. A run of
     some workloads (``--only``) replaces theirs in latest.json and keeps the others."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / ("quick.json" if quick else "latest.json")
@@ -123,9 +123,23 @@ def _save(meta: dict[str, Any], results: dict[str, Any], quick: bool) -> dict[st
     log(f"results written to {path.relative_to(HERE.parent)}")
     if not quick:
         (HERE / "RESULTS.md").write_text(_markdown.results(document))
-        (HERE / "README_SECTION.md").write_text(_markdown.readme_section(document))
-        log("RESULTS.md and README_SECTION.md refreshed")
+        _refresh_readme(_markdown.readme_section(document))
+        log("RESULTS.md and the README's Performance section refreshed")
     return document
+
+
+README = HERE.parent / "README.md"
+BEGIN, END = "<!-- benchmarks: begin -->", "<!-- benchmarks: end -->"
+
+
+def _refresh_readme(section: str) -> None:
+    """Replace what stands between the README's benchmark markers with ``section``."""
+    text = README.read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        log(f"README.md has no {BEGIN} ... {END} markers: its Performance section is unchanged")
+        return
+    README.write_text(text[: start + len(BEGIN)] + "\n" + section.rstrip() + "\n" + text[end:])
 
 
 if __name__ == "__main__":
