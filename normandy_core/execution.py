@@ -214,7 +214,8 @@ class Orchestrator:
                 )
                 self._hook("normandy_before_run", run=self.run)
                 setup = WorkerSetup(self.logs.queue, paths)
-                with executor_cls(self.run.workers, setup) as executor:
+                # history events are written when the orchestrator waits (History.flush)
+                with self.history.batch(), executor_cls(self.run.workers, setup) as executor:
                     status = self._flows(executor)
         except KeyboardInterrupt:
             status = "interrupted"
@@ -365,30 +366,28 @@ class Orchestrator:
             pending[executor.submit(call, task.timeout)] = task
 
         resumed_from = self.options.resume.run_id if self.options.resume else ""
-        with self.history.batch():
-            for task in step.tasks:
-                if not self.outcomes[task.key].resumed:
-                    submit(task)
-                else:
-                    self.logs.log(
-                        logging.INFO,
-                        f"succeeded in run {resumed_from}; not run again",
-                        flow=task.flow,
-                        key=task.key,
-                    )
+        for task in step.tasks:
+            if not self.outcomes[task.key].resumed:
+                submit(task)
+            else:
+                self.logs.log(
+                    logging.INFO,
+                    f"succeeded in run {resumed_from}; not run again",
+                    flow=task.flow,
+                    key=task.key,
+                )
         while pending or retry_at:
             now = time.time()
-            with self.history.batch():
-                for due, task in [r for r in retry_at if r[0] <= now]:
-                    retry_at.remove((due, task))
-                    submit(task)
+            for due, task in [r for r in retry_at if r[0] <= now]:
+                retry_at.remove((due, task))
+                submit(task)
+            self.history.flush()  # what happened so far is on disk before waiting
             if not pending:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
             done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            with self.history.batch():
-                self._ended(done, pending, store, written, retry_at)
+            self._ended(done, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:

@@ -167,11 +167,11 @@ class History:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Write every event recorded inside the block in one transaction, at its end.
+        """Keep the events recorded inside the block, and write them in one transaction
+        at each :meth:`flush` and at its end (nested batches join the outer one).
 
-        The orchestrator wraps each wake-up (a step's submissions, a set of finished
-        tasks) in a batch: one commit instead of one per event, and no write lock held
-        while hooks or tasks run in between. Nested batches join the outer one."""
+        The orchestrator runs in a batch and flushes before it waits for tasks: one commit
+        per wake-up instead of one per event, and no write lock held while hooks run."""
         if self._pending is not None:
             yield
             return
@@ -179,11 +179,21 @@ class History:
         try:
             yield
         finally:
-            pending, self._pending = self._pending, None
-            if pending:
-                with self._tx() as db:
-                    for statement in pending:
-                        statement(db)
+            self.flush()
+            self._pending = None
+
+    def flush(self) -> None:
+        """Write the events kept by :meth:`batch` so far, in one transaction."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = None  # _tx writes for real
+        try:
+            with self._tx() as db:
+                for statement in pending:
+                    statement(db)
+        finally:
+            self._pending = []
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
