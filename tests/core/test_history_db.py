@@ -212,6 +212,19 @@ def test_a_batch_writes_its_events_in_one_transaction_at_its_end(history, state)
     assert [t.status for t in history.tasks("r1")] == ["running", "running", "pending"]
 
 
+def test_flush_writes_a_batch_so_far_and_keeps_batching(history, state):
+    history.start_run(run_info("r1", 100.0), task_rows())
+    a, b, _ = TASKS
+    status = "SELECT status FROM tasks WHERE run_id = 'r1' ORDER BY seq"
+    with history.batch():
+        history.attempt_started("r1", a.key, 1, 101.0)
+        history.flush()
+        assert raw(state, status)[:2] == [("running",), ("pending",)]
+        history.attempt_started("r1", b.key, 1, 102.0)
+        assert raw(state, status)[:2] == [("running",), ("pending",)]  # kept, not written
+    assert raw(state, status)[:2] == [("running",), ("running",)]
+
+
 def test_a_batch_cut_short_by_an_interrupt_still_writes_what_happened(history):
     history.start_run(run_info("r1", 100.0), task_rows())
     a = TASKS[0]
