@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from _harness import rounds
 
 
 @dataclass
@@ -16,6 +18,15 @@ class Context:
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
+
+    def alternate(
+        self, variants: Mapping[str, Callable[[], None]], repeats: int | None = None
+    ) -> None:
+        """Run every variant once per repetition, in alternating order (see ``rounds``)."""
+        repeats = repeats or self.repeats
+        for rep, name in rounds(repeats, list(variants)):
+            self.log(f"  [{rep + 1}/{repeats}] {name}")
+            variants[name]()
 
     def folder(self, name: str) -> Path:
         path = self.workdir / name

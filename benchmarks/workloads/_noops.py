@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _projects
-from _harness import Samples, kedro, rounds
+from _harness import Samples, kedro
 
 from workloads._context import Context
 from workloads._runs import run_project
@@ -54,9 +54,7 @@ def measure(ctx: Context, name: str, steps: int, per_step: int) -> dict[str, Any
     run_project(one)
     for runner in ("parallel", "sequential"):
         kedro(name, runner, folder, "--n", "5")
-    for rep, variant in rounds(ctx.repeats, list(variants)):
-        ctx.log(f"  [{rep + 1}/{ctx.repeats}] {variant}")
-        variants[variant]()
+    ctx.alternate(variants)
 
     s = samples.series
     # Normandy's whole command (the strict measure); Kedro's runner time (its script's

@@ -14,7 +14,7 @@ from typing import Any
 
 import _projects
 import work
-from _harness import Samples, kedro, raw, rounds
+from _harness import Samples, kedro, raw
 from _report import row, target
 
 from workloads._context import Context
@@ -56,9 +56,7 @@ def run(ctx: Context) -> dict[str, Any]:
     }
     ctx.log("  warm-up: Normandy once")
     run_project(project)
-    for rep, name in rounds(ctx.repeats, list(variants)):
-        ctx.log(f"  [{rep + 1}/{ctx.repeats}] {name}")
-        variants[name]()
+    ctx.alternate(variants)
 
     s = samples.series
     for key, series in (

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _projects
-from _harness import Samples, kedro, raw, rounds
+from _harness import Samples, kedro, raw
 from _report import row, target
 
 from workloads._context import Context
@@ -40,9 +40,7 @@ def run(ctx: Context) -> dict[str, Any]:
     for variant in variants.values():
         variant()
     samples.series.clear()
-    for rep, name in rounds(ctx.repeats, list(variants)):
-        ctx.log(f"  [{rep + 1}/{ctx.repeats}] {name}")
-        variants[name]()
+    ctx.alternate(variants)
 
     for key, values in list(samples.series.items()):
         if key.endswith(".handoff"):

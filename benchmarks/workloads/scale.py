@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _projects
-from _harness import Samples, kedro, normandy_command, rounds, run_process
+from _harness import Samples, kedro, normandy_command, run_process
 from _report import row, target
 
 from workloads._context import Context
@@ -53,9 +53,7 @@ def run(ctx: Context) -> dict[str, Any]:
     for variant in variants.values():
         variant()
     samples.series.clear()
-    for rep, name in rounds(ctx.repeats, list(variants)):
-        ctx.log(f"  [{rep + 1}/{ctx.repeats}] {name}")
-        variants[name]()
+    ctx.alternate(variants)
 
     s = samples.series
     for a, b in zip(s["normandy.seconds"], s["normandy1.seconds"]):

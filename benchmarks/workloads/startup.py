@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _projects
-from _harness import KEDRO_VENV, Samples, clear_runs, normandy_command, rounds, run_process
+from _harness import KEDRO_VENV, Samples, clear_runs, normandy_command, run_process
 from _report import row, target
 
 from workloads._context import Context
@@ -52,9 +52,7 @@ def run(ctx: Context) -> dict[str, Any]:
         variant()
     samples.series.clear()
     repeats = max(3, 2 * ctx.repeats)  # cheap: twice the repetitions
-    for rep, name in rounds(repeats, list(variants)):
-        ctx.log(f"  [{rep + 1}/{repeats}] {name}")
-        variants[name]()
+    ctx.alternate(variants, repeats)
 
     m = samples.summary()
     baseline = ("python -c pass", m["python -c pass"])
