@@ -203,7 +203,7 @@ class Orchestrator:
         uses_processes = getattr(executor_cls, "uses_processes", True)
         ctx = None
         if uses_processes:
-            from normandy_core.executors.local import mp_context
+            from normandy_core.executors._forkserver import mp_context
 
             ctx = mp_context()
         self.logs = RunLogs(self.log_dir, level, self.options.console, uses_processes, ctx)
@@ -221,7 +221,9 @@ class Orchestrator:
                 )
                 self._hook("normandy_before_run", run=self.run)
                 try:
-                    status = self._flows(executor)
+                    # history events are written when the orchestrator waits (History.flush)
+                    with self.history.batch():
+                        status = self._flows(executor)
                 except BaseException:
                     executor.shutdown(cancel=True)
                     raise
@@ -415,34 +417,46 @@ class Orchestrator:
             for due, task in [r for r in retry_at if r[0] <= now]:
                 retry_at.remove((due, task))
                 submit(task)
+            self.history.flush()  # what happened so far is on disk before waiting
             if not pending:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
             done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                error = self._finish(future, task, store, written)
-                outcome = self.outcomes[task.key]
-                if error is None:
-                    continue
-                self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
-                if outcome.attempts <= task.retries:
-                    self.logs.log(
-                        logging.WARNING,
-                        f"attempt {outcome.attempts} failed "
-                        f"({error.kind}); retrying in {task.retry_delay:g} s",
-                        flow=task.flow,
-                        key=task.key,
-                    )
-                    retry_at.append((time.time() + task.retry_delay, task))
-                else:
-                    self._failed(task, error)
+            self._ended(done, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:
                 store.commit(task.key)
         return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _ended(
+        self,
+        done: set[Future[TaskResult]],
+        pending: dict[Future[TaskResult], Task],
+        store: FlowStore,
+        written: dict[str, str],
+        retry_at: list[tuple[float, Task]],
+    ) -> None:
+        """Settle the attempts that ended: success, retry later, or failure."""
+        for future in done:
+            task = pending.pop(future)
+            error = self._finish(future, task, store, written)
+            outcome = self.outcomes[task.key]
+            if error is None:
+                continue
+            self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
+            if outcome.attempts <= task.retries:
+                self.logs.log(
+                    logging.WARNING,
+                    f"attempt {outcome.attempts} failed "
+                    f"({error.kind}); retrying in {task.retry_delay:g} s",
+                    flow=task.flow,
+                    key=task.key,
+                )
+                retry_at.append((time.time() + task.retry_delay, task))
+            else:
+                self._failed(task, error)
 
     def _finish(
         self, future: Future[TaskResult], task: Task, store: FlowStore, written: dict[str, str]

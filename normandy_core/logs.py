@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import queue
+from collections import OrderedDict
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,18 +37,27 @@ def level_number(name: str) -> int:
 class _Router(logging.Handler):
     """Writes each record to run.log, its flow's and its task's files, and the console."""
 
+    MAX_OPEN = 64
+    """Log files kept open at once: a run of thousands of tasks has a file per task, more
+    than a process may open; the least recently written is closed (and reopened in append
+    mode if its task writes again)."""
+
     def __init__(self, log_dir: Path, console: IO[str] | None, console_level: int) -> None:
         super().__init__(logging.DEBUG)
         self.log_dir = log_dir
-        self.files: dict[str, IO[str]] = {}
+        self.files: OrderedDict[str, IO[str]] = OrderedDict()
         self.console = console
         self.console_level = console_level
         self.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
 
     def _file(self, name: str) -> IO[str]:
         handle = self.files.get(name)
-        if handle is None:
-            handle = self.files[name] = open(self.log_dir / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        if handle is not None:
+            self.files.move_to_end(name)
+            return handle
+        if len(self.files) >= self.MAX_OPEN:
+            self.files.popitem(last=False)[1].close()
+        handle = self.files[name] = open(self.log_dir / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         return handle
 
     def emit(self, record: logging.LogRecord) -> None:

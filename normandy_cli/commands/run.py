@@ -76,6 +76,12 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flows selected by --tags (default: the tag 'default') or --flow."""
+    if not dry_run and executor in (None, "local"):
+        # The local pool's fork server boots while the project is loaded and checked. If
+        # the project turns out to use another executor, the idle server ends with us.
+        from normandy_core.executors._forkserver import warm_up
+
+        warm_up()
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.history import History

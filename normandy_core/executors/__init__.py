@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from normandy_core.worker import TaskCall, TaskResult
+if TYPE_CHECKING:
+    from normandy_core.worker import TaskCall, TaskResult
 
 __all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from normandy_core.store import Place, place
-from normandy_core.worker import TaskCall, TaskResult
+if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
+    from normandy_core.store import Place
+    from normandy_core.worker import TaskCall, TaskResult
 
 TOPIC = "normandy-logs"
 """The Dask event topic of log records; one topic for every run (the scheduler keeps a
@@ -45,6 +46,8 @@ def started_marker(call: TaskCall) -> Place:
     """A file in the attempt's staging folder, written when a worker starts it: how a
     second start (Dask rescheduling after a lost worker) is told from a first one, on any
     cluster, whatever its ``allowed-failures``."""
+    from normandy_core.store import place
+
     return place(call.staging_dir) / f".started-{call.attempt}"
 
 

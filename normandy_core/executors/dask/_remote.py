@@ -29,8 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pebble
-
+from normandy_core.executors._forkserver import mp_context
 from normandy_core.executors.dask._child import init_child, run_in_child
 from normandy_core.executors.dask._protocol import (
     CANCELLED,
@@ -44,7 +43,7 @@ from normandy_core.executors.dask._protocol import (
     record_to_dict,
     started_marker,
 )
-from normandy_core.executors.local import mp_context
+from normandy_core.executors.local import _pebble
 from normandy_core.store import place
 from normandy_core.worker import TaskCall, TaskResult
 
@@ -140,6 +139,8 @@ class _RunSlot:
         # the children's lifeline (see _child.init_child): only this process may hold the
         # writing end, and the children are started by a fork server, which inherits nothing
         self.lifeline, self.alive = context.Pipe(duplex=False)
+        pebble = _pebble()  # configured as the local pool's
+        self.expired = pebble.ProcessExpired
         self.pool = pebble.ProcessPool(
             max_workers=size,
             initializer=init_child,
@@ -174,7 +175,7 @@ class _RunSlot:
                     return Reply(CANCELLED, self.address)
             try:
                 result: TaskResult = future.result()
-            except pebble.ProcessExpired as exc:
+            except self.expired as exc:
                 self._settle()
                 return Reply(CRASHED, self.address, exitcode=exc.exitcode, pid=exc.pid)
             except concurrent.futures.TimeoutError:

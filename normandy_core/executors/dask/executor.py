@@ -22,7 +22,7 @@ import importlib.util
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from normandy_core.errors import ExecutorError
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
@@ -37,8 +37,9 @@ from normandy_core.executors.dask._protocol import (
     dict_to_record,
     started_marker,
 )
-from normandy_core.store import place
-from normandy_core.worker import TaskCall, TaskResult
+
+if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
+    from normandy_core.worker import TaskCall, TaskResult
 
 _REQUIRES = ("distributed", "fsspec")
 _RESUBMITS = 3
@@ -81,6 +82,7 @@ class DaskExecutor(Executor):
     def _check_store(self, address: str) -> None:
         """Every worker of an existing cluster must reach the run's store."""
         from normandy_core.executors.dask._remote import can_reach
+        from normandy_core.store import place
 
         probe = place(self.setup.store) / ".reachable"
         probe.write([self.setup.run_id.encode()])
@@ -225,6 +227,8 @@ def _resolve(outer: Future[TaskResult], reply: Reply, timeout: float | None, clo
 
 
 def _failed(call: TaskCall, exc: BaseException, what: str) -> TaskResult:
+    from normandy_core.worker import TaskResult
+
     now = time.time()
     return TaskResult(call.key, False, 0, now, now, type(exc).__name__, f"{what}: {exc}", "")
 
