@@ -117,10 +117,6 @@ def dask_address() -> Iterator[str]:
         cluster.close(timeout=30)
 
 
-EXECUTORS = ["local", "serial", "dask"]
-"""Every built-in executor: end-to-end tests where the behaviour must be the same."""
-
-
 @pytest.fixture
 def executor_args(request: pytest.FixtureRequest) -> Callable[[str], list[str]]:
     """``executor_args("dask")`` -> ``["--executor", "dask", "--address", <the module's

@@ -24,7 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXECUTORS, normandy_command
+from tests.conftest import normandy_command
+
+EXECUTORS = ["local", "serial", "dask"]
+"""Every built-in executor (dask: on the module's cluster, see conftest)."""
 
 PROCS = """
 import os

@@ -28,7 +28,10 @@ from ruamel.yaml import YAML
 from normandy_core import __version__
 from normandy_core.config import read_config
 from normandy_core.plan import Selection, build_plan
-from tests.conftest import EXECUTORS, normandy_command
+from tests.conftest import normandy_command
+
+EXECUTORS = ["local", "serial", "dask"]
+"""Every built-in executor (dask: on the module's cluster, see conftest)."""
 
 PROCS = """
 import json

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXECUTORS
+EXECUTORS = ["local", "serial", "dask"]
+"""Every built-in executor (dask: on the module's cluster, see conftest)."""
+
 
 CONF = """
 confs:

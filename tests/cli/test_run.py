@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXECUTORS
+EXECUTORS = ["local", "serial", "dask"]
+"""Every built-in executor (dask: on the module's cluster, see conftest)."""
+
 
 PROCS = """
 import json
