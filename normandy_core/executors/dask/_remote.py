@@ -18,6 +18,7 @@ the task's completion, so a task's lines come before the orchestrator's line abo
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -75,13 +76,14 @@ def run_call(call: TaskCall, timeout: float | None) -> Reply:
         slot.release()
 
 
-def close_run(run_id: str) -> None:
-    """Stop a run's children on this worker (the run ended, or was stopped). Run through
-    ``Client.run``, on the worker's event loop: the stopping happens in a thread."""
+async def close_run(run_id: str) -> None:
+    """Stop a run's children on this worker (the run ended, or was stopped), and wait
+    until they are gone. Run through ``Client.run``, on the worker's event loop: the
+    stopping itself happens in a thread."""
     with _slots_lock:
         slot = _slots.pop(run_id, None)
     if slot is not None:
-        threading.Thread(target=slot.close, name=f"normandy-close-{run_id}", daemon=True).start()
+        await asyncio.to_thread(slot.close)
 
 
 def can_reach(probe: str) -> str | None:

@@ -186,10 +186,9 @@ class DaskExecutor(Executor):
                 live = list(self._live.values())
             if cancel and live:
                 self.client.cancel(live, force=True)
-            # stop the run's child processes on every worker (at once, not at their next poll)
+            # stop the run's child processes on every worker, at once rather than at their
+            # next look at the cancellation, and wait for them: the cluster is left idle
             self.client.run(close_run, self.setup.run_id, on_error="ignore")
-            if cancel and live:
-                _wait_released(self.client, [f.key for f in live])
             self.client.unsubscribe_topic(TOPIC)
         except Exception:  # the cluster is already gone: nothing left to stop there
             pass
@@ -231,18 +230,3 @@ def _failed(call: TaskCall, exc: BaseException, what: str) -> TaskResult:
 
     now = time.time()
     return TaskResult(call.key, False, 0, now, now, type(exc).__name__, f"{what}: {exc}", "")
-
-
-def _wait_released(client: Any, keys: list[str], within: float = 5.0) -> None:
-    """Wait until the scheduler has no cancelled task of this run still running, so that
-    an external cluster is left idle when ``normandy`` exits."""
-    wanted = set(keys)
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            processing = client.processing()
-        except Exception:
-            return
-        if not any(k in wanted for tasks in processing.values() for k in tasks):
-            return
-        time.sleep(0.1)
