@@ -44,7 +44,7 @@ def _connect(address: str) -> tuple[Any, Any, str]:
     except Exception:  # only for the description
         workers, threads = {}, 0
     if workers:
-        what = f"{len(workers)} workers, {threads} threads"
+        what = f"{len(workers)} worker{'s' * (len(workers) != 1)}, {threads} threads"
     else:
         what = "no worker yet: tasks wait until one joins"
     return client, None, f"the cluster at {address} ({what})"
@@ -82,4 +82,5 @@ def _local_cluster(workers: int) -> tuple[Any, Any, str]:
             f"{type(exc).__name__}: {exc}"
         ) from None
     client = Client(cluster, set_as_default=False)
-    return client, cluster, f"a local cluster of {workers} workers at {cluster.scheduler_address}"
+    what = f"{workers} worker{'s' * (workers != 1)}"
+    return client, cluster, f"a local cluster of {what} at {cluster.scheduler_address}"

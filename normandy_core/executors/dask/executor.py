@@ -124,9 +124,9 @@ class DaskExecutor(Executor):
         """In Dask's callback thread: resolve ``outer`` from how the Dask task ended."""
         with self._lock:
             self._live.pop(dfut.key, None)
-        if outer.done():
-            return
         try:
+            if outer.done():
+                return
             if dfut.status == "finished":
                 _resolve(outer, dfut.result(), timeout, self._closing)
             elif dfut.status == "cancelled" or self._closing:
