@@ -294,7 +294,7 @@ def test_a_store_this_machine_cannot_open(write_conf: WriteConf, plugin: str) ->
 def test_an_executor_that_cannot_run_here(
     write_conf: WriteConf, plugin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from normandy_core.executors.dask import DaskExecutor
+    from normandy_core.executors.dask.executor import DaskExecutor
 
     root = write_conf(f"""
         confs:

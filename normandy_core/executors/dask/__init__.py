@@ -18,11 +18,6 @@ Dask (``distributed``), on the cluster at ``--address``/``confs.dask.address`` o
 - :mod:`._child` — in those child processes.
 - :mod:`._protocol` — what travels between them.
 
-Why each choice was made is written where it is made.
+Why each choice was made is written where it is made. Nothing is imported here: the
+plugin module must stay cheap to import.
 """
-
-from __future__ import annotations
-
-from normandy_core.executors.dask.executor import DaskExecutor
-
-__all__ = ["DaskExecutor"]
