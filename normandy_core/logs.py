@@ -1,5 +1,11 @@
 """A run's logs (SPEC 8): the console, ``logs/<run_id>/run.log``, ``flow-<flow>.log`` and
-``process-<flow>.<step>.<task>.log``, fed from one queue by a listener thread."""
+``process-<flow>.<step>.<task>.log``, fed from one queue by a listener thread.
+
+Two kinds of lines reach them: what processes log or print, and the run's own account of
+its progress (flows, steps, attempts), which :class:`LogObserver` writes from the run's
+events. The latter are *event* lines: where a progress display shows the run on the
+console, they go to the files only.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,20 @@ import logging
 import logging.handlers
 import multiprocessing
 import queue
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from normandy_core.events import RunObserver
+from normandy_core.status import INTERRUPTED, SUCCEEDED
 from normandy_core.store import file_part
+
+if TYPE_CHECKING:
+    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
+    from normandy_core.plan import Flow, Step, Task
+
+StartedCallback = Callable[[str, int, int, float], None]
+"""Called (in the log thread) with ``key, attempt, pid, when`` as a worker starts an attempt."""
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -33,15 +49,44 @@ def level_number(name: str) -> int:
         raise ValueError(f"unknown log level {name!r}; use one of: {', '.join(LEVELS)}") from None
 
 
-class _Router(logging.Handler):
-    """Writes each record to run.log, its flow's and its task's files, and the console."""
+def start_notice(flow: str, key: str, attempt: int, pid: int, when: float) -> logging.LogRecord:
+    """The record a worker puts on the log queue as it starts an attempt: filed as the
+    event line ``attempt N started on worker PID``, and how the orchestrator learns which
+    worker runs what, and since when (its ``started``)."""
+    return logging.makeLogRecord(
+        {
+            "name": "normandy.worker",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": f"attempt {attempt} started on worker {pid}",
+            "created": when,
+            "flow": flow,
+            "key": key,
+            "event": True,
+            "started": (key, attempt, pid, when),
+        }
+    )
 
-    def __init__(self, log_dir: Path, console: IO[str] | None, console_level: int) -> None:
+
+class _Router(logging.Handler):
+    """Writes each record to run.log, its flow's and its task's files, and the console
+    (event lines only with ``console_events``); passes start notices to ``on_started``."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        level: int,
+        console: IO[str] | None,
+        console_events: bool,
+        on_started: StartedCallback | None,
+    ) -> None:
         super().__init__(logging.DEBUG)
         self.log_dir = log_dir
+        self.run_level = level
         self.files: dict[str, IO[str]] = {}
         self.console = console
-        self.console_level = console_level
+        self.console_events = console_events
+        self.on_started = on_started
         self.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
 
     def _file(self, name: str) -> IO[str]:
@@ -51,6 +96,12 @@ class _Router(logging.Handler):
         return handle
 
     def emit(self, record: logging.LogRecord) -> None:
+        started = getattr(record, "started", None)
+        if started is not None:  # a worker's start notice: it bypassed every logger's level
+            if self.on_started is not None:
+                self.on_started(*started)
+            if record.levelno < self.run_level:
+                return
         key = getattr(record, "key", None)
         flow = getattr(record, "flow", None)
         record.where = key or (flow or "normandy")
@@ -64,7 +115,11 @@ class _Router(logging.Handler):
             handle = self._file(name)
             handle.write(text)
             handle.flush()
-        if self.console is not None and record.levelno >= self.console_level:
+        if (
+            self.console is not None
+            and record.levelno >= self.run_level
+            and (self.console_events or not getattr(record, "event", False))
+        ):
             self.console.write(text)
             self.console.flush()
 
@@ -94,7 +149,11 @@ class _Listener(logging.handlers.QueueListener):
 
 
 class RunLogs:
-    """The log files of one run and the queue every process's records go through."""
+    """The log files of one run and the queue every process's records go through.
+
+    ``console`` receives the lines at ``level`` or above, event lines only with
+    ``console_events``; ``on_started`` is told of each attempt a worker starts.
+    """
 
     def __init__(
         self,
@@ -103,13 +162,16 @@ class RunLogs:
         console: IO[str] | None,
         across_processes: bool,
         mp_context: Any = None,
+        *,
+        console_events: bool = True,
+        on_started: StartedCallback | None = None,
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
         self.level = level
         ctx = mp_context or multiprocessing
         self.queue: Any = ctx.SimpleQueue() if across_processes else queue.Queue()
-        self.router = _Router(log_dir, console, level)
+        self.router = _Router(log_dir, level, console, console_events, on_started)
         self.listener = _Listener(self.queue, self.router)
         self.listener.start()
         self.logger = logging.getLogger(f"normandy.run.{id(self)}")
@@ -118,12 +180,98 @@ class RunLogs:
         self.logger.addHandler(QueueHandler(self.queue))
 
     def log(
-        self, level: int, message: str, *, flow: str | None = None, key: str | None = None
+        self,
+        level: int,
+        message: str,
+        *,
+        flow: str | None = None,
+        key: str | None = None,
+        event: bool = False,
     ) -> None:
-        """A record of the orchestrator's, filed with ``flow``/``key`` where given."""
-        self.logger.log(level, message, extra={"flow": flow, "key": key})
+        """A record of the orchestrator's, filed with ``flow``/``key`` where given;
+        ``event`` for an account of the run's progress."""
+        self.logger.log(level, message, extra={"flow": flow, "key": key, "event": event})
 
     def close(self) -> None:
         self.listener.stop()
         self.router.close()
         self.logger.handlers.clear()
+
+
+class LogObserver(RunObserver):
+    """The run's progress, as event lines in its log files."""
+
+    def __init__(self, logs: RunLogs) -> None:
+        self.logs = logs
+
+    def _log(self, level: int, message: str, flow: str | None = None, key: str | None = None):
+        self.logs.log(level, message, flow=flow, key=key, event=True)
+
+    def run_started(self, run: RunInfo) -> None:
+        self._log(
+            logging.INFO,
+            f"run {run.id}: {len(run.plan)} tasks, env {run.env}, executor {run.executor}, "
+            f"{run.workers} workers",
+        )
+
+    def flow_started(self, flow: Flow) -> None:
+        self._log(logging.INFO, f"flow {flow.name} started", flow.name)
+
+    def flow_skipped(self, flow: Flow) -> None:
+        self._log(
+            logging.WARNING,
+            f"flow {flow.name} not started: an earlier flow failed (use --keep-going to run "
+            "it anyway)",
+            flow.name,
+        )
+
+    def step_started(self, step: Step) -> None:
+        tasks = f"{len(step.tasks)} task{'s' * (len(step.tasks) != 1)}"
+        self._log(logging.INFO, f"step {step.name} started: {tasks}", step.flow)
+
+    def task_resumed(self, task: Task, run_id: str) -> None:
+        self._log(logging.INFO, f"succeeded in run {run_id}; not run again", task.flow, task.key)
+
+    def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
+        self._log(
+            logging.WARNING,
+            f"attempt {attempt} failed ({error.kind}): {error.type}: {error.message}; "
+            f"retrying in {delay:g} s",
+            task.flow,
+            task.key,
+        )
+
+    def task_ended(self, outcome: Outcome) -> None:
+        task, error = outcome.task, outcome.error
+        if outcome.status == SUCCEEDED:
+            self._log(logging.INFO, f"succeeded in {outcome.duration:.2f} s", task.flow, task.key)
+        elif outcome.status == INTERRUPTED:
+            self._log(logging.WARNING, "interrupted", task.flow, task.key)
+        elif error is not None:
+            what = "failed (tolerated)" if outcome.tolerated else "FAILED"
+            detail = error.traceback.rstrip() or f"{error.type}: {error.message}"
+            self._log(
+                logging.WARNING if outcome.tolerated else logging.ERROR,
+                f"{what} after {outcome.attempts} attempt(s): {error.kind}\n{detail}",
+                task.flow,
+                task.key,
+            )
+
+    def step_ended(self, step: Step, ok: bool) -> None:
+        if ok:
+            self._log(logging.INFO, f"step {step.name} ended", step.flow)
+        else:
+            self._log(
+                logging.ERROR,
+                f"flow {step.flow} failed in step {step.name}; later steps not started",
+                step.flow,
+            )
+
+    def flow_ended(self, flow: Flow, status: str) -> None:
+        if status == SUCCEEDED:
+            self._log(logging.INFO, f"flow {flow.name} succeeded", flow.name)
+
+    def run_ended(self, summary: Summary) -> None:
+        if summary.status == INTERRUPTED:
+            self._log(logging.ERROR, "interrupted: running tasks were stopped")
+        self._log(logging.INFO, f"run {summary.run.id} {summary.status}")
