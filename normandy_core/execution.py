@@ -23,14 +23,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from normandy_core import __version__
 from normandy_core.errors import HookError, NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
 from normandy_core.history import History
-from normandy_core.logs import LogObserver, RunLogs, level_number
+from normandy_core.logs import Console, LogObserver, RunLogs, level_number
 from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.plugins import available_executors
@@ -81,7 +81,7 @@ class RunOptions:
     workers: int | None = None
     log_level: str = "info"
     keep_going: bool = False
-    console: IO[str] | None = None
+    console: Console | None = None
     resume: Resume | None = None
     observers: list[RunObserver] = field(default_factory=list)
     """Told of the run's events (see :mod:`normandy_core.events`)."""
@@ -109,21 +109,31 @@ class _Attempt:
 class _StartNotices:
     """The attempts workers report having started, passed from the log thread to the
     orchestrator's: ``wakeup`` ends when one arrives, so it is waited on with the tasks'
-    futures."""
+    futures.
+
+    The log thread gives the orchestrator a moment (``_GRACE``) to announce the attempt
+    before it files the attempt's own lines, so that on the console a task's start comes
+    before what it logs (when the orchestrator is busy, the lines go first).
+    """
+
+    _GRACE = 0.05
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[tuple[str, int, int, float]] = queue.SimpleQueue()
+        self._announced = threading.Event()
         self.wakeup: Future[None] = Future()
 
     def put(self, key: str, attempt: int, pid: int, when: float) -> None:
         """In the log thread."""
+        self._announced.clear()
         self._queue.put((key, attempt, pid, when))
         with contextlib.suppress(InvalidStateError):  # already woken
             self.wakeup.set_result(None)
+        self._announced.wait(self._GRACE)
 
     def take(self) -> list[tuple[str, int, int, float]]:
         """In the orchestrator's thread: the notices so far (a fresh ``wakeup`` first, so
-        that none is missed)."""
+        that none is missed); call :meth:`announced` once they are told."""
         if self.wakeup.done():
             self.wakeup = Future()
         out = []
@@ -131,6 +141,9 @@ class _StartNotices:
             while True:
                 out.append(self._queue.get_nowait())
         return out
+
+    def announced(self) -> None:
+        self._announced.set()
 
 
 class Orchestrator:
@@ -418,6 +431,7 @@ class Orchestrator:
             task = waiting.get(key)
             if task is not None and attempt == self.outcomes[key].attempts:
                 self._started(task, pid, when)
+        self.notices.announced()
 
     def _started(self, task: Task, pid: int | None, when: float) -> None:
         """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""

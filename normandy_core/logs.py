@@ -15,7 +15,7 @@ import multiprocessing
 import queue
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from normandy_core.events import RunObserver
 from normandy_core.status import INTERRUPTED, SUCCEEDED
@@ -24,6 +24,16 @@ from normandy_core.store import file_part
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
     from normandy_core.plan import Flow, Step, Task
+
+
+
+class Console(Protocol):
+    """Where console lines go: a text stream, or a progress display that prints them."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 StartedCallback = Callable[[str, int, int, float], None]
 """Called (in the log thread) with ``key, attempt, pid, when`` as a worker starts an attempt."""
@@ -76,7 +86,7 @@ class _Router(logging.Handler):
         self,
         log_dir: Path,
         level: int,
-        console: IO[str] | None,
+        console: Console | None,
         console_events: bool,
         on_started: StartedCallback | None,
     ) -> None:
@@ -159,7 +169,7 @@ class RunLogs:
         self,
         log_dir: Path,
         level: int,
-        console: IO[str] | None,
+        console: Console | None,
         across_processes: bool,
         mp_context: Any = None,
         *,
