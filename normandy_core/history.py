@@ -361,6 +361,19 @@ class History:
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
+    def run_attempts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every attempt of the run, by task key, in order (see :meth:`attempts`)."""
+        cursor = self.db.execute(
+            "SELECT key, attempt, status, started, ended, pid, error_kind, error_type, "
+            "error_message FROM attempts WHERE run_id = ? ORDER BY key, attempt",
+            (run_id,),
+        )
+        names = [c[0] for c in cursor.description][1:]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in cursor.fetchall():
+            out.setdefault(row[0], []).append(dict(zip(names, row[1:])))
+        return out
+
     def _settle_dead_runs(self) -> None:
         """A run still ``running`` whose orchestrator (on this host) is gone was killed:
         record it as ``interrupted``, with its running tasks."""
