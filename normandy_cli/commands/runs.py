@@ -1,9 +1,9 @@
-"""``normandy runs [RUN_ID]``: the run history, and one run's tasks."""
+"""``normandy runs [RUN_ID]``: the run history (status, duration, tasks counted by how they
+ended, the task that failed), and one run's tasks."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -39,45 +39,38 @@ def runs(
 
 
 def _list(history: Any, limit: int, as_json: bool) -> None:
+    from normandy_core.status import FAILURES, describe_tally, tally
+
     records = history.runs(limit)
-    counts = {r.id: Counter(t.status for t in history.tasks(r.id)) for r in records}
-    failing = {
-        r.id: next(
-            (
-                t.key
-                for t in history.tasks(r.id)
-                if t.status in ("failed", "crashed", "timed out") and not t.tolerated
-            ),
-            None,
+    counts, failing = {}, {}
+    for r in records:
+        tasks = history.tasks(r.id)
+        counts[r.id] = tally((t.status, t.tolerated, t.resumed) for t in tasks)
+        failing[r.id] = next(
+            (t.key for t in tasks if t.status in FAILURES and not t.tolerated), None
         )
-        for r in records
-    }
     if as_json:
         out = [
-            {**_run_dict(r), "counts": dict(counts[r.id]), "failing_task": failing[r.id]}
-            for r in records
+            {**_run_dict(r), "counts": counts[r.id], "failing_task": failing[r.id]} for r in records
         ]
         typer.echo(json.dumps(out, indent=2))
         return
     if not records:
         typer.echo("No run is recorded yet: `normandy run` starts one.")
         return
-    rows = []
-    for r in records:
-        c = counts[r.id]
-        tally = ", ".join(f"{n} {s}" for s, n in sorted(c.items()))
-        rows.append(
-            (
-                r.id,
-                r.status,
-                _when(r.started),
-                _secs(r.duration),
-                _selection(r),
-                r.env,
-                tally,
-                failing[r.id] or "-",
-            )
+    rows = [
+        (
+            r.id,
+            r.status,
+            _when(r.started),
+            _secs(r.duration),
+            _selection(r),
+            r.env,
+            describe_tally(counts[r.id]),
+            failing[r.id] or "-",
         )
+        for r in records
+    ]
     typer.echo(
         table(
             ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS", "FAILING TASK"],

@@ -117,8 +117,8 @@ def _notes(view: RunView) -> str:
         )
     if not view.logs_found:
         notes.append(
-            f"The log folder {view.log_dir} is gone or holds no logs: the tasks' log lines "
-            "are not shown. Everything else comes from the run history."
+            f"The log folder logs/{view.run.id}/ is gone or holds no logs: the tasks' log "
+            "lines are not shown. Everything else comes from the run history."
         )
     resumed = sum(1 for t in view.tasks if t.record.resumed)
     if resumed:
@@ -234,7 +234,8 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
     open_ = " open" if cat == FAILED else ""
     summary = (
         f'<summary><i class="dot {status_class(cat)}"></i><span class="key">'
-        f"{esc(r.flow)} <b>›</b> {esc(r.step)} <b>›</b> <strong>{esc(r.task)}</strong></span>"
+        f'{esc(r.flow)} <span class="sep">›</span> {esc(r.step)} <span class="sep">›</span> '
+        f"<strong>{esc(r.task)}</strong></span>"
         f'<span class="badge {status_class(cat)}">{esc(_status_text(task))}</span>'
         f"<span>{r.attempts}</span><span>{fmt_secs(r.duration)}</span>"
         f"<span>{esc(r.pid or '-')}</span></summary>"
