@@ -16,9 +16,11 @@ def esc(text: object) -> str:
 
 
 def fmt_secs(value: float | None) -> str:
-    """``0.42s``, ``12.3s``, ``4m05s``, ``1h02m``; ``-`` for none."""
+    """``7ms``, ``0.42s``, ``12.3s``, ``4m05s``, ``1h02m``; ``-`` for none."""
     if value is None:
         return "-"
+    if value < 0.1:
+        return f"{value * 1000:.0f}ms"
     if value < 10:
         return f"{value:.2f}s"
     if value < 60:

@@ -47,7 +47,8 @@ def render_report(view: RunView) -> str:
             "Timeline",
             "Each bar is a task, on the worker process that ran it; a failed attempt "
             "that was retried is drawn hollow, joined to its retry by a dashed line. "
-            "Shaded bands are the steps. Hover a bar for details, click it for the task.",
+            "Shaded bands are the steps; times count from the first task's start. Hover a "
+            "bar for details, click it for the task.",
             _legend() + render_timeline(view),
         ),
         _slowest(view),

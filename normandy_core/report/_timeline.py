@@ -36,11 +36,13 @@ class _Bar:
 
 
 def render_timeline(view: RunView) -> str:
-    t0, t1 = view.run.started, view.ended
-    span = max(t1 - t0, 1e-3)
-    bars = _bars(view, t1)
+    """The timeline, from the first task's start to the last one's end (what the run did
+    before and after, starting and stopping workers, is left out)."""
+    bars = _bars(view, view.ended)
     if not bars:
         return '<p class="empty">No task ran in this run: the timeline is empty.</p>'
+    t0, t1 = min(b.start for b in bars), max(b.end for b in bars)
+    span = max(t1 - t0, 1e-3)
 
     def x(t: float) -> float:
         return PLOT_X0 + (min(max(t, t0), t1) - t0) / span * PLOT_W
@@ -54,7 +56,7 @@ def render_timeline(view: RunView) -> str:
         f'xmlns="http://www.w3.org/2000/svg">'
     ]
     out += _bands(view, bars, x, height)
-    out += _axis(span, x, height)
+    out += _axis(span, height)
     y = TOP
     placed: dict[tuple[str, int], tuple[float, float, float]] = {}  # (key, n) -> x0, x1, y
     for pid, sub_rows in lanes:
@@ -130,7 +132,7 @@ def _bands(view: RunView, bars: list[_Bar], x: Scale, height: int) -> list[str]:
     return out
 
 
-def _axis(span: float, x: Scale, height: int) -> list[str]:
+def _axis(span: float, height: int) -> list[str]:
     step = next((s for s in _TICKS if span / s <= 10), math.ceil(span / 10 / 3600) * 3600)
     out = ['<g class="axis">']
     n = 0

@@ -1,7 +1,6 @@
 """Fixtures for the core unit tests: temporary projects, configs and importable modules.
 
-Test modules take these as fixtures rather than importing them: ``tests/`` has no
-``__init__.py``, so ``conftest`` is not a stable module name to import from.
+Test modules take these as fixtures rather than importing them from this module.
 """
 
 from __future__ import annotations
