@@ -1,12 +1,18 @@
 """The live view of a run on a terminal (rich, imported only here and only when stderr is a
 terminal): the current flow and step, each running task with its elapsed time, the counts
 and a progress bar, redrawn in place; finished tasks, retries and every line a process
-logs are printed above it and stay in the scrollback."""
+logs are printed above it and stay in the scrollback.
+
+Events only update the state and queue lines: rich's refresh thread prints the queued
+lines and redraws the view, a few times a second, so the cost of drawing does not grow
+with the number of tasks or log lines.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -63,7 +69,10 @@ class LiveProgress(Progress):
             "flow": "▶" if fancy else ">",
         }
         self.spinners: dict[str, Spinner] = {}
-        self.live = Live(
+        self.pending: list[Text] = []
+        """Lines to print above the view at its next refresh."""
+        self.live = _Live(
+            self._flush,
             console=self.console,
             get_renderable=self._render,
             refresh_per_second=8,
@@ -77,18 +86,31 @@ class LiveProgress(Progress):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._flush()
         self.live.stop()
 
     # -- lines above the live view -------------------------------------------------------------
 
     def write(self, text: str) -> int:
-        """A line a process logged, from the log thread; rich keeps it above the view."""
+        """A line a process logged, from the log thread."""
         line = text.rstrip("\n")
-        self.console.print(Text(line, style=_LOG_STYLES.get(line[9:17].strip(), "")))
+        self._queue(Text(line, style=_LOG_STYLES.get(line[9:17].strip(), "")))
         return len(text)
 
+    def _queue(self, line: Text) -> None:
+        with self.lock:
+            self.pending.append(line)
+
+    def _flush(self) -> None:
+        """Print the queued lines above the view, at once (never holding ``self.lock``
+        while printing: rich's refresh thread takes it to draw the view)."""
+        with self.lock:
+            lines, self.pending = self.pending, []
+        if lines:
+            self.console.print(Group(*lines))
+
     def _print(self, mark: str, text: str, style: str = "") -> None:
-        self.console.print(Text.assemble((f"{self.marks[mark]} ", style), (text, style)))
+        self._queue(Text.assemble((f"{self.marks[mark]} ", style), (text, style)))
 
     def flow_started(self, flow: Flow) -> None:
         super().flow_started(flow)
@@ -129,7 +151,7 @@ class LiveProgress(Progress):
             mark = TOLERATED if outcome.tolerated else FAILED
             self._print(mark, f"{key} {failure_text(outcome)}", STYLES[mark])
             if outcome.error and outcome.error.traceback:
-                self.console.print(Text(outcome.error.traceback.rstrip(), style="dim"))
+                self._queue(Text(outcome.error.traceback.rstrip(), style="dim"))
 
     def flow_ended(self, flow: Flow, status: str) -> None:
         super().flow_ended(flow, status)
@@ -167,7 +189,14 @@ class LiveProgress(Progress):
         grid.add_column(no_wrap=True)
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(style="dim", no_wrap=True)
-        shown = list(self.running.values())
+        running = [e for e in self.running.values() if e.since is not None]
+        queued = len(self.running) - len(running)
+        shown = (
+            running
+            + [e for e in self.running.values() if e.since is None][
+                : max(0, _SHOWN_RUNNING - len(running))
+            ]
+        )
         for entry in shown[:_SHOWN_RUNNING]:
             key = entry.task.key
             again = f" · attempt {entry.attempt}" if entry.attempt > 1 else ""
@@ -177,8 +206,10 @@ class LiveProgress(Progress):
             spinner = self.spinners.setdefault(key, Spinner("dots", style="cyan"))
             worker = f"worker {entry.pid}" if entry.pid else ""
             grid.add_row(spinner, entry.task.name, elapsed(entry.since, now), worker + again)
-        if len(shown) > _SHOWN_RUNNING:
-            grid.add_row("", Text(f"… and {len(shown) - _SHOWN_RUNNING} more", style="dim"))
+        hidden = len(self.running) - min(len(shown), _SHOWN_RUNNING)
+        if hidden:
+            waiting = f", {queued} waiting for a worker" if queued else ""
+            grid.add_row("", Text(f"… and {hidden} more{waiting}", style="dim"))
         return grid
 
     def _bar(self) -> RenderableType:
@@ -214,3 +245,15 @@ class LiveProgress(Progress):
             )
         self.console.print()
         self.console.print(grid)
+
+
+class _Live(Live):
+    """A rich Live that prints the lines queued above it before each redraw."""
+
+    def __init__(self, flush: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._flush = flush
+
+    def refresh(self) -> None:
+        self._flush()
+        super().refresh()

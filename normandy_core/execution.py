@@ -111,9 +111,10 @@ class _StartNotices:
     orchestrator's: ``wakeup`` ends when one arrives, so it is waited on with the tasks'
     futures.
 
-    The log thread gives the orchestrator a moment (``_GRACE``) to announce the attempt
-    before it files the attempt's own lines, so that on the console a task's start comes
-    before what it logs (when the orchestrator is busy, the lines go first).
+    While the orchestrator is ``waiting`` (for tasks to end), the log thread gives it a
+    moment (``_GRACE``) to announce the attempt before it files the attempt's own lines, so
+    that on the console a task's start comes before what it logs. When the orchestrator is
+    busy (or runs the tasks itself, ``serial``), the log thread does not wait.
     """
 
     _GRACE = 0.05
@@ -122,6 +123,7 @@ class _StartNotices:
         self._queue: queue.SimpleQueue[tuple[str, int, int, float]] = queue.SimpleQueue()
         self._announced = threading.Event()
         self.wakeup: Future[None] = Future()
+        self.waiting = False
 
     def put(self, key: str, attempt: int, pid: int, when: float) -> None:
         """In the log thread."""
@@ -129,7 +131,8 @@ class _StartNotices:
         self._queue.put((key, attempt, pid, when))
         with contextlib.suppress(InvalidStateError):  # already woken
             self.wakeup.set_result(None)
-        self._announced.wait(self._GRACE)
+        if self.waiting:
+            self._announced.wait(self._GRACE)
 
     def take(self) -> list[tuple[str, int, int, float]]:
         """In the orchestrator's thread: the notices so far (a fresh ``wakeup`` first, so
@@ -398,7 +401,11 @@ class Orchestrator:
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
             waiting: list[Future[Any]] = [*pending, self.notices.wakeup]
-            done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+            self.notices.waiting = True
+            try:
+                done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+            finally:
+                self.notices.waiting = False
             self._take_notices(pending.values())
             for future in done:
                 if future not in pending:  # the wakeup of a start notice

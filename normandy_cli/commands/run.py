@@ -70,7 +70,7 @@ def run(
 
     Progress goes to stderr: a live view on a terminal, one line per event otherwise (or
     with --no-progress); a summary of every task ends the run."""
-    from normandy_cli._progress import describe_counts, open_progress, secs
+    from normandy_cli._progress import describe_counts, open_progress, plural, secs
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.history import History
@@ -128,8 +128,12 @@ def run(
     progress.print_summary(summary)
     resumed_note = f" (resuming {resumed.run_id})" if resumed else ""
     err(
-        f"run {summary.run.id}{resumed_note} {summary.status} in {secs(summary.duration)} "
-        f"({describe_counts(progress.counts)}); logs in {display_path(summary.log_dir)}"
+        f"{plural(len(summary.outcomes), 'task')} in {secs(summary.duration)}: "
+        f"{describe_counts(progress.counts)}"
+    )
+    err(
+        f"run {summary.run.id}{resumed_note} {summary.status}; logs in "
+        f"{display_path(summary.log_dir)}"
     )
     if summary.status != "succeeded":
         err(f"see what happened: normandy report {summary.run.id}")

@@ -135,10 +135,8 @@ def test_plain_progress_is_one_line_per_event(normandy, project):
     tail = err[err.index("FLOW  ") :]
     assert re.search(r"f\s+s2\s+boom\s+failed\s+1\s+\d+\.\d\ds", tail)
     assert re.search(r"g\s+only\s+ok\s+not started\s+0\s+-", tail)
-    assert (
-        f"run {run_id} failed in " in tail
-        and "(2 done, 1 failed, 0 tolerated, 2 skipped); logs in logs/" in tail
-    )
+    assert re.search(r"\n5 tasks in \d+\.\d\ds: 2 done, 1 failed, 0 tolerated, 2 skipped\n", tail)
+    assert f"\nrun {run_id} failed; logs in logs/{run_id}\n" in tail
     assert f"see what happened: normandy report {run_id}" in tail
     assert tail.rstrip().endswith(f"fix the cause, then: normandy run --resume {run_id}")
 
@@ -155,7 +153,10 @@ def test_plain_progress_of_a_resumed_run(normandy, project):
     for key in ("f.s1.ok", "f.s1.flaky"):
         assert f"{key} skipped: succeeded in run {run_id}" in texts
     assert any(t.startswith("f.s2.boom succeeded in") for t in texts)
-    assert "(3 done, 0 failed, 0 tolerated, 2 skipped)" in result.stderr
+    assert "5 tasks in " in result.stderr and ": 3 done, 0 failed, 0 tolerated, 2 skipped\n" in (
+        result.stderr
+    )
+    assert f"(resuming {run_id}) succeeded; logs in" in result.stderr
 
 
 def test_json_summary_for_schedulers(normandy, project):
@@ -256,8 +257,8 @@ def test_live_view_on_a_terminal(project):
     assert re.search(r"f\s+s1\s+flaky\s+succeeded\s+2\b", table)
     assert re.search(r"f\s+s1\s+soft\s+failed \(tolerated\)\s+1\b", table)
     assert re.search(
-        r"run \S+ succeeded in \d+\.\d\ds \(3 done, 0 failed, 1 tolerated, 0 skipped\); "
-        r"logs in logs/\S+\s*$",
+        r"4 tasks in \d+\.\d\ds: 3 done, 0 failed, 1 tolerated, 0 skipped\s+"
+        r"run \S+ succeeded; logs in logs/\S+\s*$",
         table,
     )
 
