@@ -10,7 +10,7 @@ from typing import Any
 
 from normandy_core.report._html import esc, status_class
 
-STEP_W = 196
+MIN_STEP_W, MAX_STEP_W = 170, 330
 GAP = 46
 PAD = 16
 HEAD_H = 28  # a step box's header
@@ -18,7 +18,8 @@ PILL_H = 24
 PILL_GAP = 6
 FLOW_HEAD = 30
 FLOW_GAP = 26
-_CHAR_W = 6.7
+_CHAR_W = 6.7  # of a task's name
+_NAME_W, _CAPTION_W = 7.6, 5.8  # of a step's name (bold 12px), of its caption (10.5px)
 
 
 def render_flows(
@@ -30,11 +31,13 @@ def render_flows(
     category it is colored by, ``links`` to the id of the element a click on it shows."""
     if not flows:
         return '<p class="empty">No flow.</p>'
-    width = max(PAD * 2 + max(len(f["steps"]) for f in flows) * (STEP_W + GAP) - GAP, 320)
+    names = [t["name"] for f in flows for s in f["steps"] for t in s["tasks"]]
+    step_w = int(min(max(max(map(len, names), default=0) * _CHAR_W + 36, MIN_STEP_W), MAX_STEP_W))
+    width = max(PAD * 2 + max(len(f["steps"]) for f in flows) * (step_w + GAP) - GAP, 320)
     parts: list[str] = []
     y: float = PAD
     for flow in flows:
-        block, height = _flow(flow, y, statuses, links)
+        block, height = _flow(flow, y, step_w, statuses, links)
         parts.extend(block)
         y += height + FLOW_GAP
     height = y - FLOW_GAP + PAD
@@ -51,6 +54,7 @@ def render_flows(
 def _flow(
     flow: Mapping[str, Any],
     y: float,
+    step_w: int,
     statuses: Mapping[str, str] | None,
     links: Mapping[str, str] | None,
 ) -> tuple[list[str], float]:
@@ -65,8 +69,8 @@ def _flow(
     if not flow["steps"]:
         out.append(f'<text class="muted" x="{PAD}" y="{top + 14}">no step to run</text>')
     for i, step in enumerate(flow["steps"]):
-        x = PAD + i * (STEP_W + GAP)
-        out.extend(_step(step, x, top, heights[i], statuses, links))
+        x = PAD + i * (step_w + GAP)
+        out.extend(_step(step, x, top, step_w, heights[i], statuses, links))
         if i:
             mid = top + HEAD_H / 2
             out.append(
@@ -86,16 +90,21 @@ def _step(
     step: Mapping[str, Any],
     x: float,
     y: float,
+    step_w: int,
     height: float,
     statuses: Mapping[str, str] | None,
     links: Mapping[str, str] | None,
 ) -> list[str]:
     n = len(step["tasks"])
     caption = f"{n} task{'s' * (n != 1)}" + (" in parallel" if n > 1 else "")
+    room = (step_w - 28) / _NAME_W  # characters of the step's name that fit in its header
+    if len(step["name"]) + len(caption) * _CAPTION_W / _NAME_W > room:
+        caption = f"×{n}"
+    name = _fit(step["name"], int(room - len(caption) * _CAPTION_W / _NAME_W))
     out = [
-        f'<g class="step"><rect class="step-box" x="{x}" y="{y}" width="{STEP_W}" '
+        f'<g class="step"><rect class="step-box" x="{x}" y="{y}" width="{step_w}" '
         f'height="{height}" rx="8"/>',
-        f'<text class="step-name" x="{x + 10}" y="{y + 18}">{esc(_fit(step["name"], 16))}'
+        f'<text class="step-name" x="{x + 10}" y="{y + 18}">{esc(name)}'
         f'<tspan class="step-caption" dx="8">{esc(caption)}</tspan></text>',
     ]
     py = y + HEAD_H
@@ -103,9 +112,9 @@ def _step(
         status = (statuses or {}).get(task["key"])
         css = f"task {status_class(status)}" if status else "task"
         pill = (
-            f'<rect class="{css}" x="{x + 8}" y="{py}" width="{STEP_W - 16}" height="{PILL_H}" '
+            f'<rect class="{css}" x="{x + 8}" y="{py}" width="{step_w - 16}" height="{PILL_H}" '
             f'rx="5"/><text class="task-name" x="{x + 16}" y="{py + 16}">'
-            f"{esc(_fit(task['name'], int((STEP_W - 32) / _CHAR_W)))}</text>"
+            f"{esc(_fit(task['name'], int((step_w - 32) / _CHAR_W)))}</text>"
             f"<title>{esc(_task_title(task, status))}</title>"
         )
         target = (links or {}).get(task["key"])
@@ -116,7 +125,7 @@ def _step(
     for name in step.get("skipped") or ():
         out.append(
             f'<g class="task-node skipped"><rect class="task skipped" x="{x + 8}" y="{py}" '
-            f'width="{STEP_W - 16}" height="{PILL_H}" rx="5"/><text class="task-name" '
+            f'width="{step_w - 16}" height="{PILL_H}" rx="5"/><text class="task-name" '
             f'x="{x + 16}" y="{py + 16}">{esc(_fit(name, 18))} (avoid_tags)</text>'
             f"<title>{esc(name)}: left out by avoid_tags</title></g>"
         )
