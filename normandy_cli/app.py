@@ -59,9 +59,23 @@ app.command("create-project")(create_project)
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: translate the original command line, then run the app."""
+    _declare_main_module()
     args = list(sys.argv[1:] if argv is None else argv)
     translated = _legacy.translate(args)
     if translated is not None:
         sys.stderr.write(_legacy.deprecation_note(translated) + "\n")
         args = translated
     app(args=args, prog_name="normandy")
+
+
+def _declare_main_module() -> None:
+    """Tell multiprocessing that the ``normandy`` script is ``python -m normandy_cli``.
+
+    A new worker process re-runs a ``__main__`` known only by its file path, which for
+    the console script means importing the whole CLI in every worker for nothing; a main
+    module named ``*.__main__`` is skipped instead."""
+    script = sys.modules.get("__main__")
+    if script is not None and script.__spec__ is None and getattr(script, "main", None) is main:
+        import importlib.util
+
+        script.__spec__ = importlib.util.find_spec("normandy_cli.__main__")

@@ -1,25 +1,48 @@
 """Normandy: data-processing pipelines of registered Python processes.
 
 The public API for process and plugin authors. Everything else lives in submodules.
+
+The names below are imported on first use (PEP 562), so that importing a submodule such
+as ``normandy_core.errors`` — which every command does — does not pay for pluggy and the
+variables storage: ``normandy --version`` and ``normandy list`` start faster.
 """
 
 from __future__ import annotations
 
-from normandy_core.errors import (
-    ConfigError,
-    DuplicateProcessError,
-    HookError,
-    NormandyError,
-    PluginError,
-    ProcessLoadError,
-    ProjectNotFoundError,
-    RegistryError,
-    SelectionError,
-)
-from normandy_core.hookspecs import hookimpl, hookspec
-from normandy_core.pipe import variables_storage
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "1.0.0.dev0"
+
+_LAZY = {
+    "ConfigError": "normandy_core.errors",
+    "DuplicateProcessError": "normandy_core.errors",
+    "HookError": "normandy_core.errors",
+    "NormandyError": "normandy_core.errors",
+    "PluginError": "normandy_core.errors",
+    "ProcessLoadError": "normandy_core.errors",
+    "ProjectNotFoundError": "normandy_core.errors",
+    "RegistryError": "normandy_core.errors",
+    "SelectionError": "normandy_core.errors",
+    "hookimpl": "normandy_core.hookspecs",
+    "hookspec": "normandy_core.hookspecs",
+    "variables_storage": "normandy_core.pipe",
+}
+
+if TYPE_CHECKING:
+    from normandy_core.errors import (
+        ConfigError,
+        DuplicateProcessError,
+        HookError,
+        NormandyError,
+        PluginError,
+        ProcessLoadError,
+        ProjectNotFoundError,
+        RegistryError,
+        SelectionError,
+    )
+    from normandy_core.hookspecs import hookimpl, hookspec
+    from normandy_core.pipe import variables_storage
 
 __all__ = [
     "ConfigError",
@@ -36,3 +59,16 @@ __all__ = [
     "hookspec",
     "variables_storage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'normandy_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute read
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -204,7 +204,7 @@ class Orchestrator:
         uses_processes = getattr(executor_cls, "uses_processes", True)
         ctx = None
         if uses_processes:
-            from normandy_core.executors.local import mp_context
+            from normandy_core.executors._forkserver import mp_context
 
             ctx = mp_context()
         self.logs = RunLogs(
@@ -225,7 +225,8 @@ class Orchestrator:
                 self._notify("run_started", self.run)
                 self._hook("normandy_before_run", run=self.run)
                 setup = WorkerSetup(self.logs.queue, paths)
-                with executor_cls(self.run.workers, setup) as executor:
+                # history events are written when the orchestrator waits (History.flush)
+                with self.history.batch(), executor_cls(self.run.workers, setup) as executor:
                     status = self._flows(executor)
         except KeyboardInterrupt:
             status = "interrupted"
@@ -396,6 +397,7 @@ class Orchestrator:
             for due, task in [r for r in retry_at if r[0] <= now]:
                 retry_at.remove((due, task))
                 submit(task)
+            self.history.flush()  # what happened so far is on disk before waiting
             if not pending:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
@@ -407,25 +409,37 @@ class Orchestrator:
             finally:
                 self.notices.waiting = False
             self._take_notices(pending.values())
-            for future in done:
-                if future not in pending:  # the wakeup of a start notice
-                    continue
-                task = pending.pop(future)
-                error = self._finish(future, task, store, written)
-                outcome = self.outcomes[task.key]
-                if error is None:
-                    continue
-                self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
-                if outcome.attempts <= task.retries:
-                    self._notify("task_retrying", task, outcome.attempts, error, task.retry_delay)
-                    retry_at.append((time.time() + task.retry_delay, task))
-                else:
-                    self._failed(task, error)
+            self._ended(done, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:
                 store.commit(task.key)
         return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _ended(
+        self,
+        done: set[Future[Any]],
+        pending: dict[Future[TaskResult], Task],
+        store: FlowStore,
+        written: dict[str, str],
+        retry_at: list[tuple[float, Task]],
+    ) -> None:
+        """Settle the attempts that ended: success, retry later, or failure (``done`` may
+        hold the wakeup of a start notice, which is not an attempt)."""
+        for future in done:
+            if future not in pending:
+                continue
+            task = pending.pop(future)
+            error = self._finish(future, task, store, written)
+            outcome = self.outcomes[task.key]
+            if error is None:
+                continue
+            self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
+            if outcome.attempts <= task.retries:
+                self._notify("task_retrying", task, outcome.attempts, error, task.retry_delay)
+                retry_at.append((time.time() + task.retry_delay, task))
+            else:
+                self._failed(task, error)
 
     def _take_notices(self, pending: Any) -> None:
         """Tell the observers of the attempts that workers started (a late notice, for an

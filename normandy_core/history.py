@@ -14,7 +14,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +149,7 @@ class History:
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / HISTORY_FILE
+        self._pending: list[Callable[[sqlite3.Connection], Any]] | None = None
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout = 30000")
@@ -165,7 +166,42 @@ class History:
         self.db.close()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Keep the events recorded inside the block, and write them in one transaction
+        at each :meth:`flush` and at its end (nested batches join the outer one).
+
+        The orchestrator runs in a batch and flushes before it waits for tasks: one commit
+        per wake-up instead of one per event, and no write lock held while hooks run."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            self.flush()
+            self._pending = None
+
+    def flush(self) -> None:
+        """Write the events kept by :meth:`batch` so far, in one transaction."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = None  # _tx writes for real
+        try:
+            with self._tx() as db:
+                for statement in pending:
+                    statement(db)
+        finally:
+            self._pending = []
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._pending is not None:  # inside batch(): recorded now, written at its end
+            recorder = _Recorder()
+            yield recorder  # type: ignore[misc]
+            self._pending.extend(recorder.statements)
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -460,3 +496,17 @@ def _yaml_load(text: str) -> Any:
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
+
+
+class _Recorder:
+    """Stands for the connection inside :meth:`History.batch`: keeps the statements."""
+
+    def __init__(self) -> None:
+        self.statements: list[Callable[[sqlite3.Connection], Any]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> None:
+        self.statements.append(lambda db: db.execute(sql, params))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        rows = list(rows)
+        self.statements.append(lambda db: db.executemany(sql, rows))

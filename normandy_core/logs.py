@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import queue
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -24,7 +25,6 @@ from normandy_core.store import file_part
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
     from normandy_core.plan import Flow, Step, Task
-
 
 
 class Console(Protocol):
@@ -82,6 +82,11 @@ class _Router(logging.Handler):
     """Writes each record to run.log, its flow's and its task's files, and the console
     (event lines only with ``console_events``); passes start notices to ``on_started``."""
 
+    MAX_OPEN = 64
+    """Log files kept open at once: a run of thousands of tasks has a file per task, more
+    than a process may open; the least recently written is closed (and reopened in append
+    mode if its task writes again)."""
+
     def __init__(
         self,
         log_dir: Path,
@@ -93,7 +98,7 @@ class _Router(logging.Handler):
         super().__init__(logging.DEBUG)
         self.log_dir = log_dir
         self.run_level = level
-        self.files: dict[str, IO[str]] = {}
+        self.files: OrderedDict[str, IO[str]] = OrderedDict()
         self.console = console
         self.console_events = console_events
         self.on_started = on_started
@@ -101,8 +106,12 @@ class _Router(logging.Handler):
 
     def _file(self, name: str) -> IO[str]:
         handle = self.files.get(name)
-        if handle is None:
-            handle = self.files[name] = open(self.log_dir / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        if handle is not None:
+            self.files.move_to_end(name)
+            return handle
+        if len(self.files) >= self.MAX_OPEN:
+            self.files.popitem(last=False)[1].close()
+        handle = self.files[name] = open(self.log_dir / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         return handle
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -13,10 +13,14 @@ import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from normandy_core.errors import DuplicateProcessError, PluginError, ProcessLoadError
-from normandy_core.plugins import PROCESSES_GROUP, PluginManager, _entry_points
+
+if TYPE_CHECKING:
+    # plugins (pluggy, importlib.metadata) only when a registry is built: the workers
+    # import this module for import_target and call_arguments, and start faster without
+    from normandy_core.plugins import PluginManager
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
 _NAME_RE = re.compile(NAME_PATTERN + r"\Z")
@@ -101,6 +105,8 @@ class Registry:
 def build_registry(pm: PluginManager) -> Registry:
     """Collect the processes of the ``normandy.processes`` entry points (without importing
     them) and of every plugin's ``normandy_processes`` hook."""
+    from normandy_core.plugins import PROCESSES_GROUP, _entry_points
+
     registry = Registry()
     for ep in _entry_points(PROCESSES_GROUP):
         source = ep.dist.name if ep.dist is not None else ep.value

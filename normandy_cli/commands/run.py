@@ -70,6 +70,12 @@ def run(
 
     Progress goes to stderr: a live view on a terminal, one line per event otherwise (or
     with --no-progress); a summary of every task ends the run."""
+    if not dry_run and executor in (None, "local"):
+        # The local pool's fork server boots while the project is loaded and checked. If
+        # the project turns out to use another executor, the idle server ends with us.
+        from normandy_core.executors._forkserver import warm_up
+
+        warm_up()
     from normandy_cli._progress import describe_counts, open_progress, plural, secs
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan

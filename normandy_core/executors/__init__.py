@@ -12,9 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from normandy_core.worker import TaskCall, TaskResult
+if TYPE_CHECKING:
+    from normandy_core.worker import TaskCall, TaskResult
 
 __all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
 

@@ -150,16 +150,18 @@ def fake_dist(tmp_path: Path, clean_imports: None) -> Callable[..., Path]:
 
 @pytest.fixture
 def run_project(
-    tmp_path: Path, module_name: Callable[[str], str], clean_imports: None
-) -> Callable[..., tuple[Path, Any]]:
+    tmp_path: Path, module_name: Callable[[str], str]
+) -> Iterator[Callable[..., tuple[Path, Any]]]:
     """``run_project(flows_yaml, procs_code, executor="local", observers=[])`` writes a
-    project whose processes live in a project-local plugin module, runs it in this process
-    with the real orchestrator, and returns its root and the run's ``Summary``."""
+    project whose processes live in a project-local plugin module (a name no other test
+    uses), runs it in this process with the real orchestrator, and returns its root and the
+    run's ``Summary``."""
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.plan import Selection, build_plan
     from normandy_core.project import check_project, open_project
 
     counter = itertools.count()
+    path = list(sys.path)
 
     def run(flows: str, procs: str, executor: str = "local", **options: Any) -> tuple[Path, Any]:
         root = tmp_path / f"project{next(counter)}"
@@ -179,4 +181,7 @@ def run_project(
         summary = run_plan(project, plan, checked, RunOptions(executor=executor, **options))
         return root, summary
 
-    return run
+    # not clean_imports: forgetting the modules a run imported (multiprocessing's, pebble)
+    # would leave the next run with two copies of them
+    yield run
+    sys.path[:] = path

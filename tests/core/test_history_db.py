@@ -196,6 +196,47 @@ def test_attempts_and_task_ends_are_recorded(history, state):
     assert history.tasks("r1")[2].status == "not started"  # pending -> not started
 
 
+def test_a_batch_writes_its_events_in_one_transaction_at_its_end(history, state):
+    history.start_run(run_info("r1", 100.0), task_rows())
+    a, b, _ = TASKS
+    with history.batch():
+        history.attempt_started("r1", a.key, 1, 101.0)
+        with history.batch():  # nested: joins the outer batch
+            history.attempt_started("r1", b.key, 1, 101.0)
+        # nothing is written yet: another connection sees both tasks still pending
+        assert raw(state, "SELECT status FROM tasks WHERE run_id = 'r1' ORDER BY seq") == [
+            ("pending",),
+            ("pending",),
+            ("pending",),
+        ]
+    assert [t.status for t in history.tasks("r1")] == ["running", "running", "pending"]
+
+
+def test_flush_writes_a_batch_so_far_and_keeps_batching(history, state):
+    history.start_run(run_info("r1", 100.0), task_rows())
+    a, b, _ = TASKS
+    status = "SELECT status FROM tasks WHERE run_id = 'r1' ORDER BY seq"
+    with history.batch():
+        history.attempt_started("r1", a.key, 1, 101.0)
+        history.flush()
+        assert raw(state, status)[:2] == [("running",), ("pending",)]
+        history.attempt_started("r1", b.key, 1, 102.0)
+        assert raw(state, status)[:2] == [("running",), ("pending",)]  # kept, not written
+    assert raw(state, status)[:2] == [("running",), ("running",)]
+
+
+def test_a_batch_cut_short_by_an_interrupt_still_writes_what_happened(history):
+    history.start_run(run_info("r1", 100.0), task_rows())
+    a = TASKS[0]
+    with pytest.raises(KeyboardInterrupt), history.batch():
+        history.attempt_started("r1", a.key, 1, 101.0)
+        raise KeyboardInterrupt
+    assert history.tasks("r1")[0].status == "running"
+    with history.batch():
+        pass  # an empty batch opens no transaction
+    assert history.attempts("r1", a.key)[0]["status"] == "running"
+
+
 def test_a_resumed_task_is_recorded_as_such(history):
     history.start_run(run_info("r2", 1.0, resumed_from="r1"), task_rows())
     history.task_ended("r2", Outcome(TASKS[0], status="succeeded", resumed=True))

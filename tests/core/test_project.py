@@ -131,7 +131,7 @@ def test_open_project_with_a_syntax_error(write_conf: WriteConf) -> None:
     with pytest.raises(ConfigError) as info:
         open_project(root, environ={})
     assert [str(p) for p in info.value.problems] == [
-        f"{FILE}:3:6: YAML syntax error: expected ',' or ']', but got ':'"
+        f"{FILE}:3:6: YAML syntax error: did not find expected ',' or ']'"
     ]
 
 

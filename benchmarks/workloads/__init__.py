@@ -1,0 +1,16 @@
+"""The six workloads of the suite, in the order they run.
+
+Each module has ``NAME``, ``TITLE`` and ``run(ctx) -> dict`` returning ``params`` (sizes),
+``metrics`` (every series measured: median, min, max, samples), ``details`` and ``rows``
+(what the results table shows, with the targets).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from workloads import chain, cpu, fanout, handoff, scale, startup
+
+WORKLOADS: dict[str, ModuleType] = {
+    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale)
+}
