@@ -9,23 +9,23 @@ following flows start only with ``keep_going``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue
 import secrets
 import shutil
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from normandy_core import __version__
+from normandy_core._inbox import Inbox, StartNotice
 from normandy_core.errors import HookError, NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
@@ -106,49 +106,6 @@ class _Attempt:
     started: float | None = None
 
 
-class _StartNotices:
-    """The attempts workers report having started, passed from the log thread to the
-    orchestrator's: ``wakeup`` ends when one arrives, so it is waited on with the tasks'
-    futures.
-
-    While the orchestrator is ``waiting`` (for tasks to end), the log thread gives it a
-    moment (``_GRACE``) to announce the attempt before it files the attempt's own lines, so
-    that on the console a task's start comes before what it logs. When the orchestrator is
-    busy (or runs the tasks itself, ``serial``), the log thread does not wait.
-    """
-
-    _GRACE = 0.05
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[str, int, int, float]] = queue.SimpleQueue()
-        self._announced = threading.Event()
-        self.wakeup: Future[None] = Future()
-        self.waiting = False
-
-    def put(self, key: str, attempt: int, pid: int, when: float) -> None:
-        """In the log thread."""
-        self._announced.clear()
-        self._queue.put((key, attempt, pid, when))
-        with contextlib.suppress(InvalidStateError):  # already woken
-            self.wakeup.set_result(None)
-        if self.waiting:
-            self._announced.wait(self._GRACE)
-
-    def take(self) -> list[tuple[str, int, int, float]]:
-        """In the orchestrator's thread: the notices so far (a fresh ``wakeup`` first, so
-        that none is missed); call :meth:`announced` once they are told."""
-        if self.wakeup.done():
-            self.wakeup = Future()
-        out = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                out.append(self._queue.get_nowait())
-        return out
-
-    def announced(self) -> None:
-        self._announced.set()
-
-
 class Orchestrator:
     def __init__(self, project: Project, plan: Plan, checked: Checked, options: RunOptions):
         self.project = project
@@ -169,7 +126,7 @@ class Orchestrator:
         self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.history = History(root / ".normandy")
-        self.notices = _StartNotices()
+        self.inbox = Inbox()
         self.attempts: dict[str, _Attempt] = {}
         """Task key -> its current (or last) attempt."""
         self.observers: list[RunObserver] = []
@@ -214,7 +171,7 @@ class Orchestrator:
             uses_processes,
             ctx,
             console_events=self.options.console_events,
-            on_started=self.notices.put,
+            on_started=self.inbox.started,
         )
         self.observers = [LogObserver(self.logs), *self.options.observers]
         paths = tuple(str(p) for p in (self.run.root / "src", self.run.root) if p.is_dir())
@@ -384,7 +341,9 @@ class Orchestrator:
             store.discard(task.key)
             call = self._call(task, tags, store, outcome.attempts)
             self._notify("task_submitted", task, outcome.attempts)
-            pending[executor.submit(call, task.timeout)] = task
+            future = executor.submit(call, task.timeout)
+            pending[future] = task
+            future.add_done_callback(self.inbox.ended)
 
         resumed_from = self.options.resume.run_id if self.options.resume else ""
         for task in step.tasks:
@@ -402,14 +361,9 @@ class Orchestrator:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
-            waiting: list[Future[Any]] = [*pending, self.notices.wakeup]
-            self.notices.waiting = True
-            try:
-                done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
-            finally:
-                self.notices.waiting = False
-            self._take_notices(pending.values())
-            self._ended(done, pending, store, written, retry_at)
+            news = self.inbox.wait(timeout)
+            self._announce(news.started, pending.values())
+            self._ended(news.ended, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:
@@ -424,11 +378,8 @@ class Orchestrator:
         written: dict[str, str],
         retry_at: list[tuple[float, Task]],
     ) -> None:
-        """Settle the attempts that ended: success, retry later, or failure (``done`` may
-        hold the wakeup of a start notice, which is not an attempt)."""
+        """Settle the attempts that ended: success, retry later, or failure."""
         for future in done:
-            if future not in pending:
-                continue
             task = pending.pop(future)
             error = self._finish(future, task, store, written)
             outcome = self.outcomes[task.key]
@@ -441,10 +392,9 @@ class Orchestrator:
             else:
                 self._failed(task, error)
 
-    def _take_notices(self, pending: Any) -> None:
+    def _announce(self, notices: list[StartNotice], pending: Iterable[Task]) -> None:
         """Tell the observers of the attempts that workers started (a late notice, for an
         attempt already ended or retried, is dropped)."""
-        notices = self.notices.take()
         if not notices:
             return
         waiting = {task.key: task for task in pending}
@@ -452,7 +402,7 @@ class Orchestrator:
             task = waiting.get(key)
             if task is not None and attempt == self.outcomes[key].attempts:
                 self._started(task, pid, when)
-        self.notices.announced()
+        self.inbox.announced()
 
     def _started(self, task: Task, pid: int | None, when: float) -> None:
         """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""
