@@ -31,7 +31,7 @@ from normandy_cli._progress import (
     plural,
     secs,
 )
-from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED
+from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, Summary, TaskError
@@ -232,8 +232,7 @@ class LiveProgress(Progress):
         for column in ("FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"):
             grid.add_column(column, justify="right" if column == "DURATION" else "left")
         for o in summary.outcomes:
-            status = o.status + (" (tolerated)" if o.tolerated else "")
-            status += " (earlier run)" if o.resumed else ""
+            status = label(o.status, o.tolerated, o.resumed)
             style = STYLES[TOLERATED] if o.tolerated else STYLES.get(o.status, "dim")
             grid.add_row(
                 o.task.flow,

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from normandy_cli._output import table
 from normandy_core.events import RunObserver
-from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, category
+from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, category, label
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
@@ -185,12 +185,8 @@ def summary_table(summary: Summary) -> str:
     """Every task: flow, step, task, status, attempts, duration."""
     rows = []
     for o in summary.outcomes:
-        status = (
-            o.status
-            + (" (tolerated)" if o.tolerated else "")
-            + (" (earlier run)" if o.resumed else "")
-        )
         duration = secs(o.duration) if o.started else "-"
+        status = label(o.status, o.tolerated, o.resumed)
         rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
     return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)
 

@@ -114,6 +114,18 @@ class RunRecord:
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
+    @property
+    def selection(self) -> str:
+        """What the run was started with: ``flows a,b; tags x; limit=100``."""
+        parts = []
+        if self.flows:
+            parts.append("flows " + ",".join(self.flows))
+        if self.tags or not self.flows:
+            parts.append("tags " + (",".join(self.tags) if self.tags else "default"))
+        if self.params:
+            parts.append(" ".join(f"{k}={v}" for k, v in self.params.items()))
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class TaskRecord:

@@ -44,6 +44,12 @@ def category(status: str, tolerated: bool = False, resumed: bool = False) -> str
     return NOT_STARTED
 
 
+def label(status: str, tolerated: bool = False, resumed: bool = False) -> str:
+    """A task's status as tables show it: ``failed (tolerated)``, ``succeeded (earlier
+    run)``."""
+    return status + (" (tolerated)" if tolerated else "") + (" (earlier run)" if resumed else "")
+
+
 def tally(tasks: Iterable[tuple[str, bool, bool]]) -> dict[str, int]:
     """``(status, tolerated, resumed)`` of each task -> the non-zero counts by category,
     in :data:`CATEGORIES` order."""

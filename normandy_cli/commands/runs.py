@@ -64,7 +64,7 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
             r.status,
             _when(r.started),
             _secs(r.duration),
-            _selection(r),
+            r.selection,
             r.env,
             describe_tally(counts[r.id]),
             failing[r.id] or "-",
@@ -80,6 +80,8 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
 
 
 def _show(history: Any, run_id: str, as_json: bool) -> None:
+    from normandy_core.status import label
+
     record = history.get(run_id)
     tasks = history.tasks(record.id)
     if as_json:
@@ -100,17 +102,13 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     typer.echo(f"run {record.id}: {record.status}{resumed}")
     typer.echo(
         f"  started {_when(record.started)}, took {_secs(record.duration)}; "
-        f"{_selection(record)}; env {record.env}; executor {record.executor} "
+        f"{record.selection}; env {record.env}; executor {record.executor} "
         f"({record.workers} workers); normandy {record.version}; plan {record.fingerprint}"
     )
     typer.echo("")
     rows = []
     for t in tasks:
-        status = (
-            t.status
-            + (" (tolerated)" if t.tolerated else "")
-            + (" (earlier run)" if t.resumed else "")
-        )
+        status = label(t.status, t.tolerated, t.resumed)
         error = f"{t.error_type}: {t.error_message}" if t.error_type else ""
         rows.append(
             (
@@ -134,17 +132,6 @@ def _run_dict(record: Any) -> dict[str, Any]:
     data.pop("plan")
     data["duration"] = record.duration
     return data
-
-
-def _selection(record: Any) -> str:
-    parts = []
-    if record.flows:
-        parts.append("flows " + ",".join(record.flows))
-    if record.tags or not record.flows:
-        parts.append("tags " + (",".join(record.tags) if record.tags else "default"))
-    if record.params:
-        parts.append(" ".join(f"{k}={v}" for k, v in record.params.items()))
-    return "; ".join(parts)
 
 
 def _when(ts: float | None) -> str:

@@ -20,6 +20,7 @@ from normandy_core.status import (
     SUCCEEDED,
     TIMED_OUT,
     TOLERATED,
+    label,
     tally,
 )
 
@@ -77,19 +78,13 @@ def _section(anchor: str, title: str, intro: str, content: str) -> str:
 
 def _header(view: RunView) -> str:
     run = view.run
-    selection = []
-    if run.flows:
-        selection.append("flows " + ", ".join(run.flows))
-    if run.tags or not run.flows:
-        selection.append("tags " + (", ".join(run.tags) if run.tags else "default"))
     meta = [
         ("started", fmt_time(run.started)),
         ("ended", fmt_time(run.ended) if run.ended else "not yet"),
         ("duration", fmt_secs(view.ended - run.started)),
-        ("selection", "; ".join(selection)),
+        ("selection", run.selection),
         ("env", run.env),
         ("executor", f"{run.executor}, {run.workers} workers"),
-        ("params", json.dumps(run.params, sort_keys=True, default=str) if run.params else "-"),
         ("host", f"{run.host} (pid {run.pid})"),
         ("normandy", run.version),
         ("plan", run.fingerprint),
@@ -205,9 +200,7 @@ def _slowest(view: RunView) -> str:
 
 def _status_text(task: TaskView) -> str:
     r = task.record
-    if r.resumed:
-        return "succeeded earlier"
-    return r.status + (" (tolerated)" if r.tolerated else "")
+    return label(r.status, r.tolerated, r.resumed)
 
 
 def _tasks(view: RunView) -> str:
