@@ -10,7 +10,7 @@ from typing import Any
 
 from normandy_core.report._html import esc, status_class
 
-MIN_STEP_W, MAX_STEP_W = 170, 330
+MIN_STEP_W, MAX_STEP_W = 200, 330
 GAP = 46
 PAD = 16
 HEAD_H = 28  # a step box's header
