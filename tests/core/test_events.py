@@ -57,8 +57,10 @@ EVENTS = sorted(name for name in vars(RunObserver) if not name.startswith("_"))
 
 def _plain(value: Any) -> Any:
     """An event argument as a comparable value."""
-    if isinstance(value, (Flow, RunInfo)):
-        return value.name if isinstance(value, Flow) else "run"
+    if isinstance(value, RunInfo):
+        return "run"
+    if isinstance(value, Flow):
+        return value.name
     if isinstance(value, Step):
         return f"{value.flow}.{value.name}"
     if isinstance(value, Task):
