@@ -11,6 +11,7 @@ from normandy_cli import _legacy
 from normandy_cli.commands.create_project import create_project
 from normandy_cli.commands.graph import graph
 from normandy_cli.commands.list_ import list_processes
+from normandy_cli.commands.report import report
 from normandy_cli.commands.run import run
 from normandy_cli.commands.runs import runs
 from normandy_cli.commands.validate import validate
@@ -52,6 +53,7 @@ app.command("validate")(validate)
 app.command("list")(list_processes)
 app.command("graph")(graph)
 app.command("runs")(runs)
+app.command("report")(report)
 app.command("create-project")(create_project)
 
 

@@ -18,121 +18,52 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import Any
 
 from normandy_core import __version__
+from normandy_core._inbox import Inbox, StartNotice
 from normandy_core.errors import HookError, NormandyError
+from normandy_core.events import RunObserver
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
 from normandy_core.history import History
-from normandy_core.logs import RunLogs, level_number
+from normandy_core.logs import Console, LogObserver, RunLogs, level_number
+from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.plugins import available_executors
 from normandy_core.project import Checked, Project
+from normandy_core.status import (
+    CRASHED,
+    FAILED,
+    INTERRUPTED,
+    NOT_STARTED,
+    SUCCEEDED,
+    TIMED_OUT,
+)
 from normandy_core.store import FlowStore, Place, store_root
 from normandy_core.worker import TaskCall, TaskResult, secret_values
 
-SUCCEEDED, FAILED, CRASHED, TIMED_OUT, INTERRUPTED, NOT_STARTED = (
-    "succeeded",
-    "failed",
-    "crashed",
-    "timed out",
-    "interrupted",
-    "not started",
-)
-
-
-@dataclass(frozen=True)
-class TaskError:
-    """Why an attempt failed: ``kind`` is ``failed``, ``crashed`` or ``timed out``."""
-
-    kind: str
-    type: str
-    message: str
-    traceback: str = ""
-
-
-@dataclass
-class Outcome:
-    """How a task ended, after its last attempt."""
-
-    task: Task
-    status: str = NOT_STARTED
-    tolerated: bool = False
-    attempts: int = 0
-    started: float | None = None
-    ended: float | None = None
-    pid: int | None = None
-    error: TaskError | None = None
-    resumed: bool = False
-    """Succeeded in the run this one resumes: not run again."""
-    variables: tuple[str, ...] = ()
-    """The variables this task wrote (committed)."""
-
-    @property
-    def duration(self) -> float:
-        return (self.ended - self.started) if self.started and self.ended else 0.0
-
-    @property
-    def blocking(self) -> bool:
-        """A failure that stops its flow."""
-        return self.status not in (SUCCEEDED, NOT_STARTED) and not self.tolerated
-
-
-@dataclass
-class RunInfo:
-    """What hooks receive as ``run``."""
-
-    id: str
-    plan: Plan
-    env: str
-    root: Path
-    executor: str
-    workers: int
-    started: float = field(default_factory=time.time)
-
-
-@dataclass
-class Summary:
-    """Every task's outcome and the run's status (``succeeded``, ``failed``, ``interrupted``)."""
-
-    run: RunInfo
-    outcomes: list[Outcome]
-    status: str
-    log_dir: Path
-
-    @property
-    def exit_code(self) -> int:
-        return {"succeeded": 0, "failed": 1, "interrupted": 130}[self.status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run.id,
-            "status": self.status,
-            "env": self.run.env,
-            "logs": str(self.log_dir),
-            "tasks": [
-                {
-                    "flow": o.task.flow,
-                    "step": o.task.step,
-                    "task": o.task.name,
-                    "status": o.status,
-                    "resumed": o.resumed,
-                    "tolerated": o.tolerated,
-                    "attempts": o.attempts,
-                    "duration": round(o.duration, 3),
-                    "pid": o.pid,
-                    "error": None
-                    if o.error is None
-                    else {"kind": o.error.kind, "type": o.error.type, "message": o.error.message},
-                }
-                for o in self.outcomes
-            ],
-        }
+__all__ = [
+    "CRASHED",
+    "FAILED",
+    "INTERRUPTED",
+    "NOT_STARTED",
+    "SUCCEEDED",
+    "TIMED_OUT",
+    "Orchestrator",
+    "Outcome",
+    "Resume",
+    "RunInfo",
+    "RunOptions",
+    "Summary",
+    "TaskError",
+    "new_run_id",
+    "run_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -154,14 +85,29 @@ class RunOptions:
     workers: int | None = None
     log_level: str = "info"
     keep_going: bool = False
-    console: IO[str] | None = None
+    console: Console | None = None
     resume: Resume | None = None
+    observers: list[RunObserver] = field(default_factory=list)
+    """Told of the run's events (see :mod:`normandy_core.events`)."""
+    console_events: bool = True
+    """Echo the run's own progress lines on ``console`` (off where an observer shows the
+    progress); what processes log reaches it either way."""
 
 
 def new_run_id() -> str:
     """Sortable by time to the millisecond: ``20261125-061530.123-a3f2``."""
     now = datetime.now()
     return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class _Attempt:
+    """The current attempt of a task: when it was submitted; where and since when it runs,
+    once its worker reported it (or it ended)."""
+
+    submitted: float
+    pid: int | None = None
+    started: float | None = None
 
 
 class Orchestrator:
@@ -185,8 +131,12 @@ class Orchestrator:
         self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.history = History(root / ".normandy")
+        self.inbox = Inbox()
+        self.attempts: dict[str, _Attempt] = {}
+        """Task key -> its current (or last) attempt."""
+        self.observers: list[RunObserver] = []
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- hooks and observers -----------------------------------------------------------------
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         try:
@@ -194,6 +144,19 @@ class Orchestrator:
                 pass
         except HookError as exc:
             self.logs.log(logging.ERROR, str(exc))
+
+    def _notify(self, event: str, *args: Any) -> None:
+        """Call ``event`` (a :class:`RunObserver` method) on every observer."""
+        for observer in list(self.observers):
+            try:
+                getattr(observer, event)(*args)
+            except Exception:  # a display's bug must not stop the run: report it, drop it
+                self.observers.remove(observer)
+                self.logs.logger.exception(
+                    f"the run observer {type(observer).__qualname__} failed in {event} and "
+                    "is no longer called",
+                    extra={"flow": None, "key": None, "event": False},
+                )
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -206,19 +169,24 @@ class Orchestrator:
             from normandy_core.executors._forkserver import mp_context
 
             ctx = mp_context()
-        self.logs = RunLogs(self.log_dir, level, self.options.console, uses_processes, ctx)
+        self.logs = RunLogs(
+            self.log_dir,
+            level,
+            self.options.console,
+            uses_processes,
+            ctx,
+            console_events=self.options.console_events,
+            on_started=self.inbox.started,
+        )
+        self.observers = [LogObserver(self.logs), *self.options.observers]
         executor = executor_cls(self.run.workers, self._setup())
         self._start(executor)
+        self.run.where = executor.description
         status = "succeeded"
         self._record_start()
         try:
             with _Interrupts():
-                where = executor.description or f"{self.run.workers} workers"
-                self.logs.log(
-                    logging.INFO,
-                    f"run {self.run.id}: {len(self.plan)} tasks, env "
-                    f"{self.run.env}, executor {self.run.executor}, {where}",
-                )
+                self._notify("run_started", self.run)
                 self._hook("normandy_before_run", run=self.run)
                 try:
                     # history events are written when the orchestrator waits (History.flush)
@@ -234,18 +202,17 @@ class Orchestrator:
             for outcome in self.outcomes.values():
                 if outcome.attempts and outcome.status == NOT_STARTED:
                     outcome.status, outcome.ended = INTERRUPTED, time.time()
-            self.logs.log(logging.ERROR, "interrupted: running tasks were stopped")
         finally:
             with _Interrupts(ignore=True):  # a second Ctrl-C must not cut the record short
                 self._commit_leftovers()
                 for outcome in self.outcomes.values():
                     if outcome.status == INTERRUPTED:
-                        self.history.task_ended(self.run.id, outcome)
+                        self._record_interrupted(outcome)
                 self.history.end_run(self.run.id, status)
                 self.history.close()
                 summary = Summary(self.run, list(self.outcomes.values()), status, self.log_dir)
                 self._hook("normandy_after_run", run=self.run, summary=summary)
-                self.logs.log(logging.INFO, f"run {self.run.id} {status}")
+                self._notify("run_ended", summary)
                 self.logs.close()
                 (self.run_dir / "staging").remove()
         return summary
@@ -274,6 +241,22 @@ class Orchestrator:
                 with contextlib.suppress(OSError):  # logs/ itself, if this made it
                     self.log_dir.parent.rmdir()
             raise
+
+    def _record_interrupted(self, outcome: Outcome) -> None:
+        key = outcome.task.key
+        attempt = self.attempts[key]
+        outcome.pid = attempt.pid
+        self.history.attempt_ended(
+            self.run.id,
+            key,
+            outcome.attempts,
+            INTERRUPTED,
+            attempt.started,
+            outcome.ended or time.time(),
+            attempt.pid,
+        )
+        self.history.task_ended(self.run.id, outcome)
+        self._notify("task_ended", outcome)
 
     def _record_start(self) -> None:
         sel = self.plan.selection
@@ -338,26 +321,19 @@ class Orchestrator:
         status = "succeeded"
         for flow in self.plan.flows:
             if status == "failed" and not self.options.keep_going:
-                self.logs.log(
-                    logging.WARNING,
-                    f"flow {flow.name} not started: an earlier flow "
-                    "failed (use --keep-going to run it anyway)",
-                    flow=flow.name,
-                )
+                self._notify("flow_skipped", flow)
                 continue
             store = FlowStore(self.run_dir, flow.name)
-            self.logs.log(logging.INFO, f"flow {flow.name} started", flow=flow.name)
+            self._notify("flow_started", flow)
+            flow_status = SUCCEEDED
             for step in flow.steps:
-                if not self._step(executor, flow.tags, step, store):
-                    status = "failed"
-                    self.logs.log(
-                        logging.ERROR,
-                        f"flow {flow.name} failed in step {step.name}; later steps not started",
-                        flow=flow.name,
-                    )
+                self._notify("step_started", step)
+                ok = self._step(executor, flow.tags, step, store)
+                self._notify("step_ended", step, ok)
+                if not ok:
+                    status = flow_status = "failed"
                     break
-            else:
-                self.logs.log(logging.INFO, f"flow {flow.name} succeeded", flow=flow.name)
+            self._notify("flow_ended", flow, flow_status)
         return status
 
     def _call(self, task: Task, tags: tuple[str, ...], store: FlowStore, attempt: int) -> TaskCall:
@@ -396,22 +372,21 @@ class Orchestrator:
             if outcome.started is None:
                 outcome.started = time.time()
             self._hook("normandy_before_process", run=self.run, task=task)
-            self.history.attempt_started(self.run.id, task.key, outcome.attempts, time.time())
+            attempt = self.attempts[task.key] = _Attempt(time.time())
+            self.history.attempt_started(self.run.id, task.key, outcome.attempts, attempt.submitted)
             store.discard(task.key)
             call = self._call(task, tags, store, outcome.attempts)
-            pending[executor.submit(call, task.timeout)] = task
+            self._notify("task_submitted", task, outcome.attempts)
+            future = executor.submit(call, task.timeout)
+            pending[future] = task
+            future.add_done_callback(self.inbox.ended)
 
         resumed_from = self.options.resume.run_id if self.options.resume else ""
         for task in step.tasks:
             if not self.outcomes[task.key].resumed:
                 submit(task)
             else:
-                self.logs.log(
-                    logging.INFO,
-                    f"succeeded in run {resumed_from}; not run again",
-                    flow=task.flow,
-                    key=task.key,
-                )
+                self._notify("task_resumed", task, resumed_from)
         while pending or retry_at:
             now = time.time()
             for due, task in [r for r in retry_at if r[0] <= now]:
@@ -422,8 +397,9 @@ class Orchestrator:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
             timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
-            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            self._ended(done, pending, store, written, retry_at)
+            news = self.inbox.wait(timeout)
+            self._announce(news.started, pending.values())
+            self._ended(news.ended, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
         for task in step.tasks:
             if self.outcomes[task.key].status == SUCCEEDED:
@@ -432,7 +408,7 @@ class Orchestrator:
 
     def _ended(
         self,
-        done: set[Future[TaskResult]],
+        done: set[Future[Any]],
         pending: dict[Future[TaskResult], Task],
         store: FlowStore,
         written: dict[str, str],
@@ -447,30 +423,53 @@ class Orchestrator:
                 continue
             self._hook("normandy_on_process_error", run=self.run, task=task, error=error)
             if outcome.attempts <= task.retries:
-                self.logs.log(
-                    logging.WARNING,
-                    f"attempt {outcome.attempts} failed "
-                    f"({error.kind}); retrying in {task.retry_delay:g} s",
-                    flow=task.flow,
-                    key=task.key,
-                )
+                self._notify("task_retrying", task, outcome.attempts, error, task.retry_delay)
                 retry_at.append((time.time() + task.retry_delay, task))
             else:
                 self._failed(task, error)
+
+    def _announce(self, notices: list[StartNotice], pending: Iterable[Task]) -> None:
+        """Tell the observers of the attempts that workers started (a late notice, for an
+        attempt already ended or retried, is dropped)."""
+        if not notices:
+            return
+        waiting = {task.key: task for task in pending}
+        for key, attempt, pid, when in notices:
+            task = waiting.get(key)
+            if task is not None and attempt == self.outcomes[key].attempts:
+                self._started(task, pid, when)
+        self.inbox.announced()
+
+    def _started(self, task: Task, pid: int | None, when: float) -> None:
+        """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""
+        attempt = self.attempts[task.key]
+        if attempt.started is not None:
+            return
+        attempt.pid, attempt.started = pid, when
+        outcome = self.outcomes[task.key]
+        if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
+            outcome.started = when
+        self._notify("task_started", task, outcome.attempts, pid, when)
 
     def _finish(
         self, future: Future[TaskResult], task: Task, store: FlowStore, written: dict[str, str]
     ) -> TaskError | None:
         """Record an attempt's end; keep (for the step's end) or discard its writes; return
         the error, if any."""
-        error = self._attempt_error(future, task, store, written)
+        error, result, crashed_pid = self._attempt_error(future, task, store, written)
         outcome = self.outcomes[task.key]
+        attempt = self.attempts[task.key]
+        if result is not None:
+            self._started(task, result.pid, result.started)
+        else:  # crashed or timed out: seen started, else from submission, on a known worker
+            self._started(task, crashed_pid, attempt.submitted)
+        outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
         self.history.attempt_ended(
             self.run.id,
             task.key,
             outcome.attempts,
             error.kind if error else SUCCEEDED,
-            None,
+            attempt.started,
             outcome.ended or time.time(),
             outcome.pid,
             error,
@@ -479,61 +478,54 @@ class Orchestrator:
             outcome.status, outcome.error = SUCCEEDED, None
             outcome.variables = tuple(store.staged_names(task.key))
             self.history.task_ended(self.run.id, outcome, outcome.variables)
-            self.logs.log(
-                logging.INFO, f"succeeded in {outcome.duration:.2f} s", flow=task.flow, key=task.key
-            )
+            self._notify("task_ended", outcome)
             self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
         return error
 
     def _attempt_error(
         self, future: Future[TaskResult], task: Task, store: FlowStore, written: dict[str, str]
-    ) -> TaskError | None:
-        """How an attempt ended: ``None`` for a success, whose writes are then staged for
-        the step's end; a failure's writes are discarded."""
+    ) -> tuple[TaskError | None, TaskResult | None, int | None]:
+        """How an attempt ended: no error for a success, whose writes are then staged for
+        the step's end; a failure's writes are discarded. The worker's result, if any, and
+        the pid of a crashed worker."""
         outcome = self.outcomes[task.key]
         outcome.ended = time.time()
         try:
             result = future.result()
         except WorkerCrashed as exc:
-            outcome.pid = exc.pid
             store.discard(task.key)
-            return TaskError(CRASHED, "WorkerCrashed", str(exc))
+            return TaskError(CRASHED, "WorkerCrashed", str(exc)), None, exc.pid
         except TaskTimedOut as exc:
             store.discard(task.key)
-            return TaskError(TIMED_OUT, "TimedOut", str(exc))
-        outcome.pid = result.pid
-        if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
-            outcome.started = result.started
+            return TaskError(TIMED_OUT, "TimedOut", str(exc)), None, None
         outcome.ended = result.ended
         if not result.ok:
             store.discard(task.key)
-            return TaskError(FAILED, result.error_type, result.error_message, result.traceback)
+            error = TaskError(FAILED, result.error_type, result.error_message, result.traceback)
+            return error, result, None
         clashes = [n for n in store.staged_names(task.key) if n in written]
         if clashes:
             store.discard(task.key)
             others = ", ".join(f"{n!r} (also written by {written[n]})" for n in clashes)
-            return TaskError(
-                FAILED,
-                "VariableConflict",
-                f"{task.key} and another task of the "
-                f"same step wrote the variable {others}; give them different names",
+            return (
+                TaskError(
+                    FAILED,
+                    "VariableConflict",
+                    f"{task.key} and another task of the "
+                    f"same step wrote the variable {others}; give them different names",
+                ),
+                result,
+                None,
             )
         for name in store.staged_names(task.key):  # committed when the step ends (SPEC 5)
             written[name] = task.key
-        return None
+        return None, result, None
 
     def _failed(self, task: Task, error: TaskError) -> None:
         outcome = self.outcomes[task.key]
         outcome.status, outcome.error, outcome.tolerated = error.kind, error, task.error_tolerance
         self.history.task_ended(self.run.id, outcome)
-        what = "failed (tolerated)" if task.error_tolerance else "FAILED"
-        detail = error.traceback.rstrip() if error.traceback else f"{error.type}: {error.message}"
-        self.logs.log(
-            logging.WARNING if task.error_tolerance else logging.ERROR,
-            f"{what} after {outcome.attempts} attempt(s): {error.kind}\n{detail}",
-            flow=task.flow,
-            key=task.key,
-        )
+        self._notify("task_ended", outcome)
         self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
 
 

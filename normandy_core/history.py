@@ -114,6 +114,18 @@ class RunRecord:
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
+    @property
+    def selection(self) -> str:
+        """What the run was started with: ``flows a,b; tags x; limit=100``."""
+        parts = []
+        if self.flows:
+            parts.append("flows " + ",".join(self.flows))
+        if self.tags or not self.flows:
+            parts.append("tags " + (",".join(self.tags) if self.tags else "default"))
+        if self.params:
+            parts.append(" ".join(f"{k}={v}" for k, v in self.params.items()))
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class TaskRecord:
@@ -396,6 +408,19 @@ class History:
         )
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def run_attempts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every attempt of the run, by task key, in order (see :meth:`attempts`)."""
+        cursor = self.db.execute(
+            "SELECT key, attempt, status, started, ended, pid, error_kind, error_type, "
+            "error_message FROM attempts WHERE run_id = ? ORDER BY key, attempt",
+            (run_id,),
+        )
+        names = [c[0] for c in cursor.description][1:]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in cursor.fetchall():
+            out.setdefault(row[0], []).append(dict(zip(names, row[1:])))
+        return out
 
     def _settle_dead_runs(self) -> None:
         """A run still ``running`` whose orchestrator (on this host) is gone was killed:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from normandy_core.logs import QueueHandler
+from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import call_arguments, import_target
 from normandy_core.store import Variables
@@ -94,7 +94,10 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
     """Run one attempt of a task and report how it ended (never raises for the process)."""
     started = time.time()
     masker = Masker(call.masks)
-    logger = _task_logger(call, log_queue if log_queue is not None else _log_queue, masker)
+    queue = log_queue if log_queue is not None else _log_queue
+    if queue is not None:  # first in the queue, before anything the task logs
+        queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
+    logger = _task_logger(call, queue, masker)
     vars_ = Variables(call.vars_dir, call.staging_dir)
     pipe = Pipe(
         env=call.env,

@@ -1,4 +1,5 @@
-"""``normandy graph``: the flows as text, Mermaid, Graphviz dot or JSON."""
+"""``normandy graph``: the flows as text, Mermaid, Graphviz dot, JSON or a self-contained
+HTML page (SVG drawn here, nothing fetched)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class GraphFormat(str, enum.Enum):
     mermaid = "mermaid"
     dot = "dot"
     json = "json"
+    html = "html"
 
 
 @reports_errors
@@ -39,7 +41,13 @@ def graph(
     names = tuple(tags or ()), tuple(flow or ())
     selection = Selection(*names) if any(names) else Selection(flows=tuple(proj.config.flows))
     plan = build_plan(proj.config, selection)
-    render = {"text": to_text, "mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt.value]
+    render = {
+        "text": to_text,
+        "mermaid": to_mermaid,
+        "dot": to_dot,
+        "json": to_json,
+        "html": to_html,
+    }[fmt.value]
     typer.echo(render(plan))
 
 
@@ -101,3 +109,11 @@ def to_dot(plan: Plan) -> str:
 
 def to_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, default=str)
+
+
+def to_html(plan: Plan) -> str:
+    from normandy_core.report import render_flows_page
+
+    names = [flow.name for flow in plan.flows]
+    title = ", ".join(names) if len(names) <= 4 else f"{len(names)} flows"
+    return render_flows_page(plan.to_dict()["flows"], f"Flows: {title}")

@@ -16,10 +16,10 @@ from normandy_cli._options import (
     TagsOpt,
     parse_params,
 )
-from normandy_cli._output import err, reports_errors, table
+from normandy_cli._output import err, reports_errors
 
 if TYPE_CHECKING:
-    from normandy_core.execution import Resume, Summary
+    from normandy_core.execution import Resume
     from normandy_core.plan import Plan
 
 
@@ -75,13 +75,17 @@ def run(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the flows selected by --tags (default: the tag 'default') or --flow."""
+    """Run the flows selected by --tags (default: the tag 'default') or --flow.
+
+    Progress goes to stderr: a live view on a terminal, one line per event otherwise (or
+    with --no-progress); a summary of every task ends the run."""
     if not dry_run and executor in (None, "local"):
         # The local pool's fork server boots while the project is loaded and checked. If
         # the project turns out to use another executor, the idle server ends with us.
         from normandy_core.executors._forkserver import warm_up
 
         warm_up()
+    from normandy_cli._progress import describe_counts, open_progress, plural, secs
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.history import History
@@ -127,6 +131,7 @@ def run(
             "machine (use it with --executor dask)",
             param_hint="--address",
         )
+    progress = open_progress(no_progress)
     options = RunOptions(
         executor=engine,
         address=address,
@@ -134,38 +139,33 @@ def run(
         log_level=log_level or proj.config.log_level,
         keep_going=keep_going,
         resume=resumed,
+        console=progress,
+        observers=[progress],
+        console_events=False,
     )
     try:
         level_number(options.log_level)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from None
-    summary = run_plan(proj, plan, checked, options)
-    err("")
-    err(summary_table(summary))
+    with progress:
+        summary = run_plan(proj, plan, checked, options)
+    progress.print_summary(summary)
     resumed_note = f" (resuming {resumed.run_id})" if resumed else ""
+    err(
+        f"{plural(len(summary.outcomes), 'task')} in {secs(summary.duration)}: "
+        f"{describe_counts(progress.counts)}"
+    )
     err(
         f"run {summary.run.id}{resumed_note} {summary.status}; logs in "
         f"{display_path(summary.log_dir)}"
     )
+    if summary.status != "succeeded":
+        err(f"see what happened: normandy report {summary.run.id}")
     if summary.status == "failed":
         err(f"fix the cause, then: normandy run --resume {summary.run.id}")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)
-
-
-def summary_table(summary: Summary) -> str:
-    """Every task: flow, step, task, status, attempts, duration."""
-    rows = []
-    for o in summary.outcomes:
-        status = (
-            o.status
-            + (" (tolerated)" if o.tolerated else "")
-            + (" (earlier run)" if o.resumed else "")
-        )
-        duration = f"{o.duration:.2f}s" if o.started else "-"
-        rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
-    return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)
 
 
 def describe_plan(plan: Plan, env: str) -> str:

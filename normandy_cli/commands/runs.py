@@ -1,9 +1,9 @@
-"""``normandy runs [RUN_ID]``: the run history, and one run's tasks."""
+"""``normandy runs [RUN_ID]``: the run history (status, duration, tasks counted by how they
+ended, the task that failed), and one run's tasks."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -39,45 +39,38 @@ def runs(
 
 
 def _list(history: Any, limit: int, as_json: bool) -> None:
+    from normandy_core.status import FAILURES, describe_tally, tally
+
     records = history.runs(limit)
-    counts = {r.id: Counter(t.status for t in history.tasks(r.id)) for r in records}
-    failing = {
-        r.id: next(
-            (
-                t.key
-                for t in history.tasks(r.id)
-                if t.status in ("failed", "crashed", "timed out") and not t.tolerated
-            ),
-            None,
+    counts, failing = {}, {}
+    for r in records:
+        tasks = history.tasks(r.id)
+        counts[r.id] = tally((t.status, t.tolerated, t.resumed) for t in tasks)
+        failing[r.id] = next(
+            (t.key for t in tasks if t.status in FAILURES and not t.tolerated), None
         )
-        for r in records
-    }
     if as_json:
         out = [
-            {**_run_dict(r), "counts": dict(counts[r.id]), "failing_task": failing[r.id]}
-            for r in records
+            {**_run_dict(r), "counts": counts[r.id], "failing_task": failing[r.id]} for r in records
         ]
         typer.echo(json.dumps(out, indent=2))
         return
     if not records:
         typer.echo("No run is recorded yet: `normandy run` starts one.")
         return
-    rows = []
-    for r in records:
-        c = counts[r.id]
-        tally = ", ".join(f"{n} {s}" for s, n in sorted(c.items()))
-        rows.append(
-            (
-                r.id,
-                r.status,
-                _when(r.started),
-                _secs(r.duration),
-                _selection(r),
-                r.env,
-                tally,
-                failing[r.id] or "-",
-            )
+    rows = [
+        (
+            r.id,
+            r.status,
+            _when(r.started),
+            _secs(r.duration),
+            r.selection,
+            r.env,
+            describe_tally(counts[r.id]),
+            failing[r.id] or "-",
         )
+        for r in records
+    ]
     typer.echo(
         table(
             ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS", "FAILING TASK"],
@@ -87,6 +80,8 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
 
 
 def _show(history: Any, run_id: str, as_json: bool) -> None:
+    from normandy_core.status import label
+
     record = history.get(run_id)
     tasks = history.tasks(record.id)
     if as_json:
@@ -107,17 +102,13 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     typer.echo(f"run {record.id}: {record.status}{resumed}")
     typer.echo(
         f"  started {_when(record.started)}, took {_secs(record.duration)}; "
-        f"{_selection(record)}; env {record.env}; executor {record.executor} "
+        f"{record.selection}; env {record.env}; executor {record.executor} "
         f"({record.workers} workers); normandy {record.version}; plan {record.fingerprint}"
     )
     typer.echo("")
     rows = []
     for t in tasks:
-        status = (
-            t.status
-            + (" (tolerated)" if t.tolerated else "")
-            + (" (earlier run)" if t.resumed else "")
-        )
+        status = label(t.status, t.tolerated, t.resumed)
         error = f"{t.error_type}: {t.error_message}" if t.error_type else ""
         rows.append(
             (
@@ -141,17 +132,6 @@ def _run_dict(record: Any) -> dict[str, Any]:
     data.pop("plan")
     data["duration"] = record.duration
     return data
-
-
-def _selection(record: Any) -> str:
-    parts = []
-    if record.flows:
-        parts.append("flows " + ",".join(record.flows))
-    if record.tags or not record.flows:
-        parts.append("tags " + (",".join(record.tags) if record.tags else "default"))
-    if record.params:
-        parts.append(" ".join(f"{k}={v}" for k, v in record.params.items()))
-    return "; ".join(parts)
 
 
 def _when(ts: float | None) -> str:

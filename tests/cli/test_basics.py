@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import normandy_core
@@ -16,8 +18,22 @@ def test_version(normandy):
 def test_help_lists_commands(normandy):
     result = normandy("--help")
     assert result.returncode == 0
-    for command in ("run", "validate", "list", "graph"):
+    for command in ("run", "validate", "list", "graph", "runs", "report", "create-project"):
         assert command in result.stdout
+
+
+def test_start_up_imports_neither_the_engine_nor_rich():
+    """``normandy --version`` stays fast: commands import what they need when they run,
+    and rich only when a live view is drawn."""
+    code = (
+        "import sys, normandy_cli.app\n"
+        "heavy = [m for m in ('rich', 'normandy_core.execution', 'normandy_core.report', "
+        "'normandy_cli._progress') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_unknown_option_is_a_usage_error(normandy):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 
@@ -53,3 +54,30 @@ def test_bad_format(normandy, original_project: Path):
     result = normandy("graph", "--format", "png", cwd=original_project)
     assert result.returncode == 2
     assert "png" in result.stderr
+
+
+def test_html(normandy, original_project: Path):
+    result = normandy(
+        "graph", "--format", "html", "--tags", "complete", "--tags", "all", cwd=original_project
+    )
+    assert result.returncode == 0, result.output
+    page = result.stdout
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<title>Normandy — Flows: main, add_info, complete</title>" in page
+    assert '<svg class="graph"' in page
+    tasks = re.findall(r'<g class="task-node" data-task="([^"]+)"', page)
+    assert tasks == [
+        "main.read.read_file",
+        "main.process.process_data",
+        "main.finish.prints",
+        "add_info.read.read_file",
+        "add_info.process.add_data",
+        "complete.read.read_file",
+        "complete.process.add_data",
+    ]
+    assert "process_data (avoid_tags)" in page  # left out of `complete` by the tag all
+    assert page.count('class="edge"') == 2 + 1 + 1  # arrows between steps
+    # self-contained: inline style and script, nothing fetched
+    assert "<style>" in page and "<script>" in page
+    for outside in ("<link", " src=", "@import", "https://", "url(http"):
+        assert outside not in page

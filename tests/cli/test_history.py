@@ -683,6 +683,29 @@ def test_runs_text_output(normandy, project):
     assert [r["id"] for r in db_rows(root, RUNS)] == [ok, failed]  # nothing was run
 
 
+def test_runs_counts_tasks_by_how_they_ended(normandy, project):
+    root = project(
+        HEAD
+        + """
+  f:
+    tags: [default]
+    steps:
+      s1:
+        a:
+        b: {error_tolerance: true}
+      s2: [c]
+"""
+    )
+    tolerated = run_json(normandy, root, code=0)["run_id"]
+    [listed] = runs_json(normandy, root)
+    # a tolerated failure is not a failure of the run: counted apart, no failing task
+    assert listed["counts"] == {"succeeded": 2, "tolerated": 1}
+    assert listed["failing_task"] is None
+    text = normandy("runs", cwd=root, env=ENV).stdout
+    row = next(line for line in text.splitlines() if line.startswith(tolerated))
+    assert re.search(r"\s2 succeeded, 1 tolerated\s+-$", row), row
+
+
 def test_runs_before_any_run(normandy, project):
     root = project()
     result = normandy("runs", cwd=root, env=ENV)

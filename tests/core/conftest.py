@@ -1,17 +1,18 @@
 """Fixtures for the core unit tests: temporary projects, configs and importable modules.
 
-Test modules take these as fixtures rather than importing them: ``tests/`` has no
-``__init__.py``, so ``conftest`` is not a stable module name to import from.
+Test modules take these as fixtures rather than importing them from this module.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import itertools
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,42 @@ def fake_dist(tmp_path: Path, clean_imports: None) -> Callable[..., Path]:
         return site
 
     return make
+
+
+@pytest.fixture
+def run_project(
+    tmp_path: Path, module_name: Callable[[str], str]
+) -> Iterator[Callable[..., tuple[Path, Any]]]:
+    """``run_project(flows_yaml, procs_code, executor="local", observers=[])`` writes a
+    project whose processes live in a project-local plugin module (a name no other test
+    uses), runs it in this process with the real orchestrator, and returns its root and the
+    run's ``Summary``."""
+    from normandy_core.execution import RunOptions, run_plan
+    from normandy_core.plan import Selection, build_plan
+    from normandy_core.project import check_project, open_project
+
+    counter = itertools.count()
+    path = list(sys.path)
+
+    def run(flows: str, procs: str, executor: str = "local", **options: Any) -> tuple[Path, Any]:
+        root = tmp_path / f"project{next(counter)}"
+        plugin = module_name("procs")
+        (root / "pipeline").mkdir(parents=True)
+        (root / "pipeline" / "pipeline_conf.yml").write_text(
+            f"confs:\n  plugins: [{plugin}]\n  workers: 2\n  envs:\n    dev: {{}}\nflows:\n"
+            + textwrap.indent(textwrap.dedent(flows).strip("\n"), "  ")
+            + "\n",
+            encoding="utf-8",
+        )
+        _write_module(root, plugin, procs)
+        project = open_project(root)
+        checked = check_project(project, executor=executor)
+        plan = build_plan(project.config, Selection())
+        options.setdefault("console", io.StringIO())
+        summary = run_plan(project, plan, checked, RunOptions(executor=executor, **options))
+        return root, summary
+
+    # not clean_imports: forgetting the modules a run imported (multiprocessing's, pebble)
+    # would leave the next run with two copies of them
+    yield run
+    sys.path[:] = path

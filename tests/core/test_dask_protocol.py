@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from normandy_core.executors.dask._protocol import dict_to_record, record_to_dict, started_marker
+from normandy_core.logs import start_notice
 from normandy_core.store import FlowStore
 from normandy_core.worker import TaskCall
 
@@ -29,6 +30,14 @@ def test_a_record_travels_as_plain_data_dask_can_send():
     assert (back.levelno, back.levelname, back.name) == (logging.WARNING, "WARNING", _record().name)
     assert (back.flow, back.step, back.task, back.key) == ("f", "s", "t[a]", "f.s.t[a]")
     assert back.created == data["created"]
+
+
+def test_the_notice_of_an_attempts_start_travels_too():
+    notice = start_notice("f", "f.s.t[a]", 2, 4242, 1234.5)
+    back = dict_to_record(record_to_dict(notice))
+    assert back.started == ("f.s.t[a]", 2, 4242, 1234.5) == notice.started
+    assert back.event is True and back.getMessage() == notice.getMessage()
+    assert not hasattr(dict_to_record(record_to_dict(_record())), "started")
 
 
 def test_the_started_marker_lives_in_the_attempts_staging_folder(tmp_path: Path):

@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,12 +128,15 @@ def make_call(tmp_path: Path, procs: str) -> Callable[..., TaskCall]:
 
 
 def records(log_queue: queue.Queue) -> list[logging.LogRecord]:
+    """What the task logged: the records after the worker's start notice (always first)."""
     out = []
     while True:
         try:
             out.append(log_queue.get_nowait())
         except queue.Empty:
-            return out
+            break
+    assert out and hasattr(out[0], "started"), "the start notice comes first"
+    return out[1:]
 
 
 def module(procs: str):
@@ -186,6 +190,17 @@ def test_a_succeeding_process(make_call, procs, tmp_path: Path):
         "succeed",
         "f.s.succeed",
     )
+
+
+def test_the_start_notice_says_which_worker_runs_which_attempt(make_call):
+    log_queue: queue.Queue = queue.Queue()
+    before = time.time()
+    result = run_task(make_call("succeed", attempt=3), log_queue)
+    notice = log_queue.get_nowait()
+    assert notice.started == ("f.s.succeed", 3, os.getpid(), result.started)
+    assert before <= result.started
+    assert (notice.flow, notice.key, notice.event) == ("f", "f.s.succeed", True)
+    assert notice.getMessage() == f"attempt 3 started on worker {os.getpid()}"
 
 
 def test_params_only_process_and_the_params_are_a_copy(make_call, procs):

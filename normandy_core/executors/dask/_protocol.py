@@ -56,16 +56,24 @@ _WHERE = ("flow", "step", "task", "key")
 
 
 def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
-    """A task's log record (already masked and formatted in its worker) as plain data."""
+    """A task's log record (already masked and formatted in its worker), or the notice of
+    an attempt's start (:func:`normandy_core.logs.start_notice`), as plain data."""
     data: dict[str, Any] = {name: getattr(record, name, None) for name in _FIELDS}
     data["msg"] = str(record.msg)
     for name in _WHERE:
         value = getattr(record, name, None)
         data[name] = None if value is None else str(value)
+    if getattr(record, "event", False):
+        data["event"] = True
+    started = getattr(record, "started", None)
+    if started is not None:
+        data["started"] = list(started)
     return data
 
 
 def dict_to_record(data: dict[str, Any]) -> logging.LogRecord:
     record = logging.makeLogRecord(data)
     record.args = None
+    if "started" in data:
+        record.started = tuple(data["started"])
     return record

@@ -1,0 +1,129 @@
+"""What a run produces, as plain data: how each attempt failed (:class:`TaskError`), how
+each task ended (:class:`Outcome`), the run itself (:class:`RunInfo`) and its
+:class:`Summary`. Hooks and run observers receive these objects."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from normandy_core.plan import Plan, Task
+from normandy_core.status import FAILURES, NOT_STARTED, SUCCEEDED, tally
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Why an attempt failed: ``kind`` is ``failed``, ``crashed`` or ``timed out``."""
+
+    kind: str
+    type: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass
+class Outcome:
+    """How a task ended, after its last attempt."""
+
+    task: Task
+    status: str = NOT_STARTED
+    tolerated: bool = False
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    pid: int | None = None
+    error: TaskError | None = None
+    resumed: bool = False
+    """Succeeded in the run this one resumes: not run again."""
+    variables: tuple[str, ...] = ()
+    """The variables this task wrote (committed)."""
+
+    @property
+    def duration(self) -> float:
+        return (self.ended - self.started) if self.started and self.ended else 0.0
+
+    @property
+    def blocking(self) -> bool:
+        """A failure that stops its flow."""
+        return self.status not in (SUCCEEDED, NOT_STARTED) and not self.tolerated
+
+
+@dataclass
+class RunInfo:
+    """What hooks receive as ``run``."""
+
+    id: str
+    plan: Plan
+    env: str
+    root: Path
+    executor: str
+    workers: int
+    started: float = field(default_factory=time.time)
+    where: str = ""
+    """Where the tasks run, in words, once the executor has started (``a local cluster of
+    2 workers at tcp://…``); empty for the executors that need no words."""
+
+
+@dataclass
+class Summary:
+    """Every task's outcome and the run's status (``succeeded``, ``failed``, ``interrupted``)."""
+
+    run: RunInfo
+    outcomes: list[Outcome]
+    status: str
+    log_dir: Path
+    ended: float = field(default_factory=time.time)
+
+    @property
+    def exit_code(self) -> int:
+        return {"succeeded": 0, "failed": 1, "interrupted": 130}[self.status]
+
+    @property
+    def duration(self) -> float:
+        return self.ended - self.run.started
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many tasks ended how (see :func:`normandy_core.status.tally`)."""
+        return tally((o.status, o.tolerated, o.resumed) for o in self.outcomes)
+
+    @property
+    def failing(self) -> Outcome | None:
+        """The first task whose failure stopped its flow."""
+        return next((o for o in self.outcomes if o.status in FAILURES and o.blocking), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        failing = self.failing
+        return {
+            "run_id": self.run.id,
+            "status": self.status,
+            "env": self.run.env,
+            "logs": str(self.log_dir),
+            "started": self.run.started,
+            "ended": self.ended,
+            "duration": round(self.duration, 3),
+            "counts": self.counts,
+            "failing_task": failing.task.key if failing else None,
+            "tasks": [
+                {
+                    "key": o.task.key,
+                    "flow": o.task.flow,
+                    "step": o.task.step,
+                    "task": o.task.name,
+                    "status": o.status,
+                    "resumed": o.resumed,
+                    "tolerated": o.tolerated,
+                    "attempts": o.attempts,
+                    "started": o.started,
+                    "ended": o.ended,
+                    "duration": round(o.duration, 3),
+                    "pid": o.pid,
+                    "error": None
+                    if o.error is None
+                    else {"kind": o.error.kind, "type": o.error.type, "message": o.error.message},
+                }
+                for o in self.outcomes
+            ],
+        }

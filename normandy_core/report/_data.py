@@ -1,0 +1,104 @@
+"""What a report shows, read from the run history and the run's log folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from normandy_core.history import History, RunRecord, TaskRecord
+from normandy_core.status import category
+from normandy_core.store import file_part
+
+LOG_TAIL_LINES = 40
+_LOG_TAIL_BYTES = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    status: str
+    started: float | None
+    ended: float | None
+    pid: int | None
+    error: str | None
+    """``Type: message`` of a failed attempt."""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class TaskView:
+    record: TaskRecord
+    attempts: tuple[Attempt, ...]
+    log_tail: tuple[str, ...] | None
+    """The last lines of the task's log file; ``None`` when there is no such file."""
+    log_file: str
+
+    @property
+    def category(self) -> str:
+        r = self.record
+        return category(r.status, r.tolerated, r.resumed)
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: RunRecord
+    tasks: tuple[TaskView, ...]
+    log_dir: Path
+    logs_found: bool
+    """Whether the run's log folder still holds its logs."""
+    generated: float
+    """When the report was made: the end of the timeline of a run still going."""
+
+    @property
+    def ended(self) -> float:
+        """The run's end, else its last recorded event, else now."""
+        if self.run.ended is not None:
+            return self.run.ended
+        times = [t for v in self.tasks for a in v.attempts for t in (a.started, a.ended) if t]
+        return max([*times, self.run.started, self.generated])
+
+
+def collect(history: History, run_id: str, logs_root: Path) -> RunView:
+    """The run ``run_id`` (``last``: the most recent) as a report shows it;
+    :class:`~normandy_core.history.RunNotFoundError` if no such run is recorded."""
+    run = history.get(run_id)
+    log_dir = logs_root / run.id
+    logs_found = (log_dir / "run.log").is_file()
+    attempts = history.run_attempts(run.id)
+    tasks = []
+    for record in history.tasks(run.id):
+        name = f"process-{file_part(record.key)}.log"
+        tail = read_tail(log_dir / name) if logs_found else None
+        tasks.append(
+            TaskView(record, tuple(_attempt(a) for a in attempts.get(record.key, ())), tail, name)
+        )
+    return RunView(run, tuple(tasks), log_dir, logs_found, time.time())
+
+
+def _attempt(row: dict[str, Any]) -> Attempt:
+    error = f"{row['error_type']}: {row['error_message']}" if row["error_type"] else None
+    return Attempt(row["attempt"], row["status"], row["started"], row["ended"], row["pid"], error)
+
+
+def read_tail(path: Path, lines: int = LOG_TAIL_LINES) -> tuple[str, ...] | None:
+    """The last ``lines`` lines of a text file (reading only its end); ``None`` if it is
+    missing."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            data = handle.read()
+    except OSError:
+        return None
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if size > _LOG_TAIL_BYTES and text:
+        text = text[1:]  # most likely cut in the middle
+    return tuple(text[-lines:])

@@ -1,0 +1,54 @@
+// Normandy report: small conveniences over a page that reads fine without them.
+// A click on a timeline bar, a task of the flows picture or a listed task opens that
+// task's details; the task list can be filtered. Nothing is fetched.
+(function () {
+  "use strict";
+
+  function show(id) {
+    var row = document.getElementById(id);
+    if (!row) return;
+    row.open = true;
+    row.classList.add("highlight");
+    row.scrollIntoView({ block: "center" });
+    setTimeout(function () { row.classList.remove("highlight"); }, 1600);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-target]");
+    if (!target) return;
+    event.preventDefault();
+    show(target.getAttribute("data-target"));
+    if (history.replaceState) history.replaceState(null, "", "#" + target.getAttribute("data-target"));
+  });
+
+  // hovering a task's row lights up its bar on the timeline
+  document.querySelectorAll(".task-row").forEach(function (row) {
+    var bar = document.querySelector('.timeline .bar[data-target="' + row.id + '"]');
+    if (!bar) return;
+    row.addEventListener("mouseenter", function () { bar.classList.add("highlight"); });
+    row.addEventListener("mouseleave", function () { bar.classList.remove("highlight"); });
+  });
+
+  var filter = document.getElementById("filter");
+  var problemsOnly = document.getElementById("problems-only");
+  var problems = { failed: 1, tolerated: 1, interrupted: 1 };
+  function applyFilter() {
+    var words = (filter && filter.value || "").toLowerCase().split(/\s+/).filter(Boolean);
+    var onlyProblems = problemsOnly && problemsOnly.checked;
+    document.querySelectorAll(".task-row").forEach(function (row) {
+      var text = (row.getAttribute("data-key") + " " + row.getAttribute("data-status")).toLowerCase();
+      var visible = words.every(function (w) { return text.indexOf(w) >= 0; }) &&
+        (!onlyProblems || problems[row.getAttribute("data-status")]);
+      row.classList.toggle("hidden", !visible);
+    });
+  }
+  if (filter) filter.addEventListener("input", applyFilter);
+  if (problemsOnly) problemsOnly.addEventListener("change", applyFilter);
+
+  if (location.hash && location.hash.indexOf("#task-") === 0) show(location.hash.slice(1));
+
+  // for tests and tools: the script ran to its end, and what the timeline holds
+  var root = document.documentElement;
+  root.setAttribute("data-ready", "1");
+  root.setAttribute("data-bars", String(document.querySelectorAll(".timeline .bar").length));
+})();

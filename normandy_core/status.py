@@ -1,0 +1,62 @@
+"""The statuses of tasks and runs, and how they are counted where people read them
+(``normandy run``'s progress and summary, ``normandy runs``, ``normandy report``).
+
+A task's recorded status says how it ended (``failed``, ``crashed``, ``timed out``…); a
+*tally* folds it, with its ``tolerated`` and ``resumed`` flags, into what a reader scans
+for: what got done, what failed, what was tolerated, what did not run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CRASHED = "crashed"
+TIMED_OUT = "timed out"
+INTERRUPTED = "interrupted"
+NOT_STARTED = "not started"
+RUNNING = "running"
+"""Recorded while an attempt runs: seen only in a run that is still going."""
+
+FAILURES = (FAILED, CRASHED, TIMED_OUT)
+"""The statuses of a task whose last attempt failed."""
+
+# tally categories besides the statuses above, and the order they are shown in
+TOLERATED, RESUMED = "tolerated", "resumed"
+CATEGORIES = (SUCCEEDED, FAILED, TOLERATED, INTERRUPTED, RESUMED, NOT_STARTED, RUNNING)
+
+
+def category(status: str, tolerated: bool = False, resumed: bool = False) -> str:
+    """The tally category of a task: ``succeeded``, ``failed`` (crashed and timed out
+    included), ``tolerated``, ``interrupted``, ``resumed`` (succeeded in the run this one
+    resumed, not run again), ``not started`` (a task still pending counts here too) or,
+    in a run that is still going, ``running``."""
+    if resumed:
+        return RESUMED
+    if status == SUCCEEDED:
+        return SUCCEEDED
+    if status in FAILURES:
+        return TOLERATED if tolerated else FAILED
+    if status in (INTERRUPTED, RUNNING):
+        return status
+    return NOT_STARTED
+
+
+def label(status: str, tolerated: bool = False, resumed: bool = False) -> str:
+    """A task's status as tables show it: ``failed (tolerated)``, ``succeeded (earlier
+    run)``."""
+    return status + (" (tolerated)" if tolerated else "") + (" (earlier run)" if resumed else "")
+
+
+def tally(tasks: Iterable[tuple[str, bool, bool]]) -> dict[str, int]:
+    """``(status, tolerated, resumed)`` of each task -> the non-zero counts by category,
+    in :data:`CATEGORIES` order."""
+    counts = Counter(category(*task) for task in tasks)
+    return {name: counts[name] for name in CATEGORIES if counts[name]}
+
+
+def describe_tally(counts: dict[str, int]) -> str:
+    """``{"succeeded": 3, "failed": 1}`` -> ``3 succeeded, 1 failed``."""
+    return ", ".join(f"{n} {name}" for name, n in counts.items()) or "no task"

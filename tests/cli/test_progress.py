@@ -1,0 +1,274 @@
+"""``normandy run``'s progress and summary (SPEC 9), end to end: one line per event when
+stderr is not a terminal (or with --no-progress), the live view on a real pseudo-terminal,
+and the summary (table, closing line, --json) that ends every run."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import normandy_command
+
+PROCS = """
+import time
+
+from normandy_core import hookimpl
+
+
+def ok(pipe, params):
+    time.sleep(params.get("sleep", 0))
+    print(f"{pipe.task} says hi")
+
+
+def flaky(pipe):
+    marker = pipe.path / f"flaky-{pipe.run_id}"
+    if not marker.exists():
+        marker.write_text("1")
+        raise ConnectionError("the server did not answer")
+
+
+def boom(pipe):
+    if not (pipe.path / "fixed").exists():
+        raise RuntimeError("boom: the process exploded")
+
+
+@hookimpl
+def normandy_processes():
+    return {"ok": ok, "flaky": flaky, "boom": boom, "soft": boom}
+"""
+
+CONF = """
+confs:
+  plugins: [procs]
+  workers: 2
+  envs:
+    dev: {}
+flows:
+  f:
+    tags: [default]
+    steps:
+      s1:
+        ok:
+        flaky: {retries: 1}
+      s2: [boom]
+      s3: [ok]
+  g:
+    tags: [default]
+    steps:
+      only: [ok]
+"""
+
+EVENT = re.compile(r"^(\d\d:\d\d:\d\d) \[(\d+)/(\d+)\] (.*)$")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+@pytest.fixture
+def project(make_project):
+    def make(conf: str = CONF) -> Path:
+        return make_project(conf, {"procs.py": PROCS})
+
+    return make
+
+
+def events(stderr: str) -> list[tuple[int, int, str]]:
+    """The progress lines: (finished, total, text)."""
+    out = []
+    for line in stderr.splitlines():
+        match = EVENT.match(line)
+        if match:
+            out.append((int(match[2]), int(match[3]), match[4]))
+    return out
+
+
+def test_plain_progress_is_one_line_per_event(normandy, project):
+    root = project()
+    result = normandy("run", cwd=root)  # stderr is a pipe, not a terminal
+    assert result.returncode == 1, result.output
+    lines = events(result.stderr)
+    texts = [text for _, _, text in lines]
+    run_id = texts[0].split()[1].rstrip(":")
+
+    def at(prefix: str) -> int:
+        [index] = [i for i, t in enumerate(texts) if t.startswith(prefix)]  # exactly once
+        return index
+
+    assert texts[0] == f"run {run_id}: 5 tasks in 2 flows, env dev, executor local, 2 workers"
+    assert at("flow f started: 3 steps, 4 tasks") < at("step f.s1 started: 2 tasks")
+    assert at("step f.s1 started") < at("f.s1.ok started (worker ") < at("f.s1.ok succeeded in ")
+    flaky = [t for t in texts if t.startswith("f.s1.flaky")]
+    assert [re.sub(r"worker \d+", "worker N", re.sub(r"\d+\.\d\ds", "Xs", t)) for t in flaky] == [
+        "f.s1.flaky started (worker N)",
+        "f.s1.flaky attempt 1 failed (failed): ConnectionError: the server did not answer; "
+        "retrying in 0s",
+        "f.s1.flaky started (worker N, attempt 2)",
+        "f.s1.flaky succeeded in Xs (2 attempts)",
+    ]
+    assert at("f.s1.ok succeeded") < at("step f.s1 ended") < at("step f.s2 started: 1 task")
+    assert at("f.s2.boom FAILED after 1 attempt (failed): RuntimeError: boom: the process")
+    assert at("step f.s2 failed") < at("flow f failed; its later steps did not start (1 task")
+    assert at("flow g not started: an earlier flow failed (use --keep-going")
+    assert not any(t.startswith(("step f.s3", "f.s3.ok", "g.only")) for t in texts)
+    # the count of finished tasks only grows, out of the same total, and reaches it
+    assert {total for _, total, _ in lines} == {5}
+    finished = [n for n, _, _ in lines]
+    assert finished == sorted(finished) and finished[-1] == 5
+    # the traceback follows its failure, indented; the process's own lines are there too
+    err = result.stderr
+    assert '    raise RuntimeError("boom: the process exploded")' in err
+    assert err.index("f.s2.boom FAILED") < err.index("Traceback (most recent call last)")
+    assert "f.s1.ok | ok says hi" in err
+    # the run's own log lines are not repeated on the console (they are in run.log)
+    assert "| succeeded in" not in err and "| flow f started" not in err
+    assert "| flow f started" in (root / "logs" / run_id / "run.log").read_text()
+    # the summary ends the run, then the closing lines
+    tail = err[err.index("FLOW  ") :]
+    assert re.search(r"f\s+s2\s+boom\s+failed\s+1\s+\d+\.\d\ds", tail)
+    assert re.search(r"g\s+only\s+ok\s+not started\s+0\s+-", tail)
+    assert re.search(r"\n5 tasks in \d+\.\d\ds: 2 done, 1 failed, 0 tolerated, 2 skipped\n", tail)
+    assert f"\nrun {run_id} failed; logs in logs/{run_id}\n" in tail
+    assert f"see what happened: normandy report {run_id}" in tail
+    assert tail.rstrip().endswith(f"fix the cause, then: normandy run --resume {run_id}")
+
+
+def test_plain_progress_of_a_resumed_run(normandy, project):
+    root = project()
+    first = normandy("run", cwd=root)
+    assert first.returncode == 1, first.output
+    (root / "fixed").write_text("")
+    result = normandy("run", "--resume", "last", cwd=root)
+    assert result.returncode == 0, result.output
+    texts = [t for _, _, t in events(result.stderr)]
+    run_id = events(first.stderr)[0][2].split()[1].rstrip(":")
+    for key in ("f.s1.ok", "f.s1.flaky"):
+        assert f"{key} skipped: succeeded in run {run_id}" in texts
+    assert any(t.startswith("f.s2.boom succeeded in") for t in texts)
+    assert "5 tasks in " in result.stderr and ": 3 done, 0 failed, 0 tolerated, 2 skipped\n" in (
+        result.stderr
+    )
+    assert f"(resuming {run_id}) succeeded; logs in" in result.stderr
+
+
+def test_json_summary_for_schedulers(normandy, project):
+    root = project(CONF.replace("s2: [boom]", "s2: [{soft: {error_tolerance: true}}]"))
+    result = normandy("run", "--json", cwd=root)
+    assert result.returncode == 0, result.output
+    data = json.loads(result.stdout)  # stdout holds the JSON only
+    assert data["status"] == "succeeded"
+    assert data["counts"] == {"succeeded": 4, "tolerated": 1}
+    assert data["failing_task"] is None
+    assert data["started"] <= data["ended"] and data["duration"] >= 0
+    tasks = {t["key"]: t for t in data["tasks"]}
+    assert tasks["f.s1.flaky"]["attempts"] == 2
+    assert tasks["f.s2.soft"]["tolerated"] is True
+    assert tasks["f.s2.soft"]["error"]["type"] == "RuntimeError"
+    assert all(t["pid"] and t["started"] <= t["ended"] for t in data["tasks"])
+    assert "FLOW" in result.stderr  # the table too, on stderr
+
+
+# -- on a terminal ------------------------------------------------------------------------
+
+
+def run_in_terminal(args: list[str], cwd: Path, timeout: float = 90) -> tuple[int, str]:
+    """Run ``normandy`` with a pseudo-terminal as stdin, stdout and stderr; return its exit
+    status and everything it wrote to the terminal (escape sequences included)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [*normandy_command(), *args], cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        else:
+            proc.kill()
+            pytest.fail("normandy did not finish on the terminal")
+        return proc.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(master)
+
+
+LIVE_CONF = """
+confs:
+  plugins: [procs]
+  workers: 2
+  envs:
+    dev: {}
+flows:
+  f:
+    tags: [default]
+    steps:
+      s1:
+        ok: {params: {sleep: 1.5}}
+        flaky: {retries: 1}
+        soft: {error_tolerance: true}
+      s2: [ok]
+"""
+
+
+def test_live_view_on_a_terminal(project):
+    root = project(LIVE_CONF)
+    code, raw = run_in_terminal(["run"], root)
+    assert code == 0, raw
+    assert "\x1b[2K" in raw or "\x1b[1A" in raw  # the view is redrawn in place
+    screen = ANSI.sub("", raw)
+    # the live view: where the run stands, each running task with its elapsed time and
+    # worker, the counts and the bar
+    assert "flow f (1/1) › step s1 (1/2)" in screen
+    assert re.search(r"\bok\s+\d+\.\ds\s+worker \d+", screen), screen
+    assert re.search(r"\d/4 tasks\s+\d done\s+\d failed\s+\d tolerated\s+\d skipped", screen)
+    assert "━" in screen
+    # what happened is printed above it and stays
+    assert "↻ f.s1.flaky attempt 1 failed (failed): ConnectionError" in screen
+    assert "⚠ f.s1.soft failed (tolerated) after 1 attempt (failed): RuntimeError" in screen
+    assert re.search(r"✔ f\.s1\.ok  1\.\d\ds", screen)
+    assert "f.s1.ok | ok says hi" in screen  # a process's own line
+    # ...and it still ends with the summary, after the last frame of the view
+    summary = screen.rindex("FLOW")
+    assert screen.rindex("━") < summary
+    table = screen[summary:]
+    for column in ("STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"):
+        assert column in table
+    assert re.search(r"f\s+s1\s+flaky\s+succeeded\s+2\b", table)
+    assert re.search(r"f\s+s1\s+soft\s+failed \(tolerated\)\s+1\b", table)
+    assert re.search(
+        r"4 tasks in \d+\.\d\ds: 3 done, 0 failed, 1 tolerated, 0 skipped\s+"
+        r"run \S+ succeeded; logs in logs/\S+\s*$",
+        table,
+    )
+
+
+def test_no_progress_on_a_terminal_gives_plain_lines(project):
+    root = project(LIVE_CONF)
+    code, raw = run_in_terminal(["run", "--no-progress"], root)
+    assert code == 0, raw
+    screen = ANSI.sub("", raw)
+    assert "━" not in screen
+    lines = events(screen)
+    assert lines and lines[-1][0] == lines[-1][1] == 4
+    assert any(t.startswith("f.s1.ok started (worker ") for _, _, t in lines)
