@@ -26,7 +26,7 @@ def test_start_up_imports_neither_the_engine_nor_rich():
     """``normandy --version`` stays fast: commands import what they need when they run,
     and rich only when a live view is drawn."""
     code = (
-        "import sys, normandy_cli.app\n"
+        "import sys, normandy_cli._app\n"
         "heavy = [m for m in ('rich', 'normandy_core.execution', 'normandy_core.report', "
         "'normandy_cli._progress') if m in sys.modules]\n"
         "print(heavy)"
@@ -34,6 +34,24 @@ def test_start_up_imports_neither_the_engine_nor_rich():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_version_answers_without_loading_the_command_line_framework():
+    code = (
+        "import sys\n"
+        "from normandy_cli.app import main\n"
+        "main(['--version'])\n"
+        "print('typer' in sys.modules, 'normandy_cli._app' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"normandy {normandy_core.__version__}", "False False"]
+
+
+def test_version_among_other_arguments_is_typers(normandy):
+    result = normandy("--version", "run", "--tags", "x")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"normandy {normandy_core.__version__}"
 
 
 def test_unknown_option_is_a_usage_error(normandy):
