@@ -23,7 +23,7 @@ def test_help_lists_commands(normandy):
 
 
 def test_start_up_imports_neither_the_engine_nor_rich():
-    """``normandy --version`` stays fast: commands import what they need when they run,
+    """Loading the application stays light: commands import what they need when they run,
     and rich only when a live view is drawn."""
     code = (
         "import sys, normandy_cli._app\n"
