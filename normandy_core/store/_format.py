@@ -19,6 +19,10 @@ from typing import Any
 
 MAGIC = b"NVAR1\n"
 ALIGN = 64
+WRITE_CHUNK = 1 << 20
+"""Buffers are handed to the writer 1 MiB at a time. Measured on this project's 2-core
+Linux VM (ext4): one write() of 256 MiB took 0.05 s or 0.35-0.68 s, at random, while
+1 MiB writes of the same bytes took 0.05-0.10 s every time."""
 
 
 def encode(name: str, value: Any) -> Iterator[bytes | memoryview]:
@@ -47,7 +51,8 @@ def _chunks(payload: bytes, raws: list[memoryview]) -> Iterator[bytes | memoryvi
         pad = -offset % ALIGN
         if pad:
             yield b"\0" * pad
-        yield raw
+        for start in range(0, raw.nbytes, WRITE_CHUNK):
+            yield raw[start : start + WRITE_CHUNK]
         offset += pad + raw.nbytes
 
 
