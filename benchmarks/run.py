@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -60,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
 
     kedro_version = ensure_kedro(log)
     workdir = Path(tempfile.mkdtemp(prefix="normandy-bench-", dir=args.workdir))
-    ctx = Context(quick=args.quick, repeats=repeats, workdir=workdir, log=log)
+    dask = importlib.util.find_spec("distributed") is not None
+    if not dask:
+        log("distributed is not installed: no dask variants (pip install -e '.[dask]')")
+    ctx = Context(quick=args.quick, repeats=repeats, workdir=workdir, log=log, dask=dask)
     results: dict[str, Any] = {}
     started = time.monotonic()
     try:

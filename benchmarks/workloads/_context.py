@@ -15,6 +15,9 @@ class Context:
     repeats: int
     workdir: Path
     log: Callable[[str], None]
+    dask: bool = False
+    """Whether the dask executor can run here (``normandy[dask]``): the fan-out and the
+    hand-off then also run on a 2-worker Dask ``LocalCluster``, next to ``local``."""
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full

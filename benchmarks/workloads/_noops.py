@@ -13,20 +13,23 @@ from workloads._context import Context
 from workloads._runs import run_project
 
 
-def measure(ctx: Context, name: str, steps: int, per_step: int) -> dict[str, Any]:
+def measure(
+    ctx: Context, name: str, steps: int, per_step: int, dask: bool = False
+) -> dict[str, Any]:
     """Series (seconds unless ``_ms``): ``normandy.wall``/``.run``/``.span`` with ``n``
     tasks, ``normandy1.*`` with one; ``kedro_parallel.run``/``.wall``,
     ``kedro_sequential.*`` and their ``…1`` with one node; and the marginal costs per task
-    ``*.overhead_ms`` = (n tasks − 1 task) / (n − 1)."""
+    ``*.overhead_ms`` = (n tasks − 1 task) / (n − 1); with ``dask``, also
+    ``normandy_dask.*`` with ``n`` tasks on the dask executor."""
     n = steps * per_step
     folder = ctx.folder(name)
     many = _projects.noops(folder / "many", steps, per_step)
     one = _projects.noops(folder / "one", 1, 1)
     samples = Samples()
 
-    def normandy(project: Any, key: str) -> Callable[[], None]:
+    def normandy(project: Any, key: str, *args: str) -> Callable[[], None]:
         def variant() -> None:
-            times = run_project(project)
+            times = run_project(project, *args)
             samples.add(f"{key}.wall", times.wall)
             samples.add(f"{key}.run", times.run)
             samples.add(f"{key}.span", times.span())
@@ -49,6 +52,8 @@ def measure(ctx: Context, name: str, steps: int, per_step: int) -> dict[str, Any
         "kedro sequential": kedro_variant("sequential", n, "kedro_sequential"),
         "kedro sequential (1 node)": kedro_variant("sequential", 1, "kedro_sequential1"),
     }
+    if dask:  # the run's own LocalCluster of 2 workers, started and closed by each run
+        variants["normandy dask"] = normandy(many, "normandy_dask", "--executor", "dask")
     ctx.log("  warm-up: Normandy once each, Kedro with 5 nodes")
     run_project(many)
     run_project(one)

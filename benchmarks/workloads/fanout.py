@@ -18,7 +18,7 @@ TITLE = "fan-out"
 
 def run(ctx: Context) -> dict[str, Any]:
     n = ctx.size(200, 40)
-    m = _noops.measure(ctx, NAME, steps=1, per_step=n)
+    m = _noops.measure(ctx, NAME, steps=1, per_step=n, dask=ctx.dask)
     label = f"{n} no-op tasks in 1 step"
     rows = [
         row(
@@ -48,4 +48,12 @@ def run(ctx: Context) -> dict[str, Any]:
             ("Kedro SequentialRunner", m["kedro_sequential.run"]),
         ),
     ]
+    if "normandy_dask.run" in m:
+        dask = "the dask executor, on the run's own LocalCluster(2)"
+        rows += [
+            row(TITLE, f"{label}: run time on {dask}", "s", m["normandy_dask.run"],
+                ("Normandy's local executor", m["normandy.run"])),
+            row(TITLE, f"{label}: whole command on {dask}", "s", m["normandy_dask.wall"],
+                ("Normandy's local executor", m["normandy.wall"])),
+        ]  # fmt: skip
     return {"params": {"tasks": n, "workers": 2}, "metrics": m, "rows": rows}

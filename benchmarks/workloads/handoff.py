@@ -35,7 +35,7 @@ def run(ctx: Context) -> dict[str, Any]:
     samples = Samples()
     variants: dict[str, Callable[[], None]] = {}
     for kind in ("array", "frame"):
-        variants.update(_variants(kind, nbytes, folder, samples))
+        variants.update(_variants(kind, nbytes, folder, samples, ctx.dask))
     ctx.log("  warm-up: each once")
     for variant in variants.values():
         variant()
@@ -76,26 +76,39 @@ def run(ctx: Context) -> dict[str, Any]:
                 ("Kedro SequentialRunner, MemoryDataset", m[f"{kind}.kedro_sequential.speed"]),
             ),
         ]
+        if f"{kind}.normandy_dask.speed" in m:
+            rows.append(
+                row(
+                    TITLE,
+                    f"{what}: speed on the dask executor, LocalCluster(2)",
+                    "MiB/s",
+                    m[f"{kind}.normandy_dask.speed"],
+                    ("Normandy's local executor", speed),
+                )
+            )
     return {"params": {"nbytes": nbytes, "workers": 2}, "metrics": m, "rows": rows}
 
 
 def _variants(
-    kind: str, nbytes: int, folder: Any, samples: Samples
+    kind: str, nbytes: int, folder: Any, samples: Samples, dask: bool
 ) -> dict[str, Callable[[], None]]:
     timing = folder / f"timing-{kind}.json"
     project = _projects.handoff(folder / f"project-{kind}", kind, nbytes, timing)
 
-    def normandy() -> None:
-        timing.unlink(missing_ok=True)
-        times = run_project(project)
-        t = json.loads(timing.read_text())
-        samples.add(f"{kind}.normandy.handoff", t["summed"] - t["created"])
-        samples.add(f"{kind}.normandy.write", t["written"] - t["created"])
-        samples.add(f"{kind}.normandy.between_steps", t["opened"] - t["written"])
-        samples.add(f"{kind}.normandy.read", t["loaded"] - t["opened"])
-        samples.add(f"{kind}.normandy.sum", t["summed"] - t["loaded"])
-        samples.add(f"{kind}.normandy.run", times.run)
-        samples.add(f"{kind}.normandy.wall", times.wall)
+    def normandy(key: str, *args: str) -> Callable[[], None]:
+        def variant() -> None:
+            timing.unlink(missing_ok=True)
+            times = run_project(project, *args)
+            t = json.loads(timing.read_text())
+            samples.add(f"{kind}.{key}.handoff", t["summed"] - t["created"])
+            samples.add(f"{kind}.{key}.write", t["written"] - t["created"])
+            samples.add(f"{kind}.{key}.between_steps", t["opened"] - t["written"])
+            samples.add(f"{kind}.{key}.read", t["loaded"] - t["opened"])
+            samples.add(f"{kind}.{key}.sum", t["summed"] - t["loaded"])
+            samples.add(f"{kind}.{key}.run", times.run)
+            samples.add(f"{kind}.{key}.wall", times.wall)
+
+        return variant
 
     def kedro_variant(runner: str) -> Callable[[], None]:
         def variant() -> None:
@@ -113,9 +126,12 @@ def _variants(
         for part in ("write", "read", "sum"):
             samples.add(f"{kind}.raw.{part}", t[part])
 
-    return {
-        f"{kind}: normandy": normandy,
+    variants = {
+        f"{kind}: normandy": normandy("normandy"),
         f"{kind}: kedro parallel": kedro_variant("parallel"),
         f"{kind}: kedro sequential": kedro_variant("sequential"),
         f"{kind}: raw numpy": raw_reference,
     }
+    if dask:
+        variants[f"{kind}: normandy dask"] = normandy("normandy_dask", "--executor", "dask")
+    return variants
