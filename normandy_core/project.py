@@ -17,6 +17,7 @@ from typing import Any
 from normandy_core.config import (
     CONF_FILE,
     ProjectConfig,
+    check_engine_sections,
     check_executor,
     check_processes,
     check_store,
@@ -89,6 +90,8 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
             where = config.where(f"confs.plugins[{config.plugins.index(exc.plugin)}]")
             raise ConfigError([*problems, where.problem(str(exc))]) from exc
         raise
+    if config.engine_sections:
+        problems += check_engine_sections(config, available_executors(plugins))
     return Project(root, config, plugins, build_registry(plugins), problems)
 
 

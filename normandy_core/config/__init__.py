@@ -6,7 +6,12 @@ Every problem is collected with its position and reported at once, as a
 
 from __future__ import annotations
 
-from normandy_core.config._checks import check_executor, check_processes, check_store
+from normandy_core.config._checks import (
+    check_engine_sections,
+    check_executor,
+    check_processes,
+    check_store,
+)
 from normandy_core.config._envs import env_settings, load_credentials, select_env
 from normandy_core.config._model import (
     CONF_FILE,
@@ -31,6 +36,7 @@ __all__ = [
     "ProcessEntry",
     "ProjectConfig",
     "StepConfig",
+    "check_engine_sections",
     "check_executor",
     "check_processes",
     "check_store",

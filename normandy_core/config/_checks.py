@@ -4,9 +4,10 @@ executors, the store."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from normandy_core.config._model import ProjectConfig
+from normandy_core.config._schema import CONFS_SCHEMA
 from normandy_core.errors import Problem, ProcessLoadError
 from normandy_core.registry import Registry
 
@@ -87,3 +88,20 @@ def check_store(config: ProjectConfig) -> list[Problem]:
 
     reason = store_problem(config.store) if config.store else None
     return [config.where("confs.store").problem(reason)] if reason else []
+
+
+def check_engine_sections(config: ProjectConfig, executors: Collection[str]) -> list[Problem]:
+    """``confs.<name>`` mappings that name no executor are unknown keys."""
+    problems = []
+    for name, where in config.engine_sections.items():
+        if name in executors:
+            continue
+        close = difflib.get_close_matches(name, [*CONFS_SCHEMA, *executors], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.append(
+            where.problem(
+                f"unknown key {name!r}{hint} (a section of its own is allowed for an executor "
+                f"added by a plugin; the executors are: {', '.join(sorted(executors))})"
+            )
+        )
+    return problems

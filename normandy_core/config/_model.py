@@ -106,6 +106,9 @@ class ProjectConfig:
     confs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     locations: Mapping[str, Location] = field(default_factory=dict)
     """Positions of ``confs`` keys (``"confs.envs"``, ``"confs.plugins[0]"``…) for messages."""
+    engine_sections: Mapping[str, Location] = field(default_factory=dict)
+    """``confs`` mappings the schema does not know (``confs.ray``): the settings of an
+    executor added by a plugin, allowed once the plugins show that executor exists."""
 
     def where(self, path: str) -> Location:
         """The position of a ``confs`` key, or of the file's start."""
@@ -154,8 +157,14 @@ def read_config(
             if isinstance(confs.get(key), str) and confs[key].strip().isdigit():
                 confs[key] = int(confs[key])
     tree = dict(data)
+    engine_sections: dict[str, Location] = {}
     if isinstance(raw_confs, Mapping):
-        tree["confs"] = confs
+        tree["confs"] = {k: v for k, v in confs.items() if not _engine_section(k, v)}
+        engine_sections = {
+            k: locate(doc, ["confs", k], at_key=True)
+            for k, v in confs.items()
+            if _engine_section(k, v)
+        }
     problems.extend(_schema.check(doc, tree, _schema.FILE_SCHEMA))
 
     flows = {
@@ -219,8 +228,18 @@ def read_config(
         store=store if isinstance(store, str) and store else None,
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
+        engine_sections=MappingProxyType(engine_sections),
     )
     return config, problems
+
+
+def _engine_section(key: Any, value: Any) -> bool:
+    """A mapping under a ``confs`` key the schema does not know: maybe an engine's."""
+    return (
+        isinstance(key, str)
+        and key not in _schema.CONFS_SCHEMA
+        and (value is None or isinstance(value, Mapping))
+    )
 
 
 def _read_flow(
