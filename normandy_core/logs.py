@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from normandy_core._packets import PacketQueue
 from normandy_core.events import RunObserver
 from normandy_core.status import INTERRUPTED, SUCCEEDED
 from normandy_core.store import file_part
@@ -150,10 +151,9 @@ class _Router(logging.Handler):
 
 
 class QueueHandler(logging.handlers.QueueHandler):
-    """Puts records with a blocking ``put``: works with ``multiprocessing.SimpleQueue``,
-    whose writes go straight into the pipe, so that a worker's records are all in it
-    before the worker returns its result (and the orchestrator's line about the task ends
-    up after them)."""
+    """Puts records with a blocking ``put``: with a :class:`PacketQueue` the writes go
+    straight into its pipe, so that a worker's records are all in it before the worker
+    returns its result (and the orchestrator's line about the task ends up after them)."""
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.queue.put(record)  # type: ignore[attr-defined]
@@ -189,7 +189,7 @@ class RunLogs:
         self.log_dir = log_dir
         self.level = level
         ctx = mp_context or multiprocessing
-        self.queue: Any = ctx.SimpleQueue() if across_processes else queue.Queue()
+        self.queue: Any = PacketQueue(ctx) if across_processes else queue.Queue()
         self.router = _Router(log_dir, level, console, console_events, on_started)
         self.listener = _Listener(self.queue, self.router)
         self.listener.start()

@@ -103,9 +103,24 @@ def mark(pipe):
     _out(f"mark-{pipe.flow}.{pipe.step}.{pipe.task}").write_text(str(os.getpid()))
 
 
+def chatter(log):
+    # logs without pause, long lines (several pipe packets each), until it is stopped
+    n = 0
+    while True:
+        n += 1
+        log.info("line %d %s", n, "x" * 6000)
+
+
+def late_talker(log):
+    time.sleep(1.5)  # after chatter was killed, in all likelihood in the middle of a line
+    for i in range(5):
+        log.info("late line %d", i)
+
+
 @hookimpl
 def normandy_processes():
-    names = ["sleeper", "crash", "crash_once", "hang", "flaky", "pid_sleep", "mark"]
+    names = ["sleeper", "crash", "crash_once", "hang", "flaky", "pid_sleep", "mark",
+             "chatter", "late_talker"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -377,6 +392,32 @@ def test_a_task_past_its_timeout_is_stopped_and_its_worker_killed(project, run, 
     assert not wait_until_gone([pid], within=2.0), f"worker {pid} still alive after its timeout"
     assert not out_file(root, "hang-finished").exists()
     assert errors_seen(root) == [("f.s.hang", "timed out")]
+
+
+@pytest.mark.parametrize("executor", CRASHING)
+def test_a_worker_killed_while_it_logs_blocks_no_other_logging(project, run, executor):
+    """A worker killed in the middle of writing a log record once kept the log queue's
+    lock: every later record, the orchestrator's too, waited for it forever."""
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        chatter: {timeout: 0.5}
+        late_talker:
+      after: [mark]
+"""
+    )
+    result = run(root, executor)
+    assert result.returncode == 1, result.output
+    tasks = tasks_by_name(summary(result))
+    assert tasks["f.s.chatter"]["status"] == "timed out"
+    assert tasks["f.s.late_talker"]["status"] == "succeeded"
+    [log_dir] = (root / "logs").iterdir()
+    late = (log_dir / "process-f.s.late_talker.log").read_text()
+    assert [f"late line {i}" in late for i in range(5)] == [True] * 5
+    assert "f.s.late_talker | late line 4" in (log_dir / "run.log").read_text()
 
 
 @pytest.mark.parametrize("executor", CRASHING)

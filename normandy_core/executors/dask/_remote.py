@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from normandy_core._packets import PacketQueue
 from normandy_core.executors._forkserver import mp_context
 from normandy_core.executors.dask._child import init_child, run_in_child
 from normandy_core.executors.dask._protocol import (
@@ -137,7 +138,7 @@ class _RunSlot:
         self.worker = worker
         self.address = str(worker.address)
         context = mp_context()
-        self.queue: Any = context.SimpleQueue()
+        self.queue: Any = PacketQueue(context)  # a killed child cannot block it
         # the children's lifeline (see _child.init_child): only this process may hold the
         # writing end, and the children are started by a fork server, which inherits nothing
         self.lifeline, self.alive = context.Pipe(duplex=False)
@@ -254,8 +255,6 @@ class _RunSlot:
         self.pool.stop()
         with contextlib.suppress(TimeoutError):
             self.pool.join(timeout=10)
-        # the sentinel from a thread: a child killed while writing to the queue may hold
-        # its lock, and closing must not hang on it
-        threading.Thread(target=self.queue.put, args=(None,), daemon=True).start()
+        self.queue.put(None)  # the forwarder's sentinel
         self.forwarder.join(timeout=2)
         self.alive.close()  # a child pebble could not stop dies now

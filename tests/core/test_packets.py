@@ -1,0 +1,88 @@
+"""The log queue between processes (:mod:`normandy_core._packets`): messages of any size
+from several processes arrive whole, and a writer killed in the middle of a message
+blocks nobody."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from normandy_core._packets import PACKET, PacketQueue
+from normandy_core.executors._forkserver import mp_context
+
+
+def _writer(queue: PacketQueue, name: str, count: int, size: int) -> None:
+    for i in range(count):
+        queue.put((name, i, name * size))
+
+
+def _stuck_writer(queue: PacketQueue) -> None:
+    queue.put("started")
+    queue.put("y" * (64 << 20))  # far more than the pipe holds: stuck in the middle
+
+
+def _get(queue: PacketQueue, timeout: float) -> object:
+    """``queue.get()`` or ``TimeoutError``: a hang must fail the test, not freeze it."""
+    box: list[object] = []
+    reader = threading.Thread(target=lambda: box.append(queue.get()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not box:
+        raise TimeoutError(f"nothing came out of the queue in {timeout} s")
+    return box[0]
+
+
+@pytest.mark.parametrize("size", [0, 10, PACKET, 10 * PACKET + 7, 1 << 20])
+def test_a_message_of_any_size_comes_back_whole(size):
+    queue = PacketQueue()
+    value = {"text": "z" * size, "n": size}
+    # from another thread: a message larger than the pipe's buffer waits for the reader
+    writer = threading.Thread(target=lambda: (queue.put(value), queue.put(None)))
+    writer.start()
+    assert _get(queue, 10) == value
+    assert _get(queue, 10) is None
+    writer.join(10)
+    assert queue.empty()
+
+
+def test_messages_of_several_processes_interleave_and_arrive_whole():
+    ctx = mp_context()
+    queue = PacketQueue(ctx)
+    writers = [
+        ctx.Process(target=_writer, args=(queue, name, 50, 3 * PACKET)) for name in "abc"
+    ]
+    for w in writers:
+        w.start()
+    got = [_get(queue, 30) for _ in range(150)]
+    for w in writers:
+        w.join(10)
+    for name in "abc":
+        mine = [m for m in got if m[0] == name]
+        assert [m[1] for m in mine] == list(range(50))  # in order, per writer
+        assert all(m[2] == name * 3 * PACKET for m in mine)
+
+
+def test_a_writer_killed_in_the_middle_of_a_message_blocks_nobody():
+    ctx = mp_context()
+    queue = PacketQueue(ctx)
+    writer = ctx.Process(target=_stuck_writer, args=(queue,))
+    writer.start()
+    assert _get(queue, 30) == "started"
+    time.sleep(0.3)  # nobody reads: the writer waits in the middle of its message
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join(10)
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(queue.get, None)), daemon=True)
+    reader.start()
+    other = ctx.Process(target=_writer, args=(queue, "after", 1, 10))
+    other.start()
+    other.join(10)
+    assert other.exitcode == 0  # its put did not wait for the dead writer
+    queue.put("and mine")
+    queue.put(None)
+    reader.join(10)
+    assert got == [("after", 0, "after" * 10), "and mine"]  # the broken message is dropped
