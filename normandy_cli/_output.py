@@ -26,8 +26,9 @@ def err(text: str) -> None:
 
 
 def reports_errors(command: F) -> F:
-    """Decorate a command so that a :class:`NormandyError` is printed, not raised, and the
-    command exits with status 2 (130 for a Ctrl-C that no run handled)."""
+    """Decorate a command so that a :class:`NormandyError`, or an ``OSError`` of the
+    machine (a folder it cannot write), is printed, not raised, and the command exits
+    with status 2 (130 for a Ctrl-C that no run handled)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,6 +45,13 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(EXIT_USAGE) from None
         except NormandyError as exc:
             err(f"normandy: error: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        except OSError as exc:  # a folder it cannot write, a disk full: not a bug to trace
+            where = f" ({exc.filename})" if exc.filename else ""
+            err(
+                f"normandy: error: {exc.strerror or exc}{where}; check that the project's "
+                "folders can be written and the disk has room"
+            )
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:  # before a run started (a run records its own)
             err("normandy: interrupted")

@@ -39,8 +39,14 @@ def create_project(path: Path, *, force: bool = False) -> list[Path]:
     written = []
     for rel, text in files.items():
         target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text.lstrip("\n"), encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text.lstrip("\n"), encoding="utf-8")
+        except OSError as exc:
+            raise NormandyError(
+                f"cannot write {display_path(target)}: {exc.strerror or exc}; choose a "
+                "folder you can write to"
+            ) from None
         written.append(target)
     return written
 

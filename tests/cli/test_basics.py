@@ -78,3 +78,12 @@ def test_project_found_upward(normandy, original_project: Path):
 def test_project_option(normandy, original_project: Path, tmp_path: Path):
     result = normandy("validate", "--project", str(original_project), cwd=tmp_path)
     assert result.returncode == 0, result.output
+
+
+def test_a_folder_it_cannot_write_is_a_clear_error(normandy, original_project: Path):
+    (original_project / "logs").write_text("not a folder")
+    result = normandy("run", cwd=original_project)
+    assert result.returncode == 2
+    assert "normandy: error: Not a directory" in result.stderr
+    assert "check that the project's folders can be written" in result.stderr
+    assert "Traceback" not in result.output

@@ -112,3 +112,12 @@ def _see_this_interpreters_packages(python: Path) -> None:
     dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs)
     (Path(purelib) / "_outer_site.pth").write_text(lines)
+
+
+def test_a_place_it_cannot_write_is_a_clear_error(normandy, tmp_path: Path):
+    (tmp_path / "a-file").write_text("")
+    result = normandy("create-project", "a-file/p", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "normandy: error: cannot write a-file/p/" in result.stderr
+    assert "choose a folder you can write to" in result.stderr
+    assert "Traceback" not in result.output
