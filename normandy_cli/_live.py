@@ -21,6 +21,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from normandy_cli._output import plural, secs
 from normandy_cli._progress import (
     COUNTED,
     DONE,
@@ -28,8 +29,6 @@ from normandy_cli._progress import (
     Progress,
     elapsed,
     failure_text,
-    plural,
-    secs,
 )
 from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
 

@@ -67,3 +67,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def secs(value: float | None) -> str:
+    """A duration as the tables show it: ``1.23s``, ``-`` for none."""
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def when(ts: float | None) -> str:
+    """A time as the tables show it: ``2026-11-25 13:40:30``, ``-`` for none."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 task``, ``2 tasks``."""
+    return f"{n} {word}{'s' * (n != 1)}"

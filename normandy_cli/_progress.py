@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from normandy_cli._output import table
+from normandy_cli._output import plural, secs, table
 from normandy_core.events import RunObserver
 from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, category, label
 
@@ -164,12 +164,6 @@ def describe_counts(counts: Counter[str]) -> str:
     return ", ".join(f"{counts[what]} {what}" for what in shown)
 
 
-def secs(value: float) -> str:
-    return f"{value:.2f}s"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
 
 
 def failure_text(outcome: Outcome) -> str:

@@ -16,7 +16,7 @@ from normandy_cli._options import (
     TagsOpt,
     parse_params,
 )
-from normandy_cli._output import err, reports_errors
+from normandy_cli._output import err, plural, reports_errors, secs
 
 if TYPE_CHECKING:
     from normandy_core.execution import Resume
@@ -85,7 +85,7 @@ def run(
         from normandy_core.executors._forkserver import warm_up
 
         warm_up()
-    from normandy_cli._progress import describe_counts, open_progress, plural, secs
+    from normandy_cli._progress import describe_counts, open_progress
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
     from normandy_core.history import History

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from normandy_cli._options import JsonOpt, ProjectOpt
-from normandy_cli._output import reports_errors, table
+from normandy_cli._output import reports_errors, secs, table, when
 
 
 @reports_errors
@@ -62,8 +61,8 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
         (
             r.id,
             r.status,
-            _when(r.started),
-            _secs(r.duration),
+            when(r.started),
+            secs(r.duration),
             r.selection,
             r.env,
             describe_tally(counts[r.id]),
@@ -101,7 +100,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     resumed = f", resuming {record.resumed_from}" if record.resumed_from else ""
     typer.echo(f"run {record.id}: {record.status}{resumed}")
     typer.echo(
-        f"  started {_when(record.started)}, took {_secs(record.duration)}; "
+        f"  started {when(record.started)}, took {secs(record.duration)}; "
         f"{record.selection}; env {record.env}; executor {record.executor} "
         f"({record.workers} workers); normandy {record.version}; plan {record.fingerprint}"
     )
@@ -117,7 +116,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
                 t.task,
                 status,
                 t.attempts,
-                _secs(t.duration),
+                secs(t.duration),
                 t.pid or "-",
                 error[:80],
             )
@@ -134,9 +133,3 @@ def _run_dict(record: Any) -> dict[str, Any]:
     return data
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
