@@ -367,6 +367,39 @@ def test_python_tags_are_refused_and_construct_nothing(
     assert not isinstance(config.flows["main"].params["cmd"], int)
 
 
+def test_merge_keys_share_params_and_explicit_keys_win(load_conf: LoadConf) -> None:
+    config, problems = load_conf("""
+        confs:
+          envs: {dev: }
+        flows:
+          daily:
+            params: &defaults {region: eu, limit: 10}
+            steps: {s: [a]}
+          weekly:
+            params:
+              <<: *defaults
+              limit: 5
+            steps: {s: [a]}
+    """)
+    assert problems == []
+    assert config is not None
+    assert dict(config.flows["weekly"].params) == {"limit": 5, "region": "eu"}
+
+
+def test_an_alias_cycle_is_a_problem_not_a_crash(load_conf: LoadConf) -> None:
+    _, problems = load_conf("""
+        confs:
+          envs: {dev: }
+          plugins: &loop [*loop]
+        flows:
+          main: {steps: {s: [a]}}
+    """)
+    assert strs(problems)[0] == (
+        f"{FILE}:3:12: confs.plugins[0]: an alias refers to a node that contains it; "
+        "remove the cycle"
+    )
+
+
 def test_local_tags_are_refused(load_conf: LoadConf) -> None:
     _, problems = load_conf("""
         confs:
