@@ -8,22 +8,25 @@ tagged with its flow/step/task, to the orchestrator's log queue.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from normandy_core.logs import QueueHandler, start_notice
+from normandy_core.logs import start_notice
+from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import call_arguments, import_target
 from normandy_core.store import Variables
+from normandy_core.tasklog import LogWriter, task_logger
+
+__all__ = ["Masker", "TaskCall", "TaskResult", "init_worker", "run_task", "secret_values"]
 
 _imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
 _log_queue: Any = None
@@ -97,7 +100,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
     queue = log_queue if log_queue is not None else _log_queue
     if queue is not None:  # first in the queue, before anything the task logs
         queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
-    logger = _task_logger(call, queue, masker)
+    logger = task_logger(call, queue, masker)
     vars_ = Variables(call.vars_dir, call.staging_dir)
     pipe = Pipe(
         env=call.env,
@@ -115,8 +118,8 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
     )
     token = set_current(pipe)
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout = _LogWriter(logger, logging.INFO)  # type: ignore[assignment]
-    sys.stderr = _LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
+    sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
+    sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     try:
         fn, wanted = _load(call)
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
@@ -138,7 +141,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         )
     finally:
         for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, _LogWriter):
+            if isinstance(stream, LogWriter):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
         reset_current(token)
@@ -157,88 +160,3 @@ def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:
         fn = import_target(call.target, call.process)
         cached = _imported[call.target] = (fn, call_arguments(fn, call.process, call.target))
     return cached
-
-
-class Masker:
-    """Replaces every credential value in a text with ``***``."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-
-def secret_values(credentials: Mapping[str, Any]) -> tuple[str, ...]:
-    """Every leaf value of a credentials mapping, as text."""
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
-        elif node is not None and not isinstance(node, bool):
-            out.append(str(node))
-
-    walk(credentials)
-    return tuple(out)
-
-
-class _TaskFilter(logging.Filter):
-    def __init__(self, call: TaskCall, masker: Masker) -> None:
-        super().__init__()
-        self.call = call
-        self.masker = masker
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.masker(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.masker("".join(traceback.format_exception(*record.exc_info)))
-            record.exc_info = None
-        record.flow, record.step, record.task = self.call.flow, self.call.step, self.call.task
-        record.key = self.call.key
-        return True
-
-
-def _task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
-    logger = logging.getLogger(f"normandy.task.{call.key}")
-    logger.setLevel(call.log_level)
-    logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    if queue is not None:
-        handler = QueueHandler(queue)
-        handler.addFilter(_TaskFilter(call, masker))
-        logger.addHandler(handler)
-    return logger
-
-
-class _LogWriter(io.TextIOBase):
-    """A stdout/stderr replacement that turns each printed line into a log record."""
-
-    def __init__(self, logger: logging.Logger, level: int) -> None:
-        self.logger = logger
-        self.level = level
-        self.pending = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self.pending += text
-        while "\n" in self.pending:
-            line, self.pending = self.pending.split("\n", 1)
-            self.logger.log(self.level, line)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.pending:
-            self.logger.log(self.level, self.pending)
-            self.pending = ""
