@@ -10,9 +10,13 @@ the command line turns them into a message and an exit status, never a traceback
     ├── PluginError               a plugin cannot be loaded or misbehaves
     │   └── HookError             a hook implementation raised
     ├── ExecutorError             an execution engine cannot start (cluster unreachable…)
-    └── RegistryError             a process name cannot be served
-        ├── DuplicateProcessError one name registered to two different targets
-        └── ProcessLoadError      a registered target cannot be imported or called
+    ├── RegistryError             a process name cannot be served
+    │   ├── DuplicateProcessError one name registered to two different targets
+    │   └── ProcessLoadError      a registered target cannot be imported or called
+    ├── HistoryError              the run history cannot be read or written
+    │   └── RunNotFoundError      no recorded run has that id
+    ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
+    └── ReportError               a run's report cannot be written
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
 """
@@ -26,6 +30,7 @@ __all__ = [
     "ConfigError",
     "DuplicateProcessError",
     "ExecutorError",
+    "HistoryError",
     "HookError",
     "NormandyError",
     "PluginError",
@@ -33,6 +38,9 @@ __all__ = [
     "ProcessLoadError",
     "ProjectNotFoundError",
     "RegistryError",
+    "ReportError",
+    "ResumeError",
+    "RunNotFoundError",
     "SelectionError",
 ]
 
@@ -117,6 +125,24 @@ class DuplicateProcessError(RegistryError):
 
 class ProcessLoadError(RegistryError):
     """A registered process could not be imported, or its signature cannot be served."""
+
+
+class HistoryError(NormandyError):
+    """The run history database cannot be read or written (locked by another program for
+    too long, damaged, or written by a newer Normandy)."""
+
+
+class RunNotFoundError(HistoryError):
+    """``normandy runs RUN_ID``, ``report`` or ``--resume RUN_ID`` names no recorded run."""
+
+
+class ResumeError(NormandyError):
+    """A run cannot be resumed: it is being resumed by another run, or its variables are
+    gone."""
+
+
+class ReportError(NormandyError):
+    """A run's report cannot be written where asked."""
 
 
 def display_path(path: Path | str) -> str:

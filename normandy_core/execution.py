@@ -27,11 +27,12 @@ from typing import Any
 
 from normandy_core import __version__
 from normandy_core._inbox import Inbox, StartNotice
-from normandy_core.errors import HookError, NormandyError
+from normandy_core.errors import ExecutorError, HistoryError, HookError, NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
-from normandy_core.history import History
+from normandy_core.history import History, RunStart, TaskStart
 from normandy_core.logs import Console, LogObserver, RunLogs, level_number
+from normandy_core.masking import Masker, mask_values, secret_values
 from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.plugins import available_executors
@@ -45,7 +46,7 @@ from normandy_core.status import (
     TIMED_OUT,
 )
 from normandy_core.store import FlowStore, Place, store_root
-from normandy_core.worker import TaskCall, TaskResult, secret_values
+from normandy_core.worker import TaskCall, TaskResult
 
 __all__ = [
     "CRASHED",
@@ -94,6 +95,21 @@ class RunOptions:
     progress); what processes log reaches it either way."""
 
 
+HEARTBEAT = 5.0
+"""Seconds between a run's signs of life in the history, while its tasks run."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose ``str()`` fails."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - an exception's own __str__ may raise
+        text = "(its message cannot be shown: str() of it raised)"
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{text} ({exc.filename})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def new_run_id() -> str:
     """Sortable by time to the millisecond: ``20261125-061530.123-a3f2``."""
     now = datetime.now()
@@ -135,6 +151,8 @@ class Orchestrator:
         self.attempts: dict[str, _Attempt] = {}
         """Task key -> its current (or last) attempt."""
         self.observers: list[RunObserver] = []
+        self.last_beat = self.run.started
+        self.history_warned = False
 
     # -- hooks and observers -----------------------------------------------------------------
 
@@ -182,10 +200,13 @@ class Orchestrator:
         executor = executor_cls(self.run.workers, self._setup())
         self._start(executor)
         self.run.where = executor.description
-        status = "succeeded"
-        self._record_start()
+        # Until the flows have run to their end, the run has failed: whatever stops it
+        # early (an error of the machine or of Normandy) is never recorded as a success.
+        status, reason, bug = FAILED, None, None
         try:
             with _Interrupts():
+                if self.options.resume is not None:
+                    self._take_over(self.options.resume)
                 self._notify("run_started", self.run)
                 self._hook("normandy_before_run", run=self.run)
                 try:
@@ -197,25 +218,49 @@ class Orchestrator:
                     raise
                 executor.shutdown()
         except KeyboardInterrupt:
-            status = "interrupted"
+            status = INTERRUPTED
             _ignore_signals_until_exit()
             for outcome in self.outcomes.values():
                 if outcome.attempts and outcome.status == NOT_STARTED:
                     outcome.status, outcome.ended = INTERRUPTED, time.time()
+        except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
+            reason = describe_error(exc)
+        except Exception as exc:  # a bug of Normandy's: recorded, then shown with its traceback
+            reason, bug = f"internal error: {describe_error(exc)}", exc
         finally:
             with _Interrupts(ignore=True):  # a second Ctrl-C must not cut the record short
-                self._commit_leftovers()
-                for outcome in self.outcomes.values():
-                    if outcome.status == INTERRUPTED:
-                        self._record_interrupted(outcome)
-                self.history.end_run(self.run.id, status)
-                self.history.close()
-                summary = Summary(self.run, list(self.outcomes.values()), status, self.log_dir)
-                self._hook("normandy_after_run", run=self.run, summary=summary)
-                self._notify("run_ended", summary)
-                self.logs.close()
-                (self.run_dir / "staging").remove()
+                reason = self._end(status, reason)
+        summary = self.summary
+        if bug is not None:
+            raise bug
         return summary
+
+    def _end(self, status: str, reason: str | None) -> str | None:
+        """Record the run's end whatever happened; clean up. Returns the reason, with the
+        problems met while cleaning up added."""
+        problems = [reason] if reason else []
+        try:
+            self._commit_leftovers()
+            (self.run_dir / "staging").remove()
+        except OSError as exc:  # staged writes stay where they are, for --resume
+            problems.append(f"cleaning up the store: {describe_error(exc)}")
+        for outcome in self.outcomes.values():
+            if outcome.status == INTERRUPTED:
+                self._record_interrupted(outcome)
+        reason = "; ".join(problems) or None
+        if reason and status == SUCCEEDED:
+            status = FAILED
+        self.history.end_run(
+            self.run.id, status, reason=reason, log_problems=self.logs.problems
+        )
+        self.history.close()
+        self.summary = Summary(
+            self.run, list(self.outcomes.values()), status, self.log_dir, reason=reason
+        )
+        self._hook("normandy_after_run", run=self.run, summary=self.summary)
+        self._notify("run_ended", self.summary)
+        self.logs.close()
+        return reason
 
     def _setup(self) -> WorkerSetup:
         paths = tuple(str(p) for p in (self.run.root / "src", self.run.root) if p.is_dir())
@@ -227,11 +272,17 @@ class Orchestrator:
         )
 
     def _start(self, executor: Executor) -> None:
-        """Start the executor before anything is recorded: an engine that cannot start
-        (:class:`ExecutorError`, or Ctrl-C while it connects) leaves no run behind."""
+        """Record the run, then start the executor: a resume already in progress
+        (:class:`~normandy_core.errors.ResumeError`), an engine that cannot start
+        (:class:`ExecutorError`) or Ctrl-C while it connects leaves no run behind."""
         try:
             with _Interrupts():
-                executor.start()
+                self._record_start()
+                try:
+                    executor.start()
+                except BaseException:
+                    self.history.forget_run(self.run.id)
+                    raise
         except BaseException:
             with _Interrupts(ignore=True):
                 executor.shutdown(cancel=True)
@@ -261,35 +312,29 @@ class Orchestrator:
     def _record_start(self) -> None:
         sel = self.plan.selection
         resume = self.options.resume
+        mask = Masker(self.masks)  # credentials are never stored: params that hold one
         self.history.start_run(
-            {
-                "id": self.run.id,
-                "started": self.run.started,
-                "tags": list(sel.tags),
-                "flows": list(sel.flows),
-                "params": dict(sel.params),
-                "env": self.run.env,
-                "executor": self.run.executor,
-                "workers": self.run.workers,
-                "version": __version__,
-                "fingerprint": self.plan.fingerprint(),
-                "plan": self.plan.to_dict()["flows"],
-                "resumed_from": resume.run_id if resume else None,
-            },
+            RunStart(
+                id=self.run.id,
+                started=self.run.started,
+                tags=sel.tags,
+                flows=sel.flows,
+                params=mask_values(dict(sel.params), mask),
+                env=self.run.env,
+                executor=self.run.executor,
+                workers=self.run.workers,
+                version=__version__,
+                fingerprint=self.plan.fingerprint(),
+                plan=mask_values(self.plan.to_dict()["flows"], mask),
+                resumed_from=resume.run_id if resume else None,
+            ),
             (
-                {
-                    "key": t.key,
-                    "flow": t.flow,
-                    "step": t.step,
-                    "task": t.name,
-                    "process": t.process,
-                    "params": dict(t.params),
-                }
+                TaskStart(
+                    t.key, t.flow, t.step, t.name, t.process, mask_values(dict(t.params), mask)
+                )
                 for t in self.plan.tasks()
             ),
         )
-        if resume is not None:
-            self._take_over(resume)
 
     def _take_over(self, resume: Resume) -> None:
         """Reuse the variables of the resumed run and mark its succeeded tasks done."""
@@ -318,9 +363,9 @@ class Orchestrator:
                     store.commit(outcome.task.key)
 
     def _flows(self, executor: Executor) -> str:
-        status = "succeeded"
+        status = SUCCEEDED
         for flow in self.plan.flows:
-            if status == "failed" and not self.options.keep_going:
+            if status == FAILED and not self.options.keep_going:
                 self._notify("flow_skipped", flow)
                 continue
             store = FlowStore(self.run_dir, flow.name)
@@ -331,7 +376,7 @@ class Orchestrator:
                 ok = self._step(executor, flow.tags, step, store)
                 self._notify("step_ended", step, ok)
                 if not ok:
-                    status = flow_status = "failed"
+                    status = flow_status = FAILED
                     break
             self._notify("flow_ended", flow, flow_status)
         return status
@@ -377,7 +422,13 @@ class Orchestrator:
             store.discard(task.key)
             call = self._call(task, tags, store, outcome.attempts)
             self._notify("task_submitted", task, outcome.attempts)
-            future = executor.submit(call, task.timeout)
+            try:
+                future = executor.submit(call, task.timeout)
+            except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
+                raise ExecutorError(
+                    f"the executor {self.options.executor!r} cannot run {task.key}: "
+                    f"{describe_error(exc)}"
+                ) from exc
             pending[future] = task
             future.add_done_callback(self.inbox.ended)
 
@@ -392,12 +443,12 @@ class Orchestrator:
             for due, task in [r for r in retry_at if r[0] <= now]:
                 retry_at.remove((due, task))
                 submit(task)
-            self.history.flush()  # what happened so far is on disk before waiting
+            self._flush(now)  # what happened so far is on disk before waiting
             if not pending:
                 time.sleep(max(0.0, min(d for d, _ in retry_at) - time.time()))
                 continue
-            timeout = max(0.0, min(d for d, _ in retry_at) - now) if retry_at else None
-            news = self.inbox.wait(timeout)
+            due = min(d for d, _ in retry_at) - now if retry_at else HEARTBEAT
+            news = self.inbox.wait(max(0.0, min(due, HEARTBEAT)))
             self._announce(news.started, pending.values())
             self._ended(news.ended, pending, store, written, retry_at)
         # the writes of every task that succeeded, tolerated failures of others or not
@@ -405,6 +456,21 @@ class Orchestrator:
             if self.outcomes[task.key].status == SUCCEEDED:
                 store.commit(task.key)
         return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _flush(self, now: float) -> None:
+        """Write the history's pending events, with a heartbeat at most every
+        :data:`HEARTBEAT` seconds (a killed run then reads as lasting until its last one).
+        A history locked by another program does not stop the run: the events are kept
+        and written at a later flush."""
+        if now - self.last_beat >= HEARTBEAT:
+            self.history.heartbeat(self.run.id, now)
+            self.last_beat = now
+        try:
+            self.history.flush()
+        except HistoryError as exc:
+            if not self.history_warned:
+                self.history_warned = True
+                self.logs.log(logging.WARNING, f"{exc}; the run goes on and writes it later")
 
     def _ended(
         self,
@@ -477,7 +543,7 @@ class Orchestrator:
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None
             outcome.variables = tuple(store.staged_names(task.key))
-            self.history.task_ended(self.run.id, outcome, outcome.variables)
+            self.history.task_ended(self.run.id, outcome)
             self._notify("task_ended", outcome)
             self._hook("normandy_after_process", run=self.run, task=task, outcome=outcome)
         return error

@@ -188,6 +188,8 @@ class RunLogs:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
         self.level = level
+        self.problems: list[str] = []
+        """Log files that could not be written, and why (recorded with the run)."""
         ctx = mp_context or multiprocessing
         self.queue: Any = PacketQueue(ctx) if across_processes else queue.Queue()
         self.router = _Router(log_dir, level, console, console_events, on_started)

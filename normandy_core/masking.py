@@ -36,3 +36,18 @@ def secret_values(credentials: Mapping[str, Any]) -> tuple[str, ...]:
 
     walk(credentials)
     return tuple(out)
+
+
+def mask_values(value: Any, masker: Masker) -> Any:
+    """A copy of ``value`` (params: mappings, lists, scalars) in which every text holding
+    a credential value is masked, for where Normandy shows or stores params (SPEC 11)."""
+    if isinstance(value, Mapping):
+        return {k: mask_values(v, masker) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_values(v, masker) for v in value]
+    if isinstance(value, str):
+        return masker(value)
+    if value is not None and not isinstance(value, bool) and masker.secrets:
+        text = str(value)  # a number used as a secret (a PIN) is masked too
+        return masker(text) if masker(text) != text else value
+    return value

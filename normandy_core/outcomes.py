@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from normandy_core.plan import Plan, Task
-from normandy_core.status import FAILURES, NOT_STARTED, SUCCEEDED, tally
+from normandy_core.status import FAILED, FAILURES, INTERRUPTED, NOT_STARTED, SUCCEEDED, tally
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,12 @@ class Summary:
     status: str
     log_dir: Path
     ended: float = field(default_factory=time.time)
+    reason: str | None = None
+    """Why the run ended early (an error of the machine or of Normandy), if it did."""
 
     @property
     def exit_code(self) -> int:
-        return {"succeeded": 0, "failed": 1, "interrupted": 130}[self.status]
+        return {SUCCEEDED: 0, FAILED: 1, INTERRUPTED: 130}[self.status]
 
     @property
     def duration(self) -> float:
@@ -106,6 +108,7 @@ class Summary:
             "duration": round(self.duration, 3),
             "counts": self.counts,
             "failing_task": failing.task.key if failing else None,
+            "reason": self.reason,
             "tasks": [
                 {
                     "key": o.task.key,

@@ -6,17 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from normandy_core.errors import NormandyError
+from normandy_core.errors import ResumeError
 from normandy_core.execution import Resume
 from normandy_core.history import History, RunRecord
 from normandy_core.plan import Plan, Selection
 from normandy_core.store import Place
 
 _COMPARED = ("process", "params", "error_tolerance", "retries", "retry_delay", "timeout")
-
-
-class ResumeError(NormandyError):
-    """A run cannot be resumed (still running, or its plan changed)."""
 
 
 def selection_of(record: RunRecord) -> Selection:

@@ -18,7 +18,12 @@ TIMED_OUT = "timed out"
 INTERRUPTED = "interrupted"
 NOT_STARTED = "not started"
 RUNNING = "running"
-"""Recorded while an attempt runs: seen only in a run that is still going."""
+"""Recorded while an attempt (or a run) runs: seen only in a run that is still going."""
+
+RUN_STATUSES = (SUCCEEDED, FAILED, INTERRUPTED, RUNNING)
+"""What a run's recorded status can be: how it ended, or ``running``. A run that ends
+early for any reason is recorded ``failed`` (an error) or ``interrupted`` (a signal, or its
+process killed), never ``succeeded`` (SPEC 8)."""
 
 FAILURES = (FAILED, CRASHED, TIMED_OUT)
 """The statuses of a task whose last attempt failed."""

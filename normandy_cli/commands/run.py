@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -119,10 +119,14 @@ def run(
         resumed = prepare_resume(history, record, plan, store_root(proj.root, proj.config.store))
         history.close()
     if dry_run:
+        from normandy_core.masking import Masker, mask_values, secret_values
+
+        # a param holding a credential value is shown masked (SPEC 11)
+        shown = mask_values(plan.to_dict(), Masker(secret_values(checked.credentials)))
         if as_json:
-            typer.echo(json.dumps({"env": checked.env, **plan.to_dict()}, indent=2, default=str))
+            typer.echo(json.dumps({"env": checked.env, **shown}, indent=2, default=str))
         else:
-            typer.echo(describe_plan(plan, checked.env))
+            typer.echo(describe_plan(plan, checked.env, shown))
         return
     engine = executor or proj.config.executor
     if address and engine in ("local", "serial"):
@@ -159,6 +163,8 @@ def run(
         f"run {summary.run.id}{resumed_note} {summary.status}; logs in "
         f"{display_path(summary.log_dir)}"
     )
+    if summary.reason:
+        err(f"normandy: the run ended early: {summary.reason}")
     if summary.status != "succeeded":
         err(f"see what happened: normandy report {summary.run.id}")
     if summary.status == "failed":
@@ -168,8 +174,15 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
-def describe_plan(plan: Plan, env: str) -> str:
-    """The plan as people read it: flows, steps, tasks and their params."""
+def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
+    """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
+    the plan's ``to_dict()`` with credentials masked)."""
+    params_of = {
+        task["key"]: task["params"]
+        for flow in shown["flows"]
+        for step in flow["steps"]
+        for task in step["tasks"]
+    }
     sel = plan.selection
     chosen = (
         f"flows {', '.join(sel.flows)}" if sel.flows else f"tags {', '.join(sel.effective_tags)}"
@@ -193,7 +206,7 @@ def describe_plan(plan: Plan, env: str) -> str:
                     options.append(f"retries={task.retries}")
                 if task.timeout is not None:
                     options.append(f"timeout={task.timeout:g}s")
-                params = json.dumps(dict(task.params), default=str, sort_keys=True)
+                params = json.dumps(params_of[task.key], default=str, sort_keys=True)
                 extra = f"  [{', '.join(options)}]" if options else ""
                 lines.append(f"    - {task.name}  params={params}{extra}")
     return "\n".join(lines)

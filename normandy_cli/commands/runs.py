@@ -90,7 +90,9 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
                 {
                     **asdict(t),
                     "duration": t.duration,
-                    "attempts_detail": history.attempts(record.id, t.key),
+                    "attempts_detail": [
+                        asdict(a) for a in history.attempts(record.id, t.key)
+                    ],
                 }
                 for t in tasks
             ],
@@ -104,6 +106,10 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
         f"{record.selection}; env {record.env}; executor {record.executor} "
         f"({record.workers} workers); normandy {record.version}; plan {record.fingerprint}"
     )
+    if record.reason:
+        typer.echo(f"  ended early: {record.reason}")
+    for problem in record.log_problems:
+        typer.echo(f"  log not written: {problem}")
     typer.echo("")
     rows = []
     for t in tasks:

@@ -82,11 +82,12 @@ def check_executor(
 
 
 def check_store(config: ProjectConfig) -> list[Problem]:
-    """A problem if ``confs.store`` names storage this machine cannot open (fsspec or the
-    package of its protocol missing, an unknown protocol)."""
+    """A problem if the store (``confs.store``, by default ``.normandy/``) cannot be used
+    on this machine: a local path that is a file or cannot be written, fsspec or the
+    package of its protocol missing, an unknown protocol."""
     from normandy_core.store import store_problem
 
-    reason = store_problem(config.store) if config.store else None
+    reason = store_problem(config.store or ".normandy", config.root)
     return [config.where("confs.store").problem(reason)] if reason else []
 
 

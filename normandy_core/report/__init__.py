@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from normandy_core.errors import NormandyError, display_path
+from normandy_core.errors import ReportError, display_path
 from normandy_core.history import History
 from normandy_core.report._data import Attempt, RunView, TaskView, collect, read_tail
 from normandy_core.report._graph import render_flows
@@ -33,10 +33,6 @@ __all__ = [
     "render_report",
     "write_report",
 ]
-
-
-class ReportError(NormandyError):
-    """A report cannot be written where it was asked to go."""
 
 
 def default_output(root: Path, run_id: str) -> Path:

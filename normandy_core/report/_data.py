@@ -6,9 +6,8 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from normandy_core.history import History, RunRecord, TaskRecord
+from normandy_core.history import AttemptRecord, History, RunRecord, TaskRecord
 from normandy_core.status import category
 from normandy_core.store import file_part
 
@@ -83,9 +82,11 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
     return RunView(run, tuple(tasks), log_dir, logs_found, time.time())
 
 
-def _attempt(row: dict[str, Any]) -> Attempt:
-    error = f"{row['error_type']}: {row['error_message']}" if row["error_type"] else None
-    return Attempt(row["attempt"], row["status"], row["started"], row["ended"], row["pid"], error)
+def _attempt(record: AttemptRecord) -> Attempt:
+    error = f"{record.error_type}: {record.error_message}" if record.error_type else None
+    return Attempt(
+        record.attempt, record.status, record.started, record.ended, record.pid, error
+    )
 
 
 def read_tail(path: Path, lines: int = LOG_TAIL_LINES) -> tuple[str, ...] | None:

@@ -17,6 +17,7 @@ from normandy_core.status import (
     FAILED,
     INTERRUPTED,
     NOT_STARTED,
+    RUNNING,
     SUCCEEDED,
     TIMED_OUT,
     TOLERATED,
@@ -101,7 +102,7 @@ def _header(view: RunView) -> str:
 
 def _notes(view: RunView) -> str:
     notes = []
-    if view.run.status == "running":
+    if view.run.status == RUNNING:
         notes.append(
             f"This run is still going: this report is what it had done at "
             f"{fmt_time(view.generated)}."
@@ -111,6 +112,10 @@ def _notes(view: RunView) -> str:
             "This run was interrupted (Ctrl-C, SIGTERM, or its normandy process was killed): "
             "tasks that were running are marked interrupted, later ones not started."
         )
+    if view.run.reason:
+        notes.append(f"The run ended early: {view.run.reason}.")
+    for problem in view.run.log_problems:
+        notes.append(f"A log file could not be written: {problem}.")
     if not view.logs_found:
         notes.append(
             f"The log folder logs/{view.run.id}/ is gone or holds no logs: the tasks' log "

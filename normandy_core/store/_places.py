@@ -167,6 +167,26 @@ class LocalPlace(Place):
             self.path.unlink(missing_ok=True)
 
 
+def _local_problem(path: Path, setting: str) -> str | None:
+    """Why the local folder ``path`` cannot hold a store: it (or a folder above it) is a
+    file, or the first existing folder on its way cannot be written."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is" if folder == path else f"is under {folder}, which is"
+                return (
+                    f"the store {setting!r} ({path}) {what} a file, not a folder: point "
+                    "confs.store at a folder, or move the file away"
+                )
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return (
+                    f"the store {setting!r} ({path}) cannot be written: {folder} is not "
+                    "writable by this user; fix its permissions or point confs.store elsewhere"
+                )
+            return None
+    return None
+
+
 def _local(dest: Place) -> Path:
     if not isinstance(dest, LocalPlace):
         raise TypeError(f"cannot move or copy a local file to {dest}: another store")
@@ -211,12 +231,14 @@ def store_root(project_root: Path, setting: str | None) -> Place:
     return place(setting)
 
 
-def store_problem(setting: str) -> str | None:
-    """Why ``confs.store`` cannot be used on this machine (a protocol fsspec does not
-    know, or whose package is missing), else ``None``. Imports fsspec for remote URLs."""
+def store_problem(setting: str, project_root: Path | None = None) -> str | None:
+    """Why ``confs.store`` cannot be used on this machine, else ``None``: a local path
+    that is a file or cannot be written, a protocol fsspec does not know or whose package
+    is missing. Imports fsspec for remote URLs (and does not reach the store there)."""
     proto = protocol(setting)
     if proto is None or proto in _LOCAL_PROTOCOLS:
-        return None
+        root = store_root(project_root, setting) if project_root else place(setting)
+        return _local_problem(_local(root), setting)
     try:
         import fsspec
     except ImportError:

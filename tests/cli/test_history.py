@@ -552,9 +552,8 @@ def test_a_killed_run_is_recorded_as_interrupted_and_resumes(normandy, project, 
     assert tasks[sleepy_key]["status"] == "interrupted"
     assert tasks[sleepy_key]["attempts_detail"][0]["status"] == "interrupted"
     assert tasks["f.s3.c"]["status"] == "not started"
-    # settled in the database too, not only in what `runs` prints
-    assert db_run(root, run_id)["status"] == "interrupted"
-    assert db_tasks(root, run_id)[sleepy_key]["status"] == "interrupted"
+    if signum == signal.SIGKILL:  # reading never writes: the next run records it
+        assert db_run(root, run_id)["status"] == "running"
 
     if full:
         text = normandy("runs", run_id, cwd=root, env=ENV)
@@ -566,6 +565,8 @@ def test_a_killed_run_is_recorded_as_interrupted_and_resumes(normandy, project, 
     # resume, the sleeping task made quick
     (root / "quick").write_text("")
     resumed = run_json(normandy, root, "--resume", "last", code=0)
+    assert db_run(root, run_id)["status"] == "interrupted"
+    assert db_tasks(root, run_id)[sleepy_key]["status"] == "interrupted"
     assert resumed["status"] == "succeeded"
     assert ran(root, "a") == [run_id]  # not run again
     assert ran(root, "sleepy") == [run_id, resumed["run_id"]]

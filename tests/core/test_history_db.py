@@ -23,7 +23,16 @@ import pytest
 
 from normandy_core.config import ProjectConfig
 from normandy_core.execution import Outcome, Resume, TaskError
-from normandy_core.history import HISTORY_FILE, History, RunNotFoundError
+from normandy_core.history import (
+    HISTORY_FILE,
+    SCHEMA_VERSION,
+    AttemptRecord,
+    History,
+    HistoryError,
+    RunNotFoundError,
+    RunStart,
+    TaskStart,
+)
 from normandy_core.plan import Plan, Selection, Task, build_plan
 from normandy_core.resume import ResumeError, plan_changes, prepare_resume, selection_of
 
@@ -31,12 +40,12 @@ TASKS = [Task("f", "s1", "a", "a", MappingProxyType({"k": 1})), Task("f", "s1", 
 TASKS.append(Task("f", "s2", "c", "c", MappingProxyType({})))
 
 
-def run_info(run_id: str, started: float, **over: Any) -> dict[str, Any]:
-    return {
+def run_info(run_id: str, started: float, **over: Any) -> RunStart:
+    fields: dict[str, Any] = {
         "id": run_id,
         "started": started,
-        "tags": ["x"],
-        "flows": [],
+        "tags": ("x",),
+        "flows": (),
         "params": {"k": "v"},
         "env": "prod",
         "executor": "local",
@@ -46,20 +55,11 @@ def run_info(run_id: str, started: float, **over: Any) -> dict[str, Any]:
         "plan": [{"name": "f", "tags": ["x"], "steps": []}],
         **over,
     }
+    return RunStart(**fields)
 
 
-def task_rows(tasks: list[Task] = TASKS) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": t.key,
-            "flow": t.flow,
-            "step": t.step,
-            "task": t.name,
-            "process": t.process,
-            "params": dict(t.params),
-        }
-        for t in tasks
-    ]
+def task_rows(tasks: list[Task] = TASKS) -> list[TaskStart]:
+    return [TaskStart(t.key, t.flow, t.step, t.name, t.process, dict(t.params)) for t in tasks]
 
 
 @pytest.fixture
@@ -138,22 +138,20 @@ def test_attempts_and_task_ends_are_recorded(history, state):
     running = history.tasks("r1")[0]
     assert (running.status, running.attempts, running.started) == ("running", 1, 101.0)
     assert history.attempts("r1", a.key) == [
-        {
-            "attempt": 1,
-            "status": "running",
-            "started": 101.0,
-            "ended": None,
-            "pid": None,
-            "error_kind": None,
-            "error_type": None,
-            "error_message": None,
-        }
+        AttemptRecord(1, "running", 101.0, None, None, None, None, None)
     ]
     history.attempt_ended("r1", a.key, 1, "succeeded", 101.5, 102.0, 4242)
     history.task_ended(
         "r1",
-        finished(a, "succeeded", attempts=1, started=101.5, ended=102.0, pid=4242),
-        ["zeta", "alpha"],
+        finished(
+            a,
+            "succeeded",
+            attempts=1,
+            started=101.5,
+            ended=102.0,
+            pid=4242,
+            variables=("zeta", "alpha"),
+        ),
     )
 
     error = TaskError("failed", "ValueError", "bad value", "Traceback ...\nValueError: bad value")
@@ -183,14 +181,15 @@ def test_attempts_and_task_ends_are_recorded(history, state):
     assert (tb.status, tb.tolerated, tb.attempts, tb.pid) == ("failed", True, 2, 78)
     assert (tb.error_kind, tb.error_type, tb.error_message) == ("failed", "ValueError", "bad value")
     assert tb.traceback.endswith("ValueError: bad value")
-    assert [
-        (x["attempt"], x["status"], x["pid"], x["ended"]) for x in history.attempts("r1", b.key)
-    ] == [(1, "failed", 77, 101.2), (2, "failed", 78, 103.5)]
-    assert history.attempts("r1", b.key)[0]["started"] == 101.0  # kept where None is given
+    assert [(x.attempt, x.status, x.pid, x.ended) for x in history.attempts("r1", b.key)] == [
+        (1, "failed", 77, 101.2),
+        (2, "failed", 78, 103.5),
+    ]
+    assert history.attempts("r1", b.key)[0].started == 101.0  # kept where None is given
     assert tc.status == "pending"
     assert history.get("r1").resumed_from == "r0"
 
-    history.end_run("r1", "failed", 104.0)
+    history.end_run("r1", "failed", ended=104.0)
     record = history.get("r1")
     assert (record.status, record.ended, record.duration) == ("failed", 104.0, 4.0)
     assert history.tasks("r1")[2].status == "not started"  # pending -> not started
@@ -234,7 +233,7 @@ def test_a_batch_cut_short_by_an_interrupt_still_writes_what_happened(history):
     assert history.tasks("r1")[0].status == "running"
     with history.batch():
         pass  # an empty batch opens no transaction
-    assert history.attempts("r1", a.key)[0]["status"] == "running"
+    assert history.attempts("r1", a.key)[0].status == "running"
 
 
 def test_a_resumed_task_is_recorded_as_such(history):
@@ -258,8 +257,8 @@ def test_end_run_interrupts_what_was_running(history):
     assert record.status == "interrupted"
     assert before <= record.ended <= time.time()  # no time given: now
     assert [t.status for t in history.tasks("r1")] == ["succeeded", "interrupted", "not started"]
-    assert history.attempts("r1", b.key)[0]["status"] == "interrupted"
-    assert history.attempts("r1", a.key)[0]["status"] == "succeeded"
+    assert history.attempts("r1", b.key)[0].status == "interrupted"
+    assert history.attempts("r1", a.key)[0].status == "succeeded"
     assert history.attempts("r1", c.key) == []
 
 
@@ -283,7 +282,7 @@ def test_writes_are_visible_to_another_connection_at_once(history, state):
 def test_runs_newest_first_and_limited(history):
     for run_id, started in (("r-b", 20.0), ("r-a", 10.0), ("r-c", 30.0), ("r-d", 30.0)):
         history.start_run(run_info(run_id, started), [])
-        history.end_run(run_id, "succeeded", started + 1)
+        history.end_run(run_id, "succeeded", ended=started + 1)
     assert [r.id for r in history.runs()] == ["r-d", "r-c", "r-b", "r-a"]  # ties: by id
     assert [r.id for r in history.runs(2)] == ["r-d", "r-c"]
     assert history.get("last").id == "r-d"
@@ -300,7 +299,7 @@ def test_unknown_runs(history, state):
         history.get("nope")
     for n in range(7):
         history.start_run(run_info(f"r{n}", float(n)), [])
-        history.end_run(f"r{n}", "succeeded", n + 0.5)
+        history.end_run(f"r{n}", "succeeded", ended=n + 0.5)
     with pytest.raises(RunNotFoundError) as error:
         history.get("nope")
     message = str(error.value)
@@ -316,17 +315,14 @@ import sys
 from pathlib import Path
 from types import MappingProxyType
 from normandy_core.execution import Outcome
-from normandy_core.history import History
+from normandy_core.history import History, RunStart, TaskStart
 from normandy_core.plan import Task
 
 a, b, c = (Task("f", s, n, n, MappingProxyType({})) for s, n in (("s1", "a"), ("s2", "b"),
                                                                    ("s3", "c")))
 h = History(Path(sys.argv[1]))
-h.start_run({"id": "killed", "started": 100.0, "tags": [], "flows": [], "params": {},
-             "env": "dev", "executor": "local", "workers": 1, "version": "1", "fingerprint": "f",
-             "plan": []},
-            [{"key": t.key, "flow": t.flow, "step": t.step, "task": t.name,
-              "process": t.process, "params": {}} for t in (a, b, c)])
+h.start_run(RunStart("killed", 100.0, (), (), {}, "dev", "local", 1, "1", "f", []),
+            [TaskStart(t.key, t.flow, t.step, t.name, t.process, {}) for t in (a, b, c)])
 h.attempt_started("killed", a.key, 1, 101.0)
 h.attempt_ended("killed", a.key, 1, "succeeded", 101.0, 102.0, 11)
 h.task_ended("killed", Outcome(a, status="succeeded", attempts=1, started=101.0, ended=102.0,
@@ -354,7 +350,7 @@ def killed_run(state: Path) -> int:
 
 
 @pytest.mark.parametrize("read", ["runs", "get", "last"])
-def test_a_dead_orchestrators_run_is_settled_as_interrupted(state, killed_run, read):
+def test_a_dead_orchestrators_run_reads_as_interrupted(state, killed_run, read):
     history = History(state)
     try:
         record = {
@@ -373,16 +369,30 @@ def test_a_dead_orchestrators_run_is_settled_as_interrupted(state, killed_run, r
             ("f.s3.c", "not started"),
         ]
         assert tasks[0].ended == 102.0 and tasks[0].pid == 11
-        assert history.attempts("killed", "f.s2.b")[0]["status"] == "interrupted"
+        assert record.reason is not None and f"pid {killed_run}" in record.reason
     finally:
         history.close()
-    # written back, not only reported
-    assert raw(state, "SELECT status, ended FROM runs") == [("interrupted", 103.0)]
-    assert raw(state, "SELECT status FROM tasks ORDER BY seq") == [
+    # reading never writes: the database still says running…
+    assert raw(state, "SELECT status, ended FROM runs") == [("running", None)]
+
+
+def test_the_next_run_records_a_dead_run_as_interrupted(state, killed_run):
+    history = History(state)
+    try:
+        history.start_run(run_info("next", 200.0), [])
+    finally:
+        history.close()
+    assert raw(state, "SELECT status, ended FROM runs WHERE id = 'killed'") == [
+        ("interrupted", 103.0)
+    ]
+    assert raw(state, "SELECT status FROM tasks WHERE run_id = 'killed' ORDER BY seq") == [
         ("succeeded",),
         ("interrupted",),
         ("not started",),
     ]
+    assert raw(state, "SELECT status FROM attempts WHERE key = 'f.s2.b'") == [("interrupted",)]
+    [(reason,)] = raw(state, "SELECT reason FROM runs WHERE id = 'killed'")
+    assert f"pid {killed_run}" in reason
 
 
 def test_a_dead_run_without_any_task_event_ends_when_it_started(history, state):
@@ -546,8 +556,8 @@ def _recorded(history: History, plan: Plan, run_id: str = "old", status: str = "
         run_info(
             run_id,
             1.0,
-            tags=list(sel.tags),
-            flows=list(sel.flows),
+            tags=sel.tags,
+            flows=sel.flows,
             params=dict(sel.params),
             fingerprint=plan.fingerprint(),
             plan=plan.to_dict()["flows"],
@@ -563,7 +573,7 @@ def test_prepare_resume(good_conf, history, state):
     a, b, *_ = plan.tasks()
     history.task_ended("old", finished(a, "succeeded", attempts=1))
     history.task_ended("old", finished(b, "failed", attempts=2))
-    history.end_run("old", "failed", 2.0)
+    history.end_run("old", "failed", ended=2.0)
     record = history.get("old")
     assert selection_of(record) == Selection((), (), {})
     resume = prepare_resume(history, record, plan_of(good_conf, CONF), state)
@@ -573,7 +583,7 @@ def test_prepare_resume(good_conf, history, state):
 def test_prepare_resume_keeps_the_selection(good_conf, history):
     plan = build_plan(good_conf(CONF), Selection(("default",), ("f",), {"n": 5, "s": "v"}))
     _recorded(history, plan)
-    history.end_run("old", "failed", 2.0)
+    history.end_run("old", "failed", ended=2.0)
     selection = selection_of(history.get("old"))
     assert selection == Selection(("default",), ("f",), {"n": 5, "s": "v"})
     assert build_plan(good_conf(CONF), selection).fingerprint() == plan.fingerprint()
@@ -581,7 +591,7 @@ def test_prepare_resume_keeps_the_selection(good_conf, history):
 
 def test_prepare_resume_refuses_a_changed_plan(good_conf, history, state):
     _recorded(history, plan_of(good_conf, CONF))
-    history.end_run("old", "failed", 2.0)
+    history.end_run("old", "failed", ended=2.0)
     changed = plan_of(good_conf, CONF.replace("retries: 1,", "retries: 4,") + "      s3: [d]\n")
     with pytest.raises(ResumeError) as error:
         prepare_resume(history, history.get("old"), changed, state)
@@ -593,7 +603,7 @@ def test_prepare_resume_refuses_a_changed_plan(good_conf, history, state):
 
 def test_prepare_resume_names_a_new_order_of_steps(good_conf, history, state):
     _recorded(history, plan_of(good_conf, CONF))
-    history.end_run("old", "failed", 2.0)
+    history.end_run("old", "failed", ended=2.0)
     swapped = (
         CONF.replace(
             "      s1:\n        a:\n        b: {retries: 1, retry_delay: 0.5, timeout: 10}\n", ""
@@ -613,3 +623,95 @@ def test_prepare_resume_refuses_a_running_run(good_conf, history, state):
     _recorded(history, plan)  # by this process, alive
     with pytest.raises(ResumeError, match=rf"run old is still running \(pid {os.getpid()} on "):
         prepare_resume(history, history.get("old"), plan, state)
+
+
+# -- a database written by an earlier release -----------------------------------------------
+
+V1_DATABASE = Path(__file__).parent / "data" / "history-v1.sqlite"
+"""Written by normandy 1.0.0.dev0 (schema 1, no ``user_version``) running a real project:
+a failed run (a retry, a tolerated failure, an ``iter_param``), its resume, a Ctrl-C and a
+SIGKILL (that run's host renamed, so that it reads as running on any machine)."""
+
+
+def test_a_database_of_the_previous_release_is_upgraded_in_place(state):
+    state.mkdir(parents=True)
+    path = state / HISTORY_FILE
+    path.write_bytes(V1_DATABASE.read_bytes())
+    assert raw(state, "PRAGMA user_version") == [(0,)]
+    history = History(state)
+    try:
+        assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        runs = history.runs()
+        assert [(r.id, r.status, r.resumed_from) for r in runs] == [
+            ("20261130-185024.660-2db1", "running", None),
+            ("20261130-185021.654-d2a8", "interrupted", None),
+            ("20261130-185017.228-5db7", "succeeded", "20261130-185015.478-6551"),
+            ("20261130-185015.478-6551", "failed", None),
+        ]
+        failed = history.get("20261130-185015.478-6551")
+        assert (failed.env, failed.executor, failed.workers) == ("dev", "local", 2)
+        assert failed.version == "1.0.0.dev0"
+        assert (failed.reason, failed.log_problems) == (None, [])
+        [flow] = failed.plan
+        assert flow["name"] == "main"
+        assert flow["steps"][0]["tasks"][0]["params"]["version"] == "Andromeda"
+        assert failed.duration is not None and 0 < failed.duration < 60
+        tasks = {t.key: t for t in history.tasks(failed.id)}
+        assert len(tasks) == 7
+        assert tasks["main.transform.flaky"].attempts == 2
+        assert tasks["main.transform.flaky"].variables == ["flaky_done"]
+        assert tasks["main.transform.tolerated_fail"].tolerated
+        assert tasks["main.load.fail_once"].error_message == "not fixed yet"
+        assert "RuntimeError: not fixed yet" in (tasks["main.load.fail_once"].traceback or "")
+        assert (
+            tasks["main.extract.make_rows"].fingerprint,
+            tasks["main.extract.make_rows"].cached_from,
+        ) == (None, None)
+        assert [
+            (a.attempt, a.status) for a in history.attempts(failed.id, "main.transform.flaky")
+        ] == [
+            (1, "failed"),
+            (2, "succeeded"),
+        ]
+        resumed = history.tasks("20261130-185017.228-5db7")
+        assert sum(t.resumed for t in resumed) == 5
+        # and it is written to as usual
+        history.start_run(run_info("new", time.time()), task_rows())
+        history.end_run("new", "succeeded")
+        assert history.get("last").id == "new"
+    finally:
+        history.close()
+    again = History(state)  # opening an up-to-date database changes nothing
+    again.close()
+    assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+def test_a_database_of_a_newer_release_is_refused(state):
+    History(state).close()
+    db = sqlite3.connect(state / HISTORY_FILE)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(HistoryError, match="written by a newer Normandy .*upgrade normandy"):
+        History(state)
+
+
+def test_two_processes_opening_an_old_database_migrate_it_once(state):
+    state.mkdir(parents=True)
+    (state / HISTORY_FILE).write_bytes(V1_DATABASE.read_bytes())
+    opener = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from normandy_core.history import History
+        History(Path(sys.argv[1])).close()
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", opener, str(state)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert len(raw(state, "SELECT id FROM runs")) == 4

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from normandy_core.history import History, RunNotFoundError
+from normandy_core.history import History, RunNotFoundError, RunStart, TaskStart
 from normandy_core.report import (
     ReportError,
     collect,
@@ -211,20 +211,8 @@ def _history_with(tmp_path: Path) -> History:
         }
     ]
     history.start_run(
-        {
-            "id": "r1",
-            "started": time.time() - 5,
-            "tags": [],
-            "flows": [],
-            "params": {},
-            "env": "dev",
-            "executor": "local",
-            "workers": 1,
-            "version": "9",
-            "fingerprint": "x",
-            "plan": plan,
-        },
-        [{"key": "f.s.t", "flow": "f", "step": "s", "task": "t", "process": "t", "params": {}}],
+        RunStart("r1", time.time() - 5, (), (), {}, "dev", "local", 1, "9", "x", plan),
+        [TaskStart("f.s.t", "f", "s", "t", "t", {})],
     )
     return history
 

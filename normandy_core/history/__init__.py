@@ -1,0 +1,36 @@
+"""The run history (SPEC 8): a SQLite database under ``<project>/.normandy/history.sqlite``
+with every run, task and attempt, and what each attempt read and wrote.
+
+- :mod:`._schema` — the tables, their version and the migrations of older databases;
+- :mod:`._records` — what is written and read back, as typed records;
+- :mod:`._history` — :class:`History`, the database of one project.
+"""
+
+from __future__ import annotations
+
+from normandy_core.errors import HistoryError, RunNotFoundError
+from normandy_core.history._history import HISTORY_FILE, TIMEOUT_VARIABLE, History
+from normandy_core.history._records import (
+    AttemptRecord,
+    RunRecord,
+    RunStart,
+    TaskRecord,
+    TaskStart,
+    VariableAccess,
+)
+from normandy_core.history._schema import VERSION as SCHEMA_VERSION
+
+__all__ = [
+    "HISTORY_FILE",
+    "SCHEMA_VERSION",
+    "TIMEOUT_VARIABLE",
+    "AttemptRecord",
+    "History",
+    "HistoryError",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunStart",
+    "TaskRecord",
+    "TaskStart",
+    "VariableAccess",
+]

@@ -1,0 +1,505 @@
+"""The :class:`History` of one project: writing a run as it goes, reading runs back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from normandy_core.errors import HistoryError, ResumeError, RunNotFoundError, display_path
+from normandy_core.history import _schema
+from normandy_core.history._records import (
+    AttemptRecord,
+    RunRecord,
+    RunStart,
+    TaskRecord,
+    TaskStart,
+    attempt_record,
+    run_record,
+    task_record,
+)
+from normandy_core.history._values import dump_json, dump_params
+from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING
+
+if TYPE_CHECKING:
+    from normandy_core.outcomes import Outcome, TaskError
+
+HISTORY_FILE = "history.sqlite"
+TIMEOUT_VARIABLE = "NORMANDY_HISTORY_TIMEOUT"
+"""How many seconds to wait for a history locked by another program (default 30)."""
+
+_TRIES = 2
+Statement = tuple[str, Sequence[Any] | list[Sequence[Any]], bool]
+"""``(sql, parameters, many)``: one write, kept until its transaction."""
+
+
+class History:
+    """The history database of one project (``<state_dir>/history.sqlite``).
+
+    Written as a run goes, in short transactions (WAL journal: safe under concurrent runs
+    of one project), so a killed orchestrator leaves a truthful record. Reading never
+    writes: a run whose process is gone without ending it *reads* as interrupted, and is
+    recorded so by the next run that starts. Credentials are never written here.
+    """
+
+    def __init__(self, state_dir: Path, *, timeout: float | None = None) -> None:
+        self.path = state_dir / HISTORY_FILE
+        self.timeout = _timeout() if timeout is None else timeout
+        self._host = socket.gethostname()
+        self._pending: list[Statement] | None = None
+        self._warned = False
+        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        self.db.row_factory = sqlite3.Row
+        try:
+            self._retrying(self._open)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
+        self.db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        found = _schema.stored_version(self.db)
+        if found > _schema.VERSION:
+            raise HistoryError(
+                f"the run history {display_path(self.path)} was written by a newer Normandy "
+                f"(schema {found}; this one reads up to {_schema.VERSION}): upgrade normandy"
+            )
+        _schema.migrate(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Keep the writes made inside the block and write them in one transaction at each
+        :meth:`flush` and at its end (nested batches join the outer one).
+
+        The orchestrator runs in a batch and flushes before it waits for tasks: one commit
+        per wake-up instead of one per event, and no write lock held while hooks run."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._pending = None
+
+    def flush(self) -> None:
+        """Write the writes kept by :meth:`batch` so far, in one transaction. If the
+        database stays locked, they are kept for the next flush and :class:`HistoryError`
+        is raised."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        try:
+            self._retrying(lambda: self._write(pending))
+        except HistoryError:
+            self._pending = pending + self._pending
+            raise
+
+    def _submit(self, statements: list[Statement]) -> None:
+        if self._pending is not None:
+            self._pending.extend(statements)
+        else:
+            self._retrying(lambda: self._write(statements))
+
+    def _write(self, statements: Iterable[Statement]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params, many in statements:
+                if many:
+                    self.db.executemany(sql, params)
+                else:
+                    self.db.execute(sql, params)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _retrying(self, action: Any) -> Any:
+        """``action()``, tried again once if another program holds the database locked
+        past the busy timeout; then a :class:`HistoryError` that says what to do."""
+        for attempt in range(_TRIES):
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if _locked(exc) and attempt < _TRIES - 1:
+                    time.sleep(0.2)
+                    continue
+                raise self._error(exc) from None
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+                raise  # Normandy's own mistake, not the database's: shown as a bug
+            except sqlite3.DatabaseError as exc:  # not a database, damaged…
+                raise self._error(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, exc: sqlite3.Error) -> HistoryError:
+        where = display_path(self.path)
+        if _locked(exc):
+            return HistoryError(
+                f"the run history {where} is locked by another program (waited "
+                f"{_TRIES} × {self.timeout:g} s): close what holds it (a sqlite3 shell, a "
+                f"database browser) and run the command again; {TIMEOUT_VARIABLE} sets how "
+                "many seconds to wait"
+            )
+        return HistoryError(
+            f"cannot use the run history {where}: {exc}; move the file away (a new history "
+            "starts empty) or restore it from a backup"
+        )
+
+    # -- writing, as a run goes -------------------------------------------------------------
+
+    def start_run(self, run: RunStart, tasks: Iterable[TaskStart]) -> None:
+        """Record a new run (``running``) and its tasks (``pending``), in one transaction,
+        after recording as interrupted the runs of this host whose process is gone.
+
+        A run that resumes another (``run.resumed_from``) claims it in that transaction:
+        :class:`ResumeError` if a live run already resumes it."""
+        rows = [
+            (run.id, i, t.key, t.flow, t.step, t.task, t.process, dump_json(dict(t.params)))
+            for i, t in enumerate(tasks)
+        ]
+
+        def write() -> None:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._settle(self._dead_runs())
+                if run.resumed_from is not None:
+                    self._claim(run.resumed_from)
+                self.db.execute(
+                    "INSERT INTO runs (id, status, started, heartbeat, tags, flows, params, env, "
+                    "executor, workers, version, fingerprint, plan, pid, pid_started, host, "
+                    "resumed_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run.id,
+                        RUNNING,
+                        run.started,
+                        run.started,
+                        json.dumps(list(run.tags)),
+                        json.dumps(list(run.flows)),
+                        dump_params(dict(run.params)),
+                        run.env,
+                        run.executor,
+                        run.workers,
+                        run.version,
+                        run.fingerprint,
+                        dump_json(run.plan),
+                        os.getpid(),
+                        process_started(os.getpid()),
+                        self._host,
+                        run.resumed_from,
+                    ),
+                )
+                self.db.executemany(
+                    "INSERT INTO tasks (run_id, seq, key, flow, step, task, process, params, "
+                    "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    rows,
+                )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+        self._retrying(write)
+
+    def _claim(self, resumed: str) -> None:
+        for row in self.db.execute(
+            "SELECT id, pid, host FROM runs WHERE resumed_from = ? AND status = ?",
+            (resumed, RUNNING),
+        ).fetchall():
+            raise ResumeError(
+                f"run {resumed} is already being resumed by run {row['id']} (pid {row['pid']} "
+                f"on {row['host']}); wait for it to end, then see `normandy runs`"
+            )
+
+    def forget_run(self, run_id: str) -> None:
+        """Delete a run that never started a task (its engine could not start)."""
+        self._submit(
+            [
+                ("DELETE FROM tasks WHERE run_id = ?", (run_id,), False),
+                ("DELETE FROM runs WHERE id = ?", (run_id,), False),
+            ]
+        )
+
+    def attempt_started(self, run_id: str, key: str, attempt: int, when: float) -> None:
+        self._submit(
+            [
+                (
+                    "UPDATE tasks SET status = ?, attempts = ?, started = COALESCE(started, ?) "
+                    "WHERE run_id = ? AND key = ?",
+                    (RUNNING, attempt, when, run_id, key),
+                    False,
+                ),
+                (
+                    "INSERT OR REPLACE INTO attempts (run_id, key, attempt, status, started) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (run_id, key, attempt, RUNNING, when),
+                    False,
+                ),
+            ]
+        )
+
+    def attempt_ended(
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        status: str,
+        started: float | None,
+        ended: float,
+        pid: int | None,
+        error: TaskError | None = None,
+    ) -> None:
+        self._submit(
+            [
+                (
+                    "UPDATE attempts SET status = ?, started = COALESCE(?, started), ended = ?, "
+                    "pid = ?, error_kind = ?, error_type = ?, error_message = ? "
+                    "WHERE run_id = ? AND key = ? AND attempt = ?",
+                    (status, started, ended, pid, *_error(error), run_id, key, attempt),
+                    False,
+                )
+            ]
+        )
+
+    def task_ended(self, run_id: str, outcome: Outcome) -> None:
+        """Record a task's final state."""
+        error = outcome.error
+        self._submit(
+            [
+                (
+                    "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
+                    "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
+                    "traceback = ?, variables = ?, resumed = ? WHERE run_id = ? AND key = ?",
+                    (
+                        outcome.status,
+                        int(outcome.tolerated),
+                        outcome.attempts,
+                        outcome.started,
+                        outcome.ended,
+                        outcome.pid,
+                        *_error(error),
+                        error.traceback if error is not None else None,
+                        json.dumps(sorted(outcome.variables)),
+                        int(outcome.resumed),
+                        run_id,
+                        outcome.task.key,
+                    ),
+                    False,
+                )
+            ]
+        )
+
+    def heartbeat(self, run_id: str, when: float) -> None:
+        """The run is alive at ``when``: a killed run's duration ends at its last one."""
+        self._submit([("UPDATE runs SET heartbeat = ? WHERE id = ?", (when, run_id), False)])
+
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        log_problems: Sequence[str] = (),
+        ended: float | None = None,
+    ) -> None:
+        """Record how the run ended; its tasks still running are interrupted, those still
+        pending did not start."""
+        self._submit(
+            _end_statements(run_id, status, reason, ended or time.time(), log_problems)
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The most recent runs, newest first."""
+        rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,))
+        return [self._run(row) for row in rows]
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run ``run_id`` (``last``: the most recent); :class:`RunNotFoundError`."""
+        if run_id == "last":
+            rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1")
+        else:
+            rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            recent = ", ".join(r.id for r in self.runs(5)) or "none yet"
+            what = "no run is recorded" if run_id == "last" else f"no run {run_id!r} is recorded"
+            raise RunNotFoundError(
+                f"{what} in {display_path(self.path)}; recent runs: {recent} "
+                "(see `normandy runs`)"
+            )
+        return self._run(rows[0])
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        """The tasks of a run, in plan order."""
+        rows = self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY seq", (run_id,))
+        dead = self._is_dead(run_id)
+        records = [task_record(row) for row in rows]
+        if dead:  # as end_run will record them
+            records = [_as_ended(r) for r in records]
+        return records
+
+    def attempts(self, run_id: str, key: str) -> list[AttemptRecord]:
+        """The attempts of one task, in order."""
+        return self.run_attempts(run_id, key).get(key, [])
+
+    def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
+        """Every attempt of the run (of the task ``key`` only, if given), by task key, in
+        order."""
+        sql = "SELECT * FROM attempts WHERE run_id = ?" + (" AND key = ?" if key else "")
+        rows = self._read(sql + " ORDER BY key, attempt", (run_id, key) if key else (run_id,))
+        dead = bool(rows) and self._is_dead(run_id)
+        out: dict[str, list[AttemptRecord]] = {}
+        for row in rows:
+            record = attempt_record(row)
+            if dead and record.status == RUNNING:  # as end_run will record it
+                record = replace(record, status=INTERRUPTED)
+            out.setdefault(row["key"], []).append(record)
+        return out
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self._retrying(lambda: self.db.execute(sql, params).fetchall())  # type: ignore[no-any-return]
+
+    # -- runs whose process is gone ---------------------------------------------------------
+
+    def _run(self, row: sqlite3.Row) -> RunRecord:
+        if self._dead(row):
+            return run_record(row, INTERRUPTED, self._last_sign(row), _killed(row["pid"]))
+        return run_record(row, row["status"], row["ended"], row["reason"])
+
+    def _dead(self, row: sqlite3.Row) -> bool:
+        """A run still ``running`` whose process (on this host) is gone."""
+        return (
+            row["status"] == RUNNING
+            and row["host"] == self._host
+            and not alive(row["pid"], row["pid_started"])
+        )
+
+    def _is_dead(self, run_id: str) -> bool:
+        rows = self._read(
+            "SELECT status, host, pid, pid_started FROM runs WHERE id = ?", (run_id,)
+        )
+        return bool(rows) and self._dead(rows[0])
+
+    def _dead_runs(self) -> list[sqlite3.Row]:
+        rows = self.db.execute("SELECT * FROM runs WHERE status = ?", (RUNNING,)).fetchall()
+        return [row for row in rows if self._dead(row)]
+
+    def _last_sign(self, row: sqlite3.Row) -> float:
+        """The last time a dead run was seen alive: its heartbeat or its last event."""
+        last = self.db.execute(
+            "SELECT MAX(COALESCE(ended, started)) FROM tasks WHERE run_id = ?", (row["id"],)
+        ).fetchone()[0]
+        return float(max(x for x in (row["heartbeat"], last, row["started"]) if x is not None))
+
+    def _settle(self, rows: list[sqlite3.Row]) -> None:
+        """Record dead runs as interrupted (inside the caller's transaction)."""
+        for row in rows:
+            for sql, params, _ in _end_statements(
+                row["id"], INTERRUPTED, _killed(row["pid"]), self._last_sign(row), ()
+            ):
+                self.db.execute(sql, params)
+
+
+def _end_statements(
+    run_id: str, status: str, reason: str | None, ended: float, log_problems: Sequence[str]
+) -> list[Statement]:
+    return [
+        (
+            "UPDATE runs SET status = ?, ended = ?, reason = ?, log_problems = ? WHERE id = ?",
+            (status, ended, reason, json.dumps(list(log_problems)) if log_problems else None,
+             run_id),
+            False,
+        ),
+        (
+            "UPDATE tasks SET status = ? WHERE run_id = ? AND status = ?",
+            (INTERRUPTED, run_id, RUNNING),
+            False,
+        ),
+        (
+            "UPDATE tasks SET status = ? WHERE run_id = ? AND status = 'pending'",
+            (NOT_STARTED, run_id),
+            False,
+        ),
+        (
+            "UPDATE attempts SET status = ? WHERE run_id = ? AND status = ?",
+            (INTERRUPTED, run_id, RUNNING),
+            False,
+        ),
+    ]
+
+
+def _as_ended(record: TaskRecord) -> TaskRecord:
+    if record.status == RUNNING:
+        return replace(record, status=INTERRUPTED)
+    if record.status == "pending":
+        return replace(record, status=NOT_STARTED)
+    return record
+
+
+def _killed(pid: int) -> str:
+    return (
+        f"its normandy process (pid {pid}) ended without recording the run's end: it was "
+        "killed, or its machine stopped"
+    )
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get(TIMEOUT_VARIABLE, "30")))
+    except ValueError:
+        return 30.0
+
+
+def _error(error: TaskError | None) -> tuple[str | None, str | None, str | None]:
+    if error is None:
+        return None, None, None
+    return error.kind, error.type, error.message
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` still runs (a pid can be
+    reused by another process: its start time tells them apart)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return started is None or process_started(pid) in (None, started)
+
+
+def process_started(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), else ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22: starttime

@@ -1,0 +1,222 @@
+"""What the history holds, as typed records: what a run writes when it starts
+(:class:`RunStart`, :class:`TaskStart`) and what the commands read back (:class:`RunRecord`,
+:class:`TaskRecord`, :class:`AttemptRecord`, :class:`VariableAccess`). Rows are read by
+column name, so a column added by a later schema never shifts the others."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskStart:
+    """A task of a run being recorded: where it stands in the plan, and its params."""
+
+    key: str
+    flow: str
+    step: str
+    task: str
+    process: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run being recorded, as it starts. ``params`` and ``plan`` must already be masked
+    (credentials are never stored)."""
+
+    id: str
+    started: float
+    tags: tuple[str, ...]
+    flows: tuple[str, ...]
+    params: Mapping[str, Any]
+    env: str
+    executor: str
+    workers: int
+    version: str
+    fingerprint: str
+    plan: list[dict[str, Any]]
+    resumed_from: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A recorded run. ``status`` is how it ended (``succeeded``, ``failed``,
+    ``interrupted``) or ``running``; a run whose ``normandy`` process is gone without
+    ending it reads as ``interrupted``, with ``ended`` its last sign of life."""
+
+    id: str
+    status: str
+    started: float
+    ended: float | None
+    tags: list[str]
+    flows: list[str]
+    params: dict[str, Any]
+    env: str
+    executor: str
+    workers: int
+    version: str
+    fingerprint: str
+    plan: list[dict[str, Any]]
+    pid: int
+    host: str
+    resumed_from: str | None
+    reason: str | None = None
+    """Why the run ended early: an error of Normandy or of the machine, or its process
+    being killed; ``None`` when it ran to its end (failed tasks are not a reason)."""
+    log_problems: list[str] = field(default_factory=list)
+    """Log files the run could not write, and why."""
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def selection(self) -> str:
+        """What the run was started with: ``flows a,b; tags x; limit=100``."""
+        parts = []
+        if self.flows:
+            parts.append("flows " + ",".join(self.flows))
+        if self.tags or not self.flows:
+            parts.append("tags " + (",".join(self.tags) if self.tags else "default"))
+        if self.params:
+            parts.append(" ".join(f"{k}={v}" for k, v in self.params.items()))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task of a recorded run, as it ended (or stands, in a run still going)."""
+
+    key: str
+    flow: str
+    step: str
+    task: str
+    process: str
+    params: dict[str, Any]
+    status: str
+    tolerated: bool
+    attempts: int
+    started: float | None
+    ended: float | None
+    pid: int | None
+    error_kind: str | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    variables: list[str]
+    """The variables it wrote (committed)."""
+    resumed: bool
+    """Succeeded in the run this one resumed: not run again."""
+    fingerprint: str | None = None
+    cached_from: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a task."""
+
+    attempt: int
+    status: str
+    started: float | None
+    ended: float | None
+    pid: int | None
+    error_kind: str | None
+    error_type: str | None
+    error_message: str | None
+    fingerprint: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class VariableAccess:
+    """A variable an attempt read or wrote (lineage, SPEC 12): ``hash`` of its content
+    and ``size`` in bytes, where known."""
+
+    flow: str
+    name: str
+    direction: str
+    """``read`` or ``write``."""
+    hash: str | None = None
+    size: int | None = None
+
+
+def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:
+    """A ``runs`` row, with its status, end and reason as they read now (see
+    :class:`RunRecord`)."""
+    from normandy_core.history._values import load_params
+
+    return RunRecord(
+        id=row["id"],
+        status=status,
+        started=row["started"],
+        ended=ended,
+        tags=json.loads(row["tags"]),
+        flows=json.loads(row["flows"]),
+        params=load_params(row["params"]),
+        env=row["env"],
+        executor=row["executor"],
+        workers=row["workers"],
+        version=row["version"],
+        fingerprint=row["fingerprint"],
+        plan=json.loads(row["plan"]),
+        pid=row["pid"],
+        host=row["host"],
+        resumed_from=row["resumed_from"],
+        reason=reason,
+        log_problems=json.loads(row["log_problems"]) if row["log_problems"] else [],
+    )
+
+
+def task_record(row: sqlite3.Row) -> TaskRecord:
+    return TaskRecord(
+        key=row["key"],
+        flow=row["flow"],
+        step=row["step"],
+        task=row["task"],
+        process=row["process"],
+        params=json.loads(row["params"]),
+        status=row["status"],
+        tolerated=bool(row["tolerated"]),
+        attempts=row["attempts"],
+        started=row["started"],
+        ended=row["ended"],
+        pid=row["pid"],
+        error_kind=row["error_kind"],
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        variables=json.loads(row["variables"]) if row["variables"] else [],
+        resumed=bool(row["resumed"]),
+        fingerprint=row["fingerprint"],
+        cached_from=row["cached_from"],
+    )
+
+
+def attempt_record(row: sqlite3.Row) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=row["attempt"],
+        status=row["status"],
+        started=row["started"],
+        ended=row["ended"],
+        pid=row["pid"],
+        error_kind=row["error_kind"],
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        fingerprint=row["fingerprint"],
+    )

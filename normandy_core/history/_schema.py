@@ -1,0 +1,148 @@
+"""The history database's schema, and the migrations that bring an older one up to date.
+
+The schema's version is SQLite's ``PRAGMA user_version``. Version 1 is the schema of the
+first releases, which did not set it (a database with the tables and ``user_version``
+0 is a version 1 database). A new database is made by running every migration from
+nothing, so the path that upgrades a user's database is the one every test takes.
+
+A migration only adds: columns with defaults and new tables. Old rows stay readable, and
+a database upgraded in place reads back every run it held.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    tags TEXT NOT NULL,
+    flows TEXT NOT NULL,
+    params TEXT NOT NULL,
+    env TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_started TEXT,
+    host TEXT NOT NULL,
+    resumed_from TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    step TEXT NOT NULL,
+    task TEXT NOT NULL,
+    process TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tolerated INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    error_kind TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    variables TEXT,
+    resumed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    error_kind TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    PRIMARY KEY (run_id, key, attempt)
+);
+"""
+
+_V2 = """
+-- why a run ended early (an error of Normandy or of the machine), its last sign of life,
+-- and the log files it could not write
+ALTER TABLE runs ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN heartbeat REAL;
+ALTER TABLE runs ADD COLUMN log_problems TEXT;
+CREATE INDEX IF NOT EXISTS runs_resumed_from ON runs (resumed_from);
+-- reuse (SPEC 13): each attempt's fingerprint and its parts; a task served from the cache
+ALTER TABLE attempts ADD COLUMN fingerprint TEXT;
+ALTER TABLE attempts ADD COLUMN fingerprint_parts TEXT;
+ALTER TABLE tasks ADD COLUMN fingerprint TEXT;
+ALTER TABLE tasks ADD COLUMN cached_from TEXT;
+-- lineage (SPEC 12): what each attempt read and wrote
+CREATE TABLE IF NOT EXISTS lineage (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('read', 'write')),
+    flow TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT,
+    size INTEGER,
+    PRIMARY KEY (run_id, key, attempt, direction, name)
+);
+CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
+"""
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+    def migrate(db: sqlite3.Connection) -> None:
+        for statement in code.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    return migrate
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(_V1), _script(_V2))
+"""``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
+
+VERSION = len(MIGRATIONS)
+"""The schema version this Normandy writes."""
+
+
+def stored_version(db: sqlite3.Connection) -> int:
+    """The schema version of ``db``: 0 for an empty database."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0 and db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+    ).fetchone():
+        return 1  # written by a release that did not set user_version
+    return version
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (a connection in autocommit mode) to :data:`VERSION` in one transaction
+    (all the migrations it needs, or none); return the version found. Two processes opening
+    an old database at once migrate it once: the version is read again under the lock."""
+    found = stored_version(db)
+    if found >= VERSION:
+        return found
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        current = stored_version(db)
+        for step in MIGRATIONS[current:]:
+            step(db)
+        db.execute(f"PRAGMA user_version = {VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return found
