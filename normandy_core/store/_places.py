@@ -13,6 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import secrets
 import shutil
 import urllib.parse
 import urllib.request
@@ -125,7 +126,8 @@ class LocalPlace(Place):
         return sorted(p.name for p in self.path.glob("*" + suffix) if p.is_file())
 
     def write(self, chunks: Iterable[bytes | memoryview]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # unique per write: two threads of one task may write one variable at once
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(tmp, "wb") as out:

@@ -429,3 +429,24 @@ def test_a_local_store_never_imports_fsspec(tmp_path: Path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_two_threads_of_a_task_writing_one_variable_never_collide(tmp_path):
+    vars_ = Variables(tmp_path / "vars", tmp_path / "staging")
+    errors: list[BaseException] = []
+
+    def write(value: int) -> None:
+        try:
+            for _ in range(200):
+                vars_.update("shared", [value] * 1000)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert vars_.get("shared") in ([n] * 1000 for n in range(4))
+    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["shared.nv"]

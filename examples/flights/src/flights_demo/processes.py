@@ -146,7 +146,7 @@ def write_database(pipe: Any, log: logging.Logger) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path, tmp = out_dir / "flights.sqlite", out_dir / f".flights.sqlite.{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    names = [n for n in pipe.vars.keys() if n.startswith("delays_by_")]
+    names = [n for n in pipe.vars if n.startswith("delays_by_")]
     with sqlite3.connect(tmp) as db:
         for name in names:
             pipe.vars[name].to_sql(name, db, index=False)

@@ -28,7 +28,7 @@ def read_file(pipe, log):
 
 def process_data(pipe, log):
     rows = pipe.vars.get("main_df")
-    stats = []
+    stats: list[dict[str, object]] = []
     for column in ("id", "foo", "bar"):
         values = [float(r[column]) for r in rows]
         stats.append({"column": column, "count": len(values), "mean": sum(values) / len(values),
