@@ -87,16 +87,19 @@ def reports_errors(command: F) -> F:
         except KeyboardInterrupt:  # before a run started (a run records its own)
             err("normandy: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, SystemExit):
+        except (typer.Exit, typer.Abort):  # how commands end (a RuntimeError, for click)
             raise
-        except Exception:  # noqa: BLE001 - click's own usage errors are not Exceptions here
-            import click
-
-            if isinstance(sys.exc_info()[1], click.ClickException):
+        except Exception as exc:
+            if _is_usage_error(exc):  # typer.BadParameter and the like: click shows them
                 raise
             _bug()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage error (typer ships its own copy of click: matched by name)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
 def _bug() -> None:

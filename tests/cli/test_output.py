@@ -53,3 +53,11 @@ def test_a_bug_shows_its_traceback_and_asks_for_a_report(error):
     assert "Traceback (most recent call last)" in output
     assert "normandy: internal error: this is a bug in Normandy" in output
     assert "Please report it" in output
+
+
+def test_how_commands_end_is_not_a_bug():
+    assert run(typer.Exit(0)) == (0, "")
+    assert run(typer.Exit(1))[0] == 1
+    code, output = run(typer.BadParameter("not KEY=VALUE", param_hint="--param"))
+    assert code == 2 and "Invalid value for --param: not KEY=VALUE" in output
+    assert "internal error" not in output
