@@ -25,6 +25,7 @@ _LAZY = {
     "ProjectNotFoundError": "normandy_core.errors",
     "RegistryError": "normandy_core.errors",
     "SelectionError": "normandy_core.errors",
+    "check_variable_name": "normandy_core.store",
     "hookimpl": "normandy_core.hookspecs",
     "hookspec": "normandy_core.hookspecs",
     "variables_storage": "normandy_core.pipe",
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     )
     from normandy_core.hookspecs import hookimpl, hookspec
     from normandy_core.pipe import variables_storage
+    from normandy_core.store import check_variable_name
 
 __all__ = [
     "ConfigError",
@@ -58,6 +60,7 @@ __all__ = [
     "RegistryError",
     "SelectionError",
     "__version__",
+    "check_variable_name",
     "hookimpl",
     "hookspec",
     "variables_storage",
