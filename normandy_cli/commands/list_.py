@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from normandy_cli._options import JsonOpt, ProjectOpt
+from normandy_cli._options import JsonOpt, ProjectOpt, complete_processes
 from normandy_cli._output import err, reports_errors, table
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ def list_processes(
         typer.Argument(
             metavar="[NAME]...",
             help="Only these processes (shell wildcards allowed: 'acme.*').",
+            autocompletion=complete_processes,
             show_default=False,
         ),
     ] = None,
