@@ -230,7 +230,7 @@ package_dir =
 packages = find:
 python_requires = >=3.10
 install_requires =
-    # 1.x: the normandy 0.x releases on PyPI (2021) are another program, with another API
+    # 1.x: the 0.x releases on PyPI are the original Normandy of 2021, another API
     normandy>=1.0,<2
 
 [options.packages.find]
