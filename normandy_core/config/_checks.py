@@ -20,7 +20,8 @@ def check_processes(
     signatures: bool = True,
 ) -> list[Problem]:
     """Problems with the processes used by ``flows`` (all flows when ``None``): unknown
-    names (with a *did you mean*) and, with ``signatures``, processes that cannot be
+    names (with a *did you mean*), names registered to several targets (each use of them,
+    with every source and the ways out) and, with ``signatures``, processes that cannot be
     imported or ask for arguments other than ``pipe``, ``log`` and ``params``.
 
     Only the processes used by those flows are imported, each once.
@@ -33,6 +34,10 @@ def check_processes(
             for entry in step.entries:
                 if entry.name not in registry:
                     problems.append(entry.where.problem(_unknown(entry.name, registry)))
+                    continue
+                clash = registry.clash(entry.name)
+                if clash is not None:
+                    problems.append(entry.where.problem(str(clash)))
                     continue
                 if not signatures:
                     continue

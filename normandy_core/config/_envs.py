@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from normandy_core.config._env import MissingVariable, interpolate, interpolate_tree
@@ -77,8 +78,8 @@ def load_credentials(
                 where.line,
                 where.column,
                 f"confs.envs.{env}.credentials",
-                f"credentials file {display_path(path)} does not exist; create it "
-                "(a YAML mapping) or remove the credentials key",
+                f"credentials file {display_path(path)} does not exist; "
+                + _how_to_create(path),
             )
         ]
     doc, problems = load_yaml(path, secret=True)
@@ -102,3 +103,24 @@ def load_credentials(
         )
 
     return interpolate_tree(plain(doc.data), environ, missing), problems
+
+
+def _how_to_create(path: Path) -> str:
+    """How to make a missing credentials file: from an example beside it where there is
+    one (credentials files are usually kept out of git, their example is not)."""
+    try:
+        examples = sorted(
+            p
+            for p in path.parent.glob("*.y*ml")
+            if p.suffix in (".yml", ".yaml")
+            and any(w in p.name for w in ("example", "sample", "template"))
+        )
+    except OSError:
+        examples = []
+    if not examples:
+        return "create it (a YAML mapping) or remove the credentials key"
+    example = display_path(examples[0])
+    return (
+        f"create it from {example} (credentials files are kept out of git): "
+        f"cp {example} {display_path(path)} — then put the real values in"
+    )

@@ -14,10 +14,11 @@ from normandy_core.config import _schema
 from normandy_core.config._env import interpolate_tree
 from normandy_core.config._yaml import PathKey, YamlDocument, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
-from normandy_core.registry import NAME_PATTERN
+from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
 
 CONF_FILE = Path("pipeline") / "pipeline_conf.yml"
 _PROCESS_NAME = re.compile(NAME_PATTERN + r"\Z")
+_TARGET = re.compile(TARGET_PATTERN + r"\Z")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -99,6 +100,8 @@ class ProjectConfig:
     workers: int | None = None
     log_level: str = "info"
     plugins: tuple[str, ...] = ()
+    processes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """``confs.processes``: the project's own processes, name -> ``"module:attribute"``."""
     executor: str = "local"
     default_env: str | None = None
     store: str | None = None
@@ -215,6 +218,9 @@ def read_config(
     plugins: list[Any] = raw_plugins if isinstance(raw_plugins, list) else []
     for i in range(len(plugins)):
         locations[f"confs.plugins[{i}]"] = locate(doc, ["confs", "plugins", i])
+    processes = _processes(confs.get("processes"))
+    for name in processes:
+        locations[f"confs.processes.{name}"] = locate(doc, ["confs", "processes", name])
     config = ProjectConfig(
         root=root,
         file=file,
@@ -223,6 +229,7 @@ def read_config(
         workers=workers if isinstance(workers, int) else None,
         log_level=str(confs.get("log_level") or "info"),
         plugins=tuple(str(p) for p in plugins),
+        processes=MappingProxyType(processes),
         executor=str(confs.get("executor") or "local"),
         default_env=default_env if isinstance(default_env, str) else None,
         store=store if isinstance(store, str) and store else None,
@@ -231,6 +238,18 @@ def read_config(
         engine_sections=MappingProxyType(engine_sections),
     )
     return config, problems
+
+
+def _processes(node: Any) -> dict[str, str]:
+    """The well-formed entries of ``confs.processes`` (the schema reports the others)."""
+    return {
+        str(name): str(target)
+        for name, target in _mapping(node).items()
+        if isinstance(name, str)
+        and _PROCESS_NAME.match(name)
+        and isinstance(target, str)
+        and _TARGET.match(target)
+    }
 
 
 def _engine_section(key: Any, value: Any) -> bool:

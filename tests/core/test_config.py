@@ -496,7 +496,7 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
     """)
     assert strs(problems) == [
         f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: dask, default_env, "
-        "envs, executor, log_level, path, plugins, store, threads, workers"
+        "envs, executor, log_level, path, plugins, processes, store, threads, workers"
     ]
 
 
