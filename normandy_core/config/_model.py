@@ -128,7 +128,7 @@ def read_config(
     environ = os.environ if environ is None else environ
     file = root / CONF_FILE
     doc, problems = load_yaml(file)
-    if doc is None:
+    if doc is None or (doc.data is None and problems):  # not YAML, or refused whole
         return None, problems
     data = doc.data
     if not isinstance(data, Mapping):

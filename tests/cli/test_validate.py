@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import normandy_command
 
 GOOD = """
 confs:
@@ -127,6 +132,12 @@ def test_original_example_is_valid(normandy, original_project: Path):
             "!!python/object/apply:os.system is not allowed",
             id="python-tag",
         ),
+        pytest.param(
+            GOOD.replace("tags: [default]", "tags: [default]\n    params: {x: " + "[" * 100_000)
+            + "]" * 100_000,
+            "pipeline/pipeline_conf.yml:9:113: the data nests deeper than 100 levels; flatten it",
+            id="deep-nesting",
+        ),
     ],
 )
 def test_each_mistake_has_its_position(normandy, make_project, conf, expected):
@@ -210,3 +221,41 @@ def test_project_plugin_that_fails_to_import(normandy, make_project):
         "pipeline/pipeline_conf.yml:2:13: confs.plugins[0]: error importing project plugin "
         "'procs' (listed in confs.plugins): RuntimeError: boom at import"
     ) in result.stderr
+
+
+def test_a_billion_laughs_is_refused_at_once(make_project):
+    # 596 bytes that expand to a billion values; before, nine levels ran out of memory
+    laughs = ["      a0: &a0 [lol]"] + [
+        f"      a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)
+    ]
+    root = make_project(GOOD.replace("tags: [default]", "params:\n" + "\n".join(laughs)), PROCS)
+    result = _run_limited(["validate"], root)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert (
+        "pipeline/pipeline_conf.yml:15:11: flows.main.params.a6: this value would expand to "
+        "2,111,111 values through its aliases, more than the 1,000,000 allowed: each alias "
+        "(*name) stands for a full copy of its anchor (&name), so aliases of aliases "
+        "multiply; write the values out, or nest fewer aliases"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 problem in the configuration" in result.stderr
+
+
+def _run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``normandy *args`` with its memory capped at 2 GiB: should a bound on YAML aliases
+    ever go, the test fails with a MemoryError instead of filling the machine's memory."""
+    limit = 2 * 1024**3
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run(
+        [*normandy_command(), *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=cap,
+    )

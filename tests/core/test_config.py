@@ -395,7 +395,7 @@ def test_an_alias_cycle_is_a_problem_not_a_crash(load_conf: LoadConf) -> None:
           main: {steps: {s: [a]}}
     """)
     assert strs(problems)[0] == (
-        f"{FILE}:3:12: confs.plugins[0]: an alias refers to a node that contains it; "
+        f"{FILE}:3:19: confs.plugins[0]: an alias refers to a node that contains it; "
         "remove the cycle"
     )
 

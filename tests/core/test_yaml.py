@@ -1,0 +1,167 @@
+"""Reading YAML (``normandy_core.config._yaml``): shared and bounded aliases, bounded
+nesting."""
+
+from __future__ import annotations
+
+import pytest
+
+from normandy_core.config import parse_yaml
+from normandy_core.config._yaml_build import MAX_ALIAS_VALUES, MAX_DEPTH
+
+
+def parse(text: str, *, secret: bool = False) -> tuple[object, list[str]]:
+    """(data, or ``NOT_YAML`` when the text is not YAML; the problems as strings)."""
+    doc, problems = parse_yaml(text, "f.yml", secret=secret)
+    return (NOT_YAML if doc is None else doc.data), [str(p) for p in problems]
+
+
+NOT_YAML = object()
+
+
+def laughs(levels: int, width: int = 10) -> str:
+    """The "billion laughs": each level a list of ``width`` aliases of the level below."""
+    lines = ["a0: &a0 [lol]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+# -- aliases ----------------------------------------------------------------------------------
+
+
+def test_an_alias_is_the_anchored_object_not_a_copy() -> None:
+    doc, problems = parse_yaml("a: &x {k: [1, 2]}\nb: *x\nc: [*x, *x]\n", "f.yml")
+    assert problems == []
+    assert doc is not None
+    data = doc.data
+    assert data == {"a": {"k": [1, 2]}, "b": {"k": [1, 2]}, "c": [{"k": [1, 2]}] * 2}
+    assert data["b"] is data["a"] and data["c"][0] is data["a"] and data["c"][1] is data["a"]
+    # where an alias is used, its own position; inside the shared value, the anchor's
+    assert doc.position(["b"]) == (2, 4)
+    assert doc.position(["c", 1]) == (3, 9)
+    assert doc.position(["b", "k"]) == (1, 11)
+
+
+def test_a_billion_laughs_is_refused_where_it_grows_too_big() -> None:
+    data, problems = parse(laughs(10))  # 10**9 values written out; built in a blink
+    assert problems == [
+        "f.yml:7:5: a6: this value would expand to 2,111,111 values through its aliases, "
+        f"more than the {MAX_ALIAS_VALUES:,} allowed: each alias (*name) stands for a full "
+        "copy of its anchor (&name), so aliases of aliases multiply; write the values out, "
+        "or nest fewer aliases"
+    ]
+    assert isinstance(data, dict)
+    assert data["a6"] is None  # what is refused is dropped: nothing downstream walks it
+    assert data["a7"] == [None] * 10
+    assert data["a9"][0][0] is data["a7"]
+
+
+def test_aliases_under_the_bound_are_kept() -> None:
+    # a5 expands to 211,111 values, a1 to a5 add 234,560: three more uses stay under a million
+    text = laughs(6) + "all: [*a5, *a5, *a5]\n"
+    data, problems = parse(text)
+    assert problems == []
+    assert isinstance(data, dict)
+    assert data["all"][2] is data["a5"]
+
+
+def test_the_bound_counts_the_whole_document() -> None:
+    # no value is too big, but the document holds a5 (211,111 values) four more times
+    text = laughs(6) + "".join(f"b{i}: *a5\n" for i in range(4))
+    data, problems = parse(text)
+    assert data is None
+    assert len(problems) == 1
+    assert problems[0].startswith("f.yml:1:1: this value would expand to 1,079,")
+
+
+def test_a_real_configuration_with_merges_is_not_refused() -> None:
+    # 10,000 process entries that each merge defaults: 200,000 values added, far from the bound
+    entries = "".join(
+        f"    p{i}: {{<<: *defaults, params: {{<<: *params, n: {i}}}}}\n" for i in range(10_000)
+    )
+    text = (
+        "defaults: &defaults {retries: 1, timeout: 60, error_tolerance: false}\n"
+        "params: &params {a: 1, b: two, c: [1, 2, 3], d: {x: 1, y: 2}}\n"
+        "flows:\n  main:\n" + entries
+    )
+    data, problems = parse(text)
+    assert problems == []
+    assert isinstance(data, dict)
+    entry = data["flows"]["main"]["p9999"]
+    assert entry["retries"] == 1 and entry["params"]["n"] == 9999
+    assert entry["params"]["c"] is data["params"]["c"]
+
+
+def test_merges_that_copy_too_much_are_refused() -> None:
+    big = "{" + ", ".join(f"k{i}: {i}" for i in range(20_000)) + "}"
+    text = f"big: &big {big}\nall:\n" + "".join("  - {<<: *big}\n" for _ in range(60))
+    data, problems = parse(text)
+    assert data is None
+    assert problems == [
+        f"f.yml:53:10: all[50]: '<<' merges in this file copy more than {MAX_ALIAS_VALUES:,} "
+        "keys; merge smaller mappings, or fewer times"
+    ]
+
+
+def test_merged_keys_keep_the_positions_they_are_written_at() -> None:
+    doc, problems = parse_yaml("d: &d {a: 1, b: 2}\nm:\n  <<: *d\n  b: 3\n", "f.yml")
+    assert problems == []
+    assert doc is not None
+    assert doc.data["m"] == {"b": 3, "a": 1}
+    assert doc.position(["m", "a"]) == (1, 11)
+    assert doc.position(["m", "b"]) == (4, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &x [*x]\n", "f.yml:1:8: a[0]: an alias refers to a node that contains it"),
+        ("a: *nope\n", "f.yml:1:4: a: alias *nope refers to no anchor; define &nope"),
+        ("a: &x 1\nb: &x 2\n", "f.yml:2:4: b: anchor &x is defined twice (first at line 1)"),
+        ("a: 1\n---\nb: 2\n", "f.yml:2:1: a second YAML document starts here"),
+        ("m: {<<: [1, 2]}\n", "f.yml:1:10: m: '<<' merges a mapping (or a list of mappings)"),
+    ],
+    ids=["cycle", "undefined", "anchor-twice", "two-documents", "merge-a-scalar"],
+)
+def test_alias_mistakes_are_problems(text: str, expected: str) -> None:
+    _, problems = parse(text)
+    assert len(problems) == 1
+    assert problems[0].startswith(expected), problems
+
+
+def test_alias_mistakes_in_secrets_never_name_the_alias() -> None:
+    _, problems = parse(
+        "password: *hunter2\ntoken: &swordfish 1\nother: &swordfish 2\n", secret=True
+    )
+    assert len(problems) == 2
+    assert not any("hunter2" in p or "swordfish" in p for p in problems)
+
+
+# -- nesting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        "{a: " * 100_000 + "}" * 100_000,
+        "".join(" " * i + "-\n" for i in range(300)),
+        "- " * 10_000 + "x\n",
+    ],
+    ids=["flow-lists", "flow-mappings", "block-lists", "compact-lists"],
+)
+def test_deep_nesting_is_a_problem_not_a_crash(text: str) -> None:
+    # ruamel's C composer recursed here until the C stack overflowed: a segmentation fault
+    data, problems = parse(text)
+    assert data is None
+    assert len(problems) == 1
+    assert problems[0].endswith(f"the data nests deeper than {MAX_DEPTH} levels; flatten it")
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    data, problems = parse("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert problems == []
+    for _ in range(MAX_DEPTH - 1):
+        assert isinstance(data, list)
+        (data,) = data
+    assert data == []
