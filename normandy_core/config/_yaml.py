@@ -1,7 +1,7 @@
 """Reading YAML with positions: every problem can be reported as ``file:line:column``.
 
-How a document is read: ``_yaml_build`` builds the data from the parser's events, sharing
-and bounding aliases.
+How a document is read: ``_yaml_syntax`` first refuses characters YAML does not allow;
+``_yaml_build`` builds the data from the parser's events, sharing and bounding aliases.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from normandy_core.config._yaml_build import (
     Refused,
     dotted,
 )
+from normandy_core.config._yaml_syntax import character_problems
 from normandy_core.errors import Problem, display_path
 
 __all__ = [
@@ -89,15 +90,18 @@ def parse_yaml(
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse ``text`` (named ``name`` in problems), as :func:`load_yaml` does a file.
 
-    The document is ``None`` when ``text`` is not YAML (a syntax error). A document
-    Normandy refuses whole (nested too deep, ``<<`` merges copying too much) has ``None``
-    as its data, with the problem.
+    The document is ``None`` when ``text`` is not YAML (a character YAML does not allow,
+    a syntax error). A document Normandy refuses whole (nested too deep, ``<<`` merges
+    copying too much) has ``None`` as its data, with the problem.
 
     The parser is ruamel.yaml's C parser where it is installed (25 times faster than the
     pure-Python one on a large configuration); the data is built from its events here
     (see ``_yaml_build``), so that every key and value keeps its position, every problem
     is collected, and aliases are shared and bounded.
     """
+    problems = character_problems(text, name)
+    if problems:
+        return None, problems
     yaml = YAML(typ="safe")  # the C parser if ruamel.yaml.clib is installed
     constructor, parser = yaml.get_constructor_parser(text)
     builder = Builder(name, constructor, constructor.resolver, secret)

@@ -133,6 +133,12 @@ def test_original_example_is_valid(normandy, original_project: Path):
             id="python-tag",
         ),
         pytest.param(
+            GOOD.replace("extract: [extract]", "extract: [extract]  # a form feed \x0c"),
+            "pipeline/pipeline_conf.yml:10:41: control character U+000C (form feed) is not "
+            'allowed in YAML; delete it (inside double quotes, write it as "\\x0c")',
+            id="control-character",
+        ),
+        pytest.param(
             GOOD.replace("tags: [default]", "tags: [default]\n    params: {x: " + "[" * 100_000)
             + "]" * 100_000,
             "pipeline/pipeline_conf.yml:9:113: the data nests deeper than 100 levels; flatten it",
@@ -259,3 +265,16 @@ def _run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
         stdin=subprocess.DEVNULL,
         preexec_fn=cap,
     )
+
+
+def test_control_characters_in_credentials_are_positioned_never_quoted(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": "user: me  # \x1b[2J\npassword: 'hunter2-secret\x7f'\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert "conf/dev.yml:1:13: control character U+001B (escape) is not allowed" in result.stderr
+    assert "conf/dev.yml:2:26: control character U+007F (delete) is not allowed" in result.stderr
+    assert "secret" not in result.output
+    assert "Traceback" not in result.output

@@ -1,12 +1,17 @@
-"""Reading YAML (``normandy_core.config._yaml``): shared and bounded aliases, bounded
-nesting."""
+"""Reading YAML (``normandy_core.config._yaml``): shared and bounded aliases, characters YAML
+refuses, and no input that raises."""
 
 from __future__ import annotations
+
+import random
+from pathlib import Path
 
 import pytest
 
 from normandy_core.config import parse_yaml
+from normandy_core.config._yaml import load_yaml
 from normandy_core.config._yaml_build import MAX_ALIAS_VALUES, MAX_DEPTH
+from normandy_core.errors import Problem
 
 
 def parse(text: str, *, secret: bool = False) -> tuple[object, list[str]]:
@@ -165,3 +170,149 @@ def test_nesting_up_to_the_limit_is_fine() -> None:
         assert isinstance(data, list)
         (data,) = data
     assert data == []
+
+
+# -- characters -----------------------------------------------------------------------------
+
+
+def test_every_control_character_is_named_where_it_is() -> None:
+    data, problems = parse("a: 1\n# a comment\x0c\nb: x\x1by\x7f\r\nc: '\x00'\n")
+    assert data is NOT_YAML
+    assert problems == [
+        "f.yml:2:12: control character U+000C (form feed) is not allowed in YAML; delete it "
+        '(inside double quotes, write it as "\\x0c")',
+        "f.yml:3:5: control character U+001B (escape) is not allowed in YAML; delete it "
+        '(inside double quotes, write it as "\\x1b")',
+        "f.yml:3:7: control character U+007F (delete) is not allowed in YAML; delete it "
+        '(inside double quotes, write it as "\\x7f")',
+        "f.yml:4:5: control character U+0000 (null) is not allowed in YAML; delete it "
+        '(inside double quotes, write it as "\\x00")',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("char", "named"),
+    [
+        ("\x01", "control character U+0001 is"),
+        ("\x9b", "control character U+009B is"),
+        ("\ufffe", "U+FFFE is not a character YAML allows"),
+        ("\udcff", "U+DCFF is not a character (the text is not valid Unicode)"),
+    ],
+)
+def test_other_characters_yaml_refuses(char: str, named: str) -> None:
+    _, problems = parse(f"a: b{char}\n")
+    assert problems == [f"f.yml:1:5: {named}" + problems[0].split(named, 1)[1]]
+
+
+def test_a_binary_file_gives_a_bounded_list_of_problems() -> None:
+    _, problems = parse("\x01" * 5000)
+    assert len(problems) == 21
+    assert problems[-1] == (
+        "f.yml:1:21: and 4,980 more characters YAML does not allow: is this a text file?"
+    )
+
+
+def test_characters_in_a_secret_file_never_quote_it(tmp_path: Path) -> None:
+    file = tmp_path / "creds.yml"
+    file.write_text("password: 'hunter2\x1b'\ntoken: swordfish\x0c\n", encoding="utf-8")
+    doc, problems = load_yaml(file, secret=True)
+    assert doc is None
+    assert [(p.line, p.column) for p in problems] == [(1, 19), (2, 17)]
+    assert not any("hunter2" in str(p) or "swordfish" in str(p) for p in problems)
+
+
+def test_the_allowed_characters_are_allowed() -> None:
+    data, problems = parse("a: 'tab\t nbsp\xa0 é ☃ \U0001f600'\r\nb: \ufeffx\n")
+    assert problems == []
+    assert data == {"a": "tab\t nbsp\xa0 é ☃ \U0001f600", "b": "\ufeffx"}
+
+
+# -- no input raises ------------------------------------------------------------------------
+
+VALID = """\
+confs:
+  workers: 2
+  envs:
+    dev: {root: "${env:ROOT:data}", list: [1, 2.5, true, null, 2001-12-14]}
+defaults: &defaults {retries: 1, params: {a: "x\\ty", 'b': |
+    literal
+  }}
+flows:
+  main:
+    tags: [default, 'nightly']
+    steps:
+      extract:
+        - read: {<<: *defaults, timeout: 3}
+        - ? complex
+          : key
+      load: !!map {x: !!str 1, y: !!int "2", z: !!float .5}
+"""
+
+HOSTILE = [
+    "",
+    "---",
+    "...",
+    "%YAML 1.2\n---\na: 1",
+    "%YAML 9.9\n---\na: 1",
+    "%TAG ! tag:x,2000:\n---\na: !foo 1",
+    "a: !<tag:yaml.org,2002:python/object:os.system> x",
+    "a: !!binary aGVsbG8=",
+    "a: !!set {x, y}",
+    "a: !!omap [x: 1]",
+    "a: !!timestamp 2001-13-45",
+    "a: !!int 0x",
+    "a: " + "9" * 5000,
+    'a: "\\q"',
+    'a: "\\uD800"',
+    'a: "\\x00\\0\\e"',
+    "&a a: *a",
+    "*a : 1",
+    "? [a, b]\n: c",
+    "[a, b]: c",
+    "{a: 1}: b",
+    "a: &a\n  <<: *a",
+    "<<: 1",
+    "a: [<<]",
+    "- <<: [*x]",
+    "a: " + "*a " * 1000,
+    "a: &" + "x" * 10_000 + " 1",
+    '"' + "x" * 100_000,
+    "a: |\n" + "  x\n" * 1000,
+    "a: >-\n\tx",
+    "- - - - - - - - - - x",
+    "? ? ? ? ? x",
+]
+
+
+def test_hostile_inputs_give_problems_or_data() -> None:
+    for text in HOSTILE:
+        _check(text)
+
+
+def test_truncated_documents_give_problems_or_data() -> None:
+    for end in range(len(VALID) + 1):
+        _check(VALID[:end])
+
+
+def test_random_inputs_give_problems_or_data() -> None:
+    rng = random.Random(20240611)
+    alphabet = "ab01 \n\t-:?,[]{}#&*!|>'\"%@`\\~.<=\x00\x0c\x1b\x85\ufeff\u2028é"
+    for _ in range(3000):
+        _check("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))))
+    for _ in range(3000):
+        text = list(VALID)
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(text))
+            text[at : at + rng.randrange(0, 3)] = rng.choice(alphabet) * rng.randrange(0, 3)
+        _check("".join(text))
+
+
+def _check(text: str) -> None:
+    """Parsing ``text`` raises nothing, and gives problems or data that plain code can walk."""
+    for secret in (False, True):
+        doc, problems = parse_yaml(text, "f.yml", secret=secret)
+        assert all(isinstance(p, Problem) and p.line >= 1 and p.column >= 1 for p in problems)
+        if doc is None:
+            assert problems, repr(text)
+        else:
+            repr(doc.data)  # finite: no cycle, nothing too big
