@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from normandy_core.config._env import MissingVariable, interpolate, interpolate_tree
+from normandy_core.config._env import BadReference, interpolate, interpolate_tree
 from normandy_core.config._model import ProjectConfig, plain
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
@@ -35,16 +35,11 @@ def env_settings(
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            config.where(dotted(keys)).problem(
-                f"environment variable {name} is not set; set it or give a default: "
-                f"${{env:{name}:default}}"
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(config.where(dotted(keys)).problem(message))
 
     settings = interpolate_tree(
-        plain(dict(config.envs[env].settings)), environ, missing, ["confs", "envs", env]
+        plain(dict(config.envs[env].settings)), environ, bad_reference, ["confs", "envs", env]
     )
     return settings, problems
 
@@ -63,13 +58,8 @@ def load_credentials(
     where = config.where(f"confs.envs.{env}.credentials")
     try:
         path = config.root / interpolate(spec.credentials, environ)
-    except MissingVariable as exc:
-        return {}, [
-            where.problem(
-                f"environment variable {exc.name} is not set; set it or give "
-                f"a default: ${{env:{exc.name}:default}}"
-            )
-        ]
+    except BadReference as exc:
+        return {}, [where.problem(exc.message())]
     if not path.is_file():
         return {}, [
             Problem(
@@ -92,13 +82,7 @@ def load_credentials(
         )
         return {}, problems
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            doc.problem(
-                keys,
-                f"environment variable {name} is not set; set it or "
-                f"give a default: ${{env:{name}:default}}",
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(doc.problem(keys, message))
 
-    return interpolate_tree(plain(doc.data), environ, missing), problems
+    return interpolate_tree(plain(doc.data), environ, bad_reference, secret=True), problems

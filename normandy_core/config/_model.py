@@ -135,14 +135,8 @@ def read_config(
         problems.append(doc.problem([], "the file must be a mapping with the keys confs and flows"))
         return None, problems
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            doc.problem(
-                keys,
-                f"environment variable {name} is not set; set it or give a "
-                f"default: ${{env:{name}:default}}",
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(doc.problem(keys, message))
 
     raw_confs = data.get("confs")
     confs: dict[str, Any] = {}
@@ -151,7 +145,7 @@ def read_config(
             confs[key] = (
                 value
                 if key == "envs"
-                else interpolate_tree(value, environ, missing, ["confs", key])
+                else interpolate_tree(value, environ, bad_reference, ["confs", key])
             )
         for key in ("workers", "threads"):
             if isinstance(confs.get(key), str) and confs[key].strip().isdigit():

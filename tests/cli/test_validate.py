@@ -144,6 +144,24 @@ def test_original_example_is_valid(normandy, original_project: Path):
             "pipeline/pipeline_conf.yml:9:113: the data nests deeper than 100 levels; flatten it",
             id="deep-nesting",
         ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {root: '${env:}'}"),
+            "pipeline/pipeline_conf.yml:4:17: confs.envs.dev.root: malformed reference "
+            "'${env:}'; write ${env:NAME} or ${env:NAME:default}, NAME made of letters, "
+            "digits and '_' (not starting with a digit)",
+            id="empty-env-reference",
+        ),
+        pytest.param(
+            GOOD.replace("plugins: [procs]", "plugins: [procs]\n  store: 'data/${env:A B}'"),
+            "pipeline/pipeline_conf.yml:3:10: confs.store: malformed reference '${env:A B}'",
+            id="env-reference-with-a-space",
+        ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {credentials: '${env:CREDS'}"),
+            "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: malformed reference "
+            "'${env:CREDS'",
+            id="unclosed-env-reference",
+        ),
     ],
 )
 def test_each_mistake_has_its_position(normandy, make_project, conf, expected):
@@ -278,3 +296,17 @@ def test_control_characters_in_credentials_are_positioned_never_quoted(normandy,
     assert "conf/dev.yml:2:26: control character U+007F (delete) is not allowed" in result.stderr
     assert "secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_malformed_reference_in_credentials_is_positioned_never_quoted(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": "user: me\npassword: ${env:hunter2 secret}\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert (
+        "conf/dev.yml:2:11: password: a malformed ${env:…} reference; write ${env:NAME} or "
+        "${env:NAME:default}"
+    ) in result.stderr
+    assert "secret" not in result.output

@@ -876,6 +876,54 @@ def test_a_missing_variable_is_reported_where_it_is(load_conf: LoadConf) -> None
     assert config is not None and config.confs["path"] == "${env:MISSING_ROOT}"
 
 
+FORMS = (
+    "write ${env:NAME} or ${env:NAME:default}, NAME made of letters, digits and '_' (not "
+    "starting with a digit)"
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "quoted"),
+    [
+        ("${env:}", "${env:}"),
+        ("${env:A B}", "${env:A B}"),
+        ("${env:1A}", "${env:1A}"),
+        ("${env:A", "${env:A/x"),  # no closing brace: up to the end of the text
+        ("${env:A:${env:B}}", "${env:A:${env:B}"),  # a default holding a reference
+        ("${env:A}${env:}", "${env:}"),
+    ],
+)
+def test_a_malformed_reference_is_a_problem(
+    load_conf: LoadConf, reference: str, quoted: str
+) -> None:
+    config, problems = load_conf(
+        f"""
+        confs:
+          path: 'data/{reference}/x'
+          envs: {{dev: }}
+        flows:
+          main: {{steps: {{s: [a]}}}}
+    """,
+        environ={"A": "a", "B": "b"},
+    )
+    assert strs(problems) == [f"{FILE}:2:9: confs.path: malformed reference {quoted!r}; {FORMS}"]
+    assert config is not None and config.confs["path"] == f"data/{reference}/x"
+
+
+def test_references_and_text_around_them(good_conf: GoodConf) -> None:
+    config = good_conf(
+        """
+        confs:
+          path: "$${env:A}-${env:B:b}{env:A}$env:A}"
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [a]}}
+    """,
+        environ={"A": "a"},
+    )
+    assert config.confs["path"] == "$a-b{env:A}$env:A}"
+
+
 # -- envs, settings and credentials ------------------------------------------------------------
 
 
@@ -954,6 +1002,28 @@ def test_a_missing_credentials_file_is_named(creds_conf: ProjectConfig) -> None:
     assert strs(problems) == [
         f"{FILE}:5:20: confs.envs.prod.credentials: credentials file conf/prod.yml does not "
         "exist; create it (a YAML mapping) or remove the credentials key"
+    ]
+
+
+def test_a_malformed_reference_in_credentials_is_never_quoted(creds_conf: ProjectConfig) -> None:
+    write_credentials(creds_conf, "user: me\npassword: '${env:Sup3r S3cret}'\n")
+    _, problems = load_credentials(creds_conf, "prod", {})
+    assert strs(problems) == [
+        f"conf/prod.yml:2:11: password: a malformed ${{env:…}} reference; {FORMS}"
+    ]
+
+
+def test_a_malformed_reference_in_env_settings(good_conf: GoodConf) -> None:
+    config = good_conf("""
+        confs:
+          envs:
+            dev: {read: "${env:READ ME}"}
+        flows:
+          main: {steps: {s: [a]}}
+    """)
+    _, problems = env_settings(config, "dev", {})
+    assert strs(problems) == [
+        f"{FILE}:3:17: confs.envs.dev.read: malformed reference '${{env:READ ME}}'; {FORMS}"
     ]
 
 
