@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from normandy_core.config._env import BadReference, interpolate, interpolate_tree
@@ -60,15 +61,14 @@ def load_credentials(
         path = config.root / interpolate(spec.credentials, environ)
     except BadReference as exc:
         return {}, [where.problem(exc.message())]
-    if not path.is_file():
+    if not _is_file(path):
         return {}, [
             Problem(
                 where.file,
                 where.line,
                 where.column,
                 f"confs.envs.{env}.credentials",
-                f"credentials file {display_path(path)} does not exist; create it "
-                "(a YAML mapping) or remove the credentials key",
+                _not_a_file(path),
             )
         ]
     doc, problems = load_yaml(path, secret=True)
@@ -86,3 +86,32 @@ def load_credentials(
         problems.append(doc.problem(keys, message))
 
     return interpolate_tree(plain(doc.data), environ, bad_reference, secret=True), problems
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except PermissionError:  # a folder on the path that cannot be entered
+        return False
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a credentials path that is not a regular file cannot be read, and what to do."""
+    shown = display_path(path)
+    try:
+        path.stat()
+    except PermissionError:
+        return (
+            f"credentials file {shown} cannot be reached: a folder on its path does not let "
+            "the user running normandy in; change that folder's permissions"
+        )
+    except OSError:
+        return (
+            f"credentials file {shown} does not exist; create it (a YAML mapping) or remove "
+            "the credentials key"
+        )
+    what = "a folder" if path.is_dir() else "not a regular file"
+    return (
+        f"credentials path {shown} is {what}; give the path of a YAML file (a mapping of "
+        "names to values)"
+    )

@@ -78,6 +78,17 @@ def load_yaml(path: Path, *, secret: bool = False) -> tuple[YamlDocument | None,
     name = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        return None, [
+            Problem(
+                name,
+                1,
+                1,
+                "",
+                "cannot read the file: permission denied; let the user running normandy "
+                f"read it (chmod u+r {name})",
+            )
+        ]
     except OSError as exc:
         return None, [Problem(name, 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:

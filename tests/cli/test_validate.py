@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -310,3 +311,68 @@ def test_a_malformed_reference_in_credentials_is_positioned_never_quoted(normand
         "${env:NAME:default}"
     ) in result.stderr
     assert "secret" not in result.output
+
+
+def test_a_credentials_path_that_is_a_folder(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf}"),
+        {**PROCS, "conf/dev.yml": "user: me\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert (
+        "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: credentials path conf is "
+        "a folder; give the path of a YAML file (a mapping of names to values)"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("credentials", "locked", "expected"),
+    [
+        (
+            "conf/dev.yml",
+            "conf/dev.yml",
+            "conf/dev.yml:1:1: cannot read the file: permission denied; let the user running "
+            "normandy read it (chmod u+r conf/dev.yml)",
+        ),
+        (
+            "conf/dev.yml",
+            "conf",
+            "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: credentials file "
+            "conf/dev.yml cannot be reached: a folder on its path does not let the user running "
+            "normandy in; change that folder's permissions",
+        ),
+    ],
+    ids=["file", "folder"],
+)
+def test_credentials_that_cannot_be_read(make_project, credentials, locked, expected):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", f"dev: {{credentials: {credentials}}}"),
+        {**PROCS, "conf/dev.yml": "user: me\n"},
+    )
+    (root / locked).chmod(0)
+    try:
+        result = subprocess.run(
+            [*_without_root_powers(), *normandy_command(), "validate"],
+            cwd=root,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        (root / locked).chmod(0o700)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions apply: nothing for a user; for root
+    (who reads any file), ``setpriv`` dropping the capabilities that let it."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root reads any file, and setpriv is missing to take that power away")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]

@@ -1005,6 +1005,16 @@ def test_a_missing_credentials_file_is_named(creds_conf: ProjectConfig) -> None:
     ]
 
 
+def test_a_credentials_path_that_is_a_folder_is_named(creds_conf: ProjectConfig) -> None:
+    (creds_conf.root / "conf" / "prod.yml").mkdir(parents=True)
+    credentials, problems = load_credentials(creds_conf, "prod", {})
+    assert credentials == {}
+    assert strs(problems) == [
+        f"{FILE}:5:20: confs.envs.prod.credentials: credentials path conf/prod.yml is a folder; "
+        "give the path of a YAML file (a mapping of names to values)"
+    ]
+
+
 def test_a_malformed_reference_in_credentials_is_never_quoted(creds_conf: ProjectConfig) -> None:
     write_credentials(creds_conf, "user: me\npassword: '${env:Sup3r S3cret}'\n")
     _, problems = load_credentials(creds_conf, "prod", {})
