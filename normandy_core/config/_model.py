@@ -159,6 +159,7 @@ def read_config(
             for k, v in confs.items()
             if _engine_section(k, v)
         }
+    tree = _sortable_keys(doc, tree, {"schema": _schema.FILE_SCHEMA}, [], problems)
     problems.extend(_schema.check(doc, tree, _schema.FILE_SCHEMA))
 
     flows = {
@@ -225,6 +226,31 @@ def read_config(
         engine_sections=MappingProxyType(engine_sections),
     )
     return config, problems
+
+
+def _sortable_keys(
+    doc: YamlDocument,
+    node: Any,
+    rules: Mapping[str, Any],
+    keys: list[PathKey],
+    problems: list[Problem],
+) -> Any:
+    """``node`` without the keys the schema checks that are neither text nor integers (a
+    null, a float, a date): each is a problem here, since cerberus cannot even sort its
+    errors about such a key beside a text one (a ``TypeError``)."""
+    if not isinstance(node, Mapping):
+        return node
+    checked = ("schema" in rules and not rules.get("allow_unknown")) or "keysrules" in rules
+    out = {}
+    for key, value in node.items():
+        if checked and not isinstance(key, (str, int)):
+            what = "null" if key is None else f"{type(key).__name__} {key!r}"
+            message = f"a key here must be a name, not {what}; quote it or rename it"
+            problems.append(doc.problem([*keys, key], message, at_key=True))
+            continue
+        below = rules["schema"].get(key) if "schema" in rules else rules.get("valuesrules")
+        out[key] = _sortable_keys(doc, value, below, [*keys, key], problems) if below else value
+    return out
 
 
 def _engine_section(key: Any, value: Any) -> bool:
@@ -322,6 +348,7 @@ def _read_entry(
             )
         )
         return ProcessEntry(str(name), where)
+    options = _sortable_keys(doc, options, {"schema": _schema.PROCESS_OPTIONS}, keys, problems)
     option_problems = _schema.check(doc, options, _schema.PROCESS_OPTIONS, keys)
     problems.extend(option_problems)
     if option_problems:

@@ -140,6 +140,12 @@ def test_original_example_is_valid(normandy, original_project: Path):
             id="control-character",
         ),
         pytest.param(
+            GOOD.replace("plugins: [procs]", "plugins: [procs]\n  null: 1\n  wrokers: 2"),
+            "pipeline/pipeline_conf.yml:3:3: confs.None: a key here must be a name, not null; "
+            "quote it or rename it",
+            id="null-key",
+        ),
+        pytest.param(
             GOOD.replace("tags: [default]", "tags: [default]\n    params: {x: " + "[" * 100_000)
             + "]" * 100_000,
             "pipeline/pipeline_conf.yml:9:113: the data nests deeper than 100 levels; flatten it",

@@ -641,6 +641,27 @@ def test_bad_items_in_a_step_list(load_conf: LoadConf) -> None:
     ]
 
 
+def test_keys_that_are_not_names_are_problems_not_a_crash(load_conf: LoadConf) -> None:
+    # cerberus cannot sort its errors about a null or float key beside a text one
+    _, problems = load_conf("""
+        confs:
+          envs: {dev: , null: }
+          ~: 1
+          1.5: 2
+        flows:
+          main:
+            steps: {s: {a: {null: 1, retries: x}}}
+    """)
+    assert strs(problems) == [
+        f"{FILE}:2:17: confs.envs.None: a key here must be a name, not null; quote it or rename it",
+        f"{FILE}:3:3: confs.None: a key here must be a name, not null; quote it or rename it",
+        f"{FILE}:4:3: confs.1.5: a key here must be a name, not float 1.5; quote it or rename it",
+        f"{FILE}:7:21: flows.main.steps.s.a.None: a key here must be a name, not null; quote it "
+        "or rename it",
+        f"{FILE}:7:39: flows.main.steps.s.a.retries: must be an integer, not str 'x'",
+    ]
+
+
 def test_iter_param_without_values(load_conf: LoadConf) -> None:
     _, problems = load_conf(
         HEAD
