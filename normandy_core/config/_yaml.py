@@ -1,7 +1,8 @@
 """Reading YAML with positions: every problem can be reported as ``file:line:column``.
 
-How a document is read: ``_yaml_syntax`` first refuses characters YAML does not allow;
-``_yaml_build`` builds the data from the parser's events, sharing and bounding aliases.
+How a document is read: ``_yaml_syntax`` first refuses characters YAML does not allow and
+words the parser's errors for people; ``_yaml_build`` builds the data from the parser's
+events, sharing and bounding aliases.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from normandy_core.config._yaml_build import (
     Refused,
     dotted,
 )
-from normandy_core.config._yaml_syntax import character_problems
+from normandy_core.config._yaml_syntax import character_problems, syntax_message
 from normandy_core.errors import Problem, display_path
 
 __all__ = [
@@ -119,11 +120,8 @@ def parse_yaml(
     try:
         data = _single_document(parser, builder)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        # ruamel's messages may quote the text at fault: never for a file of secrets
-        what = "invalid YAML" if secret else (exc.problem or exc.context or "invalid YAML")
-        return None, [Problem(name, line, column, "", f"YAML syntax error: {what}")]
+        line, column, message = syntax_message(exc, text, secret)
+        return None, [Problem(name, line + 1, column + 1, "", message)]
     except Refused as exc:
         return YamlDocument(name, None), [exc.problem]
     finally:

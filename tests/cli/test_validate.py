@@ -140,6 +140,21 @@ def test_original_example_is_valid(normandy, original_project: Path):
             id="control-character",
         ),
         pytest.param(
+            GOOD.replace("    tags: [default]", "\ttags: [default]"),
+            "pipeline/pipeline_conf.yml:8:1: YAML syntax error: a tab character here: YAML "
+            "indents with spaces only; replace it with spaces",
+            id="tab",
+        ),
+        pytest.param(
+            # the parser reads 'extract' and the items below it as one text, and stops at
+            # the next ':', four lines below
+            GOOD.replace("extract: [extract]", "extract\n        - a\n        - b\n        - c"),
+            "pipeline/pipeline_conf.yml:10:14: YAML syntax error: missing ':' after 'extract'? "
+            "(the parser stopped at line 14, column 11: mapping values are not allowed in "
+            "this context)",
+            id="missing-colon",
+        ),
+        pytest.param(
             GOOD.replace("plugins: [procs]", "plugins: [procs]\n  null: 1\n  wrokers: 2"),
             "pipeline/pipeline_conf.yml:3:3: confs.None: a key here must be a name, not null; "
             "quote it or rename it",

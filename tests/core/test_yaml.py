@@ -1,5 +1,5 @@
 """Reading YAML (``normandy_core.config._yaml``): shared and bounded aliases, characters YAML
-refuses, and no input that raises."""
+refuses, syntax errors worded for people, and no input that raises."""
 
 from __future__ import annotations
 
@@ -225,6 +225,99 @@ def test_the_allowed_characters_are_allowed() -> None:
     data, problems = parse("a: 'tab\t nbsp\xa0 é ☃ \U0001f600'\r\nb: \ufeffx\n")
     assert problems == []
     assert data == {"a": "tab\t nbsp\xa0 é ☃ \U0001f600", "b": "\ufeffx"}
+
+
+# -- syntax errors --------------------------------------------------------------------------
+
+TAB = "a tab character here: YAML indents with spaces only; replace it with spaces"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("confs:\n  envs:\n\tdev: {}\n", "3:1"),
+        ("confs:\n  envs:\n  \tdev: {}\n", "3:3"),
+        ("a:\n  -\tb\n", "2:4"),
+        ("a: 1\n\t\nb: 2\n", "2:1"),
+    ],
+)
+def test_a_tab_is_named(text: str, where: str) -> None:
+    _, problems = parse(text)
+    assert problems == [f"f.yml:{where}: YAML syntax error: {TAB}"]
+
+
+STEPS_THEN_ITEMS = """\
+flows:
+  main:
+    steps:
+      extract
+        - extract_data
+        - read_db
+        - read_api
+      load: [load_data]
+"""
+
+STEPS_THEN_STEP = """\
+flows:
+  main:
+    tags: [default]
+    steps
+      extract: [a]
+      load: [b]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            STEPS_THEN_ITEMS,
+            "f.yml:4:14: YAML syntax error: missing ':' after 'extract'? (the parser stopped at "
+            "line 8, column 11: mapping values are not allowed in this context)",
+        ),
+        (
+            STEPS_THEN_STEP,
+            "f.yml:4:10: YAML syntax error: missing ':' after 'steps'? (the parser stopped at "
+            "line 5, column 14: could not find expected ':')",
+        ),
+        (
+            "flows:\n  main\n    steps: {s: [a]}\n",
+            "f.yml:2:7: YAML syntax error: missing ':' after 'main'?",
+        ),
+        (
+            "flows:\n  main:\n    steps:\n      extract: [a]\n      load  # the last step\n",
+            "f.yml:5:11: YAML syntax error: missing ':' after 'load'?",
+        ),
+    ],
+    ids=["step-then-items", "steps-then-step", "flow", "last-line"],
+)
+def test_a_missing_colon_is_reported_on_its_line(text: str, expected: str) -> None:
+    _, problems = parse(text)
+    assert len(problems) == 1
+    assert problems[0].startswith(expected), problems
+
+
+def test_a_missing_colon_in_secrets_names_no_key() -> None:
+    _, problems = parse("user: me\npassword\n  hunter2: x\n", secret=True)
+    assert problems == [
+        "f.yml:2:9: YAML syntax error: missing ':' after the key on this line? (the parser "
+        "stopped at line 3)"
+    ]
+
+
+def test_other_syntax_errors_keep_the_parser_message() -> None:
+    # a multi-line plain value is no missing colon: the error stays where the parser saw it
+    _, problems = parse("a: some text\n  more text\nb:\n  c: 1\n  d: x: y\n")
+    assert problems == [
+        "f.yml:5:7: YAML syntax error: mapping values are not allowed in this context"
+    ]
+
+
+def test_a_byte_order_mark_inside_the_file_is_named() -> None:
+    _, problems = parse("a: 1\n\ufeffb: 2\n")
+    assert problems == [
+        "f.yml:2:1: YAML syntax error: a byte order mark (U+FEFF, invisible) here; delete it"
+    ]
 
 
 # -- no input raises ------------------------------------------------------------------------
