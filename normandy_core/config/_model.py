@@ -292,12 +292,7 @@ def _read_step(
                 ((process, options),) = item.items()
                 entries.append(_read_entry(doc, [*keys, i, process], process, options, problems))
             else:
-                problems.append(
-                    doc.problem(
-                        [*keys, i],
-                        "each item must be a process name, or a one-key mapping 'name: {options}'",
-                    )
-                )
+                problems.append(doc.problem([*keys, i], _bad_item(item)))
     elif isinstance(body, Mapping):
         for process, options in body.items():
             entries.append(_read_entry(doc, [*keys, process], process, options, problems))
@@ -322,6 +317,22 @@ def _read_step(
             )
             break
     return StepConfig(name, tuple(entries), locate(doc, keys, at_key=True))
+
+
+def _bad_item(item: Any) -> str:
+    message = "each item must be a process name, or a one-key mapping 'name: {options}'"
+    if isinstance(item, Mapping) and len(item) > 1:
+        first, *others = item
+        options = [k for k in others if k in _schema.PROCESS_OPTIONS]
+        if options:  # `- name:` then its options at the indentation of the name
+            shown = ", ".join(map(repr, options))
+            what = "looks like an option" if len(options) == 1 else "look like options"
+            them = "it" if len(options) == 1 else "them"
+            message += (
+                f"; {shown} {what} of {first!r}: indent {them} under {first!r}, two more "
+                "spaces than the name"
+            )
+    return message
 
 
 def _read_entry(

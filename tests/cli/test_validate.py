@@ -155,6 +155,20 @@ def test_original_example_is_valid(normandy, original_project: Path):
             id="missing-colon",
         ),
         pytest.param(
+            GOOD.replace("load: [load]", "load:\n        load:\n        params: {table: t}"),
+            "pipeline/pipeline_conf.yml:13:9: flows.main.steps.load.params: unknown process "
+            "'params': 'params' is an option of a process entry, so it looks indented one "
+            "level too far out; indent it under the process it belongs to",
+            id="option-indented-too-far-out",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load:\n        - load:\n          retries: 2"),
+            "pipeline/pipeline_conf.yml:12:11: flows.main.steps.load[0]: each item must be a "
+            "process name, or a one-key mapping 'name: {options}'; 'retries' looks like an "
+            "option of 'load': indent it under 'load', two more spaces than the name",
+            id="option-indented-too-far-out-in-a-list",
+        ),
+        pytest.param(
             GOOD.replace("plugins: [procs]", "plugins: [procs]\n  null: 1\n  wrokers: 2"),
             "pipeline/pipeline_conf.yml:3:3: confs.None: a key here must be a name, not null; "
             "quote it or rename it",

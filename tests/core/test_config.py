@@ -641,6 +641,23 @@ def test_bad_items_in_a_step_list(load_conf: LoadConf) -> None:
     ]
 
 
+def test_options_indented_as_far_out_as_their_process_in_a_list(load_conf: LoadConf) -> None:
+    _, problems = load_conf(
+        HEAD
+        + """\
+      read:
+        - ok:
+          params: {table: users}
+          retries: 2
+"""
+    )
+    assert strs(problems) == [
+        f"{FILE}:9:11: flows.main.steps.read[0]: each item must be a process name, or a one-key "
+        "mapping 'name: {options}'; 'params', 'retries' look like options of 'ok': indent them "
+        "under 'ok', two more spaces than the name"
+    ]
+
+
 def test_keys_that_are_not_names_are_problems_not_a_crash(load_conf: LoadConf) -> None:
     # cerberus cannot sort its errors about a null or float key beside a text one
     _, problems = load_conf("""
