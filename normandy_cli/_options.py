@@ -104,19 +104,26 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
-        params[key.strip()] = parse_scalar(text)
+        params[key.strip()] = parse_scalar(text, key.strip())
     return params
 
 
-def parse_scalar(text: str) -> Any:
-    """A command-line value read as YAML; text that is not valid YAML stays text."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+def parse_scalar(text: str, key: str = "") -> Any:
+    """A command-line value read as YAML; text that is not valid YAML stays text.
 
-    try:
-        value = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
+    YAML the configuration would refuse (an alias cycle, aliases expanding past the bound,
+    a tag, a duplicate key) is a usage error naming ``--param KEY``.
+    """
+    from normandy_core.config import parse_yaml
+
+    doc, problems = parse_yaml(text, "--param")
+    if doc is None:
         return text
+    if problems:
+        hint = f"--param {key}" if key else "--param"
+        reasons = "; ".join(f"{p.message} (column {p.column})" for p in problems)
+        raise typer.BadParameter(reasons, param_hint=hint)
+    value = doc.data
     return (
         text if value is None and text.strip() not in ("", "~", "null", "Null", "NULL") else value
     )
