@@ -19,7 +19,7 @@ app = typer.Typer(
     help="Run data pipelines of registered Python processes: flows of steps, the processes "
     "of a step in parallel.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (typer's)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "1.0.0.dev0"
+__version__ = "1.0.0"
 
 _LAZY = {
     "ConfigError": "normandy_core.errors",

@@ -11,7 +11,7 @@ the command line turns them into a message and an exit status, never a traceback
     │   └── HookError             a hook implementation raised
     ├── ExecutorError             an execution engine cannot start (cluster unreachable…)
     ├── RegistryError             a process name cannot be served
-    │   ├── DuplicateProcessError one name registered to two different targets
+    │   ├── DuplicateProcessError a name used where it has several targets
     │   └── ProcessLoadError      a registered target cannot be imported or called
     ├── HistoryError              the run history cannot be read or written
     │   └── RunNotFoundError      no recorded run has that id
@@ -113,14 +113,15 @@ class RegistryError(NormandyError):
 
 
 class DuplicateProcessError(RegistryError):
-    """Two different targets were registered under one process name."""
+    """One process name registered to different targets (a *clash*), where it is used.
 
-    def __init__(self, name: str, first: str, second: str) -> None:
+    ``name`` is the process name; the message lists every target with its source and the
+    ways out (the registry writes it: see :func:`normandy_core.registry.clash_message`).
+    """
+
+    def __init__(self, name: str, message: str) -> None:
         self.name = name
-        super().__init__(
-            f"process {name!r} is registered twice with different targets: {first} and {second}; "
-            "rename one of them or uninstall one of the packages"
-        )
+        super().__init__(message)
 
 
 class ProcessLoadError(RegistryError):

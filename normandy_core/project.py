@@ -27,7 +27,13 @@ from normandy_core.config import (
     select_env,
 )
 from normandy_core.errors import ConfigError, PluginError, Problem, ProjectNotFoundError
-from normandy_core.plugins import PluginManager, available_executors, make_plugin_manager
+from normandy_core.package_file import read_declared_processes
+from normandy_core.plugins import (
+    PluginManager,
+    add_project_paths,
+    available_executors,
+    make_plugin_manager,
+)
 from normandy_core.registry import Registry, build_registry
 
 
@@ -73,7 +79,9 @@ class Checked:
 
 
 def open_project(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
-    """Find and read the project, load its plugins and list its processes.
+    """Find and read the project, load its plugins and list its processes: those of the
+    installed packages and plugins, of the project's own ``setup.cfg``/``pyproject.toml``
+    entry points, and of ``confs.processes`` (never importing a process module).
 
     Raises :class:`ConfigError` when the file cannot be parsed or a project plugin cannot
     be imported, :class:`PluginError` for an installed plugin; schema problems are kept in
@@ -92,7 +100,14 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
         raise
     if config.engine_sections:
         problems += check_engine_sections(config, available_executors(plugins))
-    return Project(root, config, plugins, build_registry(plugins), problems)
+    declared, more = read_declared_processes(root)
+    problems += more
+    if declared is not None or config.processes:
+        # where checks import them, the project's modules come from its own folders
+        # (as in the workers), before any installed copy
+        add_project_paths(root)
+    registry = build_registry(plugins, declared, config.processes)
+    return Project(root, config, plugins, registry, problems)
 
 
 def check_project(

@@ -1,8 +1,14 @@
 """The registry: process names -> importable targets, from entry points and plugins.
 
-Listing never imports a process module: entry points are read from distribution metadata,
-and a plugin may return ``"module:attribute"`` strings. A process is imported only by
-:meth:`Registry.load`, which validation and the workers call for the processes they need.
+Listing never imports a process module: entry points are read from distribution metadata
+(or from the project's own ``setup.cfg``/``pyproject.toml``), and a plugin may return
+``"module:attribute"`` strings. A process is imported only by :meth:`Registry.load`, which
+validation and the workers call for the processes they need.
+
+One name may be registered to several different targets (a *clash*, SPEC 14): the
+registry keeps them all, and the clash is an error only where the name is used
+(:meth:`Registry.get`, and the checks of the flows that use it). A target the project
+chooses in ``confs.processes`` wins over every other registration of its name.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import difflib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +26,25 @@ from normandy_core.errors import DuplicateProcessError, PluginError, ProcessLoad
 if TYPE_CHECKING:
     # plugins (pluggy, importlib.metadata) only when a registry is built: the workers
     # import this module for import_target and call_arguments, and start faster without
+    from normandy_core.package_file import DeclaredProcesses
     from normandy_core.plugins import PluginManager
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
 _NAME_RE = re.compile(NAME_PATTERN + r"\Z")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+TARGET_PATTERN = _DOTTED + ":" + _DOTTED
+"""``package.module:function`` (or ``module:Class.method``)."""
 
 PROCESS_ARGUMENTS = ("pipe", "log", "params")
 """The parameters Normandy can pass to a process, by name."""
+
+ENTRY_POINT = "entry point"
+PLUGIN = "plugin"
+PROJECT_PLUGIN = "project"
+PROJECT_PACKAGE = "project package"
+CHOSEN = "confs.processes"
+PROJECT_SOURCE = "project"
+"""The source of every process of ``confs.processes``."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +52,10 @@ class ProcessSpec:
     """One registered process.
 
     ``target`` is ``"module:qualified.name"``; ``source`` the distribution or module that
-    registered it; ``kind`` one of ``"entry point"``, ``"plugin"``, ``"project"``.
+    registered it (``project`` for ``confs.processes``); ``kind`` how: ``"entry point"``
+    (an installed distribution), ``"plugin"`` (an installed plugin's hook), ``"project"``
+    (a module of ``confs.plugins``), ``"project package"`` (the entry points of the
+    project's own ``setup.cfg``/``pyproject.toml``) or ``"confs.processes"``.
     """
 
     name: str
@@ -50,44 +71,85 @@ class ProcessSpec:
 class Registry:
     """Every process name known to a command, and how to import it."""
 
-    def __init__(self, specs: dict[str, ProcessSpec] | None = None) -> None:
-        self._specs: dict[str, ProcessSpec] = dict(specs or {})
+    def __init__(self, specs: Iterable[ProcessSpec] = ()) -> None:
+        self._specs: dict[str, list[ProcessSpec]] = {}
+        self._chosen: dict[str, ProcessSpec] = {}
         self._loaded: dict[str, Callable[..., Any]] = {}
+        for spec in specs:
+            self.add(spec)
 
     def add(self, spec: ProcessSpec) -> None:
-        """Register ``spec``; the same target twice is fine, two targets is an error."""
-        if not _NAME_RE.match(spec.name):
-            raise ProcessLoadError(
-                f"invalid process name {spec.name!r} registered by {spec.source}: "
-                f"names must match {NAME_PATTERN}"
-            )
-        known = self._specs.get(spec.name)
-        if known is None:
-            self._specs[spec.name] = spec
-        elif not _same_target(known, spec):
-            raise DuplicateProcessError(spec.name, known.describe(), spec.describe())
+        """Register ``spec``. The same target twice is one registration (the first kept);
+        a different target under a known name is kept too, as a clash."""
+        _check_name(spec)
+        known = self._specs.setdefault(spec.name, [])
+        if not any(_same_target(k, spec) for k in known):
+            known.append(spec)
+
+    def choose(self, spec: ProcessSpec) -> None:
+        """Register the project's own choice for ``spec.name`` (``confs.processes``): it
+        wins over every other registration of that name."""
+        _check_name(spec)
+        self._chosen[spec.name] = spec
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._chosen or name in self._specs
 
     def __iter__(self) -> Iterator[ProcessSpec]:
-        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+        """Every registration in effect, by name: a chosen target alone, else every target
+        of the name (several where it clashes)."""
+        for name in self.names():
+            yield from self.targets(name)
 
     def __len__(self) -> int:
-        return len(self._specs)
+        return len(self._specs.keys() | self._chosen.keys())
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return sorted(self._specs.keys() | self._chosen.keys())
+
+    def targets(self, name: str) -> tuple[ProcessSpec, ...]:
+        """What ``name`` stands for: the chosen target alone, else every registered one."""
+        chosen = self._chosen.get(name)
+        return (chosen,) if chosen is not None else tuple(self._specs.get(name, ()))
+
+    def overridden(self, name: str) -> tuple[ProcessSpec, ...]:
+        """The registrations of ``name`` that the project's choice hides."""
+        return tuple(self._specs.get(name, ())) if name in self._chosen else ()
+
+    def clashes(self) -> dict[str, tuple[ProcessSpec, ...]]:
+        """The names with several targets and no choice, and their targets."""
+        return {
+            name: tuple(specs)
+            for name, specs in sorted(self._specs.items())
+            if len(specs) > 1 and name not in self._chosen
+        }
+
+    def clash(self, name: str) -> DuplicateProcessError | None:
+        """The error of using ``name`` where it has several targets, else ``None``."""
+        specs = self.targets(name)
+        return DuplicateProcessError(name, clash_message(name, specs)) if len(specs) > 1 else None
 
     def get(self, name: str) -> ProcessSpec:
-        return self._specs[name]
+        """The one target of ``name``. Raises :class:`KeyError` for an unknown name and
+        :class:`DuplicateProcessError` where it clashes."""
+        specs = self.targets(name)
+        if not specs:
+            raise KeyError(name)
+        error = self.clash(name)
+        if error is not None:
+            raise error
+        return specs[0]
 
     def suggest(self, name: str) -> list[str]:
         """Registered names close to ``name``, best first (for *did you mean*)."""
-        return difflib.get_close_matches(name, self._specs, n=3, cutoff=0.6)
+        return difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
 
     def load(self, name: str) -> Callable[..., Any]:
         """Import (once) and return the callable registered as ``name``."""
         fn = self._loaded.get(name)
         if fn is None:
-            spec = self._specs[name]
+            spec = self.get(name)
             fn = spec.obj if spec.obj is not None else import_target(spec.target, name, spec.source)
             self._loaded[name] = fn
         return fn
@@ -98,19 +160,71 @@ class Registry:
         Raises :class:`ProcessLoadError` when it cannot be imported or asks for
         arguments Normandy cannot give.
         """
-        spec = self._specs[name]
+        spec = self.get(name)
         return call_arguments(self.load(name), name, spec.target)
 
 
-def build_registry(pm: PluginManager) -> Registry:
-    """Collect the processes of the ``normandy.processes`` entry points (without importing
-    them) and of every plugin's ``normandy_processes`` hook."""
+def clash_message(name: str, specs: Sequence[ProcessSpec]) -> str:
+    """What using ``name`` with these targets means, and both ways out: choose one in
+    ``confs.processes``, or remove one of its sources."""
+    specs = sorted(specs, key=lambda s: (s.source, s.target))  # whatever the plugins' order
+    listed = "; ".join(s.describe() for s in specs)
+    removals = []
+    installed = _unique(s.source for s in specs if s.kind in (ENTRY_POINT, PLUGIN))
+    if installed:
+        removals.append(f"uninstall {' or '.join(installed)} (pip uninstall NAME)")
+    modules = _unique(s.source for s in specs if s.kind == PROJECT_PLUGIN)
+    if modules:
+        removals.append(f"remove {' or '.join(modules)} from confs.plugins")
+    if any(s.kind == PROJECT_PACKAGE for s in specs):
+        removals.append("rename it in this project's own entry points")
+    way_out = (
+        f"choose one in confs.processes of pipeline_conf.yml ({name}: \"{specs[0].target}\")"
+    )
+    if removals:
+        way_out += ", or " + ", or ".join(removals)
+    return (
+        f"process {name!r} is registered with {len(specs)} different targets: {listed}; "
+        f"{way_out}"
+    )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _check_name(spec: ProcessSpec) -> None:
+    if not _NAME_RE.match(spec.name):
+        raise ProcessLoadError(
+            f"invalid process name {spec.name!r} registered by {spec.source}: "
+            f"names must match {NAME_PATTERN}"
+        )
+
+
+def build_registry(
+    pm: PluginManager,
+    declared: DeclaredProcesses | None = None,
+    chosen: Mapping[str, str] | None = None,
+) -> Registry:
+    """Collect the processes of the project's own package file (``declared``), of the
+    installed ``normandy.processes`` entry points (without importing them; those of the
+    project's own distribution are the same source as ``declared`` and skipped), of every
+    plugin's ``normandy_processes`` hook, and the project's choices ``chosen``
+    (``confs.processes``: name -> ``"module:attribute"``)."""
+    from normandy_core.package_file import normalize_dist_name
     from normandy_core.plugins import PROCESSES_GROUP, _entry_points
 
     registry = Registry()
+    own = None
+    if declared is not None:
+        own = normalize_dist_name(declared.dist) if declared.dist else None
+        for name, target in declared.processes.items():
+            registry.add(ProcessSpec(name, target, declared.source, PROJECT_PACKAGE))
     for ep in _entry_points(PROCESSES_GROUP):
+        if ep.dist is not None and own is not None and normalize_dist_name(ep.dist.name) == own:
+            continue  # an installed or editable copy of the project itself: its file rules
         source = ep.dist.name if ep.dist is not None else ep.value
-        registry.add(ProcessSpec(ep.name, ep.value.replace(" ", ""), source, "entry point"))
+        registry.add(ProcessSpec(ep.name, ep.value.replace(" ", ""), source, ENTRY_POINT))
     for info, result in pm.call_each("normandy_processes"):
         if result is None:
             continue
@@ -120,9 +234,11 @@ def build_registry(pm: PluginManager) -> Registry:
                 f"plugin {info.name!r} ({info.source}): normandy_processes must return a "
                 f"mapping name -> callable or 'module:attribute', not {type(result).__name__}",
             )
-        kind = "project" if info.kind == "project" else "plugin"
+        kind = PROJECT_PLUGIN if info.kind == "project" else PLUGIN
         for name, target in result.items():
             registry.add(_spec_from_hook(str(name), target, info.source, kind))
+    for name, target in (chosen or {}).items():
+        registry.choose(ProcessSpec(name, target, PROJECT_SOURCE, CHOSEN))
     return registry
 
 

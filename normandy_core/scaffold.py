@@ -53,21 +53,19 @@ def create_project(path: Path, *, force: bool = False) -> list[Path]:
 
 _CONF = """
 # The pipelines of this project. `normandy run` runs the flows tagged `default`;
-# `normandy graph` draws them, `normandy validate` checks this file.
+# `normandy graph` draws them, `normandy validate` checks this file. The processes are
+# registered once, by the entry points of setup.cfg: Normandy reads them from there
+# whether this project is pip-installed or not.
 confs:
   workers: 2
   log_level: info
-  # The processes of src/{pkg}, found without installing the project. Once it is
-  # pip-installed, its entry points (setup.cfg) register the same processes.
-  plugins: [{pkg}.plugin]
   default_env: dev
   envs:
-    dev:
-      credentials: conf/dev_credentials.yml
+    dev:                # the sample data of data/dev/raw; no credentials needed
       read: data/dev/raw
       write: data/dev/out
-    prod:
-      credentials: conf/prod_credentials.yml
+    prod:               # ORDERS_ROOT: where the real data lives (default: the sample)
+      credentials: conf/prod_credentials.yml   # kept out of git; from conf/credentials.example.yml
       read: "${env:ORDERS_ROOT:data/prod}/raw"
       write: "${env:ORDERS_ROOT:data/prod}/out"
 
@@ -77,19 +75,23 @@ flows:
     params: {currency: EUR}
     steps:
       extract:
-        - extract_orders
-        - extract_customers
+        - {pkg}.extract_orders
+        - {pkg}.extract_customers
       transform:
-        transform_totals:
+        {pkg}.transform_totals:
           params: {min_total: 10}
-        transform_countries:
+        {pkg}.transform_countries:
       upload:
-        - upload_report
-        - upload_database
+        - {pkg}.upload_report
+        - {pkg}.upload_database
 """
 
 _PROCESSES = '''
-"""The processes of this project: plain functions taking any of pipe, log, params."""
+"""The processes of this project: plain functions taking any of pipe, log, params.
+
+Each is registered as `{pkg}.<function name>` by the entry points of setup.cfg. They
+read the settings of the run's env as `pipe.confs` (and its secrets as `pipe.credentials`).
+"""
 
 from __future__ import annotations
 
@@ -171,22 +173,9 @@ def upload_database(pipe: Any, log: logging.Logger) -> None:
     log.info("wrote %s", out / "orders.sqlite")
 '''
 
-_PLUGIN = '''
-"""Registers this project's processes with Normandy (listed in confs.plugins)."""
-
-from normandy_core import hookimpl
-
-PROCESSES = ["extract_orders", "extract_customers", "transform_totals",
-             "transform_countries", "upload_report", "upload_database"]
-
-
-@hookimpl
-def normandy_processes() -> dict[str, str]:
-    return {name: f"{pkg}.processes:{name}" for name in PROCESSES}
-'''
-
 _TESTS = '''
-"""Tests of the processes, run on their own with a small fake pipe."""
+"""Tests of the processes, run on their own with a small fake pipe, on the sample data
+of each env."""
 
 from __future__ import annotations
 
@@ -194,18 +183,28 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from {pkg} import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_pipe(tmp_path: Path) -> SimpleNamespace:
-    return SimpleNamespace(path=ROOT, confs={"read": "data/dev/raw", "write": str(tmp_path)},
-                           vars={})
-
-
-def test_the_whole_flow(tmp_path: Path) -> None:
-    pipe = make_pipe(tmp_path)
+@pytest.mark.parametrize(
+    ("env", "totals", "countries"),
+    [
+        ("dev", {"c1": 70.5, "c2": 12.0, "c3": 99.9}, {"FR": 3, "NO": 2, "PT": 1}),
+        (
+            "prod",
+            {"c1": 150.0, "c2": 50.0, "c4": 210.0, "c5": 75.0},
+            {"DE": 2, "FR": 2, "NO": 3, "PT": 1},
+        ),
+    ],
+)
+def test_the_whole_flow(tmp_path: Path, env: str, totals: dict, countries: dict) -> None:
+    pipe = SimpleNamespace(
+        path=ROOT, confs={"read": f"data/{env}/raw", "write": str(tmp_path)}, vars={}
+    )
     log = logging.getLogger("test")
     params = {"min_total": 10, "currency": "EUR"}
     processes.extract_orders(pipe, log)
@@ -214,8 +213,8 @@ def test_the_whole_flow(tmp_path: Path) -> None:
     processes.transform_countries(pipe, log)
     processes.upload_report(pipe, log, params)
     processes.upload_database(pipe, log)
-    assert pipe.vars["totals"] == {"c1": 70.5, "c2": 12.0, "c3": 99.9}
-    assert pipe.vars["orders_by_country"] == {"FR": 3, "NO": 2, "PT": 1}
+    assert pipe.vars["totals"] == totals
+    assert pipe.vars["orders_by_country"] == countries
     assert (tmp_path / "report.csv").read_text().splitlines()[0] == "customer,country,total_eur"
 '''
 
@@ -231,19 +230,22 @@ package_dir =
 packages = find:
 python_requires = >=3.10
 install_requires =
-    normandy
+    # 1.x: the 0.x releases on PyPI are the original Normandy of 2021, another API
+    normandy>=1.0,<2
 
 [options.packages.find]
 where = src
 
+# The one list of this project's processes. Normandy reads it from this file to run this
+# project, installed or not; once installed (pip install .), any project can use them.
 [options.entry_points]
 normandy.processes =
-    extract_orders = {pkg}.processes:extract_orders
-    extract_customers = {pkg}.processes:extract_customers
-    transform_totals = {pkg}.processes:transform_totals
-    transform_countries = {pkg}.processes:transform_countries
-    upload_report = {pkg}.processes:upload_report
-    upload_database = {pkg}.processes:upload_database
+    {pkg}.extract_orders = {pkg}.processes:extract_orders
+    {pkg}.extract_customers = {pkg}.processes:extract_customers
+    {pkg}.transform_totals = {pkg}.processes:transform_totals
+    {pkg}.transform_countries = {pkg}.processes:transform_countries
+    {pkg}.upload_report = {pkg}.processes:upload_report
+    {pkg}.upload_database = {pkg}.processes:upload_database
 
 [options.extras_require]
 test = pytest
@@ -263,30 +265,49 @@ _README = """
 # {dist}
 
 A Normandy project: pipelines in `pipeline/pipeline_conf.yml`, their processes in
-`src/{pkg}/processes.py`.
+`src/{pkg}/processes.py`, registered once by the entry points of `setup.cfg`.
 
 ```bash
-normandy run                 # the flows tagged `default`, env dev
-normandy run --env prod      # prod settings and credentials
+pip install -e ".[test]"     # Normandy, pytest, and this project (editable)
+normandy run                 # the flows tagged `default`, env dev (the sample data)
 normandy graph               # what runs, in which order
 normandy runs                # what ran
 python -m pytest             # the processes' tests
+cp conf/credentials.example.yml conf/prod_credentials.yml   # once per clone: prod's secrets
+normandy run --env prod      # prod settings and credentials
 ```
 
-Results land in `data/dev/out/` (a CSV report and a SQLite database); logs in `logs/`.
+Results land in `data/<env>/out/` (a CSV report and a SQLite database); logs in `logs/`.
+The env `prod` reads `$ORDERS_ROOT/raw` (by default `data/prod/raw`, a sample) and
+writes `$ORDERS_ROOT/out`.
+
+## Processes
+
+Each process is a plain function of `src/{pkg}/processes.py`, registered under the name
+`{pkg}.<function>` by one line of `setup.cfg`:
+
+```ini
+[options.entry_points]
+normandy.processes =
+    {pkg}.extract_orders = {pkg}.processes:extract_orders
+```
+
+Normandy reads that list from `setup.cfg` whenever it runs this project, installed or
+not: add a function, add its line, use its name in `pipeline/pipeline_conf.yml`.
+`normandy list` shows what is registered and where from.
 
 ## Sharing the processes
 
 This project is a pip-installable package: `pip install .` (or
-`pip install git+https://…/{dist}`) registers its processes through the entry points
-in `setup.cfg`, so another project can use `extract_orders` & co. in its own flows
-without copying code.
+`pip install git+https://…/{dist}`) registers its processes for every project of that
+environment, which can then use `{pkg}.extract_orders` & co. in its own flows without
+copying code. The `{pkg}.` prefix keeps the names apart from other packages' processes.
 
 ## Credentials
 
-`conf/dev_credentials.yml` and `conf/prod_credentials.yml` are kept out of git (see
-`.gitignore`); copy `conf/credentials.example.yml` to create them. Processes read them as
-`pipe.credentials`; their values are masked (`***`) in every log.
+The env `dev` needs none. `prod` reads `conf/prod_credentials.yml`, kept out of git (see
+`.gitignore`): create it from `conf/credentials.example.yml` and put the real values in.
+Processes read them as `pipe.credentials`; their values are masked (`***`) in every log.
 """
 
 _GITIGNORE = """
@@ -300,7 +321,9 @@ build/
 """
 
 _CREDENTIALS = """
-# Copy to conf/dev_credentials.yml and conf/prod_credentials.yml (kept out of git).
+# The credentials of an env: copy this file to the one the env names in
+# pipeline/pipeline_conf.yml (cp conf/credentials.example.yml conf/prod_credentials.yml),
+# then put the real values in. Those copies are kept out of git (.gitignore).
 # Values may come from the environment: ${env:NAME} or ${env:NAME:default}.
 api_token: "${env:ORDERS_API_TOKEN:change-me}"
 """
@@ -323,19 +346,35 @@ c3,Tali,PT
 c4,Wrex,NO
 """
 
+# prod's sample: a fresh clone runs in prod too; a deployment sets ORDERS_ROOT
+_PROD_ORDERS = """
+order_id,customer_id,amount
+1,c1,120.0
+2,c2,45.5
+3,c3,8.0
+4,c1,30.0
+5,c4,210.0
+6,c5,15.0
+7,c2,4.5
+8,c5,60.0
+"""
+
+_PROD_CUSTOMERS = _CUSTOMERS + "c5,Miranda,DE\n"
+
 _FILES = {
     "pipeline/pipeline_conf.yml": _CONF,
     "src/{pkg}/__init__.py": '"""The processes of this Normandy project."""\n',
     "src/{pkg}/processes.py": _PROCESSES,
-    "src/{pkg}/plugin.py": _PLUGIN,
     "tests/test_processes.py": _TESTS,
     "setup.cfg": _SETUP,
     "pyproject.toml": _PYPROJECT,
     "README.md": _README,
     ".gitignore": _GITIGNORE,
     "conf/credentials.example.yml": _CREDENTIALS,
-    "conf/dev_credentials.yml": _CREDENTIALS.split("\n", 3)[-1],
-    "conf/prod_credentials.yml": _CREDENTIALS.split("\n", 3)[-1],
+    # kept out of git (.gitignore): a clone makes its own from the example
+    "conf/prod_credentials.yml": _CREDENTIALS.split("\n", 5)[-1],
     "data/dev/raw/orders.csv": _ORDERS,
     "data/dev/raw/customers.csv": _CUSTOMERS,
+    "data/prod/raw/orders.csv": _PROD_ORDERS,
+    "data/prod/raw/customers.csv": _PROD_CUSTOMERS,
 }

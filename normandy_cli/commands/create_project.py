@@ -26,4 +26,4 @@ def create_project(
     err(f"created {where} ({len(written)} files). Next:")
     err(f"  cd {where} && normandy run      # runs the pipeline, env dev")
     err("  normandy graph                    # what runs, in which order")
-    err("  pip install -e . && python -m pytest   # the processes' tests")
+    err("  pip install -e '.[test]' && python -m pytest   # the processes' tests")

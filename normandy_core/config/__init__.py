@@ -25,6 +25,7 @@ from normandy_core.config._model import (
     read_config,
 )
 from normandy_core.config._schema import LOG_LEVELS
+from normandy_core.config._yaml import parse_yaml
 
 __all__ = [
     "CONF_FILE",
@@ -42,6 +43,7 @@ __all__ = [
     "check_store",
     "env_settings",
     "load_credentials",
+    "parse_yaml",
     "read_config",
     "select_env",
 ]

@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Collection, Iterable, Mapping
 
 from normandy_core.config._model import ProjectConfig
-from normandy_core.config._schema import CONFS_SCHEMA
+from normandy_core.config._schema import CONFS_SCHEMA, PROCESS_OPTIONS
 from normandy_core.errors import Problem, ProcessLoadError
 from normandy_core.registry import Registry
 
@@ -20,7 +20,8 @@ def check_processes(
     signatures: bool = True,
 ) -> list[Problem]:
     """Problems with the processes used by ``flows`` (all flows when ``None``): unknown
-    names (with a *did you mean*) and, with ``signatures``, processes that cannot be
+    names (with a *did you mean*), names registered to several targets (each use of them,
+    with every source and the ways out) and, with ``signatures``, processes that cannot be
     imported or ask for arguments other than ``pipe``, ``log`` and ``params``.
 
     Only the processes used by those flows are imported, each once.
@@ -33,6 +34,10 @@ def check_processes(
             for entry in step.entries:
                 if entry.name not in registry:
                     problems.append(entry.where.problem(_unknown(entry.name, registry)))
+                    continue
+                clash = registry.clash(entry.name)
+                if clash is not None:
+                    problems.append(entry.where.problem(str(clash)))
                     continue
                 if not signatures:
                     continue
@@ -49,6 +54,9 @@ def check_processes(
 
 
 def _unknown(name: str, registry: Registry) -> str:
+    misplaced = _misplaced_option(name)
+    if misplaced:
+        return misplaced
     fix = (
         "register it through the entry-point group normandy.processes of an installed "
         "package, a plugin's normandy_processes hook, or a module listed in confs.plugins "
@@ -58,6 +66,18 @@ def _unknown(name: str, registry: Registry) -> str:
     if close:
         return f"unknown process {name!r}; did you mean {' or '.join(map(repr, close))}? Or {fix}"
     return f"unknown process {name!r}; {fix}"
+
+
+def _misplaced_option(name: str) -> str | None:
+    """For a "process" named like a process option (``params``): the key is indented one
+    level too far out, under the step instead of under its process."""
+    if name not in PROCESS_OPTIONS:
+        return None
+    return (
+        f"unknown process {name!r}: {name!r} is an option of a process entry, so it looks "
+        "indented one level too far out; indent it under the process it belongs to, two "
+        "more spaces than that process's name"
+    )
 
 
 def check_executor(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from normandy_core.config._env import MissingVariable, interpolate, interpolate_tree
+from normandy_core.config._env import BadReference, interpolate, interpolate_tree
 from normandy_core.config._model import ProjectConfig, plain
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
@@ -35,16 +36,11 @@ def env_settings(
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            config.where(dotted(keys)).problem(
-                f"environment variable {name} is not set; set it or give a default: "
-                f"${{env:{name}:default}}"
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(config.where(dotted(keys)).problem(message))
 
     settings = interpolate_tree(
-        plain(dict(config.envs[env].settings)), environ, missing, ["confs", "envs", env]
+        plain(dict(config.envs[env].settings)), environ, bad_reference, ["confs", "envs", env]
     )
     return settings, problems
 
@@ -63,22 +59,16 @@ def load_credentials(
     where = config.where(f"confs.envs.{env}.credentials")
     try:
         path = config.root / interpolate(spec.credentials, environ)
-    except MissingVariable as exc:
-        return {}, [
-            where.problem(
-                f"environment variable {exc.name} is not set; set it or give "
-                f"a default: ${{env:{exc.name}:default}}"
-            )
-        ]
-    if not path.is_file():
+    except BadReference as exc:
+        return {}, [where.problem(exc.message())]
+    if not _is_file(path):
         return {}, [
             Problem(
                 where.file,
                 where.line,
                 where.column,
                 f"confs.envs.{env}.credentials",
-                f"credentials file {display_path(path)} does not exist; create it "
-                "(a YAML mapping) or remove the credentials key",
+                _not_a_file(path),
             )
         ]
     doc, problems = load_yaml(path, secret=True)
@@ -92,13 +82,54 @@ def load_credentials(
         )
         return {}, problems
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            doc.problem(
-                keys,
-                f"environment variable {name} is not set; set it or "
-                f"give a default: ${{env:{name}:default}}",
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(doc.problem(keys, message))
 
-    return interpolate_tree(plain(doc.data), environ, missing), problems
+    return interpolate_tree(plain(doc.data), environ, bad_reference, secret=True), problems
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except PermissionError:  # a folder on the path that cannot be entered
+        return False
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a credentials path that is not a regular file cannot be read, and what to do."""
+    shown = display_path(path)
+    try:
+        path.stat()
+    except PermissionError:
+        return (
+            f"credentials file {shown} cannot be reached: a folder on its path does not let "
+            "the user running normandy in; change that folder's permissions"
+        )
+    except OSError:
+        return f"credentials file {shown} does not exist; " + _how_to_create(path)
+    what = "a folder" if path.is_dir() else "not a regular file"
+    return (
+        f"credentials path {shown} is {what}; give the path of a YAML file (a mapping of "
+        "names to values)"
+    )
+
+
+def _how_to_create(path: Path) -> str:
+    """How to make a missing credentials file: from an example beside it where there is
+    one (credentials files are usually kept out of git, their example is not)."""
+    try:
+        examples = sorted(
+            p
+            for p in path.parent.glob("*.y*ml")
+            if p.suffix in (".yml", ".yaml")
+            and any(w in p.name for w in ("example", "sample", "template"))
+        )
+    except OSError:
+        examples = []
+    if not examples:
+        return "create it (a YAML mapping) or remove the credentials key"
+    example = display_path(examples[0])
+    return (
+        f"create it from {example} (credentials files are kept out of git): "
+        f"cp {example} {display_path(path)} — then put the real values in"
+    )

@@ -14,10 +14,11 @@ from normandy_core.config import _schema
 from normandy_core.config._env import interpolate_tree
 from normandy_core.config._yaml import PathKey, YamlDocument, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
-from normandy_core.registry import NAME_PATTERN
+from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
 
 CONF_FILE = Path("pipeline") / "pipeline_conf.yml"
 _PROCESS_NAME = re.compile(NAME_PATTERN + r"\Z")
+_TARGET = re.compile(TARGET_PATTERN + r"\Z")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -99,6 +100,8 @@ class ProjectConfig:
     workers: int | None = None
     log_level: str = "info"
     plugins: tuple[str, ...] = ()
+    processes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """``confs.processes``: the project's own processes, name -> ``"module:attribute"``."""
     executor: str = "local"
     default_env: str | None = None
     store: str | None = None
@@ -128,21 +131,15 @@ def read_config(
     environ = os.environ if environ is None else environ
     file = root / CONF_FILE
     doc, problems = load_yaml(file)
-    if doc is None:
+    if doc is None or (doc.data is None and problems):  # not YAML, or refused whole
         return None, problems
     data = doc.data
     if not isinstance(data, Mapping):
         problems.append(doc.problem([], "the file must be a mapping with the keys confs and flows"))
         return None, problems
 
-    def missing(keys: list[PathKey], name: str) -> None:
-        problems.append(
-            doc.problem(
-                keys,
-                f"environment variable {name} is not set; set it or give a "
-                f"default: ${{env:{name}:default}}",
-            )
-        )
+    def bad_reference(keys: list[PathKey], message: str) -> None:
+        problems.append(doc.problem(keys, message))
 
     raw_confs = data.get("confs")
     confs: dict[str, Any] = {}
@@ -151,7 +148,7 @@ def read_config(
             confs[key] = (
                 value
                 if key == "envs"
-                else interpolate_tree(value, environ, missing, ["confs", key])
+                else interpolate_tree(value, environ, bad_reference, ["confs", key])
             )
         for key in ("workers", "threads"):
             if isinstance(confs.get(key), str) and confs[key].strip().isdigit():
@@ -165,6 +162,7 @@ def read_config(
             for k, v in confs.items()
             if _engine_section(k, v)
         }
+    tree = _sortable_keys(doc, tree, {"schema": _schema.FILE_SCHEMA}, [], problems)
     problems.extend(_schema.check(doc, tree, _schema.FILE_SCHEMA))
 
     flows = {
@@ -215,6 +213,9 @@ def read_config(
     plugins: list[Any] = raw_plugins if isinstance(raw_plugins, list) else []
     for i in range(len(plugins)):
         locations[f"confs.plugins[{i}]"] = locate(doc, ["confs", "plugins", i])
+    processes = _processes(confs.get("processes"))
+    for name in processes:
+        locations[f"confs.processes.{name}"] = locate(doc, ["confs", "processes", name])
     config = ProjectConfig(
         root=root,
         file=file,
@@ -223,6 +224,7 @@ def read_config(
         workers=workers if isinstance(workers, int) else None,
         log_level=str(confs.get("log_level") or "info"),
         plugins=tuple(str(p) for p in plugins),
+        processes=MappingProxyType(processes),
         executor=str(confs.get("executor") or "local"),
         default_env=default_env if isinstance(default_env, str) else None,
         store=store if isinstance(store, str) and store else None,
@@ -231,6 +233,43 @@ def read_config(
         engine_sections=MappingProxyType(engine_sections),
     )
     return config, problems
+
+
+def _processes(node: Any) -> dict[str, str]:
+    """The well-formed entries of ``confs.processes`` (the schema reports the others)."""
+    return {
+        str(name): str(target)
+        for name, target in _mapping(node).items()
+        if isinstance(name, str)
+        and _PROCESS_NAME.match(name)
+        and isinstance(target, str)
+        and _TARGET.match(target)
+    }
+
+
+def _sortable_keys(
+    doc: YamlDocument,
+    node: Any,
+    rules: Mapping[str, Any],
+    keys: list[PathKey],
+    problems: list[Problem],
+) -> Any:
+    """``node`` without the keys the schema checks that are neither text nor integers (a
+    null, a float, a date): each is a problem here, since cerberus cannot even sort its
+    errors about such a key beside a text one (a ``TypeError``)."""
+    if not isinstance(node, Mapping):
+        return node
+    checked = ("schema" in rules and not rules.get("allow_unknown")) or "keysrules" in rules
+    out = {}
+    for key, value in node.items():
+        if checked and not isinstance(key, (str, int)):
+            what = "null" if key is None else f"{type(key).__name__} {key!r}"
+            message = f"a key here must be a name, not {what}; quote it or rename it"
+            problems.append(doc.problem([*keys, key], message, at_key=True))
+            continue
+        below = rules["schema"].get(key) if "schema" in rules else rules.get("valuesrules")
+        out[key] = _sortable_keys(doc, value, below, [*keys, key], problems) if below else value
+    return out
 
 
 def _engine_section(key: Any, value: Any) -> bool:
@@ -272,12 +311,7 @@ def _read_step(
                 ((process, options),) = item.items()
                 entries.append(_read_entry(doc, [*keys, i, process], process, options, problems))
             else:
-                problems.append(
-                    doc.problem(
-                        [*keys, i],
-                        "each item must be a process name, or a one-key mapping 'name: {options}'",
-                    )
-                )
+                problems.append(doc.problem([*keys, i], _bad_item(item)))
     elif isinstance(body, Mapping):
         for process, options in body.items():
             entries.append(_read_entry(doc, [*keys, process], process, options, problems))
@@ -304,6 +338,22 @@ def _read_step(
     return StepConfig(name, tuple(entries), locate(doc, keys, at_key=True))
 
 
+def _bad_item(item: Any) -> str:
+    message = "each item must be a process name, or a one-key mapping 'name: {options}'"
+    if isinstance(item, Mapping) and len(item) > 1:
+        first, *others = item
+        options = [k for k in others if k in _schema.PROCESS_OPTIONS]
+        if options:  # `- name:` then its options at the indentation of the name
+            shown = ", ".join(map(repr, options))
+            what = "looks like an option" if len(options) == 1 else "look like options"
+            them = "it" if len(options) == 1 else "them"
+            message += (
+                f"; {shown} {what} of {first!r}: indent {them} under {first!r}, two more "
+                "spaces than the name"
+            )
+    return message
+
+
 def _read_entry(
     doc: YamlDocument,
     keys: list[PathKey],
@@ -328,6 +378,7 @@ def _read_entry(
             )
         )
         return ProcessEntry(str(name), where)
+    options = _sortable_keys(doc, options, {"schema": _schema.PROCESS_OPTIONS}, keys, problems)
     option_problems = _schema.check(doc, options, _schema.PROCESS_OPTIONS, keys)
     problems.extend(option_problems)
     if option_problems:

@@ -16,6 +16,7 @@ from cerberus.errors import BasicErrorHandler, ValidationError
 
 from normandy_core.config._yaml import PathKey, YamlDocument
 from normandy_core.errors import Problem
+from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
 
 NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 """Flow, step and env names: they become parts of file names and of ``flow.step.task``."""
@@ -40,6 +41,13 @@ CONFS_SCHEMA: dict[str, Any] = {
     "threads": _WORKERS,
     "log_level": {"type": "string", "allowed": list(LOG_LEVELS)},
     "plugins": {"type": "list", "schema": {"type": "string", "regex": _MODULE_REGEX}},
+    # the project's own processes, and its choice where a name has several targets
+    "processes": {
+        "type": "dict",
+        "nullable": True,
+        "keysrules": {"type": "string", "regex": NAME_PATTERN},
+        "valuesrules": {"type": "string", "regex": TARGET_PATTERN},
+    },
     "executor": _NAMES,
     "store": {"type": "string", "empty": False},
     "dask": {
@@ -154,6 +162,13 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
     if error.rule == "regex":
         if error.constraint == _MODULE_REGEX:
             return f"invalid module name {value!r}: use a dotted Python name (package.module)"
+        if error.constraint == NAME_PATTERN:
+            return f"invalid process name {value!r}: names match {NAME_PATTERN}"
+        if error.constraint == TARGET_PATTERN:
+            return (
+                f"invalid target {value!r}: write 'package.module:function', the module "
+                "importable from the project root or its src/ folder"
+            )
         return f"invalid name {value!r}: use letters, digits, '_' and '-'"
     if error.rule == "allowed":
         return f"must be one of: {', '.join(map(str, error.constraint))} (not {value!r})"

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import site
+import configparser
+import json
 import sqlite3
 import subprocess
 import sys
-import venv
 from pathlib import Path
+
+from packaging.requirements import Requirement
+
+PROCESSES = [
+    "extract_orders",
+    "extract_customers",
+    "transform_totals",
+    "transform_countries",
+    "upload_report",
+    "upload_database",
+]
 
 
 def test_create_then_run(normandy, tmp_path: Path):
@@ -33,7 +44,68 @@ def test_create_then_run(normandy, tmp_path: Path):
             ("NO", 2),
             ("PT", 1),
         ]
-    assert normandy("validate", "--env", "prod", cwd=root).returncode == 0
+    prod = normandy("run", "--env", "prod", cwd=root)
+    assert prod.returncode == 0, prod.output
+    report = (root / "data" / "prod" / "out" / "report.csv").read_text().splitlines()
+    assert report[1:] == ["Liara,FR,150.0", "Garrus,NO,50.0", "Wrex,NO,210.0", "Miranda,DE,75.0"]
+
+
+def test_one_registration_list_with_the_packages_prefix(normandy, tmp_path: Path):
+    """The processes are named <package>.<name>, registered once: by the entry points of
+    setup.cfg, which Normandy reads whether the project is installed or not."""
+    assert normandy("create-project", "shop-pipelines", cwd=tmp_path).returncode == 0
+    root = tmp_path / "shop-pipelines"
+    names = [f"shop_pipelines.{p}" for p in PROCESSES]
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg")
+    entries = setup["options.entry_points"]["normandy.processes"].split("\n")
+    assert [e for e in entries if e] == [
+        f"shop_pipelines.{p} = shop_pipelines.processes:{p}" for p in PROCESSES
+    ]
+    assert not (root / "src" / "shop_pipelines" / "plugin.py").exists()
+    conf = (root / "pipeline" / "pipeline_conf.yml").read_text()
+    assert "plugins" not in conf
+    assert all(name in conf for name in names)
+    listed = normandy("list", "--json", cwd=root)
+    assert listed.returncode == 0, listed.output
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    for name, process in zip(names, PROCESSES):
+        assert rows[name]["target"] == f"shop_pipelines.processes:{process}"
+        assert (rows[name]["source"], rows[name]["kind"]) == ("shop-pipelines", "project package")
+        assert rows[name]["flows"] == ["orders"]
+
+
+def test_it_requires_a_normandy_that_excludes_the_0x_releases(normandy, tmp_path: Path):
+    import normandy_core
+
+    assert normandy("create-project", "p", cwd=tmp_path).returncode == 0
+    setup = configparser.ConfigParser()
+    setup.read(tmp_path / "p" / "setup.cfg")
+    lines = setup["options"]["install_requires"].split("\n")
+    [requirement] = [Requirement(line) for line in lines if line and not line.startswith("#")]
+    assert requirement.name == "normandy"
+    # 0.3 is the 2021 release on PyPI: another program; this one satisfies it
+    assert not any(requirement.specifier.contains(v) for v in ("0.3", "0.2.3", "0.9", "2.0"))
+    assert requirement.specifier.contains(normandy_core.__version__)
+
+
+def test_missing_credentials_name_the_example_and_the_command(normandy, tmp_path: Path):
+    """Credentials are kept out of git: in a clone, the message says how to make them."""
+    assert normandy("create-project", "p", cwd=tmp_path).returncode == 0
+    root = tmp_path / "p"
+    (root / "conf" / "prod_credentials.yml").unlink()  # as in a fresh clone
+    assert normandy("run", cwd=root).returncode == 0  # dev needs no credentials
+    result = normandy("run", "--env", "prod", cwd=root)
+    assert result.returncode == 2
+    command = "cp conf/credentials.example.yml conf/prod_credentials.yml"
+    assert (
+        "confs.envs.prod.credentials: credentials file conf/prod_credentials.yml does not "
+        "exist; create it from conf/credentials.example.yml (credentials files are kept out "
+        f"of git): {command} — then put the real values in"
+    ) in result.stderr
+    subprocess.run(command.split(), cwd=root, check=True)
+    result = normandy("run", "--env", "prod", cwd=root)
+    assert result.returncode == 0, result.output
 
 
 def test_the_created_tests_pass(normandy, tmp_path: Path):
@@ -45,7 +117,7 @@ def test_the_created_tests_pass(normandy, tmp_path: Path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout  # the sample data of dev and of prod
 
 
 def test_refuses_to_overwrite_without_force(normandy, tmp_path: Path):
@@ -67,51 +139,6 @@ def test_original_command_line(normandy, tmp_path: Path):
     assert "deprecated" in result.stderr
     assert "normandy create-project old-style" in result.stderr
     assert (tmp_path / "old-style" / "pipeline" / "pipeline_conf.yml").is_file()
-
-
-def test_installed_into_a_venv_runs_through_its_entry_points(normandy, tmp_path: Path):
-    assert normandy("create-project", "shared", cwd=tmp_path).returncode == 0
-    root = tmp_path / "shared"
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    _see_this_interpreters_packages(python)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(root)],
-        check=True,
-    )
-    # without confs.plugins and without its source folder, only the entry points remain
-    conf = root / "pipeline" / "pipeline_conf.yml"
-    conf.write_text(conf.read_text().replace("  plugins: [shared.plugin]\n", ""))
-    (root / "src").rename(root / "src-moved")
-    listed = subprocess.run(
-        [str(python), "-m", "normandy_cli", "list"], cwd=root, capture_output=True, text=True
-    )
-    rows = [line.split() for line in listed.stdout.splitlines()]
-    assert ["extract_orders", "shared", "shared.processes:extract_orders", "orders"] in rows
-    result = subprocess.run(
-        [str(python), "-m", "normandy_cli", "run"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (root / "data" / "dev" / "out" / "report.csv").is_file()
-
-
-def _see_this_interpreters_packages(python: Path) -> None:
-    """Let a new venv import what the test's interpreter has (Normandy, setuptools, wheel),
-    whether that interpreter is itself a venv or the system's: ``system_site_packages`` only
-    reaches the base installation. ``addsitedir`` also runs their ``.pth`` files, which hold
-    the editable install of Normandy."""
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
-    lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs)
-    (Path(purelib) / "_outer_site.pth").write_text(lines)
 
 
 def test_a_place_it_cannot_write_is_a_clear_error(normandy, tmp_path: Path):

@@ -117,6 +117,7 @@ def test_list_json(normandy, make_project, installed, tmp_path):
         "kind": "entry point",
         "target": "acme_processes.load:run",
         "flows": ["nightly"],
+        "clash": False,
     }
     assert rows["hooked"]["kind"] == "plugin"
 
@@ -132,30 +133,110 @@ def test_validate_imports_only_what_the_flows_use(normandy, make_project, instal
     ]
 
 
-def test_same_name_two_targets_is_an_error(normandy, make_project, installed, tmp_path):
-    root = make_project(
-        CONF.replace("envs:", "plugins: [local_procs]\n  envs:"),
-        {
-            "local_procs.py": """
-            from normandy_core import hookimpl
+LOCAL_CLASH = {
+    "local_procs.py": """
+    from normandy_core import hookimpl
 
-            def mine(pipe):
-                pass
+    def mine(pipe):
+        pass
 
-            @hookimpl
-            def normandy_processes():
-                return {"pkg_extract": mine}
-        """
-        },
-    )
+    @hookimpl
+    def normandy_processes():
+        return {"pkg_extract": mine}
+"""
+}
+
+
+def test_a_clash_is_listed_with_a_warning(normandy, make_project, installed, tmp_path):
+    root = make_project(CONF.replace("envs:", "plugins: [local_procs]\n  envs:"), LOCAL_CLASH)
     result = normandy("list", cwd=root, env=_env(installed, tmp_path / "m"))
-    assert result.returncode == 2
-    assert (
-        "process 'pkg_extract' is registered twice with different targets: "
-        "acme_processes.extract:run (from acme-processes) and local_procs:mine "
-        "(from local_procs)"
-    ) in result.stderr
-    assert "Traceback" not in result.output
+    assert result.returncode == 0, result.output
+    rows = [line.split(None, 4) for line in result.stdout.splitlines()]
+    assert rows[0] == ["PROCESS", "SOURCE", "TARGET", "FLOWS", "NOTE"]
+    clashing = [row for row in rows if row[0] == "pkg_extract"]
+    assert clashing == [
+        ["pkg_extract", "acme-processes", "acme_processes.extract:run", "nightly",
+         "clash: choose one in confs.processes"],
+        ["pkg_extract", "local_procs", "local_procs:mine", "nightly",
+         "clash: choose one in confs.processes"],
+    ]
+    assert ["pkg_load", "acme-processes", "acme_processes.load:run", "nightly"] in rows
+    assert result.stderr == (
+        "normandy: warning: process 'pkg_extract' is registered with 2 different targets: "
+        "acme_processes.extract:run (from acme-processes); local_procs:mine (from local_procs); "
+        'choose one in confs.processes of pipeline_conf.yml (pkg_extract: '
+        '"acme_processes.extract:run"), or uninstall acme-processes (pip uninstall NAME), or '
+        "remove local_procs from confs.plugins (used by nightly)\n"
+    )
+    as_json = normandy("list", "--json", cwd=root, env=_env(installed, tmp_path / "m"))
+    assert as_json.returncode == 0
+    rows = [row for row in json.loads(as_json.stdout) if row["name"] == "pkg_extract"]
+    assert [(row["source"], row["clash"]) for row in rows] == [
+        ("acme-processes", True),
+        ("local_procs", True),
+    ]
+    assert as_json.stderr == result.stderr
+
+
+def test_a_clash_stops_only_what_uses_it(normandy, make_project, installed, tmp_path):
+    conf = CONF.replace("envs:", "plugins: [local_procs]\n  envs:") + textwrap.indent(
+        "other:\n  steps:\n    load: [pkg_load]\n", "  "
+    )
+    root = make_project(conf, LOCAL_CLASH)
+    env = _env(installed, tmp_path / "m")
+    for command in (["validate"], ["run", "--dry-run"], ["graph"], ["run"]):
+        result = normandy(*command, cwd=root, env=env)
+        assert result.returncode == 2, (command, result.output)
+        problems = [line for line in result.stderr.splitlines() if "pkg_extract" in line]
+        assert len(problems) == 1, result.stderr
+        assert problems[0].startswith(
+            "pipeline/pipeline_conf.yml:8:17: flows.nightly.steps.extract[0]: process "
+            "'pkg_extract' is registered with 2 different targets: acme_processes.extract:run "
+            "(from acme-processes); local_procs:mine (from local_procs); choose one in "
+            "confs.processes"
+        ), result.stderr
+        assert "Traceback" not in result.output
+    # the flows that do not use it are unaffected
+    assert normandy("validate", "--flow", "other", cwd=root, env=env).returncode == 0
+    assert normandy("run", "--flow", "other", cwd=root, env=env).returncode == 0
+    assert normandy("graph", "--flow", "other", cwd=root, env=env).returncode == 0
+
+
+def test_confs_processes_resolves_a_clash(normandy, make_project, installed, tmp_path):
+    conf = CONF.replace(
+        "envs:", "plugins: [local_procs]\n  processes: {pkg_extract: 'local_procs:mine'}\n  envs:"
+    )
+    root = make_project(conf, LOCAL_CLASH)
+    env = _env(installed, tmp_path / "m")
+    result = normandy("list", "--json", cwd=root, env=env)
+    assert result.returncode == 0, result.output
+    assert result.stderr == ""
+    [row] = [row for row in json.loads(result.stdout) if row["name"] == "pkg_extract"]
+    assert row == {
+        "name": "pkg_extract",
+        "source": "project",
+        "kind": "confs.processes",
+        "target": "local_procs:mine",
+        "flows": ["nightly"],
+        "clash": False,
+        "overrides": [
+            "acme_processes.extract:run (from acme-processes)",
+            "local_procs:mine (from local_procs)",
+        ],
+    }
+    text = normandy("list", "pkg_extract", "pkg_l*", cwd=root, env=env)
+    assert text.returncode == 0
+    assert [line.split(None, 4) for line in text.stdout.splitlines()[2:]] == [
+        ["pkg_extract", "project", "local_procs:mine", "nightly",
+         "overrides acme_processes.extract:run (from acme-processes), local_procs:mine "
+         "(from local_procs)"],
+        ["pkg_load", "acme-processes", "acme_processes.load:run", "nightly"],
+    ]
+    markers = tmp_path / "markers"
+    result = normandy("run", cwd=root, env=_env(installed, markers))
+    assert result.returncode == 0, result.output
+    # the chosen target ran; the installed one it overrides was never imported
+    assert sorted(p.name for p in markers.iterdir()) == ["acme_processes.load"]
 
 
 def test_same_name_same_target_is_fine(normandy, make_project, installed, tmp_path):

@@ -10,11 +10,16 @@ found from ``procs.py`` itself: a Dask worker does not have the command's enviro
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import normandy_command
 
 EXECUTORS = ["local", "serial", "dask"]
 """Every built-in executor (dask: on the module's cluster, see conftest)."""
@@ -362,6 +367,85 @@ def test_params_precedence_and_iter_param(project, run, executor):
         "show_params[Thessia]",
         "show_params[Rannoch]",
     ]
+
+
+def test_params_from_the_command_line_are_read_as_yaml_or_kept_as_text(project, normandy):
+    root = project("""
+  f:
+    tags: [default]
+    steps:
+      s: [only_params]
+""")
+    args = ["--param", "limit=100", "--param", "msg=a: b: c", "--param", "raw=[unclosed"]
+    result = normandy("run", "--executor", "serial", *args, cwd=root)
+    assert result.returncode == 0, result.output
+    assert out(root, "only_params.json")["params"] == {
+        "limit": 100,
+        "msg": "a: b: c",  # not valid YAML: the text itself
+        "raw": "[unclosed",
+    }
+
+
+PARAM_BOMB = (
+    "["
+    + ", ".join(["&a0 [lol]"] + [f"&a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)])
+    + "]"
+)
+"""355 characters standing for 9**8 values: before, ``normandy run`` hung on it."""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "&a [*a]",
+            "Invalid value for --param x: an alias refers to a node that contains it; remove "
+            "the cycle (column 5)",
+        ),
+        (
+            PARAM_BOMB,
+            "Invalid value for --param x: this value would expand to 1,129,312 values through "
+            "its aliases, more than the 1,000,000 allowed",
+        ),
+        (
+            "!!python/object/apply:os.system [ls]",
+            "Invalid value for --param x: YAML tag !!python/object/apply:os.system is not "
+            "allowed; remove it (column 1)",
+        ),
+    ],
+    ids=["alias-cycle", "alias-bomb", "python-tag"],
+)
+def test_a_param_yaml_refuses_is_a_usage_error(project, value, expected):
+    root = project("""
+  f:
+    tags: [default]
+    steps:
+      s: [only_params]
+""")
+    result = _run_capped(["run", "--executor", "serial", "--param", f"x={value}"], root)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert expected in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "out").exists()
+
+
+def _run_capped(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``normandy *args`` with its memory capped at 2 GiB: should the bound on YAML aliases
+    ever go, the test fails with a MemoryError instead of filling the machine's memory."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    return subprocess.run(
+        [*normandy_command(), *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=cap,
+    )
 
 
 # -- the process API ----------------------------------------------------------------------

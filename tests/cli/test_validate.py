@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import normandy_command
 
 GOOD = """
 confs:
@@ -127,6 +133,71 @@ def test_original_example_is_valid(normandy, original_project: Path):
             "!!python/object/apply:os.system is not allowed",
             id="python-tag",
         ),
+        pytest.param(
+            GOOD.replace("extract: [extract]", "extract: [extract]  # a form feed \x0c"),
+            "pipeline/pipeline_conf.yml:10:41: control character U+000C (form feed) is not "
+            'allowed in YAML; delete it (inside double quotes, write it as "\\x0c")',
+            id="control-character",
+        ),
+        pytest.param(
+            GOOD.replace("    tags: [default]", "\ttags: [default]"),
+            "pipeline/pipeline_conf.yml:8:1: YAML syntax error: a tab character here: YAML "
+            "indents with spaces only; replace it with spaces",
+            id="tab",
+        ),
+        pytest.param(
+            # the parser reads 'extract' and the items below it as one text, and stops at
+            # the next ':', four lines below
+            GOOD.replace("extract: [extract]", "extract\n        - a\n        - b\n        - c"),
+            "pipeline/pipeline_conf.yml:10:14: YAML syntax error: missing ':' after 'extract'? "
+            "(the parser stopped at line 14, column 11: mapping values are not allowed in "
+            "this context)",
+            id="missing-colon",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load:\n        load:\n        params: {table: t}"),
+            "pipeline/pipeline_conf.yml:13:9: flows.main.steps.load.params: unknown process "
+            "'params': 'params' is an option of a process entry, so it looks indented one "
+            "level too far out; indent it under the process it belongs to",
+            id="option-indented-too-far-out",
+        ),
+        pytest.param(
+            GOOD.replace("load: [load]", "load:\n        - load:\n          retries: 2"),
+            "pipeline/pipeline_conf.yml:12:11: flows.main.steps.load[0]: each item must be a "
+            "process name, or a one-key mapping 'name: {options}'; 'retries' looks like an "
+            "option of 'load': indent it under 'load', two more spaces than the name",
+            id="option-indented-too-far-out-in-a-list",
+        ),
+        pytest.param(
+            GOOD.replace("plugins: [procs]", "plugins: [procs]\n  null: 1\n  wrokers: 2"),
+            "pipeline/pipeline_conf.yml:3:3: confs.None: a key here must be a name, not null; "
+            "quote it or rename it",
+            id="null-key",
+        ),
+        pytest.param(
+            GOOD.replace("tags: [default]", "tags: [default]\n    params: {x: " + "[" * 100_000)
+            + "]" * 100_000,
+            "pipeline/pipeline_conf.yml:9:113: the data nests deeper than 100 levels; flatten it",
+            id="deep-nesting",
+        ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {root: '${env:}'}"),
+            "pipeline/pipeline_conf.yml:4:17: confs.envs.dev.root: malformed reference "
+            "'${env:}'; write ${env:NAME} or ${env:NAME:default}, NAME made of letters, "
+            "digits and '_' (not starting with a digit)",
+            id="empty-env-reference",
+        ),
+        pytest.param(
+            GOOD.replace("plugins: [procs]", "plugins: [procs]\n  store: 'data/${env:A B}'"),
+            "pipeline/pipeline_conf.yml:3:10: confs.store: malformed reference '${env:A B}'",
+            id="env-reference-with-a-space",
+        ),
+        pytest.param(
+            GOOD.replace("dev: {root: data}", "dev: {credentials: '${env:CREDS'}"),
+            "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: malformed reference "
+            "'${env:CREDS'",
+            id="unclosed-env-reference",
+        ),
     ],
 )
 def test_each_mistake_has_its_position(normandy, make_project, conf, expected):
@@ -210,3 +281,133 @@ def test_project_plugin_that_fails_to_import(normandy, make_project):
         "pipeline/pipeline_conf.yml:2:13: confs.plugins[0]: error importing project plugin "
         "'procs' (listed in confs.plugins): RuntimeError: boom at import"
     ) in result.stderr
+
+
+def test_a_billion_laughs_is_refused_at_once(make_project):
+    # 596 bytes that expand to a billion values; before, nine levels ran out of memory
+    laughs = ["      a0: &a0 [lol]"] + [
+        f"      a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)
+    ]
+    root = make_project(GOOD.replace("tags: [default]", "params:\n" + "\n".join(laughs)), PROCS)
+    result = _run_limited(["validate"], root)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert (
+        "pipeline/pipeline_conf.yml:15:11: flows.main.params.a6: this value would expand to "
+        "2,111,111 values through its aliases, more than the 1,000,000 allowed: each alias "
+        "(*name) stands for a full copy of its anchor (&name), so aliases of aliases "
+        "multiply; write the values out, or nest fewer aliases"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 problem in the configuration" in result.stderr
+
+
+def _run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``normandy *args`` with its memory capped at 2 GiB: should a bound on YAML aliases
+    ever go, the test fails with a MemoryError instead of filling the machine's memory."""
+    limit = 2 * 1024**3
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run(
+        [*normandy_command(), *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=cap,
+    )
+
+
+def test_control_characters_in_credentials_are_positioned_never_quoted(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": "user: me  # \x1b[2J\npassword: 'hunter2-secret\x7f'\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert "conf/dev.yml:1:13: control character U+001B (escape) is not allowed" in result.stderr
+    assert "conf/dev.yml:2:26: control character U+007F (delete) is not allowed" in result.stderr
+    assert "secret" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_malformed_reference_in_credentials_is_positioned_never_quoted(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf/dev.yml}"),
+        {**PROCS, "conf/dev.yml": "user: me\npassword: ${env:hunter2 secret}\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert (
+        "conf/dev.yml:2:11: password: a malformed ${env:…} reference; write ${env:NAME} or "
+        "${env:NAME:default}"
+    ) in result.stderr
+    assert "secret" not in result.output
+
+
+def test_a_credentials_path_that_is_a_folder(normandy, make_project):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", "dev: {credentials: conf}"),
+        {**PROCS, "conf/dev.yml": "user: me\n"},
+    )
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 2, result.output
+    assert (
+        "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: credentials path conf is "
+        "a folder; give the path of a YAML file (a mapping of names to values)"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("credentials", "locked", "expected"),
+    [
+        (
+            "conf/dev.yml",
+            "conf/dev.yml",
+            "conf/dev.yml:1:1: cannot read the file: permission denied; let the user running "
+            "normandy read it (chmod u+r conf/dev.yml)",
+        ),
+        (
+            "conf/dev.yml",
+            "conf",
+            "pipeline/pipeline_conf.yml:4:24: confs.envs.dev.credentials: credentials file "
+            "conf/dev.yml cannot be reached: a folder on its path does not let the user running "
+            "normandy in; change that folder's permissions",
+        ),
+    ],
+    ids=["file", "folder"],
+)
+def test_credentials_that_cannot_be_read(make_project, credentials, locked, expected):
+    root = make_project(
+        GOOD.replace("dev: {root: data}", f"dev: {{credentials: {credentials}}}"),
+        {**PROCS, "conf/dev.yml": "user: me\n"},
+    )
+    (root / locked).chmod(0)
+    try:
+        result = subprocess.run(
+            [*_without_root_powers(), *normandy_command(), "validate"],
+            cwd=root,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        (root / locked).chmod(0o700)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions apply: nothing for a user; for root
+    (who reads any file), ``setpriv`` dropping the capabilities that let it."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root reads any file, and setpriv is missing to take that power away")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]

@@ -395,7 +395,7 @@ def test_an_alias_cycle_is_a_problem_not_a_crash(load_conf: LoadConf) -> None:
           main: {steps: {s: [a]}}
     """)
     assert strs(problems)[0] == (
-        f"{FILE}:3:12: confs.plugins[0]: an alias refers to a node that contains it; "
+        f"{FILE}:3:19: confs.plugins[0]: an alias refers to a node that contains it; "
         "remove the cycle"
     )
 
@@ -496,7 +496,7 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
     """)
     assert strs(problems) == [
         f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: dask, default_env, "
-        "envs, executor, log_level, path, plugins, store, threads, workers"
+        "envs, executor, log_level, path, plugins, processes, store, threads, workers"
     ]
 
 
@@ -638,6 +638,44 @@ def test_bad_items_in_a_step_list(load_conf: LoadConf) -> None:
     assert strs(problems) == [
         f"{FILE}:10:11: flows.main.steps.read[1]: {message}",
         f"{FILE}:11:11: flows.main.steps.read[2]: {message}",
+    ]
+
+
+def test_options_indented_as_far_out_as_their_process_in_a_list(load_conf: LoadConf) -> None:
+    _, problems = load_conf(
+        HEAD
+        + """\
+      read:
+        - ok:
+          params: {table: users}
+          retries: 2
+"""
+    )
+    assert strs(problems) == [
+        f"{FILE}:9:11: flows.main.steps.read[0]: each item must be a process name, or a one-key "
+        "mapping 'name: {options}'; 'params', 'retries' look like options of 'ok': indent them "
+        "under 'ok', two more spaces than the name"
+    ]
+
+
+def test_keys_that_are_not_names_are_problems_not_a_crash(load_conf: LoadConf) -> None:
+    # cerberus cannot sort its errors about a null or float key beside a text one
+    _, problems = load_conf("""
+        confs:
+          envs: {dev: , null: }
+          ~: 1
+          1.5: 2
+        flows:
+          main:
+            steps: {s: {a: {null: 1, retries: x}}}
+    """)
+    assert strs(problems) == [
+        f"{FILE}:2:17: confs.envs.None: a key here must be a name, not null; quote it or rename it",
+        f"{FILE}:3:3: confs.None: a key here must be a name, not null; quote it or rename it",
+        f"{FILE}:4:3: confs.1.5: a key here must be a name, not float 1.5; quote it or rename it",
+        f"{FILE}:7:21: flows.main.steps.s.a.None: a key here must be a name, not null; quote it "
+        "or rename it",
+        f"{FILE}:7:39: flows.main.steps.s.a.retries: must be an integer, not str 'x'",
     ]
 
 
@@ -876,6 +914,54 @@ def test_a_missing_variable_is_reported_where_it_is(load_conf: LoadConf) -> None
     assert config is not None and config.confs["path"] == "${env:MISSING_ROOT}"
 
 
+FORMS = (
+    "write ${env:NAME} or ${env:NAME:default}, NAME made of letters, digits and '_' (not "
+    "starting with a digit)"
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "quoted"),
+    [
+        ("${env:}", "${env:}"),
+        ("${env:A B}", "${env:A B}"),
+        ("${env:1A}", "${env:1A}"),
+        ("${env:A", "${env:A/x"),  # no closing brace: up to the end of the text
+        ("${env:A:${env:B}}", "${env:A:${env:B}"),  # a default holding a reference
+        ("${env:A}${env:}", "${env:}"),
+    ],
+)
+def test_a_malformed_reference_is_a_problem(
+    load_conf: LoadConf, reference: str, quoted: str
+) -> None:
+    config, problems = load_conf(
+        f"""
+        confs:
+          path: 'data/{reference}/x'
+          envs: {{dev: }}
+        flows:
+          main: {{steps: {{s: [a]}}}}
+    """,
+        environ={"A": "a", "B": "b"},
+    )
+    assert strs(problems) == [f"{FILE}:2:9: confs.path: malformed reference {quoted!r}; {FORMS}"]
+    assert config is not None and config.confs["path"] == f"data/{reference}/x"
+
+
+def test_references_and_text_around_them(good_conf: GoodConf) -> None:
+    config = good_conf(
+        """
+        confs:
+          path: "$${env:A}-${env:B:b}{env:A}$env:A}"
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [a]}}
+    """,
+        environ={"A": "a"},
+    )
+    assert config.confs["path"] == "$a-b{env:A}$env:A}"
+
+
 # -- envs, settings and credentials ------------------------------------------------------------
 
 
@@ -954,6 +1040,38 @@ def test_a_missing_credentials_file_is_named(creds_conf: ProjectConfig) -> None:
     assert strs(problems) == [
         f"{FILE}:5:20: confs.envs.prod.credentials: credentials file conf/prod.yml does not "
         "exist; create it (a YAML mapping) or remove the credentials key"
+    ]
+
+
+def test_a_credentials_path_that_is_a_folder_is_named(creds_conf: ProjectConfig) -> None:
+    (creds_conf.root / "conf" / "prod.yml").mkdir(parents=True)
+    credentials, problems = load_credentials(creds_conf, "prod", {})
+    assert credentials == {}
+    assert strs(problems) == [
+        f"{FILE}:5:20: confs.envs.prod.credentials: credentials path conf/prod.yml is a folder; "
+        "give the path of a YAML file (a mapping of names to values)"
+    ]
+
+
+def test_a_malformed_reference_in_credentials_is_never_quoted(creds_conf: ProjectConfig) -> None:
+    write_credentials(creds_conf, "user: me\npassword: '${env:Sup3r S3cret}'\n")
+    _, problems = load_credentials(creds_conf, "prod", {})
+    assert strs(problems) == [
+        f"conf/prod.yml:2:11: password: a malformed ${{env:…}} reference; {FORMS}"
+    ]
+
+
+def test_a_malformed_reference_in_env_settings(good_conf: GoodConf) -> None:
+    config = good_conf("""
+        confs:
+          envs:
+            dev: {read: "${env:READ ME}"}
+        flows:
+          main: {steps: {s: [a]}}
+    """)
+    _, problems = env_settings(config, "dev", {})
+    assert strs(problems) == [
+        f"{FILE}:3:17: confs.envs.dev.read: malformed reference '${{env:READ ME}}'; {FORMS}"
     ]
 
 

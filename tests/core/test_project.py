@@ -315,3 +315,181 @@ def test_an_executor_that_cannot_run_here(
     with pytest.raises(ConfigError) as info:
         check_project(project, executor="dask", environ={})
     assert "executor 'dask' (from --executor) cannot run: needs X" in str(info.value)
+
+
+# -- sharing: clashes, confs.processes, the project's own package (SPEC 14) -----------------
+
+
+CLASHING = """
+from normandy_core import hookimpl
+
+@hookimpl
+def normandy_processes():
+    return {{"extract": "{module}:extract", "{unique}": "{module}:extract"}}
+"""
+
+
+@pytest.fixture
+def clashing(
+    project_dir: Path, plugin: str, write_module: WriteModule, module_name: ModuleName
+) -> str:
+    """A second project plugin registering ``extract`` to another target than ``plugin``."""
+    other, procs = module_name("other"), module_name("procs")
+    write_module(project_dir / "src", procs, "def extract(pipe):\n    pass\n")
+    write_module(
+        project_dir / "src", other, CLASHING.format(module=procs, unique=f"{procs}_only")
+    )
+    return other
+
+
+def test_a_clash_is_an_error_only_where_the_name_is_used(
+    write_conf: WriteConf, plugin: str, clashing: str
+) -> None:
+    root = write_conf(f"""
+        confs:
+          plugins: [{plugin}, {clashing}]
+          envs: {{dev: }}
+        flows:
+          uses_it:
+            steps:
+              read: [extract]
+              again: {{extract: {{retries: 1}}}}
+          does_not:
+            steps:
+              read: [needs_extra]
+    """)
+    project = open_project(root, environ={})  # opening and listing: no error
+    assert list(project.registry.clashes()) == ["extract"]
+    with pytest.raises(ConfigError) as info:
+        check_project(project, ["does_not", "uses_it"], signatures=False, environ={})
+    problems = info.value.problems
+    assert [(p.line, p.column, p.path) for p in problems] == [
+        (7, 14, "flows.uses_it.steps.read[0]"),
+        (8, 15, "flows.uses_it.steps.again.extract"),
+    ]
+    message = problems[0].message
+    assert message.startswith("process 'extract' is registered with 2 different targets: ")
+    assert f"(from {plugin})" in message and f"(from {clashing})" in message
+    assert "choose one in confs.processes of pipeline_conf.yml (extract: " in message
+    first, second = sorted([plugin, clashing])
+    assert f"remove {first} or {second} from confs.plugins" in message
+    # a flow that does not use the name is unaffected, signatures checked included
+    with pytest.raises(ConfigError) as info:
+        check_project(project, ["does_not"], environ={})
+    assert "requires the parameter 'extra'" in info.value.problems[0].message
+
+
+def test_confs_processes_chooses_among_the_targets(
+    write_conf: WriteConf, plugin: str, clashing: str, project_dir: Path
+) -> None:
+    procs = next(p.stem for p in (project_dir / "src").glob("nd_procs_*.py"))
+    root = write_conf(f"""
+        confs:
+          plugins: [{plugin}, {clashing}]
+          processes:
+            extract: "{procs}:extract"
+          envs: {{dev: }}
+        flows:
+          main: {{steps: {{read: [extract]}}}}
+    """)
+    project = open_project(root, environ={})
+    assert project.problems == [] and project.registry.clashes() == {}
+    chosen = project.registry.get("extract")
+    assert (chosen.target, chosen.source, chosen.kind) == (
+        f"{procs}:extract",
+        "project",
+        "confs.processes",
+    )
+    assert len(project.registry.overridden("extract")) == 2
+    check_project(project, environ={})
+    assert project.registry.check("extract") == ("pipe",)
+
+
+def test_confs_processes_registers_the_projects_own_modules_without_importing_them(
+    write_conf: WriteConf, project_dir: Path, write_module: WriteModule, module_name: ModuleName
+) -> None:
+    local = module_name("local")
+    write_module(project_dir / "src", f"{local}.steps", "def load(pipe, params):\n    pass\n")
+    root = write_conf(f"""
+        confs:
+          processes:
+            {local}.load: {local}.steps:load
+            {local}.unused: {local}.nowhere:unused
+          envs: {{dev: }}
+        flows:
+          main: {{steps: {{load: [{local}.load]}}}}
+    """)
+    project = open_project(root, environ={})
+    assert project.problems == []
+    assert project.registry.get(f"{local}.load").source == "project"
+    assert not any(name.startswith(local) for name in sys.modules)  # listing imports nothing
+    check_project(project, environ={})  # imported from src/, only what the flows use
+    assert f"{local}.steps" in sys.modules and f"{local}.nowhere" not in sys.modules
+
+
+def test_confs_processes_must_map_names_to_targets(write_conf: WriteConf) -> None:
+    root = write_conf("""
+        confs:
+          processes:
+            good: pkg.mod:run
+            bad name: pkg.mod:run
+            no_colon: pkg.mod.run
+            not_text: ["pkg.mod:run"]
+          envs: {dev: }
+        flows:
+          main: {steps: {s: [good]}}
+    """)
+    project = open_project(root, environ={})
+    assert [str(p) for p in project.problems] == [
+        f"{FILE}:4:5: confs.processes.bad name: invalid process name 'bad name': names match "
+        "[A-Za-z_][A-Za-z0-9_.-]*",
+        f"{FILE}:5:15: confs.processes.no_colon: invalid target 'pkg.mod.run': write "
+        "'package.module:function', the module importable from the project root or its src/ "
+        "folder",
+        f"{FILE}:6:15: confs.processes.not_text: must be a string, not a list",
+    ]
+    assert dict(project.config.processes) == {"good": "pkg.mod:run"}
+    assert project.registry.get("good").kind == "confs.processes"
+    root = write_conf("confs:\n  processes: [a]\n  envs: {dev: }\nflows:\n  m: {steps: {s: [a]}}\n")
+    assert [str(p) for p in open_project(root, environ={}).problems] == [
+        f"{FILE}:2:14: confs.processes: must be a mapping, not a list"
+    ]
+
+
+def test_a_project_that_is_a_package_registers_itself(
+    write_conf: WriteConf, project_dir: Path, write_module: WriteModule, module_name: ModuleName
+) -> None:
+    pkg = module_name("pkg")
+    write_module(project_dir / "src", f"{pkg}.processes", "def extract(log):\n    pass\n")
+    (project_dir / "setup.cfg").write_text(
+        f"[metadata]\nname = {pkg}\n\n[options.entry_points]\nnormandy.processes =\n"
+        f"    {pkg}.extract = {pkg}.processes:extract\n"
+    )
+    root = write_conf(f"""
+        confs:
+          envs: {{dev: }}
+        flows:
+          main: {{steps: {{read: [{pkg}.extract]}}}}
+    """)
+    project = open_project(root, environ={})
+    spec = project.registry.get(f"{pkg}.extract")
+    assert (spec.source, spec.kind) == (pkg, "project package")
+    assert f"{pkg}.processes" not in sys.modules
+    check_project(project, environ={})  # imported from the project's src/, not installed
+    assert sys.modules[f"{pkg}.processes"].__file__ == str(
+        project_dir.resolve() / "src" / pkg / "processes.py"
+    )
+
+
+def test_problems_of_the_projects_package_file_are_reported(
+    write_conf: WriteConf, project_dir: Path
+) -> None:
+    (project_dir / "setup.cfg").write_text(
+        "[options.entry_points]\nnormandy.processes =\n    just a name\n"
+    )
+    root = write_conf("confs:\n  envs: {dev: }\nflows:\n  m: {steps: {s: [a]}}\n")
+    project = open_project(root, environ={})
+    assert [str(p) for p in project.problems] == [
+        "setup.cfg:3:1: options.entry_points.normandy.processes: 'just a name' is not an "
+        "entry point: write 'name = package.module:function'"
+    ]

@@ -17,6 +17,7 @@ from normandy_core.errors import (
     ProcessLoadError,
     RegistryError,
 )
+from normandy_core.package_file import DeclaredProcesses
 from normandy_core.plugins import PluginInfo, make_plugin_manager
 from normandy_core.registry import (
     ProcessSpec,
@@ -76,25 +77,97 @@ def test_the_same_target_twice_is_fine() -> None:
     assert registry.get("extract").source == "dist-a"
 
 
-def test_two_targets_under_one_name_name_both() -> None:
+def test_two_targets_under_one_name_are_kept_as_a_clash() -> None:
     registry = Registry()
     registry.add(spec("extract", "pkg_a.mod:extract", "dist-a"))
+    registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))  # no error while listing
+    registry.add(spec("extract", "pkg_a.mod:extract", "dist-c"))  # the same target again
+    registry.add(spec("other", "pkg_a.mod:other", "dist-a"))
+    assert [s.describe() for s in registry.targets("extract")] == [
+        "pkg_a.mod:extract (from dist-a)",
+        "pkg_b.mod:extract (from dist-b)",
+    ]
+    assert [s.describe() for s in registry] == [
+        "pkg_a.mod:extract (from dist-a)",
+        "pkg_b.mod:extract (from dist-b)",
+        "pkg_a.mod:other (from dist-a)",
+    ]
+    assert len(registry) == 2 and "extract" in registry
+    assert list(registry.clashes()) == ["extract"]
+    assert registry.clash("other") is None
+    assert registry.get("other").target == "pkg_a.mod:other"  # the others are unaffected
+
+
+def test_using_a_clashing_name_names_every_source_and_both_ways_out() -> None:
+    registry = Registry()
+    registry.add(spec("extract", "pkg_a.mod:extract", "dist-a"))
+    registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))
+    registry.add(ProcessSpec("extract", "mine:extract", "my_plugin", "project"))
     with pytest.raises(DuplicateProcessError) as info:
-        registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))
-    message = str(info.value)
+        registry.get("extract")
     assert info.value.name == "extract"
-    assert "pkg_a.mod:extract (from dist-a)" in message
-    assert "pkg_b.mod:extract (from dist-b)" in message
     assert isinstance(info.value, RegistryError)
-    # the first registration is kept, never silently overridden
-    assert registry.get("extract").target == "pkg_a.mod:extract"
+    assert str(info.value) == (
+        "process 'extract' is registered with 3 different targets: pkg_a.mod:extract (from "
+        "dist-a); pkg_b.mod:extract (from dist-b); mine:extract (from my_plugin); choose one "
+        'in confs.processes of pipeline_conf.yml (extract: "pkg_a.mod:extract"), or uninstall '
+        "dist-a or dist-b (pip uninstall NAME), or remove my_plugin from confs.plugins"
+    )
+    assert str(registry.clash("extract")) == str(info.value)
+    for use in (registry.load, registry.check):
+        with pytest.raises(DuplicateProcessError):
+            use("extract")
 
 
-def test_two_callables_under_one_name_is_an_error() -> None:
+def test_a_clash_with_the_projects_own_package_says_to_rename_it() -> None:
+    registry = Registry()
+    registry.add(ProcessSpec("extract", "mine.mod:extract", "my-pipes", "project package"))
+    registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))
+    message = str(registry.clash("extract"))
+    assert message.endswith(
+        "or uninstall dist-b (pip uninstall NAME), or rename it in this project's own "
+        "entry points"
+    )
+
+
+def test_two_callables_under_one_name_clash() -> None:
     registry = Registry()
     registry.add(spec("p", f"{__name__}:extract", "plugin-a", obj=extract))
+    registry.add(spec("p", f"{__name__}:other", "plugin-b", obj=other))
     with pytest.raises(DuplicateProcessError, match="plugin-a.*plugin-b"):
-        registry.add(spec("p", f"{__name__}:other", "plugin-b", obj=other))
+        registry.load("p")
+
+
+def test_the_projects_choice_wins_over_every_registration() -> None:
+    registry = Registry()
+    registry.add(spec("extract", "pkg_a.mod:extract", "dist-a"))
+    registry.add(spec("extract", "pkg_b.mod:extract", "dist-b"))
+    registry.add(spec("single", "pkg_a.mod:single", "dist-a"))
+    registry.choose(ProcessSpec("extract", "pkg_b.mod:extract", "project", "confs.processes"))
+    registry.choose(ProcessSpec("single", "local.mod:single", "project", "confs.processes"))
+    registry.choose(ProcessSpec("new", "local.mod:new", "project", "confs.processes"))
+    assert registry.clashes() == {}
+    assert registry.clash("extract") is None
+    assert registry.get("extract").describe() == "pkg_b.mod:extract (from project)"
+    assert registry.get("single").target == "local.mod:single"
+    assert [s.describe() for s in registry.overridden("extract")] == [
+        "pkg_a.mod:extract (from dist-a)",
+        "pkg_b.mod:extract (from dist-b)",
+    ]
+    assert registry.overridden("new") == ()
+    assert [(s.name, s.source) for s in registry] == [
+        ("extract", "project"),
+        ("new", "project"),
+        ("single", "project"),
+    ]
+    assert len(registry) == 3
+
+
+def test_an_unknown_name() -> None:
+    registry = Registry()
+    assert "nope" not in registry and registry.targets("nope") == ()
+    with pytest.raises(KeyError):
+        registry.get("nope")
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "has space", "a/b", "-x", "a:b", "é"])
@@ -103,6 +176,8 @@ def test_invalid_names_are_rejected(name: str) -> None:
         Registry().add(spec(name, "pkg:f", "dist-x"))
     assert repr(name) in str(info.value)
     assert "dist-x" in str(info.value)
+    with pytest.raises(ProcessLoadError):
+        Registry().choose(spec(name, "pkg:f", "project"))
 
 
 @pytest.mark.parametrize("name", ["a", "_x", "read_file", "a.b-c_d", "X9"])
@@ -344,9 +419,11 @@ def test_two_plugins_with_one_name_and_two_targets() -> None:
             PluginInfo("two", "dist-two", "installed"),
         ),
     )
+    registry = build_registry(pm)  # listing is not an error
     with pytest.raises(DuplicateProcessError) as info:
-        build_registry(pm)
+        registry.get("extract")
     assert "dist-one" in str(info.value) and "dist-two" in str(info.value)
+    assert "or uninstall dist-one or dist-two (pip uninstall NAME)" in str(info.value)
 
 
 def test_a_hook_that_raises_names_the_plugin() -> None:
@@ -425,7 +502,86 @@ def test_an_entry_point_and_a_plugin_with_two_targets(fake_dist: Callable[..., P
             PluginInfo("two", "dist-two", "installed"),
         )
     )
-    with pytest.raises(DuplicateProcessError) as info:
-        build_registry(pm)
-    assert "pkg_one.mod:clash (from nd-fake-first)" in str(info.value)
-    assert "pkg_two.mod:clash (from dist-two)" in str(info.value)
+    registry = build_registry(pm)
+    error = registry.clash("nd_ep_clash")
+    assert error is not None
+    assert "pkg_one.mod:clash (from nd-fake-first)" in str(error)
+    assert "pkg_two.mod:clash (from dist-two)" in str(error)
+
+
+# -- the project's own package and confs.processes -------------------------------------------
+
+
+def declared(processes: dict[str, str], dist: str | None = "My_Pipes") -> DeclaredProcesses:
+    return DeclaredProcesses(dist, Path("setup.cfg"), processes)
+
+
+def test_the_projects_own_entry_points_are_registered(fake_dist: Callable[..., Path]) -> None:
+    registry = build_registry(
+        make_plugin_manager(installed=False),
+        declared({"mine.extract": "my_pipes.processes:extract"}),
+    )
+    spec = registry.get("mine.extract")
+    assert (spec.target, spec.source, spec.kind) == (
+        "my_pipes.processes:extract",
+        "My_Pipes",
+        "project package",
+    )
+
+
+def test_an_installed_copy_of_the_project_is_the_same_source(
+    fake_dist: Callable[..., Path],
+) -> None:
+    # installed (or editable) from an older state of its file: a renamed target, a
+    # process since removed; the project's file is what counts, never a clash
+    fake_dist(
+        "my-pipes",
+        {
+            "normandy.processes": {
+                "mine.extract": "my_pipes.old:extract",
+                "mine.removed": "my_pipes.old:removed",
+            }
+        },
+    )
+    fake_dist("other-pipes", {"normandy.processes": {"other.load": "other_pipes:load"}})
+    registry = build_registry(
+        make_plugin_manager(installed=False),
+        declared({"mine.extract": "my_pipes.processes:extract"}),
+    )
+    assert registry.clashes() == {}
+    assert registry.get("mine.extract").target == "my_pipes.processes:extract"
+    assert "mine.removed" not in registry
+    assert registry.get("other.load").source == "other-pipes"
+    # another project of the same environment sees the installed copy as it is
+    elsewhere = build_registry(make_plugin_manager(installed=False))
+    assert elsewhere.get("mine.extract").target == "my_pipes.old:extract"
+    assert elsewhere.get("mine.extract").source == "my-pipes"
+
+
+def test_the_projects_entry_points_can_clash_with_another_package(
+    fake_dist: Callable[..., Path],
+) -> None:
+    fake_dist("other-pipes", {"normandy.processes": {"extract": "other_pipes:extract"}})
+    registry = build_registry(
+        make_plugin_manager(installed=False), declared({"extract": "my_pipes.processes:extract"})
+    )
+    assert [s.source for s in registry.clashes()["extract"]] == ["My_Pipes", "other-pipes"]
+
+
+def test_confs_processes_resolve_a_clash_and_add_names(fake_dist: Callable[..., Path]) -> None:
+    fake_dist("pipes-a", {"normandy.processes": {"nd_shared": "pipes_a:shared"}})
+    fake_dist("pipes-b", {"normandy.processes": {"nd_shared": "pipes_b:shared"}})
+    pm = make_plugin_manager(installed=False)
+    assert list(build_registry(pm).clashes()) == ["nd_shared"]
+    registry = build_registry(
+        pm, chosen={"nd_shared": "pipes_b:shared", "nd_local": "local_mod:run"}
+    )
+    assert registry.clashes() == {}
+    chosen = registry.get("nd_shared")
+    assert (chosen.target, chosen.source, chosen.kind) == (
+        "pipes_b:shared",
+        "project",
+        "confs.processes",
+    )
+    assert registry.get("nd_local").source == "project"
+    assert "local_mod" not in sys.modules  # registering imports nothing
