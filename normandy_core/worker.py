@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core._interrupt import RunInterrupted
 from normandy_core.logs import start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
@@ -94,7 +95,10 @@ def _kill_group(signum: int, frame: Any) -> None:
 
 
 def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
-    """Run one attempt of a task and report how it ended (never raises for the process)."""
+    """Run one attempt of a task and report how it ended. Never raises for the process:
+    its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
+    only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
+    goes through."""
     started = time.time()
     masker = Masker(call.masks)
     queue = log_queue if log_queue is not None else _log_queue
@@ -125,7 +129,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         fn(**{name: available[name] for name in wanted})
     except BaseException as exc:  # the process's failure, whatever it is, is reported
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, RunInterrupted):
             raise
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
         text = masker("".join(traceback.format_exception(type(exc), exc, tb)))

@@ -184,9 +184,12 @@ class _RunSlot:
             except concurrent.futures.TimeoutError:
                 self._settle()
                 return Reply(TIMED_OUT, self.address)
-            except BaseException:  # cancelled, or the pool was stopped by close_run
+            except concurrent.futures.CancelledError:  # the pool was stopped by close_run
                 self._settle()
                 return Reply(CANCELLED, self.address)
+            except BaseException as exc:  # pebble could not run it: say what happened
+                self._settle()
+                return Reply(DONE, self.address, result=_not_run(call, exc))
             end.wait(timeout=10)
             return Reply(DONE, self.address, result=self._amend(result))
         finally:
@@ -258,3 +261,19 @@ class _RunSlot:
         self.queue.put(None)  # the forwarder's sentinel
         self.forwarder.join(timeout=2)
         self.alive.close()  # a child pebble could not stop dies now
+
+
+def _not_run(call: TaskCall, exc: BaseException) -> TaskResult:
+    """The failure of an attempt that the child pool could not run or return."""
+    now = time.time()
+    detail = getattr(exc, "traceback", "")  # pebble's: the error's traceback in the child
+    return TaskResult(
+        call.key,
+        False,
+        0,
+        now,
+        now,
+        type(exc).__name__,
+        f"the child process could not run it: {exc}",
+        detail if isinstance(detail, str) else "",
+    )
