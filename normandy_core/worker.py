@@ -3,14 +3,15 @@
 A worker receives a :class:`TaskCall` naming the process's target, imports it itself
 (cached per worker, never a pickled function), calls it with the arguments it asks for,
 and returns a :class:`TaskResult`. What the process logs or prints is sent, masked and
-tagged with its flow/step/task, to the orchestrator's log queue.
+tagged with its flow/step/task, to the orchestrator's log queue. When the task ends, what
+it started ends with it, and the working directory it may have changed is restored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 import traceback
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
 from normandy_core.logs import start_notice
 from normandy_core.masking import Masker, secret_values
@@ -27,7 +29,14 @@ from normandy_core.registry import call_arguments, import_target
 from normandy_core.store import Variables
 from normandy_core.tasklog import LogWriter, task_logger
 
-__all__ = ["Masker", "TaskCall", "TaskResult", "init_worker", "run_task", "secret_values"]
+__all__ = [
+    "Masker",
+    "TaskCall",
+    "TaskResult",
+    "init_worker",
+    "run_task",
+    "secret_values",
+]
 
 _imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
 _log_queue: Any = None
@@ -74,24 +83,13 @@ class TaskResult:
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
-    """Pool initializer: where to send log records, and the project's import paths.
-
-    The worker leads its own process group, and SIGTERM (how a pool stops a worker at a
-    task's timeout or at Ctrl-C) kills the whole group: what a task started dies with it.
-    """
+    """Pool initializer (see :mod:`normandy_core.executors._pool`): where to send log
+    records, and the project's import paths."""
     global _log_queue
     _log_queue = log_queue
-    os.setpgid(0, 0)
-    signal.signal(signal.SIGTERM, _kill_group)
     for entry in reversed(list(sys_path)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-
-
-def _kill_group(signum: int, frame: Any) -> None:
-    if os.getpgid(0) == os.getpid():  # never the orchestrator's group
-        os.killpg(0, signal.SIGKILL)
-    os._exit(128 + signum)
 
 
 def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
@@ -120,6 +118,8 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         task=call.task,
         tags=call.tags,
     )
+    cwd = _cwd()
+    children = TaskChildren()
     token = set_current(pipe)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
@@ -148,10 +148,27 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
             if isinstance(stream, LogWriter):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
+        children.end()  # what the task started ends with it
+        _chdir(cwd)
         reset_current(token)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     return TaskResult(call.key, True, os.getpid(), started, time.time())
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # it was removed
+        return None
+
+
+def _chdir(path: str | None) -> None:
+    """Back to the working directory of before the task (a task's ``os.chdir`` must not
+    move the next task, or ``normandy`` itself under ``serial``)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.chdir(path)
 
 
 def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:

@@ -14,7 +14,7 @@ import multiprocessing.forkserver
 
 # pebble's worker loop is unpickled in every worker: importing pebble once in the server
 # spares each worker that import (asyncio and all, some 40 ms).
-_PRELOAD = ["normandy_core.worker", "pebble"]
+_PRELOAD = ["normandy_core.worker", "normandy_core.executors._pool", "pebble"]
 
 
 def mp_context() -> multiprocessing.context.BaseContext:
