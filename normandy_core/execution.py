@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -577,5 +576,8 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
         raise NormandyError(
             f"unknown executor {options.executor!r}; the executors are: {', '.join(sorted(known))}"
         )
-    options.console = options.console or sys.stderr
+    if options.console is None:  # not sys.stderr, whose descriptor a serial task captures
+        from normandy_core._capture import console_stream
+
+        options.console = console_stream()
     return Orchestrator(project, plan, checked, options).execute()

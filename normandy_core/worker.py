@@ -2,9 +2,10 @@
 
 A worker receives a :class:`TaskCall` naming the process's target, imports it itself
 (cached per worker, never a pickled function), calls it with the arguments it asks for,
-and returns a :class:`TaskResult`. What the process logs or prints is sent, masked and
-tagged with its flow/step/task, to the orchestrator's log queue. When the task ends, what
-it started ends with it, and the working directory it may have changed is restored.
+and returns a :class:`TaskResult`. What the process logs or prints, and what its
+subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged with its
+flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
+with it, and the working directory it may have changed is restored.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
-from normandy_core.logs import start_notice
+from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import call_arguments, import_target
@@ -34,12 +36,14 @@ __all__ = [
     "TaskCall",
     "TaskResult",
     "init_worker",
+    "output_capture",
     "run_task",
     "secret_values",
 ]
 
 _imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
 _log_queue: Any = None
+_capture: Capture | None = None
 
 
 @dataclass(frozen=True)
@@ -83,23 +87,57 @@ class TaskResult:
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
-    """Pool initializer (see :mod:`normandy_core.executors._pool`): where to send log
-    records, and the project's import paths."""
-    global _log_queue
+    """Pool initializer: where to send log records, the project's import paths, and
+    descriptors 1 and 2 captured for good (see :mod:`normandy_core._capture`)."""
+    global _log_queue, _capture
     _log_queue = log_queue
     for entry in reversed(list(sys_path)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    _capture = output_capture(log_queue, permanent=True)
 
 
-def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
+class _Masking(logging.Filter):
+    """Masks what is written outside any task, with the last task's credentials."""
+
+    masker = Masker(())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker(record.getMessage())
+        record.args = None
+        return True
+
+
+_untagged = _Masking()
+
+
+def output_capture(log_queue: Any, *, permanent: bool) -> Capture:
+    """The capture of this process's descriptors 1 and 2 for :func:`run_task`; what is
+    written outside a task is filed under ``normandy`` (masked with the last task's
+    credentials)."""
+    logger = logging.getLogger(f"normandy.worker.{os.getpid()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if log_queue is not None:
+        handler = QueueHandler(log_queue)
+        handler.addFilter(_untagged)
+        logger.addHandler(handler)
+    return Capture(logger, permanent=permanent)
+
+
+def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = None) -> TaskResult:
     """Run one attempt of a task and report how it ended. Never raises for the process:
     its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
     only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
-    goes through."""
+    goes through. ``capture``: of this process's descriptors 1 and 2 (a worker's own by
+    default)."""
     started = time.time()
     masker = Masker(call.masks)
+    _untagged.masker = masker
     queue = log_queue if log_queue is not None else _log_queue
+    capture = capture if capture is not None else _capture
     if queue is not None:  # first in the queue, before anything the task logs
         queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
     logger = task_logger(call, queue, masker)
@@ -120,6 +158,8 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
     )
     cwd = _cwd()
     children = TaskChildren()
+    if capture is not None:
+        capture.begin(logger)
     token = set_current(pipe)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
@@ -148,7 +188,11 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
             if isinstance(stream, LogWriter):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
-        children.end()  # what the task started ends with it
+        # what the task started ends with it, and what it wrote is in its log before its
+        # result is returned
+        children.end()
+        if capture is not None:
+            capture.end()
         _chdir(cwd)
         reset_current(token)
         for handler in list(logger.handlers):
