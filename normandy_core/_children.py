@@ -110,7 +110,7 @@ class TaskChildren:
     def __init__(self) -> None:
         self.me = os.getpid()
         self.group = os.getpgid(0)
-        self.before = set(descendants(self.me))
+        self.before = set(descendants(self.me)) if _has_children() else set()
 
     def end(self) -> None:
         """Kill what the task left running, reap what was this process's child. Never
@@ -119,6 +119,8 @@ class TaskChildren:
             self._end()
 
     def _end(self) -> None:
+        if not _has_children():  # the usual case, at the cost of one system call
+            return
         for _ in range(_KILL_ROUNDS):
             left = []
             for pid in descendants(self.me):
@@ -136,6 +138,18 @@ class TaskChildren:
             if not running:
                 return
             time.sleep(_PAUSE)
+
+
+def _has_children() -> bool:
+    """Whether this process has a child, running or not yet collected (without /proc:
+    a process without children has no descendant it could find)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    except (AttributeError, OSError):  # no waitid here: look
+        return True
+    return True
 
 
 def _reap(pid: int) -> None:
