@@ -36,19 +36,22 @@ _CHUNK = 1 << 16
 
 
 class _Stream:
-    """One captured descriptor: its pipe, and where what is read from it goes."""
+    """One captured descriptor: its pipe, and whose records what is read from it becomes."""
 
-    def __init__(self, fd: int, level: int, writer: LogWriter) -> None:
+    def __init__(self, fd: int, level: int, logger: logging.Logger) -> None:
         self.fd = fd
         self.level = level
         self.read_end, self.write_end = os.pipe()
-        self.writer = writer
+        self.logger = logger
+        self.writer: LogWriter | None = None
+        """``logger``'s, made when the first byte comes (most tasks write none)."""
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.lock = threading.Lock()
         self.ready = select.poll()
         self.ready.register(self.read_end, select.POLLIN)
         self.saved: int | None = None
         self.ended = False
+        self.read_since_switch = False
 
     def pump(self, stop: int) -> None:
         """The reading thread: wait for data, then read it under the lock."""
@@ -72,23 +75,30 @@ class _Stream:
             if not data:  # every writing end is closed
                 self.ended = True
                 return
+            self.read_since_switch = True
             self._write(self.decoder.decode(data))
 
     def _write(self, text: str) -> None:
         if text:
+            if self.writer is None:
+                self.writer = LogWriter(self.logger, self.level)
             with contextlib.suppress(Exception):  # a record that cannot be sent is lost alone
                 self.writer.write(text)
 
-    def switch(self, writer: LogWriter) -> None:
-        """Everything written so far goes to the current writer, flushed (its last line
-        without a newline included); what comes next goes to ``writer``."""
+    def switch(self, logger: logging.Logger) -> None:
+        """Everything written so far goes to the current logger, flushed (its last line
+        without a newline included); what comes next goes to ``logger``."""
         with self.lock:
             self._drain()
-            self._write(self.decoder.decode(b"", final=True))
-            self.decoder.reset()
-            with contextlib.suppress(Exception):
-                self.writer.flush()
-            self.writer = writer
+            if self.read_since_switch:
+                self._write(self.decoder.decode(b"", final=True))
+                self.decoder.reset()
+                if self.writer is not None:
+                    with contextlib.suppress(Exception):
+                        self.writer.flush()
+                self.writer = None
+                self.read_since_switch = False
+            self.logger = logger
 
     def redirect(self) -> None:
         self.saved = os.dup(self.fd)
@@ -116,10 +126,7 @@ class Capture:
     def __init__(self, fallback: logging.Logger, *, permanent: bool) -> None:
         self.fallback = fallback
         self.is_permanent = permanent
-        self.streams = [
-            _Stream(1, logging.INFO, LogWriter(fallback, logging.INFO)),
-            _Stream(2, logging.WARNING, LogWriter(fallback, logging.WARNING)),
-        ]
+        self.streams = [_Stream(1, logging.INFO, fallback), _Stream(2, logging.WARNING, fallback)]
         self.stop_read, self.stop_write = os.pipe()
         _flush_all()
         if permanent:
@@ -143,7 +150,7 @@ class Capture:
         """What is written from now on is ``logger``'s (a task's)."""
         _flush_all()
         for stream in self.streams:
-            stream.switch(LogWriter(logger, stream.level))
+            stream.switch(logger)
             if not self.is_permanent:
                 stream.redirect()
 
@@ -155,14 +162,14 @@ class Capture:
         for stream in self.streams:
             stream.restore()
         for stream in self.streams:
-            stream.switch(LogWriter(self.fallback, stream.level))
+            stream.switch(self.fallback)
 
     def close(self) -> None:
         """Stop reading; the original descriptors are back (unless ``permanent``)."""
         _flush_all()
         for stream in self.streams:
             stream.restore()
-            stream.switch(LogWriter(self.fallback, stream.level))
+            stream.switch(self.fallback)
         os.write(self.stop_write, b"x")
         for thread in self.threads:
             thread.join(timeout=5)
@@ -176,7 +183,8 @@ class Capture:
 def _flush_all() -> None:
     """What Python and the C library hold in their buffers, written now (to wherever
     descriptors 1 and 2 point at this moment)."""
-    for stream in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
+    streams = {id(s): s for s in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr)}
+    for stream in streams.values():
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -89,3 +89,17 @@ def test_the_console_is_not_captured(capture):
     console.flush()
     capture.end()
     assert _taken(records) == []
+
+
+def test_a_character_cut_at_the_task_s_end_stays_in_the_task(capture):
+    capture, records = capture
+    capture.begin(_logger("task", records))
+    os.write(1, "cut \u00e9".encode()[:-1])
+    capture.end()
+    capture.begin(_logger("next", records))
+    os.write(1, b"whole\n")
+    capture.end()
+    assert _taken(records) == [
+        ("task", logging.INFO, "cut \ufffd"),
+        ("next", logging.INFO, "whole"),
+    ]
