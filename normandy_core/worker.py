@@ -5,7 +5,8 @@ A worker receives a :class:`TaskCall` naming the process's target, imports it it
 and returns a :class:`TaskResult`. What the process logs or prints, and what its
 subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged with its
 flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
-with it, and the working directory it may have changed is restored.
+with it, and the working directory and the SIGINT/SIGTERM handlers it may have changed are
+restored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -156,7 +159,7 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
         task=call.task,
         tags=call.tags,
     )
-    cwd = _cwd()
+    cwd, handlers = _cwd(), _handlers()
     children = TaskChildren()
     if capture is not None:
         capture.begin(logger)
@@ -194,6 +197,7 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
         if capture is not None:
             capture.end()
         _chdir(cwd)
+        _restore(handlers)
         reset_current(token)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
@@ -213,6 +217,24 @@ def _chdir(path: str | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             os.chdir(path)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _handlers() -> dict[int, Any]:
+    """SIGINT's and SIGTERM's handlers (the worker's group kill, or under ``serial`` the
+    orchestrator's Ctrl-C), which a task must not take away from later tasks."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in _SIGNALS}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, handler)
 
 
 def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:

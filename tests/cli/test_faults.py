@@ -129,10 +129,14 @@ def keeper(pipe):
     pipe.vars["kept"] = os.getpid()
 
 
+def deaf():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @hookimpl
 def normandy_processes():
     names = ["sleeper", "crash", "crash_once", "hang", "flaky", "pid_sleep", "mark",
-             "chatter", "late_talker", "own_interrupt", "keeper"]
+             "chatter", "late_talker", "own_interrupt", "keeper", "deaf"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -724,6 +728,29 @@ def test_a_signal_stops_the_run_and_its_workers(project, signum, executor):
     proc, stdout, stderr, workers, below = _interrupt(root, [(0.0, signum)], "--executor", executor)
     _check_interrupted(root, proc, stdout, stderr, workers, below)
     assert "Traceback" not in stderr
+
+
+def test_a_task_that_ignores_sigterm_does_not_make_serial_deaf_to_it(project):
+    """Under serial a process runs in normandy itself: one that ignored SIGTERM took the
+    orchestrator's handler away, and a later SIGTERM no longer stopped the run."""
+    root = project(SLEEPING.replace("      s:\n", "      first: [deaf]\n      s:\n", 1))
+    proc = _start(root, "--executor", "serial")
+    try:
+        pid_file = out_file(root, "pid-a")
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    except BaseException:
+        _kill_everything(proc, ())
+        raise
+    assert proc.returncode == 130, stderr
+    data = json.loads(stdout)
+    assert data["status"] == "interrupted"
+    assert tasks_by_name(data)["f.first.deaf"]["status"] == "succeeded"
+    assert not out_file(root, "woke-a").exists()
 
 
 def test_a_second_ctrl_c_while_the_run_is_recorded_is_ignored(make_project):

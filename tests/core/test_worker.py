@@ -92,6 +92,15 @@ def signalled(pipe):
 
 def needs_more(pipe, table):
     pass
+
+
+def unsettling(pipe):
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir("/")
 """
 
 
@@ -277,6 +286,15 @@ def test_a_real_interrupt_propagates(make_call):
     assert os.getcwd() == cwd
     with pytest.raises(RuntimeError):
         variables_storage()
+
+
+def test_a_task_s_chdir_and_signal_handlers_stay_in_the_task(make_call):
+    import signal
+
+    before = (os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    assert run_task(make_call("unsettling"), queue.Queue()).ok
+    after = (os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    assert after == before
 
 
 def test_process_that_cannot_be_imported(make_call, procs):
