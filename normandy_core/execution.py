@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from typing import Any
 
 from normandy_core import __version__
 from normandy_core._inbox import Inbox, StartNotice
+from normandy_core._interrupt import RunInterrupted
 from normandy_core.errors import ExecutorError, HistoryError, HookError, NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
@@ -564,6 +564,12 @@ class Orchestrator:
         except TaskTimedOut as exc:
             store.discard(task.key)
             return TaskError(TIMED_OUT, "TimedOut", str(exc)), None, None
+        except RunInterrupted:  # Ctrl-C while the orchestrator takes the result
+            raise
+        except BaseException as exc:  # whatever else a future holds is this task's failure
+            store.discard(task.key)
+            message = f"the executor could not run it: {type(exc).__name__}: {exc}"
+            return TaskError(FAILED, type(exc).__name__, message), None, None
         outcome.ended = result.ended
         if not result.ok:
             store.discard(task.key)
@@ -616,7 +622,7 @@ class _Interrupts:
         if self.ignore or self.received:
             return
         self.received = True
-        raise KeyboardInterrupt
+        raise RunInterrupted
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -636,5 +642,8 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
         raise NormandyError(
             f"unknown executor {options.executor!r}; the executors are: {', '.join(sorted(known))}"
         )
-    options.console = options.console or sys.stderr
+    if options.console is None:  # not sys.stderr, whose descriptor a serial task captures
+        from normandy_core._capture import console_stream
+
+        options.console = console_stream()
     return Orchestrator(project, plan, checked, options).execute()
