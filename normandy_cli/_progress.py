@@ -13,7 +13,6 @@ they never cut through the progress display.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -271,7 +270,9 @@ def _indent(text: str) -> str:
 
 def open_progress(no_progress: bool, stream: IO[str] | None = None) -> Progress:
     """The live view where ``stream`` (stderr) is a terminal, else plain lines."""
-    stream = stream or sys.stderr
+    from normandy_core._capture import console_stream  # stderr, even while a task captures it
+
+    stream = stream or console_stream()
     if not no_progress and _is_terminal(stream):
         from normandy_cli._live import LiveProgress
 

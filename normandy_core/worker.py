@@ -2,16 +2,21 @@
 
 A worker receives a :class:`TaskCall` naming the process's target, imports it itself
 (cached per worker, never a pickled function), calls it with the arguments it asks for,
-and returns a :class:`TaskResult`. What the process logs or prints is sent, masked and
-tagged with its flow/step/task, to the orchestrator's log queue.
+and returns a :class:`TaskResult`. What the process logs or prints, and what its
+subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged with its
+flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
+with it, and the working directory and the SIGINT/SIGTERM handlers it may have changed are
+restored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -19,17 +24,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from normandy_core.logs import start_notice
+from normandy_core._capture import Capture
+from normandy_core._children import TaskChildren
+from normandy_core._interrupt import RunInterrupted
+from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import call_arguments, import_target
 from normandy_core.store import Variables
 from normandy_core.tasklog import LogWriter, task_logger
 
-__all__ = ["Masker", "TaskCall", "TaskResult", "init_worker", "run_task", "secret_values"]
+__all__ = [
+    "Masker",
+    "TaskCall",
+    "TaskResult",
+    "init_worker",
+    "output_capture",
+    "run_task",
+    "secret_values",
+]
 
 _imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
 _log_queue: Any = None
+_capture: Capture | None = None
 
 
 @dataclass(frozen=True)
@@ -73,31 +90,57 @@ class TaskResult:
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
-    """Pool initializer: where to send log records, and the project's import paths.
-
-    The worker leads its own process group, and SIGTERM (how a pool stops a worker at a
-    task's timeout or at Ctrl-C) kills the whole group: what a task started dies with it.
-    """
-    global _log_queue
+    """Pool initializer: where to send log records, the project's import paths, and
+    descriptors 1 and 2 captured for good (see :mod:`normandy_core._capture`)."""
+    global _log_queue, _capture
     _log_queue = log_queue
-    os.setpgid(0, 0)
-    signal.signal(signal.SIGTERM, _kill_group)
     for entry in reversed(list(sys_path)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    _capture = output_capture(log_queue, permanent=True)
 
 
-def _kill_group(signum: int, frame: Any) -> None:
-    if os.getpgid(0) == os.getpid():  # never the orchestrator's group
-        os.killpg(0, signal.SIGKILL)
-    os._exit(128 + signum)
+class _Masking(logging.Filter):
+    """Masks what is written outside any task, with the last task's credentials."""
+
+    masker = Masker(())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker(record.getMessage())
+        record.args = None
+        return True
 
 
-def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
-    """Run one attempt of a task and report how it ended (never raises for the process)."""
+_untagged = _Masking()
+
+
+def output_capture(log_queue: Any, *, permanent: bool) -> Capture:
+    """The capture of this process's descriptors 1 and 2 for :func:`run_task`; what is
+    written outside a task is filed under ``normandy`` (masked with the last task's
+    credentials)."""
+    logger = logging.getLogger(f"normandy.worker.{os.getpid()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if log_queue is not None:
+        handler = QueueHandler(log_queue)
+        handler.addFilter(_untagged)
+        logger.addHandler(handler)
+    return Capture(logger, permanent=permanent)
+
+
+def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = None) -> TaskResult:
+    """Run one attempt of a task and report how it ended. Never raises for the process:
+    its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
+    only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
+    goes through. ``capture``: of this process's descriptors 1 and 2 (a worker's own by
+    default)."""
     started = time.time()
     masker = Masker(call.masks)
+    _untagged.masker = masker
     queue = log_queue if log_queue is not None else _log_queue
+    capture = capture if capture is not None else _capture
     if queue is not None:  # first in the queue, before anything the task logs
         queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
     logger = task_logger(call, queue, masker)
@@ -116,6 +159,10 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         task=call.task,
         tags=call.tags,
     )
+    cwd, handlers = _cwd(), _handlers()
+    children = TaskChildren()
+    if capture is not None:
+        capture.begin(logger)
     token = set_current(pipe)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
@@ -125,7 +172,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         fn(**{name: available[name] for name in wanted})
     except BaseException as exc:  # the process's failure, whatever it is, is reported
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, RunInterrupted):
             raise
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
         text = masker("".join(traceback.format_exception(type(exc), exc, tb)))
@@ -144,10 +191,50 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
             if isinstance(stream, LogWriter):
                 stream.flush()
         sys.stdout, sys.stderr = stdout, stderr
+        # what the task started ends with it, and what it wrote is in its log before its
+        # result is returned
+        children.end()
+        if capture is not None:
+            capture.end()
+        _chdir(cwd)
+        _restore(handlers)
         reset_current(token)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     return TaskResult(call.key, True, os.getpid(), started, time.time())
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # it was removed
+        return None
+
+
+def _chdir(path: str | None) -> None:
+    """Back to the working directory of before the task (a task's ``os.chdir`` must not
+    move the next task, or ``normandy`` itself under ``serial``)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.chdir(path)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _handlers() -> dict[int, Any]:
+    """SIGINT's and SIGTERM's handlers (the worker's group kill, or under ``serial`` the
+    orchestrator's Ctrl-C), which a task must not take away from later tasks."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in _SIGNALS}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, handler)
 
 
 def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:

@@ -3,11 +3,16 @@ cluster for the tests of the ``dask`` executor."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +115,8 @@ def dask_address() -> Iterator[str]:
     pytest.importorskip("distributed")
     from normandy_core.executors.dask._cluster import local_cluster
 
-    cluster = local_cluster(2)
+    with kept_for_later_tests():
+        cluster = local_cluster(2)
     try:
         yield str(cluster.scheduler_address)
     finally:
@@ -128,3 +134,116 @@ def executor_args(request: pytest.FixtureRequest) -> Callable[[str], list[str]]:
         return ["--executor", executor]
 
     return args
+
+
+# -- no test leaves a process behind -----------------------------------------------------------
+
+SESSION_MARK = "NORMANDY_TEST_SESSION"
+"""Set in every process the test session starts (children inherit it): its value is this
+session's, so that the processes of other sessions on the machine are never counted."""
+TEST_MARK = "NORMANDY_TEST_CASE"
+"""Which test started a process: set for the time of each test; ``-`` between tests, and
+while a fixture of a wider scope starts what it keeps for later tests."""
+LEFTOVER_GRACE = 15.0
+"""Seconds a process may take to go after its test (a run's fork server ends just after
+the run, on its own)."""
+
+_session = secrets.token_hex(6)
+_tests = itertools.count()
+os.environ[SESSION_MARK] = _session
+os.environ[TEST_MARK] = "-"
+
+
+@contextlib.contextmanager
+def kept_for_later_tests() -> Iterator[None]:
+    """Around what a fixture of a module's or the session's scope starts: its processes
+    are not the current test's to stop."""
+    before = os.environ[TEST_MARK]
+    os.environ[TEST_MARK] = "-"
+    try:
+        yield
+    finally:
+        os.environ[TEST_MARK] = before
+
+
+@dataclass(frozen=True)
+class _Process:
+    pid: int
+    ppid: int
+    test: str
+    command: str
+
+
+def _ours() -> dict[int, _Process]:
+    """The live processes this test session started, by pid (zombies are dead)."""
+    session = f"{SESSION_MARK}={_session}".encode()
+    found: dict[int, _Process] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            if session not in environ:
+                continue
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        state, ppid = stat[stat.rfind(b")") + 2 :].split()[:2]
+        if state in (b"Z", b"X"):
+            continue
+        prefix = f"{TEST_MARK}=".encode()
+        test = next((v[len(prefix) :].decode() for v in environ if v.startswith(prefix)), "")
+        text = command.replace(b"\0", b" ").decode(errors="replace").strip()
+        found[int(entry)] = _Process(int(entry), int(ppid), test, text)
+    return found
+
+
+def _exempt(process: _Process) -> bool:
+    """This process's own multiprocessing helpers, started by whichever test first needed
+    them and kept for the session."""
+    return process.ppid == os.getpid() and (
+        "multiprocessing.forkserver" in process.command
+        or "multiprocessing.resource_tracker" in process.command
+    )
+
+
+def _left_behind(test: str) -> list[_Process]:
+    """Processes of ``test`` still running, and processes of any test whose parent is gone
+    (an orphan: its parent is no process of this session's, nor this one)."""
+    ours = _ours()
+    return [
+        p
+        for p in ours.values()
+        if not _exempt(p) and (p.test == test or (p.ppid not in ours and p.ppid != os.getpid()))
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fails a test that leaves a process behind (killing it): the processes it started,
+    found by the mark they inherit, must be gone soon after it ends."""
+    if not Path("/proc/self/environ").exists():  # no /proc: nothing to look at
+        yield
+        return
+    test = f"{_session}-{next(_tests)}"
+    os.environ[TEST_MARK] = test
+    try:
+        yield
+    finally:
+        os.environ[TEST_MARK] = "-"
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    left = _left_behind(test)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _left_behind(test)
+    if left:
+        for process in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(process.pid, signal.SIGKILL)
+        listed = "\n".join(
+            f"  {p.pid} (parent {p.ppid}, {'this test' if p.test == test else 'an orphan'}): "
+            f"{p.command}"
+            for p in left
+        )
+        pytest.fail(f"processes left behind (now killed):\n{listed}", pytrace=False)

@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -308,6 +307,9 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
         raise NormandyError(
             f"unknown executor {options.executor!r}; the executors are: {', '.join(sorted(known))}"
         )
-    options.console = options.console or sys.stderr
+    if options.console is None:  # not sys.stderr, whose descriptor a serial task captures
+        from normandy_core._capture import console_stream
+
+        options.console = console_stream()
     return Orchestrator(project, plan, checked, options).execute()
 

@@ -265,5 +265,5 @@ class Scheduler:
             return TaskError(CRASHED, "WorkerCrashed", str(raised)), None, raised.pid
         if isinstance(raised, TaskTimedOut):
             return TaskError(TIMED_OUT, "TimedOut", str(raised)), None, None
-        message = f"the executor failed it: {describe_error(raised)}"
+        message = f"the executor could not run it: {describe_error(raised)}"
         return TaskError(FAILED, type(raised).__name__, message), None, None

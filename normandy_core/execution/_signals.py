@@ -1,5 +1,7 @@
-"""Ctrl-C and SIGTERM during a run: the first stops it (as ``KeyboardInterrupt``), a second
-one while it is being stopped is ignored, so the record is written whole."""
+"""Ctrl-C and SIGTERM during a run: the first stops it (as
+:class:`~normandy_core._interrupt.RunInterrupted`, a ``KeyboardInterrupt``), a second one
+while it is being stopped is ignored, so the record is written whole. A process's own
+``KeyboardInterrupt`` is not one of these: it fails its task."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import signal
 import threading
 from typing import Any
 
+from normandy_core._interrupt import RunInterrupted
+
 
 class Interrupts:
-    """SIGINT and SIGTERM as ``KeyboardInterrupt``, once: a second signal while the run
+    """SIGINT and SIGTERM as :class:`RunInterrupted`, once: a second signal while the run
     is being stopped is ignored. With ``ignore``, both are ignored inside the block."""
 
     def __init__(self, ignore: bool = False) -> None:
@@ -21,7 +25,7 @@ class Interrupts:
         if self.ignore or self.received:
             return
         self.received = True
-        raise KeyboardInterrupt
+        raise RunInterrupted
 
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():

@@ -13,8 +13,9 @@ import multiprocessing.context
 import multiprocessing.forkserver
 
 # pebble's worker loop is unpickled in every worker: importing pebble once in the server
-# spares each worker that import (asyncio and all, some 40 ms).
-_PRELOAD = ["normandy_core.worker", "pebble"]
+# spares each worker that import (asyncio and all, some 40 ms); ctypes is how a worker
+# becomes a subreaper and flushes the C library's buffers (see executors._pool, _capture).
+_PRELOAD = ["normandy_core.worker", "normandy_core.executors._pool", "pebble", "ctypes"]
 
 
 def mp_context() -> multiprocessing.context.BaseContext:

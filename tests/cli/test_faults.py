@@ -117,10 +117,26 @@ def late_talker(log):
         log.info("late line %d", i)
 
 
+def own_interrupt(params):
+    _count("own_interrupt-count")
+    if params["how"] == "keyboard":
+        raise KeyboardInterrupt("stop, says the process")
+    raise SystemExit("exit, says the process")
+
+
+def keeper(pipe):
+    time.sleep(0.5)  # still running as its sibling fails
+    pipe.vars["kept"] = os.getpid()
+
+
+def deaf():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @hookimpl
 def normandy_processes():
     names = ["sleeper", "crash", "crash_once", "hang", "flaky", "pid_sleep", "mark",
-             "chatter", "late_talker"]
+             "chatter", "late_talker", "own_interrupt", "keeper", "deaf"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -442,6 +458,110 @@ def test_on_process_error_is_called_for_crashes_and_timeouts(project, run, execu
     assert tasks["f.after.mark"]["status"] == "succeeded"
 
 
+# -- a process's own KeyboardInterrupt or SystemExit ---------------------------------------
+
+OWN_INTERRUPT = """
+  f:
+    tags: [default]
+    steps:
+      s:
+        own_interrupt: {params: {how: HOW}, retries: 1, retry_delay: 0.1TOLERANCE}
+        keeper:
+      after: [mark]
+"""
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("how, error", [("keyboard", "KeyboardInterrupt"), ("exit", "SystemExit")])
+def test_a_process_s_own_interrupt_or_exit_fails_that_task_alone(
+    project, run, normandy, executor, how, error
+):
+    """Only a real signal to normandy interrupts a run: a process that raised
+    KeyboardInterrupt once ended the run (exit 130, its error lost, its sibling's success
+    and variables discarded; under dask, "crashed: the scheduler lost it")."""
+    root = project(OWN_INTERRUPT.replace("HOW", how).replace("TOLERANCE", ""))
+    result = run(root, executor)
+    assert result.returncode == 1, result.output
+    data = summary(result)
+    assert data["status"] == "failed"
+    tasks = tasks_by_name(data)
+    failed = tasks["f.s.own_interrupt"]
+    assert (failed["status"], failed["attempts"]) == ("failed", 2), failed  # retries apply
+    assert failed["error"]["kind"] == "failed"
+    assert failed["error"]["type"] == error
+    said = "stop" if how == "keyboard" else "exit"
+    assert failed["error"]["message"] == f"{said}, says the process"
+    assert f"raise {error}(" in result.stderr  # with its traceback
+    assert out_file(root, "own_interrupt-count").read_text() == "2"
+    assert errors_seen(root) == [("f.s.own_interrupt", "failed")] * 2
+    # its sibling succeeded, and its variable was kept
+    assert tasks["f.s.keeper"]["status"] == "succeeded"
+    shown = json.loads(normandy("runs", data["run_id"], "--json", cwd=root).stdout)
+    variables = {t["key"]: t["variables"] for t in shown["tasks"]}
+    assert variables["f.s.keeper"] == ["kept"]
+    assert tasks["f.after.mark"]["status"] == "not started"
+    assert "interrupted" not in result.stderr
+
+
+def test_error_tolerance_applies_to_a_process_s_own_interrupt(project, run):
+    tolerant = OWN_INTERRUPT.replace("TOLERANCE", ", error_tolerance: true")
+    result = run(project(tolerant.replace("HOW", "keyboard")), "local")
+    assert result.returncode == 0, result.output
+    tasks = tasks_by_name(summary(result))
+    own = tasks["f.s.own_interrupt"]
+    assert (own["status"], own["tolerated"], own["attempts"]) == ("failed", True, 2)
+    assert tasks["f.after.mark"]["status"] == "succeeded"
+
+
+ODD_ENGINE = '''
+from concurrent.futures import Future
+
+from normandy_core import hookimpl
+from normandy_core.executors.serial import SerialExecutor
+
+
+class Odd(SerialExecutor):
+    """Serial, but the future of the task ``mark`` ends with an exception no executor
+    should give: a KeyboardInterrupt."""
+
+    def submit(self, call, timeout=None):
+        if call.process != "mark":
+            return super().submit(call, timeout)
+        future = Future()
+        future.set_exception(KeyboardInterrupt("from a future"))
+        return future
+
+
+@hookimpl
+def normandy_executors():
+    return {"odd": Odd}
+'''
+
+
+def test_an_unexpected_exception_from_a_future_is_that_task_s_failure(make_project, normandy):
+    """The orchestrator took any KeyboardInterrupt for Ctrl-C, one from a future included."""
+    flows = """
+  f:
+    tags: [default]
+    steps:
+      s: [mark, keeper]
+"""
+    root = make_project(
+        HEAD.replace("[procs, watcher]", "[procs, watcher, odd]") + flows,
+        {"procs.py": PROCS, "watcher.py": WATCHER, "odd.py": ODD_ENGINE},
+    )
+    out = {"NORMANDY_TEST_OUT": str(root / "out")}
+    result = normandy("run", "--executor", "odd", "--json", cwd=root, env=out)
+    assert result.returncode == 1, result.output
+    data = summary(result)
+    assert data["status"] == "failed"
+    tasks = tasks_by_name(data)
+    assert tasks["f.s.mark"]["status"] == "failed"
+    assert tasks["f.s.mark"]["error"]["type"] == "KeyboardInterrupt"
+    assert "the executor could not run it: KeyboardInterrupt: from a future" in result.stderr
+    assert tasks["f.s.keeper"]["status"] == "succeeded"
+
+
 # -- retries and retry_delay (both executors) ----------------------------------------------------
 
 FLAKY = """
@@ -605,11 +725,32 @@ def test_a_signal_stops_the_run_and_its_workers(project, signum, executor):
     """Under ``dask``, on the cluster the run starts for itself (below the orchestrator):
     its Dask workers, their fork servers and the tasks' processes all go."""
     root = project(SLEEPING)
-    proc, stdout, stderr, workers, below = _interrupt(
-        root, [(0.0, signum)], "--executor", executor
-    )
+    proc, stdout, stderr, workers, below = _interrupt(root, [(0.0, signum)], "--executor", executor)
     _check_interrupted(root, proc, stdout, stderr, workers, below)
     assert "Traceback" not in stderr
+
+
+def test_a_task_that_ignores_sigterm_does_not_make_serial_deaf_to_it(project):
+    """Under serial a process runs in normandy itself: one that ignored SIGTERM took the
+    orchestrator's handler away, and a later SIGTERM no longer stopped the run."""
+    root = project(SLEEPING.replace("      s:\n", "      first: [deaf]\n      s:\n", 1))
+    proc = _start(root, "--executor", "serial")
+    try:
+        pid_file = out_file(root, "pid-a")
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    except BaseException:
+        _kill_everything(proc, ())
+        raise
+    assert proc.returncode == 130, stderr
+    data = json.loads(stdout)
+    assert data["status"] == "interrupted"
+    assert tasks_by_name(data)["f.first.deaf"]["status"] == "succeeded"
+    assert not out_file(root, "woke-a").exists()
 
 
 def test_a_second_ctrl_c_while_the_run_is_recorded_is_ignored(make_project):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from normandy_core._interrupt import RunInterrupted
 from normandy_core.pipe import variables_storage
 from normandy_core.store import FlowStore
 from normandy_core.worker import Masker, TaskCall, TaskResult, run_task, secret_values
@@ -80,11 +81,26 @@ def exits(pipe):
 
 
 def interrupted(pipe):
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt("the process's own")
+
+
+def signalled(pipe):
+    from normandy_core._interrupt import RunInterrupted
+
+    raise RunInterrupted  # as the orchestrator's SIGINT handler does, under serial
 
 
 def needs_more(pipe, table):
     pass
+
+
+def unsettling(pipe):
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir("/")
 """
 
 
@@ -255,13 +271,30 @@ def test_sys_exit_is_a_failure_not_an_exit(make_call):
     assert result.error_message == "3"
 
 
-def test_keyboard_interrupt_propagates(make_call):
-    stdout = sys.stdout
-    with pytest.raises(KeyboardInterrupt):
-        run_task(make_call("interrupted"), queue.Queue())
+def test_a_process_s_own_keyboard_interrupt_is_its_failure(make_call):
+    result = run_task(make_call("interrupted"), queue.Queue())
+    assert result.ok is False
+    assert (result.error_type, result.error_message) == ("KeyboardInterrupt", "the process's own")
+    assert 'raise KeyboardInterrupt("the process\'s own")' in result.traceback
+
+
+def test_a_real_interrupt_propagates(make_call):
+    stdout, cwd = sys.stdout, os.getcwd()
+    with pytest.raises(RunInterrupted):
+        run_task(make_call("signalled"), queue.Queue())
     assert sys.stdout is stdout
+    assert os.getcwd() == cwd
     with pytest.raises(RuntimeError):
         variables_storage()
+
+
+def test_a_task_s_chdir_and_signal_handlers_stay_in_the_task(make_call):
+    import signal
+
+    before = (os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    assert run_task(make_call("unsettling"), queue.Queue()).ok
+    after = (os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    assert after == before
 
 
 def test_process_that_cannot_be_imported(make_call, procs):

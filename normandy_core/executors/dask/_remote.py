@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -32,6 +31,7 @@ from typing import Any
 
 from normandy_core._packets import PacketQueue
 from normandy_core.executors._forkserver import mp_context
+from normandy_core.executors._pool import WorkerPool
 from normandy_core.executors.dask._child import init_child, run_in_child
 from normandy_core.executors.dask._protocol import (
     CANCELLED,
@@ -45,7 +45,6 @@ from normandy_core.executors.dask._protocol import (
     record_to_dict,
     started_marker,
 )
-from normandy_core.executors.local import _pebble
 from normandy_core.store import place
 from normandy_core.worker import TaskCall, TaskResult
 
@@ -124,7 +123,7 @@ def _acquire(run_id: str, worker: Any) -> _RunSlot:
 def _allow_children() -> None:
     """Dask starts its workers as daemonic processes, and multiprocessing refuses children
     to those (lest they be orphaned when the worker is killed). Our children die with their
-    parent (see ``_child``), so the worker may have them."""
+    parent (see :mod:`normandy_core.executors._pool`), so the worker may have them."""
     current = multiprocessing.current_process()
     if current.daemon:
         current.daemon = False
@@ -139,17 +138,8 @@ class _RunSlot:
         self.address = str(worker.address)
         context = mp_context()
         self.queue: Any = PacketQueue(context)  # a killed child cannot block it
-        # the children's lifeline (see _child.init_child): only this process may hold the
-        # writing end, and the children are started by a fork server, which inherits nothing
-        self.lifeline, self.alive = context.Pipe(duplex=False)
-        pebble = _pebble()  # configured as the local pool's
-        self.expired = pebble.ProcessExpired
-        self.pool = pebble.ProcessPool(
-            max_workers=size,
-            initializer=init_child,
-            initargs=(self.queue, self.lifeline),
-            context=context,
-        )
+        self.pool = WorkerPool(size, init_child, (self.queue,), context)
+        self.expired = self.pool.expired
         self.running = 0
         self.last_used = time.monotonic()
         self.ends: dict[tuple[str, int], threading.Event] = {}
@@ -170,7 +160,7 @@ class _RunSlot:
     def run(self, call: TaskCall, timeout: float | None, cancelled: Callable[[], bool]) -> Reply:
         end = self.ends.setdefault((call.key, call.attempt), threading.Event())
         try:
-            future = self.pool.schedule(run_in_child, args=(call,), timeout=timeout)
+            future = self.pool.schedule(run_in_child, (call,), timeout)
             while not concurrent.futures.wait([future], timeout=_POLL).done:
                 if cancelled():
                     future.cancel()  # pebble stops the child running it
@@ -184,9 +174,12 @@ class _RunSlot:
             except concurrent.futures.TimeoutError:
                 self._settle()
                 return Reply(TIMED_OUT, self.address)
-            except BaseException:  # cancelled, or the pool was stopped by close_run
+            except concurrent.futures.CancelledError:  # the pool was stopped by close_run
                 self._settle()
                 return Reply(CANCELLED, self.address)
+            except BaseException as exc:  # pebble could not run it: say what happened
+                self._settle()
+                return Reply(DONE, self.address, result=_not_run(call, exc))
             end.wait(timeout=10)
             return Reply(DONE, self.address, result=self._amend(result))
         finally:
@@ -252,9 +245,22 @@ class _RunSlot:
                 return
 
     def close(self) -> None:
-        self.pool.stop()
-        with contextlib.suppress(TimeoutError):
-            self.pool.join(timeout=10)
+        self.pool.close(cancel=True, timeout=10)  # a child pebble could not stop dies too
         self.queue.put(None)  # the forwarder's sentinel
         self.forwarder.join(timeout=2)
-        self.alive.close()  # a child pebble could not stop dies now
+
+
+def _not_run(call: TaskCall, exc: BaseException) -> TaskResult:
+    """The failure of an attempt that the child pool could not run or return."""
+    now = time.time()
+    detail = getattr(exc, "traceback", "")  # pebble's: the error's traceback in the child
+    return TaskResult(
+        call.key,
+        False,
+        0,
+        now,
+        now,
+        type(exc).__name__,
+        f"the child process could not run it: {exc}",
+        detail if isinstance(detail, str) else "",
+    )
