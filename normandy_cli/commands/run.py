@@ -81,7 +81,7 @@ def run(
     if not dry_run and executor in (None, "local"):
         # The local pool's fork server boots while the project is loaded and checked. If
         # the project turns out to use another executor, the idle server ends with us.
-        from normandy_core.executors._forkserver import warm_up
+        from normandy_core.executors import warm_up
 
         warm_up()
     from normandy_cli._progress import describe_counts, open_progress

@@ -99,7 +99,7 @@ class Orchestrator:
         uses_processes = getattr(executor_cls, "uses_processes", True)
         ctx = None
         if uses_processes:
-            from normandy_core.executors._forkserver import mp_context
+            from normandy_core.executors.kit import mp_context
 
             ctx = mp_context()
         self.logs = RunLogs(

@@ -34,9 +34,9 @@ from normandy_core.executors.dask._protocol import (
     TIMED_OUT,
     TOPIC,
     Reply,
-    dict_to_record,
     started_marker,
 )
+from normandy_core.executors.kit import dict_to_record
 
 if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
     from normandy_core.worker import TaskCall, TaskResult
