@@ -4,9 +4,14 @@ asked of the real command the way the shells ask it (``_NORMANDY_COMPLETE``)."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import normandy_command
 
 CONF = """
 confs:
@@ -111,16 +116,29 @@ def test_outside_a_project(complete, tmp_path: Path):
 
 
 def test_show_and_install_completion(normandy, tmp_path: Path):
+    """As a user types them in bash: typer finds the shell among normandy's parent
+    processes (under pytest alone there may be none to find)."""
     help_text = normandy("--help").stdout
     assert "--install-completion" in help_text and "--show-completion" in help_text
-    shown = normandy("--show-completion", "bash")
-    assert shown.returncode == 0
-    assert "_NORMANDY_COMPLETE=complete_bash" in shown.stdout
-    assert "complete -o default -F _normandy_completion normandy" in shown.stdout
+    command = " ".join(shlex.quote(part) for part in normandy_command())
     home = tmp_path / "home"
     home.mkdir()
-    installed = normandy("--install-completion", "bash", env={"HOME": str(home)})
-    assert installed.returncode == 0, installed.output
+
+    def in_bash(option: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", f"{command} {option}; exit $?"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": str(home)},
+            timeout=60,
+        )
+
+    shown = in_bash("--show-completion")
+    assert shown.returncode == 0, shown.stderr
+    assert "_NORMANDY_COMPLETE=complete_bash" in shown.stdout
+    assert "complete -o default -F _normandy_completion normandy" in shown.stdout
+    installed = in_bash("--install-completion")
+    assert installed.returncode == 0, installed.stderr
     assert "bash completion installed in" in installed.stdout
     script = home / ".bash_completions" / "normandy.sh"
     assert "_NORMANDY_COMPLETE=complete_bash" in script.read_text()
