@@ -229,4 +229,12 @@ def _failed(call: TaskCall, exc: BaseException, what: str) -> TaskResult:
     from normandy_core.worker import TaskResult
 
     now = time.time()
-    return TaskResult(call.key, False, 0, now, now, type(exc).__name__, f"{what}: {exc}", "")
+    return TaskResult(
+        key=call.key,
+        ok=False,
+        pid=0,
+        started=now,
+        ended=now,
+        error_type=type(exc).__name__,
+        error_message=f"{what}: {exc}",
+    )
