@@ -47,6 +47,11 @@ class Attempt:
     ended: float | None = None
     status: str = RUNNING
     error: TaskError | None = None
+    reads: tuple[tuple[str, str | None, int | None], ...] = ()
+    """``(variable, content hash, size)`` of what it read from earlier steps (hash and
+    size ``None``: it looked for the variable, which did not exist)."""
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    """``(variable, content hash, size, type)`` of what it wrote."""
 
     @property
     def duration(self) -> float | None:

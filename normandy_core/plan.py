@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from normandy_core.binding import Outputs
 from normandy_core.config import FlowConfig, ProcessEntry, ProjectConfig
 from normandy_core.errors import SelectionError
 
 DEFAULT_TAG = "default"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +31,21 @@ class Task:
     flow: str
     step: str
     name: str
-    """``process``, or ``process[value]`` for a task of an ``iter_param``."""
+    """The entry's name (its key in the step: the process, or a name of its own with
+    ``process:``); ``name[value]`` for a task of an ``iter_param``."""
     process: str
     params: Mapping[str, Any]
     error_tolerance: bool = False
     retries: int = 0
     retry_delay: float = 0.0
     timeout: float | None = None
+    inputs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Parameter -> the variable it gets, where the entry maps one (``inputs:``)."""
+    reads: tuple[str, ...] = ()
+    """Variables declared read through ``pipe.vars`` (``inputs:`` as a list)."""
+    outputs: Outputs | None = None
+    entry: ProcessEntry | None = field(default=None, compare=False)
+    """The configuration's entry it comes from (its positions, for messages)."""
 
     @property
     def key(self) -> str:
@@ -123,7 +133,7 @@ class Plan:
 
 
 def _task_dict(task: Task) -> dict[str, Any]:
-    return {
+    data = {
         "name": task.name,
         "key": task.key,
         "process": task.process,
@@ -133,6 +143,22 @@ def _task_dict(task: Task) -> dict[str, Any]:
         "retry_delay": task.retry_delay,
         "timeout": task.timeout,
     }
+    # declared data only where declared: the plans of runs recorded before compare equal
+    if task.inputs:
+        data["inputs"] = dict(task.inputs)
+    if task.reads:
+        data["reads"] = list(task.reads)
+    if task.outputs is not None:
+        data["outputs"] = _outputs_dict(task.outputs)
+    return data
+
+
+def _outputs_dict(outputs: Outputs) -> Any:
+    if outputs.kind == "one":
+        return outputs.names[0]
+    if outputs.kind == "sequence":
+        return list(outputs.names)
+    return dict(zip(outputs.names, outputs.keys))
 
 
 def select_flows(config: ProjectConfig, selection: Selection) -> list[FlowConfig]:
@@ -189,12 +215,16 @@ def _expand(
             flow=flow.name,
             step=step,
             name=name,
-            process=entry.name,
+            process=entry.process,
             params=MappingProxyType(task_params),
             error_tolerance=entry.error_tolerance,
             retries=entry.retries,
             retry_delay=entry.retry_delay,
             timeout=entry.timeout,
+            inputs=entry.inputs,
+            reads=entry.reads,
+            outputs=entry.outputs,
+            entry=entry,
         )
 
 

@@ -60,6 +60,13 @@ def prepare_run(
 def _prepared(
     project: Project, selection: Selection, env: str | None, executor: str | None
 ) -> PreparedRun:
-    flows = None if project.problems else [f.name for f in select_flows(project.config, selection)]
-    checked = check_project(project, flows, env, executor=executor)
-    return PreparedRun(build_plan(project.config, selection), checked)
+    plan = None
+    flows = None
+    if not project.problems:
+        flows = [f.name for f in select_flows(project.config, selection)]
+        plan = build_plan(project.config, selection)
+    # signatures read from the sources where that is certain: the workers import the
+    # processes, the orchestrator need not (see normandy_core.signatures)
+    checked = check_project(project, flows, env, executor=executor, imports=False, plan=plan)
+    assert plan is not None  # else check_project raised the project's problems
+    return PreparedRun(plan, checked)

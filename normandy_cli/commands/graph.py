@@ -40,9 +40,12 @@ def graph(
     names = tuple(tags or ()), tuple(flow or ())
     selection = Selection(*names) if any(names) else Selection(flows=tuple(proj.config.flows))
     # only the flows drawn are checked: a name that clashes stops only the flows using it
-    flows = None if proj.problems else [f.name for f in select_flows(proj.config, selection)]
-    check_project(proj, flows, signatures=False, check_env=False)
-    plan = build_plan(proj.config, selection)
+    flows, plan = None, None
+    if not proj.problems:
+        flows = [f.name for f in select_flows(proj.config, selection)]
+        plan = build_plan(proj.config, selection)
+    check_project(proj, flows, signatures=False, check_env=False, plan=plan)
+    assert plan is not None  # else check_project raised the project's problems
     render = {
         "text": to_text,
         "mermaid": to_mermaid,

@@ -103,6 +103,10 @@ PROCESS_OPTIONS: dict[str, Any] = {
     "retries": {"type": "integer", "min": 0},
     "retry_delay": {"type": "number", "min": 0},
     "timeout": {"type": "number", "min": 0.001, "nullable": True},
+    # declared data (SPEC 12); the shapes inside are checked where the entry is read
+    "process": {"type": "string", "regex": NAME_PATTERN},
+    "inputs": {"type": ["dict", "list"], "nullable": True},
+    "outputs": {"type": ["string", "list", "dict"], "nullable": True},
 }
 
 _TYPE_NAMES = {

@@ -264,6 +264,8 @@ class Orchestrator:
             attempt=attempt,
             log_level=self.logs.level,
             masks=self.masks,
+            inputs=dict(task.inputs),
+            outputs=task.outputs,
         )
 
     # -- ending -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from normandy_core.errors import HistoryError
 from normandy_core.events import RunObserver
-from normandy_core.history import History
+from normandy_core.history import History, VariableAccess
 from normandy_core.outcomes import Attempt, Outcome, Summary
 from normandy_core.plan import Task
 
@@ -60,6 +60,20 @@ class HistoryRecorder(RunObserver):
             attempt.pid,
             attempt.error,
         )
+        if attempt.reads or attempt.writes:
+            self.history.lineage(
+                self.run_id,
+                attempt.task.key,
+                attempt.number,
+                [
+                    VariableAccess(attempt.task.flow, name, "read", h, size)
+                    for name, h, size in attempt.reads
+                ]
+                + [
+                    VariableAccess(attempt.task.flow, name, "write", h, size, kind)
+                    for name, h, size, kind in attempt.writes
+                ],
+            )
 
     def task_ended(self, outcome: Outcome) -> None:
         self.history.task_ended(self.run_id, outcome)

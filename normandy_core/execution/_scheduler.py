@@ -224,6 +224,8 @@ class Scheduler:
         outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
         attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
+        if result is not None:
+            attempt.reads, attempt.writes = result.reads, result.writes
         self.events.emit("attempt_ended", attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None

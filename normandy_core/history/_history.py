@@ -18,6 +18,7 @@ from normandy_core.history._records import (
     RunStart,
     TaskRecord,
     TaskStart,
+    VariableAccess,
     attempt_record,
     run_record,
     task_record,
@@ -27,7 +28,6 @@ from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
-
 
 
 class History(Database):
@@ -182,6 +182,25 @@ class History(Database):
             ]
         )
 
+    def lineage(
+        self, run_id: str, key: str, attempt: int, accesses: Sequence[VariableAccess]
+    ) -> None:
+        """What an attempt read and wrote (SPEC 12)."""
+        rows = [
+            (run_id, key, attempt, a.direction, a.flow, a.name, a.hash, a.size, a.type)
+            for a in accesses
+        ]
+        self._submit(
+            [
+                (
+                    "INSERT OR REPLACE INTO lineage (run_id, key, attempt, direction, flow, name, "
+                    "hash, size, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                    True,
+                )
+            ]
+        )
+
     def heartbeat(self, run_id: str, when: float) -> None:
         """The run is alive at ``when``: a killed run's duration ends at its last one."""
         self._submit([("UPDATE runs SET heartbeat = ? WHERE id = ?", (when, run_id), False)])
@@ -197,9 +216,7 @@ class History(Database):
     ) -> None:
         """Record how the run ended; its tasks still running are interrupted, those still
         pending did not start."""
-        self._submit(
-            _end_statements(run_id, status, reason, ended or time.time(), log_problems)
-        )
+        self._submit(_end_statements(run_id, status, reason, ended or time.time(), log_problems))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -218,8 +235,7 @@ class History(Database):
             recent = ", ".join(r.id for r in self.runs(5)) or "none yet"
             what = "no run is recorded" if run_id == "last" else f"no run {run_id!r} is recorded"
             raise RunNotFoundError(
-                f"{what} in {display_path(self.path)}; recent runs: {recent} "
-                "(see `normandy runs`)"
+                f"{what} in {display_path(self.path)}; recent runs: {recent} (see `normandy runs`)"
             )
         return self._run(rows[0])
 
@@ -235,6 +251,31 @@ class History(Database):
     def attempts(self, run_id: str, key: str) -> list[AttemptRecord]:
         """The attempts of one task, in order."""
         return self.run_attempts(run_id, key).get(key, [])
+
+    def accesses(self, run_id: str) -> dict[str, list[VariableAccess]]:
+        """What each task of a run read and wrote, by task key: the accesses of its last
+        attempt that recorded any."""
+        rows = self._read(
+            "SELECT * FROM lineage WHERE run_id = ? ORDER BY key, attempt, direction, name",
+            (run_id,),
+        )
+        last: dict[str, int] = {}
+        for row in rows:
+            last[row["key"]] = max(last.get(row["key"], 0), row["attempt"])
+        out: dict[str, list[VariableAccess]] = {}
+        for row in rows:
+            if row["attempt"] == last[row["key"]]:
+                out.setdefault(row["key"], []).append(
+                    VariableAccess(
+                        row["flow"],
+                        row["name"],
+                        row["direction"],
+                        row["hash"],
+                        row["size"],
+                        row["type"],
+                    )
+                )
+        return out
 
     def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
         """Every attempt of the run (of the task ``key`` only, if given), by task key, in
@@ -266,9 +307,7 @@ class History(Database):
         )
 
     def _is_dead(self, run_id: str) -> bool:
-        rows = self._read(
-            "SELECT status, host, pid, pid_started FROM runs WHERE id = ?", (run_id,)
-        )
+        rows = self._read("SELECT status, host, pid, pid_started FROM runs WHERE id = ?", (run_id,))
         return bool(rows) and self._dead(rows[0])
 
     def _dead_runs(self) -> list[sqlite3.Row]:
@@ -297,8 +336,13 @@ def _end_statements(
     return [
         (
             "UPDATE runs SET status = ?, ended = ?, reason = ?, log_problems = ? WHERE id = ?",
-            (status, ended, reason, json.dumps(list(log_problems)) if log_problems else None,
-             run_id),
+            (
+                status,
+                ended,
+                reason,
+                json.dumps(list(log_problems)) if log_problems else None,
+                run_id,
+            ),
             False,
         ),
         (
@@ -338,5 +382,3 @@ def _error(error: TaskError | None) -> tuple[str | None, str | None, str | None]
     if error is None:
         return None, None, None
     return error.kind, error.type, error.message
-
-

@@ -154,6 +154,8 @@ class VariableAccess:
     """``read`` or ``write``."""
     hash: str | None = None
     size: int | None = None
+    type: str | None = None
+    """The value's type (``pandas.core.frame.DataFrame``), for what was written."""
 
 
 def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:

@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS lineage (
     name TEXT NOT NULL,
     hash TEXT,
     size INTEGER,
+    type TEXT,
     PRIMARY KEY (run_id, key, attempt, direction, name)
 );
 CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
