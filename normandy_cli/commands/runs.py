@@ -84,15 +84,25 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     record = history.get(run_id)
     tasks = history.tasks(record.id)
     if as_json:
+        attempts = history.run_attempts(record.id)
+        accesses = history.accesses(record.id)
+
+        def lineage(key: str, direction: str) -> list[dict[str, Any]]:
+            return [
+                {"name": a.name, "hash": a.hash, "size": a.size, "type": a.type}
+                for a in accesses.get(key, ())
+                if a.direction == direction and (direction == "write" or a.hash is not None)
+            ]
+
         out = {
             **_run_dict(record),
             "tasks": [
                 {
                     **asdict(t),
                     "duration": t.duration,
-                    "attempts_detail": [
-                        asdict(a) for a in history.attempts(record.id, t.key)
-                    ],
+                    "attempts_detail": [asdict(a) for a in attempts.get(t.key, ())],
+                    "reads": lineage(t.key, "read"),
+                    "writes": lineage(t.key, "write"),
                 }
                 for t in tasks
             ],

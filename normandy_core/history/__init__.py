@@ -19,6 +19,7 @@ from normandy_core.history._records import (
     TaskRecord,
     TaskStart,
     VariableAccess,
+    Written,
 )
 from normandy_core.history._schema import VERSION as SCHEMA_VERSION
 
@@ -35,4 +36,5 @@ __all__ = [
     "TaskRecord",
     "TaskStart",
     "VariableAccess",
+    "Written",
 ]

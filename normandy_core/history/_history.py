@@ -19,12 +19,13 @@ from normandy_core.history._records import (
     TaskRecord,
     TaskStart,
     VariableAccess,
+    Written,
     attempt_record,
     run_record,
     task_record,
 )
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING
+from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
@@ -276,6 +277,47 @@ class History(Database):
                     )
                 )
         return out
+
+    def written(self, run_id: str) -> list[Written]:
+        """The variables a run's succeeded tasks wrote (committed), as the lineage of
+        their last attempt describes them (for a run recorded before lineage: their
+        names only)."""
+        rows = self._read(
+            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash FROM lineage l JOIN tasks t "
+            "ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
+            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts "
+            "ORDER BY l.flow, l.name",
+            (run_id, SUCCEEDED),
+        )
+        found = {
+            (r["flow"], r["name"]): Written(r["flow"], r["name"], r["key"], r["type"], r["size"])
+            for r in rows
+        }
+        for task in self.tasks(run_id):
+            if task.status == SUCCEEDED and not task.resumed:
+                for name in task.variables:
+                    found.setdefault((task.flow, name), Written(task.flow, name, task.key))
+        return sorted(found.values(), key=lambda w: (w.flow, w.name))
+
+    def last_writer(self, name: str, flow: str | None = None) -> str | None:
+        """The latest run in which a task that succeeded wrote ``name`` (in ``flow``)."""
+        rows = self._read(
+            "SELECT l.run_id FROM lineage l JOIN tasks t ON t.run_id = l.run_id AND "
+            "t.key = l.key WHERE l.name = ? AND l.direction = 'write' AND t.status = ? AND "
+            "l.attempt = t.attempts AND (? IS NULL OR l.flow = ?) "
+            "ORDER BY l.run_id DESC LIMIT 1",
+            (name, SUCCEEDED, flow, flow),
+        )
+        if rows:
+            return str(rows[0]["run_id"])
+        for row in self._read(  # runs recorded before lineage
+            "SELECT run_id, flow, variables FROM tasks WHERE status = ? AND resumed = 0 AND "
+            "variables LIKE ? ORDER BY run_id DESC",
+            (SUCCEEDED, f'%"{name}"%'),
+        ):
+            if name in json.loads(row["variables"]) and flow in (None, row["flow"]):
+                return str(row["run_id"])
+        return None
 
     def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
         """Every attempt of the run (of the task ``key`` only, if given), by task key, in

@@ -158,6 +158,18 @@ class VariableAccess:
     """The value's type (``pandas.core.frame.DataFrame``), for what was written."""
 
 
+@dataclass(frozen=True)
+class Written:
+    """A variable a run's task wrote and committed: ``task`` is its key; ``type`` and
+    ``size`` where the lineage recorded them."""
+
+    flow: str
+    name: str
+    task: str
+    type: str | None = None
+    size: int | None = None
+
+
 def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:
     """A ``runs`` row, with its status, end and reason as they read now (see
     :class:`RunRecord`)."""
