@@ -13,6 +13,7 @@ from normandy_cli.commands.report import report
 from normandy_cli.commands.run import run
 from normandy_cli.commands.runs import runs
 from normandy_cli.commands.validate import validate
+from normandy_cli.commands.vars_ import variables
 
 app = typer.Typer(
     name="normandy",
@@ -52,4 +53,5 @@ app.command("list")(list_processes)
 app.command("graph")(graph)
 app.command("runs")(runs)
 app.command("report")(report)
+app.command("vars")(variables)
 app.command("create-project")(create_project)

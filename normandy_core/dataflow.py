@@ -144,3 +144,21 @@ def _at(task: Task, key: str, message: str) -> Problem:
     if where is None:
         where = Location("pipeline/pipeline_conf.yml", 1, 1, f"flows.{task.flow}")
     return where.problem(message)
+
+
+def task_reads(task: Task, signature: Signature | None) -> tuple[str, ...]:
+    """The variables ``task`` reads: its inputs' (by name, or as mapped; an optional
+    input's too) and those it declares it reads through ``pipe.vars``."""
+    names = [task.inputs.get(p.name, p.name) for p in signature.inputs] if signature else []
+    return tuple(dict.fromkeys([*names, *task.reads]))
+
+
+def data_of(
+    plan: Plan, signature_of: SignatureOf
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each task's declared data, by key: ``(the variables it reads, those it outputs)``,
+    for pictures of the flows."""
+    return {
+        task.key: (task_reads(task, signature_of(task.process)), outputs_of(task))
+        for task in plan.tasks()
+    }

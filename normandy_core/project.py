@@ -120,7 +120,7 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     return Project(root, config, plugins, registry, problems)
 
 
-def _signature(registry: Registry, name: str) -> Signature | None:
+def signature_or_none(registry: Registry, name: str) -> Signature | None:
     """``name``'s signature, or ``None`` where it has a problem of its own (unknown, a
     clash, cannot be imported), reported by the process checks."""
     if name not in registry or registry.clash(name) is not None:
@@ -157,7 +157,7 @@ def check_project(
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
-        problems += check_data_flow(plan, lambda name: _signature(project.registry, name))
+        problems += check_data_flow(plan, lambda name: signature_or_none(project.registry, name))
     if signatures:
         name = executor or config.executor
         problems += check_executor(

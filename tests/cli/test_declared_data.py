@@ -246,8 +246,7 @@ def test_every_data_flow_problem_at_once(normandy, project):
     assert "process 'split_data' takes 'table', which no step" in joined
     assert (
         "'save_test' reads 'X_tset' (inputs), which no step of flow 'spaceflights' before "
-        "'save' outputs; did you mean 'X_test'"
-        in joined
+        "'save' outputs; did you mean 'X_test'" in joined
     )
     # create_model_input_table takes 'reviews', which is no longer output
     assert "process 'create_model_input_table' takes 'reviews'" in joined
@@ -276,3 +275,78 @@ def test_a_return_that_does_not_fit_fails_its_task(normandy, project):
         "[X_train, X_test, X_valid] takes 3 values; it returned 2"
     )
     assert summary["failing_task"] == "spaceflights.split.split_data"
+
+
+# -- pictures and listings with data --------------------------------------------------------
+
+
+def test_the_graph_draws_the_variables_between_tasks(normandy, project):
+    root = project()
+
+    def graph(fmt: str) -> str:
+        result = normandy("graph", "--format", fmt, cwd=root)
+        assert result.returncode == 0, result.output
+        return result.stdout
+
+    text = graph("text")
+    assert (
+        "• summary (metrics)\n│       in:  model_input_table\n│       out: n_rows, mean_price"
+        in text
+    )
+    assert "in:  shuttles, companies, reviews" in text
+    mermaid = graph("mermaid")
+    assert 'v_spaceflights_model_input_table(["model_input_table"])' in mermaid
+    assert (
+        "t_spaceflights_join_create_model_input_table --> v_spaceflights_model_input_table"
+        in mermaid
+    )
+    assert "v_spaceflights_model_input_table --> t_spaceflights_split_summary" in mermaid
+    dot = graph("dot")
+    assert '"var:spaceflights.X_test" [label="X_test", shape=note];' in dot
+    assert '"var:spaceflights.X_test" -> "spaceflights.save.save_test";' in dot
+    tasks = {
+        t["name"]: t
+        for f in json.loads(graph("json"))["flows"]
+        for s in f["steps"]
+        for t in s["tasks"]
+    }
+    assert tasks["summary"]["process"] == "metrics"
+    assert tasks["summary"]["outputs"] == {"n_rows": "rows", "mean_price": "mean"}
+    assert tasks["summary"]["reads"] == ["model_input_table"]
+    assert tasks["split_data"]["writes"] == ["X_train", "X_test"]
+    html = graph("html")
+    assert html.count('class="var-node"') == 9
+    assert html.count('class="data-edge"') == 9 + 8  # each written, each read
+
+
+def test_vars_lists_a_runs_variables(normandy, project):
+    root = project()
+    run_id = run_json(normandy, root, "--executor", "serial")["run_id"]
+    listed = json.loads(normandy("vars", "--json", cwd=root).stdout)
+    by_name = {v["name"]: v for v in listed}
+    assert set(by_name) == {
+        "raw_companies",
+        "shuttles",
+        "reviews",
+        "companies",
+        "model_input_table",
+        "X_train",
+        "X_test",
+        "n_rows",
+        "mean_price",
+    }
+    assert by_name["n_rows"] == {
+        "run": run_id,
+        "flow": "spaceflights",
+        "name": "n_rows",
+        "task": "spaceflights.split.summary",
+        "type": "builtins.int",
+        "size": by_name["n_rows"]["size"],
+    }
+    table = normandy("vars", run_id, cwd=root)
+    assert table.returncode == 0, table.output
+    assert (
+        "model_input_table" in table.stdout
+        and "spaceflights.join.create_model_input_table" in table.stdout
+    )
+    assert normandy("vars", "--flow", "other", "--json", cwd=root).stdout.strip() == "[]"

@@ -37,7 +37,7 @@ def test_mermaid(normandy, original_project: Path):
     assert result.returncode == 0, result.output
     out = result.stdout
     assert out.startswith("flowchart LR")
-    assert "s_complete_read --> s_complete_process" in out
+    assert "s_complete_read -.-> s_complete_process" in out  # the order of steps
     assert 't_complete_process_add_data["add_data"]' in out
     assert "t_complete_process_process_data" not in out  # avoided by the tag all
 
