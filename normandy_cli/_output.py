@@ -132,18 +132,6 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def nbytes(size: int | None) -> str:
-    """A size as the tables show it: ``812 B``, ``3.4 KiB``, ``1.2 GiB``, ``-`` for none."""
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def plural(n: int, word: str) -> str:
     """``1 task``, ``2 tasks``."""
     return f"{n} {word}{'s' * (n != 1)}"

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from normandy_cli._options import FlowsOpt, JsonOpt, ProjectOpt
-from normandy_cli._output import nbytes, reports_errors, table
+from normandy_cli._output import reports_errors, table
 
 
 @reports_errors
@@ -25,6 +25,7 @@ def variables(
     """List the variables of a run: flow, name, type, size and the task that wrote each.
     Read one in Python with normandy_core.load(NAME, run=RUN_ID)."""
     from normandy_core.catalog import run_variables
+    from normandy_core.units import format_size
 
     found = run_variables(run_id, project)
     if flow:
@@ -37,5 +38,5 @@ def variables(
         typer.echo(f"No variable is stored for this run{which}.")
         return
     typer.echo(f"run {found[0].run}")
-    rows = [(v.flow, v.name, v.type or "-", nbytes(v.size), v.task or "-") for v in found]
+    rows = [(v.flow, v.name, v.type or "-", format_size(v.size), v.task or "-") for v in found]
     typer.echo(table(["FLOW", "NAME", "TYPE", "SIZE", "WRITTEN BY"], rows))
