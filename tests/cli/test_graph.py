@@ -14,9 +14,12 @@ def test_text(normandy, original_project: Path):
         "complete  [complete]",
         "├─ read",
         "│   • read_file",
+        "│       out: main_df",
         "└─ process",
         "    • process_data",
+        "        in:  main_df",
         "    • add_data",
+        "        in:  main_df",
     ]
 
 
