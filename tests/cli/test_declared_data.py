@@ -350,3 +350,80 @@ def test_vars_lists_a_runs_variables(normandy, project):
         and "spaceflights.join.create_model_input_table" in table.stdout
     )
     assert normandy("vars", "--flow", "other", "--json", cwd=root).stdout.strip() == "[]"
+
+
+# -- retries, tolerance and resume are unchanged with outputs -------------------------------
+
+FLAKY = '''
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _count(name):
+    path = HERE / f"count-{name}"
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    return n
+
+
+def numbers():
+    if _count("numbers") == 1:
+        raise RuntimeError("the first attempt fails")
+    return [1, 2, 3]
+
+
+def total(numbers):
+    if not (HERE / "fixed").exists():
+        raise RuntimeError("not fixed yet")
+    return sum(numbers)
+
+
+def broken(numbers):
+    return 1, 2
+
+
+def report(total, shown=None):
+    (HERE / "total.txt").write_text(f"{total} {shown}")
+'''
+
+FLAKY_CONF = """
+confs:
+  processes:
+    numbers: flaky:numbers
+    total: flaky:total
+    broken: flaky:broken
+    report: flaky:report
+  envs: {dev: {}}
+flows:
+  f:
+    tags: [default]
+    steps:
+      one:
+        numbers: {outputs: numbers, retries: 1}
+      two:
+        total: {outputs: total}
+        broken: {outputs: [a, b, c], error_tolerance: true}
+      three:
+        report:
+"""
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_retries_tolerance_and_resume_with_outputs(
+    normandy, make_project, executor, executor_args
+):
+    root = make_project(FLAKY_CONF, {"flaky.py": FLAKY})
+    failed = run_json(normandy, root, *executor_args(executor), code=1)
+    tasks = {t["task"]: t for t in failed["tasks"]}
+    assert (tasks["numbers"]["status"], tasks["numbers"]["attempts"]) == ("succeeded", 2)
+    assert tasks["broken"]["status"] == "failed" and tasks["broken"]["tolerated"]
+    assert "takes 3 values; it returned 2" in tasks["broken"]["error"]["message"]
+    assert tasks["total"]["status"] == "failed"
+    (root / "fixed").write_text("")
+    resumed = run_json(normandy, root, "--resume", failed["run_id"], *executor_args(executor))
+    again = {t["task"]: t for t in resumed["tasks"]}
+    assert again["numbers"]["resumed"] is True  # its output reused, not run again
+    assert (root / "count-numbers").read_text() == "2"
+    assert again["total"]["status"] == "succeeded"
+    assert (root / "total.txt").read_text() == "6 None"  # an optional input left to its default
