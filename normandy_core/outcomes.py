@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
 from normandy_core.status import (
     FAILED,
@@ -52,6 +53,7 @@ class Attempt:
     size ``None``: it looked for the variable, which did not exist)."""
     writes: tuple[tuple[str, str, int, str], ...] = ()
     """``(variable, content hash, size, type)`` of what it wrote."""
+    fingerprint: Fingerprint | None = None
 
     @property
     def duration(self) -> float | None:
@@ -76,6 +78,12 @@ class Outcome:
     """Succeeded in the run this one resumes: not run again."""
     variables: tuple[str, ...] = ()
     """The variables this task wrote (committed)."""
+    fingerprint: Fingerprint | None = None
+    """What its result depended on (SPEC 13), for its last attempt or the success reused."""
+    cached_from: str | None = None
+    """The run whose success was reused for it (status ``cached``)."""
+    reason: str | None = None
+    """Why it ran, or was reused (``--explain``'s words)."""
 
     @property
     def duration(self) -> float:

@@ -44,6 +44,8 @@ class Task:
     reads: tuple[str, ...] = ()
     """Variables declared read through ``pipe.vars`` (``inputs:`` as a list)."""
     outputs: Outputs | None = None
+    cache: bool = False
+    """Whether an earlier success whose fingerprint is unchanged may stand for it."""
     entry: ProcessEntry | None = field(default=None, compare=False)
     """The configuration's entry it comes from (its positions, for messages)."""
 
@@ -150,6 +152,8 @@ def _task_dict(task: Task) -> dict[str, Any]:
         data["reads"] = list(task.reads)
     if task.outputs is not None:
         data["outputs"] = _outputs_dict(task.outputs)
+    if task.cache:
+        data["cache"] = True
     return data
 
 
@@ -193,7 +197,9 @@ def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
                 if selected_tags.intersection(entry.avoid_tags):
                     skipped.append(entry.name)
                     continue
-                tasks.extend(_expand(flow_config, step_config.name, entry, selection.params))
+                tasks.extend(
+                    _expand(flow_config, step_config.name, entry, selection.params, config.cache)
+                )
             if tasks:
                 steps.append(Step(flow_config.name, step_config.name, tuple(tasks), tuple(skipped)))
         flows.append(Flow(flow_config.name, flow_config.tags, tuple(steps)))
@@ -201,7 +207,11 @@ def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
 
 
 def _expand(
-    flow: FlowConfig, step: str, entry: ProcessEntry, overrides: Mapping[str, Any]
+    flow: FlowConfig,
+    step: str,
+    entry: ProcessEntry,
+    overrides: Mapping[str, Any],
+    cache: bool = False,
 ) -> Iterator[Task]:
     params = {**flow.params, **entry.params, **overrides}
     values: Sequence[Any] = entry.iter_param.values if entry.iter_param else (None,)
@@ -224,6 +234,7 @@ def _expand(
             inputs=entry.inputs,
             reads=entry.reads,
             outputs=entry.outputs,
+            cache=next(c for c in (entry.cache, flow.cache, cache) if c is not None),
             entry=entry,
         )
 

@@ -50,6 +50,8 @@ class ProcessEntry:
     outputs: Outputs | None = None
     places: Mapping[str, Location] = field(default_factory=lambda: EMPTY)
     """Where ``process``, ``inputs``, ``inputs.<parameter>`` and ``outputs`` are written."""
+    cache: bool | None = None
+    """``cache:`` of the entry; ``None``: its flow's, else ``confs.cache``."""
 
     def __post_init__(self) -> None:
         if not self.process:
@@ -74,6 +76,8 @@ class FlowConfig:
     params: Mapping[str, Any]
     steps: tuple[StepConfig, ...]
     where: Location
+    cache: bool | None = None
+    """``cache:`` of the flow; ``None``: ``confs.cache``."""
 
 
 def read_flow(
@@ -91,6 +95,7 @@ def read_flow(
         params=frozen(body.get("params")),
         steps=tuple(steps),
         where=locate(doc, keys, at_key=True),
+        cache=body.get("cache") if isinstance(body.get("cache"), bool) else None,
     )
 
 
@@ -225,6 +230,7 @@ def _read_entry(
         reads=reads,
         outputs=_outputs(doc, keys, options.get("outputs"), problems),
         places=places,
+        cache=options.get("cache"),
     )
 
 

@@ -11,11 +11,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from normandy_core.errors import ResumeError, RunNotFoundError, display_path
+from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Database, Statement, alive, process_started
 from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,
     RunStart,
+    Success,
     TaskRecord,
     TaskStart,
     VariableAccess,
@@ -25,7 +27,7 @@ from normandy_core.history._records import (
     task_record,
 )
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
+from normandy_core.status import CACHED, INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
@@ -142,14 +144,26 @@ class History(Database):
         ended: float,
         pid: int | None,
         error: TaskError | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> None:
         self._submit(
             [
                 (
                     "UPDATE attempts SET status = ?, started = COALESCE(?, started), ended = ?, "
-                    "pid = ?, error_kind = ?, error_type = ?, error_message = ? "
+                    "pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
+                    "fingerprint = ?, fingerprint_parts = ? "
                     "WHERE run_id = ? AND key = ? AND attempt = ?",
-                    (status, started, ended, pid, *_error(error), run_id, key, attempt),
+                    (
+                        status,
+                        started,
+                        ended,
+                        pid,
+                        *_error(error),
+                        *_fingerprint(fingerprint),
+                        run_id,
+                        key,
+                        attempt,
+                    ),
                     False,
                 )
             ]
@@ -163,7 +177,9 @@ class History(Database):
                 (
                     "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
                     "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
-                    "traceback = ?, variables = ?, resumed = ? WHERE run_id = ? AND key = ?",
+                    "traceback = ?, variables = ?, resumed = ?, fingerprint = ?, "
+                    "fingerprint_parts = ?, cached_from = ?, reason = ? "
+                    "WHERE run_id = ? AND key = ?",
                     (
                         outcome.status,
                         int(outcome.tolerated),
@@ -175,6 +191,9 @@ class History(Database):
                         error.traceback if error is not None else None,
                         json.dumps(sorted(outcome.variables)),
                         int(outcome.resumed),
+                        *_fingerprint(outcome.fingerprint),
+                        outcome.cached_from,
+                        outcome.reason,
                         run_id,
                         outcome.task.key,
                     ),
@@ -201,6 +220,12 @@ class History(Database):
                 )
             ]
         )
+
+    def uses(self, run_id: str, sources: Iterable[str]) -> None:
+        """``run_id`` uses variables stored by the runs ``sources`` (it reused their
+        tasks, or took a partial run's inputs from them): they are kept while it is."""
+        rows = [(run_id, source) for source in sorted(set(sources)) if source != run_id]
+        self._submit([("INSERT OR IGNORE INTO uses (run_id, source) VALUES (?, ?)", rows, True)])
 
     def heartbeat(self, run_id: str, when: float) -> None:
         """The run is alive at ``when``: a killed run's duration ends at its last one."""
@@ -319,6 +344,57 @@ class History(Database):
                 return str(row["run_id"])
         return None
 
+    def successes(self, key: str, limit: int = 20) -> list[Success]:
+        """The latest successes of the task ``key`` (run or reused) that recorded a
+        fingerprint, newest first, in runs not pruned: what a run may reuse (SPEC 13)."""
+        rows = self._read(
+            "SELECT t.run_id, t.params, t.attempts, t.fingerprint_parts, t.cached_from "
+            "FROM tasks t JOIN runs r ON r.id = t.run_id "
+            "WHERE t.key = ? AND t.status IN (?, ?) AND t.fingerprint_parts IS NOT NULL "
+            "AND r.pruned IS NULL ORDER BY t.run_id DESC LIMIT ?",
+            (key, SUCCEEDED, CACHED, limit),
+        )
+        found = []
+        for row in rows:
+            writes = self._read(
+                "SELECT flow, name, hash, size, type FROM lineage WHERE run_id = ? AND "
+                "key = ? AND attempt = ? AND direction = 'write' ORDER BY name",
+                (row["run_id"], key, row["attempts"]),
+            )
+            found.append(
+                Success(
+                    run_id=row["run_id"],
+                    fingerprint=Fingerprint.from_dict(json.loads(row["fingerprint_parts"])),
+                    params=json.loads(row["params"]),
+                    writes=tuple(
+                        VariableAccess(
+                            w["flow"], w["name"], "write", w["hash"], w["size"], w["type"]
+                        )
+                        for w in writes
+                    ),
+                    origin=row["cached_from"] or row["run_id"],
+                )
+            )
+        return found
+
+    def sources(self, run_ids: Iterable[str]) -> set[str]:
+        """Every run whose stored variables the runs ``run_ids`` use, directly or not."""
+        found: set[str] = set()
+        todo = list(run_ids)
+        while todo:
+            batch, todo = todo[:500], todo[500:]
+            marks = ",".join("?" * len(batch))
+            rows = self._read(f"SELECT source FROM uses WHERE run_id IN ({marks})", batch)
+            new = {r["source"] for r in rows} - found
+            found |= new
+            todo += list(new)
+        return found
+
+    def prune(self, run_ids: Iterable[str], when: float) -> None:
+        """Mark runs pruned: their rows stay, their variables and logs are gone."""
+        rows = [(when, run_id) for run_id in run_ids]
+        self._submit([("UPDATE runs SET pruned = ? WHERE id = ?", rows, True)])
+
     def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
         """Every attempt of the run (of the task ``key`` only, if given), by task key, in
         order."""
@@ -418,6 +494,12 @@ def _killed(pid: int) -> str:
         f"its normandy process (pid {pid}) ended without recording the run's end: it was "
         "killed, or its machine stopped"
     )
+
+
+def _fingerprint(fingerprint: Fingerprint | None) -> tuple[str | None, str | None]:
+    if fingerprint is None:
+        return None, None
+    return fingerprint.key, json.dumps(fingerprint.to_dict(), sort_keys=True)
 
 
 def _error(error: TaskError | None) -> tuple[str | None, str | None, str | None]:
