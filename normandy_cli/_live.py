@@ -30,7 +30,7 @@ from normandy_cli._progress import (
     elapsed,
     failure_text,
 )
-from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
+from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, Summary, TaskError
@@ -42,6 +42,7 @@ STYLES = {
     FAILED: "bold red",
     TOLERATED: "yellow",
     SKIPPED: "dim",
+    CACHED: "cyan",
     INTERRUPTED: "magenta",
     "crashed": "bold red",
     "timed out": "bold red",
@@ -63,6 +64,7 @@ class LiveProgress(Progress):
             FAILED: "✖" if fancy else "x",
             TOLERATED: "⚠" if fancy else "!",
             SKIPPED: "↷" if fancy else ">",
+            CACHED: "≡" if fancy else "=",
             INTERRUPTED: "■" if fancy else "#",
             "retry": "↻" if fancy else "~",
             "flow": "▶" if fancy else ">",
@@ -127,6 +129,9 @@ class LiveProgress(Progress):
     def task_resumed(self, task: Task, run_id: str) -> None:
         super().task_resumed(task, run_id)
         self._print(SKIPPED, f"{task.key} skipped: succeeded in run {run_id}", "dim")
+
+    def task_cached(self, task: Task, run_id: str) -> None:
+        self._print(CACHED, f"{task.key} cached (from {run_id})", "dim")
 
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         super().task_retrying(task, attempt, error, delay)
@@ -231,7 +236,7 @@ class LiveProgress(Progress):
         for column in ("FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"):
             grid.add_column(column, justify="right" if column == "DURATION" else "left")
         for o in summary.outcomes:
-            status = label(o.status, o.tolerated, o.resumed)
+            status = label(o.status, o.tolerated, o.resumed, o.cached_from)
             style = STYLES[TOLERATED] if o.tolerated else STYLES.get(o.status, "dim")
             grid.add_row(
                 o.task.flow,

@@ -12,6 +12,7 @@ from typing import Any
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
 from normandy_core.status import (
+    CACHED,
     FAILED,
     FAILURES,
     INTERRUPTED,
@@ -84,6 +85,9 @@ class Outcome:
     """The run whose success was reused for it (status ``cached``)."""
     reason: str | None = None
     """Why it ran, or was reused (``--explain``'s words)."""
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    """``(variable, content hash, size, type)`` of what it wrote — for a reused task, what
+    the success it reused wrote."""
 
     @property
     def duration(self) -> float:
@@ -92,7 +96,7 @@ class Outcome:
     @property
     def blocking(self) -> bool:
         """A failure that stops its flow."""
-        return self.status not in (SUCCEEDED, NOT_STARTED) and not self.tolerated
+        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
 
 
 @dataclass

@@ -9,6 +9,7 @@ that may run in parallel. ``iter_param`` is expanded here, params are merged her
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -89,6 +90,9 @@ class Selection:
 class Plan:
     flows: tuple[Flow, ...]
     selection: Selection
+    whole: tuple[Task, ...] = ()
+    """For part of a plan (``--from``, ``--to``, ``--only``): every task of the whole of
+    it, in order (those left out may have made what the others read)."""
 
     def tasks(self) -> Iterator[Task]:
         for flow in self.flows:
@@ -237,6 +241,72 @@ def _expand(
             cache=next(c for c in (entry.cache, flow.cache, cache) if c is not None),
             entry=entry,
         )
+
+
+def matches(task: Task, pattern: str) -> bool:
+    """Whether ``pattern`` names ``task``: ``step``, ``step.task`` (or ``flow.step``) or
+    ``flow.step.task``, with ``*`` wildcards (SPEC 13)."""
+    parts = pattern.count(".") + 1
+    if parts == 1:
+        return fnmatch.fnmatchcase(task.step, pattern)
+    if parts == 2:
+        return fnmatch.fnmatchcase(f"{task.step}.{task.name}", pattern) or fnmatch.fnmatchcase(
+            f"{task.flow}.{task.step}", pattern
+        )
+    return fnmatch.fnmatchcase(task.key, pattern)
+
+
+def restrict(
+    plan: Plan,
+    start: Sequence[str] = (),
+    end: Sequence[str] = (),
+    only: Sequence[str] = (),
+) -> Plan:
+    """Part of ``plan`` (SPEC 13): from the first task named by one of ``start`` on (the
+    tasks named in its step, and every later step), up to the tasks named by ``end`` (the
+    steps before, and those tasks in theirs), or ``only`` the tasks named — in each flow
+    where they name something. :class:`SelectionError` for a pattern that names nothing."""
+    if not (start or end or only):
+        return plan
+    for pattern in (*start, *end, *only):
+        if not any(matches(t, pattern) for t in plan.tasks()):
+            raise SelectionError(
+                f"the pattern {pattern!r} names no task of the flows selected; use step, "
+                "step.task or flow.step.task (with * wildcards); `normandy graph` shows them"
+            )
+
+    def named(task: Task, patterns: Sequence[str]) -> bool:
+        return any(matches(task, p) for p in patterns)
+
+    flows = []
+    for flow in plan.flows:
+        keep: list[list[Task]] = [list(step.tasks) for step in flow.steps]
+        if only:
+            keep = [[t for t in tasks if named(t, only)] for tasks in keep]
+        if start:
+            first = next(
+                (i for i, st in enumerate(flow.steps) if any(named(t, start) for t in st.tasks)),
+                None,
+            )
+            if first is not None:
+                keep = [[] if i < first else tasks for i, tasks in enumerate(keep)]
+                keep[first] = [t for t in keep[first] if named(t, start)]
+        if end:
+            last = max(
+                (i for i, st in enumerate(flow.steps) if any(named(t, end) for t in st.tasks)),
+                default=None,
+            )
+            if last is not None:
+                keep = [[] if i > last else tasks for i, tasks in enumerate(keep)]
+                keep[last] = [t for t in keep[last] if named(t, end)]
+        steps = tuple(
+            Step(step.flow, step.name, tuple(tasks), step.skipped)
+            for step, tasks in zip(flow.steps, keep)
+            if tasks
+        )
+        if steps:
+            flows.append(Flow(flow.name, flow.tags, steps))
+    return Plan(tuple(flows), plan.selection, tuple(plan.tasks()))
 
 
 def _nothing_selected(config: ProjectConfig, tags: Sequence[str]) -> str:

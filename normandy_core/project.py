@@ -139,6 +139,8 @@ def check_project(
     signatures: bool = True,
     imports: bool = True,
     plan: Plan | None = None,
+    available: Mapping[str, Mapping[str, str]] | None = None,
+    extra: Iterable[Problem] = (),
     check_env: bool = True,
     executor: str | None = None,
     environ: Mapping[str, str] | None = None,
@@ -148,7 +150,9 @@ def check_project(
     (with ``signatures``; importing them with ``imports``, else reading their source
     where that is certain), the data flow of ``plan`` (SPEC 12), an unknown or unusable
     executor (``executor``, else ``confs.executor``), a store this machine cannot open
-    and, with ``check_env``, an unknown env, its settings and its credentials."""
+    and, with ``check_env``, an unknown env, its settings and its credentials.
+    ``available``: per flow, the variables there before its first step (a partial run's,
+    taken from earlier runs); ``extra``: problems found by the caller."""
     environ = os.environ if environ is None else environ
     config = project.config
     problems = check_processes(
@@ -157,7 +161,10 @@ def check_project(
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
-        problems += check_data_flow(plan, lambda name: signature_or_none(project.registry, name))
+        problems += check_data_flow(
+            plan, lambda name: signature_or_none(project.registry, name), available
+        )
+    problems += list(extra)
     if signatures:
         name = executor or config.executor
         problems += check_executor(

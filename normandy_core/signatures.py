@@ -16,6 +16,8 @@ import importlib.machinery
 import sys
 from pathlib import Path
 
+import xxhash
+
 from normandy_core.binding import RESERVED, Parameter, Signature
 from normandy_core.errors import ProcessLoadError
 
@@ -159,4 +161,49 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, target: 
     return Signature(tuple(reserved), tuple(inputs))
 
 
-__all__ = ["module_file", "static_signature"]
+__all__ = ["code_hash", "module_file", "static_signature"]
+
+
+def code_hash(path: Path, function: str) -> str:
+    """The hash of what a process's result may depend on in its module's source: the
+    whole module, less the top-level functions that nothing else in it names (the other
+    processes of a module of processes, usually). Editing one process then reruns that
+    one, while editing a helper reruns every process of the module; a name mentioned in a
+    string (``globals()[name]``) counts as used."""
+    try:
+        source = path.read_bytes()
+        tree = ast.parse(source, str(path))
+    except (OSError, SyntaxError, ValueError):
+        return xxhash.xxh3_128_hexdigest(path.read_bytes()) if path.exists() else ""
+    defs = {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    used: set[str] = set()
+    for node in tree.body:
+        own = getattr(node, "name", None)
+        for name in _names(node):
+            if name != own:
+                used.add(name)
+    dropped = {name for name in defs if name != function and name not in used}
+    lines = source.splitlines(keepends=True)
+    hasher = xxhash.xxh3_128()
+    for node in tree.body:
+        if getattr(node, "name", None) in dropped:
+            continue
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+        hasher.update(b"".join(lines[first - 1 : node.end_lineno]))
+    return hasher.hexdigest()
+
+
+def _names(node: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name):
+            found.add(child.id)
+        elif isinstance(child, ast.Attribute):
+            found.add(child.attr)
+        elif isinstance(child, ast.Constant) and isinstance(child.value, str):
+            found.add(child.value)
+    return found

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from normandy_core.store._format import content_hash, decode, encode
-from normandy_core.store._places import Place, place
+from normandy_core.store._places import Place, place, read_variable
 
 SUFFIX = ".nv"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -144,12 +144,12 @@ class Variables:
     def _read(self, name: str) -> Any:
         staged = self._staging_dir / (name + SUFFIX)
         try:
-            return decode(staged.read(), str(staged))  # its own write
+            return decode(read_variable(staged), str(staged))  # its own write
         except (FileNotFoundError, IsADirectoryError):
             pass
         file = self._vars_dir / (name + SUFFIX)
         try:
-            data = file.read()
+            data = read_variable(file)
         except (FileNotFoundError, IsADirectoryError):
             self.reads.setdefault(name, None)
             return _MISSING

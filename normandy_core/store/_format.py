@@ -77,6 +77,22 @@ class Encoded:
         yield TRAILER + digest
 
 
+REFERENCE = b"NVREF1\n"
+"""A reference file: this, then the path or URL of the variable file it stands for."""
+
+
+def reference(target: str) -> bytes:
+    """The bytes of a reference to the variable file ``target`` (a path or a URL)."""
+    return REFERENCE + target.encode("utf-8")
+
+
+def referenced(head: bytes | memoryview) -> str | None:
+    """The path or URL a reference file names, or ``None`` for a variable file."""
+    if bytes(head[: len(REFERENCE)]) != REFERENCE:
+        return None
+    return bytes(head[len(REFERENCE) :]).decode("utf-8")
+
+
 def content_hash(view: memoryview) -> str:
     """The content hash of a variable file's bytes: from its trailer, else computed."""
     if len(view) >= _TRAILER_SIZE and bytes(view[-_TRAILER_SIZE : -16]) == TRAILER:
