@@ -5,16 +5,14 @@ may have changed since: a fixed param or a longer timeout reruns what it touches
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from normandy_core.errors import ResumeError
 from normandy_core.history import History, RunRecord
 from normandy_core.plan import Plan, Selection
 from normandy_core.store import FlowStore, Place
 
-__all__ = ["Resume", "ResumeError", "plan_changes", "prepare_resume", "selection_of"]
+__all__ = ["Resume", "ResumeError", "prepare_resume", "selection_of"]
 
 
 @dataclass(frozen=True)
@@ -26,9 +24,6 @@ class Resume:
     """Keys of the tasks that succeeded there: not run again."""
     run_dir: Place
     """The resumed run's folder in the store."""
-
-
-_COMPARED = ("process", "params", "error_tolerance", "retries", "retry_delay", "timeout")
 
 
 def selection_of(record: RunRecord) -> Selection:
@@ -61,39 +56,3 @@ def prepare_resume(history: History, record: RunRecord, plan: Plan, store: Place
         if staged.staging(task.key).exists():
             staged.commit(task.key)
     return Resume(record.id, frozenset(t.key for t in done), run_dir)
-
-
-def plan_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
-    """What differs between two plans' tasks, in words."""
-    old_flows, new_flows = {f["name"]: f for f in old}, {f["name"]: f for f in new}
-    changes = [f"flow {name} was removed" for name in old_flows if name not in new_flows]
-    changes += [f"flow {name} was added" for name in new_flows if name not in old_flows]
-    for name in old_flows.keys() & new_flows.keys():
-        if old_flows[name]["tags"] != new_flows[name]["tags"]:
-            changes.append(
-                f"flow {name}: tags changed from {_show(old_flows[name]['tags'])} "
-                f"to {_show(new_flows[name]['tags'])}"
-            )
-        old_steps = [s["name"] for s in old_flows[name]["steps"]]
-        new_steps = [s["name"] for s in new_flows[name]["steps"]]
-        if old_steps != new_steps:
-            changes.append(
-                f"flow {name}: steps changed from {_show(old_steps)} to {_show(new_steps)}"
-            )
-    before, after = _tasks(old), _tasks(new)
-    changes += [f"task {key} was removed" for key in before if key not in after]
-    changes += [f"task {key} was added" for key in after if key not in before]
-    for key in before.keys() & after.keys():
-        for field in _COMPARED:
-            was, now = before[key].get(field), after[key].get(field)
-            if was != now:
-                changes.append(f"{key}: {field} changed from {_show(was)} to {_show(now)}")
-    return sorted(changes)
-
-
-def _tasks(flows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {t["key"]: t for f in flows for s in f["steps"] for t in s["tasks"]}
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr)
