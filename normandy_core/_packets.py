@@ -9,10 +9,16 @@ Here every message is cut into packets of at most ``PIPE_BUF`` bytes, and each p
 one ``write()``: POSIX makes such writes to a pipe atomic, so packets of several writers
 never interleave and no lock is needed. The reader puts the packets of each message back
 together; a writer that dies in the middle of a message only loses that message.
+
+The reader takes everything a read brings at once (:meth:`PacketQueue.get_many`), and on
+Linux the pipe is made larger than its default 64 KiB: a chatty writer then runs ahead of
+the reader instead of waiting for it after every few lines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import multiprocessing
 import os
@@ -27,10 +33,23 @@ from typing import Any
 PACKET = select.PIPE_BUF
 _HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, last packet?
 _PAYLOAD = PACKET - _HEADER.size
+_pack, _dumps, _write, _PROTOCOL = _HEADER.pack, pickle.dumps, os.write, pickle.HIGHEST_PROTOCOL
+_PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
+_READ = 1 << 20
 
 # message ids: a random start per process, so that a new process reusing a dead one's pid
 # never completes the dead one's unfinished message
 _ids = itertools.count(secrets.randbits(62))
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _ids, _pid
+    _ids = itertools.count(secrets.randbits(62))
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class PacketQueue:
@@ -38,9 +57,11 @@ class PacketQueue:
 
     def __init__(self, ctx: Any = None) -> None:
         self._reader, self._writer = (ctx or multiprocessing).Pipe(duplex=False)
+        _enlarge(self._writer.fileno())
         self._reset_reader()
 
     def _reset_reader(self) -> None:
+        self._fd = self._writer.fileno()
         self._buffer = bytearray()
         self._parts: dict[tuple[int, int], list[bytes]] = {}
         self._ready: deque[Any] = deque()
@@ -54,47 +75,85 @@ class PacketQueue:
         self._reset_reader()
 
     def put(self, obj: Any) -> None:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        pid, msg, fd = os.getpid(), next(_ids), self._writer.fileno()
-        for start in range(0, max(len(data), 1), _PAYLOAD):
+        data = _dumps(obj, _PROTOCOL)
+        size = len(data)
+        if size <= _PAYLOAD:  # one packet: most messages
+            packet = _pack(_pid, next(_ids), size, True) + data
+            if _write(self._fd, packet) != len(packet):  # never, for len <= PIPE_BUF
+                raise OSError(f"a log packet of {len(packet)} bytes was written in part")
+            return
+        msg = next(_ids)
+        for start in range(0, size, _PAYLOAD):
             chunk = data[start : start + _PAYLOAD]
-            last = start + _PAYLOAD >= len(data)
-            packet = _HEADER.pack(pid, msg, len(chunk), last) + chunk
-            if os.write(fd, packet) != len(packet):  # never, for len <= PIPE_BUF
+            packet = _HEADER.pack(_pid, msg, len(chunk), start + _PAYLOAD >= size) + chunk
+            if os.write(self._fd, packet) != len(packet):
                 raise OSError(f"a log packet of {len(packet)} bytes was written in part")
 
     put_nowait = put  # the queue protocol of logging.handlers (a write to a pipe)
 
     def get(self) -> Any:
         while not self._ready:
-            data = os.read(self._reader.fileno(), 1 << 16)
-            if not data:
-                raise EOFError("every writer of the queue is gone")
-            self._buffer += data
-            self._take_packets()
+            self._read()
         return self._ready.popleft()
 
+    def get_many(self) -> list[Any]:
+        """Every message that is complete, waiting for the first one."""
+        while not self._ready:
+            self._read()
+        items = list(self._ready)
+        self._ready.clear()
+        return items
+
+    def pending(self) -> bool:
+        """Whether a message, or part of one, is waiting to be read."""
+        return bool(self._ready) or self._reader.poll()
+
     def empty(self) -> bool:
-        return not self._ready and not self._reader.poll()
+        return not self.pending()
 
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
 
-    def _take_packets(self) -> None:
-        buffer, offset = self._buffer, 0
-        while len(buffer) - offset >= _HEADER.size:
-            pid, msg, size, last = _HEADER.unpack_from(buffer, offset)
-            end = offset + _HEADER.size + size
-            if end > len(buffer):
+    def _read(self) -> None:
+        data = os.read(self._reader.fileno(), _READ)
+        if not data:
+            raise EOFError("every writer of the queue is gone")
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        offset = self._take_packets(data)
+        self._buffer += data[offset:]
+
+    def _take_packets(self, data: bytes) -> int:
+        """Decode the whole packets of ``data``; return where the first partial one starts."""
+        unpack, header, parts, ready = _HEADER.unpack_from, _HEADER.size, self._parts, self._ready
+        offset, total = 0, len(data)
+        while total - offset >= header:
+            pid, msg, size, last = unpack(data, offset)
+            start = offset + header
+            end = start + size
+            if end > total:
                 break
-            parts = self._parts.setdefault((pid, msg), [])
-            parts.append(bytes(buffer[offset + _HEADER.size : end]))
             offset = end
-            if last:
-                del self._parts[(pid, msg)]
-                try:
-                    self._ready.append(pickle.loads(b"".join(parts)))
-                except Exception:  # noqa: BLE001 - a broken message is dropped, not fatal
+            if last and (pid, msg) not in parts:  # a message of one packet: most of them
+                payload = data[start:end]
+            else:
+                parts.setdefault((pid, msg), []).append(data[start:end])
+                if not last:
                     continue
-        del buffer[:offset]
+                payload = b"".join(parts.pop((pid, msg)))
+            try:
+                ready.append(pickle.loads(payload))
+            except Exception:  # noqa: BLE001 - a broken message is dropped, not fatal
+                continue
+        return offset
+
+
+def _enlarge(fd: int) -> None:
+    """Make the pipe hold :data:`_PIPE_SIZE` bytes where the system allows it (Linux)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is not None:
+        with contextlib.suppress(OSError):  # more than this user may have: keep the default
+            fcntl.fcntl(fd, setpipe, _PIPE_SIZE)

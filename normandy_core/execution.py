@@ -210,7 +210,13 @@ class Orchestrator:
                         self._record_interrupted(outcome)
                 self.history.end_run(self.run.id, status)
                 self.history.close()
-                summary = Summary(self.run, list(self.outcomes.values()), status, self.log_dir)
+                summary = Summary(
+                    self.run,
+                    list(self.outcomes.values()),
+                    status,
+                    self.log_dir,
+                    log_problems=self.logs.problems,  # the list itself: it grows until close
+                )
                 self._hook("normandy_after_run", run=self.run, summary=summary)
                 self._notify("run_ended", summary)
                 self.logs.close()

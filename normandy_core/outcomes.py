@@ -75,6 +75,8 @@ class Summary:
     status: str
     log_dir: Path
     ended: float = field(default_factory=time.time)
+    log_problems: list[str] = field(default_factory=list)
+    """What could not be logged (a log file that could not be written…), in words."""
 
     @property
     def exit_code(self) -> int:
@@ -106,6 +108,7 @@ class Summary:
             "duration": round(self.duration, 3),
             "counts": self.counts,
             "failing_task": failing.task.key if failing else None,
+            "log_problems": list(self.log_problems),
             "tasks": [
                 {
                     "key": o.task.key,

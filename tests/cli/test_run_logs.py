@@ -1,5 +1,6 @@
 """A run's logs under hostile conditions (SPEC 8, 11), end to end: task names of any
-length or script — under every executor (``dask``: on the test module's cluster, see conftest).
+length or script, log files that cannot be written, and chatty tasks — under every
+executor (``dask``: on the test module's cluster, see conftest).
 
 Processes live in a project-local plugin module ``procs.py`` and report what they saw as
 JSON files in ``<project>/out`` (found from ``procs.py``: a Dask worker does not have the
@@ -9,16 +10,22 @@ command's environment).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import normandy_command
+
 EXECUTORS = ["local", "serial", "dask"]
 
 PROCS = """
 import json
+import shutil
 from pathlib import Path
 
 from normandy_core import hookimpl
@@ -41,9 +48,25 @@ def read_back(pipe):
     _dump(f"read_back-{len(pipe.flow)}.json", {name: pipe.vars[name] for name in pipe.vars})
 
 
+def chatty(log, params):
+    for i in range(params["lines"]):
+        print(f"chatty line {i} " + "x" * 80)
+    log.info("chatty is done")
+
+
+def after(log):
+    log.warning("a line after the trouble")
+
+
+def sabotage(pipe):
+    folder = pipe.path / "logs" / pipe.run_id
+    shutil.rmtree(folder)
+    folder.write_text("the log folder is a file now")
+
+
 @hookimpl
 def normandy_processes():
-    names = ["named", "read_back"]
+    names = ["named", "read_back", "chatty", "after", "sabotage"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -122,6 +145,7 @@ def test_task_and_flow_names_of_any_length_get_log_files_and_variables(
     assert result.returncode == 0, result.output
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)
+    assert data["log_problems"] == []
     log_dir = _log_dir(root, data)
     names = sorted(p.name for p in log_dir.iterdir())
     assert all(len(name.encode()) <= NAME_MAX for name in names), names
@@ -150,3 +174,81 @@ def test_task_and_flow_names_of_any_length_get_log_files_and_variables(
     shown = normandy("report", data["run_id"], "--output", str(report), cwd=root)
     assert shown.returncode == 0, shown.output
     assert "logged by the task of 90 characters" in report.read_text()  # the log's tail
+
+
+# -- log files that cannot be written -----------------------------------------------------------
+
+CHATTY = """
+  f:
+    tags: [default]
+    steps:
+      s1: [FIRST]
+      s2:
+        chatty: {params: {lines: LINES}}
+      s3: [after]
+"""
+
+
+def _limited(limit: int) -> list[str]:
+    """The ``normandy`` command, started with a limit on the size of the files it writes
+    (``RLIMIT_FSIZE``): past it a write fails as on a full disk (``EFBIG``; Python ignores
+    ``SIGXFSZ``, so the write fails instead of killing the process)."""
+    code = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    command = normandy_command()
+    if not os.path.isabs(command[0]):
+        pytest.skip("the normandy command is not a file")
+    return [sys.executable, "-c", code, *command]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_logs_past_a_full_disk_are_reported_and_the_run_goes_on(
+    project, executor, executor_args
+):
+    """A log write that failed killed the log thread: every later line was lost, and a
+    chatty task then waited forever on the full log pipe, the run with it."""
+    root = project(CHATTY.replace("[FIRST]", "[after]").replace("LINES", "30000"))
+    proc = subprocess.run(
+        [*_limited(512 * 1024), "run", *executor_args(executor), "--workers", "2", "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert data["status"] == "succeeded"
+    log_dir = Path("logs") / data["run_id"]
+    full = [log_dir / "run.log", log_dir / "flow-f.log", log_dir / "process-f.s2.chatty.log"]
+    for path in full:
+        warning = f"normandy: warning: cannot write {path}: File too large"
+        assert proc.stderr.count(warning) == 1, proc.stderr[-3000:]  # once a file
+    assert len(data["log_problems"]) == 3
+    assert all("File too large" in problem for problem in data["log_problems"])
+    # the console still gets every line, those after the trouble too
+    assert "chatty line 29999 " in proc.stderr
+    assert "f.s3.after | a line after the trouble" in proc.stderr
+    for path in full:
+        assert (root / path).stat().st_size <= 512 * 1024
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_log_folder_gone_mid_run_is_reported_and_the_run_goes_on(project, run, executor):
+    """The run's log folder replaced by a file: no new log file can be made. Reported
+    once a file, and neither the log thread nor the chatty task after it stop."""
+    root = project(CHATTY.replace("FIRST", "sabotage").replace("LINES", "3000"))
+    result = run(root, executor)
+    assert result.returncode == 0, result.output[-3000:]
+    data = json.loads(result.stdout)
+    log_dir = Path("logs") / data["run_id"]
+    warning = f"normandy: warning: cannot write {log_dir / 'process-f.s2.chatty.log'}: "
+    assert result.stderr.count(warning + "Not a directory") == 1, result.stderr[-3000:]
+    assert any("process-f.s2.chatty.log" in problem for problem in data["log_problems"])
+    assert "chatty line 2999 " in result.stderr
+    assert "f.s3.after | a line after the trouble" in result.stderr
+    assert (root / log_dir).is_file()
