@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 5)
     names = args.only or list(WORKLOADS)
 
-    kedro_version = ensure_kedro(log)
+    needs_kedro = any(getattr(WORKLOADS[name], "USES_KEDRO", True) for name in names)
+    kedro_version = ensure_kedro(log) if needs_kedro else None
     workdir = Path(tempfile.mkdtemp(prefix="normandy-bench-", dir=args.workdir))
     dask = importlib.util.find_spec("distributed") is not None
     if not dask:

@@ -1,71 +1,213 @@
 """A task's logging, in its worker: the ``log`` a process receives, and its printed
-output, as records tagged with flow/step/task, masked, sent to the run's log queue."""
+output, as lines tagged with flow and task, masked, sent to the run's log queue.
+
+Every line leaves the worker when the process logs or prints it (one write to the queue's
+pipe per call, several lines at once when one call writes several): a task that crashes
+or is killed at its timeout loses nothing it logged before. Printed text does not go
+through :mod:`logging` at all: it is masked and sent as it is written.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 import traceback
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from normandy_core.logs import QueueHandler
+from normandy_core.logs import lines_message
 from normandy_core.masking import Masker
 
 if TYPE_CHECKING:
     from normandy_core.worker import TaskCall
 
+TASK_LOGGER = "normandy.task"
+"""The name of the logger every task receives as ``log``."""
 
-class TaskFilter(logging.Filter):
-    """Masks a task's records and tags them with its flow, step and task."""
 
-    def __init__(self, call: TaskCall, masker: Masker) -> None:
+class TaskHandler(logging.Handler):
+    """Masks a task's records and sends them, tagged with its flow and task, to the log
+    queue; :meth:`send` does the same for lines it printed."""
+
+    def __init__(self, call: TaskCall, queue: Any, masker: Masker) -> None:
         super().__init__()
-        self.call = call
+        self.where = (call.flow, call.step, call.task, call.key)
+        self.queue = queue
         self.masker = masker
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.masker(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.masker("".join(traceback.format_exception(*record.exc_info)))
-            record.exc_info = None
-        record.flow, record.step, record.task = self.call.flow, self.call.step, self.call.task
-        record.key = self.call.key
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.masker(record.getMessage())
+        except Exception:  # a bad %-format: logging's own report of it, on stderr
+            self.handleError(record)
+            return
+        if record.exc_info and record.exc_info[1] is not None:
+            _, exc, tb = record.exc_info
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+            message += "\n" + self.masker(text).rstrip("\n")
+        elif record.exc_text:
+            message += "\n" + self.masker(record.exc_text)
+        if record.stack_info:
+            message += "\n" + self.masker(record.stack_info)
+        self.queue.put(
+            lines_message(self.where, record.levelno, record.levelname, record.created, [message])
+        )
+
+    def send(self, levelno: int, levelname: str, created: float, lines: list[str]) -> None:
+        """Lines the task wrote, each filed as one record (masked here, together: a
+        multi-line secret written at once is masked whole)."""
+        if self.masker.secrets:
+            text = "\n".join(lines)
+            masked = self.masker(text)
+            if masked is not text:
+                lines = masked.split("\n")
+        self.queue.put(lines_message(self.where, levelno, levelname, created, lines))
+
+    def quick(self, level: int, msg: object, args: tuple[Any, ...]) -> bool:
+        """Send ``msg % args`` as :meth:`emit` would send its record; ``False`` (nothing
+        sent) where the standard way must do it (a message that does not format)."""
+        try:
+            if args:
+                if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                    args = args[0]  # type: ignore[assignment]  # as LogRecord does
+                text = str(msg) % args
+            else:
+                text = str(msg)
+        except Exception:  # noqa: BLE001 - logging reports it its way
+            return False
+        message = lines_message(
+            self.where, level, logging.getLevelName(level), time.time(), [self.masker(text)]
+        )
+        self.queue.put(message)
         return True
 
 
+class TaskLogger(logging.Logger):
+    """The class of the ``log`` a process receives: a standard :class:`logging.Logger`
+    with a shortcut for the common call — a message and its arguments, to Normandy's
+    handler alone — which sends the line without making a :class:`~logging.LogRecord`
+    (making one is most of what a log call costs: a chatty task logs several times
+    faster). Anything else (``exc_info``, ``extra``, a filter or handler of the
+    process's own) takes the standard way."""
+
+    def _log(  # type: ignore[override]
+        self,
+        level: int,
+        msg: object,
+        args: Any,
+        exc_info: Any = None,
+        extra: Mapping[str, object] | None = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+    ) -> None:
+        handlers = self.handlers
+        if (
+            exc_info is None
+            and extra is None
+            and not stack_info
+            and len(handlers) == 1
+            and type(handlers[0]) is TaskHandler
+            and not (self.filters or self.disabled or handlers[0].filters)
+            and level >= handlers[0].level
+            and handlers[0].quick(level, msg, args)
+        ):
+            return
+        # one frame more (this one) between the caller and logging's own
+        super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 1)
+
+
 def task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
-    logger = logging.getLogger(f"normandy.task.{call.key}")
-    logger.setLevel(call.log_level)
+    """The ``log`` of the task ``call``: records at its level or above go, masked and
+    tagged, to ``queue`` (nowhere without one)."""
+    logger = _the_task_logger()
+    if logger.level != call.log_level:  # setLevel clears every logger's cache
+        logger.setLevel(call.log_level)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     if queue is not None:
-        handler = QueueHandler(queue)
-        handler.addFilter(TaskFilter(call, masker))
-        logger.addHandler(handler)
+        logger.addHandler(TaskHandler(call, queue, masker))
     return logger
 
 
+def _the_task_logger() -> logging.Logger:
+    """The logger named :data:`TASK_LOGGER`, a :class:`TaskLogger` (one per process)."""
+    manager = logging.Logger.manager
+    existing = manager.loggerDict.get(TASK_LOGGER)
+    if isinstance(existing, logging.Logger):
+        return existing
+    previous = manager.loggerClass
+    manager.setLoggerClass(TaskLogger)
+    try:
+        return logging.getLogger(TASK_LOGGER)
+    finally:
+        manager.loggerClass = previous
+
+
 class LogWriter(io.TextIOBase):
-    """A stdout/stderr replacement that turns each printed line into a log record."""
+    """A stdout/stderr replacement that sends each line written, at ``level``, through
+    the task handler of ``logger`` (a line without its newline waits for it, or for
+    :meth:`flush`). Each thread's lines are its own: threads printing at once never mix
+    their lines (``print`` writes a line and its newline in two calls)."""
 
     def __init__(self, logger: logging.Logger, level: int) -> None:
         self.logger = logger
         self.level = level
-        self.pending = ""
+        self.levelname = logging.getLevelName(level)
+        # thread -> its line so far (the thread itself: a new thread may reuse an ident)
+        self._parts: dict[threading.Thread, list[str]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        self.pending += text
-        while "\n" in self.pending:
-            line, self.pending = self.pending.split("\n", 1)
-            self.logger.log(self.level, line)
+        thread = threading.current_thread()
+        if "\n" not in text:
+            if text:
+                with self._lock:
+                    self._parts.setdefault(thread, []).append(text)
+            return len(text)
+        with self._lock:
+            parts = self._parts.get(thread)
+            if not parts:
+                whole = text
+            elif text == "\n" and len(parts) == 1:  # print(line): the line, then its end
+                whole = parts.pop() + text
+            else:
+                parts.append(text)
+                whole = "".join(parts)
+                parts.clear()
+            if whole[-1] == "\n":
+                lines = whole[:-1].split("\n")
+            else:
+                done, _, rest = whole.rpartition("\n")
+                self._parts.setdefault(thread, []).append(rest)
+                lines = done.split("\n")
+            self._send(lines)
         return len(text)
 
     def flush(self) -> None:
-        if self.pending:
-            self.logger.log(self.level, self.pending)
-            self.pending = ""
+        """Send every thread's unfinished line."""
+        with self._lock:
+            lines = ["".join(parts) for parts in self._parts.values() if parts]
+            self._parts.clear()
+            if lines:
+                self._send(lines)
+
+    def _send(self, lines: list[str]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(self.level):
+            return
+        for handler in logger.handlers:
+            if type(handler) is TaskHandler:
+                handler.send(self.level, self.levelname, time.time(), lines)
+                return
+        for line in lines:  # a logger of another kind: a record a line
+            logger.log(self.level, line)

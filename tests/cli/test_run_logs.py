@@ -1,6 +1,6 @@
 """A run's logs under hostile conditions (SPEC 8, 11), end to end: task names of any
-length or script, log files that cannot be written, and chatty tasks — under every
-executor (``dask``: on the test module's cluster, see conftest).
+length or script, log files that cannot be written, chatty tasks and tasks that die —
+under every executor (``dask``: on the test module's cluster, see conftest).
 
 Processes live in a project-local plugin module ``procs.py`` and report what they saw as
 JSON files in ``<project>/out`` (found from ``procs.py``: a Dask worker does not have the
@@ -25,7 +25,9 @@ EXECUTORS = ["local", "serial", "dask"]
 
 PROCS = """
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 from normandy_core import hookimpl
@@ -58,6 +60,18 @@ def after(log):
     log.warning("a line after the trouble")
 
 
+def crashing(params):
+    for i in range(params["lines"]):
+        print(f"before the crash {i}")
+    os._exit(3)
+
+
+def hanging(log, params):
+    for i in range(params["lines"]):
+        log.info("before the timeout %d", i)
+    time.sleep(60)
+
+
 def sabotage(pipe):
     folder = pipe.path / "logs" / pipe.run_id
     shutil.rmtree(folder)
@@ -66,7 +80,7 @@ def sabotage(pipe):
 
 @hookimpl
 def normandy_processes():
-    names = ["named", "read_back", "chatty", "after", "sabotage"]
+    names = ["named", "read_back", "chatty", "after", "sabotage", "crashing", "hanging"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -252,3 +266,31 @@ def test_a_log_folder_gone_mid_run_is_reported_and_the_run_goes_on(project, run,
     assert "chatty line 2999 " in result.stderr
     assert "f.s3.after | a line after the trouble" in result.stderr
     assert (root / log_dir).is_file()
+
+
+# -- tasks that die ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_every_line_before_a_crash_or_a_timeout_is_filed(project, run, executor):
+    """Lines leave a task as it writes them: its worker's death loses none of them."""
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        crashing: {params: {lines: 5000}, error_tolerance: true}
+        hanging: {params: {lines: 5000}, timeout: 2, error_tolerance: true}
+"""
+    )
+    result = run(root, executor)
+    assert result.returncode == 0, result.output[-3000:]
+    data = json.loads(result.stdout)
+    statuses = {t["task"]: t["status"] for t in data["tasks"]}
+    assert statuses == {"crashing": "crashed", "hanging": "timed out"}
+    log_dir = _log_dir(root, data)
+    for task, text in (("crashing", "before the crash"), ("hanging", "before the timeout")):
+        lines = (log_dir / f"process-f.s.{task}.log").read_text().splitlines()
+        said = [line.split(" | ", 1)[1] for line in lines if f" | {text} " in line]
+        assert said == [f"{text} {i}" for i in range(5000)], task
