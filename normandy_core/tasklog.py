@@ -13,7 +13,6 @@ import io
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +44,7 @@ class TaskHandler(logging.Handler):
             return
         if record.exc_info and record.exc_info[1] is not None:
             _, exc, tb = record.exc_info
-            text = "".join(traceback.format_exception(type(exc), exc, tb))
-            message += "\n" + self.masker(text).rstrip("\n")
+            message += "\n" + self.masker.format_exception(exc, tb).rstrip("\n")
         elif record.exc_text:
             message += "\n" + self.masker(record.exc_text)
         if record.stack_info:

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +127,7 @@ def run_task(call: TaskCall, log_queue: Any = None) -> TaskResult:
         if isinstance(exc, KeyboardInterrupt):
             raise
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
-        text = masker("".join(traceback.format_exception(type(exc), exc, tb)))
+        text = masker.format_exception(exc, tb)
         return TaskResult(
             call.key,
             False,

@@ -72,6 +72,24 @@ def hanging(log, params):
     time.sleep(60)
 
 
+def leaky(pipe, log):
+    key, password = pipe.credentials["key"], pipe.credentials["password"]
+    print(key)
+    print("one line of it:", key.splitlines()[1])
+    log.info("the key:\\n%s", key)
+    log.info("settings %r", {"password": password})
+    print(json.dumps({"password": password}))
+    log.warning("as a list: %s", [password])
+    check_connection(password)
+
+
+def check_connection(password):
+    try:
+        raise ValueError(f"refused {password}")
+    except ValueError:
+        raise RuntimeError("no connection")
+
+
 def sabotage(pipe):
     folder = pipe.path / "logs" / pipe.run_id
     shutil.rmtree(folder)
@@ -80,7 +98,7 @@ def sabotage(pipe):
 
 @hookimpl
 def normandy_processes():
-    names = ["named", "read_back", "chatty", "after", "sabotage", "crashing", "hanging"]
+    names = ["named", "read_back", "chatty", "after", "sabotage", "crashing", "hanging", "leaky"]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -294,3 +312,71 @@ def test_every_line_before_a_crash_or_a_timeout_is_filed(project, run, executor)
         lines = (log_dir / f"process-f.s.{task}.log").read_text().splitlines()
         said = [line.split(" | ", 1)[1] for line in lines if f" | {text} " in line]
         assert said == [f"{text} {i}" for i in range(5000)], task
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+KEY_LINES = [
+    "-----BEGIN PRIVATE KEY-----",
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+    "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+    "-----END PRIVATE KEY-----",
+]
+PASSWORD = 'it\'s "quoted"\\path\nsecond line-1234'
+CREDENTIALS = (
+    "key: |\n"
+    + "".join(f"  {line}\n" for line in KEY_LINES)
+    + f"password: {json.dumps(PASSWORD)}\n"
+    + "short: tion\n"
+)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_secrets_are_masked_in_every_form_and_normandys_words_are_not(make_project, run, executor):
+    """A PEM key printed or logged was in clear (lines were split before masking), a
+    password inside a logged repr or JSON too (its \\n, \\\\ and " escaped); and a secret
+    like ``tion`` turned Python's ``During handling of the above exception`` into
+    ``excep***``."""
+    root = make_project(
+        """
+confs:
+  plugins: [procs]
+  envs: {dev: {credentials: conf/credentials.yml}}
+flows:
+  f:
+    tags: [default]
+    steps:
+      s: [leaky]
+""",
+        {"procs.py": PROCS, "conf/credentials.yml": CREDENTIALS},
+    )
+    result = run(root, executor)
+    assert result.returncode == 1, result.output[-3000:]
+    forms = {PASSWORD, repr(PASSWORD)[1:-1], json.dumps(PASSWORD)[1:-1], *PASSWORD.splitlines()}
+    forms |= {line for line in KEY_LINES}
+    files = [p for p in (root / "logs").rglob("*") if p.is_file()]
+    files += [p for p in (root / ".normandy").rglob("*") if p.is_file()]
+    for where, text in [
+        ("stdout", result.stdout),
+        ("stderr", result.stderr),
+        *((str(p), p.read_text(errors="replace")) for p in files),
+    ]:
+        for form in forms:
+            assert form not in text, (where, form)
+        assert "excep***" not in text, where
+    [task_log] = (root / "logs").glob("*/process-f.s.leaky.log")
+    for text in (result.stderr, task_log.read_text()):
+        assert "During handling of the above exception, another exception occurred:" in text
+        assert "Traceback (most recent call last):" in text
+        assert ", in check_connection\n" in text
+        assert "ValueError: refused ***" in text
+        assert "RuntimeError: no connec***" in text  # the process's own words are masked
+    log = task_log.read_text()
+    assert "f.s.leaky | one line of it: ***" in log
+    assert "f.s.leaky | settings {'password': '***'}" in log
+    assert 'f.s.leaky | {"password": "***"}' in log
+    assert "f.s.leaky | as a list: ['***']" in log
+    assert "f.s.leaky | the key:\n***" in log
+    summary = json.loads(result.stdout)
+    [task] = summary["tasks"]
+    assert task["error"]["message"] == "no connec***"
