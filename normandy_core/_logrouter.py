@@ -32,6 +32,8 @@ from normandy_core.store import file_part
 
 LINES = "normandy.lines"
 """The tag of a batch of a task's lines on the log queue (see :func:`lines_message`)."""
+LISTENER_THREAD = "normandy-logs"
+"""The name of the thread filing a run's logs."""
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(where)s | %(message)s"
 _DATE = "%H:%M:%S"
@@ -340,7 +342,7 @@ class Listener:
     def __init__(self, log_queue: Any, router: Router) -> None:
         self.queue = log_queue
         self.router = router
-        self.thread = threading.Thread(target=self._run, name="normandy-logs", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=LISTENER_THREAD, daemon=True)
 
     def start(self) -> None:
         self.thread.start()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from normandy_core._logrouter import (
     LINES,
+    LISTENER_THREAD,
     Console,
     Listener,
     Router,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEVELS",
     "LINES",
+    "LISTENER_THREAD",
     "Console",
     "LogObserver",
     "QueueHandler",
@@ -150,6 +152,10 @@ class RunLogs:
         self.listener.stop()
         self.router.close()
         self.logger.handlers.clear()
+        # tasks that ran in this process (serial) routed its module loggers to them
+        from normandy_core.tasklog import release_module_loggers
+
+        release_module_loggers()
 
 
 class LogObserver(RunObserver):

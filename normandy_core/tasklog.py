@@ -1,5 +1,6 @@
-"""A task's logging, in its worker: the ``log`` a process receives, and its printed
-output, as lines tagged with flow and task, masked, sent to the run's log queue.
+"""A task's logging, in its worker: the ``log`` a process receives, its printed output,
+and the records of its modules' own loggers (``logging.getLogger(__name__)``, its
+libraries'), as lines tagged with flow and task, masked, sent to the run's log queue.
 
 Every line leaves the worker when the process logs or prints it (one write to the queue's
 pipe per call, several lines at once when one call writes several): a task that crashes
@@ -16,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from normandy_core.logs import lines_message
+from normandy_core.logs import LISTENER_THREAD, lines_message
 from normandy_core.masking import Masker
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 TASK_LOGGER = "normandy.task"
 """The name of the logger every task receives as ``log``."""
+
+_OWN = ("normandy.", "normandy_core.", "normandy_cli.")
+"""Normandy's own loggers: never a task's output (under ``serial`` the orchestrator runs
+in the tasks' process)."""
+_OWN_NAMES = frozenset({"normandy", "normandy_core", "normandy_cli"})
 
 
 class TaskHandler(logging.Handler):
@@ -118,7 +124,8 @@ class TaskLogger(logging.Logger):
 
 def task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
     """The ``log`` of the task ``call``: records at its level or above go, masked and
-    tagged, to ``queue`` (nowhere without one)."""
+    tagged, to ``queue`` (nowhere without one). Until its handler is removed, the
+    records of the process's module loggers go the same way."""
     logger = _the_task_logger()
     if logger.level != call.log_level:  # setLevel clears every logger's cache
         logger.setLevel(call.log_level)
@@ -127,7 +134,67 @@ def task_logger(call: TaskCall, queue: Any, masker: Masker) -> logging.Logger:
         logger.removeHandler(handler)
     if queue is not None:
         logger.addHandler(TaskHandler(call, queue, masker))
+        _capture_module_loggers(logger, call.log_level)
     return logger
+
+
+class _ModuleLoggers(logging.Handler):
+    """On the root logger of a process that runs tasks: passes the records of every
+    logger that reaches the root (a module's, a library's) to the task's handler — the
+    one on the task's ``log``, while it is there — at the task's level. The rest
+    (between tasks, Normandy's own loggers) goes where it went without this handler:
+    to :data:`logging.lastResort`, where no other handler is set."""
+
+    def __init__(self, task_log: logging.Logger) -> None:
+        super().__init__()
+        self.task_log = task_log
+        self.root_level = logging.root.level
+        """The root logger's level before: restored by :func:`release_module_loggers`."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        name = record.name
+        if not (
+            name.startswith(_OWN)
+            or name in _OWN_NAMES
+            or record.threadName == LISTENER_THREAD  # the log thread's: it would loop
+        ):
+            for handler in self.task_log.handlers:
+                if type(handler) is TaskHandler:
+                    if record.levelno >= self.task_log.level:
+                        handler.handle(record)
+                    return True
+        last = logging.lastResort
+        if last is not None and record.levelno >= last.level and logging.root.handlers == [self]:
+            last.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+
+_module_loggers: _ModuleLoggers | None = None
+
+
+def _capture_module_loggers(task_log: logging.Logger, level: int) -> None:
+    """Route the root logger's records to the running task, at its level (once per
+    process; a task's level only changes the root's where it differs)."""
+    global _module_loggers
+    root = logging.root
+    if _module_loggers is None or _module_loggers not in root.handlers:
+        _module_loggers = _ModuleLoggers(task_log)
+        root.addHandler(_module_loggers)
+    if root.level != level:  # a module logger's level is the root's unless it sets one
+        root.setLevel(level)
+
+
+def release_module_loggers() -> None:
+    """Give the root logger back as it was (where tasks ran in a process that goes on:
+    the orchestrator under ``serial``, a test)."""
+    global _module_loggers
+    if _module_loggers is not None:
+        logging.root.removeHandler(_module_loggers)
+        logging.root.setLevel(_module_loggers.root_level)
+        _module_loggers = None
 
 
 def _the_task_logger() -> logging.Logger:

@@ -25,12 +25,16 @@ EXECUTORS = ["local", "serial", "dask"]
 
 PROCS = """
 import json
+import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
+import helperlib
 from normandy_core import hookimpl
+
+logger = logging.getLogger(__name__)
 
 
 def _dump(name, data):
@@ -90,6 +94,21 @@ def check_connection(password):
         raise RuntimeError("no connection")
 
 
+def modlog(pipe, params):
+    logger.info("module logger of %s, with %s", pipe.task, pipe.credentials["token"])
+    logger.debug("module debug line")
+    helperlib.fetch(params.get("what", "rows"))
+    try:
+        {}["missing"]
+    except KeyError:
+        logger.warning("a warning with its exception", exc_info=True)
+
+
+@hookimpl
+def normandy_after_process(task):
+    logging.getLogger("procs.hooks").warning(f"hook after {task.key}, in the orchestrator")
+
+
 def sabotage(pipe):
     folder = pipe.path / "logs" / pipe.run_id
     shutil.rmtree(folder)
@@ -98,7 +117,10 @@ def sabotage(pipe):
 
 @hookimpl
 def normandy_processes():
-    names = ["named", "read_back", "chatty", "after", "sabotage", "crashing", "hanging", "leaky"]
+    names = [
+        "named", "read_back", "chatty", "after", "sabotage", "crashing", "hanging", "leaky",
+        "modlog",
+    ]
     return {name: f"procs:{name}" for name in names}
 """
 
@@ -108,15 +130,30 @@ confs:
   envs: {dev: {}}
 flows:
 """
+HEAD_CREDENTIALS = HEAD.replace("{dev: {}}", "{dev: {credentials: conf/credentials.yml}}")
 
 NAME_MAX = 143
 """The smallest file name limit in common use (eCryptfs), in bytes: every log file fits."""
 
 
+HELPERLIB = """
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def fetch(what):
+    log.info("the library fetched %s", what)
+    log.debug("the library's debug line")
+"""
+
+
 @pytest.fixture
 def project(make_project) -> Callable[[str], Path]:
-    def make(flows: str) -> Path:
-        return make_project(HEAD + flows, {"procs.py": PROCS})
+    def make(flows: str, head: str = HEAD, files: dict[str, str] | None = None) -> Path:
+        return make_project(
+            head + flows, {"procs.py": PROCS, "helperlib.py": HELPERLIB, **(files or {})}
+        )
 
     return make
 
@@ -332,23 +369,20 @@ CREDENTIALS = (
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
-def test_secrets_are_masked_in_every_form_and_normandys_words_are_not(make_project, run, executor):
+def test_secrets_are_masked_in_every_form_and_normandys_words_are_not(project, run, executor):
     """A PEM key printed or logged was in clear (lines were split before masking), a
     password inside a logged repr or JSON too (its \\n, \\\\ and " escaped); and a secret
     like ``tion`` turned Python's ``During handling of the above exception`` into
     ``excep***``."""
-    root = make_project(
+    root = project(
         """
-confs:
-  plugins: [procs]
-  envs: {dev: {credentials: conf/credentials.yml}}
-flows:
   f:
     tags: [default]
     steps:
       s: [leaky]
 """,
-        {"procs.py": PROCS, "conf/credentials.yml": CREDENTIALS},
+        HEAD_CREDENTIALS,
+        {"conf/credentials.yml": CREDENTIALS},
     )
     result = run(root, executor)
     assert result.returncode == 1, result.output[-3000:]
@@ -380,3 +414,53 @@ flows:
     summary = json.loads(result.stdout)
     [task] = summary["tasks"]
     assert task["error"]["message"] == "no connec***"
+
+
+# -- module loggers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_module_loggers_reach_the_console_and_the_logs_at_the_runs_level(
+    project, run, executor
+):
+    """``logging.getLogger(__name__).info(...)`` in a process or a library it uses
+    reached nothing at --log-level info: only warnings, through Python's last resort."""
+    root = project(
+        """
+  f:
+    tags: [default]
+    steps:
+      s:
+        modlog:
+          iter_param: {name: what, values: [rows, columns]}
+""",
+        HEAD_CREDENTIALS,
+        {"conf/credentials.yml": "token: tok-987654321\n"},
+    )
+    result = run(root, executor)
+    assert result.returncode == 0, result.output[-3000:]
+    data = json.loads(result.stdout)
+    log_dir = _log_dir(root, data)
+    for what in ("rows", "columns"):
+        key = f"f.s.modlog[{what}]"
+        own = (log_dir / f"process-{key}.log").read_text()
+        for text in (own, result.stderr, (log_dir / "run.log").read_text()):
+            assert f"INFO    {key} | module logger of modlog[{what}], with ***" in text
+            assert f"INFO    {key} | the library fetched {what}" in text
+            assert f"WARNING {key} | a warning with its exception\nTraceback" in text
+            assert "KeyError: 'missing'" in text
+            assert "debug line" not in text
+            assert "tok-987654321" not in text
+        other = "columns" if what == "rows" else "rows"
+        assert f"fetched {other}" not in own
+    # the orchestrator's own records are no task's, under serial too (same process)
+    for path in log_dir.glob("process-*.log"):
+        assert "hook after" not in path.read_text()
+    assert "hook after f.s.modlog[rows], in the orchestrator" in result.stderr
+
+    result = run(root, executor, "--log-level", "debug")
+    assert result.returncode == 0, result.output[-3000:]
+    log_dir = _log_dir(root, json.loads(result.stdout))
+    own = (log_dir / "process-f.s.modlog[rows].log").read_text()
+    assert "DEBUG   f.s.modlog[rows] | module debug line" in own
+    assert "DEBUG   f.s.modlog[rows] | the library's debug line" in own

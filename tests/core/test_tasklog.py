@@ -1,6 +1,6 @@
 """A task's logging in its worker (:mod:`normandy_core.tasklog`): the ``log`` a process
-receives and its printed output become masked lines on the log queue, each call's lines
-sent when it returns."""
+receives, its printed output and its module loggers' records become masked lines on the
+log queue, each call's lines sent when it returns."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from normandy_core.logs import is_lines, lines_records
+from normandy_core.logs import LISTENER_THREAD, is_lines, lines_records
 from normandy_core.masking import Masker
-from normandy_core.tasklog import LogWriter, TaskLogger, task_logger
+from normandy_core.tasklog import LogWriter, TaskLogger, release_module_loggers, task_logger
 from normandy_core.worker import TaskCall
 
 
@@ -176,3 +176,57 @@ def test_without_a_queue_lines_go_nowhere():
     log = task_logger(_call(), None, Masker([]))
     log.warning("nowhere")
     LogWriter(log, logging.WARNING).write("nowhere either\n")
+
+
+# -- module loggers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def released():
+    """Give the root logger back after the test (task_logger routes it to the task)."""
+    yield
+    release_module_loggers()
+
+
+def test_module_loggers_reach_the_task_at_its_level(log_queue: queue.Queue, released):
+    _log(log_queue)
+    library = logging.getLogger("some_library.client")
+    library.info("connected with s3cr3t")
+    library.debug("below the level")
+    logging.getLogger().warning("the root logger too")
+    assert _sent(log_queue) == [
+        ("INFO", "connected with ***"),
+        ("WARNING", "the root logger too"),
+    ]
+    verbose = _log(log_queue, logging.DEBUG)
+    library.debug("now shown")
+    assert _sent(log_queue) == [("DEBUG", "now shown")]
+    for handler in list(verbose.handlers):  # the task ended (as run_task ends it)
+        verbose.removeHandler(handler)
+    library.warning("after the task")
+    assert _sent(log_queue) == []
+
+
+def test_normandys_own_loggers_and_its_log_thread_are_not_a_tasks(
+    log_queue: queue.Queue, released
+):
+    _log(log_queue)
+    logging.getLogger("normandy_core.executors").warning("the orchestrator's")
+    logging.getLogger("normandy.run.1").warning("the run's")
+    logging.getLogger("normandy_io.readers").warning("a process package's")
+
+    def in_the_log_thread() -> None:
+        logging.getLogger("rich.console").warning("while filing lines")
+
+    thread = threading.Thread(target=in_the_log_thread, name=LISTENER_THREAD)
+    thread.start()
+    thread.join()
+    assert _sent(log_queue) == [("WARNING", "a process package's")]
+
+
+def test_the_root_logger_is_given_back(log_queue: queue.Queue):
+    before = logging.root.level, list(logging.root.handlers)
+    _log(log_queue, logging.DEBUG)
+    assert logging.root.level == logging.DEBUG
+    release_module_loggers()
+    assert (logging.root.level, logging.root.handlers) == before
