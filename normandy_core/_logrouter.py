@@ -148,7 +148,7 @@ class Router:
         group: tuple[Any, ...] | None = None
         second = -1
         for item in items:
-            if is_lines(item):
+            if type(item) is tuple and len(item) == 9 and item[0] == LINES:  # is_lines()
                 if (
                     group is not None
                     and item[4] == group[4]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from normandy_core.logs import LISTENER_THREAD, lines_message
+from normandy_core.logs import LINES, LISTENER_THREAD, lines_message
 from normandy_core.masking import Masker
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ class TaskHandler(logging.Handler):
             masked = self.masker(text)
             if masked is not text:
                 lines = masked.split("\n")
-        self.queue.put(lines_message(self.where, levelno, levelname, created, lines))
+        flow, step, task, key = self.where
+        self.queue.put((LINES, flow, step, task, key, levelno, levelname, created, lines))
 
     def quick(self, level: int, msg: object, args: tuple[Any, ...]) -> bool:
         """Send ``msg % args`` as :meth:`emit` would send its record; ``False`` (nothing
@@ -221,8 +222,8 @@ class LogWriter(io.TextIOBase):
         self.logger = logger
         self.level = level
         self.levelname = logging.getLevelName(level)
-        # thread -> its line so far (the thread itself: a new thread may reuse an ident)
-        self._parts: dict[threading.Thread, list[str]] = {}
+        self._local = threading.local()  # .parts: this thread's line so far
+        self._every: list[list[str]] = []  # every thread's, for flush()
         self._lock = threading.Lock()
 
     @property
@@ -233,38 +234,41 @@ class LogWriter(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        thread = threading.current_thread()
+        try:
+            parts: list[str] = self._local.parts
+        except AttributeError:
+            parts = self._local.parts = []
+            with self._lock:
+                self._every.append(parts)
         if "\n" not in text:
             if text:
-                with self._lock:
-                    self._parts.setdefault(thread, []).append(text)
-            return len(text)
-        with self._lock:
-            parts = self._parts.get(thread)
-            if not parts:
-                whole = text
-            elif text == "\n" and len(parts) == 1:  # print(line): the line, then its end
-                whole = parts.pop() + text
-            else:
                 parts.append(text)
-                whole = "".join(parts)
-                parts.clear()
-            if whole[-1] == "\n":
-                lines = whole[:-1].split("\n")
-            else:
-                done, _, rest = whole.rpartition("\n")
-                self._parts.setdefault(thread, []).append(rest)
-                lines = done.split("\n")
-            self._send(lines)
+            return len(text)
+        if parts:
+            parts.append(text)
+            whole = "".join(parts)
+            parts.clear()
+        else:
+            whole = text
+        if whole[-1] == "\n":
+            lines = whole[:-1].split("\n")
+        else:
+            done, _, rest = whole.rpartition("\n")
+            parts.append(rest)
+            lines = done.split("\n")
+        self._send(lines)
         return len(text)
 
     def flush(self) -> None:
         """Send every thread's unfinished line."""
         with self._lock:
-            lines = ["".join(parts) for parts in self._parts.values() if parts]
-            self._parts.clear()
-            if lines:
-                self._send(lines)
+            lines = []
+            for parts in self._every:
+                if parts:
+                    lines.append("".join(parts))
+                    parts.clear()
+        if lines:
+            self._send(lines)
 
     def _send(self, lines: list[str]) -> None:
         logger = self.logger
