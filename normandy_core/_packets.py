@@ -10,6 +10,11 @@ one ``write()``: POSIX makes such writes to a pipe atomic, so packets of several
 never interleave and no lock is needed. The reader puts the packets of each message back
 together; a writer that dies in the middle of a message only loses that message.
 
+Messages are pickled, but for the one a chatty task sends for every line
+(:meth:`PacketQueue.put_text`): its constant part (which task, which level) is pickled
+once per writer as a *head*, and each message is then the head's number, a time and the
+text, as UTF-8. The reader gives back ``(*head, time, [texts])``.
+
 The reader takes everything a read brings at once (:meth:`PacketQueue.get_many`), and on
 Linux the pipe is made larger than its default 64 KiB: a chatty writer then runs ahead of
 the reader instead of waiting for it after every few lines.
@@ -31,14 +36,19 @@ from multiprocessing import context
 from typing import Any
 
 PACKET = select.PIPE_BUF
-_HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, last packet?
+_HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, flags
+_LAST, _TEXT, _LINES = 1, 2, 4  # flags: the message's last packet; a text (put_text);
+# a text of lines (its messages are its lines; else it is one message)
+_TEXT_HEAD = struct.Struct("<Qd")  # the head's number, the time
 _PAYLOAD = PACKET - _HEADER.size
-_pack, _dumps, _write, _PROTOCOL = _HEADER.pack, pickle.dumps, os.write, pickle.HIGHEST_PROTOCOL
 _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 _READ = 1 << 20
+_pack, _dumps, _write, _PROTOCOL = _HEADER.pack, pickle.dumps, os.write, pickle.HIGHEST_PROTOCOL
+_HEAD = "normandy.packets.head"  # the tag of a head's pickled declaration
+
 
 # message ids: a random start per process, so that a new process reusing a dead one's pid
-# never completes the dead one's unfinished message
+# never completes the dead one's unfinished message (nor uses its heads)
 _ids = itertools.count(secrets.randbits(62))
 _pid = os.getpid()
 
@@ -65,6 +75,9 @@ class PacketQueue:
         self._buffer = bytearray()
         self._parts: dict[tuple[int, int], list[bytes]] = {}
         self._ready: deque[Any] = deque()
+        self._sent_heads: dict[tuple[Any, ...], int] = {}  # writer: head -> its number
+        self._sent_by = _pid
+        self._heads: dict[tuple[int, int], tuple[Any, ...]] = {}  # reader: (pid, n) -> head
 
     def __getstate__(self) -> tuple[Any, Any]:
         context.assert_spawning(self)  # like SimpleQueue: passed to a new process only
@@ -74,22 +87,45 @@ class PacketQueue:
         self._reader, self._writer = state
         self._reset_reader()
 
+    # -- writing -------------------------------------------------------------------------------
+
     def put(self, obj: Any) -> None:
-        data = _dumps(obj, _PROTOCOL)
+        self._send(_dumps(obj, _PROTOCOL), 0)
+
+    put_nowait = put  # the queue protocol of logging.handlers (a write to a pipe)
+
+    def put_text(
+        self, head: tuple[Any, ...], created: float, text: str, lines: bool = False
+    ) -> None:
+        """Put ``(*head, created, [text])`` — with ``lines``, ``(*head, created,
+        text.split("\\n"))`` — without pickling it: ``head`` (a tuple of plain values) is
+        sent once, then only its number."""
+        if self._sent_by != _pid:  # a forked copy: the reader knows none of our heads
+            self._sent_heads, self._sent_by = {}, _pid
+        number = self._sent_heads.get(head)
+        if number is None:
+            number = next(_ids)
+            self.put((_HEAD, number, head))
+            self._sent_heads[head] = number  # only now: another thread may use it
+        data = _TEXT_HEAD.pack(number, created) + text.encode("utf-8", "surrogatepass")
+        self._send(data, _TEXT | _LINES if lines else _TEXT)
+
+    def _send(self, data: bytes, flags: int) -> None:
         size = len(data)
         if size <= _PAYLOAD:  # one packet: most messages
-            packet = _pack(_pid, next(_ids), size, True) + data
+            packet = _pack(_pid, next(_ids), size, flags | _LAST) + data
             if _write(self._fd, packet) != len(packet):  # never, for len <= PIPE_BUF
                 raise OSError(f"a log packet of {len(packet)} bytes was written in part")
             return
         msg = next(_ids)
         for start in range(0, size, _PAYLOAD):
             chunk = data[start : start + _PAYLOAD]
-            packet = _HEADER.pack(_pid, msg, len(chunk), start + _PAYLOAD >= size) + chunk
-            if os.write(self._fd, packet) != len(packet):
+            last = _LAST if start + _PAYLOAD >= size else 0
+            packet = _pack(_pid, msg, len(chunk), flags | last) + chunk
+            if _write(self._fd, packet) != len(packet):
                 raise OSError(f"a log packet of {len(packet)} bytes was written in part")
 
-    put_nowait = put  # the queue protocol of logging.handlers (a write to a pipe)
+    # -- reading -------------------------------------------------------------------------------
 
     def get(self) -> Any:
         while not self._ready:
@@ -131,23 +167,35 @@ class PacketQueue:
         unpack, header, parts, ready = _HEADER.unpack_from, _HEADER.size, self._parts, self._ready
         offset, total = 0, len(data)
         while total - offset >= header:
-            pid, msg, size, last = unpack(data, offset)
+            pid, msg, size, flags = unpack(data, offset)
             start = offset + header
             end = start + size
             if end > total:
                 break
             offset = end
-            if last and (pid, msg) not in parts:  # a message of one packet: most of them
+            if flags & _LAST and (pid, msg) not in parts:  # a message of one packet: most
                 payload = data[start:end]
             else:
                 parts.setdefault((pid, msg), []).append(data[start:end])
-                if not last:
+                if not flags & _LAST:
                     continue
                 payload = b"".join(parts.pop((pid, msg)))
             try:
-                ready.append(pickle.loads(payload))
+                if flags & _TEXT:
+                    number, created = _TEXT_HEAD.unpack_from(payload)
+                    head = self._heads.get((pid, number))
+                    if head is not None:  # else its writer died declaring it: dropped
+                        text = payload[_TEXT_HEAD.size :].decode("utf-8", "surrogatepass")
+                        texts = text.split("\n") if flags & _LINES else [text]
+                        ready.append((*head, created, texts))
+                    continue
+                obj = pickle.loads(payload)
             except Exception:  # noqa: BLE001 - a broken message is dropped, not fatal
                 continue
+            if type(obj) is tuple and len(obj) == 3 and obj[0] == _HEAD:
+                self._heads[(pid, obj[1])] = obj[2]
+            else:
+                ready.append(obj)
         return offset
 
 

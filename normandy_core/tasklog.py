@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from normandy_core.logs import LINES, LISTENER_THREAD, lines_message
+from normandy_core.logs import LINES, LISTENER_THREAD
 from normandy_core.masking import Masker
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class TaskHandler(logging.Handler):
         self.where = (call.flow, call.step, call.task, call.key)
         self.queue = queue
         self.masker = masker
+        self._heads: dict[int, tuple[Any, ...]] = {}  # level -> the start of its messages
+        # a queue between processes takes text without pickling it (PacketQueue)
+        self._put_text = getattr(queue, "put_text", None)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -55,20 +58,37 @@ class TaskHandler(logging.Handler):
             message += "\n" + self.masker(record.exc_text)
         if record.stack_info:
             message += "\n" + self.masker(record.stack_info)
-        self.queue.put(
-            lines_message(self.where, record.levelno, record.levelname, record.created, [message])
-        )
+        self._message(record.levelno, record.created, message)
 
-    def send(self, levelno: int, levelname: str, created: float, lines: list[str]) -> None:
+    def _head(self, levelno: int) -> tuple[Any, ...]:
+        head = self._heads.get(levelno)
+        if head is None:
+            name = logging.getLevelName(levelno)
+            head = self._heads[levelno] = (LINES, *self.where, levelno, name)
+        return head
+
+    def _message(self, levelno: int, created: float, message: str) -> None:
+        """One record's text (masked), filed as one record."""
+        if self._put_text is not None:
+            self._put_text(self._head(levelno), created, message)
+        else:
+            self.queue.put((*self._head(levelno), created, [message]))
+
+    def send(self, levelno: int, created: float, lines: list[str]) -> None:
         """Lines the task wrote, each filed as one record (masked here, together: a
         multi-line secret written at once is masked whole)."""
+        if self._put_text is not None:
+            text = "\n".join(lines)
+            if self.masker.secrets:
+                text = self.masker(text)
+            self._put_text(self._head(levelno), created, text, True)
+            return
         if self.masker.secrets:
             text = "\n".join(lines)
             masked = self.masker(text)
             if masked is not text:
                 lines = masked.split("\n")
-        flow, step, task, key = self.where
-        self.queue.put((LINES, flow, step, task, key, levelno, levelname, created, lines))
+        self.queue.put((*self._head(levelno), created, lines))
 
     def quick(self, level: int, msg: object, args: tuple[Any, ...]) -> bool:
         """Send ``msg % args`` as :meth:`emit` would send its record; ``False`` (nothing
@@ -82,10 +102,7 @@ class TaskHandler(logging.Handler):
                 text = str(msg)
         except Exception:  # noqa: BLE001 - logging reports it its way
             return False
-        message = lines_message(
-            self.where, level, logging.getLevelName(level), time.time(), [self.masker(text)]
-        )
-        self.queue.put(message)
+        self._message(level, time.time(), self.masker(text))
         return True
 
 
@@ -221,7 +238,6 @@ class LogWriter(io.TextIOBase):
     def __init__(self, logger: logging.Logger, level: int) -> None:
         self.logger = logger
         self.level = level
-        self.levelname = logging.getLevelName(level)
         self._local = threading.local()  # .parts: this thread's line so far
         self._every: list[list[str]] = []  # every thread's, for flush()
         self._lock = threading.Lock()
@@ -244,6 +260,9 @@ class LogWriter(io.TextIOBase):
             if text:
                 parts.append(text)
             return len(text)
+        if text == "\n" and len(parts) == 1:  # print(line): the line, then its end
+            self._send([parts.pop()])
+            return 1
         if parts:
             parts.append(text)
             whole = "".join(parts)
@@ -276,7 +295,7 @@ class LogWriter(io.TextIOBase):
             return
         for handler in logger.handlers:
             if type(handler) is TaskHandler:
-                handler.send(self.level, self.levelname, time.time(), lines)
+                handler.send(self.level, time.time(), lines)
                 return
         for line in lines:  # a logger of another kind: a record a line
             logger.log(self.level, line)

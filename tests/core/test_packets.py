@@ -121,3 +121,29 @@ def test_processes_forked_from_one_parent_number_their_messages_apart():
     for child in children:
         child.join(10)
     assert len(firsts) == 3
+
+
+def _texts(queue: PacketQueue, name: str) -> None:
+    for i in range(3):
+        queue.put_text(("head", name, 20), float(i), f"{name} {i}\nsecond line", lines=True)
+    queue.put_text(("head", name, 30), 9.0, "one message\nof two lines", lines=False)
+    queue.put_text(("head", name, 20), 5.0, "é" * PACKET, lines=True)  # several packets
+
+
+def test_texts_come_back_with_their_head_from_every_writer():
+    ctx = mp_context()
+    queue = PacketQueue(ctx)
+    writers = [ctx.Process(target=_texts, args=(queue, name)) for name in "ab"]
+    for w in writers:
+        w.start()
+    got = [_get(queue, 30) for _ in range(10)]
+    for w in writers:
+        w.join(10)
+    for name in "ab":
+        mine = [m for m in got if m[1] == name]
+        assert mine[:3] == [
+            ("head", name, 20, float(i), [f"{name} {i}", "second line"]) for i in range(3)
+        ]
+        assert mine[3] == ("head", name, 30, 9.0, ["one message\nof two lines"])
+        assert mine[4] == ("head", name, 20, 5.0, ["é" * PACKET])
+    assert queue.empty()
