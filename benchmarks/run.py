@@ -119,7 +119,11 @@ def _save(meta: dict[str, Any], results: dict[str, Any], quick: bool) -> dict[st
     document: dict[str, Any] = {"meta": meta, "workloads": {}}
     if not quick and path.exists():
         with contextlib.suppress(json.JSONDecodeError):
-            document["workloads"] = json.loads(path.read_text()).get("workloads", {})
+            previous = json.loads(path.read_text())
+            document["workloads"] = previous.get("workloads", {})
+            if meta["versions"].get("kedro") is None:  # no Kedro this time: the kept rows'
+                kept = previous.get("meta", {}).get("versions", {})
+                meta["versions"]["kedro"] = kept.get("kedro")
     document["workloads"].update(results)
     document["workloads"] = {
         n: document["workloads"][n] for n in WORKLOADS if n in document["workloads"]
