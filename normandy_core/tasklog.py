@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -160,14 +161,17 @@ class _ModuleLoggers(logging.Handler):
     """On the root logger of a process that runs tasks: passes the records of every
     logger that reaches the root (a module's, a library's) to the task's handler — the
     one on the task's ``log``, while it is there — at the task's level. The rest
-    (between tasks, Normandy's own loggers) goes where it went without this handler:
-    to :data:`logging.lastResort`, where no other handler is set."""
+    (between tasks, Normandy's own loggers) goes where Python's last resort would put
+    it without this handler, where no other handler is set: its warnings and errors on
+    the process's own stderr (``sys.__stderr__``: not a task's, which is its output)."""
 
     def __init__(self, task_log: logging.Logger) -> None:
         super().__init__()
         self.task_log = task_log
         self.root_level = logging.root.level
         """The root logger's level before: restored by :func:`release_module_loggers`."""
+        self.last_resort = logging.StreamHandler(sys.__stderr__)
+        self.last_resort.setLevel(logging.WARNING)
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         name = record.name
@@ -181,9 +185,12 @@ class _ModuleLoggers(logging.Handler):
                     if record.levelno >= self.task_log.level:
                         handler.handle(record)
                     return True
-        last = logging.lastResort
-        if last is not None and record.levelno >= last.level and logging.root.handlers == [self]:
-            last.handle(record)
+        if (
+            record.levelno >= self.last_resort.level
+            and logging.root.handlers == [self]
+            and sys.__stderr__ is not None
+        ):
+            self.last_resort.handle(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:

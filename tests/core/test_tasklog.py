@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 
 import pytest
@@ -222,6 +223,21 @@ def test_normandys_own_loggers_and_its_log_thread_are_not_a_tasks(
     thread.start()
     thread.join()
     assert _sent(log_queue) == [("WARNING", "a process package's")]
+
+
+def test_normandys_own_records_in_a_task_are_never_its_output(
+    log_queue: queue.Queue, released, monkeypatch, capfd
+):
+    """Under serial a task runs in the orchestrator, its stderr a LogWriter: Normandy's
+    own warnings go to the process's own stderr, as Python's last resort puts them."""
+    log = _log(log_queue)
+    ours = [h for h in logging.root.handlers if type(h).__name__ == "_ModuleLoggers"]
+    monkeypatch.setattr(logging.root, "handlers", ours)  # pytest's own are not there
+    monkeypatch.setattr(sys, "stderr", LogWriter(log, logging.WARNING))
+    logging.getLogger("normandy_core.store").warning("the store's own warning")
+    logging.getLogger("normandy_core.store").info("and below the last resort's level")
+    assert _sent(log_queue) == []
+    assert capfd.readouterr().err == "the store's own warning\n"
 
 
 def test_the_root_logger_is_given_back(log_queue: queue.Queue):
