@@ -3,9 +3,10 @@ run's queue, and the router that files them in ``run.log``, ``flow-<flow>.log`` 
 ``process-<task>.log`` and shows them on the console.
 
 Lines are filed in batches: the listener takes everything the queue holds at once, and
-the files and the console are flushed when the queue is empty (or every
-:data:`Router.CONSOLE_BATCH` characters), not after each line. A quiet run sees each line
-at once; a task printing megabytes costs a few system calls per batch, not per line.
+the router writes each file's share of it, and the console's, in one go once the queue
+stays empty a moment (:data:`Listener.LINGER`) or every :data:`Router.HOLD` characters,
+not line by line. A quiet run sees each line at once; a task printing megabytes costs a
+few system calls per batch, not per line.
 
 Nothing stops the listener. A log file that cannot be written (a full disk, its folder
 gone, a name the file system refuses) is reported once, on the console and in
@@ -60,8 +61,8 @@ def lines_message(
 ) -> tuple[Any, ...]:
     """What a task puts on the log queue: ``messages`` (already masked), each filed as one
     record of the task ``where`` (flow, step, task, key) at ``levelno`` with the time
-    ``created``. A plain tuple: it is pickled for every line a task prints, and a tuple
-    pickles three times faster than an object."""
+    ``created``. A plain tuple, made for every line a task prints: cheaper than any
+    object (between processes it goes as text, see ``PacketQueue.put_text``)."""
     return (LINES, *where, levelno, levelname, created, messages)
 
 

@@ -61,6 +61,7 @@ LEVELS = {
     "critical": logging.CRITICAL,
 }
 
+
 def level_number(name: str) -> int:
     """``warnings`` -> ``logging.WARNING``; ``ValueError`` for an unknown name."""
     try:
