@@ -2,11 +2,11 @@
 run's queue, and the router that files them in ``run.log``, ``flow-<flow>.log`` and
 ``process-<task>.log`` and shows them on the console.
 
-Lines are filed in batches: the listener takes everything the queue holds at once, and
-the router writes each file's share of it, and the console's, in one go once the queue
-stays empty a moment (:data:`Listener.LINGER`) or every :data:`Router.HOLD` characters,
-not line by line. A quiet run sees each line at once; a task printing megabytes costs a
-few system calls per batch, not per line.
+Lines are filed in batches: the listener takes everything the queue holds at once; the
+router shows it on the console in one write, and writes each file's share in one go once
+the queue stays empty a moment (:data:`Listener.LINGER`) or every :data:`Router.HOLD`
+characters, not line by line. A quiet run sees each line at once; a task printing
+megabytes costs a few system calls per batch, not per line.
 
 Nothing stops the listener. A log file that cannot be written (a full disk, its folder
 gone, a name the file system refuses) is reported once, on the console and in
@@ -286,7 +286,8 @@ class Router:
         except Exception:  # noqa: BLE001 - nowhere left to say it: it is recorded
             pass
 
-    def _flush_console(self) -> None:
+    def flush_console(self) -> None:
+        """Write the console's lines held (the files keep theirs until :meth:`flush`)."""
         if not self._console or self.console is None:
             self._console.clear()
             return
@@ -301,7 +302,7 @@ class Router:
 
     def flush(self) -> None:
         """Write what is held: the console's lines, then each file's."""
-        self._flush_console()
+        self.flush_console()
         for name, held in self._held.items():
             if held:
                 text = "".join(held)
@@ -369,6 +370,7 @@ class Listener:
             if stop:  # what a dying worker put after the end is dropped
                 items = items[: items.index(None)]
             self._safely(self.router.handle_all, items)
+            self._safely(self.router.flush_console)  # people see lines as they come
             self._done(taken)
             if not stop and not self._more():
                 time.sleep(self.LINGER)  # lines coming one by one: let them gather
