@@ -255,7 +255,12 @@ class Orchestrator:
         )
         self.history.close()
         self.summary = Summary(
-            self.run, list(self.outcomes.values()), status, self.log_dir, reason=reason
+            self.run,
+            list(self.outcomes.values()),
+            status,
+            self.log_dir,
+            reason=reason,
+            log_problems=self.logs.problems,  # the list itself: it grows until close
         )
         self._hook("normandy_after_run", run=self.run, summary=self.summary)
         self._notify("run_ended", self.summary)

@@ -45,6 +45,7 @@ from normandy_core.executors.dask._protocol import (
     record_to_dict,
     started_marker,
 )
+from normandy_core.logs import is_lines, lines_records
 from normandy_core.store import place
 from normandy_core.worker import TaskCall, TaskResult
 
@@ -226,6 +227,8 @@ class _RunSlot:
                     ends.append(item)
                 elif isinstance(item, logging.LogRecord):
                     records.append(record_to_dict(item))
+                elif is_lines(item):  # what a task logged or printed, a record per line
+                    records.extend(record_to_dict(r) for r in lines_records(item))
                 if len(records) >= _BATCH or self.queue.empty():
                     break
                 item = self.queue.get()
