@@ -21,7 +21,7 @@ PROCS = '''\
 
 import time
 
-from bench_work import burn, make_data, note, total
+from bench_work import burn, chatter, make_data, note, total
 
 
 def noop():
@@ -38,6 +38,12 @@ def produce(pipe, params):
     created = time.time()
     pipe.vars["data"] = data
     note(params["timing"], started=started, created=created, written=time.time())
+
+
+def chatty(log, params):
+    started = time.time()
+    chatter(params["lines"], params["width"], params["how"], log=log)
+    note(params["timing"], started=started, emitted=time.time())
 
 
 def consume(pipe, params):
@@ -154,3 +160,10 @@ def plan(root: Path, tasks: int) -> Path:
             }
         flow["steps"][f"s{s % 10}"] = entries
     return _write(root, {"flows": flows}, processes, {})
+
+
+def chatty(root: Path, lines: int, width: int, how: str, timing: Path) -> Path:
+    """One task printing (``how="print"``) or logging (``"log"``) ``lines`` lines."""
+    params = {"lines": lines, "width": width, "how": how, "timing": str(timing)}
+    flow = _flow([("talk", ["chatty"])], params)
+    return _write(root, {"flows": {"bench": flow}}, {"chatty": "bench_procs:chatty"}, {})

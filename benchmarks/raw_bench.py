@@ -3,7 +3,9 @@
 - ``serial``: the CPU work run one call after another (the baseline of the speedups);
 - ``pool``: the same calls on a bare ``concurrent.futures.ProcessPoolExecutor``;
 - ``handoff``: writing the hand-off's bytes with ``numpy.save`` and reading them back with
-  ``numpy.load``, then summing them, on the disk of the benchmark's projects.
+  ``numpy.load``, then summing them, on the disk of the benchmark's projects;
+- ``lines``: printing the logging workload's lines to a file (no Normandy): what printing
+  them costs a process by itself.
 
 Each writes one JSON object to ``--out``; ``seconds`` excludes the interpreter's start-up.
 """
@@ -61,9 +63,20 @@ def handoff(args: argparse.Namespace) -> dict:
     }
 
 
+def lines(args: argparse.Namespace) -> dict:
+    path = Path(args.dir) / "raw-lines.txt"
+    with open(path, "w", encoding="utf-8") as out:
+        start = time.perf_counter()
+        work.chatter(args.n, args.width, "print", out=out)
+        out.flush()
+        end = time.perf_counter()
+    path.unlink()
+    return {"seconds": end - start}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["serial", "pool", "handoff"])
+    parser.add_argument("workload", choices=["serial", "pool", "handoff", "lines"])
     parser.add_argument("--out", required=True)
     parser.add_argument("--n", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
@@ -71,6 +84,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=["array", "frame"], default="array")
     parser.add_argument("--nbytes", type=int, default=0)
     parser.add_argument("--dir", default=".")
+    parser.add_argument("--width", type=int, default=99)
     args = parser.parse_args()
     result = globals()[args.workload](args)
     with open(args.out, "w") as handle:

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 5)
     names = args.only or list(WORKLOADS)
 
-    kedro_version = ensure_kedro(log)
+    needs_kedro = any(getattr(WORKLOADS[name], "USES_KEDRO", True) for name in names)
+    kedro_version = ensure_kedro(log) if needs_kedro else None
     workdir = Path(tempfile.mkdtemp(prefix="normandy-bench-", dir=args.workdir))
     dask = importlib.util.find_spec("distributed") is not None
     if not dask:
@@ -118,7 +119,11 @@ def _save(meta: dict[str, Any], results: dict[str, Any], quick: bool) -> dict[st
     document: dict[str, Any] = {"meta": meta, "workloads": {}}
     if not quick and path.exists():
         with contextlib.suppress(json.JSONDecodeError):
-            document["workloads"] = json.loads(path.read_text()).get("workloads", {})
+            previous = json.loads(path.read_text())
+            document["workloads"] = previous.get("workloads", {})
+            if meta["versions"].get("kedro") is None:  # no Kedro this time: the kept rows'
+                kept = previous.get("meta", {}).get("versions", {})
+                meta["versions"]["kedro"] = kept.get("kedro")
     document["workloads"].update(results)
     document["workloads"] = {
         n: document["workloads"][n] for n in WORKLOADS if n in document["workloads"]

@@ -86,3 +86,20 @@ def note(path: str, **times: float) -> None:
     data.update(times)
     with open(path, "w") as handle:
         json.dump(data, handle)
+
+
+def line_of(i: int, width: int) -> str:
+    """Line ``i`` of a chatty task's output: ``width`` characters (its newline apart)."""
+    head = f"line {i:09d} "
+    return head + "x" * max(0, width - len(head))
+
+
+def chatter(lines: int, width: int, how: str, out: Any = None, log: Any = None) -> None:
+    """Print (``how="print"``) or log at INFO (``"log"``) ``lines`` lines, one call each:
+    the way a chatty task writes its progress."""
+    if how == "print":
+        for i in range(lines):
+            print(line_of(i, width), file=out)
+    else:
+        for i in range(lines):
+            log.info("%s", line_of(i, width))

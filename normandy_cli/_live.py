@@ -10,6 +10,7 @@ with the number of tasks or log lines.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from normandy_cli._progress import (
     Progress,
     elapsed,
     failure_text,
+    printable,
 )
 from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
 
@@ -49,6 +51,11 @@ STYLES = {
 }
 _SHOWN_RUNNING = 12  # rows of running tasks before "… and N more"
 _LOG_STYLES = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red"}
+_HEAD = re.compile(r"\d\d:\d\d:\d\d (\S+)")
+"""The start of a log record's first line: its time and level."""
+_BACKLOG = 2000
+"""Lines queued at most: past it, the log thread prints them itself (a chatty task then
+waits for the terminal rather than filling memory)."""
 
 
 class LiveProgress(Progress):
@@ -93,9 +100,19 @@ class LiveProgress(Progress):
     # -- lines above the live view -------------------------------------------------------------
 
     def write(self, text: str) -> int:
-        """A line a process logged, from the log thread."""
-        line = text.rstrip("\n")
-        self._queue(Text(line, style=_LOG_STYLES.get(line[9:17].strip(), "")))
+        """Lines processes logged, from the log thread: each record in the style of its
+        level (its later lines too), control characters escaped."""
+        lines, style = [], ""
+        for line in printable(text).rstrip("\n").split("\n"):
+            head = _HEAD.match(line)
+            if head is not None:
+                style = _LOG_STYLES.get(head.group(1), "")
+            lines.append(Text(line, style=style))
+        with self.lock:
+            self.pending.extend(lines)
+            backlog = len(self.pending) >= _BACKLOG
+        if backlog and self.live.is_started:
+            self.live.refresh()
         return len(text)
 
     def _queue(self, line: Text) -> None:
@@ -111,7 +128,8 @@ class LiveProgress(Progress):
             self.console.print(Group(*lines))
 
     def _print(self, mark: str, text: str, style: str = "") -> None:
-        self._queue(Text.assemble((f"{self.marks[mark]} ", style), (text, style)))
+        """A line of the display's own (task names and errors escaped)."""
+        self._queue(Text.assemble((f"{self.marks[mark]} ", style), (printable(text), style)))
 
     def flow_started(self, flow: Flow) -> None:
         super().flow_started(flow)
@@ -155,7 +173,7 @@ class LiveProgress(Progress):
             mark = TOLERATED if outcome.tolerated else FAILED
             self._print(mark, f"{key} {failure_text(outcome)}", STYLES[mark])
             if outcome.error and outcome.error.traceback:
-                self._queue(Text(outcome.error.traceback.rstrip(), style="dim"))
+                self._queue(Text(printable(outcome.error.traceback.rstrip()), style="dim"))
 
     def flow_ended(self, flow: Flow, status: str) -> None:
         super().flow_ended(flow, status)
@@ -204,12 +222,13 @@ class LiveProgress(Progress):
         for entry in shown[:_SHOWN_RUNNING]:
             key = entry.task.key
             again = f" · attempt {entry.attempt}" if entry.attempt > 1 else ""
+            name = printable(entry.task.name)
             if entry.since is None:
-                grid.add_row(Text("·", style="dim"), entry.task.name, "", f"queued{again}")
+                grid.add_row(Text("·", style="dim"), name, "", f"queued{again}")
                 continue
             spinner = self.spinners.setdefault(key, Spinner("dots", style="cyan"))
             worker = f"worker {entry.pid}" if entry.pid else ""
-            grid.add_row(spinner, entry.task.name, elapsed(entry.since, now), worker + again)
+            grid.add_row(spinner, name, elapsed(entry.since, now), worker + again)
         hidden = len(self.running) - min(len(shown), _SHOWN_RUNNING)
         if hidden:
             waiting = f", {queued} waiting for a worker" if queued else ""
@@ -241,7 +260,7 @@ class LiveProgress(Progress):
             grid.add_row(
                 o.task.flow,
                 o.task.step,
-                o.task.name,
+                printable(o.task.name),
                 Text(status, style=style),
                 str(o.attempts),
                 secs(o.duration) if o.started else "-",

@@ -7,12 +7,15 @@ share it: :class:`PlainProgress` writes one line per event (stderr not a termina
 view with rich on a terminal. Both end with the summary table of every task.
 
 Lines a process logs or prints reach the console through :meth:`Progress.write`, so that
-they never cut through the progress display.
+they never cut through the progress display. On a terminal, what processes wrote is shown
+with its control characters escaped (:func:`printable`): a task cannot clear the screen,
+move the cursor or retitle the window. The log files keep the text as written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
     from normandy_core.plan import Flow, Plan, Step, Task
 
 DONE, SKIPPED = "done", "skipped"
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""What a terminal acts on rather than shows: ESC and the other C0 controls but tab and
+newline, DEL, and the C1 controls (CSI and others, in their 8-bit forms)."""
 COUNTED = (DONE, CACHED, FAILED, TOLERATED, SKIPPED, INTERRUPTED)
 """What the progress counts, in display order."""
 
@@ -57,6 +63,8 @@ class Progress(RunObserver):
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
+        self.terminal = _is_tty(stream)
+        """Whether text from processes is escaped (:func:`printable`) before it is shown."""
         self.lock = threading.RLock()
         self.run: RunInfo | None = None
         self.plan: Plan | None = None
@@ -80,9 +88,10 @@ class Progress(RunObserver):
         pass
 
     def write(self, text: str) -> int:
-        """A line a process logged (from the log thread)."""
+        """Lines a process logged (from the log thread), or the display's own."""
+        shown = printable(text) if self.terminal else text
         with self.lock:
-            self.stream.write(text)
+            self.stream.write(shown)
             self.stream.flush()
         return len(text)
 
@@ -91,7 +100,8 @@ class Progress(RunObserver):
 
     def print_summary(self, summary: Summary) -> None:
         """The table of every task, then the counts."""
-        self.stream.write("\n" + summary_table(summary) + "\n")
+        table = summary_table(summary)
+        self.stream.write("\n" + (printable(table) if self.terminal else table) + "\n")
         self.stream.flush()
 
     # -- the state ---------------------------------------------------------------------------
@@ -176,6 +186,14 @@ def describe_counts(counts: Counter[str]) -> str:
     return ", ".join(f"{counts[what]} {what}" for what in shown)
 
 
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (see ``_CONTROLS``) written as escapes
+    (``\\x1b[2J`` for a clear-screen), tabs and newlines as they are."""
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def failure_text(outcome: Outcome) -> str:
@@ -297,8 +315,13 @@ def open_progress(no_progress: bool, stream: IO[str] | None = None) -> Progress:
 
 
 def _is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal a live view can be drawn on."""
+    return _is_tty(stream) and os.environ.get("TERM") != "dumb"
+
+
+def _is_tty(stream: Any) -> bool:
     try:
-        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 

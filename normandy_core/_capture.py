@@ -81,7 +81,7 @@ class _Stream:
     def _write(self, text: str) -> None:
         if text:
             if self.writer is None:
-                self.writer = LogWriter(self.logger, self.level)
+                self.writer = LogWriter(self.logger, self.level, shared=True)
             with contextlib.suppress(Exception):  # a record that cannot be sent is lost alone
                 self.writer.write(text)
 

@@ -9,10 +9,21 @@ Here every message is cut into packets of at most ``PIPE_BUF`` bytes, and each p
 one ``write()``: POSIX makes such writes to a pipe atomic, so packets of several writers
 never interleave and no lock is needed. The reader puts the packets of each message back
 together; a writer that dies in the middle of a message only loses that message.
+
+Messages are pickled, but for the one a chatty task sends for every line
+(:meth:`PacketQueue.put_text`): its constant part (which task, which level) is pickled
+once per writer as a *head*, and each message is then the head's number, a time and the
+text, as UTF-8. The reader gives back ``(*head, time, [texts])``.
+
+The reader takes everything a read brings at once (:meth:`PacketQueue.get_many`), and on
+Linux the pipe is made larger than its default 64 KiB: a chatty writer then runs ahead of
+the reader instead of waiting for it after every few lines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import multiprocessing
 import os
@@ -25,12 +36,30 @@ from multiprocessing import context
 from typing import Any
 
 PACKET = select.PIPE_BUF
-_HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, last packet?
+_HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, flags
+_LAST, _TEXT, _LINES = 1, 2, 4  # flags: the message's last packet; a text (put_text);
+# a text of lines (its messages are its lines; else it is one message)
+_TEXT_HEAD = struct.Struct("<Qd")  # the head's number, the time
 _PAYLOAD = PACKET - _HEADER.size
+_PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
+_READ = 1 << 20
+_pack, _dumps, _write, _PROTOCOL = _HEADER.pack, pickle.dumps, os.write, pickle.HIGHEST_PROTOCOL
+_HEAD = "normandy.packets.head"  # the tag of a head's pickled declaration
+
 
 # message ids: a random start per process, so that a new process reusing a dead one's pid
-# never completes the dead one's unfinished message
+# never completes the dead one's unfinished message (nor uses its heads)
 _ids = itertools.count(secrets.randbits(62))
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _ids, _pid
+    _ids = itertools.count(secrets.randbits(62))
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class PacketQueue:
@@ -38,12 +67,17 @@ class PacketQueue:
 
     def __init__(self, ctx: Any = None) -> None:
         self._reader, self._writer = (ctx or multiprocessing).Pipe(duplex=False)
+        _enlarge(self._writer.fileno())
         self._reset_reader()
 
     def _reset_reader(self) -> None:
+        self._fd = self._writer.fileno()
         self._buffer = bytearray()
         self._parts: dict[tuple[int, int], list[bytes]] = {}
         self._ready: deque[Any] = deque()
+        self._sent_heads: dict[tuple[Any, ...], int] = {}  # writer: head -> its number
+        self._sent_by = _pid
+        self._heads: dict[tuple[int, int], tuple[Any, ...]] = {}  # reader: (pid, n) -> head
 
     def __getstate__(self) -> tuple[Any, Any]:
         context.assert_spawning(self)  # like SimpleQueue: passed to a new process only
@@ -53,48 +87,121 @@ class PacketQueue:
         self._reader, self._writer = state
         self._reset_reader()
 
+    # -- writing -------------------------------------------------------------------------------
+
     def put(self, obj: Any) -> None:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        pid, msg, fd = os.getpid(), next(_ids), self._writer.fileno()
-        for start in range(0, max(len(data), 1), _PAYLOAD):
-            chunk = data[start : start + _PAYLOAD]
-            last = start + _PAYLOAD >= len(data)
-            packet = _HEADER.pack(pid, msg, len(chunk), last) + chunk
-            if os.write(fd, packet) != len(packet):  # never, for len <= PIPE_BUF
-                raise OSError(f"a log packet of {len(packet)} bytes was written in part")
+        self._send(_dumps(obj, _PROTOCOL), 0)
 
     put_nowait = put  # the queue protocol of logging.handlers (a write to a pipe)
 
+    def put_text(
+        self, head: tuple[Any, ...], created: float, text: str, lines: bool = False
+    ) -> None:
+        """Put ``(*head, created, [text])`` — with ``lines``, ``(*head, created,
+        text.split("\\n"))`` — without pickling it: ``head`` (a tuple of plain values) is
+        sent once, then only its number."""
+        if self._sent_by != _pid:  # a forked copy: the reader knows none of our heads
+            self._sent_heads, self._sent_by = {}, _pid
+        number = self._sent_heads.get(head)
+        if number is None:
+            number = next(_ids)
+            self.put((_HEAD, number, head))
+            self._sent_heads[head] = number  # only now: another thread may use it
+        data = _TEXT_HEAD.pack(number, created) + text.encode("utf-8", "surrogatepass")
+        self._send(data, _TEXT | _LINES if lines else _TEXT)
+
+    def _send(self, data: bytes, flags: int) -> None:
+        size = len(data)
+        if size <= _PAYLOAD:  # one packet: most messages
+            packet = _pack(_pid, next(_ids), size, flags | _LAST) + data
+            if _write(self._fd, packet) != len(packet):  # never, for len <= PIPE_BUF
+                raise OSError(f"a log packet of {len(packet)} bytes was written in part")
+            return
+        msg = next(_ids)
+        for start in range(0, size, _PAYLOAD):
+            chunk = data[start : start + _PAYLOAD]
+            last = _LAST if start + _PAYLOAD >= size else 0
+            packet = _pack(_pid, msg, len(chunk), flags | last) + chunk
+            if _write(self._fd, packet) != len(packet):
+                raise OSError(f"a log packet of {len(packet)} bytes was written in part")
+
+    # -- reading -------------------------------------------------------------------------------
+
     def get(self) -> Any:
         while not self._ready:
-            data = os.read(self._reader.fileno(), 1 << 16)
-            if not data:
-                raise EOFError("every writer of the queue is gone")
-            self._buffer += data
-            self._take_packets()
+            self._read()
         return self._ready.popleft()
 
+    def get_many(self) -> list[Any]:
+        """Every message that is complete, waiting for the first one."""
+        while not self._ready:
+            self._read()
+        items = list(self._ready)
+        self._ready.clear()
+        return items
+
+    def pending(self) -> bool:
+        """Whether a message, or part of one, is waiting to be read."""
+        return bool(self._ready) or self._reader.poll()
+
     def empty(self) -> bool:
-        return not self._ready and not self._reader.poll()
+        return not self.pending()
 
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
 
-    def _take_packets(self) -> None:
-        buffer, offset = self._buffer, 0
-        while len(buffer) - offset >= _HEADER.size:
-            pid, msg, size, last = _HEADER.unpack_from(buffer, offset)
-            end = offset + _HEADER.size + size
-            if end > len(buffer):
+    def _read(self) -> None:
+        data = os.read(self._reader.fileno(), _READ)
+        if not data:
+            raise EOFError("every writer of the queue is gone")
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        offset = self._take_packets(data)
+        self._buffer += data[offset:]
+
+    def _take_packets(self, data: bytes) -> int:
+        """Decode the whole packets of ``data``; return where the first partial one starts."""
+        unpack, header, parts, ready = _HEADER.unpack_from, _HEADER.size, self._parts, self._ready
+        offset, total = 0, len(data)
+        while total - offset >= header:
+            pid, msg, size, flags = unpack(data, offset)
+            start = offset + header
+            end = start + size
+            if end > total:
                 break
-            parts = self._parts.setdefault((pid, msg), [])
-            parts.append(bytes(buffer[offset + _HEADER.size : end]))
             offset = end
-            if last:
-                del self._parts[(pid, msg)]
-                try:
-                    self._ready.append(pickle.loads(b"".join(parts)))
-                except Exception:  # noqa: BLE001 - a broken message is dropped, not fatal
+            if flags & _LAST and (pid, msg) not in parts:  # a message of one packet: most
+                payload = data[start:end]
+            else:
+                parts.setdefault((pid, msg), []).append(data[start:end])
+                if not flags & _LAST:
                     continue
-        del buffer[:offset]
+                payload = b"".join(parts.pop((pid, msg)))
+            try:
+                if flags & _TEXT:
+                    number, created = _TEXT_HEAD.unpack_from(payload)
+                    head = self._heads.get((pid, number))
+                    if head is not None:  # else its writer died declaring it: dropped
+                        text = payload[_TEXT_HEAD.size :].decode("utf-8", "surrogatepass")
+                        texts = text.split("\n") if flags & _LINES else [text]
+                        ready.append((*head, created, texts))
+                    continue
+                obj = pickle.loads(payload)
+            except Exception:  # noqa: BLE001 - a broken message is dropped, not fatal
+                continue
+            if type(obj) is tuple and len(obj) == 3 and obj[0] == _HEAD:
+                self._heads[(pid, obj[1])] = obj[2]
+            else:
+                ready.append(obj)
+        return offset
+
+
+def _enlarge(fd: int) -> None:
+    """Make the pipe hold :data:`_PIPE_SIZE` bytes where the system allows it (Linux)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is not None:
+        with contextlib.suppress(OSError):  # more than this user may have: keep the default
+            fcntl.fcntl(fd, setpipe, _PIPE_SIZE)

@@ -13,31 +13,43 @@ import logging
 import logging.handlers
 import multiprocessing
 import queue
-from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from normandy_core._logrouter import (
+    LINES,
+    LISTENER_THREAD,
+    Console,
+    Listener,
+    Router,
+    StartedCallback,
+    is_lines,
+    lines_message,
+    lines_records,
+)
 from normandy_core._packets import PacketQueue
 from normandy_core.events import RunObserver
 from normandy_core.status import INTERRUPTED, SUCCEEDED
-from normandy_core.store import file_part
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
     from normandy_core.plan import Flow, Step, Task
 
-
-class Console(Protocol):
-    """Where console lines go: a text stream, or a progress display that prints them."""
-
-    def write(self, text: str, /) -> int: ...
-
-    def flush(self) -> None: ...
-
-
-StartedCallback = Callable[[str, int, int, float], None]
-"""Called (in the log thread) with ``key, attempt, pid, when`` as a worker starts an attempt."""
+__all__ = [
+    "LEVELS",
+    "LINES",
+    "LISTENER_THREAD",
+    "Console",
+    "LogObserver",
+    "QueueHandler",
+    "RunLogs",
+    "StartedCallback",
+    "is_lines",
+    "level_number",
+    "lines_message",
+    "lines_records",
+    "start_notice",
+]
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -48,8 +60,6 @@ LEVELS = {
     "errors": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-
-_FORMAT = "%(asctime)s %(levelname)-7s %(where)s | %(message)s"
 
 
 def level_number(name: str) -> int:
@@ -79,77 +89,6 @@ def start_notice(flow: str, key: str, attempt: int, pid: int, when: float) -> lo
     )
 
 
-class _Router(logging.Handler):
-    """Writes each record to run.log, its flow's and its task's files, and the console
-    (event lines only with ``console_events``); passes start notices to ``on_started``."""
-
-    MAX_OPEN = 64
-    """Log files kept open at once: a run of thousands of tasks has a file per task, more
-    than a process may open; the least recently written is closed (and reopened in append
-    mode if its task writes again)."""
-
-    def __init__(
-        self,
-        log_dir: Path,
-        level: int,
-        console: Console | None,
-        console_events: bool,
-        on_started: StartedCallback | None,
-    ) -> None:
-        super().__init__(logging.DEBUG)
-        self.log_dir = log_dir
-        self.run_level = level
-        self.files: OrderedDict[str, IO[str]] = OrderedDict()
-        self.console = console
-        self.console_events = console_events
-        self.on_started = on_started
-        self.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
-
-    def _file(self, name: str) -> IO[str]:
-        handle = self.files.get(name)
-        if handle is not None:
-            self.files.move_to_end(name)
-            return handle
-        if len(self.files) >= self.MAX_OPEN:
-            self.files.popitem(last=False)[1].close()
-        handle = self.files[name] = open(self.log_dir / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        return handle
-
-    def emit(self, record: logging.LogRecord) -> None:
-        started = getattr(record, "started", None)
-        if started is not None:  # a worker's start notice: it bypassed every logger's level
-            if self.on_started is not None:
-                self.on_started(*started)
-            if record.levelno < self.run_level:
-                return
-        key = getattr(record, "key", None)
-        flow = getattr(record, "flow", None)
-        record.where = key or (flow or "normandy")
-        text = self.format(record) + "\n"
-        targets = ["run.log"]
-        if flow:
-            targets.append(f"flow-{file_part(flow)}.log")
-        if key:
-            targets.append(f"process-{file_part(key)}.log")
-        for name in targets:
-            handle = self._file(name)
-            handle.write(text)
-            handle.flush()
-        if (
-            self.console is not None
-            and record.levelno >= self.run_level
-            and (self.console_events or not getattr(record, "event", False))
-        ):
-            self.console.write(text)
-            self.console.flush()
-
-    def close(self) -> None:
-        for handle in self.files.values():
-            handle.close()
-        self.files.clear()
-        super().close()
-
-
 class QueueHandler(logging.handlers.QueueHandler):
     """Puts records with a blocking ``put``: with a :class:`PacketQueue` the writes go
     straight into its pipe, so that a worker's records are all in it before the worker
@@ -159,19 +98,13 @@ class QueueHandler(logging.handlers.QueueHandler):
         self.queue.put(record)  # type: ignore[attr-defined]
 
 
-class _Listener(logging.handlers.QueueListener):
-    def dequeue(self, block: bool) -> logging.LogRecord:
-        return self.queue.get()  # type: ignore[no-any-return]
-
-    def enqueue_sentinel(self) -> None:
-        self.queue.put(None)  # type: ignore[attr-defined]  # QueueListener's sentinel
-
-
 class RunLogs:
     """The log files of one run and the queue every process's records go through.
 
     ``console`` receives the lines at ``level`` or above, event lines only with
     ``console_events``; ``on_started`` is told of each attempt a worker starts.
+    :attr:`problems` says what could not be logged (a file that could not be written…),
+    each also shown on the console as it happens.
     """
 
     def __init__(
@@ -188,12 +121,10 @@ class RunLogs:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
         self.level = level
-        self.problems: list[str] = []
-        """Log files that could not be written, and why (recorded with the run)."""
         ctx = mp_context or multiprocessing
         self.queue: Any = PacketQueue(ctx) if across_processes else queue.Queue()
-        self.router = _Router(log_dir, level, console, console_events, on_started)
-        self.listener = _Listener(self.queue, self.router)
+        self.router = Router(log_dir, level, console, console_events, on_started)
+        self.listener = Listener(self.queue, self.router)
         self.listener.start()
         self.logger = logging.getLogger(f"normandy.run.{id(self)}")
         self.logger.propagate = False
@@ -213,10 +144,19 @@ class RunLogs:
         ``event`` for an account of the run's progress."""
         self.logger.log(level, message, extra={"flow": flow, "key": key, "event": event})
 
+    @property
+    def problems(self) -> list[str]:
+        """What could not be logged, in words (the list grows until :meth:`close`)."""
+        return self.router.problems
+
     def close(self) -> None:
         self.listener.stop()
         self.router.close()
         self.logger.handlers.clear()
+        # tasks that ran in this process (serial) routed its module loggers to them
+        from normandy_core.tasklog import release_module_loggers
+
+        release_module_loggers()
 
 
 class LogObserver(RunObserver):

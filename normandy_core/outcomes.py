@@ -126,6 +126,8 @@ class Summary:
     ended: float = field(default_factory=time.time)
     reason: str | None = None
     """Why the run ended early (an error of the machine or of Normandy), if it did."""
+    log_problems: list[str] = field(default_factory=list)
+    """What could not be logged (a log file that could not be written…), in words."""
 
     @property
     def exit_code(self) -> int:
@@ -158,6 +160,7 @@ class Summary:
             "counts": self.counts,
             "failing_task": failing.task.key if failing else None,
             "reason": self.reason,
+            "log_problems": list(self.log_problems),
             "tasks": [
                 {
                     "key": o.task.key,

@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +216,7 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
                 **_lineage(vars_),
             )
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
-        text = masker("".join(traceback.format_exception(type(exc), exc, tb)))
+        text = masker.format_exception(exc, tb)
         return TaskResult(
             key=call.key,
             ok=False,

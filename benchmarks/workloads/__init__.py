@@ -1,4 +1,4 @@
-"""The six workloads of the suite, in the order they run.
+"""The workloads of the suite, in the order they run.
 
 Each module has ``NAME``, ``TITLE`` and ``run(ctx) -> dict`` returning ``params`` (sizes),
 ``metrics`` (every series measured: median, min, max, samples), ``details`` and ``rows``
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from workloads import chain, cpu, fanout, handoff, scale, startup
+from workloads import chain, cpu, fanout, handoff, logs, scale, startup
 
 WORKLOADS: dict[str, ModuleType] = {
-    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale)
+    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs)
 }

@@ -130,9 +130,7 @@ class Orchestrator:
             console_events=self.options.console_events,
             on_started=self.inbox.started,
         )
-        self.recorder = HistoryRecorder(
-            self.history, self.run.id, self._report, lambda: self.logs.problems
-        )
+        self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
             [
@@ -301,7 +299,12 @@ class Orchestrator:
         if reason and status == SUCCEEDED:
             status = FAILED
         summary = Summary(
-            self.run, list(self.outcomes.values()), status, self.log_dir, reason=reason
+            self.run,
+            list(self.outcomes.values()),
+            status,
+            self.log_dir,
+            reason=reason,
+            log_problems=self.logs.problems,  # the list itself: it grows until close
         )
         self.history.uses(self.run.id, self.reuse.used)
         try:

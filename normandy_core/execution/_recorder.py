@@ -33,12 +33,10 @@ class HistoryRecorder(RunObserver):
         history: History,
         run_id: str,
         report: Callable[[int, str], None],
-        log_problems: Callable[[], list[str]],
     ) -> None:
         self.history = history
         self.run_id = run_id
         self.report = report
-        self.log_problems = log_problems
         self.last_beat = time.time()
         self.warned = False
 
@@ -107,6 +105,6 @@ class HistoryRecorder(RunObserver):
             self.run_id,
             summary.status,
             reason=summary.reason,
-            log_problems=self.log_problems(),
+            log_problems=summary.log_problems,
             ended=summary.ended,
         )

@@ -35,7 +35,7 @@ from normandy_core._packets import PacketQueue
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
 from normandy_core.executors._forkserver import mp_context, warm_up
 from normandy_core.executors._pool import WorkerPool
-from normandy_core.logs import start_notice
+from normandy_core.logs import is_lines, lines_records, start_notice
 from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
 __all__ = [
@@ -202,6 +202,8 @@ class RecordRelay:
                     ends.append(item)
                 elif isinstance(item, logging.LogRecord):
                     records.append(record_to_dict(item))
+                elif is_lines(item):  # what a task logged or printed: a record per line
+                    records.extend(record_to_dict(r) for r in lines_records(item))
                 if len(records) >= self._batch or self.queue.empty():
                     break
                 item = self.queue.get()

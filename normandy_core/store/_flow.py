@@ -3,6 +3,7 @@ and written by a task (:class:`Variables`, which is ``pipe.vars``)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -17,10 +18,36 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _MISSING = object()
 
 
+FILE_PART_MAX = 128
+"""The longest :func:`file_part` kept as it is, in bytes. Longer ones are shortened to
+between ``FILE_PART_MAX + 1`` and ``FILE_PART_MAX + 3`` bytes: with the longest prefix and
+suffix Normandy adds (``process-`` and ``.log``) a file name stays within 143 bytes, the
+smallest name limit of the file systems in common use (eCryptfs; 255 elsewhere)."""
+
+_HASH_CHARS = 16
+
+
 def file_part(text: str) -> str:
-    """``text`` as one file name: readable, reversible (``/`` -> ``%2F``), never ``..``."""
-    quoted = urllib.parse.quote(text, safe="[]=.-_,+@")
-    return quoted.replace("..", "%2E%2E") if ".." in quoted else quoted
+    """``text`` as one file name: readable, never ``..``, bounded in bytes, unique.
+
+    Characters outside ``[A-Za-z0-9_.~=,+@[]-]`` are %-encoded (``/`` -> ``%2F``), which
+    keeps the name reversible. A name longer than :data:`FILE_PART_MAX` bytes keeps its
+    readable beginning and ends with ``~`` and a hash of the whole text
+    (``f.s.fetch[%2Fdata%2F…~1f2e3d4c5b6a7988``); being longer than every name kept as it
+    is, a shortened name can only equal another shortened one, from the same hash.
+    """
+    quoted = urllib.parse.quote(text, safe="[]=.-_,+@", errors="surrogatepass")
+    if ".." in quoted:
+        quoted = quoted.replace("..", "%2E%2E")
+    if len(quoted) <= FILE_PART_MAX:  # %-encoded: ASCII, one byte per character
+        return quoted
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    keep = FILE_PART_MAX + 3 - len(digest) - 1
+    head = quoted[:keep]
+    cut = head.rfind("%", keep - 2)
+    if cut != -1:  # never half of a %XX escape
+        head = head[:cut]
+    return f"{head}~{digest}"
 
 
 def check_name(name: object) -> str:
@@ -40,8 +67,8 @@ class FlowStore:
     def __init__(self, run_dir: Path | str | Place, flow: str) -> None:
         run = place(run_dir)
         self.flow = flow
-        self.vars_dir = run / "vars" / flow
-        self.staging_root = run / "staging" / flow
+        self.vars_dir = run / "vars" / file_part(flow)
+        self.staging_root = run / "staging" / file_part(flow)
 
     def path(self, name: str) -> Place:
         return self.vars_dir / (check_name(name) + SUFFIX)

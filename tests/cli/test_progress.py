@@ -272,3 +272,74 @@ def test_no_progress_on_a_terminal_gives_plain_lines(project):
     lines = events(screen)
     assert lines and lines[-1][0] == lines[-1][1] == 4
     assert any(t.startswith("f.s1.ok started (worker ") for _, _, t in lines)
+
+
+# -- what processes write, on a terminal ---------------------------------------------------------
+
+ESCAPING = '''
+from normandy_core import hookimpl
+
+
+def noisy(log):
+    print("clear \\x1b[2J the screen")
+    print("retitle \\x1b]0;pwned\\x07 the window")
+    log.warning("8-bit \\x9b31m csi, del \\x7f, nul \\x00, bell \\x07, a\\ttab")
+    raise RuntimeError("blink \\x1b[5m in an error")
+
+
+@hookimpl
+def normandy_processes():
+    return {"noisy": noisy}
+'''
+
+NOISY = """
+confs:
+  plugins: [procs]
+  envs:
+    dev: {}
+flows:
+  f:
+    tags: [default]
+    steps:
+      s: [noisy]
+"""
+
+RAW = ["\x1b[2J", "\x1b]0;pwned", "\x9b31m", "\x7f", "\x00", "\x07", "\x1b[5m"]
+ESCAPED = [
+    "clear \\x1b[2J the screen",
+    "retitle \\x1b]0;pwned\\x07 the window",
+    "8-bit \\x9b31m csi, del \\x7f, nul \\x00, bell \\x07, a",  # the tab: rich expands it
+    "blink \\x1b[5m in an error",
+]
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--no-progress"]], ids=["live", "plain"])
+def test_a_processs_escape_sequences_reach_a_terminal_escaped(make_project, args):
+    """A clear-screen printed by a task went through to the terminal."""
+    root = make_project(NOISY, {"procs.py": ESCAPING})
+    code, raw = run_in_terminal(args, root)
+    assert code == 1, raw
+    for sequence in RAW:
+        assert sequence not in raw, sequence
+    for text in ESCAPED:
+        assert text in raw, text
+    [task_log] = (root / "logs").glob("*/process-f.s.noisy.log")
+    written = task_log.read_text()
+    assert "clear \x1b[2J the screen" in written  # the log files keep what was written
+    assert "8-bit \x9b31m csi, del \x7f, nul \x00, bell \x07, a\ttab" in written
+
+
+def test_a_processs_escape_sequences_are_kept_off_a_terminal(normandy, make_project):
+    root = make_project(NOISY, {"procs.py": ESCAPING})
+    result = normandy("run", cwd=root)  # stderr is a pipe: the text as written
+    assert result.returncode == 1, result.output
+    assert "clear \x1b[2J the screen" in result.stderr
+
+
+def test_printable_escapes_what_a_terminal_acts_on_and_nothing_else():
+    from normandy_cli._progress import printable
+
+    assert printable("plain text, é, 東京, a\ttab\nand lines") == (
+        "plain text, é, 東京, a\ttab\nand lines"
+    )
+    assert printable("\x1b[2J\r\x00\x7f\x9b\x85") == "\\x1b[2J\\x0d\\x00\\x7f\\x9b\\x85"

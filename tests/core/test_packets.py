@@ -86,3 +86,64 @@ def test_a_writer_killed_in_the_middle_of_a_message_blocks_nobody():
     queue.put(None)
     reader.join(10)
     assert got == [("after", 0, "after" * 10), "and mine"]  # the broken message is dropped
+
+
+def test_get_many_takes_every_complete_message_at_once():
+    queue = PacketQueue()
+    values = [("m", i, "z" * (i * 1000)) for i in range(10)]  # some of several packets
+    writer = threading.Thread(target=lambda: [queue.put(v) for v in values])
+    writer.start()
+    writer.join(10)
+    got: list[object] = []
+    while len(got) < len(values):
+        got.extend(queue.get_many())
+    assert got == values
+    assert not queue.pending()
+    queue.put("more")
+    assert queue.pending()
+
+
+def _next_id(queue: PacketQueue) -> None:
+    from normandy_core import _packets
+
+    queue.put(next(_packets._ids))
+
+
+def test_processes_forked_from_one_parent_number_their_messages_apart():
+    """Workers are forked from one fork server: with the message ids of the server, a
+    worker reusing a dead one's pid could complete the dead one's unfinished message."""
+    ctx = mp_context()
+    queue = PacketQueue(ctx)
+    children = [ctx.Process(target=_next_id, args=(queue,)) for _ in range(3)]
+    for child in children:
+        child.start()
+    firsts = {_get(queue, 30) for _ in children}
+    for child in children:
+        child.join(10)
+    assert len(firsts) == 3
+
+
+def _texts(queue: PacketQueue, name: str) -> None:
+    for i in range(3):
+        queue.put_text(("head", name, 20), float(i), f"{name} {i}\nsecond line", lines=True)
+    queue.put_text(("head", name, 30), 9.0, "one message\nof two lines", lines=False)
+    queue.put_text(("head", name, 20), 5.0, "é" * PACKET, lines=True)  # several packets
+
+
+def test_texts_come_back_with_their_head_from_every_writer():
+    ctx = mp_context()
+    queue = PacketQueue(ctx)
+    writers = [ctx.Process(target=_texts, args=(queue, name)) for name in "ab"]
+    for w in writers:
+        w.start()
+    got = [_get(queue, 30) for _ in range(10)]
+    for w in writers:
+        w.join(10)
+    for name in "ab":
+        mine = [m for m in got if m[1] == name]
+        assert mine[:3] == [
+            ("head", name, 20, float(i), [f"{name} {i}", "second line"]) for i in range(3)
+        ]
+        assert mine[3] == ("head", name, 30, 9.0, ["one message\nof two lines"])
+        assert mine[4] == ("head", name, 20, 5.0, ["é" * PACKET])
+    assert queue.empty()

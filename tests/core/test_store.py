@@ -10,6 +10,7 @@ import mmap
 import subprocess
 import sys
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +23,14 @@ from normandy_core.store import (
     Place,
     Variables,
     check_name,
+    file_part,
     place,
     read_value,
     store_problem,
     store_root,
     write_value,
 )
+from normandy_core.store._flow import FILE_PART_MAX
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -450,3 +453,57 @@ def test_two_threads_of_a_task_writing_one_variable_never_collide(tmp_path):
     assert errors == []
     assert vars_.get("shared") in ([n] * 1000 for n in range(4))
     assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["shared.nv"]
+
+
+# -- file names from task keys and flow names ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["f.s.t", "f.s.t[eu]", "f.s.t[a/b]", "f.s.t[..]", "x" * FILE_PART_MAX, "f.s.t[é]"],
+)
+def test_file_part_keeps_a_name_that_fits(text: str):
+    name = file_part(text)
+    assert name == urllib.parse.quote(text, safe="[]=.-_,+@").replace("..", "%2E%2E")
+    assert urllib.parse.unquote(name) == text  # reversible
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "f.s.t[" + "é" * 90 + "]",
+        "f.s.t[" + "東京都" * 9 + "]",
+        "f.s.t[/data/" + "/".join(["incoming"] * 10) + "/batch01.csv]",
+        "x" * (FILE_PART_MAX + 1),
+        "a" * 10_000,
+        "f.s.t[" + "%" * 100 + "]",
+    ],
+)
+def test_file_part_shortens_a_long_name_readably(text: str):
+    name = file_part(text)
+    assert FILE_PART_MAX < len(name.encode()) <= FILE_PART_MAX + 3
+    head, _, digest = name.rpartition("~")
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert urllib.parse.unquote(head) == text[: len(urllib.parse.unquote(head))]  # its start
+    assert len(head) > FILE_PART_MAX - 20
+    assert "/" not in name and ".." not in name
+
+
+def test_shortened_names_stay_unique():
+    texts = [f"f.s.t[{'é' * 90}{i}]" for i in range(1000)]
+    texts += ["f.s.t[" + "é" * 90 + "]", "f.s.t[" + "é" * 91 + "]"]
+    names = {file_part(text) for text in texts}
+    assert len(names) == len(texts)
+    # a name kept as it is never equals a shortened one: they differ in length
+    assert max(len(file_part("y" * n)) for n in range(FILE_PART_MAX + 1)) == FILE_PART_MAX
+
+
+def test_staging_and_variables_of_long_names_fit_the_file_system(root: Place):
+    flow = "nightly_" + "l" * 300
+    store = FlowStore(root / "run", flow)
+    key = f"{flow}.s.t[{'é' * 90}]"
+    variables = _vars(store, key)
+    variables["x"] = 1
+    assert store.commit(key) == ["x"]
+    assert FlowStore(root / "run", flow).names() == ["x"]
+    assert _vars(store, f"{flow}.s2.t")["x"] == 1

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from normandy_core._interrupt import RunInterrupted
+from normandy_core.logs import lines_records
 from normandy_core.pipe import variables_storage
 from normandy_core.store import FlowStore
 from normandy_core.worker import Masker, TaskCall, TaskResult, run_task, secret_values
@@ -144,7 +145,8 @@ def make_call(tmp_path: Path, procs: str) -> Callable[..., TaskCall]:
 
 
 def records(log_queue: queue.Queue) -> list[logging.LogRecord]:
-    """What the task logged: the records after the worker's start notice (always first)."""
+    """What the task logged: the records after the worker's start notice (always first),
+    a record per line sent."""
     out = []
     while True:
         try:
@@ -152,7 +154,7 @@ def records(log_queue: queue.Queue) -> list[logging.LogRecord]:
         except queue.Empty:
             break
     assert out and hasattr(out[0], "started"), "the start notice comes first"
-    return out[1:]
+    return [record for item in out[1:] for record in lines_records(item)]
 
 
 def module(procs: str):
