@@ -105,7 +105,7 @@ class Orchestrator:
             checked,
             project.registry,
             self.masks,
-            force=options.resume is not None,
+            resumed=options.resume.run_id if options.resume else None,
             no_cache=options.no_cache,
             rerun=options.rerun,
         )
@@ -342,7 +342,7 @@ def explain_plan(
             checked,
             project.registry,
             secret_values(checked.credentials),
-            force=options.resume is not None,
+            resumed=options.resume.run_id if options.resume else None,
             no_cache=options.no_cache,
             rerun=options.rerun,
         )

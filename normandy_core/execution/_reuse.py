@@ -59,9 +59,10 @@ class Decision:
 class Reuse:
     """Fingerprints the tasks of one run, and decides which can be reused.
 
-    ``force``: reuse wherever possible, whatever a task's ``cache`` (``--resume``);
-    ``no_cache``: never reuse (``--no-cache``); ``rerun``: patterns of tasks that run
-    whatever their fingerprint (``--rerun``)."""
+    ``resumed``: the run ``--resume`` resumes: what succeeded there is reused where its
+    fingerprint is unchanged, whatever a task's ``cache`` (a task with cache on may reuse
+    any earlier success); ``no_cache``: never reuse (``--no-cache``); ``rerun``: patterns
+    of tasks that run whatever their fingerprint (``--rerun``)."""
 
     def __init__(
         self,
@@ -72,7 +73,7 @@ class Reuse:
         registry: Registry,
         masks: Sequence[str],
         *,
-        force: bool = False,
+        resumed: str | None = None,
         no_cache: bool = False,
         rerun: Sequence[str] = (),
     ) -> None:
@@ -81,7 +82,8 @@ class Reuse:
         self.variables = variables
         self.registry = registry
         self.mask = Masker(masks)
-        self.force = force
+        self.resumed = resumed
+        self.force = resumed is not None
         self.no_cache = no_cache
         self.rerun = tuple(rerun)
         self.env = env_hash(checked.env, checked.settings)
@@ -138,6 +140,8 @@ class Reuse:
         if any(matches(task, pattern) for pattern in self.rerun):
             return Decision(task, None, RERUN)
         successes = self.history.successes(task.key)
+        if not task.cache:  # only --resume brings it here: what succeeded in that run
+            successes = [s for s in successes if s.run_id == self.resumed]
         if not successes:
             return Decision(task, None, NO_SUCCESS)
         now = self.base(task)
