@@ -40,12 +40,28 @@ def digest(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Code:
-    """A process's code: its module, the hash of the module's source, and the
-    distribution (``name==version``) it comes from, where it comes from one."""
+    """A process's code (:func:`normandy_core.code.code_of`): its module, the hash of the
+    module's source, the distribution (``name==version``) it comes from where it comes
+    from one, and what it imports: project module -> the hash of its source, library ->
+    its version, ``python`` -> Python's."""
 
     module: str
     source: str
     distribution: str = ""
+    imports: tuple[tuple[str, str], ...] = ()
+
+    def changes(self, now: Code) -> list[str]:
+        """What changed from this code to ``now``: modules, libraries, ``python``."""
+        changed = []
+        if (self.module, self.source, self.distribution) != (
+            now.module,
+            now.source,
+            now.distribution,
+        ):
+            changed.append(now.module)
+        then, later = dict(self.imports), dict(now.imports)
+        changed.extend(sorted(k for k in then.keys() | later.keys() if then.get(k) != later.get(k)))
+        return changed
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,12 @@ class Fingerprint:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "code": [self.code.module, self.code.source, self.code.distribution],
+            "code": [
+                self.code.module,
+                self.code.source,
+                self.code.distribution,
+                dict(self.code.imports),
+            ],
             "params": dict(self.params),
             "env": self.env,
             "credentials": self.credentials,
@@ -81,9 +102,9 @@ class Fingerprint:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
-        module, source, distribution = data["code"]
+        module, source, distribution, *imports = data["code"]
         return cls(
-            Code(module, source, distribution),
+            Code(module, source, distribution, tuple(sorted((imports or [{}])[0].items()))),
             dict(data["params"]),
             data["env"],
             data["credentials"],
@@ -144,8 +165,7 @@ def verify(
     ``current`` gives each variable's content hash now, ``names`` the variables there;
     ``shown``, the params then and now as they may be shown (credentials masked)."""
     reasons: list[str] = []
-    if recorded.code != now.code:
-        reasons.append(f"code changed ({now.code.module})")
+    reasons.extend(f"code changed ({what})" for what in recorded.code.changes(now.code))
     changed = sorted(
         key
         for key in recorded.params.keys() | now.params.keys()

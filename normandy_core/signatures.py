@@ -16,8 +16,6 @@ import importlib.machinery
 import sys
 from pathlib import Path
 
-import xxhash
-
 from normandy_core.binding import RESERVED, Parameter, Signature
 from normandy_core.errors import ProcessLoadError
 
@@ -161,103 +159,4 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, target: 
     return Signature(tuple(reserved), tuple(inputs))
 
 
-__all__ = ["code_hash", "module_file", "static_signature"]
-
-
-def code_hash(path: Path, function: str) -> str:
-    """The hash of what a process's result may depend on in its module's source: the
-    whole module, less the top-level functions that nothing else in it names (the other
-    processes of a module of processes, usually). Editing one process then reruns that
-    one, while editing a helper reruns every process of the module; a name mentioned in a
-    string (``globals()[name]``) counts as used. The syntax tree is hashed, not the text,
-    so comments, blank lines and formatting change nothing; a file that does not parse is
-    hashed whole."""
-    try:
-        source = path.read_bytes()
-    except OSError:
-        return ""
-    try:
-        tree = ast.parse(source, str(path))
-    except (SyntaxError, ValueError):
-        return xxhash.xxh3_128_hexdigest(source)
-    defs = {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
-    used: set[str] = set()
-    for node in tree.body:
-        own = getattr(node, "name", None)
-        used |= _names(node) - _locals(node) - {own}
-    dropped = {name for name in defs if name != function and name not in used}
-    hasher = xxhash.xxh3_128()
-    for node in tree.body:
-        if getattr(node, "name", None) not in dropped:
-            hasher.update(ast.dump(node).encode())
-    return hasher.hexdigest()
-
-
-def _locals(node: ast.AST) -> set[str]:
-    """The names a top-level function binds in its own scope (its parameters, what it
-    assigns or imports): in its body such a name is not the module's function of the same
-    name, as in ``def double(raw)`` next to ``def raw()``. Bindings in nested scopes are
-    left out and ``global`` names kept, so a doubt counts as a use (a rerun, never a stale
-    result)."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return set()
-    args = node.args
-    bound = {
-        a.arg
-        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-        if a is not None
-    }
-    declared = {
-        name
-        for child in ast.walk(node)
-        if isinstance(child, (ast.Global, ast.Nonlocal))
-        for name in child.names
-    }
-    todo: list[ast.AST] = list(node.body)
-    while todo:
-        child = todo.pop()
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(child.name)  # its body is another scope
-            continue
-        elif isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp)):
-            continue
-        elif isinstance(child, ast.GeneratorExp):
-            continue
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
-            bound.add(child.id)
-        elif isinstance(child, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in child.names)
-        elif isinstance(child, ast.ExceptHandler) and child.name:
-            bound.add(child.name)
-        todo.extend(ast.iter_child_nodes(child))
-    return bound - declared
-
-
-_LOOKUPS = frozenset({"globals", "getattr", "vars", "locals", "eval", "exec", "__import__"})
-"""Built-ins through which a function can reach a module-level function by a string."""
-
-
-def _names(node: ast.AST) -> set[str]:
-    """The names a top-level statement mentions. Its strings count too where they can name
-    a function: everywhere outside functions (a dispatch table, ``__all__``), and inside a
-    function that looks names up (``globals()[name]``, ``getattr(module, name)``,
-    ``import_module``). Elsewhere a string naming a function is data, most often a
-    variable named like the process that makes it (``pipe.vars["double"]``)."""
-    names: set[str] = set()
-    attributes: set[str] = set()
-    strings: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name):
-            names.add(child.id)
-        elif isinstance(child, ast.Attribute):
-            attributes.add(child.attr)
-        elif isinstance(child, ast.Constant) and isinstance(child.value, str):
-            strings.add(child.value)
-    function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    if not function or names & _LOOKUPS or "import_module" in names | attributes:
-        return names | attributes | strings
-    return names | attributes
+__all__ = ["module_file", "static_signature"]

@@ -11,13 +11,10 @@ recorded with it.
 
 from __future__ import annotations
 
-import importlib.metadata
-import sys
-import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from normandy_core.code import code_of
 from normandy_core.execution._variables import RunVariables
 from normandy_core.fingerprint import (
     ABSENT,
@@ -34,7 +31,6 @@ from normandy_core.masking import Masker, mask_values
 from normandy_core.plan import Plan, Task, matches
 from normandy_core.project import Checked
 from normandy_core.registry import Registry
-from normandy_core.signatures import code_hash, module_file
 from normandy_core.store import SUFFIX, Place
 
 NO_SUCCESS = "no earlier success"
@@ -128,7 +124,7 @@ class Reuse:
             attribute = getattr(spec.obj, "__qualname__", attribute)
         found = self._code.get(f"{module}:{attribute}")
         if found is None:
-            found = self._code[f"{module}:{attribute}"] = _code(module, attribute)
+            found = self._code[f"{module}:{attribute}"] = code_of(module, attribute)
         return found
 
     # -- deciding ---------------------------------------------------------------------------
@@ -173,8 +169,10 @@ class Reuse:
         return self.store / "runs" / run_id / "vars" / flow / (name + SUFFIX)
 
     def _stored(self, success: Success, flow: str, name: str) -> bool:
+        """Whether the variable file is still there (and, for a reference, what it names)."""
         try:
-            return self._file(success.run_id, flow, name).exists()
+            file = self._file(success.run_id, flow, name)
+            return file.exists() and file.resolve().exists()
         except OSError:
             return False
 
@@ -251,40 +249,3 @@ def _pending(reason: str, task: Task, variables: Preview) -> str:
             part = f"input {name} is made again by {maker} (reused if it comes out the same)"
         parts.append(part)
     return "; ".join(parts)
-
-
-def _code(module: str, function: str) -> Code:
-    """A process's code: the hash of its module's source (less the functions nothing in
-    it uses, :func:`~normandy_core.signatures.code_hash`), and the distribution it comes
-    from."""
-    path = module_file(module)
-    if path is None:
-        return Code(module, "", _distribution(module, None))
-    return Code(module, code_hash(path, function.partition(".")[0]), _distribution(module, path))
-
-
-_installed_roots: tuple[str, ...] | None = None
-
-
-def _distribution(module: str, path: Path | None) -> str:
-    """``name==version`` of the installed distribution ``module`` comes from; empty for a
-    module of the project itself (its source is what matters)."""
-    global _installed_roots
-    if _installed_roots is None:
-        paths = sysconfig.get_paths()
-        _installed_roots = tuple({paths["purelib"], paths["platlib"]})
-    if path is not None and not str(path).startswith(_installed_roots):
-        return ""
-    top = module.partition(".")[0]
-    for name in (top, top.replace("_", "-")):
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    found = importlib.metadata.packages_distributions().get(top) or []
-    for name in found:
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return f"python=={sys.version.split()[0]}" if path is None else ""

@@ -176,6 +176,24 @@ def test_a_helper_change_reruns_every_process_of_its_module(normandy, project):
     assert second["explained"]["raw"] == "run (code changed (procs))"
 
 
+def test_a_change_in_a_project_module_it_imports(normandy, make_project):
+    procs = PROCS.replace("    return [2 * x for x in raw]", "    return [scale(x) for x in raw]")
+    root = make_project(
+        CONF,
+        {
+            "procs.py": "from helpers import scale\n" + procs,
+            "helpers.py": "def scale(x):\n    return 2 * x\n",
+            "conf/dev.yml": "token: abc\n",
+        },
+    )
+    run(normandy, root)
+    edit(root, "return 2 * x", "return 4 * x", "helpers.py")
+    second = run(normandy, root)
+    assert second["explained"]["double"] == "run (code changed (helpers))"
+    assert second["explained"]["total"] == "run (code changed (helpers); input changed (double))"
+    assert (root / "report.txt").read_text() == "40 8"
+
+
 def test_a_param_change(normandy, project):
     root = project()
     first = run(normandy, root)

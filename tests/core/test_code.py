@@ -4,14 +4,18 @@ missed here is a stale result served, so every way the code can change has a cas
 
 from __future__ import annotations
 
+import importlib
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
-from normandy_core.signatures import code_hash
+from normandy_core import code
+from normandy_core.code import code_hash, code_of
+from normandy_core.fingerprint import Code, Fingerprint, verify
 
-MODULE = '''
+MODULE = """
 import json
 from pathlib import Path
 
@@ -36,7 +40,7 @@ def total(double):
 
 def by_name(name):
     return globals()[name]
-'''
+"""
 
 
 @pytest.fixture
@@ -130,3 +134,74 @@ def test_a_string_in_a_function_is_data_unless_the_function_looks_names_up(modul
     before = code_hash(path, "total")
     module(looks_up.replace("range(params", "range(1 + params"))
     assert code_hash(path, "total") != before
+
+
+# -- what a module imports -------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A folder on ``sys.path`` holding modules under names unique to the test."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(code, "_versions", {})
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+
+    def write(files: dict[str, str]) -> str:
+        for name, text in files.items():
+            path = tmp_path / name.replace("PKG", prefix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).replace("PKG", prefix))
+        importlib.invalidate_caches()
+        return prefix
+
+    return write
+
+
+def test_a_project_module_imported_is_part_of_the_code(project) -> None:
+    files = {
+        "PKG/__init__.py": "",
+        "PKG/procs.py": "import json\nfrom . import helpers\n\ndef p(x):\n    return helpers.f(x)\n",
+        "PKG/helpers.py": "from PKG.deeper import g\n\ndef f(x):\n    return g(x)\n",
+        "PKG/deeper.py": "def g(x):\n    return x\n",
+    }
+    pkg = project(files)
+    before = code_of(f"{pkg}.procs", "p")
+    imports = dict(before.imports)
+    assert {f"{pkg}.helpers", f"{pkg}.deeper", "python"} <= imports.keys()
+    assert "json" not in imports  # the standard library: Python's version stands for it
+    assert code_of(f"{pkg}.procs", "p") == before
+    project({"PKG/deeper.py": "def g(x):\n    return x + 1\n"})  # two imports away
+    after = code_of(f"{pkg}.procs", "p")
+    assert before.changes(after) == [f"{pkg}.deeper"]
+    assert before.source == after.source  # the process's own module did not change
+
+
+def test_an_installed_library_counts_by_its_version(project, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(code, "_installed_roots", (str(tmp_path / "site"),))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    pkg = project(
+        {
+            "site/PKGlib/__init__.py": "def f(x):\n    return x\n",
+            "site/PKGlib-1.0.dist-info/METADATA": "Name: PKGlib\nVersion: 1.0\n",
+            "procs_PKG.py": "import PKGlib.sub\n\ndef p(x):\n    return PKGlib.f(x)\n",
+        }
+    )
+    before = code_of(f"procs_{pkg}", "p")
+    assert dict(before.imports)[f"{pkg}lib"] == "1.0"
+    (tmp_path / "site" / f"{pkg}lib-1.0.dist-info").rename(
+        tmp_path / "site" / f"{pkg}lib-2.0.dist-info"
+    )
+    project({"site/PKGlib-2.0.dist-info/METADATA": "Name: PKGlib\nVersion: 2.0\n"})
+    monkeypatch.setattr(code, "_versions", {})  # a new run of the command
+    after = code_of(f"procs_{pkg}", "p")
+    assert before.changes(after) == [f"{pkg}lib"]
+
+
+def test_a_fingerprint_says_which_code_changed() -> None:
+    then = Fingerprint(Code("procs", "a", "", (("helpers", "1"), ("python", "3.11.4"))), {}, "", "")
+    now = Fingerprint(Code("procs", "a", "", (("helpers", "2"), ("python", "3.11.5"))), {}, "", "")
+    assert verify(then, now, lambda name: None, list) == [
+        "code changed (helpers)",
+        "code changed (python)",
+    ]
+    assert Fingerprint.from_dict(then.to_dict()) == then
