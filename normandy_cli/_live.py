@@ -241,8 +241,8 @@ class LiveProgress(Progress):
         line.add_column(no_wrap=True)
         counts = Text(f"{self.finished}/{self.total} tasks ", style="bold")
         for what in COUNTED:
-            if what == INTERRUPTED and not self.counts[what]:
-                continue
+            if what in (CACHED, INTERRUPTED) and not self.counts[what]:
+                continue  # shown once there are some
             style = STYLES[what] if self.counts[what] else "dim"
             counts.append(f" {self.counts[what]} {what}", style)
         line.add_row(ProgressBar(total=max(self.total, 1), completed=self.finished), counts)

@@ -164,6 +164,7 @@ class Orchestrator:
         status, reason, bug = FAILED, None, None
         try:
             with Interrupts():
+                self.reuse.recording = self.run.id  # recorded, so it may use others
                 self._borrow()
                 self.events.emit("run_started", self.run)
                 try:
@@ -257,7 +258,7 @@ class Orchestrator:
         for b in self.options.borrowed:
             source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
             self.variables.bind_committed(b.flow, b.name, source, b.hash)
-            self.reuse.used.add(b.run_id)
+            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -306,7 +307,6 @@ class Orchestrator:
             reason=reason,
             log_problems=self.logs.problems,  # the list itself: it grows until close
         )
-        self.history.uses(self.run.id, self.reuse.used)
         try:
             self.events.emit("run_ended", summary)
         finally:

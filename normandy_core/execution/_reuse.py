@@ -86,6 +86,9 @@ class Reuse:
         self.credentials = credentials_hash(checked.credentials)
         self.used: set[str] = set()
         """The runs whose stored variables this run bound (it must not outlive them)."""
+        self.recording: str | None = None
+        """The run recorded as using them, as they are bound (so a gc while it runs, or
+        after it was killed, keeps them); ``None`` for a preview."""
         self._code: dict[str, Code] = {}
         self._bases: dict[str, Fingerprint] = {}
 
@@ -186,8 +189,15 @@ class Reuse:
             source = self._file(success.run_id, written.flow, written.name)
             self.variables.bind(decision.task, written.name, source, written.hash or "")
             names.append(written.name)
-        self.used.add(success.run_id)
+        self.use(success.run_id)
         return tuple(names)
+
+    def use(self, run_id: str) -> None:
+        """Note that this run binds variables stored by ``run_id``."""
+        if run_id not in self.used:
+            self.used.add(run_id)
+            if self.recording is not None:
+                self.history.uses(self.recording, [run_id])
 
 
 UNKNOWN = "?"
