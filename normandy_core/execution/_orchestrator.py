@@ -199,8 +199,19 @@ class Orchestrator:
         if self.options.address:
             options["address"] = self.options.address
         return WorkerSetup(
-            self.logs.queue, paths, MappingProxyType(options), str(self.run_dir), self.run.id
+            self.logs.queue,
+            paths,
+            MappingProxyType(options),
+            str(self.run_dir),
+            self.run.id,
+            self._modules() if self.project.config.preload else (),
         )
+
+    def _modules(self) -> tuple[str, ...]:
+        """The modules of the processes the plan runs, in the order of their first task."""
+        registry = self.project.registry
+        targets = (registry.get(t.process).target for t in self.plan.tasks())
+        return tuple(dict.fromkeys(target.partition(":")[0] for target in targets))
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress

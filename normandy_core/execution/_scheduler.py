@@ -255,6 +255,11 @@ class Scheduler:
         error, result, crashed_pid = self._outcome_of(future, task)
         if result is not None:
             self._started(task, result.pid, result.started)
+            if result.import_duration:  # its duration is its work: the import is apart
+                attempt.started, attempt.import_duration = result.started, result.import_duration
+                outcome.import_duration += result.import_duration
+                if outcome.attempts == 1:
+                    outcome.started = result.started
         else:  # crashed or timed out: seen started, else from submission, on a known worker
             self._started(task, crashed_pid, attempt.submitted)
         outcome.pid = (result.pid if result else crashed_pid) or attempt.pid

@@ -41,7 +41,9 @@ class WorkerSetup:
     ``options`` are the engine's own settings: the mapping ``confs.<executor name>`` of
     the project (``confs.dask``), overridden by the command line (``--address``).
     ``store`` is the run's folder of the variables storage (a path or a URL): every
-    worker must reach it.
+    worker must reach it. ``modules`` are the modules of the processes the run may call,
+    which an engine may import ahead of the first task, once for all its workers (the
+    ``local`` executor's fork server does; empty with ``confs.preload: false``).
     """
 
     log_queue: Any
@@ -49,6 +51,7 @@ class WorkerSetup:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     store: str = ""
     run_id: str = ""
+    modules: tuple[str, ...] = ()
 
 
 class WorkerCrashed(Exception):

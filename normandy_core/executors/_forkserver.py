@@ -11,11 +11,20 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
+import os
 
 # pebble's worker loop is unpickled in every worker: importing pebble once in the server
 # spares each worker that import (asyncio and all, some 40 ms); ctypes is how a worker
 # becomes a subreaper and flushes the C library's buffers (see executors._pool, _capture).
-_PRELOAD = ["normandy_core.worker", "normandy_core.executors._pool", "pebble", "ctypes"]
+# Last, the hook that imports the run's process modules once the orchestrator names them
+# (see executors._preload).
+_PRELOAD = [
+    "normandy_core.worker",
+    "normandy_core.executors._pool",
+    "pebble",
+    "ctypes",
+    "normandy_core.executors._preload_hook",
+]
 
 
 def mp_context() -> multiprocessing.context.BaseContext:
@@ -27,7 +36,19 @@ def mp_context() -> multiprocessing.context.BaseContext:
 
 def warm_up() -> None:
     """Start the fork server now, in the background, instead of at the first task: its
-    interpreter start-up and imports then overlap with loading and checking the project.
-    Calling it again, or before a run that ends up not using it, is harmless."""
+    interpreter start-up and imports then overlap with loading and checking the project,
+    and it waits, once started, to be told which process modules to import
+    (:func:`normandy_core.executors._preload.release`, at the first task). Calling it
+    again, or before a run that ends up not using it, is harmless."""
+    from normandy_core.executors._preload import SOCKET, open_channel
+
     mp_context()
-    multiprocessing.forkserver.ensure_running()
+    path = open_channel()
+    if path is None:
+        multiprocessing.forkserver.ensure_running()
+        return
+    os.environ[SOCKET] = path  # in the server's environment only: it is spawned now
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        os.environ.pop(SOCKET, None)

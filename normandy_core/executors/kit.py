@@ -35,6 +35,7 @@ from normandy_core._packets import PacketQueue
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
 from normandy_core.executors._forkserver import mp_context, warm_up
 from normandy_core.executors._pool import WorkerPool
+from normandy_core.executors._preload import describe, release
 from normandy_core.logs import is_lines, lines_records, start_notice
 from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
@@ -67,7 +68,11 @@ class ChildPool:
     ``log_queue`` receives the records of the tasks: the run's own queue for an engine in
     the orchestrator (``setup.log_queue``), or a :class:`RecordRelay`'s queue for one that
     forwards them from elsewhere (then ``mark_ends``). ``sys_path``: folders the workers
-    import from first (the project's root and ``src/``).
+    import from first (the project's root and ``src/``). ``preload``: modules the fork
+    server imports before it forks the first worker, where ``normandy run`` started it
+    (:func:`warm_up`; see :mod:`normandy_core.executors._preload`): it is told at the
+    first :meth:`submit` (with nothing to import, where ``preload`` is empty), and what it
+    did is logged on ``log_queue``.
     """
 
     def __init__(
@@ -77,16 +82,21 @@ class ChildPool:
         sys_path: Iterable[str] = (),
         *,
         mark_ends: bool = False,
+        preload: Iterable[str] = (),
     ) -> None:
-        self._pool = WorkerPool(
-            size, _init, (log_queue, tuple(sys_path), mark_ends), mp_context()
-        )
+        self._sys_path = tuple(sys_path)
+        self._pool = WorkerPool(size, _init, (log_queue, self._sys_path, mark_ends), mp_context())
         self._run = _run_marked if mark_ends else run_task
+        self._log_queue = log_queue
+        self._preload: tuple[str, ...] | None = tuple(preload)
 
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
         """Run one attempt; the future ends with its result, :class:`WorkerCrashed` (its
         worker died: ``exitcode``, ``pid``) or :class:`TaskTimedOut`. Cancelling it stops
         the worker running it."""
+        if self._preload is not None:  # before the first worker is forked
+            release(self._preload, self._sys_path, self._preloaded)
+            self._preload = None
         inner = self._pool.schedule(self._run, (call,), timeout)
         outer: Future[TaskResult] = Future()
         expired = self._pool.expired
@@ -111,6 +121,19 @@ class ChildPool:
         outer.add_done_callback(cancel)
         inner.add_done_callback(done)
         return outer
+
+    def _preloaded(self, reply: dict[str, Any]) -> None:
+        """The fork server's account of its imports, for the run's log."""
+        for warning, text in describe(reply):
+            record = logging.LogRecord(
+                "normandy.preload", logging.WARNING if warning else logging.INFO, "", 0, text,
+                None, None,
+            )
+            record.flow, record.key, record.event = None, None, not warning
+            try:
+                self._log_queue.put(record)
+            except Exception:  # noqa: BLE001 - the run's end closed the queue: not worth more
+                return
 
     def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
         """Stop the workers (with ``cancel``, the running tasks too; else once they end);

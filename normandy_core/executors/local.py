@@ -18,7 +18,9 @@ class LocalExecutor(Executor):
     pool: ChildPool | None = None
 
     def start(self) -> None:
-        self.pool = ChildPool(self.workers, self.setup.log_queue, self.setup.sys_path)
+        self.pool = ChildPool(
+            self.workers, self.setup.log_queue, self.setup.sys_path, preload=self.setup.modules
+        )
 
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
         assert self.pool is not None, "start() first"
