@@ -21,6 +21,7 @@ from normandy_core.config import (
     check_executor,
     check_processes,
     check_store,
+    checkable,
     env_settings,
     load_credentials,
     read_config,
@@ -155,9 +156,12 @@ def check_project(
     taken from earlier runs); ``extra``: problems found by the caller."""
     environ = os.environ if environ is None else environ
     config = project.config
-    problems = check_processes(
-        config, project.registry, flows, signatures=signatures, imports=imports
-    )
+    imported = None
+    if signatures and imports:  # the modules import in child processes meanwhile
+        from normandy_core._import_check import ImportChecks
+
+        imported = ImportChecks(project.registry, checkable(config, project.registry, flows))
+    problems: list[Problem] = []
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
@@ -174,6 +178,9 @@ def check_project(
             from_command_line=executor is not None,
         )
         problems += check_store(config)
+    problems[:0] = check_processes(
+        config, project.registry, flows, signatures=signatures, imports=imports, imported=imported
+    )
     env_name, env_problems = select_env(config, env)
     problems += env_problems
     settings: dict[str, Any] = {}
