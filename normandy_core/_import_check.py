@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Iterable, Sequence
 
+from normandy_core.binding import Signature
 from normandy_core.errors import ProcessLoadError
 from normandy_core.registry import Registry
 
@@ -33,7 +34,7 @@ class ImportChecks:
     def __init__(self, registry: Registry, names: Iterable[str]) -> None:
         self.registry = registry
         self.names = list(dict.fromkeys(names))
-        self._found: dict[str, str | None] = {}
+        self._found: dict[str, _Answer] = {}
         groups: dict[str, list[str]] = {}
         for name in self.names:
             spec = registry.get(name)
@@ -45,13 +46,20 @@ class ImportChecks:
     def result(self) -> dict[str, str | None]:
         """For each name: ``None`` where its module imports and it can be called with what
         Normandy gives, else the message saying why not."""
+        return {name: self._answers()[name][1] for name in self.names}
+
+    def signature(self, name: str) -> Signature | None:
+        """``name``'s signature as its import found it (``None``: it has a problem)."""
+        return self._answers()[name][0] if name in self.names else None
+
+    def _answers(self) -> dict[str, _Answer]:
         if self._children:
             self._found.update(_collect(self._children))
             self._children = []
         for name in self.names:
             if name not in self._found:
                 self._found[name] = _check(self.registry, name)
-        return {name: self._found[name] for name in self.names}
+        return self._found
 
 
 def import_problems(registry: Registry, names: Iterable[str]) -> dict[str, str | None]:
@@ -70,12 +78,15 @@ def _shares(groups: list[list[str]]) -> list[list[str]]:
     return shares
 
 
-def _check(registry: Registry, name: str) -> str | None:
+_Answer = tuple["Signature | None", "str | None"]
+"""A check's answer: the signature, or the message saying why there is none."""
+
+
+def _check(registry: Registry, name: str) -> _Answer:
     try:
-        registry.signature(name, load=True)
+        return registry.signature(name, load=True), None
     except ProcessLoadError as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def _fork(registry: Registry, shares: Sequence[list[str]]) -> list[tuple[int, int, list[str]]]:
@@ -101,8 +112,8 @@ def _fork(registry: Registry, shares: Sequence[list[str]]) -> list[tuple[int, in
     return children
 
 
-def _collect(children: list[tuple[int, int, list[str]]]) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
+def _collect(children: list[tuple[int, int, list[str]]]) -> dict[str, _Answer]:
+    found: dict[str, _Answer] = {}
     for pid, read, share in children:
         with os.fdopen(read, "rb") as answers:
             data = answers.read()
@@ -112,7 +123,7 @@ def _collect(children: list[tuple[int, int, list[str]]]) -> dict[str, str | None
         except Exception:  # noqa: BLE001 - it died before answering: say how
             why = _died(status)
             for name in share:
-                found.setdefault(name, f"importing process {name!r} {why}")
+                found.setdefault(name, (None, f"importing process {name!r} {why}"))
     return found
 
 

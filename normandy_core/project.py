@@ -44,6 +44,7 @@ from normandy_core.plugins import (
 from normandy_core.registry import Registry, build_registry
 
 if TYPE_CHECKING:
+    from normandy_core._import_check import ImportChecks
     from normandy_core.binding import Signature
     from normandy_core.plan import Plan
 
@@ -121,12 +122,20 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     return Project(root, config, plugins, registry, problems)
 
 
-def signature_or_none(registry: Registry, name: str) -> Signature | None:
+def signature_or_none(
+    registry: Registry, name: str, imported: ImportChecks | None = None
+) -> Signature | None:
     """``name``'s signature, or ``None`` where it has a problem of its own (unknown, a
-    clash, cannot be imported), reported by the process checks."""
+    clash, cannot be imported), reported by the process checks. ``imported``: the checks
+    importing the modules elsewhere, asked where the source does not tell for certain."""
     if name not in registry or registry.clash(name) is not None:
         return None
     try:
+        if imported is not None:
+            from normandy_core.signatures import static_signature
+
+            found = static_signature(registry.get(name).target, name)
+            return found if found is not None else imported.signature(name)
         return registry.signature(name)
     except ProcessLoadError:
         return None
@@ -166,7 +175,7 @@ def check_project(
         from normandy_core.dataflow import check_data_flow
 
         problems += check_data_flow(
-            plan, lambda name: signature_or_none(project.registry, name), available
+            plan, lambda name: signature_or_none(project.registry, name, imported), available
         )
     problems += list(extra)
     if signatures:
