@@ -132,13 +132,14 @@ def _run_log(project: Path, history: dict[str, Any]) -> str:
 
 
 def _breakdown(got: dict[str, Any]) -> dict[str, float]:
-    """Where a run's time went: the fork server's imports (from the run's log), the tasks'
-    work (reading the raw files; the rest) summed and on the critical path (the slowest
-    task of each step, step after step), and the remainder of the whole command."""
+    """Where a run's time went: the fork server's imports (from the run's log); the tasks'
+    work, summed (reading the raw files; the rest); the time its steps ran tasks (each
+    step from its first task's start to its last task's end, on 2 workers); and the rest
+    of the whole command (start-up, checks, scheduling between steps, history, logs)."""
     tasks = got["history"]["tasks"]
     found = _PRELOADED.search(got["log"])
     preload = float(found.group(1)) if found else 0.0
-    slowest: dict[tuple[str, str], float] = {}
+    spans: dict[tuple[str, str], tuple[float, float]] = {}
     reads = work = 0.0
     for t in tasks:
         took = t["duration"] or 0.0
@@ -147,8 +148,9 @@ def _breakdown(got: dict[str, Any]) -> dict[str, float]:
         else:
             work += took
         where = (t["flow"], t["step"])
-        slowest[where] = max(slowest.get(where, 0.0), took)
-    path = sum(slowest.values())
+        first, last = spans.get(where, (t["started"], t["ended"]))
+        spans[where] = (min(first, t["started"]), max(last, t["ended"]))
+    steps = sum(last - first for first, last in spans.values())
     imports = sum(t["import_duration"] for t in tasks)
     wall = got["wall"]
     return {
@@ -157,8 +159,8 @@ def _breakdown(got: dict[str, Any]) -> dict[str, float]:
         "task_imports": imports,
         "reads_summed": reads,
         "work_summed": work,
-        "critical_path": path,
-        "overhead": wall - preload - imports - path,
+        "steps": steps,
+        "overhead": wall - preload - imports - steps,
     }
 
 
@@ -230,17 +232,19 @@ def _notes(m: dict[str, Any], raw: dict[str, int]) -> list[str]:
         "|---|---|---|",
         f"| whole command | {s('normandy.full')} | {s('kedro.sequential')} |",
         f"| importing the process modules (pandas, scikit-learn, matplotlib…) | "
-        f"{s('normandy.part.preload')}, once, in the fork server, while nothing else can "
-        f"run (reference: `python -c import` {s('import')}, whole command) | "
+        f"{s('normandy.part.preload')}, once, in the fork server, before the first task "
+        f"starts (reference: `python -c import` {s('import')}, whole command) | "
         f"about {s('import')}, once, when the pipelines are registered |",
         f"| reading the raw files ({files}), summed over tasks | "
         f"{s('normandy.part.reads_summed')} | the same calls, one after another |",
         f"| the rest of the tasks' work (cleaning, joins, 3 models, 4 charts), summed | "
         f"{s('normandy.part.work_summed')} | the same calls, one after another |",
-        f"| tasks on the critical path (the slowest task of each step, step after step) | "
-        f"{s('normandy.part.critical_path')} | every task: about {fmt(tasks, 's')} |",
+        f"| running the tasks (each step from its first task's start to its last task's "
+        f"end, on 2 workers; summed over the steps) | {s('normandy.part.steps')} | every "
+        f"task, one after another: about {fmt(tasks, 's')} |",
         f"| the rest: interpreter and framework start-up, reading and checking the "
-        f"project, scheduling, history, logs | {s('normandy.part.overhead')} | about "
+        f"project, starting the workers, going from step to step, history, logs | "
+        f"{s('normandy.part.overhead')} | about "
         f"{fmt(kedro_rest - tasks, 's')} (whole command − imports − tasks) |",
         "",
         "With each worker importing the modules for itself (`NORMANDY_PRELOAD=0`), the "

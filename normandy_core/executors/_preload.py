@@ -177,24 +177,57 @@ def serve(path: str) -> None:
             conn.sendall(json.dumps(reply).encode() + b"\n")
 
 
+class _OutOfTime(BaseException):
+    """The imports ran past :data:`BUDGET`."""
+
+
+BUDGET = 60.0
+"""Seconds the fork server may spend importing (``NORMANDY_PRELOAD_BUDGET`` to change it):
+no worker can start meanwhile, so a module that hangs when imported (waiting on the
+network…) must not hang the run. The module being imported then is given up, and those
+after it are left out; their tasks' workers import them, under the tasks' timeouts."""
+
+
+def _budget() -> float:
+    try:
+        return max(0.001, float(os.environ.get("NORMANDY_PRELOAD_BUDGET", BUDGET)))
+    except ValueError:
+        return BUDGET
+
+
+def _out_of_time(signum: int, frame: Any) -> None:
+    raise _OutOfTime
+
+
 def _import_all(modules: list[str], conn: socket.socket) -> dict[str, Any]:
     import importlib
+    import signal
 
     imported: dict[str, float] = {}
     failed: dict[str, str] = {}
     before = {t.ident for t in threading.enumerate()}
     began = time.perf_counter()
-    with _captured() as output:
-        for name in modules:
-            if _gone(conn):  # the orchestrator ended: nobody will fork a worker
-                break
-            start = time.perf_counter()
-            try:
-                importlib.import_module(name)
-            except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
-                failed[name] = f"{type(exc).__name__}: {exc}"
-                continue
-            imported[name] = round(time.perf_counter() - start, 4)
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    budget = _budget()
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        with _captured() as output:
+            for name in modules:
+                if _gone(conn):  # the orchestrator ended: nobody will fork a worker
+                    break
+                start = time.perf_counter()
+                try:
+                    importlib.import_module(name)
+                except _OutOfTime:
+                    failed[name] = f"still importing after {budget:g} s: given up"
+                    break
+                except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
+                    failed[name] = f"{type(exc).__name__}: {exc}"
+                    continue
+                imported[name] = round(time.perf_counter() - start, 4)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     threads = [t.name for t in threading.enumerate() if t.ident not in before]
     return {
         "seconds": round(time.perf_counter() - began, 4),

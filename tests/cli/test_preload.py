@@ -192,3 +192,20 @@ def test_the_summary_shows_the_import_column_only_where_a_worker_imported(
     alone = normandy("run", "--no-progress", cwd=root, env={"NORMANDY_PRELOAD": "0"})
     header = next(line for line in alone.stderr.splitlines() if line.startswith("FLOW"))
     assert header.split() == ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION", "IMPORT"]
+
+
+def test_a_module_that_hangs_when_imported_does_not_hang_the_run(normandy, make_project):
+    hangs = "import time\ntime.sleep(60)\n\ndef run():\n    pass\n"
+    root = _project(
+        make_project,
+        extra="stuck: stuck:run",
+        more="three:\n        stuck: {timeout: 2}\n        where:",
+        files={"stuck.py": hangs},
+    )
+    result = normandy("run", "--json", cwd=root, env={"NORMANDY_PRELOAD_BUDGET": "1"})
+    assert result.returncode == 1, result.output
+    status = {t["key"]: t["status"] for t in json.loads(result.stdout)["tasks"]}
+    assert status["main.one.first"] == status["main.three.where"] == "succeeded"
+    assert status["main.three.stuck"] == "timed out"  # its worker imported it, and hung
+    log = (next((root / "logs").iterdir()) / "run.log").read_text()
+    assert "could not preload stuck (still importing after 1 s: given up)" in log
