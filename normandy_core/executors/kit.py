@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from normandy_core._packets import PacketQueue
@@ -95,7 +96,7 @@ class ChildPool:
         worker died: ``exitcode``, ``pid``) or :class:`TaskTimedOut`. Cancelling it stops
         the worker running it."""
         if self._preload is not None:  # before the first worker is forked
-            release(self._preload, self._sys_path, self._preloaded)
+            release(self._preload, self._sys_path, partial(self._preloaded, call.log_level))
             self._preload = None
         inner = self._pool.schedule(self._run, (call,), timeout)
         outer: Future[TaskResult] = Future()
@@ -122,13 +123,14 @@ class ChildPool:
         inner.add_done_callback(done)
         return outer
 
-    def _preloaded(self, reply: dict[str, Any]) -> None:
-        """The fork server's account of its imports, for the run's log."""
+    def _preloaded(self, level: int, reply: dict[str, Any]) -> None:
+        """The fork server's account of its imports, for the run's log (at the run's
+        ``level``, as the tasks' records)."""
         for warning, text in describe(reply):
-            record = logging.LogRecord(
-                "normandy.preload", logging.WARNING if warning else logging.INFO, "", 0, text,
-                None, None,
-            )
+            levelno = logging.WARNING if warning else logging.INFO
+            if levelno < level:
+                continue
+            record = logging.LogRecord("normandy.preload", levelno, "", 0, text, None, None)
             record.flow, record.key, record.event = None, None, not warning
             try:
                 self._log_queue.put(record)
