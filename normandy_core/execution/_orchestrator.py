@@ -130,6 +130,13 @@ class Orchestrator:
             console_events=self.options.console_events,
             on_started=self.inbox.started,
         )
+        setup = self._setup()
+        if getattr(executor_cls, "preloads", False) and setup.modules and self._every_task_runs():
+            # the fork server imports the process modules while the run is recorded and
+            # the pool starts (else at the first task: a task reused needs no import)
+            from normandy_core.executors.kit import preload
+
+            preload(setup.modules, setup.sys_path, setup.log_queue, self.logs.level)
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
@@ -142,7 +149,7 @@ class Orchestrator:
             guests,
             self._report_failure,
         )
-        executor = executor_cls(self.run.workers, self._setup())
+        executor = executor_cls(self.run.workers, setup)
         self._start(executor)
         self.run.where = executor.description
         scheduler = Scheduler(
@@ -206,6 +213,12 @@ class Orchestrator:
             self.run.id,
             self._modules() if self.project.config.preload else (),
         )
+
+    def _every_task_runs(self) -> bool:
+        """Whether no task of the plan can be reused (cache off, no ``--resume``)."""
+        if self.options.resume is not None:
+            return False
+        return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
 
     def _modules(self) -> tuple[str, ...]:
         """The modules of the processes the plan runs, in the order of their first task."""

@@ -88,6 +88,7 @@ class Scheduler:
         """Wake at least this often while tasks run (a ``waiting`` event each time)."""
         self.reuse = reuse
         """Fingerprints the tasks and decides which earlier successes stand for them."""
+        self._ahead = False  # the processes' code fingerprinted ahead (see _step)
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self.attempts: dict[str, Attempt] = {}
@@ -138,6 +139,12 @@ class Scheduler:
                 self._cached(decision)
             else:
                 self._submit(task, state)
+        if state.pending and self.reuse is not None and not self._ahead:
+            # while the first workers start (the fork server imports the process modules
+            # for them), not later between two steps: parsing every process module and
+            # looking up its libraries' versions
+            self.reuse.code_ahead(self.plan.tasks())
+            self._ahead = True
         while state.pending or state.retry_at:
             now = time.time()
             for due, task in [r for r in state.retry_at if r[0] <= now]:

@@ -98,6 +98,11 @@ class Executor(ABC):
     #: where the tasks run, in words, for the run's first log line (set by ``start``)
     description: str = ""
 
+    #: whether the workers are forked from this process's fork server (the engine kit's
+    #: :func:`~normandy_core.executors.kit.warm_up`), which can import the run's process
+    #: modules for them as soon as the plan is known (``setup.modules``)
+    preloads: bool = False
+
     def __init__(self, workers: int, setup: WorkerSetup) -> None:
         self.workers = workers
         self.setup = setup

@@ -13,7 +13,8 @@ guarantees, wherever it runs them. The ``local`` executor is built from it, and 
   task's lines come before the orchestrator's line about it).
 - :func:`record_to_dict` / :func:`dict_to_record` — a record as plain data, for a transport
   that does not pickle (JSON, a Dask event).
-- :func:`warm_up` — start the fork server that pools fork their workers from.
+- :func:`warm_up` — start the fork server that pools fork their workers from, and
+  :func:`preload` — have it import the run's process modules once, for every worker.
 
 In the orchestrator, an engine puts every record that comes back on ``setup.log_queue``
 (:class:`~normandy_core.executors.WorkerSetup`): they reach the console and the log files,
@@ -47,6 +48,7 @@ __all__ = [
     "WorkerCrashed",
     "dict_to_record",
     "mp_context",
+    "preload",
     "record_to_dict",
     "start_notice",
     "warm_up",
@@ -96,7 +98,7 @@ class ChildPool:
         worker died: ``exitcode``, ``pid``) or :class:`TaskTimedOut`. Cancelling it stops
         the worker running it."""
         if self._preload is not None:  # before the first worker is forked
-            release(self._preload, self._sys_path, partial(self._preloaded, call.log_level))
+            preload(self._preload, self._sys_path, self._log_queue, call.log_level)
             self._preload = None
         inner = self._pool.schedule(self._run, (call,), timeout)
         outer: Future[TaskResult] = Future()
@@ -123,24 +125,34 @@ class ChildPool:
         inner.add_done_callback(done)
         return outer
 
-    def _preloaded(self, level: int, reply: dict[str, Any]) -> None:
-        """The fork server's account of its imports, for the run's log (at the run's
-        ``level``, as the tasks' records)."""
-        for warning, text in describe(reply):
-            levelno = logging.WARNING if warning else logging.INFO
-            if levelno < level:
-                continue
-            record = logging.LogRecord("normandy.preload", levelno, "", 0, text, None, None)
-            record.flow, record.key, record.event = None, None, not warning
-            try:
-                self._log_queue.put(record)
-            except Exception:  # noqa: BLE001 - the run's end closed the queue: not worth more
-                return
-
     def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
         """Stop the workers (with ``cancel``, the running tasks too; else once they end);
         what their tasks started is killed, and a worker that will not stop dies."""
         self._pool.close(cancel=cancel, timeout=timeout)
+
+
+def preload(modules: Iterable[str], sys_path: Iterable[str], log_queue: Any, level: int) -> None:
+    """Tell the fork server that :func:`warm_up` started to import ``modules`` now (with
+    ``sys_path`` first on its path), for every worker forked from it; what it did is logged
+    on ``log_queue`` at ``level``. Only the first call of a process tells it (a
+    :class:`ChildPool` calls it at its first task); without a server started by
+    :func:`warm_up`, it does nothing. See :mod:`normandy_core.executors._preload`."""
+    release(tuple(modules), tuple(sys_path), partial(_preloaded, log_queue, level))
+
+
+def _preloaded(log_queue: Any, level: int, reply: dict[str, Any]) -> None:
+    """The fork server's account of its imports, for the run's log (at the run's
+    ``level``, as the tasks' records)."""
+    for warning, text in describe(reply):
+        levelno = logging.WARNING if warning else logging.INFO
+        if levelno < level:
+            continue
+        record = logging.LogRecord("normandy.preload", levelno, "", 0, text, None, None)
+        record.flow, record.key, record.event = None, None, not warning
+        try:
+            log_queue.put(record)
+        except Exception:  # noqa: BLE001 - the run's end closed the queue: not worth more
+            return
 
 
 def not_run(call: TaskCall, exc: BaseException) -> TaskResult:

@@ -16,6 +16,7 @@ from normandy_core.worker import TaskCall, TaskResult
 
 class LocalExecutor(Executor):
     pool: ChildPool | None = None
+    preloads = True
 
     def start(self) -> None:
         self.pool = ChildPool(
