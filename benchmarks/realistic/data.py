@@ -1,10 +1,13 @@
-"""The realistic pipeline's raw data, generated: companies (CSV), shuttles (an Excel
-workbook) and reviews (Parquet), a few MB in all, the same every time (seeded)."""
+"""The realistic pipeline's data, generated: companies (CSV), shuttles (an Excel workbook)
+and reviews (Parquet), a few MB in all, the same every time (seeded); and the table the
+``processing`` flow makes of them (``model_input.parquet``), as its last run left it for
+the other flows."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import ml_data
 import numpy as np
 import pandas as pd
 
@@ -55,4 +58,10 @@ def make(folder: Path, companies: int, shuttles: int, reviews: int) -> dict[str,
         }
     )
     review.to_parquet(folder / "reviews.parquet", index=False)
+    ml_data.model_input_table(
+        ml_data.preprocess_companies(company),
+        ml_data.preprocess_shuttles(shuttle),
+        ml_data.summarize_reviews(review),
+        {"out_dir": str(folder)},
+    )
     return {p.name: p.stat().st_size for p in sorted(folder.iterdir())}

@@ -20,6 +20,11 @@ def load_reviews(params: dict) -> pd.DataFrame:
     return pd.read_parquet(Path(params["data_dir"]) / "reviews.parquet")
 
 
+def load_model_input(params: dict) -> pd.DataFrame:
+    """The table ``model_input_table`` makes, as the last nightly processing left it."""
+    return pd.read_parquet(Path(params["data_dir"]) / "model_input.parquet")
+
+
 def _is_true(column: pd.Series) -> pd.Series:
     return column == "t"
 
@@ -52,6 +57,11 @@ def summarize_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
     summary = reviews.groupby("shuttle_id")[scores].mean()
     summary["reviews"] = reviews.groupby("shuttle_id").size()
     return summary.reset_index()
+
+
+def summarize_locations(model_input: pd.DataFrame) -> pd.DataFrame:
+    by = model_input.groupby("shuttle_location")
+    return pd.DataFrame({"price": by["price"].mean(), "shuttles": by.size()}).reset_index()
 
 
 def model_input_table(

@@ -19,16 +19,16 @@ def _save(figure: plt.Figure, params: dict, name: str) -> None:
     plt.close(figure)
 
 
-def plot_price_distribution(preprocessed_shuttles: pd.DataFrame, params: dict) -> None:
+def plot_price_distribution(model_input: pd.DataFrame, params: dict) -> None:
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.hist(preprocessed_shuttles["price"].dropna(), bins=50)
+    axes.hist(model_input["price"].dropna(), bins=50)
     axes.set(title="Shuttle prices", xlabel="price", ylabel="shuttles")
     _save(figure, params, "price_distribution.png")
 
 
-def plot_capacity_vs_price(preprocessed_shuttles: pd.DataFrame, params: dict) -> None:
+def plot_capacity_vs_price(model_input: pd.DataFrame, params: dict) -> None:
     figure, axes = plt.subplots(figsize=(6, 4))
-    sample = preprocessed_shuttles.sample(min(2000, len(preprocessed_shuttles)), random_state=0)
+    sample = model_input.sample(min(2000, len(model_input)), random_state=0)
     axes.scatter(sample["passenger_capacity"], sample["price"], s=4, alpha=0.5)
     axes.set(title="Capacity and price", xlabel="passengers", ylabel="price")
     _save(figure, params, "capacity_vs_price.png")
@@ -42,9 +42,18 @@ def plot_ratings(preprocessed_companies: pd.DataFrame, params: dict) -> None:
     _save(figure, params, "ratings.png")
 
 
-def plot_review_scores(review_summary: pd.DataFrame, params: dict) -> None:
+def plot_review_scores(model_input: pd.DataFrame, params: dict) -> None:
     figure, axes = plt.subplots(figsize=(6, 4))
-    scores = [c for c in review_summary.columns if c.startswith("review_scores")]
-    review_summary[scores].plot.box(ax=axes, rot=30)
+    scores = [c for c in model_input.columns if c.startswith("review_scores")]
+    model_input[scores].plot.box(ax=axes, rot=30)
     axes.set(title="Review scores by shuttle")
     _save(figure, params, "review_scores.png")
+
+
+def plot_locations(location_summary: pd.DataFrame, params: dict) -> None:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    ordered = location_summary.sort_values("price")
+    axes.bar(ordered["shuttle_location"], ordered["price"])
+    axes.tick_params(axis="x", rotation=60)
+    axes.set(title="Mean price by shuttle location", ylabel="price")
+    _save(figure, params, "locations.png")

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from ml_data import preprocess_companies, preprocess_shuttles
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import train_test_split
 
@@ -23,11 +22,8 @@ FEATURES = [
 ]
 
 
-def split_data(companies: pd.DataFrame, shuttles: pd.DataFrame, params: dict) -> tuple:
-    table = preprocess_shuttles(shuttles).merge(
-        preprocess_companies(companies), left_on="company_id", right_on="id"
-    )
-    table = table.dropna(subset=[*FEATURES, "price"])
+def split_data(model_input: pd.DataFrame, params: dict) -> tuple:
+    table = model_input.dropna(subset=[*FEATURES, "price"])
     return tuple(
         train_test_split(
             table[FEATURES].astype(float),
@@ -40,6 +36,10 @@ def split_data(companies: pd.DataFrame, shuttles: pd.DataFrame, params: dict) ->
 
 def train_linear(X_train: pd.DataFrame, y_train: pd.Series) -> LinearRegression:
     return LinearRegression().fit(X_train, y_train)
+
+
+def train_ridge(X_train: pd.DataFrame, y_train: pd.Series) -> Ridge:
+    return Ridge(alpha=1.0).fit(X_train, y_train)
 
 
 def train_forest(X_train: pd.DataFrame, y_train: pd.Series, params: dict) -> RandomForestRegressor:
@@ -60,6 +60,7 @@ def train_boosting(
 
 def evaluate_models(
     linear: LinearRegression,
+    ridge: Ridge,
     forest: RandomForestRegressor,
     boosting: GradientBoostingRegressor,
     X_test: pd.DataFrame,
@@ -67,7 +68,8 @@ def evaluate_models(
     params: dict,
 ) -> dict:
     metrics = {}
-    for name, model in (("linear", linear), ("forest", forest), ("boosting", boosting)):
+    models = {"linear": linear, "ridge": ridge, "forest": forest, "boosting": boosting}
+    for name, model in models.items():
         predicted = model.predict(X_test)
         metrics[name] = {
             "r2": float(r2_score(y_test, predicted)),

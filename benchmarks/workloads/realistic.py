@@ -1,12 +1,14 @@
 """9. Realistic (issue 16): a machine-learning pipeline whose modules import pandas,
 scikit-learn and matplotlib, against Kedro running the very same functions.
 
-Three flows (Kedro: three pipelines) of 3–4 steps, 24 tasks in all
-(`benchmarks/realistic/layout.py`): read a CSV, an Excel workbook and a Parquet file of
-generated data (a few MB), clean and join them, write a Parquet table; train a linear
-model, a random forest and gradient boosting on the shuttles' prices and write their
-metrics; draw four charts (PNG). Data passes between tasks in memory (Normandy's
-variables with declared outputs, Kedro's `MemoryDataset`s); cache off.
+Three flows (Kedro: three pipelines) of 3–4 steps, 23 tasks in all
+(`benchmarks/realistic/layout.py`), on generated data of a few MB: *processing* reads a
+CSV, an Excel workbook and a Parquet file, cleans and joins them and writes the model
+input table (Parquet); *science* reads that table (as the last processing left it), trains
+a linear model, a ridge, a random forest and gradient boosting on the shuttles' prices and
+writes their metrics; *reporting* reads it too and draws five charts (PNG). Data passes
+between the tasks of a flow in memory (Normandy's variables with declared outputs,
+Kedro's `MemoryDataset`s); cache off.
 
 - **Whole command, full pipeline**: `normandy run` (local executor, 2 workers) against
   `kedro run` (SequentialRunner; ParallelRunner for information) in a Kedro 1.7 project of
@@ -44,6 +46,8 @@ from layout import FLOWS, MODULES, ONE_FLOW  # noqa: E402
 NAME = "realistic"
 TITLE = "realistic"
 TASKS = sum(len(tasks) for steps in FLOWS.values() for _, tasks in steps)
+_TRIES = 3
+"""Tries of a Kedro command that fails (see ``kedro`` in :func:`run`)."""
 _PRELOADED = re.compile(r"preloaded \d+ modules? in the fork server in ([0-9.]+) s")
 
 
@@ -78,9 +82,21 @@ def run(ctx: Context) -> dict[str, Any]:
     def serial() -> None:
         normandy("normandy.serial", "--executor", "serial")
 
+    failures: dict[str, int] = {}
+
     def kedro(key: str, *args: str) -> None:
         argv = [kedro_python(), "-m", "kedro", "run", *args]
-        samples.add(key, run_process(argv, cwd=theirs).seconds)
+        for _ in range(_TRIES - 1):
+            # ParallelRunner's manager process sometimes fails here, unpickling a model
+            # from two threads at once (`_DeadlockError` on an import lock of sklearn's):
+            # Kedro's flake, not this workload's; counted, and the run tried again
+            proc = run_process(argv, cwd=theirs, check=False)
+            if proc.returncode == 0:
+                break
+            failures[key] = failures.get(key, 0) + 1
+        else:
+            proc = run_process(argv, cwd=theirs)
+        samples.add(key, proc.seconds)
 
     def imports() -> None:
         code = f"import {', '.join(MODULES)}"
@@ -116,11 +132,15 @@ def run(ctx: Context) -> dict[str, Any]:
     m = samples.summary()
     parts = {key: summarize([b[key] for b in breakdowns]) for key in breakdowns[0]}
     m.update({f"normandy.part.{k}": v for k, v in parts.items()})
+    notes = _notes(m, raw)
+    for key, count in failures.items():
+        notes += [f"`{key}`: {count} failed run(s) of Kedro, tried again (not timed).", ""]
     return {
         "params": {"tasks": TASKS, "flows": len(FLOWS), "workers": 2, **sizes},
         "metrics": m,
         "rows": _rows(m),
-        "notes": _notes(m, raw),
+        "notes": notes,
+        "details": {"kedro_failures": failures},
     }
 
 
@@ -164,6 +184,10 @@ def _breakdown(got: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _count(flow: str) -> int:
+    return sum(len(tasks) for _, tasks in FLOWS[flow])
+
+
 def _rows(m: dict[str, Any]) -> list[dict[str, Any]]:
     label = f"{TASKS}-task ML pipeline (pandas, scikit-learn, matplotlib)"
     goal = target("≤ 0.8× Kedro SequentialRunner", "ratio", "<=", 0.8)
@@ -178,7 +202,7 @@ def _rows(m: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         row(
             TITLE,
-            f"one flow alone ({ONE_FLOW}, 7 tasks): whole command",
+            f"one flow alone ({ONE_FLOW}, {_count(ONE_FLOW)} tasks): whole command",
             "s",
             m["normandy.flow"],
             (f"kedro run --pipeline {ONE_FLOW}, SequentialRunner", m["kedro.sequential_flow"]),
@@ -237,7 +261,7 @@ def _notes(m: dict[str, Any], raw: dict[str, int]) -> list[str]:
         f"about {s('import')}, once, when the pipelines are registered |",
         f"| reading the raw files ({files}), summed over tasks | "
         f"{s('normandy.part.reads_summed')} | the same calls, one after another |",
-        f"| the rest of the tasks' work (cleaning, joins, 3 models, 4 charts), summed | "
+        f"| the rest of the tasks' work (cleaning, a join, 4 models, 5 charts), summed | "
         f"{s('normandy.part.work_summed')} | the same calls, one after another |",
         f"| running the tasks (each step from its first task's start to its last task's "
         f"end, on 2 workers; summed over the steps) | {s('normandy.part.steps')} | every "
