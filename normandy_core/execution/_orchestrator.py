@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -136,7 +137,10 @@ class Orchestrator:
             # the pool starts (else at the first task: a task reused needs no import)
             from normandy_core.executors.kit import preload
 
-            preload(setup.modules, setup.sys_path, setup.log_queue, self.logs.level)
+            preload(
+                setup.modules, setup.sys_path, setup.log_queue, self.logs.level,
+                setup.first_modules,
+            )
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
@@ -211,7 +215,7 @@ class Orchestrator:
             MappingProxyType(options),
             str(self.run_dir),
             self.run.id,
-            self._modules() if self.project.config.preload else (),
+            *(self._modules() if self.project.config.preload else ((), ())),
         )
 
     def _every_task_runs(self) -> bool:
@@ -220,11 +224,17 @@ class Orchestrator:
             return False
         return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
 
-    def _modules(self) -> tuple[str, ...]:
-        """The modules of the processes the plan runs, in the order of their first task."""
+    def _modules(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The modules of the processes the plan runs, in the order of their first task;
+        and those of its first step."""
         registry = self.project.registry
-        targets = (registry.get(t.process).target for t in self.plan.tasks())
-        return tuple(dict.fromkeys(target.partition(":")[0] for target in targets))
+
+        def modules(tasks: Iterable[Task]) -> tuple[str, ...]:
+            targets = (registry.get(t.process).target for t in tasks)
+            return tuple(dict.fromkeys(target.partition(":")[0] for target in targets))
+
+        steps = [step for flow in self.plan.flows for step in flow.steps if step.tasks]
+        return modules(self.plan.tasks()), modules(steps[0].tasks if steps else ())
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress

@@ -43,7 +43,8 @@ class WorkerSetup:
     ``store`` is the run's folder of the variables storage (a path or a URL): every
     worker must reach it. ``modules`` are the modules of the processes the run may call,
     which an engine may import ahead of the first task, once for all its workers (the
-    ``local`` executor's fork server does; empty with ``confs.preload: false``).
+    ``local`` executor's fork server does; empty with ``confs.preload: false``), in the
+    order the run first needs them; ``first_modules`` those the first step needs.
     """
 
     log_queue: Any
@@ -52,6 +53,7 @@ class WorkerSetup:
     store: str = ""
     run_id: str = ""
     modules: tuple[str, ...] = ()
+    first_modules: tuple[str, ...] = ()
 
 
 class WorkerCrashed(Exception):

@@ -131,8 +131,65 @@ def _answer(
         reply = {"error": f"the fork server did not answer: {exc}"}
     finally:
         channel.close()
-    if reply:
+    report(reply)
+
+
+class Second:
+    """A second fork server (see :mod:`normandy_core.executors._forkserver`): the context
+    of the processes forked from it, the modules it imports, and once it is done
+    (``ready``), those it imported."""
+
+    def __init__(self, context: Any, modules: Sequence[str]) -> None:
+        self.context = context
+        self.modules = tuple(modules)
+        self.ready = threading.Event()
+        self.imported: frozenset[str] = frozenset()
+        self.ok = False
+
+    def done(self, reply: dict[str, Any]) -> None:
+        self.imported = frozenset(reply.get("imported", {}))
+        self.ok = "error" not in reply and bool(self.imported)
+        self.ready.set()
+
+
+_second: Second | None = None
+
+
+def start_second(
+    modules: Sequence[str], sys_path: Sequence[str], report: Callable[[dict[str, Any]], None]
+) -> Second | None:
+    """Start a second fork server importing ``modules`` (after :func:`release` told the
+    first to import only some); ``report(reply)`` once it is done. ``None`` where a second
+    server cannot be had here."""
+    global _second
+    from normandy_core.executors._forkserver import second_context
+
+    if _second is not None:
+        return None
+    try:
+        channel = _Channel()
+    except OSError:
+        return None
+    context = second_context(channel.path)
+    if context is None:
+        channel.close()
+        return None
+    second = _second = Second(context, modules)
+    order = {"modules": list(dict.fromkeys(modules)), "sys_path": list(sys_path)}
+
+    def reported(reply: dict[str, Any]) -> None:
+        second.done(reply)
         report(reply)
+
+    threading.Thread(
+        target=_answer, args=(channel, order, reported), name="normandy-preload-2", daemon=True
+    ).start()
+    return second
+
+
+def second() -> Second | None:
+    """The second fork server of this process, if one was started."""
+    return _second
 
 
 def _read_line(conn: socket.socket) -> bytes:
@@ -280,8 +337,8 @@ def _flush() -> None:
                 stream.flush()
 
 
-def describe(reply: dict[str, Any]) -> list[tuple[bool, str]]:
-    """The lines a run's log gets for the fork server's reply: ``(is_warning, text)``."""
+def describe(reply: dict[str, Any], where: str = "the fork server") -> list[tuple[bool, str]]:
+    """The lines a run's log gets for a fork server's reply: ``(is_warning, text)``."""
     lines: list[tuple[bool, str]] = []
     if "error" in reply:
         lines.append((False, f"preloading: {reply['error']}; each worker imports for itself"))
@@ -292,8 +349,8 @@ def describe(reply: dict[str, Any]) -> list[tuple[bool, str]]:
         lines.append(
             (
                 False,
-                f"preloaded {len(imported)} module{'s' * (len(imported) != 1)} in the fork "
-                f"server in {reply.get('seconds', 0):.2f} s (workers start with them): {names}",
+                f"preloaded {len(imported)} module{'s' * (len(imported) != 1)} in {where} in "
+                f"{reply.get('seconds', 0):.2f} s (workers start with them): {names}",
             )
         )
     for name, error in reply.get("failed", {}).items():
@@ -312,7 +369,7 @@ def describe(reply: dict[str, Any]) -> list[tuple[bool, str]]:
         lines.append(
             (
                 True,
-                f"preloading started threads in the fork server ({', '.join(threads)}); the "
+                f"preloading started threads in {where} ({', '.join(threads)}); the "
                 f"workers forked from it do not have them. If a process needs them, turn "
                 f"preloading off: confs.preload: false, or NORMANDY_PRELOAD=0",
             )

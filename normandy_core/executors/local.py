@@ -20,7 +20,11 @@ class LocalExecutor(Executor):
 
     def start(self) -> None:
         self.pool = ChildPool(
-            self.workers, self.setup.log_queue, self.setup.sys_path, preload=self.setup.modules
+            self.workers,
+            self.setup.log_queue,
+            self.setup.sys_path,
+            preload=self.setup.modules,
+            first=self.setup.first_modules,
         )
 
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:

@@ -139,7 +139,11 @@ def test_a_module_that_fails_to_import_fails_its_tasks_with_the_real_traceback(
     assert "RuntimeError: broken at import" in result.stderr
     log = (next((root / "logs").iterdir()) / "run.log").read_text()
     assert "could not preload broken (RuntimeError: broken at import)" in log
-    assert len(_imports(root)) == 1  # the good module was still preloaded
+    # the good module was still preloaded: by the fork servers (the first for step one,
+    # the second for all), children of normandy, never by a worker (a server's child)
+    importers = _imports(root)
+    assert len({parent for _, parent in importers}) == 1
+    assert all(t["import_duration"] == 0 for t in summary["tasks"] if t["status"] == "succeeded")
 
 
 def test_a_module_that_starts_a_thread_is_warned_about(normandy, make_project):
@@ -209,3 +213,52 @@ def test_a_module_that_hangs_when_imported_does_not_hang_the_run(normandy, make_
     assert status["main.three.stuck"] == "timed out"  # its worker imported it, and hung
     log = (next((root / "logs").iterdir()) / "run.log").read_text()
     assert "could not preload stuck (still importing after 1 s: given up)" in log
+
+
+TWO_STEPS = """
+confs:
+  workers: 2
+  processes: {early: "mod_early:run", late: "mod_late:run"}
+  envs: {dev: {}}
+flows:
+  main:
+    tags: [default]
+    steps:
+      one: [early]
+      two: [late]
+"""
+
+NOTING = """
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+with open(HERE / "imports.txt", "a") as noted:
+    noted.write(f"{__name__} {os.getpid()} {os.getppid()}\\n")
+
+
+def run(pipe):
+    (HERE / f"ran-{pipe.step}.txt").write_text(f"{os.getpid()} {os.getppid()}")
+"""
+
+
+def test_the_first_step_does_not_wait_for_the_later_steps_modules(normandy, make_project):
+    late = NOTING.replace("import os\n", "import os\nimport time\ntime.sleep(0.5)\n", 1)
+    root = make_project(TWO_STEPS, {"mod_early.py": NOTING, "mod_late.py": late})
+    result = normandy("run", "--json", cwd=root)
+    assert result.returncode == 0, result.output
+    imports = [line.split() for line in (root / "imports.txt").read_text().splitlines()]
+    importers = {name: [int(pid) for n, pid, _ in imports if n == name] for name, *_ in imports}
+    # the first server imported what step one needs; a second one both, meanwhile
+    assert len(importers["mod_early"]) == 2
+    assert len(importers["mod_late"]) == 1
+    (second,) = importers["mod_late"]
+    first = next(pid for pid in importers["mod_early"] if pid != second)
+    ran = {step: (root / f"ran-{step}.txt").read_text().split() for step in ("one", "two")}
+    parent = {step: int(pids[1]) for step, pids in ran.items()}
+    assert parent == {"one": first, "two": second}  # each step's worker forked from its server
+    summary = json.loads(result.stdout)
+    assert all(t["import_duration"] == 0 for t in summary["tasks"])
+    log = (next((root / "logs").iterdir()) / "run.log").read_text()
+    assert "preloaded 1 module in the fork server" in log
+    assert "preloaded 2 modules in a second fork server" in log
