@@ -3,8 +3,10 @@ configuration errors). Only the CLI does this; the core raises."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -25,10 +27,37 @@ def err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
+_MACHINE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,  # a full disk
+        errno.EDQUOT,
+        errno.EACCES,  # a folder it may not write
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOENT,  # a folder removed under it
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.EIO,
+    }
+)
+"""The ``OSError``s that say something of the user's machine or folders, not of
+Normandy's code: they become a message; any other error is a bug, shown as one."""
+
+BUG_REPORT = (
+    "normandy: internal error: this is a bug in Normandy, not in your project. Please report "
+    "it with the traceback above and the command you ran (normandy --version: {version})."
+)
+
+
 def reports_errors(command: F) -> F:
     """Decorate a command so that a :class:`NormandyError`, or an ``OSError`` of the
-    machine (a folder it cannot write), is printed, not raised, and the command exits
-    with status 2 (130 for a Ctrl-C that no run handled)."""
+    machine (a full disk, a folder it cannot write), is printed, not raised, and the
+    command exits with status 2 (130 for a Ctrl-C that no run handled). Any other error is
+    a bug of Normandy's: its traceback is printed with a request to report it (exit 1)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,7 +75,9 @@ def reports_errors(command: F) -> F:
         except NormandyError as exc:
             err(f"normandy: error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
-        except OSError as exc:  # a folder it cannot write, a disk full: not a bug to trace
+        except OSError as exc:
+            if exc.errno not in _MACHINE_ERRNOS:
+                _bug()
             where = f" ({exc.filename})" if exc.filename else ""
             err(
                 f"normandy: error: {exc.strerror or exc}{where}; check that the project's "
@@ -56,8 +87,28 @@ def reports_errors(command: F) -> F:
         except KeyboardInterrupt:  # before a run started (a run records its own)
             err("normandy: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):  # how commands end (a RuntimeError, for click)
+            raise
+        except Exception as exc:
+            if _is_usage_error(exc):  # typer.BadParameter and the like: click shows them
+                raise
+            _bug()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage error (typer ships its own copy of click: matched by name)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
+def _bug() -> None:
+    """Print the exception being handled as a bug of Normandy's, and exit 1."""
+    from normandy_core import __version__
+
+    traceback.print_exc()
+    err(BUG_REPORT.format(version=__version__))
+    raise typer.Exit(EXIT_FAILED) from None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,7 +16,8 @@ the command line turns them into a message and an exit status, never a traceback
     ├── HistoryError              the run history cannot be read or written
     │   └── RunNotFoundError      no recorded run has that id
     ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
-    └── ReportError               a run's report cannot be written
+    ├── ReportError               a run's report cannot be written
+    └── ProjectExistsError        create-project would overwrite files
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "PluginError",
     "Problem",
     "ProcessLoadError",
+    "ProjectExistsError",
     "ProjectNotFoundError",
     "RegistryError",
     "ReportError",
@@ -144,6 +146,10 @@ class ResumeError(NormandyError):
 
 class ReportError(NormandyError):
     """A run's report cannot be written where asked."""
+
+
+class ProjectExistsError(NormandyError):
+    """``create-project`` would overwrite files (without ``--force``)."""
 
 
 def display_path(path: Path | str) -> str:

@@ -9,11 +9,12 @@ it needs and is passed in ``RunOptions.observers``.
 Every method is called in the orchestrating process's main thread, in the order things
 happen: ``run_started``, then for each flow ``flow_started`` (or ``flow_skipped``), for
 each step ``step_started``, for each task ``task_resumed`` or, per attempt,
-``task_submitted`` → ``task_started`` → ``task_retrying`` (a failed attempt that will be
-tried again), and once ``task_ended``; then ``step_ended``, ``flow_ended`` and, whatever
-happened, ``run_ended``. The tasks of a step interleave. After Ctrl-C, the step and flow
-that were running get no end event: ``task_ended`` comes for each interrupted task, then
-``run_ended``.
+``task_submitted`` → ``task_started`` → ``attempt_ended`` → ``task_retrying`` (a failed
+attempt that will be tried again), and once ``task_ended``; then ``step_ended``,
+``flow_ended`` and, whatever happened, ``run_ended``. The tasks of a step interleave, and
+``waiting`` comes each time the orchestrator is about to wait for its tasks. After Ctrl-C,
+the step and flow that were running get no end event: ``attempt_ended`` and
+``task_ended`` come for each interrupted task, then ``run_ended``.
 
 Observers run between the scheduling of tasks: keep them quick (no I/O beyond a write to
 a terminal or a file). An observer that raises is reported in the run's log and not
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
+    from normandy_core.outcomes import Attempt, Outcome, RunInfo, Summary, TaskError
     from normandy_core.plan import Flow, Step, Task
 
 
@@ -56,6 +57,10 @@ class RunObserver:
         ``when`` (a ``time.time()``). Always comes before the attempt's end, but may come
         late: for an attempt too quick to be seen running, just before its end."""
 
+    def attempt_ended(self, attempt: Attempt) -> None:
+        """An attempt ended (``attempt.status``; ``attempt.error`` for a failure). Comes
+        before the task's ``task_retrying`` or ``task_ended``."""
+
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         """Attempt ``attempt`` failed with ``error``; the next one is submitted in ``delay``
         seconds."""
@@ -69,6 +74,10 @@ class RunObserver:
 
     def flow_ended(self, flow: Flow, status: str) -> None:
         """``flow`` ended: ``succeeded`` or ``failed`` (its later steps did not start)."""
+
+    def waiting(self) -> None:
+        """The orchestrator is about to wait for its tasks: a moment to write out what was
+        kept in memory (the history does)."""
 
     def run_ended(self, summary: Summary) -> None:
         """The run ended (succeeded, failed or interrupted) and its history is written."""

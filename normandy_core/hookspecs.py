@@ -5,7 +5,9 @@ names are the hooks below. Implementations may accept any subset of a hook's arg
 by name. Hooks are never renamed and their arguments never removed: new needs get new hooks.
 
 Every hook is called in the orchestrating process (the one running ``normandy``), never in
-a worker. An implementation that raises is reported with its plugin's name.
+a worker, through pluggy's hook caller: ``@hookimpl(wrapper=True)``, ``tryfirst`` and
+``trylast`` work as pluggy documents them. An implementation that raises is reported with
+its plugin's name; a lifecycle hook that raises does not stop the run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
     from normandy_core.plan import Task
 
 PROJECT_NAME = "normandy"
@@ -57,39 +60,48 @@ def normandy_executors() -> Mapping[str, type]:
 
 
 @hookspec
-def normandy_before_run(run: Any) -> None:
+def normandy_before_run(run: RunInfo) -> None:
     """Called once when a run starts, before its first task is submitted.
 
-    ``run`` describes the run (its id, the plan, the env, the project). The return value
-    is ignored.
+    ``run`` (:class:`~normandy_core.outcomes.RunInfo`) describes the run: ``id``, ``plan``,
+    ``env``, ``root`` (the project folder), ``executor``, ``workers``, ``started``. The
+    return value is ignored.
     """
 
 
 @hookspec
-def normandy_after_run(run: Any, summary: Any) -> None:
+def normandy_after_run(run: RunInfo, summary: Summary) -> None:
     """Called once when a run ends, whatever its outcome (succeeded, failed, interrupted),
-    after its last task ended. ``summary`` holds every task's outcome and the run's status.
+    after its last task ended and its history was written. ``summary``
+    (:class:`~normandy_core.outcomes.Summary`) holds the run's ``status``, the ``reason``
+    it ended early (if it did), every task's ``outcomes``, ``counts`` and ``exit_code``.
     The return value is ignored.
     """
 
 
 @hookspec
-def normandy_before_process(run: Any, task: Task) -> None:
-    """Called just before ``task`` is handed to the executor (before each attempt).
-    The return value is ignored.
+def normandy_before_process(run: RunInfo, task: Task) -> None:
+    """Called just before ``task`` (:class:`~normandy_core.plan.Task`: ``key``, ``flow``,
+    ``step``, ``name``, ``process``, ``params``…) is handed to the executor, before each
+    attempt. The return value is ignored.
     """
 
 
 @hookspec
-def normandy_after_process(run: Any, task: Task, outcome: Any) -> None:
+def normandy_after_process(run: RunInfo, task: Task, outcome: Outcome) -> None:
     """Called when ``task`` has ended (succeeded, failed, tolerated, crashed or timed out),
-    after its last attempt, with its ``outcome``. The return value is ignored.
+    after its last attempt, with its ``outcome`` (:class:`~normandy_core.outcomes.Outcome`:
+    ``status``, ``tolerated``, ``attempts``, ``started``, ``ended``, ``duration``, ``pid``,
+    ``error``, ``variables``). Not called for a task interrupted by Ctrl-C, nor for one not
+    run again by ``--resume``. The return value is ignored.
     """
 
 
 @hookspec
-def normandy_on_process_error(run: Any, task: Task, error: Any) -> None:
+def normandy_on_process_error(run: RunInfo, task: Task, error: TaskError) -> None:
     """Called each time an attempt of ``task`` fails: an exception in the process, a crash
-    of its worker or a timeout. ``error`` describes the failure (kind, type, message,
-    traceback). Called before ``normandy_after_process``. The return value is ignored.
+    of its worker or a timeout. ``error`` (:class:`~normandy_core.outcomes.TaskError`)
+    has ``kind`` (``failed``, ``crashed``, ``timed out``), ``type``, ``message`` and
+    ``traceback``. Called before ``normandy_after_process`` (or before the next attempt).
+    The return value is ignored.
     """

@@ -1,6 +1,6 @@
-"""What a run produces, as plain data: how each attempt failed (:class:`TaskError`), how
-each task ended (:class:`Outcome`), the run itself (:class:`RunInfo`) and its
-:class:`Summary`. Hooks and run observers receive these objects."""
+"""What a run produces, as plain data: how each attempt failed (:class:`TaskError`), each
+attempt (:class:`Attempt`), how each task ended (:class:`Outcome`), the run itself
+(:class:`RunInfo`) and its :class:`Summary`. Hooks and run observers receive these objects."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from normandy_core.plan import Plan, Task
-from normandy_core.status import FAILED, FAILURES, INTERRUPTED, NOT_STARTED, SUCCEEDED, tally
+from normandy_core.status import (
+    FAILED,
+    FAILURES,
+    INTERRUPTED,
+    NOT_STARTED,
+    RUNNING,
+    SUCCEEDED,
+    tally,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,30 @@ class TaskError:
     type: str
     message: str
     traceback: str = ""
+
+
+@dataclass
+class Attempt:
+    """One attempt of a task: submitted to the executor, started by a worker (once it said
+    so), ended with ``status`` (``succeeded``, ``failed``, ``crashed``, ``timed out`` or
+    ``interrupted``; ``running`` until then)."""
+
+    task: Task
+    number: int
+    """From 1."""
+    submitted: float
+    pid: int | None = None
+    """The worker process that ran it, where known."""
+    started: float | None = None
+    ended: float | None = None
+    status: str = RUNNING
+    error: TaskError | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
 
 
 @dataclass

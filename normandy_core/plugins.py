@@ -62,23 +62,48 @@ class PluginManager(pluggy.PluginManager):
             return
         self.infos[info.name] = info
 
-    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginInfo, Any]]:
-        """Call every implementation of ``hook`` one by one, yielding ``(plugin, result)``.
-
-        Unlike ``pm.hook.X()``, this tells which plugin returned what, and turns an
-        exception into a :class:`HookError` naming the plugin.
-        """
+    def call_hook(self, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` through pluggy's hook caller (wrappers, ``firstresult`` and tracing
+        as pluggy does them) and return what it returns; an implementation that raises is
+        a :class:`HookError` naming its plugin."""
         caller = getattr(self.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
-            info = self.infos.get(
-                impl.plugin_name, PluginInfo(impl.plugin_name, impl.plugin_name, "unknown")
-            )
-            args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
+        try:
+            return caller(**kwargs)
+        except Exception as exc:
+            raise HookError(self._culprit(caller.get_hookimpls(), exc), hook, exc) from exc
+
+    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginInfo, Any]]:
+        """Call ``hook`` plugin by plugin (each through pluggy), yielding
+        ``(plugin, result)``: for the registration hooks, whose results must be told
+        apart by where they came from. A raising implementation is a :class:`HookError`."""
+        caller = getattr(self.hook, hook)
+        impls = caller.get_hookimpls()
+        for name in dict.fromkeys(impl.plugin_name for impl in reversed(impls)):
+            others = [self.get_plugin(i.plugin_name) for i in impls if i.plugin_name != name]
             try:
-                result = impl.function(**args)
+                results = self.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
             except Exception as exc:
-                raise HookError(info.name, hook, exc) from exc
-            yield info, result
+                raise HookError(self._info(name).name, hook, exc) from exc
+            for result in results if isinstance(results, list) else [results]:
+                yield self._info(name), result
+
+    def _info(self, plugin_name: str) -> PluginInfo:
+        return self.infos.get(plugin_name, PluginInfo(plugin_name, plugin_name, "unknown"))
+
+    def _culprit(self, impls: Sequence[pluggy.HookImpl], exc: BaseException) -> str:
+        """The plugin whose implementation raised ``exc``: the innermost frame of the
+        traceback that is one of the implementations' code."""
+        codes = {
+            impl.function.__code__: impl.plugin_name
+            for impl in impls
+            if hasattr(impl.function, "__code__")
+        }
+        culprit = None
+        tb = exc.__traceback__
+        while tb is not None:
+            culprit = codes.get(tb.tb_frame.f_code, culprit)
+            tb = tb.tb_next
+        return self._info(culprit).name if culprit else "unknown"
 
 
 def make_plugin_manager(
@@ -150,8 +175,22 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
 
 
 def available_executors(pm: PluginManager) -> dict[str, type]:
-    """Every executor offered through ``normandy_executors``, by name."""
+    """Every executor offered through ``normandy_executors``, by name; a name offered by
+    two plugins with different classes is a :class:`PluginError` naming both."""
     found: dict[str, type] = {}
-    for _info, result in pm.call_each("normandy_executors"):
-        found.update(result or {})
+    sources: dict[str, str] = {}
+    for info, result in pm.call_each("normandy_executors"):
+        for name, cls in (result or {}).items():
+            if name in found and found[name] is not cls:
+                raise PluginError(
+                    info.name,
+                    f"executor {name!r} is offered by two plugins: {sources[name]} "
+                    f"({_qualname(found[name])}) and {info.name} ({info.source}, "
+                    f"{_qualname(cls)}); uninstall one of them",
+                )
+            found[name], sources[name] = cls, f"{info.name} ({info.source})"
     return found
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -4,13 +4,27 @@ run, skipping the tasks that succeeded there and reusing their variables."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from normandy_core.errors import ResumeError
-from normandy_core.execution import Resume
 from normandy_core.history import History, RunRecord
 from normandy_core.plan import Plan, Selection
 from normandy_core.store import Place
+
+__all__ = ["Resume", "ResumeError", "plan_changes", "prepare_resume", "selection_of"]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a resumed run takes from the run it resumes."""
+
+    run_id: str
+    succeeded: frozenset[str]
+    """Keys of the tasks that succeeded there: not run again."""
+    run_dir: Place
+    """The resumed run's folder in the store."""
+
 
 _COMPARED = ("process", "params", "error_tolerance", "retries", "retry_delay", "timeout")
 

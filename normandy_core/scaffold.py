@@ -6,11 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from normandy_core.errors import NormandyError, display_path
-
-
-class ProjectExistsError(NormandyError):
-    """create-project would overwrite files (without ``--force``)."""
+from normandy_core.errors import NormandyError, ProjectExistsError, display_path
 
 
 def package_name(path: Path) -> str:

@@ -19,7 +19,6 @@ from normandy_cli._options import (
 from normandy_cli._output import err, plural, reports_errors, secs
 
 if TYPE_CHECKING:
-    from normandy_core.execution import Resume
     from normandy_core.plan import Plan
 
 
@@ -82,42 +81,30 @@ def run(
     if not dry_run and executor in (None, "local"):
         # The local pool's fork server boots while the project is loaded and checked. If
         # the project turns out to use another executor, the idle server ends with us.
-        from normandy_core.executors._forkserver import warm_up
+        from normandy_core.executors import warm_up
 
         warm_up()
     from normandy_cli._progress import describe_counts, open_progress
     from normandy_core.errors import display_path
     from normandy_core.execution import RunOptions, run_plan
-    from normandy_core.history import History
     from normandy_core.logs import level_number
-    from normandy_core.plan import Selection, build_plan, select_flows
-    from normandy_core.project import check_project, open_project
-    from normandy_core.resume import prepare_resume, selection_of
-    from normandy_core.store import store_root
+    from normandy_core.plan import Selection
+    from normandy_core.prepare import prepare_run
+    from normandy_core.project import open_project
 
+    if resume and (tags or flow or param or env):
+        raise typer.BadParameter(
+            "--resume reuses the tags, flows, params and env of the run it resumes; "
+            "do not give --tags, --flow, --param or --env with it",
+            param_hint="--resume",
+        )
     proj = open_project(project)
-    resumed: Resume | None = None
-    if resume:
-        if tags or flow or param or env:
-            raise typer.BadParameter(
-                "--resume reuses the tags, flows, params and env of the run it resumes; "
-                "do not give --tags, --flow, --param or --env with it",
-                param_hint="--resume",
-            )
-        history = History(proj.root / ".normandy")
-        record = history.get(resume)
-        if record.status == "succeeded":
-            err(f"normandy: run {record.id} succeeded: nothing to resume")
-            return
-        selection, env = selection_of(record), record.env
-    else:
-        selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
-    flows = None if proj.problems else [f.name for f in select_flows(proj.config, selection)]
-    checked = check_project(proj, flows, env, executor=executor)
-    plan = build_plan(proj.config, selection)
-    if resume:
-        resumed = prepare_resume(history, record, plan, store_root(proj.root, proj.config.store))
-        history.close()
+    selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
+    prepared = prepare_run(proj, selection, env, executor=executor, resume=resume)
+    if prepared.nothing_to_do:
+        err(f"normandy: {prepared.nothing_to_do}")
+        return
+    plan, checked, resumed = prepared.plan, prepared.checked, prepared.resume
     if dry_run:
         from normandy_core.masking import Masker, mask_values, secret_values
 

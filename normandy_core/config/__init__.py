@@ -13,17 +13,9 @@ from normandy_core.config._checks import (
     check_store,
 )
 from normandy_core.config._envs import env_settings, load_credentials, select_env
-from normandy_core.config._model import (
-    CONF_FILE,
-    EnvConfig,
-    FlowConfig,
-    IterParam,
-    Location,
-    ProcessEntry,
-    ProjectConfig,
-    StepConfig,
-    read_config,
-)
+from normandy_core.config._flows import FlowConfig, IterParam, ProcessEntry, StepConfig
+from normandy_core.config._model import CONF_FILE, EnvConfig, ProjectConfig, read_config
+from normandy_core.config._nodes import Location
 from normandy_core.config._schema import LOG_LEVELS
 from normandy_core.config._yaml import parse_yaml
 

@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from normandy_core.worker import TaskCall, TaskResult
 
-__all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
+__all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup", "warm_up"]
+
+
+def warm_up() -> None:
+    """Start the fork server that the workers of local pools are forked from, now, in the
+    background: its start-up then overlaps with loading and checking the project. Harmless
+    to call twice, or before a run that ends up not using it. (Cheap to import: the rest of
+    the engine kit, :mod:`normandy_core.executors.kit`, is not loaded for it.)"""
+    from normandy_core.executors._forkserver import warm_up as start
+
+    start()
 
 
 @dataclass(frozen=True)

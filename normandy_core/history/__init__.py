@@ -3,13 +3,15 @@ with every run, task and attempt, and what each attempt read and wrote.
 
 - :mod:`._schema` — the tables, their version and the migrations of older databases;
 - :mod:`._records` — what is written and read back, as typed records;
-- :mod:`._history` — :class:`History`, the database of one project.
+- :mod:`._database` — the SQLite file: opening and upgrading it, transactions, locks;
+- :mod:`._history` — :class:`History`, the runs of one project written and read back.
 """
 
 from __future__ import annotations
 
 from normandy_core.errors import HistoryError, RunNotFoundError
-from normandy_core.history._history import HISTORY_FILE, TIMEOUT_VARIABLE, History
+from normandy_core.history._database import HISTORY_FILE, TIMEOUT_VARIABLE
+from normandy_core.history._history import History
 from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,

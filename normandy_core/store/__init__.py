@@ -35,6 +35,10 @@ from normandy_core.store._places import (
     store_root,
 )
 
+check_variable_name = check_name
+"""Public name of :func:`check_name` (``normandy_core.check_variable_name``), for process
+packages that take variable names as params."""
+
 __all__ = [
     "SUFFIX",
     "FlowStore",
@@ -42,6 +46,7 @@ __all__ = [
     "Place",
     "Variables",
     "check_name",
+    "check_variable_name",
     "file_part",
     "is_local",
     "place",

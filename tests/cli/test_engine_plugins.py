@@ -85,3 +85,98 @@ def test_the_built_in_dask_section_stays_checked(normandy, make_project):
     result = normandy("validate", cwd=root)
     assert result.returncode == 2
     assert "confs.dask.address: must be a string" in result.stderr
+
+
+KIT_ENGINE = """
+import json, os, time
+from concurrent.futures import Future
+
+from normandy_core import hookimpl
+from normandy_core.executors import Executor
+from normandy_core.executors.kit import ChildPool, RecordRelay, dict_to_record
+
+
+class Relayed(Executor):
+    '''A third engine from the public kit: a pool of children whose records travel as JSON
+    (as they would through a message queue) before reaching the run's log queue.'''
+
+    def start(self):
+        queue = self.setup.log_queue
+        self.relay = RecordRelay(
+            lambda records: [queue.put(dict_to_record(json.loads(json.dumps(r)))) for r in records]
+        )
+        self.pool = ChildPool(self.workers, self.relay.queue, self.setup.sys_path, mark_ends=True)
+
+    def submit(self, call, timeout=None):
+        sent = self.relay.expect(call)
+        inner = self.pool.submit(call, timeout)
+        outer = Future()
+
+        def done(f):
+            if f.exception() is None:
+                sent.wait(10)  # the task's lines are all sent before its end is told
+                outer.set_result(f.result())
+            else:
+                self.relay.settle()
+                outer.set_exception(f.exception())
+            self.relay.forget(call)
+
+        inner.add_done_callback(done)
+        return outer
+
+    def shutdown(self, *, cancel=False):
+        self.pool.close(cancel=cancel)
+        self.relay.close()
+
+
+def talk(log, pipe):
+    log.info("hello from %s", os.getpid())
+    pipe.vars["said"] = "hello"
+
+
+def crash():
+    os._exit(7)
+
+
+def slow():
+    time.sleep(30)
+
+
+@hookimpl
+def normandy_executors():
+    return {"relayed": Relayed}
+
+
+@hookimpl
+def normandy_processes():
+    return {"talk": talk, "crash": crash, "slow": slow}
+"""
+
+
+def test_a_third_engine_from_the_public_kit(normandy, make_project):
+    conf = """
+        confs:
+          plugins: [engine]
+          executor: relayed
+          workers: 2
+          envs: {dev: }
+        flows:
+          f:
+            tags: [default]
+            steps:
+              s:
+                talk:
+                crash: {error_tolerance: true}
+                slow: {timeout: 1, error_tolerance: true}
+    """
+    root = make_project(conf, {"engine.py": KIT_ENGINE})
+    result = normandy("run", "--json", "--no-progress", cwd=root)
+    assert result.returncode == 0, result.output
+    tasks = {t["task"]: t for t in json.loads(result.stdout)["tasks"]}
+    assert tasks["talk"]["status"] == "succeeded"
+    assert tasks["crash"]["status"] == "crashed"
+    assert "exited with code 7" in tasks["crash"]["error"]["message"]
+    assert tasks["slow"]["status"] == "timed out"
+    log = next((root / "logs").iterdir()) / "process-f.s.talk.log"
+    assert f"hello from {tasks['talk']['pid']}" in log.read_text()
+    assert "attempt 1 started on worker" in log.read_text()  # the start notice travelled too

@@ -159,3 +159,63 @@ def test_original_example_installed_as_a_package(normandy, original_project, tmp
         "data_extra.csv",
         "sample_process.csv",
     ]
+
+
+WRAPPER = """
+import json, os
+from normandy_core import hookimpl
+
+def note(*event):
+    with open(os.environ["HOOK_LOG"], "a") as out:
+        out.write(json.dumps(list(event)) + "\\n")
+
+@hookimpl(wrapper=True)
+def normandy_after_process(task, outcome):
+    note("around:before", task.key, outcome.status)
+    result = yield
+    note("around:after", task.key)
+    return result
+"""
+
+
+def test_a_wrapper_hook_wraps_the_others(normandy, make_project, tmp_path):
+    """pluggy's ``@hookimpl(wrapper=True)`` runs around the other implementations: hooks
+    go through pluggy's hook caller, not function by function."""
+    plain_module = (
+        "import json, os\nfrom normandy_core import hookimpl\n\n"
+        "@hookimpl\ndef normandy_after_process(task):\n"
+        "    with open(os.environ['HOOK_LOG'], 'a') as out:\n"
+        "        out.write(json.dumps(['plain', task.key]) + '\\n')\n"
+    )
+    conf = CONF.replace("[ok, bad]", "[ok]").replace("[procs, watcher]", "[procs, around, plain]")
+    root = make_project(
+        conf, {"procs.py": PROCS, "around.py": WRAPPER, "plain.py": plain_module}
+    )
+    log = tmp_path / "hooks.jsonl"
+    result = normandy("run", cwd=root, env={"HOOK_LOG": str(log)})
+    assert result.returncode == 0, result.output
+    assert _events(log) == [
+        ["around:before", "f.one.ok", "succeeded"],
+        ["plain", "f.one.ok"],
+        ["around:after", "f.one.ok"],
+        ["around:before", "f.two.ok2", "succeeded"],
+        ["plain", "f.two.ok2"],
+        ["around:after", "f.two.ok2"],
+    ]
+
+
+def test_a_failing_wrapper_is_named(normandy, make_project):
+    broken = (
+        "from normandy_core import hookimpl\n\n"
+        "@hookimpl(wrapper=True)\ndef normandy_before_run(run):\n"
+        "    yield\n"
+        "    raise RuntimeError('wrapper is broken')\n"
+    )
+    conf = CONF.replace("[ok, bad]", "[ok]").replace("[procs, watcher]", "[procs, broken]")
+    root = make_project(conf, {"procs.py": PROCS, "broken.py": broken})
+    result = normandy("run", cwd=root)
+    assert result.returncode == 0, result.output
+    assert (
+        "plugin 'broken' failed in hook normandy_before_run: RuntimeError: wrapper is broken"
+        in result.stderr
+    )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from normandy_core.executors.dask._protocol import dict_to_record, record_to_dict, started_marker
+from normandy_core.executors.dask._protocol import started_marker
+from normandy_core.executors.kit import dict_to_record, record_to_dict
 from normandy_core.logs import start_notice
 from normandy_core.store import FlowStore
 from normandy_core.worker import TaskCall

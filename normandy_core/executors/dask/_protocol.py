@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
     from normandy_core.store import Place
@@ -34,14 +33,6 @@ class Reply:
     pid: int | None = None
 
 
-@dataclass(frozen=True)
-class End:
-    """Put by a child after the records of an attempt: they have all been sent before."""
-
-    key: str
-    attempt: int
-
-
 def started_marker(call: TaskCall) -> Place:
     """A file in the attempt's staging folder, written when a worker starts it: how a
     second start (Dask rescheduling after a lost worker) is told from a first one, on any
@@ -49,31 +40,3 @@ def started_marker(call: TaskCall) -> Place:
     from normandy_core.store import place
 
     return place(call.staging_dir) / f".started-{call.attempt}"
-
-
-_FIELDS = ("name", "levelno", "levelname", "msg", "created", "msecs", "exc_text")
-_WHERE = ("flow", "step", "task", "key")
-
-
-def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
-    """A task's log record (already masked and formatted in its worker), or the notice of
-    an attempt's start (:func:`normandy_core.logs.start_notice`), as plain data."""
-    data: dict[str, Any] = {name: getattr(record, name, None) for name in _FIELDS}
-    data["msg"] = str(record.msg)
-    for name in _WHERE:
-        value = getattr(record, name, None)
-        data[name] = None if value is None else str(value)
-    if getattr(record, "event", False):
-        data["event"] = True
-    started = getattr(record, "started", None)
-    if started is not None:
-        data["started"] = list(started)
-    return data
-
-
-def dict_to_record(data: dict[str, Any]) -> logging.LogRecord:
-    record = logging.makeLogRecord(data)
-    record.args = None
-    if "started" in data:
-        record.started = tuple(data["started"])
-    return record

@@ -9,11 +9,12 @@ processes of a run import the run's code once and are replaced when one is kille
 new run gets new processes, so edited code is never served stale from an old import.
 
 Log records cannot reach the orchestrator through a multiprocessing queue from another
-machine: the children put them on a queue of their Dask worker, and a thread there sends
-them, in batches, as Dask events (``Worker.log_event``) that the orchestrator's client
-receives. A child puts an :class:`End` after the records of an attempt, and the attempt's
-reply is returned only once that has been sent: the scheduler relays the events before
-the task's completion, so a task's lines come before the orchestrator's line about it.
+machine: the children put them on the queue of a :class:`RecordRelay` of their Dask
+worker, which sends them in batches as Dask events (``Worker.log_event``) that the
+orchestrator's client receives. An attempt's reply is returned only once its records have
+been sent: the scheduler relays the events before the task's completion, so a task's
+lines come before the orchestrator's line about it. Both pieces are the public engine kit
+(:mod:`normandy_core.executors.kit`) that the ``local`` executor is built from too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import logging
 import multiprocessing
 import socket
 import threading
@@ -29,10 +29,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from normandy_core._packets import PacketQueue
-from normandy_core.executors._forkserver import mp_context
-from normandy_core.executors._pool import WorkerPool
-from normandy_core.executors.dask._child import init_child, run_in_child
 from normandy_core.executors.dask._protocol import (
     CANCELLED,
     CRASHED,
@@ -40,12 +36,10 @@ from normandy_core.executors.dask._protocol import (
     RERUN,
     TIMED_OUT,
     TOPIC,
-    End,
     Reply,
-    record_to_dict,
     started_marker,
 )
-from normandy_core.logs import is_lines, lines_records
+from normandy_core.executors.kit import ChildPool, RecordRelay, TaskTimedOut, WorkerCrashed
 from normandy_core.store import place
 from normandy_core.worker import TaskCall, TaskResult
 
@@ -124,67 +118,58 @@ def _acquire(run_id: str, worker: Any) -> _RunSlot:
 def _allow_children() -> None:
     """Dask starts its workers as daemonic processes, and multiprocessing refuses children
     to those (lest they be orphaned when the worker is killed). Our children die with their
-    parent (see :mod:`normandy_core.executors._pool`), so the worker may have them."""
+    parent (see :class:`~normandy_core.executors.kit.ChildPool`), so the worker may have
+    them."""
     current = multiprocessing.current_process()
     if current.daemon:
         current.daemon = False
 
 
 class _RunSlot:
-    """One run's children on this worker, and the thread forwarding their records."""
+    """One run's children on this worker (the engine kit's pool), and the relay sending
+    their records as Dask events."""
 
     def __init__(self, run_id: str, size: int, worker: Any) -> None:
         self.run_id = run_id
-        self.worker = worker
         self.address = str(worker.address)
-        context = mp_context()
-        self.queue: Any = PacketQueue(context)  # a killed child cannot block it
-        self.pool = WorkerPool(size, init_child, (self.queue,), context)
-        self.expired = self.pool.expired
+        self.relay = RecordRelay(
+            lambda records: worker.log_event(TOPIC, {"run": run_id, "records": records}),
+            batch=_BATCH,
+            name=run_id,
+        )
+        self.pool = ChildPool(size, self.relay.queue, mark_ends=True)
         self.running = 0
         self.last_used = time.monotonic()
-        self.ends: dict[tuple[str, int], threading.Event] = {}
-        self.idle = threading.Condition()
-        self.busy = False
-        self.forwarder = threading.Thread(
-            target=self._forward, name=f"normandy-logs-{run_id}", daemon=True
-        )
-        self.forwarder.start()
 
     def release(self) -> None:
         with _slots_lock:
             self.running -= 1
             self.last_used = time.monotonic()
 
-    # -- one attempt ------------------------------------------------------------------------
-
     def run(self, call: TaskCall, timeout: float | None, cancelled: Callable[[], bool]) -> Reply:
-        end = self.ends.setdefault((call.key, call.attempt), threading.Event())
+        sent = self.relay.expect(call)
         try:
-            future = self.pool.schedule(run_in_child, (call,), timeout)
+            future = self.pool.submit(call, timeout)
             while not concurrent.futures.wait([future], timeout=_POLL).done:
                 if cancelled():
-                    future.cancel()  # pebble stops the child running it
-                    self._settle()
+                    future.cancel()  # the pool stops the child running it
+                    self.relay.settle()
                     return Reply(CANCELLED, self.address)
-            try:
-                result: TaskResult = future.result()
-            except self.expired as exc:
-                self._settle()
-                return Reply(CRASHED, self.address, exitcode=exc.exitcode, pid=exc.pid)
-            except concurrent.futures.TimeoutError:
-                self._settle()
-                return Reply(TIMED_OUT, self.address)
-            except concurrent.futures.CancelledError:  # the pool was stopped by close_run
-                self._settle()
+            if future.cancelled():  # the pool was stopped by close_run
+                self.relay.settle()
                 return Reply(CANCELLED, self.address)
-            except BaseException as exc:  # pebble could not run it: say what happened
-                self._settle()
-                return Reply(DONE, self.address, result=_not_run(call, exc))
-            end.wait(timeout=10)
+            error = future.exception()
+            if isinstance(error, WorkerCrashed):
+                self.relay.settle()
+                return Reply(CRASHED, self.address, exitcode=error.exitcode, pid=error.pid)
+            if isinstance(error, TaskTimedOut):
+                self.relay.settle()
+                return Reply(TIMED_OUT, self.address)
+            result = future.result()
+            sent.wait(timeout=10)
             return Reply(DONE, self.address, result=self._amend(result))
         finally:
-            self.ends.pop((call.key, call.attempt), None)
+            self.relay.forget(call)
 
     def _amend(self, result: TaskResult) -> TaskResult:
         """A process that cannot be imported here: say on which worker, and the fix (in
@@ -202,68 +187,6 @@ class _RunSlot:
             traceback=f"{result.traceback.rstrip()}\n({note})\n" if result.traceback else "",
         )
 
-    def _settle(self, within: float = 2.0) -> None:
-        """After a child died: let the forwarder send what it had put on the queue."""
-        deadline = time.monotonic() + within
-        with self.idle:
-            while (self.busy or not self.queue.empty()) and time.monotonic() < deadline:
-                self.idle.wait(timeout=0.05)
-
-    # -- the records ------------------------------------------------------------------------
-
-    def _forward(self) -> None:
-        while True:
-            item = self.queue.get()
-            with self.idle:
-                self.busy = True
-            records: list[dict[str, Any]] = []
-            ends: list[End] = []
-            stop = False
-            while True:
-                if item is None:
-                    stop = True
-                    break
-                if isinstance(item, End):
-                    ends.append(item)
-                elif isinstance(item, logging.LogRecord):
-                    records.append(record_to_dict(item))
-                elif is_lines(item):  # what a task logged or printed, a record per line
-                    records.extend(record_to_dict(r) for r in lines_records(item))
-                if len(records) >= _BATCH or self.queue.empty():
-                    break
-                item = self.queue.get()
-            if records:
-                try:
-                    self.worker.log_event(TOPIC, {"run": self.run_id, "records": records})
-                except Exception:  # a record Dask cannot send must not stop the others
-                    logging.getLogger(__name__).exception("cannot forward log records")
-            for end in ends:
-                event = self.ends.get((end.key, end.attempt))
-                if event is not None:
-                    event.set()
-            with self.idle:
-                self.busy = False
-                self.idle.notify_all()
-            if stop:
-                return
-
     def close(self) -> None:
         self.pool.close(cancel=True, timeout=10)  # a child pebble could not stop dies too
-        self.queue.put(None)  # the forwarder's sentinel
-        self.forwarder.join(timeout=2)
-
-
-def _not_run(call: TaskCall, exc: BaseException) -> TaskResult:
-    """The failure of an attempt that the child pool could not run or return."""
-    now = time.time()
-    detail = getattr(exc, "traceback", "")  # pebble's: the error's traceback in the child
-    return TaskResult(
-        call.key,
-        False,
-        0,
-        now,
-        now,
-        type(exc).__name__,
-        f"the child process could not run it: {exc}",
-        detail if isinstance(detail, str) else "",
-    )
+        self.relay.close()

@@ -34,9 +34,9 @@ from normandy_core.executors.dask._protocol import (
     TIMED_OUT,
     TOPIC,
     Reply,
-    dict_to_record,
     started_marker,
 )
+from normandy_core.executors.kit import dict_to_record
 
 if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
     from normandy_core.worker import TaskCall, TaskResult
@@ -229,4 +229,12 @@ def _failed(call: TaskCall, exc: BaseException, what: str) -> TaskResult:
     from normandy_core.worker import TaskResult
 
     now = time.time()
-    return TaskResult(call.key, False, 0, now, now, type(exc).__name__, f"{what}: {exc}", "")
+    return TaskResult(
+        key=call.key,
+        ok=False,
+        pid=0,
+        started=now,
+        ended=now,
+        error_type=type(exc).__name__,
+        error_message=f"{what}: {exc}",
+    )

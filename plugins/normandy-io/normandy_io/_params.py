@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from normandy_core.store import check_name
+from normandy_core import check_variable_name
 
 if TYPE_CHECKING:
     from normandy_core.pipe import Pipe
@@ -62,7 +62,7 @@ class Params:
         name = self.text(key, what)
         assert name is not None
         try:
-            return check_name(name)
+            return check_variable_name(name)
         except ValueError as exc:
             raise self.error(key, f"is not a valid variable name: {exc}") from None
 

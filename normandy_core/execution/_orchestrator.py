@@ -1,0 +1,318 @@
+"""The orchestrator: sets a run up, runs its scheduler, and records how it ended.
+
+It owns the run's lifetime — the log files, the executor, the history's record of the
+run's start and end, the signals — and wires the concerns together: the
+:class:`~._scheduler.Scheduler` decides what runs, :class:`~._variables.RunVariables`
+holds the variables, and the history (:class:`~._recorder.HistoryRecorder`), the log
+files, the plugins' hooks (:class:`~._hooks.HookCaller`) and the displays follow the run
+as observers of its events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from normandy_core import __version__
+from normandy_core._inbox import Inbox
+from normandy_core.errors import NormandyError
+from normandy_core.events import RunObserver
+from normandy_core.execution._events import EventBus
+from normandy_core.execution._hooks import HookCaller
+from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
+from normandy_core.execution._scheduler import Scheduler, describe_error
+from normandy_core.execution._signals import Interrupts, ignore_signals_until_exit
+from normandy_core.execution._variables import RunVariables
+from normandy_core.executors import Executor, WorkerSetup
+from normandy_core.history import History, RunStart, TaskStart
+from normandy_core.logs import Console, LogObserver, RunLogs, level_number
+from normandy_core.masking import Masker, mask_values, secret_values
+from normandy_core.outcomes import Outcome, RunInfo, Summary
+from normandy_core.plan import Plan, Task
+from normandy_core.plugins import available_executors
+from normandy_core.project import Checked, Project
+from normandy_core.resume import Resume
+from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED
+from normandy_core.store import store_root
+from normandy_core.worker import TaskCall
+
+
+@dataclass
+class RunOptions:
+    """How to run a plan (the ``normandy run`` options that are not the selection)."""
+
+    executor: str = "local"
+    address: str | None = None
+    """The scheduler of an existing cluster (``--address``), over ``confs.<executor>``."""
+    workers: int | None = None
+    log_level: str = "info"
+    keep_going: bool = False
+    console: Console | None = None
+    resume: Resume | None = None
+    observers: list[RunObserver] = field(default_factory=list)
+    """Told of the run's events (see :mod:`normandy_core.events`)."""
+    console_events: bool = True
+    """Echo the run's own progress lines on ``console`` (off where an observer shows the
+    progress); what processes log reaches it either way."""
+
+
+def new_run_id() -> str:
+    """Sortable by time to the millisecond: ``20261125-061530.123-a3f2``."""
+    now = datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{secrets.token_hex(2)}"
+
+
+class Orchestrator:
+    """Runs one plan of a project, once (:meth:`execute`)."""
+
+    def __init__(self, project: Project, plan: Plan, checked: Checked, options: RunOptions):
+        self.project = project
+        self.plan = plan
+        self.checked = checked
+        self.options = options
+        root = project.root
+        self.run = RunInfo(
+            id=new_run_id(),
+            plan=plan,
+            env=checked.env,
+            root=root,
+            executor=options.executor,
+            workers=options.workers or project.config.workers or os.cpu_count() or 1,
+        )
+        self.run_dir = store_root(root, project.config.store) / "runs" / self.run.id
+        self.log_dir = root / "logs" / self.run.id
+        self.masks = secret_values(checked.credentials)
+        self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
+        self.variables = RunVariables(self.run_dir)
+        self.history = History(root / ".normandy")
+        self.inbox = Inbox()
+
+    def execute(self) -> Summary:
+        """Run the plan; the summary of how it went. A run that ends early records why;
+        an error that is a bug of Normandy's is recorded, then raised."""
+        executor_cls = available_executors(self.project.plugins)[self.options.executor]
+        uses_processes = getattr(executor_cls, "uses_processes", True)
+        ctx = None
+        if uses_processes:
+            from normandy_core.executors.kit import mp_context
+
+            ctx = mp_context()
+        self.logs = RunLogs(
+            self.log_dir,
+            level_number(self.options.log_level),
+            self.options.console,
+            uses_processes,
+            ctx,
+            console_events=self.options.console_events,
+            on_started=self.inbox.started,
+        )
+        self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
+        guests = self.options.observers
+        self.events = EventBus(
+            [
+                self.recorder,
+                LogObserver(self.logs),
+                *guests,
+                HookCaller(self.project.plugins, self.run, self._report),
+            ],
+            guests,
+            self._report_failure,
+        )
+        executor = executor_cls(self.run.workers, self._setup())
+        self._start(executor)
+        self.run.where = executor.description
+        scheduler = Scheduler(
+            self.plan,
+            executor,
+            self.outcomes,
+            self.variables,
+            self.events,
+            self._call,
+            executor_name=self.options.executor,
+            keep_going=self.options.keep_going,
+            resumed_from=self.options.resume.run_id if self.options.resume else "",
+            wake_every=HEARTBEAT,
+            inbox=self.inbox,
+        )
+        # Until the flows have run to their end, the run has failed: whatever stops it
+        # early (an error of the machine or of Normandy) is never recorded as a success.
+        status, reason, bug = FAILED, None, None
+        try:
+            with Interrupts():
+                if self.options.resume is not None:
+                    self._take_over(self.options.resume)
+                self.events.emit("run_started", self.run)
+                try:
+                    with self.history.batch():  # written each time the scheduler waits
+                        status = scheduler.run()
+                except BaseException:
+                    executor.shutdown(cancel=True)
+                    raise
+                executor.shutdown()
+        except KeyboardInterrupt:
+            status = INTERRUPTED
+            ignore_signals_until_exit()
+            with Interrupts(ignore=True):
+                scheduler.interrupt()
+        except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
+            reason = describe_error(exc)
+        except Exception as exc:  # a bug of Normandy's: recorded, then shown with its traceback
+            reason, bug = f"internal error: {describe_error(exc)}", exc
+        finally:
+            with Interrupts(ignore=True):  # a second Ctrl-C must not cut the record short
+                summary = self._end(status, reason)
+        if bug is not None:
+            raise bug
+        return summary
+
+    # -- setting up -------------------------------------------------------------------------
+
+    def _setup(self) -> WorkerSetup:
+        root = self.run.root
+        paths = tuple(str(p) for p in (root / "src", root) if p.is_dir())
+        options = dict(self.project.config.executor_settings(self.options.executor))
+        if self.options.address:
+            options["address"] = self.options.address
+        return WorkerSetup(
+            self.logs.queue, paths, MappingProxyType(options), str(self.run_dir), self.run.id
+        )
+
+    def _start(self, executor: Executor) -> None:
+        """Record the run, then start the executor: a resume already in progress
+        (:class:`~normandy_core.errors.ResumeError`), an engine that cannot start
+        (:class:`~normandy_core.errors.ExecutorError`) or Ctrl-C while it connects leaves
+        no run behind."""
+        try:
+            with Interrupts():
+                self._record_start()
+                try:
+                    executor.start()
+                except BaseException:
+                    self.history.forget_run(self.run.id)
+                    raise
+        except BaseException:
+            with Interrupts(ignore=True):
+                executor.shutdown(cancel=True)
+                self.logs.close()
+                self.history.close()
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):  # logs/ itself, if this made it
+                    self.log_dir.parent.rmdir()
+            raise
+
+    def _record_start(self) -> None:
+        sel = self.plan.selection
+        resume = self.options.resume
+        mask = Masker(self.masks)  # credentials are never stored: params that hold one
+        self.history.start_run(
+            RunStart(
+                id=self.run.id,
+                started=self.run.started,
+                tags=sel.tags,
+                flows=sel.flows,
+                params=mask_values(dict(sel.params), mask),
+                env=self.run.env,
+                executor=self.run.executor,
+                workers=self.run.workers,
+                version=__version__,
+                fingerprint=self.plan.fingerprint(),
+                plan=mask_values(self.plan.to_dict()["flows"], mask),
+                resumed_from=resume.run_id if resume else None,
+            ),
+            (
+                TaskStart(
+                    t.key, t.flow, t.step, t.name, t.process, mask_values(dict(t.params), mask)
+                )
+                for t in self.plan.tasks()
+            ),
+        )
+
+    def _take_over(self, resume: Resume) -> None:
+        """Reuse the variables of the resumed run and mark its succeeded tasks done."""
+        self.variables.take_over(resume, self.plan)
+        done = [self.outcomes[key] for key in resume.succeeded & self.outcomes.keys()]
+        for outcome in done:
+            outcome.status, outcome.resumed = SUCCEEDED, True
+        self.recorder.resumed(done)
+
+    def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
+        spec = self.project.registry.get(task.process)
+        store = self.variables.flow(task.flow)
+        return TaskCall(
+            run_id=self.run.id,
+            flow=task.flow,
+            step=task.step,
+            task=task.name,
+            key=task.key,
+            process=task.process,
+            target=spec.target,
+            params=dict(task.params),
+            tags=tags,
+            env=self.checked.env,
+            confs=dict(self.checked.settings),
+            credentials=dict(self.checked.credentials),
+            root=str(self.run.root),
+            vars_dir=str(store.vars_dir),
+            staging_dir=str(store.staging(task.key)),
+            attempt=attempt,
+            log_level=self.logs.level,
+            masks=self.masks,
+        )
+
+    # -- ending -----------------------------------------------------------------------------
+
+    def _end(self, status: str, reason: str | None) -> Summary:
+        """Record the run's end whatever happened, and clean up."""
+        problems = [reason] if reason else []
+        try:
+            self.variables.commit_leftovers(self.outcomes.values())
+            self.variables.clean_up()
+        except OSError as exc:  # staged writes stay where they are, for --resume
+            problems.append(f"cleaning up the store: {describe_error(exc)}")
+        reason = "; ".join(problems) or None
+        if reason and status == SUCCEEDED:
+            status = FAILED
+        summary = Summary(
+            self.run,
+            list(self.outcomes.values()),
+            status,
+            self.log_dir,
+            reason=reason,
+            log_problems=self.logs.problems,  # the list itself: it grows until close
+        )
+        try:
+            self.events.emit("run_ended", summary)
+        finally:
+            self.history.close()
+            self.logs.close()
+        return summary
+
+    def _report(self, level: int, message: str) -> None:
+        self.logs.log(level, message)
+
+    def _report_failure(self, message: str, exc: BaseException) -> None:
+        self.logs.logger.error(
+            message,
+            exc_info=(type(exc), exc, exc.__traceback__),
+            extra={"flow": None, "key": None, "event": False},
+        )
+
+
+def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions) -> Summary:
+    """Run ``plan``; raise :class:`NormandyError` for an unknown executor."""
+    known = available_executors(project.plugins)
+    if options.executor not in known:
+        raise NormandyError(
+            f"unknown executor {options.executor!r}; the executors are: {', '.join(sorted(known))}"
+        )
+    if options.console is None:  # not sys.stderr, whose descriptor a serial task captures
+        from normandy_core._capture import console_stream
+
+        options.console = console_stream()
+    return Orchestrator(project, plan, checked, options).execute()
+

@@ -1,0 +1,269 @@
+"""Scheduling a run (SPEC 7): flows one after another, steps in order, the tasks of a step
+in parallel on an executor; retries after a delay, tolerated failures, ``keep_going``.
+
+The scheduler only decides what to run next and how each attempt ended. What happens is
+told to observers through an :class:`~normandy_core.execution._events.EventBus` (the
+history, the log files, the hooks and the displays follow it that way) and the variables
+of each attempt are handed to :class:`~normandy_core.execution._variables.RunVariables`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from normandy_core._inbox import Inbox, StartNotice
+from normandy_core.errors import ExecutorError
+from normandy_core.execution._events import EventBus
+from normandy_core.execution._variables import RunVariables
+from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed
+from normandy_core.outcomes import Attempt, Outcome, TaskError
+from normandy_core.plan import Plan, Step, Task
+from normandy_core.status import (
+    CRASHED,
+    FAILED,
+    INTERRUPTED,
+    NOT_STARTED,
+    SUCCEEDED,
+    TIMED_OUT,
+)
+from normandy_core.worker import TaskCall, TaskResult
+
+MakeCall = Callable[[Task, tuple[str, ...], int], TaskCall]
+"""``(task, the flow's tags, attempt number) -> TaskCall``."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose ``str()`` fails."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - an exception's own __str__ may raise
+        text = "(its message cannot be shown: str() of it raised)"
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{text} ({exc.filename})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class _StepState:
+    tags: tuple[str, ...]
+    pending: dict[Future[TaskResult], Task] = field(default_factory=dict)
+    retry_at: list[tuple[float, Task]] = field(default_factory=list)
+
+
+class Scheduler:
+    """Runs ``plan`` on a started ``executor``; ``outcomes`` (by task key) are updated as
+    tasks end; tasks whose outcome is already ``resumed`` are not run."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        executor: Executor,
+        outcomes: dict[str, Outcome],
+        variables: RunVariables,
+        events: EventBus,
+        make_call: MakeCall,
+        *,
+        executor_name: str = "",
+        keep_going: bool = False,
+        resumed_from: str = "",
+        wake_every: float | None = None,
+        inbox: Inbox | None = None,
+    ) -> None:
+        self.plan = plan
+        self.executor = executor
+        self.outcomes = outcomes
+        self.variables = variables
+        self.events = events
+        self.make_call = make_call
+        self.executor_name = executor_name
+        self.keep_going = keep_going
+        self.resumed_from = resumed_from
+        self.wake_every = wake_every
+        """Wake at least this often while tasks run (a ``waiting`` event each time)."""
+        self.inbox = inbox or Inbox()
+        """Where ended attempts and start notices arrive (the log thread's notices too)."""
+        self.attempts: dict[str, Attempt] = {}
+        """Task key -> its current (or last) attempt."""
+
+    def run(self) -> str:
+        """Run every flow; the run's status: ``succeeded`` or ``failed``."""
+        status = SUCCEEDED
+        for flow in self.plan.flows:
+            if status == FAILED and not self.keep_going:
+                self.events.emit("flow_skipped", flow)
+                continue
+            self.events.emit("flow_started", flow)
+            flow_status = SUCCEEDED
+            for step in flow.steps:
+                self.events.emit("step_started", step)
+                ok = self._step(flow.tags, step)
+                self.events.emit("step_ended", step, ok)
+                if not ok:
+                    status = flow_status = FAILED
+                    break
+            self.events.emit("flow_ended", flow, flow_status)
+        return status
+
+    def interrupt(self) -> None:
+        """The run was stopped (Ctrl-C): every attempt still running is interrupted."""
+        now = time.time()
+        for outcome in self.outcomes.values():
+            if outcome.attempts and outcome.status == NOT_STARTED:
+                attempt = self.attempts[outcome.task.key]
+                outcome.status, outcome.ended, outcome.pid = INTERRUPTED, now, attempt.pid
+                attempt.status, attempt.ended = INTERRUPTED, now
+                self.events.emit("attempt_ended", attempt)
+                self.events.emit("task_ended", outcome)
+
+    # -- a step -----------------------------------------------------------------------------
+
+    def _step(self, tags: tuple[str, ...], step: Step) -> bool:
+        state = _StepState(tags)
+        self.variables.step_started()
+        for task in step.tasks:
+            if self.outcomes[task.key].resumed:
+                self.events.emit("task_resumed", task, self.resumed_from)
+            else:
+                self._submit(task, state)
+        while state.pending or state.retry_at:
+            now = time.time()
+            for due, task in [r for r in state.retry_at if r[0] <= now]:
+                state.retry_at.remove((due, task))
+                self._submit(task, state)
+            self.events.emit("waiting")
+            next_retry = min(d for d, _ in state.retry_at) - now if state.retry_at else None
+            timeout = min(
+                (t for t in (next_retry, self.wake_every) if t is not None), default=None
+            )
+            if not state.pending:
+                time.sleep(max(0.0, timeout or 0.0))
+                continue
+            news = self.inbox.wait(None if timeout is None else max(0.0, timeout))
+            self._announce(news.started, state.pending.values())
+            self._settle(news.ended, state)
+        self.variables.step_ended(
+            t for t in step.tasks if self.outcomes[t.key].status == SUCCEEDED
+        )
+        return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _submit(self, task: Task, state: _StepState) -> None:
+        outcome = self.outcomes[task.key]
+        outcome.attempts += 1
+        if outcome.started is None:
+            outcome.started = time.time()
+        self.attempts[task.key] = Attempt(task, outcome.attempts, time.time())
+        self.variables.attempt_starts(task)
+        call = self.make_call(task, state.tags, outcome.attempts)
+        self.events.emit("task_submitted", task, outcome.attempts)
+        try:
+            future = self.executor.submit(call, task.timeout)
+        except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
+            raise ExecutorError(
+                f"the executor {self.executor_name!r} cannot run {task.key}: "
+                f"{describe_error(exc)}"
+            ) from exc
+        state.pending[future] = task
+        future.add_done_callback(self.inbox.ended)
+
+    def _announce(self, notices: list[StartNotice], pending: Iterable[Task]) -> None:
+        """Tell the observers of the attempts that workers started (a late notice, for an
+        attempt already ended or retried, is dropped)."""
+        if not notices:
+            return
+        waiting = {task.key: task for task in pending}
+        for key, attempt, pid, when in notices:
+            task = waiting.get(key)
+            if task is not None and attempt == self.outcomes[key].attempts:
+                self._started(task, pid, when)
+        self.inbox.announced()
+
+    def _started(self, task: Task, pid: int | None, when: float) -> None:
+        """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""
+        attempt = self.attempts[task.key]
+        if attempt.started is not None:
+            return
+        attempt.pid, attempt.started = pid, when
+        outcome = self.outcomes[task.key]
+        if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
+            outcome.started = when
+        self.events.emit("task_started", task, outcome.attempts, pid, when)
+
+    # -- how attempts end -------------------------------------------------------------------
+
+    def _settle(self, done: set[Future[TaskResult]], state: _StepState) -> None:
+        """Settle the attempts that ended: success, retry later, or failure."""
+        for future in done:
+            task = state.pending.pop(future)
+            error = self._finish(future, task)
+            if error is None:
+                continue
+            outcome = self.outcomes[task.key]
+            if outcome.attempts <= task.retries:
+                self.events.emit(
+                    "task_retrying", task, outcome.attempts, error, task.retry_delay
+                )
+                state.retry_at.append((time.time() + task.retry_delay, task))
+            else:
+                outcome.status, outcome.error = error.kind, error
+                outcome.tolerated = task.error_tolerance
+                self.events.emit("task_ended", outcome)
+
+    def _finish(self, future: Future[TaskResult], task: Task) -> TaskError | None:
+        """Record an attempt's end; keep (for the step's end) or discard its writes; return
+        the error, if any."""
+        outcome = self.outcomes[task.key]
+        attempt = self.attempts[task.key]
+        error, result, crashed_pid = self._outcome_of(future, task)
+        if result is not None:
+            self._started(task, result.pid, result.started)
+        else:  # crashed or timed out: seen started, else from submission, on a known worker
+            self._started(task, crashed_pid, attempt.submitted)
+        outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
+        attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
+        attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
+        self.events.emit("attempt_ended", attempt)
+        if error is None:
+            outcome.status, outcome.error = SUCCEEDED, None
+            outcome.variables = self.variables.staged(task)
+            self.events.emit("task_ended", outcome)
+        return error
+
+    def _outcome_of(
+        self, future: Future[TaskResult], task: Task
+    ) -> tuple[TaskError | None, TaskResult | None, int | None]:
+        """How an attempt ended: no error for a success, whose writes are then kept for
+        the step's end; a failure's writes are discarded. The worker's result, if any, and
+        the pid of a crashed worker.
+
+        The future's exception is taken as a value, never raised here: a
+        ``KeyboardInterrupt`` or ``SystemExit`` that an executor hands back is a failure of
+        that task, while a real Ctrl-C stays the orchestrator's."""
+        outcome = self.outcomes[task.key]
+        outcome.ended = time.time()
+        if future.cancelled():
+            self.variables.attempt_failed(task)
+            return TaskError(FAILED, "Cancelled", "the executor cancelled it"), None, None
+        raised = future.exception()
+        if raised is None:
+            result = future.result()
+            outcome.ended = result.ended
+            if not result.ok:
+                self.variables.attempt_failed(task)
+                error = TaskError(
+                    FAILED, result.error_type, result.error_message, result.traceback
+                )
+                return error, result, None
+            conflict = self.variables.attempt_succeeded(task)
+            if conflict is not None:
+                return TaskError(FAILED, "VariableConflict", conflict), result, None
+            return None, result, None
+        self.variables.attempt_failed(task)
+        if isinstance(raised, WorkerCrashed):
+            return TaskError(CRASHED, "WorkerCrashed", str(raised)), None, raised.pid
+        if isinstance(raised, TaskTimedOut):
+            return TaskError(TIMED_OUT, "TimedOut", str(raised)), None, None
+        message = f"the executor could not run it: {describe_error(raised)}"
+        return TaskError(FAILED, type(raised).__name__, message), None, None

@@ -1,0 +1,63 @@
+"""How a command's errors reach the user (``normandy_cli._output.reports_errors``): a
+user's error is a message and exit 2, an error of the machine (a full disk, a folder it
+cannot write) too; anything else is a bug of Normandy's, shown with its traceback and a
+request to report it."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from normandy_cli._output import reports_errors
+from normandy_core.errors import NormandyError
+
+
+def _app(error: BaseException) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    @reports_errors
+    def fail() -> None:
+        raise error
+
+    return app
+
+
+def run(error: BaseException) -> tuple[int, str]:
+    result = CliRunner().invoke(_app(error), [])
+    return result.exit_code, result.output
+
+
+def test_a_users_error_is_a_message():
+    code, output = run(NormandyError("no flow has the tag x"))
+    assert (code, output) == (2, "normandy: error: no flow has the tag x\n")
+
+
+@pytest.mark.parametrize("number", [errno.ENOSPC, errno.EACCES, errno.EROFS, errno.ENOENT])
+def test_an_error_of_the_machine_is_a_message(number):
+    code, output = run(OSError(number, "it went wrong", "/data/logs/run.log"))
+    assert code == 2
+    assert output.startswith("normandy: error: it went wrong (/data/logs/run.log); check that")
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("a bug"), OSError(errno.EBADF, "Bad file descriptor"), KeyError("k")]
+)
+def test_a_bug_shows_its_traceback_and_asks_for_a_report(error):
+    code, output = run(error)
+    assert code == 1
+    assert "Traceback (most recent call last)" in output
+    assert "normandy: internal error: this is a bug in Normandy" in output
+    assert "Please report it" in output
+
+
+def test_how_commands_end_is_not_a_bug():
+    assert run(typer.Exit(0)) == (0, "")
+    assert run(typer.Exit(1))[0] == 1
+    code, output = run(typer.BadParameter("not KEY=VALUE", param_hint="--param"))
+    assert code == 2 and "Invalid value for --param: not KEY=VALUE" in output
+    assert "internal error" not in output

@@ -1,0 +1,320 @@
+"""The scheduling state machine (:class:`normandy_core.execution.Scheduler`) under a fake,
+in-process executor whose attempts end as a script says: fast and deterministic, no worker
+process. What it does end to end, with real workers, is in ``tests/cli``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from normandy_core.errors import ExecutorError
+from normandy_core.events import RunObserver
+from normandy_core.execution import Attempt, Outcome, Scheduler
+from normandy_core.execution._events import EventBus
+from normandy_core.execution._variables import RunVariables
+from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
+from normandy_core.plan import Flow, Plan, Selection, Step, Task
+from normandy_core.store import LocalPlace, Variables
+from normandy_core.worker import TaskCall, TaskResult
+
+Behaviour = str
+
+
+class Scripted(Executor):
+    """Ends each attempt as ``script[key][attempt - 1]`` says (default ``ok``):
+
+    ``ok``, ``write:NAME`` (writes the variable NAME, then succeeds; ``write:NAME,fail``
+    then fails), ``fail`` (the process
+    raised), ``crash``, ``timeout``, ``own-interrupt`` (the process raised
+    KeyboardInterrupt), ``hang`` (never ends), ``ctrl-c`` (Ctrl-C arrives as it is
+    submitted) or ``broken`` (the executor itself fails)."""
+
+    uses_processes = False
+
+    def __init__(self, script: dict[str, Sequence[Behaviour]] | None = None) -> None:
+        super().__init__(2, WorkerSetup(None))
+        self.script = script or {}
+        self.submitted: list[tuple[str, int, float]] = []
+
+    def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
+        self.submitted.append((call.key, call.attempt, time.monotonic()))
+        steps = self.script.get(call.key, ())
+        what = steps[call.attempt - 1] if call.attempt <= len(steps) else "ok"
+        future: Future[TaskResult] = Future()
+        now = time.time()
+        if what == "ctrl-c":
+            raise KeyboardInterrupt
+        if what == "broken":
+            raise RuntimeError("the pool is not running")
+        if what == "hang":
+            return future
+        if what.startswith("write:"):  # write:NAME, or write:NAME,then
+            name, _, then = what[6:].partition(",")
+            Variables(call.vars_dir, call.staging_dir)[name] = call.key
+            what = then or "ok"
+        if what == "ok":
+            future.set_result(TaskResult(call.key, True, 1000 + call.attempt, now, now + 0.01))
+        elif what == "fail":
+            future.set_result(
+                TaskResult(call.key, False, 1000, now, now, "ValueError", "bad row", "Traceback…")
+            )
+        elif what == "crash":
+            future.set_exception(WorkerCrashed(-9, 4242))
+        elif what == "timeout":
+            future.set_exception(TaskTimedOut(5))
+        elif what == "own-interrupt":
+            future.set_exception(KeyboardInterrupt())
+        else:  # pragma: no cover - a typo in a test
+            raise AssertionError(what)
+        return future
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        pass
+
+
+class Recorded(RunObserver):
+    """Keeps every event as a tuple, tasks by key."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name == "events" or not hasattr(RunObserver, name):
+            return object.__getattribute__(self, name)
+
+        def record(*args: Any) -> None:
+            self.events.append((name, *(_short(a) for a in args)))
+
+        return record
+
+    def of(self, event: str) -> list[tuple[Any, ...]]:
+        return [e[1:] for e in self.events if e[0] == event]
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, Task):
+        return value.key
+    if isinstance(value, (Step, Flow)):
+        return value.name
+    if isinstance(value, Attempt):
+        return (value.task.key, value.number, value.status)
+    if isinstance(value, Outcome):
+        return (value.task.key, value.status)
+    return value
+
+
+def task(flow: str, step: str, name: str, **options: Any) -> Task:
+    return Task(flow, step, name, name, MappingProxyType({}), **options)
+
+
+def plan_of(*flows: tuple[str, Sequence[Sequence[Task]]]) -> Plan:
+    return Plan(
+        tuple(
+            Flow(name, ("default",), tuple(Step(name, s[0].step, tuple(s)) for s in steps))
+            for name, steps in flows
+        ),
+        Selection(),
+    )
+
+
+class Run:
+    """A scheduler over ``plan`` with a :class:`Scripted` executor, ready to run."""
+
+    def __init__(self, tmp_path: Path, plan: Plan, script=None, **options: Any) -> None:
+        self.plan = plan
+        self.executor = Scripted(script)
+        self.observer = Recorded()
+        self.outcomes = {t.key: Outcome(t) for t in plan.tasks()}
+        self.variables = RunVariables(LocalPlace(tmp_path / "run"))
+        self.scheduler = Scheduler(
+            plan,
+            self.executor,
+            self.outcomes,
+            self.variables,
+            EventBus([self.observer]),
+            self._call,
+            executor_name="scripted",
+            **options,
+        )
+
+    def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
+        store = self.variables.flow(task.flow)
+        return TaskCall(
+            run_id="r",
+            flow=task.flow,
+            step=task.step,
+            task=task.name,
+            key=task.key,
+            process=task.process,
+            target="x:y",
+            params={},
+            tags=tags,
+            env="dev",
+            confs={},
+            credentials={},
+            root="/",
+            vars_dir=str(store.vars_dir),
+            staging_dir=str(store.staging(task.key)),
+            attempt=attempt,
+        )
+
+    def status(self, key: str) -> tuple[str, int, bool]:
+        o = self.outcomes[key]
+        return o.status, o.attempts, o.tolerated
+
+    def committed(self, flow: str) -> list[str]:
+        return self.variables.flow(flow).names()
+
+
+A, B, C = task("f", "s1", "a"), task("f", "s1", "b"), task("f", "s2", "c")
+
+
+def test_a_run_that_succeeds(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B], [C]])), {"f.s1.a": ["write:x"]})
+    assert run.scheduler.run() == "succeeded"
+    assert [run.status(k) for k in ("f.s1.a", "f.s1.b", "f.s2.c")] == [("succeeded", 1, False)] * 3
+    assert run.observer.events[:4] == [
+        ("flow_started", "f"),
+        ("step_started", "s1"),
+        ("task_submitted", "f.s1.a", 1),
+        ("task_submitted", "f.s1.b", 1),
+    ]
+    assert run.observer.of("step_ended") == [("s1", True), ("s2", True)]
+    assert run.observer.of("flow_ended") == [("f", "succeeded")]
+    assert run.committed("f") == ["x"]
+    assert run.outcomes["f.s1.a"].variables == ("x",)
+    # every attempt is seen started (from its result) before it ends
+    names = [
+        e[0]
+        for e in run.observer.events
+        if e[1:2] == ("f.s1.a",) or (e[0] == "attempt_ended" and e[1][0] == "f.s1.a")
+    ]
+    assert names.index("task_started") < names.index("attempt_ended")
+    assert run.observer.of("waiting")  # the history's moments to write
+
+
+def test_retries_until_success(tmp_path):
+    flaky = task("f", "s1", "a", retries=2)
+    run = Run(tmp_path, plan_of(("f", [[flaky]])), {"f.s1.a": ["fail", "crash", "ok"]})
+    assert run.scheduler.run() == "succeeded"
+    assert run.status("f.s1.a") == ("succeeded", 3, False)
+    assert run.observer.of("attempt_ended") == [
+        (("f.s1.a", 1, "failed"),),
+        (("f.s1.a", 2, "crashed"),),
+        (("f.s1.a", 3, "succeeded"),),
+    ]
+    assert [e[:2] for e in run.observer.of("task_retrying")] == [("f.s1.a", 1), ("f.s1.a", 2)]
+    assert len(run.observer.of("task_ended")) == 1
+
+
+def test_a_retry_waits_for_its_delay(tmp_path):
+    slow = task("f", "s1", "a", retries=1, retry_delay=0.2)
+    run = Run(tmp_path, plan_of(("f", [[slow, B]])), {"f.s1.a": ["fail", "ok"]})
+    assert run.scheduler.run() == "succeeded"
+    (_, _, first), _, (_, attempt, second) = run.executor.submitted
+    assert attempt == 2 and second - first >= 0.2
+
+
+def test_an_exhausted_task_fails_its_flow_and_the_next_steps_never_start(tmp_path):
+    failing = task("f", "s1", "b", retries=1)
+    run = Run(tmp_path, plan_of(("f", [[A, failing], [C]])), {"f.s1.b": ["fail", "fail"]})
+    assert run.scheduler.run() == "failed"
+    assert run.status("f.s1.b") == ("failed", 2, False)
+    assert run.outcomes["f.s1.b"].error.type == "ValueError"  # type: ignore[union-attr]
+    assert run.status("f.s2.c") == ("not started", 0, False)
+    assert run.observer.of("step_ended") == [("s1", False)]
+    assert run.observer.of("flow_ended") == [("f", "failed")]
+    assert all(key != "f.s2.c" for key, *_ in run.executor.submitted)
+
+
+def test_a_tolerated_failure_lets_the_flow_go_on(tmp_path):
+    tolerated = task("f", "s1", "b", error_tolerance=True)
+    run = Run(tmp_path, plan_of(("f", [[A, tolerated], [C]])), {"f.s1.b": ["timeout"]})
+    assert run.scheduler.run() == "succeeded"
+    assert run.status("f.s1.b") == ("timed out", 1, True)
+    assert run.status("f.s2.c") == ("succeeded", 1, False)
+
+
+def test_a_crash_mid_step_fails_that_task_only(tmp_path):
+    script = {"f.s1.a": ["write:from_a"], "f.s1.b": ["crash"]}
+    run = Run(tmp_path, plan_of(("f", [[A, B, task("f", "s1", "d")], [C]])), script)
+    assert run.scheduler.run() == "failed"
+    crashed = run.outcomes["f.s1.b"]
+    assert (crashed.status, crashed.pid) == ("crashed", 4242)
+    assert crashed.error is not None and "SIGKILL" in crashed.error.message
+    assert run.status("f.s1.a") == run.status("f.s1.d") == ("succeeded", 1, False)
+    assert run.committed("f") == ["from_a"]  # the others' writes are committed
+
+
+def test_a_failed_attempts_writes_are_discarded(tmp_path):
+    failing = task("f", "s1", "a", retries=1, error_tolerance=True)
+    run = Run(tmp_path, plan_of(("f", [[failing]])), {"f.s1.a": ["write:half,fail", "crash"]})
+    assert run.scheduler.run() == "succeeded"
+    assert run.status("f.s1.a") == ("crashed", 2, True)
+    assert run.committed("f") == []
+    assert not run.variables.flow("f").staging("f.s1.a").exists()
+
+
+def test_two_tasks_of_a_step_writing_one_name_fail_the_second(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B]])), {"f.s1.a": ["write:x"], "f.s1.b": ["write:x"]})
+    assert run.scheduler.run() == "failed"
+    ended = {run.outcomes[k].status: run.outcomes[k] for k in ("f.s1.a", "f.s1.b")}
+    first, second = ended["succeeded"], ended["failed"]  # whichever ended second fails
+    assert second.error is not None and second.error.type == "VariableConflict"
+    assert f"'x' (also written by {first.task.key})" in second.error.message
+    assert run.committed("f") == ["x"]
+
+
+def test_keep_going_runs_the_next_flows(tmp_path):
+    other = task("g", "s1", "z")
+    plan = plan_of(("f", [[A]]), ("g", [[other]]))
+    stopped = Run(tmp_path / "1", plan, {"f.s1.a": ["fail"]})
+    assert stopped.scheduler.run() == "failed"
+    assert stopped.observer.of("flow_skipped") == [("g",)]
+    assert stopped.status("g.s1.z") == ("not started", 0, False)
+    going = Run(tmp_path / "2", plan, {"f.s1.a": ["fail"]}, keep_going=True)
+    assert going.scheduler.run() == "failed"
+    assert going.status("g.s1.z") == ("succeeded", 1, False)
+    assert going.observer.of("flow_ended") == [("f", "failed"), ("g", "succeeded")]
+
+
+def test_ctrl_c_interrupts_what_runs(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B], [C]])), {"f.s1.a": ["hang"], "f.s1.b": ["ctrl-c"]})
+    with pytest.raises(KeyboardInterrupt):
+        run.scheduler.run()
+    run.scheduler.interrupt()
+    assert run.status("f.s1.a") == ("interrupted", 1, False)
+    assert run.status("f.s1.b") == ("interrupted", 1, False)
+    assert run.status("f.s2.c") == ("not started", 0, False)
+    assert (("f.s1.a", 1, "interrupted"),) in run.observer.of("attempt_ended")
+    assert (("f.s1.a", "interrupted"),) in run.observer.of("task_ended")
+
+
+def test_a_processs_own_keyboard_interrupt_is_a_failure_of_its_task(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B]])), {"f.s1.a": ["own-interrupt"]})
+    assert run.scheduler.run() == "failed"
+    failed = run.outcomes["f.s1.a"]
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.type == "KeyboardInterrupt"
+    assert run.status("f.s1.b") == ("succeeded", 1, False)
+
+
+def test_a_resumed_task_is_not_run(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B]])), resumed_from="r0")
+    run.outcomes["f.s1.a"].status, run.outcomes["f.s1.a"].resumed = "succeeded", True
+    assert run.scheduler.run() == "succeeded"
+    assert [key for key, *_ in run.executor.submitted] == ["f.s1.b"]
+    assert run.observer.of("task_resumed") == [("f.s1.a", "r0")]
+
+
+def test_a_broken_executor_stops_the_run(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A], [C]])), {"f.s2.c": ["broken"]})
+    with pytest.raises(ExecutorError, match="cannot run f.s2.c: RuntimeError: the pool is not"):
+        run.scheduler.run()
+    assert run.status("f.s1.a") == ("succeeded", 1, False)
