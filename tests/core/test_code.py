@@ -160,7 +160,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_a_project_module_imported_is_part_of_the_code(project) -> None:
     files = {
         "PKG/__init__.py": "",
-        "PKG/procs.py": "import json\nfrom . import helpers\n\ndef p(x):\n    return helpers.f(x)\n",
+        "PKG/procs.py": (
+            "import json\nfrom . import helpers\n\ndef p(x):\n    return helpers.f(x)\n"
+        ),
         "PKG/helpers.py": "from PKG.deeper import g\n\ndef f(x):\n    return g(x)\n",
         "PKG/deeper.py": "def g(x):\n    return x\n",
     }
