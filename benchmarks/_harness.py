@@ -30,6 +30,9 @@ ENV = {
     "KEDRO_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
 }
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+"""Bytecode is cached, as on any machine where normandy is installed (a machine or CI
+image that sets PYTHONDONTWRITEBYTECODE would otherwise compile every module each time)."""
 
 
 class BenchError(RuntimeError):

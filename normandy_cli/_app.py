@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from normandy_cli.commands.create_project import create_project
+from normandy_cli.commands.gc import gc
 from normandy_cli.commands.graph import graph
 from normandy_cli.commands.list_ import list_processes
 from normandy_cli.commands.report import report
 from normandy_cli.commands.run import run
 from normandy_cli.commands.runs import runs
 from normandy_cli.commands.validate import validate
+from normandy_cli.commands.vars_ import variables
 
 app = typer.Typer(
     name="normandy",
@@ -52,4 +54,6 @@ app.command("list")(list_processes)
 app.command("graph")(graph)
 app.command("runs")(runs)
 app.command("report")(report)
+app.command("vars")(variables)
+app.command("gc")(gc)
 app.command("create-project")(create_project)

@@ -32,7 +32,7 @@ from normandy_cli._progress import (
     failure_text,
     printable,
 )
-from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
+from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, Summary, TaskError
@@ -44,6 +44,7 @@ STYLES = {
     FAILED: "bold red",
     TOLERATED: "yellow",
     SKIPPED: "dim",
+    CACHED: "cyan",
     INTERRUPTED: "magenta",
     "crashed": "bold red",
     "timed out": "bold red",
@@ -70,6 +71,7 @@ class LiveProgress(Progress):
             FAILED: "✖" if fancy else "x",
             TOLERATED: "⚠" if fancy else "!",
             SKIPPED: "↷" if fancy else ">",
+            CACHED: "≡" if fancy else "=",
             INTERRUPTED: "■" if fancy else "#",
             "retry": "↻" if fancy else "~",
             "flow": "▶" if fancy else ">",
@@ -145,6 +147,9 @@ class LiveProgress(Progress):
     def task_resumed(self, task: Task, run_id: str) -> None:
         super().task_resumed(task, run_id)
         self._print(SKIPPED, f"{task.key} skipped: succeeded in run {run_id}", "dim")
+
+    def task_cached(self, task: Task, run_id: str) -> None:
+        self._print(CACHED, f"{task.key} cached (from {run_id})", "dim")
 
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         super().task_retrying(task, attempt, error, delay)
@@ -236,8 +241,8 @@ class LiveProgress(Progress):
         line.add_column(no_wrap=True)
         counts = Text(f"{self.finished}/{self.total} tasks ", style="bold")
         for what in COUNTED:
-            if what == INTERRUPTED and not self.counts[what]:
-                continue
+            if what in (CACHED, INTERRUPTED) and not self.counts[what]:
+                continue  # shown once there are some
             style = STYLES[what] if self.counts[what] else "dim"
             counts.append(f" {self.counts[what]} {what}", style)
         line.add_row(ProgressBar(total=max(self.total, 1), completed=self.finished), counts)
@@ -250,7 +255,7 @@ class LiveProgress(Progress):
         for column in ("FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"):
             grid.add_column(column, justify="right" if column == "DURATION" else "left")
         for o in summary.outcomes:
-            status = label(o.status, o.tolerated, o.resumed)
+            status = label(o.status, o.tolerated, o.resumed, o.cached_from)
             style = STYLES[TOLERATED] if o.tolerated else STYLES.get(o.status, "dim")
             grid.add_row(
                 o.task.flow,

@@ -25,7 +25,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from normandy_cli._output import plural, secs, table
 from normandy_core.events import RunObserver
-from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, category, label
+from normandy_core.status import (
+    CACHED,
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    TOLERATED,
+    category,
+    label,
+)
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
@@ -35,7 +43,7 @@ DONE, SKIPPED = "done", "skipped"
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """What a terminal acts on rather than shows: ESC and the other C0 controls but tab and
 newline, DEL, and the C1 controls (CSI and others, in their 8-bit forms)."""
-COUNTED = (DONE, FAILED, TOLERATED, SKIPPED, INTERRUPTED)
+COUNTED = (DONE, CACHED, FAILED, TOLERATED, SKIPPED, INTERRUPTED)
 """What the progress counts, in display order."""
 
 
@@ -159,17 +167,22 @@ class Progress(RunObserver):
 
 
 def counted(outcome: Outcome) -> str:
-    """How the progress counts a task that ended: done, failed, tolerated, skipped or
-    interrupted."""
+    """How the progress counts a task that ended: done, cached, failed, tolerated, skipped
+    or interrupted."""
     what = category(outcome.status, outcome.tolerated, outcome.resumed)
-    return {SUCCEEDED: DONE, FAILED: FAILED, TOLERATED: TOLERATED, INTERRUPTED: INTERRUPTED}.get(
-        what, SKIPPED
-    )
+    return {
+        SUCCEEDED: DONE,
+        CACHED: CACHED,
+        FAILED: FAILED,
+        TOLERATED: TOLERATED,
+        INTERRUPTED: INTERRUPTED,
+    }.get(what, SKIPPED)
 
 
 def describe_counts(counts: Counter[str]) -> str:
-    """``7 done, 1 failed, 1 tolerated, 0 skipped`` (interrupted only when some were)."""
-    shown = [what for what in COUNTED if what != INTERRUPTED or counts[what]]
+    """``7 done, 1 failed, 1 tolerated, 0 skipped`` (cached and interrupted only when some
+    were)."""
+    shown = [what for what in COUNTED if what not in (CACHED, INTERRUPTED) or counts[what]]
     return ", ".join(f"{counts[what]} {what}" for what in shown)
 
 
@@ -197,7 +210,7 @@ def summary_table(summary: Summary) -> str:
     rows = []
     for o in summary.outcomes:
         duration = secs(o.duration) if o.started else "-"
-        status = label(o.status, o.tolerated, o.resumed)
+        status = label(o.status, o.tolerated, o.resumed, o.cached_from)
         rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
     return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)
 
@@ -237,6 +250,9 @@ class PlainProgress(Progress):
     def task_resumed(self, task: Task, run_id: str) -> None:
         super().task_resumed(task, run_id)
         self._line(f"{task.key} skipped: succeeded in run {run_id}")
+
+    def task_cached(self, task: Task, run_id: str) -> None:
+        self._line(f"{task.key} cached (from {run_id}): nothing it depends on changed")
 
     def task_started(self, task: Task, attempt: int, pid: int | None, when: float) -> None:
         super().task_started(task, attempt, pid, when)

@@ -30,13 +30,16 @@ _LAZY = {
     "ResumeError": "normandy_core.errors",
     "RunNotFoundError": "normandy_core.errors",
     "SelectionError": "normandy_core.errors",
+    "VariableNotFoundError": "normandy_core.errors",
     "check_variable_name": "normandy_core.store",
     "hookimpl": "normandy_core.hookspecs",
     "hookspec": "normandy_core.hookspecs",
+    "load": "normandy_core.catalog",
     "variables_storage": "normandy_core.pipe",
 }
 
 if TYPE_CHECKING:
+    from normandy_core.catalog import load
     from normandy_core.errors import (
         ConfigError,
         DuplicateProcessError,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
         ResumeError,
         RunNotFoundError,
         SelectionError,
+        VariableNotFoundError,
     )
     from normandy_core.hookspecs import hookimpl, hookspec
     from normandy_core.pipe import variables_storage
@@ -74,10 +78,12 @@ __all__ = [
     "ResumeError",
     "RunNotFoundError",
     "SelectionError",
+    "VariableNotFoundError",
     "__version__",
     "check_variable_name",
     "hookimpl",
     "hookspec",
+    "load",
     "variables_storage",
 ]
 

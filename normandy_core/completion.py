@@ -62,15 +62,24 @@ def project_names(start: Path | None = None, *, installed: bool = True) -> Proje
 
 
 def _entry_names(body: Any) -> Iterable[str]:
-    """The process names of a step, in either of its forms."""
+    """The process names of a step, in either of its forms: an entry's ``process:``, else
+    its key."""
     if isinstance(body, Mapping):
-        return _strings(body)
-    if isinstance(body, list):
-        names = []
-        for item in body:
-            names.extend(_strings(item) if isinstance(item, Mapping) else _strings([item]))
-        return names
-    return ()
+        entries = list(body.items())
+    elif isinstance(body, list):
+        entries = [
+            next(iter(item.items()))
+            if isinstance(item, Mapping) and len(item) == 1
+            else (item, None)
+            for item in body
+        ]
+    else:
+        return ()
+    names = []
+    for key, options in entries:
+        process = options.get("process") if isinstance(options, Mapping) else None
+        names.extend(_strings([process if isinstance(process, str) else key]))
+    return names
 
 
 def _declared(root: Path) -> Iterable[str]:

@@ -17,6 +17,7 @@ the command line turns them into a message and an exit status, never a traceback
     │   └── RunNotFoundError      no recorded run has that id
     ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
     ├── ReportError               a run's report cannot be written
+    ├── VariableNotFoundError     a past run's variable asked for is not there
     └── ProjectExistsError        create-project would overwrite files
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
@@ -44,6 +45,7 @@ __all__ = [
     "ResumeError",
     "RunNotFoundError",
     "SelectionError",
+    "VariableNotFoundError",
 ]
 
 
@@ -146,6 +148,11 @@ class ResumeError(NormandyError):
 
 class ReportError(NormandyError):
     """A run's report cannot be written where asked."""
+
+
+class VariableNotFoundError(NormandyError):
+    """``normandy_core.load`` or ``normandy vars`` asked for a variable that no recorded
+    run holds (or no longer holds)."""
 
 
 class ProjectExistsError(NormandyError):

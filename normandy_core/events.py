@@ -8,7 +8,8 @@ it needs and is passed in ``RunOptions.observers``.
 
 Every method is called in the orchestrating process's main thread, in the order things
 happen: ``run_started``, then for each flow ``flow_started`` (or ``flow_skipped``), for
-each step ``step_started``, for each task ``task_resumed`` or, per attempt,
+each step ``step_started``, for each task ``task_decided`` (where fingerprints are
+used) then ``task_cached`` or, per attempt,
 ``task_submitted`` → ``task_started`` → ``attempt_ended`` → ``task_retrying`` (a failed
 attempt that will be tried again), and once ``task_ended``; then ``step_ended``,
 ``flow_ended`` and, whatever happened, ``run_ended``. The tasks of a step interleave, and
@@ -47,6 +48,15 @@ class RunObserver:
 
     def task_resumed(self, task: Task, run_id: str) -> None:
         """``task`` succeeded in the run ``run_id`` that this one resumes: not run again."""
+
+    def task_decided(self, task: Task, reused_from: str | None, reason: str) -> None:
+        """As its step starts: whether ``task`` runs (``reused_from`` is ``None``) or the
+        success of the run ``reused_from`` stands for it, and why (``--explain``'s words:
+        ``cache off``, ``no earlier success``, ``code changed (MODULE)``…)."""
+
+    def task_cached(self, task: Task, run_id: str) -> None:
+        """An earlier success of ``task``, in the run ``run_id``, stands for it: not run,
+        its variables bound into this run (``task_ended`` follows, status ``cached``)."""
 
     def task_submitted(self, task: Task, attempt: int) -> None:
         """Attempt ``attempt`` (from 1) of ``task`` is handed to the executor; it may wait

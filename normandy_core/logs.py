@@ -193,6 +193,18 @@ class LogObserver(RunObserver):
     def task_resumed(self, task: Task, run_id: str) -> None:
         self._log(logging.INFO, f"succeeded in run {run_id}; not run again", task.flow, task.key)
 
+    def task_decided(self, task: Task, reused_from: str | None, reason: str) -> None:
+        if reused_from is None:
+            self._log(logging.DEBUG, f"runs: {reason}", task.flow, task.key)
+
+    def task_cached(self, task: Task, run_id: str) -> None:
+        self._log(
+            logging.INFO,
+            f"cached (from {run_id}): nothing it depends on changed; not run",
+            task.flow,
+            task.key,
+        )
+
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         self._log(
             logging.WARNING,

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
 from normandy_core.status import (
+    CACHED,
     FAILED,
     FAILURES,
     INTERRUPTED,
@@ -47,6 +49,12 @@ class Attempt:
     ended: float | None = None
     status: str = RUNNING
     error: TaskError | None = None
+    reads: tuple[tuple[str, str | None, int | None], ...] = ()
+    """``(variable, content hash, size)`` of what it read from earlier steps (hash and
+    size ``None``: it looked for the variable, which did not exist)."""
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    """``(variable, content hash, size, type)`` of what it wrote."""
+    fingerprint: Fingerprint | None = None
 
     @property
     def duration(self) -> float | None:
@@ -71,6 +79,15 @@ class Outcome:
     """Succeeded in the run this one resumes: not run again."""
     variables: tuple[str, ...] = ()
     """The variables this task wrote (committed)."""
+    fingerprint: Fingerprint | None = None
+    """What its result depended on (SPEC 13), for its last attempt or the success reused."""
+    cached_from: str | None = None
+    """The run whose success was reused for it (status ``cached``)."""
+    reason: str | None = None
+    """Why it ran, or was reused (``--explain``'s words)."""
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    """``(variable, content hash, size, type)`` of what it wrote — for a reused task, what
+    the success it reused wrote."""
 
     @property
     def duration(self) -> float:
@@ -79,7 +96,7 @@ class Outcome:
     @property
     def blocking(self) -> bool:
         """A failure that stops its flow."""
-        return self.status not in (SUCCEEDED, NOT_STARTED) and not self.tolerated
+        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
 
 
 @dataclass

@@ -9,6 +9,7 @@ that may run in parallel. ``iter_param`` is expanded here, params are merged her
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from normandy_core.binding import Outputs
 from normandy_core.config import FlowConfig, ProcessEntry, ProjectConfig
 from normandy_core.errors import SelectionError
 
 DEFAULT_TAG = "default"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +32,23 @@ class Task:
     flow: str
     step: str
     name: str
-    """``process``, or ``process[value]`` for a task of an ``iter_param``."""
+    """The entry's name (its key in the step: the process, or a name of its own with
+    ``process:``); ``name[value]`` for a task of an ``iter_param``."""
     process: str
     params: Mapping[str, Any]
     error_tolerance: bool = False
     retries: int = 0
     retry_delay: float = 0.0
     timeout: float | None = None
+    inputs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Parameter -> the variable it gets, where the entry maps one (``inputs:``)."""
+    reads: tuple[str, ...] = ()
+    """Variables declared read through ``pipe.vars`` (``inputs:`` as a list)."""
+    outputs: Outputs | None = None
+    cache: bool = False
+    """Whether an earlier success whose fingerprint is unchanged may stand for it."""
+    entry: ProcessEntry | None = field(default=None, compare=False)
+    """The configuration's entry it comes from (its positions, for messages)."""
 
     @property
     def key(self) -> str:
@@ -77,6 +90,9 @@ class Selection:
 class Plan:
     flows: tuple[Flow, ...]
     selection: Selection
+    whole: tuple[Task, ...] = ()
+    """For part of a plan (``--from``, ``--to``, ``--only``): every task of the whole of
+    it, in order (those left out may have made what the others read)."""
 
     def tasks(self) -> Iterator[Task]:
         for flow in self.flows:
@@ -123,7 +139,7 @@ class Plan:
 
 
 def _task_dict(task: Task) -> dict[str, Any]:
-    return {
+    data = {
         "name": task.name,
         "key": task.key,
         "process": task.process,
@@ -133,6 +149,24 @@ def _task_dict(task: Task) -> dict[str, Any]:
         "retry_delay": task.retry_delay,
         "timeout": task.timeout,
     }
+    # declared data only where declared: the plans of runs recorded before compare equal
+    if task.inputs:
+        data["inputs"] = dict(task.inputs)
+    if task.reads:
+        data["reads"] = list(task.reads)
+    if task.outputs is not None:
+        data["outputs"] = _outputs_dict(task.outputs)
+    if task.cache:
+        data["cache"] = True
+    return data
+
+
+def _outputs_dict(outputs: Outputs) -> Any:
+    if outputs.kind == "one":
+        return outputs.names[0]
+    if outputs.kind == "sequence":
+        return list(outputs.names)
+    return dict(zip(outputs.names, outputs.keys))
 
 
 def select_flows(config: ProjectConfig, selection: Selection) -> list[FlowConfig]:
@@ -167,7 +201,9 @@ def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
                 if selected_tags.intersection(entry.avoid_tags):
                     skipped.append(entry.name)
                     continue
-                tasks.extend(_expand(flow_config, step_config.name, entry, selection.params))
+                tasks.extend(
+                    _expand(flow_config, step_config.name, entry, selection.params, config.cache)
+                )
             if tasks:
                 steps.append(Step(flow_config.name, step_config.name, tuple(tasks), tuple(skipped)))
         flows.append(Flow(flow_config.name, flow_config.tags, tuple(steps)))
@@ -175,7 +211,11 @@ def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
 
 
 def _expand(
-    flow: FlowConfig, step: str, entry: ProcessEntry, overrides: Mapping[str, Any]
+    flow: FlowConfig,
+    step: str,
+    entry: ProcessEntry,
+    overrides: Mapping[str, Any],
+    cache: bool = False,
 ) -> Iterator[Task]:
     params = {**flow.params, **entry.params, **overrides}
     values: Sequence[Any] = entry.iter_param.values if entry.iter_param else (None,)
@@ -189,13 +229,84 @@ def _expand(
             flow=flow.name,
             step=step,
             name=name,
-            process=entry.name,
+            process=entry.process,
             params=MappingProxyType(task_params),
             error_tolerance=entry.error_tolerance,
             retries=entry.retries,
             retry_delay=entry.retry_delay,
             timeout=entry.timeout,
+            inputs=entry.inputs,
+            reads=entry.reads,
+            outputs=entry.outputs,
+            cache=next(c for c in (entry.cache, flow.cache, cache) if c is not None),
+            entry=entry,
         )
+
+
+def matches(task: Task, pattern: str) -> bool:
+    """Whether ``pattern`` names ``task``: ``step``, ``step.task`` (or ``flow.step``) or
+    ``flow.step.task``, with ``*`` wildcards (SPEC 13)."""
+    parts = pattern.count(".") + 1
+    if parts == 1:
+        return fnmatch.fnmatchcase(task.step, pattern)
+    if parts == 2:
+        return fnmatch.fnmatchcase(f"{task.step}.{task.name}", pattern) or fnmatch.fnmatchcase(
+            f"{task.flow}.{task.step}", pattern
+        )
+    return fnmatch.fnmatchcase(task.key, pattern)
+
+
+def restrict(
+    plan: Plan,
+    start: Sequence[str] = (),
+    end: Sequence[str] = (),
+    only: Sequence[str] = (),
+) -> Plan:
+    """Part of ``plan`` (SPEC 13): from the first task named by one of ``start`` on (the
+    tasks named in its step, and every later step), up to the tasks named by ``end`` (the
+    steps before, and those tasks in theirs), or ``only`` the tasks named — in each flow
+    where they name something. :class:`SelectionError` for a pattern that names nothing."""
+    if not (start or end or only):
+        return plan
+    for pattern in (*start, *end, *only):
+        if not any(matches(t, pattern) for t in plan.tasks()):
+            raise SelectionError(
+                f"the pattern {pattern!r} names no task of the flows selected; use step, "
+                "step.task or flow.step.task (with * wildcards); `normandy graph` shows them"
+            )
+
+    def named(task: Task, patterns: Sequence[str]) -> bool:
+        return any(matches(task, p) for p in patterns)
+
+    flows = []
+    for flow in plan.flows:
+        keep: list[list[Task]] = [list(step.tasks) for step in flow.steps]
+        if only:
+            keep = [[t for t in tasks if named(t, only)] for tasks in keep]
+        if start:
+            first = next(
+                (i for i, st in enumerate(flow.steps) if any(named(t, start) for t in st.tasks)),
+                None,
+            )
+            if first is not None:
+                keep = [[] if i < first else tasks for i, tasks in enumerate(keep)]
+                keep[first] = [t for t in keep[first] if named(t, start)]
+        if end:
+            last = max(
+                (i for i, st in enumerate(flow.steps) if any(named(t, end) for t in st.tasks)),
+                default=None,
+            )
+            if last is not None:
+                keep = [[] if i > last else tasks for i, tasks in enumerate(keep)]
+                keep[last] = [t for t in keep[last] if named(t, end)]
+        steps = tuple(
+            Step(step.flow, step.name, tuple(tasks), step.skipped)
+            for step, tasks in zip(flow.steps, keep)
+            if tasks
+        )
+        if steps:
+            flows.append(Flow(flow.name, flow.tags, steps))
+    return Plan(tuple(flows), plan.selection, tuple(plan.tasks()))
 
 
 def _nothing_selected(config: ProjectConfig, tags: Sequence[str]) -> str:

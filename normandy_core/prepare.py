@@ -4,25 +4,38 @@ resumed run's successes and variables found. The command only parses, calls and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from normandy_core.history import History
-from normandy_core.plan import Plan, Selection, build_plan, select_flows
+from normandy_core.errors import Problem, SelectionError
+from normandy_core.history import History, Success
+from normandy_core.plan import Plan, Selection, build_plan, restrict, select_flows
 from normandy_core.project import Checked, Project, check_project
 from normandy_core.resume import Resume, prepare_resume, selection_of
-from normandy_core.status import SUCCEEDED
-from normandy_core.store import store_root
+from normandy_core.store import SUFFIX, Place, store_root
+
+
+@dataclass(frozen=True)
+class Borrowed:
+    """A variable a partial run takes from an earlier run (SPEC 13): the latest in which
+    its ``producer`` (a task key) succeeded."""
+
+    flow: str
+    name: str
+    run_id: str
+    producer: str
+    hash: str
 
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A run ready to start: its plan, the checked env, and what it resumes (if it does).
-    ``nothing_to_do`` says why there is nothing to run (the resumed run succeeded)."""
+    """A run ready to start: its plan, the checked env, what it resumes (if it does), and
+    the variables it takes from earlier runs (a partial run's inputs)."""
 
     plan: Plan
     checked: Checked
     resume: Resume | None = None
-    nothing_to_do: str | None = None
+    borrowed: tuple[Borrowed, ...] = ()
 
 
 def prepare_run(
@@ -32,34 +45,130 @@ def prepare_run(
     *,
     executor: str | None = None,
     resume: str | None = None,
+    part: tuple[Sequence[str], Sequence[str], Sequence[str]] = ((), (), ()),
 ) -> PreparedRun:
     """Check ``project`` for ``selection`` (every problem at once, as one
     :class:`~normandy_core.errors.ConfigError`) and plan it. With ``resume`` (a run id or
-    ``last``), the selection and env are that run's, and its successes are reused."""
+    ``last``), the tags, flows and env are that run's and so are its params, under those
+    of ``selection`` (``--param``): its successes are reused where nothing they depend on
+    changed. ``part``: the ``--from``, ``--to`` and ``--only`` patterns: part of the
+    flows runs, its inputs made by what does not run taken from earlier runs."""
     if resume is None:
-        return _prepared(project, selection, env, executor)
+        return _prepared(project, selection, env, executor, part)
     history = History(project.root / ".normandy")
     try:
         record = history.get(resume)
-        selection, env = selection_of(record), record.env
-        prepared = _prepared(project, selection, env, executor)
-        if record.status == SUCCEEDED:
-            return PreparedRun(
-                prepared.plan,
-                prepared.checked,
-                None,
-                f"run {record.id} succeeded: nothing to resume",
-            )
+        then = selection_of(record)
+        selection = Selection(then.tags, then.flows, {**then.params, **selection.params})
+        prepared = _prepared(project, selection, record.env, executor, part)
         store = store_root(project.root, project.config.store)
         resumed = prepare_resume(history, record, prepared.plan, store)
     finally:
         history.close()
-    return PreparedRun(prepared.plan, prepared.checked, resumed)
+    return PreparedRun(prepared.plan, prepared.checked, resumed, prepared.borrowed)
 
 
 def _prepared(
-    project: Project, selection: Selection, env: str | None, executor: str | None
+    project: Project,
+    selection: Selection,
+    env: str | None,
+    executor: str | None,
+    part: tuple[Sequence[str], Sequence[str], Sequence[str]],
 ) -> PreparedRun:
-    flows = None if project.problems else [f.name for f in select_flows(project.config, selection)]
-    checked = check_project(project, flows, env, executor=executor)
-    return PreparedRun(build_plan(project.config, selection), checked)
+    plan = None
+    flows = None
+    borrowed: list[Borrowed] = []
+    problems: list[Problem] = []
+    missing: list[tuple[str, str]] = []
+    if not project.problems:
+        flows = [f.name for f in select_flows(project.config, selection)]
+        plan = restrict(build_plan(project.config, selection), *part)
+        if plan.whole:
+            borrowed, problems, missing = _borrow(project, plan)
+    available = _available(borrowed)
+    for flow, name in missing:  # reported by _borrow, with their producer: not twice
+        available.setdefault(flow, {})[name] = "(missing)"
+    # signatures read from the sources where that is certain: the workers import the
+    # processes, the orchestrator need not (see normandy_core.signatures)
+    checked = check_project(
+        project,
+        flows,
+        env,
+        executor=executor,
+        imports=False,
+        plan=plan,
+        available=available,
+        extra=problems,
+    )
+    assert plan is not None  # else check_project raised the project's problems
+    return PreparedRun(plan, checked, None, tuple(borrowed))
+
+
+def _available(borrowed: Sequence[Borrowed]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for b in borrowed:
+        found.setdefault(b.flow, {})[b.name] = f"{b.producer} in run {b.run_id}"
+    return found
+
+
+def _borrow(
+    project: Project, plan: Plan
+) -> tuple[list[Borrowed], list[Problem], list[tuple[str, str]]]:
+    """What a part of a flow reads that the tasks left out make: the variables their
+    latest successes wrote (still stored); a problem for a declared input that no earlier
+    run made."""
+    from normandy_core.dataflow import task_reads
+    from normandy_core.project import signature_or_none
+
+    kept = {t.key for t in plan.tasks()}
+    store = store_root(project.root, project.config.store)
+    history = History(project.root / ".normandy")
+    borrowed: dict[tuple[str, str], Borrowed] = {}
+    problems: list[Problem] = []
+    missing: list[tuple[str, str]] = []
+    try:
+        for flow in plan.flows:
+            whole = [t for t in plan.whole if t.flow == flow.name]
+            first = next(i for i, t in enumerate(whole) if t.key in kept)
+            before = whole[:first]
+            makers = {name: t for t in before for name in (t.outputs.names if t.outputs else ())}
+            for producer in before:  # their writes, declared or not, as they last succeeded
+                success = _latest(history, store, producer.key)
+                if success is not None:
+                    for w in success.writes:
+                        borrowed[(flow.name, w.name)] = Borrowed(
+                            flow.name, w.name, success.run_id, producer.key, w.hash or ""
+                        )
+            for task in (t for t in whole if t.key in kept):
+                signature = signature_or_none(project.registry, task.process)
+                for name in task_reads(task, signature):
+                    maker = makers.get(name)
+                    if maker is None or (flow.name, name) in borrowed:
+                        continue
+                    param = signature.parameter(name) if signature else None
+                    if param is not None and param.optional:
+                        continue
+                    missing.append((flow.name, name))
+                    where = task.entry.where if task.entry else None
+                    message = (
+                        f"{task.key} reads {name!r}, made by {maker.key}, which does not run "
+                        "in this part of the flow and has not succeeded in an earlier run "
+                        "(or its variables are no longer stored): run it first, or start "
+                        f"earlier (--from {maker.step})"
+                    )
+                    if where is not None:
+                        problems.append(where.problem(message))
+                    else:
+                        raise SelectionError(message)
+    finally:
+        history.close()
+    return list(borrowed.values()), problems, missing
+
+
+def _latest(history: History, store: Place, key: str) -> Success | None:
+    """The latest success of the task ``key`` whose variables are still stored."""
+    for success in history.successes(key):
+        flow_dir = store / "runs" / success.run_id / "vars"
+        if all((flow_dir / w.flow / (w.name + SUFFIX)).exists() for w in success.writes):
+            return success
+    return None

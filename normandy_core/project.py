@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from normandy_core.config import (
     CONF_FILE,
@@ -26,7 +26,13 @@ from normandy_core.config import (
     read_config,
     select_env,
 )
-from normandy_core.errors import ConfigError, PluginError, Problem, ProjectNotFoundError
+from normandy_core.errors import (
+    ConfigError,
+    PluginError,
+    Problem,
+    ProcessLoadError,
+    ProjectNotFoundError,
+)
 from normandy_core.package_file import read_declared_processes
 from normandy_core.plugins import (
     PluginManager,
@@ -35,6 +41,10 @@ from normandy_core.plugins import (
     make_plugin_manager,
 )
 from normandy_core.registry import Registry, build_registry
+
+if TYPE_CHECKING:
+    from normandy_core.binding import Signature
+    from normandy_core.plan import Plan
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -110,24 +120,51 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     return Project(root, config, plugins, registry, problems)
 
 
+def signature_or_none(registry: Registry, name: str) -> Signature | None:
+    """``name``'s signature, or ``None`` where it has a problem of its own (unknown, a
+    clash, cannot be imported), reported by the process checks."""
+    if name not in registry or registry.clash(name) is not None:
+        return None
+    try:
+        return registry.signature(name)
+    except ProcessLoadError:
+        return None
+
+
 def check_project(
     project: Project,
     flows: Iterable[str] | None = None,
     env: str | None = None,
     *,
     signatures: bool = True,
+    imports: bool = True,
+    plan: Plan | None = None,
+    available: Mapping[str, Mapping[str, str]] | None = None,
+    extra: Iterable[Problem] = (),
     check_env: bool = True,
     executor: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Checked:
     """Check ``flows`` (all when ``None``) and the env, raising one :class:`ConfigError`
     with every problem: the file's, unknown processes, processes that cannot be called
-    (importing them when ``signatures``), an unknown or unusable executor (``executor``,
-    else ``confs.executor``), a store this machine cannot open and, with ``check_env``, an
-    unknown env, its settings and its credentials."""
+    (with ``signatures``; importing them with ``imports``, else reading their source
+    where that is certain), the data flow of ``plan`` (SPEC 12), an unknown or unusable
+    executor (``executor``, else ``confs.executor``), a store this machine cannot open
+    and, with ``check_env``, an unknown env, its settings and its credentials.
+    ``available``: per flow, the variables there before its first step (a partial run's,
+    taken from earlier runs); ``extra``: problems found by the caller."""
     environ = os.environ if environ is None else environ
     config = project.config
-    problems = check_processes(config, project.registry, flows, signatures=signatures)
+    problems = check_processes(
+        config, project.registry, flows, signatures=signatures, imports=imports
+    )
+    if plan is not None:
+        from normandy_core.dataflow import check_data_flow
+
+        problems += check_data_flow(
+            plan, lambda name: signature_or_none(project.registry, name), available
+        )
+    problems += list(extra)
     if signatures:
         name = executor or config.executor
         problems += check_executor(

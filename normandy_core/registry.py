@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from normandy_core.binding import Signature, signature_of
 from normandy_core.errors import DuplicateProcessError, PluginError, ProcessLoadError
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 TARGET_PATTERN = _DOTTED + ":" + _DOTTED
 """``package.module:function`` (or ``module:Class.method``)."""
 
-PROCESS_ARGUMENTS = ("pipe", "log", "params")
-"""The parameters Normandy can pass to a process, by name."""
 
 ENTRY_POINT = "entry point"
 PLUGIN = "plugin"
@@ -154,14 +152,28 @@ class Registry:
             self._loaded[name] = fn
         return fn
 
-    def check(self, name: str) -> tuple[str, ...]:
-        """Import ``name`` and check it can be called; return the arguments it takes.
+    def check(self, name: str) -> Signature:
+        """Import ``name`` and check it can be called; return its signature.
 
-        Raises :class:`ProcessLoadError` when it cannot be imported or asks for
-        arguments Normandy cannot give.
+        Raises :class:`ProcessLoadError` when it cannot be imported or has a parameter
+        Normandy cannot give.
         """
         spec = self.get(name)
-        return call_arguments(self.load(name), name, spec.target)
+        return signature_of(self.load(name), name, spec.target)
+
+    def signature(self, name: str, *, load: bool = False) -> Signature:
+        """The signature of ``name``: read from its module's source where that is certain,
+        else (or with ``load``) by importing it (:meth:`check`)."""
+        spec = self.get(name)
+        if spec.obj is not None:
+            return signature_of(spec.obj, name, spec.target)
+        if not load and name not in self._loaded:
+            from normandy_core.signatures import static_signature
+
+            found = static_signature(spec.target, name)
+            if found is not None:
+                return found
+        return self.check(name)
 
 
 def clash_message(name: str, specs: Sequence[ProcessSpec]) -> str:
@@ -285,30 +297,3 @@ def import_target(target: str, name: str = "", source: str = "") -> Callable[...
     if not callable(obj):
         raise ProcessLoadError(f"{label} is not callable but {type(obj).__name__}")
     return obj  # type: ignore[no-any-return]
-
-
-def call_arguments(fn: Callable[..., Any], name: str = "", target: str = "") -> tuple[str, ...]:
-    """Which of ``pipe``, ``log``, ``params`` to pass to ``fn``, by name.
-
-    Raises :class:`ProcessLoadError` if ``fn`` requires any other argument.
-    """
-    label = f"process {name!r}" + (f" ({target})" if target else "")
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return PROCESS_ARGUMENTS  # a builtin without a signature: trust it
-    wanted: list[str] = []
-    for param in signature.parameters.values():
-        if param.kind is param.VAR_KEYWORD:
-            return PROCESS_ARGUMENTS
-        if param.kind is param.VAR_POSITIONAL:
-            continue
-        if param.name in PROCESS_ARGUMENTS and param.kind is not param.POSITIONAL_ONLY:
-            wanted.append(param.name)
-        elif param.default is param.empty:
-            raise ProcessLoadError(
-                f"{label} requires the parameter {param.name!r}, which Normandy cannot give: "
-                "a process may only take pipe, log and params (by name); give "
-                f"{param.name!r} a default or read it from params"
-            )
-    return tuple(wanted)

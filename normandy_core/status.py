@@ -17,6 +17,8 @@ CRASHED = "crashed"
 TIMED_OUT = "timed out"
 INTERRUPTED = "interrupted"
 NOT_STARTED = "not started"
+CACHED = "cached"
+"""Not run: an earlier success whose fingerprint is unchanged stands for it (SPEC 13)."""
 RUNNING = "running"
 """Recorded while an attempt (or a run) runs: seen only in a run that is still going."""
 
@@ -30,7 +32,7 @@ FAILURES = (FAILED, CRASHED, TIMED_OUT)
 
 # tally categories besides the statuses above, and the order they are shown in
 TOLERATED, RESUMED = "tolerated", "resumed"
-CATEGORIES = (SUCCEEDED, FAILED, TOLERATED, INTERRUPTED, RESUMED, NOT_STARTED, RUNNING)
+CATEGORIES = (SUCCEEDED, CACHED, FAILED, TOLERATED, INTERRUPTED, RESUMED, NOT_STARTED, RUNNING)
 
 
 def category(status: str, tolerated: bool = False, resumed: bool = False) -> str:
@@ -40,8 +42,8 @@ def category(status: str, tolerated: bool = False, resumed: bool = False) -> str
     in a run that is still going, ``running``."""
     if resumed:
         return RESUMED
-    if status == SUCCEEDED:
-        return SUCCEEDED
+    if status in (SUCCEEDED, CACHED):
+        return status
     if status in FAILURES:
         return TOLERATED if tolerated else FAILED
     if status in (INTERRUPTED, RUNNING):
@@ -49,9 +51,13 @@ def category(status: str, tolerated: bool = False, resumed: bool = False) -> str
     return NOT_STARTED
 
 
-def label(status: str, tolerated: bool = False, resumed: bool = False) -> str:
+def label(
+    status: str, tolerated: bool = False, resumed: bool = False, cached_from: str | None = None
+) -> str:
     """A task's status as tables show it: ``failed (tolerated)``, ``succeeded (earlier
-    run)``."""
+    run)``, ``cached (from RUN_ID)``."""
+    if status == CACHED and cached_from:
+        return f"cached (from {cached_from})"
     return status + (" (tolerated)" if tolerated else "") + (" (earlier run)" if resumed else "")
 
 

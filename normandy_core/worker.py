@@ -26,10 +26,18 @@ from typing import Any
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
+from normandy_core.binding import (
+    MissingInput,
+    OutputError,
+    Outputs,
+    Signature,
+    input_values,
+    signature_of,
+)
 from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
-from normandy_core.registry import call_arguments, import_target
+from normandy_core.registry import import_target
 from normandy_core.store import Variables
 from normandy_core.tasklog import LogWriter, task_logger
 
@@ -43,7 +51,7 @@ __all__ = [
     "secret_values",
 ]
 
-_imported: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}
+_imported: dict[str, tuple[Callable[..., Any], Signature]] = {}
 _log_queue: Any = None
 _capture: Capture | None = None
 
@@ -72,11 +80,19 @@ class TaskCall:
     attempt: int = 1
     log_level: int = logging.INFO
     masks: tuple[str, ...] = field(default_factory=tuple)
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Parameter -> variable, where the entry maps one (``inputs:``)."""
+    outputs: Outputs | None = None
+    """Where the return value goes (``outputs:``); ``None``: it is ignored."""
+
+
+Access = tuple[str, "str | None", "int | None"]
+"""``(variable, content hash, size in bytes)``; hash and size ``None``: it did not exist."""
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """How an attempt ended in its worker."""
+    """How an attempt ended in its worker, and what it read and wrote (lineage)."""
 
     key: str
     ok: bool
@@ -86,6 +102,14 @@ class TaskResult:
     error_type: str = ""
     error_message: str = ""
     traceback: str = ""
+    reads: tuple[Access, ...] = ()
+    """The variables of earlier steps it read (through inputs or ``pipe.vars``)."""
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    """``(variable, content hash, size, type)`` of each value it wrote."""
+    checked: tuple[tuple[str, bool], ...] = ()
+    """Variables of earlier steps whose existence it tested (``name in pipe.vars``)."""
+    listed: bool = False
+    """Whether it listed the variables' names (``pipe.vars.keys()``)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -167,23 +191,42 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     try:
-        fn, wanted = _load(call)
+        fn, signature = _load(call)
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
-        fn(**{name: available[name] for name in wanted})
+        arguments = {name: available[name] for name in signature.reserved}
+        arguments.update(input_values(signature, call.inputs, vars_.value))
+        value = fn(**arguments)
+        if call.outputs is not None:  # committed with the task's pipe.vars writes
+            for name, output in call.outputs.split(value, vars_.writes).items():
+                vars_.update(name, output)
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         if isinstance(exc, RunInterrupted):
             raise
+        if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
+            message = f"task {call.key} (process {call.process!r}): {exc}"
+            return TaskResult(
+                key=call.key,
+                ok=False,
+                pid=os.getpid(),
+                started=started,
+                ended=time.time(),
+                error_type=type(exc).__name__,
+                error_message=message,
+                traceback=f"{type(exc).__name__}: {message}\n",
+                **_lineage(vars_),
+            )
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
         text = masker.format_exception(exc, tb)
         return TaskResult(
-            call.key,
-            False,
-            os.getpid(),
-            started,
-            time.time(),
-            type(exc).__name__,
-            masker(str(exc)),
-            text,
+            key=call.key,
+            ok=False,
+            pid=os.getpid(),
+            started=started,
+            ended=time.time(),
+            error_type=type(exc).__name__,
+            error_message=masker(_text(exc)),
+            traceback=text,
+            **_lineage(vars_),
         )
     finally:
         for stream in (sys.stdout, sys.stderr):
@@ -200,7 +243,31 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
         reset_current(token)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
-    return TaskResult(call.key, True, os.getpid(), started, time.time())
+    return TaskResult(
+        key=call.key,
+        ok=True,
+        pid=os.getpid(),
+        started=started,
+        ended=time.time(),
+        **_lineage(vars_),
+    )
+
+
+def _lineage(vars_: Variables) -> dict[str, Any]:
+    return {
+        "reads": tuple((n, *(v or (None, None))) for n, v in vars_.reads.items()),
+        "writes": tuple((n, *v) for n, v in vars_.writes.items()),
+        "checked": tuple(vars_.checked.items()),
+        "listed": vars_.listed,
+    }
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` raises (a process's own)."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - whatever its __str__ raised
+        return f"<str() of this {type(exc).__name__} failed>"
 
 
 def _cwd() -> str | None:
@@ -236,7 +303,7 @@ def _restore(handlers: dict[int, Any]) -> None:
                 signal.signal(sig, handler)
 
 
-def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:
+def _load(call: TaskCall) -> tuple[Callable[..., Any], Signature]:
     cached = _imported.get(call.target)
     if cached is None:
         if call.root not in sys.path:
@@ -244,5 +311,5 @@ def _load(call: TaskCall) -> tuple[Callable[..., Any], tuple[str, ...]]:
                 if folder.is_dir() and str(folder) not in sys.path:
                     sys.path.insert(0, str(folder))
         fn = import_target(call.target, call.process)
-        cached = _imported[call.target] = (fn, call_arguments(fn, call.process, call.target))
+        cached = _imported[call.target] = (fn, signature_of(fn, call.process, call.target))
     return cached

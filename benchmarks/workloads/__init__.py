@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from workloads import chain, cpu, fanout, handoff, logs, scale, startup
+from workloads import chain, cpu, fanout, handoff, logs, reuse, scale, startup
 
 WORKLOADS: dict[str, ModuleType] = {
-    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs)
+    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse)
 }

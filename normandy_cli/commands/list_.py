@@ -107,7 +107,7 @@ def _flows_by_process(proj: Project) -> dict[str, list[str]]:
     for flow in proj.config.flows.values():
         for step in flow.steps:
             for entry in step.entries:
-                names = usage.setdefault(entry.name, [])
+                names = usage.setdefault(entry.process, [])
                 if flow.name not in names:
                     names.append(flow.name)
     return usage

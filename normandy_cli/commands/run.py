@@ -17,9 +17,21 @@ from normandy_cli._options import (
     parse_params,
 )
 from normandy_cli._output import err, plural, reports_errors, secs
+from normandy_cli._plans import describe_decisions, describe_plan, verdict
+from normandy_core.events import RunObserver
 
 if TYPE_CHECKING:
-    from normandy_core.plan import Plan
+    from normandy_core.execution import RunOptions
+    from normandy_core.logs import Console
+    from normandy_core.plan import Plan, Task
+    from normandy_core.project import Checked, Project
+
+
+PatternsOpt = list[str] | None
+
+
+def _patterns(flag: str, text: str) -> Any:
+    return typer.Option(flag, metavar="PATTERN", help=text, show_default=False)
 
 
 @reports_errors
@@ -65,9 +77,26 @@ def run(
         typer.Option(
             "--resume",
             metavar="RUN_ID|last",
-            help="Run a failed run again, skipping what succeeded.",
+            help="Run a recorded run again (its flows, env and params; --param over them), "
+            "reusing every success whose fingerprint is unchanged.",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run every task, whatever its fingerprint."),
+    ] = False,
+    rerun: Annotated[
+        PatternsOpt, _patterns("--rerun", "Run these tasks whatever their fingerprint.")
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Say, for each task, run or reuse RUN_ID, and why."),
+    ] = False,
+    start: Annotated[
+        PatternsOpt, _patterns("--from", "Run from this step or task on (step, step.task).")
+    ] = None,
+    end: Annotated[PatternsOpt, _patterns("--to", "Run up to this step or task.")] = None,
+    only: Annotated[PatternsOpt, _patterns("--only", "Run only these steps or tasks.")] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
     ] = False,
@@ -84,63 +113,93 @@ def run(
         from normandy_core.executors import warm_up
 
         warm_up()
-    from normandy_cli._progress import describe_counts, open_progress
-    from normandy_core.errors import display_path
-    from normandy_core.execution import RunOptions, run_plan
-    from normandy_core.logs import level_number
+    from normandy_core.execution import RunOptions, explain_plan
     from normandy_core.plan import Selection
     from normandy_core.prepare import prepare_run
     from normandy_core.project import open_project
 
-    if resume and (tags or flow or param or env):
+    if resume and (tags or flow or env):
         raise typer.BadParameter(
-            "--resume reuses the tags, flows, params and env of the run it resumes; "
-            "do not give --tags, --flow, --param or --env with it",
+            "--resume runs the flows and env of the run it resumes; do not give --tags, "
+            "--flow or --env with it (--param may change its params)",
             param_hint="--resume",
         )
     proj = open_project(project)
     selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
-    prepared = prepare_run(proj, selection, env, executor=executor, resume=resume)
-    if prepared.nothing_to_do:
-        err(f"normandy: {prepared.nothing_to_do}")
-        return
-    plan, checked, resumed = prepared.plan, prepared.checked, prepared.resume
-    if dry_run:
-        from normandy_core.masking import Masker, mask_values, secret_values
-
-        # a param holding a credential value is shown masked (SPEC 11)
-        shown = mask_values(plan.to_dict(), Masker(secret_values(checked.credentials)))
-        if as_json:
-            typer.echo(json.dumps({"env": checked.env, **shown}, indent=2, default=str))
-        else:
-            typer.echo(describe_plan(plan, checked.env, shown))
-        return
+    prepared = prepare_run(
+        proj,
+        selection,
+        env,
+        executor=executor,
+        resume=resume,
+        part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
+    )
+    for b in prepared.borrowed:
+        err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
     engine = executor or proj.config.executor
-    if address and engine in ("local", "serial"):
-        raise typer.BadParameter(
-            f"--address is the scheduler of a cluster; the executor {engine!r} runs on this "
-            "machine (use it with --executor dask)",
-            param_hint="--address",
-        )
-    progress = open_progress(no_progress)
     options = RunOptions(
         executor=engine,
         address=address,
         workers=workers,
         log_level=log_level or proj.config.log_level,
         keep_going=keep_going,
-        resume=resumed,
-        console=progress,
-        observers=[progress],
+        resume=prepared.resume,
         console_events=False,
+        no_cache=no_cache,
+        rerun=tuple(rerun or ()),
+        borrowed=prepared.borrowed,
     )
+    if dry_run:
+        _dry_run(prepared.plan, prepared.checked, as_json)
+        if explain:
+            decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
+            err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
+        return
+    if address and engine in ("local", "serial"):
+        raise typer.BadParameter(
+            f"--address is the scheduler of a cluster; the executor {engine!r} runs on this "
+            "machine (use it with --executor dask)",
+            param_hint="--address",
+        )
+    _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
+
+
+def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:
+    from normandy_core.masking import Masker, mask_values, secret_values
+
+    # a param holding a credential value is shown masked (SPEC 11)
+    shown = mask_values(plan.to_dict(), Masker(secret_values(checked.credentials)))
+    if as_json:
+        typer.echo(json.dumps({"env": checked.env, **shown}, indent=2, default=str))
+    else:
+        typer.echo(describe_plan(plan, checked.env, shown))
+
+
+def _run(
+    proj: Project,
+    plan: Plan,
+    checked: Checked,
+    options: RunOptions,
+    no_progress: bool,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    from normandy_cli._progress import describe_counts, open_progress
+    from normandy_core.errors import display_path
+    from normandy_core.execution import run_plan
+    from normandy_core.logs import level_number
+
     try:
         level_number(options.log_level)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from None
+    progress = open_progress(no_progress)
+    options.console = progress
+    options.observers = [progress, *([_Explain(progress)] if explain else [])]
     with progress:
         summary = run_plan(proj, plan, checked, options)
     progress.print_summary(summary)
+    resumed = options.resume
     resumed_note = f" (resuming {resumed.run_id})" if resumed else ""
     err(
         f"{plural(len(summary.outcomes), 'task')} in {secs(summary.duration)}: "
@@ -156,44 +215,22 @@ def run(
         err(f"see what happened: normandy report {summary.run.id}")
     if summary.status == "failed":
         err(f"fix the cause, then: normandy run --resume {summary.run.id}")
+    if proj.config.keep_runs:
+        from normandy_core.retention import collect
+
+        collected = collect(proj.root, proj.config.store, keep=proj.config.keep_runs)
+        if collected.runs:
+            err(f"normandy gc: {collected.describe()} (confs.keep_runs: {proj.config.keep_runs})")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)
 
 
-def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
-    """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
-    the plan's ``to_dict()`` with credentials masked)."""
-    params_of = {
-        task["key"]: task["params"]
-        for flow in shown["flows"]
-        for step in flow["steps"]
-        for task in step["tasks"]
-    }
-    sel = plan.selection
-    chosen = (
-        f"flows {', '.join(sel.flows)}" if sel.flows else f"tags {', '.join(sel.effective_tags)}"
-    )
-    lines = [
-        f"Plan: {len(plan)} task{'s' * (len(plan) != 1)} in {len(plan.flows)} "
-        f"flow{'s' * (len(plan.flows) != 1)} ({chosen}; env {env}) — dry run, nothing runs"
-    ]
-    for flow in plan.flows:
-        lines.append(f"\nflow {flow.name}  [tags: {', '.join(flow.tags) or '-'}]")
-        for n, step in enumerate(flow.steps, 1):
-            skipped = (
-                f"  (skipped by avoid_tags: {', '.join(step.skipped)})" if step.skipped else ""
-            )
-            lines.append(f"  step {n} {step.name}: {len(step.tasks)} in parallel{skipped}")
-            for task in step.tasks:
-                options = []
-                if task.error_tolerance:
-                    options.append("error_tolerance")
-                if task.retries:
-                    options.append(f"retries={task.retries}")
-                if task.timeout is not None:
-                    options.append(f"timeout={task.timeout:g}s")
-                params = json.dumps(params_of[task.key], default=str, sort_keys=True)
-                extra = f"  [{', '.join(options)}]" if options else ""
-                lines.append(f"    - {task.name}  params={params}{extra}")
-    return "\n".join(lines)
+class _Explain(RunObserver):
+    """``--explain``: each task's decision, as its step starts, on the console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def task_decided(self, task: Task, reused_from: str | None, reason: str) -> None:
+        self.console.write(f"explain: {verdict(task, reused_from, reason)}\n")

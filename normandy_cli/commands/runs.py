@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,17 +31,26 @@ def runs(
     history = History(root / ".normandy")
     try:
         if run_id is None:
-            _list(history, limit, as_json)
+            _list(history, limit, as_json, root)
         else:
             _show(history, run_id, as_json)
     finally:
         history.close()
 
 
-def _list(history: Any, limit: int, as_json: bool) -> None:
+def _list(history: Any, limit: int, as_json: bool, root: Path) -> None:
+    from normandy_core.config import read_config
+    from normandy_core.retention import run_sizes
     from normandy_core.status import FAILURES, describe_tally, tally
+    from normandy_core.units import format_size
 
     records = history.runs(limit)
+    config, _problems = read_config(root)
+    sizes = run_sizes(
+        root,
+        config.store if config is not None else None,
+        [r.id for r in records if r.pruned is None],
+    )
     counts, failing = {}, {}
     for r in records:
         tasks = history.tasks(r.id)
@@ -50,7 +60,13 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
         )
     if as_json:
         out = [
-            {**_run_dict(r), "counts": counts[r.id], "failing_task": failing[r.id]} for r in records
+            {
+                **_run_dict(r),
+                "counts": counts[r.id],
+                "failing_task": failing[r.id],
+                "size": sizes.get(r.id),
+            }
+            for r in records
         ]
         typer.echo(json.dumps(out, indent=2))
         return
@@ -67,15 +83,12 @@ def _list(history: Any, limit: int, as_json: bool) -> None:
             r.env,
             describe_tally(counts[r.id]),
             failing[r.id] or "-",
+            format_size(sizes[r.id]) if r.id in sizes else "pruned",
         )
         for r in records
     ]
-    typer.echo(
-        table(
-            ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS", "FAILING TASK"],
-            rows,
-        )
-    )
+    headers = ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS"]
+    typer.echo(table([*headers, "FAILING TASK", "SIZE"], rows))
 
 
 def _show(history: Any, run_id: str, as_json: bool) -> None:
@@ -84,15 +97,25 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     record = history.get(run_id)
     tasks = history.tasks(record.id)
     if as_json:
+        attempts = history.run_attempts(record.id)
+        accesses = history.accesses(record.id)
+
+        def lineage(key: str, direction: str) -> list[dict[str, Any]]:
+            return [
+                {"name": a.name, "hash": a.hash, "size": a.size, "type": a.type}
+                for a in accesses.get(key, ())
+                if a.direction == direction and (direction == "write" or a.hash is not None)
+            ]
+
         out = {
             **_run_dict(record),
             "tasks": [
                 {
                     **asdict(t),
                     "duration": t.duration,
-                    "attempts_detail": [
-                        asdict(a) for a in history.attempts(record.id, t.key)
-                    ],
+                    "attempts_detail": [asdict(a) for a in attempts.get(t.key, ())],
+                    "reads": lineage(t.key, "read"),
+                    "writes": lineage(t.key, "write"),
                 }
                 for t in tasks
             ],
@@ -113,7 +136,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     typer.echo("")
     rows = []
     for t in tasks:
-        status = label(t.status, t.tolerated, t.resumed)
+        status = label(t.status, t.tolerated, t.resumed, t.cached_from)
         error = f"{t.error_type}: {t.error_message}" if t.error_type else ""
         rows.append(
             (

@@ -18,19 +18,20 @@ def validate(
     """Check pipeline_conf.yml, the processes of the flows (all unless narrowed by --tags or
     --flow), their signatures, and the env's settings and credentials."""
     from normandy_core.errors import display_path
-    from normandy_core.plan import Selection, select_flows
+    from normandy_core.plan import Selection, build_plan, select_flows
     from normandy_core.project import check_project, open_project
 
     proj = open_project(project)
-    names = None
-    if tags or flow:
-        project_problems = proj.problems
-        if not project_problems:
-            selection = Selection(tuple(tags or ()), tuple(flow or ()))
+    names, plan = None, None
+    if not proj.problems:
+        narrowed = Selection(tuple(tags or ()), tuple(flow or ()))
+        selection = narrowed if tags or flow else Selection(flows=tuple(proj.config.flows))
+        if tags or flow:
             names = [f.name for f in select_flows(proj.config, selection)]
-    checked = check_project(proj, names, env)
+        plan = build_plan(proj.config, selection)
+    checked = check_project(proj, names, env, plan=plan)
     flows = list(proj.config.flows) if names is None else names
-    processes = {e.name for f in flows for s in proj.config.flows[f].steps for e in s.entries}
+    processes = {e.process for f in flows for s in proj.config.flows[f].steps for e in s.entries}
     err(
         f"{display_path(proj.config.file)}: ok — {len(flows)} flow{'s' * (len(flows) != 1)}, "
         f"{len(processes)} process{'es' * (len(processes) != 1)} checked, env {checked.env}"

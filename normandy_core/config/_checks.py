@@ -18,13 +18,16 @@ def check_processes(
     flows: Iterable[str] | None = None,
     *,
     signatures: bool = True,
+    imports: bool = True,
 ) -> list[Problem]:
     """Problems with the processes used by ``flows`` (all flows when ``None``): unknown
     names (with a *did you mean*), names registered to several targets (each use of them,
-    with every source and the ways out) and, with ``signatures``, processes that cannot be
-    imported or ask for arguments other than ``pipe``, ``log`` and ``params``.
+    with every source and the ways out) and, with ``signatures``, processes whose
+    signature cannot be served — and, with ``imports``, that cannot be imported.
 
-    Only the processes used by those flows are imported, each once.
+    Only the processes used by those flows are imported, each once; without ``imports``,
+    a signature is read from the module's source where that is certain (see
+    :mod:`normandy_core.signatures`), and the module imported only where it is not.
     """
     names = list(config.flows) if flows is None else [f for f in flows if f in config.flows]
     problems: list[Problem] = []
@@ -32,22 +35,23 @@ def check_processes(
     for flow in names:
         for step in config.flows[flow].steps:
             for entry in step.entries:
-                if entry.name not in registry:
-                    problems.append(entry.where.problem(_unknown(entry.name, registry)))
+                if entry.process not in registry:
+                    where = entry.place("process")
+                    problems.append(where.problem(_unknown(entry.process, registry)))
                     continue
-                clash = registry.clash(entry.name)
+                clash = registry.clash(entry.process)
                 if clash is not None:
                     problems.append(entry.where.problem(str(clash)))
                     continue
                 if not signatures:
                     continue
-                if entry.name not in checked:
+                if entry.process not in checked:
                     try:
-                        registry.check(entry.name)
-                        checked[entry.name] = None
+                        registry.signature(entry.process, load=imports)
+                        checked[entry.process] = None
                     except ProcessLoadError as exc:
-                        checked[entry.name] = str(exc)
-                message = checked[entry.name]
+                        checked[entry.process] = str(exc)
+                message = checked[entry.process]
                 if message is not None:
                     problems.append(entry.where.problem(message))
     return problems

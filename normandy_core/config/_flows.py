@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from normandy_core.binding import VARIABLE_PATTERN, Outputs
 from normandy_core.config import _schema
 from normandy_core.config._nodes import EMPTY, Location, frozen, locate, mapping, sortable_keys
 from normandy_core.config._yaml import PathKey, YamlDocument
@@ -15,6 +17,7 @@ from normandy_core.errors import Problem
 from normandy_core.registry import NAME_PATTERN
 
 _PROCESS_NAME = re.compile(NAME_PATTERN + r"\Z")
+_VARIABLE = re.compile(VARIABLE_PATTERN + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class IterParam:
 
 @dataclass(frozen=True)
 class ProcessEntry:
-    """One process in a step, with its options (SPEC 6)."""
+    """One entry of a step, with its options (SPEC 6 and 12): the task ``name`` (its key
+    in the step), running the registered ``process`` (``process:``, by default the name)."""
 
     name: str
     where: Location
@@ -38,6 +42,25 @@ class ProcessEntry:
     retries: int = 0
     retry_delay: float = 0.0
     timeout: float | None = None
+    process: str = ""
+    """The registered process it runs: ``process:``, else the entry's name."""
+    inputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    """``inputs:`` as a mapping: parameter -> the variable it gets."""
+    reads: tuple[str, ...] = ()
+    """``inputs:`` as a list: variables the process reads through ``pipe.vars``."""
+    outputs: Outputs | None = None
+    places: Mapping[str, Location] = field(default_factory=lambda: EMPTY)
+    """Where ``process``, ``inputs``, ``inputs.<parameter>`` and ``outputs`` are written."""
+    cache: bool | None = None
+    """``cache:`` of the entry; ``None``: its flow's, else ``confs.cache``."""
+
+    def __post_init__(self) -> None:
+        if not self.process:
+            object.__setattr__(self, "process", self.name)
+
+    def place(self, key: str) -> Location:
+        """The position of one of its keys (``inputs.companies``), else of the entry."""
+        return self.places.get(key) or self.where
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,8 @@ class FlowConfig:
     params: Mapping[str, Any]
     steps: tuple[StepConfig, ...]
     where: Location
+    cache: bool | None = None
+    """``cache:`` of the flow; ``None``: ``confs.cache``."""
 
 
 def read_flow(
@@ -71,6 +96,7 @@ def read_flow(
         params=frozen(body.get("params")),
         steps=tuple(steps),
         where=locate(doc, keys, at_key=True),
+        cache=body.get("cache") if isinstance(body.get("cache"), bool) else None,
     )
 
 
@@ -102,15 +128,33 @@ def _read_step(
             first = seen.setdefault(task, entry)
             if first is entry:
                 continue
-            what = f"process {entry.name!r}" if value is None else f"task {task!r}"
+            what = f"task {entry.name!r}" if value is None else f"task {task!r}"
             problems.append(
                 entry.where.problem(
                     f"{what} appears twice in step {name!r} (first at line {first.where.line}); "
-                    "a process runs once per step, use iter_param to run it once per value"
+                    "task names are unique in a step: to run one process twice, give each "
+                    f"entry its own name and the process: '{entry.name}_2: {{process: "
+                    f"{entry.process}}}' (or iter_param, to vary one param)"
                 )
             )
             break
-    return StepConfig(name, tuple(entries), locate(doc, keys, at_key=True))
+    return StepConfig(name, _read_once(entries), locate(doc, keys, at_key=True))
+
+
+def _read_once(entries: list[ProcessEntry]) -> tuple[ProcessEntry, ...]:
+    """The entries, those named by a dotted process name (``flights.write_report``: a
+    package's prefix) naming their task by its last part (``write_report``) where that stays
+    unique in the step, so that ``flights.publish.write_report`` reads once. The process
+    run is unchanged; an entry named explicitly (``process:``) keeps its name."""
+    short = [
+        e.name.rpartition(".")[2] if e.process == e.name and "." in e.name else e.name
+        for e in entries
+    ]
+    count = Counter(short)
+    return tuple(
+        replace(e, name=s) if s != e.name and count[s] == 1 else e
+        for e, s in zip(entries, short, strict=True)
+    )
 
 
 def _bad_item(item: Any) -> str:
@@ -148,8 +192,8 @@ def _read_entry(
             doc.problem(
                 keys,
                 f"the options of process {name!r} must be a mapping "
-                "(params, avoid_tags, error_tolerance, iter_param, retries, "
-                f"retry_delay, timeout) or nothing, not {type(options).__name__}",
+                f"({', '.join(_schema.PROCESS_OPTIONS)}) or nothing, not "
+                f"{type(options).__name__}",
             )
         )
         return ProcessEntry(str(name), where)
@@ -183,6 +227,11 @@ def _read_entry(
             names.add(str(value))
         iter_param = IterParam(str(raw["name"]), values)
     timeout = options.get("timeout")
+    places: dict[str, Location] = {}
+    for key in ("process", "inputs", "outputs"):
+        if key in options:
+            places[key] = locate(doc, [*keys, key], at_key=True)
+    inputs, reads = _inputs(doc, keys, options.get("inputs"), places, problems)
     return ProcessEntry(
         name=str(name),
         where=where,
@@ -193,4 +242,101 @@ def _read_entry(
         retries=int(options.get("retries", 0)),
         retry_delay=float(options.get("retry_delay", 0)),
         timeout=float(timeout) if timeout is not None else None,
+        process=str(options.get("process") or ""),
+        inputs=inputs,
+        reads=reads,
+        outputs=_outputs(doc, keys, options.get("outputs"), problems),
+        places=places,
+        cache=options.get("cache"),
+    )
+
+
+def _variable(doc: YamlDocument, keys: list[PathKey], value: Any, problems: list[Problem]) -> bool:
+    """Whether ``value`` is a valid variable name; a problem where it is not."""
+    if isinstance(value, str) and _VARIABLE.match(value) and value not in (".", ".."):
+        return True
+    problems.append(
+        doc.problem(
+            keys,
+            f"invalid variable name {value!r}: use letters, digits, '_', '.' and '-' "
+            "(no path separators, not '.' or '..')",
+        )
+    )
+    return False
+
+
+def _inputs(
+    doc: YamlDocument,
+    keys: list[PathKey],
+    node: Any,
+    places: dict[str, Location],
+    problems: list[Problem],
+) -> tuple[Mapping[str, str], tuple[str, ...]]:
+    """``inputs:`` as a mapping (parameter -> variable) or a list (variables read through
+    ``pipe.vars``)."""
+    here = [*keys, "inputs"]
+    if isinstance(node, list):
+        names = []
+        for i, item in enumerate(node):
+            if _variable(doc, [*here, i], item, problems):
+                if item in names:
+                    problems.append(doc.problem([*here, i], f"variable {item!r} is listed twice"))
+                names.append(item)
+        return EMPTY, tuple(names)
+    mapped: dict[str, str] = {}
+    for param, variable in mapping(node).items():
+        places[f"inputs.{param}"] = locate(doc, [*here, param], at_key=True)
+        if not isinstance(param, str) or not param.isidentifier():
+            problems.append(
+                doc.problem(
+                    [*here, param],
+                    f"{param!r} is not a parameter name: inputs maps a parameter of the "
+                    "process to the variable it gets ({parameter: variable})",
+                    at_key=True,
+                )
+            )
+        elif _variable(doc, [*here, param], variable, problems):
+            mapped[param] = variable
+    return mapped, ()
+
+
+def _outputs(
+    doc: YamlDocument, keys: list[PathKey], node: Any, problems: list[Problem]
+) -> Outputs | None:
+    """``outputs:`` a name, a list of names (a tuple unpacked), or a mapping name -> key
+    of a returned mapping."""
+    here = [*keys, "outputs"]
+    if node is None:
+        return None
+    if isinstance(node, str):
+        return Outputs("one", (node,)) if _variable(doc, here, node, problems) else None
+    mapped = isinstance(node, Mapping)
+    items = (
+        [([*here, name], name, key) for name, key in node.items()]
+        if mapped
+        else [([*here, i], name, None) for i, name in enumerate(node)]
+    )
+    names: list[str] = []
+    out_keys: list[Any] = []
+    for where, name, key in items:
+        if not _variable(doc, where, name, problems):
+            continue
+        if name in names:
+            problems.append(doc.problem(where, f"output {name!r} is declared twice"))
+            continue
+        if mapped and not isinstance(key, (str, int)):
+            problems.append(
+                doc.problem(where, f"the key of output {name!r} must be a string or a number")
+            )
+            continue
+        names.append(name)
+        out_keys.append(key)
+    if not items:
+        problems.append(doc.problem(here, "outputs lists no variable"))
+    if not names:
+        return None
+    return (
+        Outputs("mapping", tuple(names), tuple(out_keys))
+        if mapped
+        else Outputs("sequence", tuple(names))
     )

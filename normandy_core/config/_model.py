@@ -59,6 +59,11 @@ class ProjectConfig:
     default_env: str | None = None
     store: str | None = None
     """``confs.store``: where variables live (a path or a URL); ``None``: ``.normandy/``."""
+    cache: bool = False
+    """``confs.cache``: whether tasks reuse earlier successes (a flow or an entry may say
+    otherwise; SPEC 13)."""
+    keep_runs: int | None = None
+    """``confs.keep_runs``: ``normandy gc --keep N`` after every run."""
     confs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     locations: Mapping[str, Location] = field(default_factory=dict)
     """Positions of ``confs`` keys (``"confs.envs"``, ``"confs.plugins[0]"``…) for messages."""
@@ -181,6 +186,8 @@ def read_config(
         executor=str(confs.get("executor") or "local"),
         default_env=default_env if isinstance(default_env, str) else None,
         store=store if isinstance(store, str) and store else None,
+        cache=confs.get("cache") is True,
+        keep_runs=confs.get("keep_runs") if isinstance(confs.get("keep_runs"), int) else None,
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
         engine_sections=MappingProxyType(engine_sections),

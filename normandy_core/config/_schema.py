@@ -50,6 +50,9 @@ CONFS_SCHEMA: dict[str, Any] = {
     },
     "executor": _NAMES,
     "store": {"type": "string", "empty": False},
+    # reuse (SPEC 13): the default for every task, and how many runs normandy gc keeps
+    "cache": {"type": "boolean"},
+    "keep_runs": {"type": "integer", "min": 1, "nullable": True},
     "dask": {
         "type": "dict",
         "nullable": True,
@@ -68,6 +71,7 @@ CONFS_SCHEMA: dict[str, Any] = {
 FLOW_SCHEMA: dict[str, Any] = {
     "tags": _STRINGS,
     "params": {"type": "dict", "nullable": True},
+    "cache": {"type": "boolean"},
     "steps": {
         "type": "dict",
         "required": True,
@@ -103,6 +107,11 @@ PROCESS_OPTIONS: dict[str, Any] = {
     "retries": {"type": "integer", "min": 0},
     "retry_delay": {"type": "number", "min": 0},
     "timeout": {"type": "number", "min": 0.001, "nullable": True},
+    # declared data (SPEC 12); the shapes inside are checked where the entry is read
+    "process": {"type": "string", "regex": NAME_PATTERN},
+    "inputs": {"type": ["dict", "list"], "nullable": True},
+    "outputs": {"type": ["string", "list", "dict"], "nullable": True},
+    "cache": {"type": "boolean"},
 }
 
 _TYPE_NAMES = {

@@ -12,7 +12,14 @@ parallel on an executor.
 
 from __future__ import annotations
 
-from normandy_core.execution._orchestrator import Orchestrator, RunOptions, new_run_id, run_plan
+from normandy_core.execution._orchestrator import (
+    Orchestrator,
+    RunOptions,
+    explain_plan,
+    new_run_id,
+    run_plan,
+)
+from normandy_core.execution._reuse import Decision
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.outcomes import Attempt, Outcome, RunInfo, Summary, TaskError
 from normandy_core.resume import Resume
@@ -33,6 +40,7 @@ __all__ = [
     "SUCCEEDED",
     "TIMED_OUT",
     "Attempt",
+    "Decision",
     "Orchestrator",
     "Outcome",
     "Resume",
@@ -42,6 +50,7 @@ __all__ = [
     "Summary",
     "TaskError",
     "describe_error",
+    "explain_plan",
     "new_run_id",
     "run_plan",
 ]

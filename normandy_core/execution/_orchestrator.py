@@ -25,6 +25,7 @@ from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._hooks import HookCaller
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
+from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.execution._signals import Interrupts, ignore_signals_until_exit
 from normandy_core.execution._variables import RunVariables
@@ -35,10 +36,11 @@ from normandy_core.masking import Masker, mask_values, secret_values
 from normandy_core.outcomes import Outcome, RunInfo, Summary
 from normandy_core.plan import Plan, Task
 from normandy_core.plugins import available_executors
+from normandy_core.prepare import Borrowed
 from normandy_core.project import Checked, Project
 from normandy_core.resume import Resume
 from normandy_core.status import FAILED, INTERRUPTED, SUCCEEDED
-from normandy_core.store import store_root
+from normandy_core.store import SUFFIX, store_root
 from normandy_core.worker import TaskCall
 
 
@@ -59,6 +61,12 @@ class RunOptions:
     console_events: bool = True
     """Echo the run's own progress lines on ``console`` (off where an observer shows the
     progress); what processes log reaches it either way."""
+    no_cache: bool = False
+    """Run every task, whatever its fingerprint (``--no-cache``)."""
+    rerun: tuple[str, ...] = ()
+    """Patterns of tasks that run whatever their fingerprint (``--rerun``)."""
+    borrowed: tuple[Borrowed, ...] = ()
+    """Variables of earlier runs a partial run starts with (see :mod:`normandy_core.prepare`)."""
 
 
 def new_run_id() -> str:
@@ -90,6 +98,17 @@ class Orchestrator:
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.variables = RunVariables(self.run_dir)
         self.history = History(root / ".normandy")
+        self.reuse = Reuse(
+            self.history,
+            store_root(root, project.config.store),
+            self.variables,
+            checked,
+            project.registry,
+            self.masks,
+            resumed=options.resume.run_id if options.resume else None,
+            no_cache=options.no_cache,
+            rerun=options.rerun,
+        )
         self.inbox = Inbox()
 
     def execute(self) -> Summary:
@@ -138,14 +157,15 @@ class Orchestrator:
             resumed_from=self.options.resume.run_id if self.options.resume else "",
             wake_every=HEARTBEAT,
             inbox=self.inbox,
+            reuse=self.reuse,
         )
         # Until the flows have run to their end, the run has failed: whatever stops it
         # early (an error of the machine or of Normandy) is never recorded as a success.
         status, reason, bug = FAILED, None, None
         try:
             with Interrupts():
-                if self.options.resume is not None:
-                    self._take_over(self.options.resume)
+                self.reuse.recording = self.run.id  # recorded, so it may use others
+                self._borrow()
                 self.events.emit("run_started", self.run)
                 try:
                     with self.history.batch():  # written each time the scheduler waits
@@ -232,13 +252,13 @@ class Orchestrator:
             ),
         )
 
-    def _take_over(self, resume: Resume) -> None:
-        """Reuse the variables of the resumed run and mark its succeeded tasks done."""
-        self.variables.take_over(resume, self.plan)
-        done = [self.outcomes[key] for key in resume.succeeded & self.outcomes.keys()]
-        for outcome in done:
-            outcome.status, outcome.resumed = SUCCEEDED, True
-        self.recorder.resumed(done)
+    def _borrow(self) -> None:
+        """A partial run's inputs, from the earlier runs that made them."""
+        store = store_root(self.run.root, self.project.config.store)
+        for b in self.options.borrowed:
+            source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
+            self.variables.bind_committed(b.flow, b.name, source, b.hash)
+            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -262,6 +282,8 @@ class Orchestrator:
             attempt=attempt,
             log_level=self.logs.level,
             masks=self.masks,
+            inputs=dict(task.inputs),
+            outputs=task.outputs,
         )
 
     # -- ending -----------------------------------------------------------------------------
@@ -301,6 +323,32 @@ class Orchestrator:
             exc_info=(type(exc), exc, exc.__traceback__),
             extra={"flow": None, "key": None, "event": False},
         )
+
+
+def explain_plan(
+    project: Project, plan: Plan, checked: Checked, options: RunOptions
+) -> list[Decision]:
+    """What ``run --explain`` would say of each task of ``plan``, running nothing
+    (``run --dry-run --explain``)."""
+    history = History(project.root / ".normandy")
+    try:
+        variables = Preview()
+        for b in options.borrowed:
+            variables.borrow(b.flow, b.name, b.hash)
+        reuse = Reuse(
+            history,
+            store_root(project.root, project.config.store),
+            variables,
+            checked,
+            project.registry,
+            secret_values(checked.credentials),
+            resumed=options.resume.run_id if options.resume else None,
+            no_cache=options.no_cache,
+            rerun=options.rerun,
+        )
+        return preview(reuse, variables, plan)
+    finally:
+        history.close()
 
 
 def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions) -> Summary:

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable
 
 from normandy_core.errors import HistoryError
 from normandy_core.events import RunObserver
-from normandy_core.history import History
+from normandy_core.history import History, VariableAccess
 from normandy_core.outcomes import Attempt, Outcome, Summary
 from normandy_core.plan import Task
+from normandy_core.status import CACHED
 
 HEARTBEAT = 5.0
 """Seconds between a run's signs of life in the history, while its tasks run: a run whose
@@ -57,10 +58,35 @@ class HistoryRecorder(RunObserver):
             attempt.ended or time.time(),
             attempt.pid,
             attempt.error,
+            attempt.fingerprint,
         )
+        if attempt.reads or attempt.writes:
+            self.history.lineage(
+                self.run_id,
+                attempt.task.key,
+                attempt.number,
+                [
+                    VariableAccess(attempt.task.flow, name, "read", h, size)
+                    for name, h, size in attempt.reads
+                ]
+                + [
+                    VariableAccess(attempt.task.flow, name, "write", h, size, kind)
+                    for name, h, size, kind in attempt.writes
+                ],
+            )
 
     def task_ended(self, outcome: Outcome) -> None:
         self.history.task_ended(self.run_id, outcome)
+        if outcome.status == CACHED and outcome.writes:  # what stands for its writes
+            self.history.lineage(
+                self.run_id,
+                outcome.task.key,
+                0,
+                [
+                    VariableAccess(outcome.task.flow, name, "write", h, size, kind)
+                    for name, h, size, kind in outcome.writes
+                ],
+            )
 
     def waiting(self) -> None:
         now = time.time()

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from normandy_core._inbox import Inbox, StartNotice
 from normandy_core.errors import ExecutorError
 from normandy_core.execution._events import EventBus
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._variables import RunVariables
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed
 from normandy_core.outcomes import Attempt, Outcome, TaskError
 from normandy_core.plan import Plan, Step, Task
 from normandy_core.status import (
+    CACHED,
     CRASHED,
     FAILED,
     INTERRUPTED,
@@ -71,6 +73,7 @@ class Scheduler:
         resumed_from: str = "",
         wake_every: float | None = None,
         inbox: Inbox | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -83,6 +86,8 @@ class Scheduler:
         self.resumed_from = resumed_from
         self.wake_every = wake_every
         """Wake at least this often while tasks run (a ``waiting`` event each time)."""
+        self.reuse = reuse
+        """Fingerprints the tasks and decides which earlier successes stand for them."""
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self.attempts: dict[str, Attempt] = {}
@@ -124,8 +129,13 @@ class Scheduler:
         state = _StepState(tags)
         self.variables.step_started()
         for task in step.tasks:
-            if self.outcomes[task.key].resumed:
-                self.events.emit("task_resumed", task, self.resumed_from)
+            decision = self.reuse.decide(task) if self.reuse is not None else None
+            if decision is not None:
+                self.outcomes[task.key].reason = decision.reason
+                origin = decision.success.origin if decision.success is not None else None
+                self.events.emit("task_decided", task, origin, decision.reason)
+            if decision is not None and decision.reused:
+                self._cached(decision)
             else:
                 self._submit(task, state)
         while state.pending or state.retry_at:
@@ -145,9 +155,33 @@ class Scheduler:
             self._announce(news.started, state.pending.values())
             self._settle(news.ended, state)
         self.variables.step_ended(
-            t for t in step.tasks if self.outcomes[t.key].status == SUCCEEDED
+            t for t in step.tasks if self.outcomes[t.key].status in (SUCCEEDED, CACHED)
         )
         return not any(self.outcomes[t.key].blocking for t in step.tasks)
+
+    def _cached(self, decision: Decision) -> None:
+        """An earlier success stands for the task: its variables are bound, it is done."""
+        assert self.reuse is not None and decision.success is not None
+        task, success = decision.task, decision.success
+        outcome = self.outcomes[task.key]
+        outcome.variables = self.reuse.bind(decision)
+        now = time.time()
+        outcome.status, outcome.started, outcome.ended = CACHED, now, now
+        outcome.cached_from, outcome.fingerprint = success.origin, success.fingerprint
+        outcome.resumed = self.reuse.force
+        outcome.writes = tuple(
+            (w.name, w.hash or "", w.size or 0, w.type or "") for w in success.writes
+        )
+        conflict = self.variables.attempt_succeeded(task, outcome.writes)
+        if conflict is not None:  # two tasks of the step write one name: as when they run
+            error = TaskError(FAILED, "VariableConflict", conflict)
+            outcome.status, outcome.error, outcome.cached_from = FAILED, error, None
+            outcome.tolerated = task.error_tolerance
+        elif self.reuse.force:  # --resume: what succeeded there is not run again
+            self.events.emit("task_resumed", task, success.origin)
+        else:
+            self.events.emit("task_cached", task, success.origin)
+        self.events.emit("task_ended", outcome)
 
     def _submit(self, task: Task, state: _StepState) -> None:
         outcome = self.outcomes[task.key]
@@ -155,6 +189,8 @@ class Scheduler:
         if outcome.started is None:
             outcome.started = time.time()
         self.attempts[task.key] = Attempt(task, outcome.attempts, time.time())
+        if self.reuse is not None:
+            self.reuse.base(task)  # fingerprinted before it runs (its code as submitted)
         self.variables.attempt_starts(task)
         call = self.make_call(task, state.tags, outcome.attempts)
         self.events.emit("task_submitted", task, outcome.attempts)
@@ -224,10 +260,17 @@ class Scheduler:
         outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
         attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
+        if result is not None:
+            attempt.reads, attempt.writes = result.reads, result.writes
+            if self.reuse is not None:
+                attempt.fingerprint = self.reuse.of_attempt(
+                    task, result.reads, result.checked, result.listed
+                )
         self.events.emit("attempt_ended", attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None
             outcome.variables = self.variables.staged(task)
+            outcome.fingerprint, outcome.writes = attempt.fingerprint, attempt.writes
             self.events.emit("task_ended", outcome)
         return error
 
@@ -256,7 +299,7 @@ class Scheduler:
                     FAILED, result.error_type, result.error_message, result.traceback
                 )
                 return error, result, None
-            conflict = self.variables.attempt_succeeded(task)
+            conflict = self.variables.attempt_succeeded(task, result.writes)
             if conflict is not None:
                 return TaskError(FAILED, "VariableConflict", conflict), result, None
             return None, result, None

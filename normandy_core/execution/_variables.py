@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from normandy_core.outcomes import Outcome
-from normandy_core.plan import Plan, Task
-from normandy_core.resume import Resume
-from normandy_core.status import SUCCEEDED
-from normandy_core.store import FlowStore, Place
+from normandy_core.plan import Task
+from normandy_core.status import CACHED, SUCCEEDED
+from normandy_core.store import SUFFIX, FlowStore, Place
 
 
 class RunVariables:
@@ -21,6 +20,10 @@ class RunVariables:
         self._flows: dict[str, FlowStore] = {}
         self._step_writes: dict[str, str] = {}
         """Variable -> the task of the running step that wrote it."""
+        self._hashes: dict[str, dict[str, str]] = {}
+        """Flow -> variable -> content hash, of what is committed (what a task sees)."""
+        self._staged: dict[str, dict[str, str]] = {}
+        """Task key -> what it wrote (or was bound), with hashes, until its step ends."""
 
     def flow(self, name: str) -> FlowStore:
         store = self._flows.get(name)
@@ -40,14 +43,19 @@ class RunVariables:
     def attempt_failed(self, task: Task) -> None:
         self.flow(task.flow).discard(task.key)
 
-    def attempt_succeeded(self, task: Task) -> str | None:
-        """Keep ``task``'s writes for the end of its step; or, where another task of the
-        step wrote one of the same names, discard them and say why the task failed."""
+    def attempt_succeeded(
+        self, task: Task, writes: Iterable[tuple[str, str, int, str]] = ()
+    ) -> str | None:
+        """Keep ``task``'s writes (``writes``: their hashes) for the end of its step; or,
+        where another task of the step wrote one of the same names, discard them and say
+        why the task failed."""
         store = self.flow(task.flow)
+        self._staged[task.key] = {name: h for name, h, *_ in writes}
         names = store.staged_names(task.key)
         clashes = [name for name in names if name in self._step_writes]
         if clashes:
             store.discard(task.key)
+            self._staged.pop(task.key, None)
             others = ", ".join(f"{n!r} (also written by {self._step_writes[n]})" for n in clashes)
             return (
                 f"{task.key} and another task of the same step wrote the variable {others}; "
@@ -64,29 +72,36 @@ class RunVariables:
         """Commit the writes of every task of the step that succeeded (SPEC 5)."""
         for task in succeeded:
             self.flow(task.flow).commit(task.key)
+            self._hashes.setdefault(task.flow, {}).update(self._staged.pop(task.key, {}))
+
+    def bind(self, task: Task, name: str, source: Place, content_hash: str) -> None:
+        """Stage the stored variable ``source`` as ``task``'s write ``name``, without a
+        copy (a reused success, SPEC 13)."""
+        source.link_to(self.flow(task.flow).staging(task.key) / (name + SUFFIX))
+        self._staged.setdefault(task.key, {})[name] = content_hash
+
+    def bind_committed(self, flow: str, name: str, source: Place, content_hash: str) -> None:
+        """Put the stored variable ``source`` among ``flow``'s committed variables, without
+        a copy (a partial run's input, taken from an earlier run)."""
+        source.link_to(self.flow(flow).path(name))
+        self._hashes.setdefault(flow, {})[name] = content_hash
+
+    def hash_of(self, flow: str, name: str) -> str | None:
+        """The content hash of the committed variable ``name`` of ``flow`` (``None``: there
+        is none)."""
+        return self._hashes.get(flow, {}).get(name)
+
+    def names(self, flow: str) -> list[str]:
+        """The committed variables of ``flow``, sorted."""
+        return sorted(self._hashes.get(flow, {}))
 
     # -- the run ----------------------------------------------------------------------------
-
-    def take_over(self, resume: Resume, plan: Plan) -> None:
-        """Start from the variables of the run ``resume`` resumes: commit what its
-        succeeded tasks left staged (its orchestrator died before their step ended), then
-        link its variables into this run (hard links where the store allows)."""
-        for flow in plan.flows:
-            old = FlowStore(resume.run_dir, flow.name)
-            new = self.flow(flow.name)
-            for step in flow.steps:
-                for task in step.tasks:
-                    if task.key in resume.succeeded and old.staging(task.key).exists():
-                        old.commit(task.key)
-            new.vars_dir.mkdir()
-            for name in old.names():
-                old.path(name).copy_to(new.path(name))
 
     def commit_leftovers(self, outcomes: Iterable[Outcome]) -> None:
         """Commit the writes of tasks that succeeded in a step the run did not finish
         (interrupted, or stopped by an error), so that a resumed run finds them."""
         for outcome in outcomes:
-            if outcome.status == SUCCEEDED:
+            if outcome.status in (SUCCEEDED, CACHED):
                 store = self.flow(outcome.task.flow)
                 if store.staging(outcome.task.key).exists():
                     store.commit(outcome.task.key)

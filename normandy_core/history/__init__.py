@@ -16,9 +16,11 @@ from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,
     RunStart,
+    Success,
     TaskRecord,
     TaskStart,
     VariableAccess,
+    Written,
 )
 from normandy_core.history._schema import VERSION as SCHEMA_VERSION
 
@@ -32,7 +34,9 @@ __all__ = [
     "RunNotFoundError",
     "RunRecord",
     "RunStart",
+    "Success",
     "TaskRecord",
     "TaskStart",
     "VariableAccess",
+    "Written",
 ]

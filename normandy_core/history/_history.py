@@ -11,26 +11,28 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from normandy_core.errors import ResumeError, RunNotFoundError, display_path
-from normandy_core.history._database import Database, Statement, alive, process_started
+from normandy_core.fingerprint import Fingerprint
+from normandy_core.history._database import Statement, alive, process_started
+from normandy_core.history._lineage import Lineage
 from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,
     RunStart,
     TaskRecord,
     TaskStart,
+    Written,
     attempt_record,
     run_record,
     task_record,
 )
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING
+from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
 
 
-
-class History(Database):
+class History(Lineage):
     """The history database of one project (``<state_dir>/history.sqlite``).
 
     Written as a run goes, in short transactions (WAL journal: safe under concurrent runs
@@ -141,14 +143,26 @@ class History(Database):
         ended: float,
         pid: int | None,
         error: TaskError | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> None:
         self._submit(
             [
                 (
                     "UPDATE attempts SET status = ?, started = COALESCE(?, started), ended = ?, "
-                    "pid = ?, error_kind = ?, error_type = ?, error_message = ? "
+                    "pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
+                    "fingerprint = ?, fingerprint_parts = ? "
                     "WHERE run_id = ? AND key = ? AND attempt = ?",
-                    (status, started, ended, pid, *_error(error), run_id, key, attempt),
+                    (
+                        status,
+                        started,
+                        ended,
+                        pid,
+                        *_error(error),
+                        *_fingerprint(fingerprint),
+                        run_id,
+                        key,
+                        attempt,
+                    ),
                     False,
                 )
             ]
@@ -162,7 +176,9 @@ class History(Database):
                 (
                     "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
                     "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
-                    "traceback = ?, variables = ?, resumed = ? WHERE run_id = ? AND key = ?",
+                    "traceback = ?, variables = ?, resumed = ?, fingerprint = ?, "
+                    "fingerprint_parts = ?, cached_from = ?, reason = ? "
+                    "WHERE run_id = ? AND key = ?",
                     (
                         outcome.status,
                         int(outcome.tolerated),
@@ -174,6 +190,9 @@ class History(Database):
                         error.traceback if error is not None else None,
                         json.dumps(sorted(outcome.variables)),
                         int(outcome.resumed),
+                        *_fingerprint(outcome.fingerprint),
+                        outcome.cached_from,
+                        outcome.reason,
                         run_id,
                         outcome.task.key,
                     ),
@@ -197,9 +216,7 @@ class History(Database):
     ) -> None:
         """Record how the run ended; its tasks still running are interrupted, those still
         pending did not start."""
-        self._submit(
-            _end_statements(run_id, status, reason, ended or time.time(), log_problems)
-        )
+        self._submit(_end_statements(run_id, status, reason, ended or time.time(), log_problems))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -218,8 +235,7 @@ class History(Database):
             recent = ", ".join(r.id for r in self.runs(5)) or "none yet"
             what = "no run is recorded" if run_id == "last" else f"no run {run_id!r} is recorded"
             raise RunNotFoundError(
-                f"{what} in {display_path(self.path)}; recent runs: {recent} "
-                "(see `normandy runs`)"
+                f"{what} in {display_path(self.path)}; recent runs: {recent} (see `normandy runs`)"
             )
         return self._run(rows[0])
 
@@ -235,6 +251,27 @@ class History(Database):
     def attempts(self, run_id: str, key: str) -> list[AttemptRecord]:
         """The attempts of one task, in order."""
         return self.run_attempts(run_id, key).get(key, [])
+
+    def written(self, run_id: str) -> list[Written]:
+        """The variables a run's succeeded tasks wrote (committed), as the lineage of
+        their last attempt describes them (for a run recorded before lineage: their
+        names only)."""
+        rows = self._read(
+            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash FROM lineage l JOIN tasks t "
+            "ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
+            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts "
+            "ORDER BY l.flow, l.name",
+            (run_id, SUCCEEDED),
+        )
+        found = {
+            (r["flow"], r["name"]): Written(r["flow"], r["name"], r["key"], r["type"], r["size"])
+            for r in rows
+        }
+        for task in self.tasks(run_id):
+            if task.status == SUCCEEDED and not task.resumed:
+                for name in task.variables:
+                    found.setdefault((task.flow, name), Written(task.flow, name, task.key))
+        return sorted(found.values(), key=lambda w: (w.flow, w.name))
 
     def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
         """Every attempt of the run (of the task ``key`` only, if given), by task key, in
@@ -266,9 +303,7 @@ class History(Database):
         )
 
     def _is_dead(self, run_id: str) -> bool:
-        rows = self._read(
-            "SELECT status, host, pid, pid_started FROM runs WHERE id = ?", (run_id,)
-        )
+        rows = self._read("SELECT status, host, pid, pid_started FROM runs WHERE id = ?", (run_id,))
         return bool(rows) and self._dead(rows[0])
 
     def _dead_runs(self) -> list[sqlite3.Row]:
@@ -297,8 +332,13 @@ def _end_statements(
     return [
         (
             "UPDATE runs SET status = ?, ended = ?, reason = ?, log_problems = ? WHERE id = ?",
-            (status, ended, reason, json.dumps(list(log_problems)) if log_problems else None,
-             run_id),
+            (
+                status,
+                ended,
+                reason,
+                json.dumps(list(log_problems)) if log_problems else None,
+                run_id,
+            ),
             False,
         ),
         (
@@ -334,9 +374,13 @@ def _killed(pid: int) -> str:
     )
 
 
+def _fingerprint(fingerprint: Fingerprint | None) -> tuple[str | None, str | None]:
+    if fingerprint is None:
+        return None, None
+    return fingerprint.key, json.dumps(fingerprint.to_dict(), sort_keys=True)
+
+
 def _error(error: TaskError | None) -> tuple[str | None, str | None, str | None]:
     if error is None:
         return None, None, None
     return error.kind, error.type, error.message
-
-

@@ -9,7 +9,10 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from normandy_core.fingerprint import Fingerprint
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class RunRecord:
     being killed; ``None`` when it ran to its end (failed tasks are not a reason)."""
     log_problems: list[str] = field(default_factory=list)
     """Log files the run could not write, and why."""
+    pruned: float | None = None
+    """When ``normandy gc`` deleted its variables and logs (its rows stay)."""
 
     @property
     def duration(self) -> float | None:
@@ -114,6 +119,9 @@ class TaskRecord:
     """Succeeded in the run this one resumed: not run again."""
     fingerprint: str | None = None
     cached_from: str | None = None
+    """The run whose success this task reused (status ``cached``)."""
+    reason: str | None = None
+    """Why it ran, or was reused (``--explain``'s words)."""
 
     @property
     def duration(self) -> float | None:
@@ -154,6 +162,33 @@ class VariableAccess:
     """``read`` or ``write``."""
     hash: str | None = None
     size: int | None = None
+    type: str | None = None
+    """The value's type (``pandas.core.frame.DataFrame``), for what was written."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """A variable a run's task wrote and committed: ``task`` is its key; ``type`` and
+    ``size`` where the lineage recorded them."""
+
+    flow: str
+    name: str
+    task: str
+    type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Success:
+    """A success of a task that a later run may reuse: the run, the fingerprint it
+    recorded, its params (as stored: credentials masked), what it wrote, and ``origin``,
+    the run that actually ran it (itself, or the run it reused)."""
+
+    run_id: str
+    fingerprint: Fingerprint
+    params: dict[str, Any]
+    writes: tuple[VariableAccess, ...]
+    origin: str
 
 
 def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:
@@ -180,6 +215,7 @@ def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str |
         resumed_from=row["resumed_from"],
         reason=reason,
         log_problems=json.loads(row["log_problems"]) if row["log_problems"] else [],
+        pruned=row["pruned"],
     )
 
 
@@ -205,6 +241,7 @@ def task_record(row: sqlite3.Row) -> TaskRecord:
         resumed=bool(row["resumed"]),
         fingerprint=row["fingerprint"],
         cached_from=row["cached_from"],
+        reason=row["reason"],
     )
 
 

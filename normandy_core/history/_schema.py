@@ -83,7 +83,20 @@ CREATE INDEX IF NOT EXISTS runs_resumed_from ON runs (resumed_from);
 ALTER TABLE attempts ADD COLUMN fingerprint TEXT;
 ALTER TABLE attempts ADD COLUMN fingerprint_parts TEXT;
 ALTER TABLE tasks ADD COLUMN fingerprint TEXT;
+ALTER TABLE tasks ADD COLUMN fingerprint_parts TEXT;
 ALTER TABLE tasks ADD COLUMN cached_from TEXT;
+-- why it ran (or was reused): --explain's words, kept for whoever asks later
+ALTER TABLE tasks ADD COLUMN reason TEXT;
+CREATE INDEX IF NOT EXISTS tasks_by_key ON tasks (key, status);
+-- retention: a pruned run keeps its rows; its variables and logs are gone
+ALTER TABLE runs ADD COLUMN pruned REAL;
+-- the runs whose stored variables a run uses (reused, resumed, a partial run's inputs):
+-- never pruned while it is kept
+CREATE TABLE IF NOT EXISTS uses (
+    run_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (run_id, source)
+);
 -- lineage (SPEC 12): what each attempt read and wrote
 CREATE TABLE IF NOT EXISTS lineage (
     run_id TEXT NOT NULL,
@@ -94,6 +107,7 @@ CREATE TABLE IF NOT EXISTS lineage (
     name TEXT NOT NULL,
     hash TEXT,
     size INTEGER,
+    type TEXT,
     PRIMARY KEY (run_id, key, attempt, direction, name)
 );
 CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
@@ -121,9 +135,12 @@ VERSION = len(MIGRATIONS)
 def stored_version(db: sqlite3.Connection) -> int:
     """The schema version of ``db``: 0 for an empty database."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if version == 0 and db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-    ).fetchone():
+    if (
+        version == 0
+        and db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        ).fetchone()
+    ):
         return 1  # written by a release that did not set user_version
     return version
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from normandy_core.history import AttemptRecord, History, RunRecord, TaskRecord
+from normandy_core.history import AttemptRecord, History, RunRecord, TaskRecord, VariableAccess
 from normandy_core.status import category
 from normandy_core.store import file_part
 
@@ -39,6 +39,9 @@ class TaskView:
     log_tail: tuple[str, ...] | None
     """The last lines of the task's log file; ``None`` when there is no such file."""
     log_file: str
+    reads: tuple[VariableAccess, ...] = ()
+    """What its last attempt read (values that existed), and wrote (lineage)."""
+    writes: tuple[VariableAccess, ...] = ()
 
     @property
     def category(self) -> str:
@@ -72,12 +75,21 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
     log_dir = logs_root / run.id
     logs_found = (log_dir / "run.log").is_file()
     attempts = history.run_attempts(run.id)
+    accesses = history.accesses(run.id)
     tasks = []
     for record in history.tasks(run.id):
         name = f"process-{file_part(record.key)}.log"
         tail = read_tail(log_dir / name) if logs_found else None
+        data = accesses.get(record.key, ())
         tasks.append(
-            TaskView(record, tuple(_attempt(a) for a in attempts.get(record.key, ())), tail, name)
+            TaskView(
+                record,
+                tuple(_attempt(a) for a in attempts.get(record.key, ())),
+                tail,
+                name,
+                tuple(a for a in data if a.direction == "read" and a.hash is not None),
+                tuple(a for a in data if a.direction == "write"),
+            )
         )
     return RunView(run, tuple(tasks), log_dir, logs_found, time.time())
 

@@ -1,6 +1,8 @@
 """The flows of a plan as inline SVG: one row per flow, its steps left to right joined by
-arrows, the tasks of a step stacked in its box (they run side by side). Used by the run
-report (tasks colored by how they ended) and by ``normandy graph --format html``."""
+arrows, the tasks of a step stacked in its box (they run side by side), and the variables
+a task writes (its ``writes``) as nodes after its step, joined to the tasks of later steps
+that read them (their ``reads``). Used by the run report (tasks colored by how they
+ended, data as recorded) and by ``normandy graph --format html`` (data as declared)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ PILL_GAP = 6
 FLOW_HEAD = 30
 FLOW_GAP = 26
 _CHAR_W = 6.7  # of a task's name
+DATA_GAP = 150  # between steps, where a flow's variables are drawn
+VAR_H, VAR_GAP = 18, 5
+_VAR_CHAR_W = 6.0
 _NAME_W, _CAPTION_W = 7.6, 5.8  # of a step's name (bold 12px), of its caption (10.5px)
 
 
@@ -33,7 +38,10 @@ def render_flows(
         return '<p class="empty">No flow.</p>'
     names = [t["name"] for f in flows for s in f["steps"] for t in s["tasks"]]
     step_w = int(min(max(max(map(len, names), default=0) * _CHAR_W + 36, MIN_STEP_W), MAX_STEP_W))
-    width = max(PAD * 2 + max(len(f["steps"]) for f in flows) * (step_w + GAP) - GAP, 320)
+    width = max(
+        max(PAD * 2 + len(f["steps"]) * (step_w + flow_gap(f)) - flow_gap(f) for f in flows),
+        320,
+    )
     parts: list[str] = []
     y: float = PAD
     for flow in flows:
@@ -65,20 +73,80 @@ def _flow(
         f'<tspan class="flow-tags" dx="10">{esc(tags)}</tspan></text>',
     ]
     top = y + FLOW_HEAD
+    gap = flow_gap(flow)
     heights = [_step_height(step) for step in flow["steps"]]
     if not flow["steps"]:
         out.append(f'<text class="muted" x="{PAD}" y="{top + 14}">no step to run</text>')
+    pills: dict[str, tuple[float, float, float]] = {}
+    steps: list[str] = []
     for i, step in enumerate(flow["steps"]):
-        x = PAD + i * (step_w + GAP)
-        out.extend(_step(step, x, top, step_w, heights[i], statuses, links))
+        x = PAD + i * (step_w + gap)
+        steps.extend(_step(step, x, top, step_w, heights[i], statuses, links, pills))
         if i:
             mid = top + HEAD_H / 2
-            out.append(
-                f'<line class="edge" x1="{x - GAP + 2}" y1="{mid}" x2="{x - 3}" y2="{mid}" '
+            steps.append(
+                f'<line class="edge" x1="{x - gap + 2}" y1="{mid}" x2="{x - 3}" y2="{mid}" '
                 'marker-end="url(#arrow)"/>'
             )
-    out.append("</g>")
-    return out, FLOW_HEAD + max(heights, default=20)
+    edges, nodes, data_height = _data(flow, top, step_w, gap, pills)
+    out += [*edges, *steps, *nodes, "</g>"]  # the data's edges under the boxes
+    return out, FLOW_HEAD + max([*heights, data_height], default=20)
+
+
+def flow_gap(flow: Mapping[str, Any]) -> int:
+    """The room between steps: wider where the flow has variables to draw there."""
+    has_data = any(t.get("writes") for s in flow["steps"] for t in s["tasks"])
+    return DATA_GAP if has_data else GAP
+
+
+def _data(
+    flow: Mapping[str, Any],
+    top: float,
+    step_w: int,
+    gap: int,
+    pills: Mapping[str, tuple[float, float, float]],
+) -> tuple[list[str], list[str], float]:
+    """The variables: each a node after the step that writes it (below its step's
+    arrow), an edge from the task that writes it and one to each later task that reads
+    it. Returns the edges' SVG, the nodes' and the height they take."""
+    out: list[str] = []
+    edges: list[str] = []
+    nodes: dict[str, tuple[float, float]] = {}  # variable -> its node's left edge, middle
+    height = 0.0
+    width = gap - 24
+    for i, step in enumerate(flow["steps"]):
+        x = PAD + i * (step_w + gap) + step_w + 12
+        vy = top + HEAD_H + 4
+        for task in step["tasks"]:
+            for name in task.get("writes") or ():
+                start = pills.get(task["key"])
+                nodes[name] = (x, vy + VAR_H / 2)
+                label = _fit(name, int((width - 10) / _VAR_CHAR_W))
+                out.append(
+                    f'<g class="var-node" data-var="{esc(name)}"><rect class="var" x="{x}" '
+                    f'y="{vy}" width="{width}" height="{VAR_H}" rx="9"/><text class="var-name" '
+                    f'x="{x + 8}" y="{vy + 13}">{esc(label)}</text><title>{esc(name)}'
+                    f"</title></g>"
+                )
+                if start is not None:
+                    edges.append(_curve(start[1], start[2], x, vy + VAR_H / 2))
+                vy += VAR_H + VAR_GAP
+        height = max(height, vy - top)
+        for task in step["tasks"]:
+            end = pills.get(task["key"])
+            for name in task.get("reads") or ():
+                node = nodes.get(name)
+                if node is not None and end is not None and node[0] < end[0]:
+                    edges.append(_curve(node[0] + width, node[1], end[0], end[2]))
+    return edges, out, height
+
+
+def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
+    bend = max((x2 - x1) / 2, 20)
+    return (
+        f'<path class="data-edge" d="M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} '
+        f'{x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" marker-end="url(#arrow)"/>'
+    )
 
 
 def _step_height(step: Mapping[str, Any]) -> float:
@@ -94,7 +162,10 @@ def _step(
     height: float,
     statuses: Mapping[str, str] | None,
     links: Mapping[str, str] | None,
+    pills: dict[str, tuple[float, float, float]],
 ) -> list[str]:
+    """The step's box and its tasks' pills; notes each pill's ``(left, right, middle)``
+    in ``pills``."""
     n = len(step["tasks"])
     caption = f"{n} task{'s' * (n != 1)}" + (" in parallel" if n > 1 else "")
     room = (step_w - 28) / _NAME_W  # characters of the step's name that fit in its header
@@ -121,6 +192,7 @@ def _step(
         if target:
             pill = f'<a href="#{esc(target)}" data-target="{esc(target)}">{pill}</a>'
         out.append(f'<g class="task-node" data-task="{esc(task["key"])}">{pill}</g>')
+        pills[task["key"]] = (x + 8, x + step_w - 8, py + PILL_H / 2)
         py += PILL_H + PILL_GAP
     for name in step.get("skipped") or ():
         out.append(
@@ -138,6 +210,10 @@ def _task_title(task: Mapping[str, Any], status: str | None) -> str:
     lines = [task["key"], f"process {task['process']}"]
     if status:
         lines.append(status)
+    if task.get("reads"):
+        lines.append("in: " + ", ".join(task["reads"]))
+    if task.get("writes"):
+        lines.append("out: " + ", ".join(task["writes"]))
     if task.get("params"):
         lines.append("params " + json.dumps(task["params"], sort_keys=True, default=str))
     options = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from normandy_core.history import VariableAccess
 from normandy_core.report._data import RunView, TaskView
 from normandy_core.report._graph import render_flows
 from normandy_core.report._html import esc, fmt_secs, fmt_time, page, status_class
@@ -24,6 +25,7 @@ from normandy_core.status import (
     label,
     tally,
 )
+from normandy_core.units import format_size
 
 _LEGEND = (
     (SUCCEEDED, "succeeded"),
@@ -57,9 +59,10 @@ def render_report(view: RunView) -> str:
         _section(
             "flows",
             "Flows",
-            "Steps run left to right; the tasks of a step run side by side.",
+            "Steps run left to right; the tasks of a step run side by side; the variables "
+            "each task wrote, joined to the later tasks that read them, as this run did.",
             render_flows(
-                run.plan,
+                _with_data(run.plan, view),
                 {t.record.key: t.category for t in view.tasks},
                 {t.record.key: f"task-{i}" for i, t in enumerate(view.tasks)},
             ),
@@ -245,7 +248,10 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
         ("started", esc(fmt_time(r.started))),
         ("ended", esc(fmt_time(r.ended))),
     ]
-    if r.variables:
+    if task.reads or task.writes:
+        facts.append(("in", _accesses(task.reads)))
+        facts.append(("out", _accesses(task.writes)))
+    elif r.variables:
         facts.append(("wrote", esc(", ".join(r.variables))))
     body = ['<dl class="facts">']
     body += [f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts]
@@ -293,6 +299,36 @@ def _log(task: TaskView, view: RunView) -> str:
         f'<h4>Log <span class="muted">{esc(name)}, {what}</span></h4>'
         f'<pre class="log">{esc(chr(10).join(task.log_tail))}</pre>'
     )
+
+
+def _accesses(accesses: tuple[VariableAccess, ...]) -> str:
+    """Variables with their sizes (and types, for what was written)."""
+    if not accesses:
+        return "-"
+    items = []
+    for a in accesses:
+        kind = f", {esc(a.type.rpartition('.')[2])}" if a.type else ""
+        size = f" <span class=\"muted\">({format_size(a.size)}{kind})</span>" if a.size else ""
+        items.append(f'<code title="{esc(a.hash or "")}">{esc(a.name)}</code>{size}')
+    return ", ".join(items)
+
+
+def _with_data(flows: list[dict[str, Any]], view: RunView) -> list[dict[str, Any]]:
+    """The run's plan with each task's variables as it read and wrote them."""
+    data = {t.record.key: t for t in view.tasks}
+    out = []
+    for flow in flows:
+        steps = []
+        for step in flow["steps"]:
+            tasks = []
+            for task in step["tasks"]:
+                seen = data.get(task["key"])
+                reads = [a.name for a in seen.reads] if seen else []
+                writes = [a.name for a in seen.writes] if seen else []
+                tasks.append({**task, "reads": reads, "writes": writes})
+            steps.append({**step, "tasks": tasks})
+        out.append({**flow, "steps": steps})
+    return out
 
 
 def _json(value: Any) -> str:

@@ -1,9 +1,15 @@
 """The timeline of a run as inline SVG: one lane per worker process, one bar per task
 (a group holding one rectangle per attempt, retries joined by a dashed line), colored by
-status, over the bands of the steps."""
+status, over the bands of the steps.
+
+Time runs left to right, but not evenly: each step's band gets at least a minimum width,
+the rest shared in proportion to time, so that a step of a few milliseconds next to one of
+minutes is still seen, named and clickable. The axis marks where each step starts (time
+since the first task started), and regular times inside the wide ones."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +29,33 @@ BAR_H = 20
 _CHAR_W = 6.6  # of the 11px labels, to decide whether a name fits in its bar
 Scale = Callable[[float], float]
 """A time -> its x in the drawing."""
-_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+_TICKS = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+)
+MIN_BAND = 90  # pixels: the least a step's band gets
+_LABEL_ROOM = 44  # pixels between two tick labels
 
 
 @dataclass(frozen=True)
@@ -42,10 +74,8 @@ def render_timeline(view: RunView) -> str:
     if not bars:
         return '<p class="empty">No task ran in this run: the timeline is empty.</p>'
     t0, t1 = min(b.start for b in bars), max(b.end for b in bars)
-    span = max(t1 - t0, 1e-3)
-
-    def x(t: float) -> float:
-        return PLOT_X0 + (min(max(t, t0), t1) - t0) / span * PLOT_W
+    spans = _spans(bars)
+    x = _scale(list(spans.values()), t0, t1)
 
     lanes = _lanes(bars)
     rows = sum(len(sub) for _, sub in lanes)
@@ -55,8 +85,8 @@ def render_timeline(view: RunView) -> str:
         f'role="img" aria-label="timeline of the run\'s tasks by worker" '
         f'xmlns="http://www.w3.org/2000/svg">'
     ]
-    out += _bands(view, bars, x, height)
-    out += _axis(span, height)
+    out += _bands(spans, x, height)
+    out += _axis(list(spans.values()), t0, t1, x, height)
     y = TOP
     placed: dict[tuple[str, int], tuple[float, float, float]] = {}  # (key, n) -> x0, x1, y
     for pid, sub_rows in lanes:
@@ -110,51 +140,105 @@ def _lanes(bars: list[_Bar]) -> list[tuple[int | None, list[list[_Bar]]]]:
     return [lane for lane in lanes if lane[0] is not None] + unknown
 
 
-def _bands(view: RunView, bars: list[_Bar], x: Scale, height: int) -> list[str]:
-    """A shaded band per step, from its first start to its last end, named at the top."""
+def _spans(bars: list[_Bar]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Each step's time, from its first start to its last end, in the order they ran."""
     spans: dict[tuple[str, str], list[float]] = {}
     for bar in bars:
         key = (bar.task.record.flow, bar.task.record.step)
         lo_hi = spans.setdefault(key, [bar.start, bar.end])
         lo_hi[0], lo_hi[1] = min(lo_hi[0], bar.start), max(lo_hi[1], bar.end)
+    ordered = sorted(spans.items(), key=lambda item: item[1][0])
+    return {key: (lo, hi) for key, (lo, hi) in ordered}
+
+
+def _scale(bands: list[tuple[float, float]], t0: float, t1: float) -> Scale:
+    """Time -> x, linear between the bounds of the steps: each step at least
+    :data:`MIN_BAND` wide (less where there are many), the rest of the width shared in
+    proportion to time."""
+    points = sorted({t0, t1, *(t for band in bands for t in band)})
+    segments = list(zip(points, points[1:])) or [(t0, t0 + 1e-3)]
+    inside = [any(lo <= a and b <= hi for lo, hi in bands) for a, b in segments]
+    least = min(MIN_BAND, PLOT_W * 0.6 / max(sum(inside), 1))
+    free = PLOT_W - least * sum(inside)
+    total = sum(b - a for a, b in segments) or 1.0
+    xs = [float(PLOT_X0)]
+    for (a, b), band in zip(segments, inside):
+        xs.append(xs[-1] + (least if band else 0.0) + free * (b - a) / total)
+    starts = [a for a, _ in segments]
+
+    def x(t: float) -> float:
+        t = min(max(t, segments[0][0]), segments[-1][1])
+        i = max(bisect.bisect_right(starts, t) - 1, 0)
+        a, b = segments[i]
+        share = (t - a) / (b - a) if b > a else 0.0
+        return xs[i] + share * (xs[i + 1] - xs[i])
+
+    return x
+
+
+def _bands(spans: dict[tuple[str, str], tuple[float, float]], x: Scale, height: int) -> list[str]:
+    """A shaded band per step, named at the top (shortened where it does not fit)."""
     many_flows = len({flow for flow, _ in spans}) > 1
     out = []
     for i, ((flow, step), (lo, hi)) in enumerate(spans.items()):
         x0, x1 = x(lo), max(x(hi), x(lo) + 1)
         name = f"{flow} › {step}" if many_flows else step
+        room = int((x1 - x0 - 8) / _CHAR_W)
+        shown = name if len(name) <= room else name[: max(room - 1, 0)] + "…"
         out.append(
-            f'<g class="band band-{i % 2}"><title>{esc(f"step {flow}.{step}: {fmt_secs(hi - lo)}")}'
-            f'</title><rect x="{x0:.1f}" y="0" width="{x1 - x0:.1f}" height="{height}"/>'
+            f'<g class="band band-{i % 2}" data-step="{esc(f"{flow}.{step}")}"><title>'
+            f'{esc(f"step {flow}.{step}: {fmt_secs(hi - lo)}")}</title><rect x="{x0:.1f}" '
+            f'y="0" width="{x1 - x0:.1f}" height="{height}"/>'
         )
-        if (x1 - x0) > len(name) * _CHAR_W + 6:
-            out.append(f'<text class="band-label" x="{x0 + 4:.1f}" y="13">{esc(name)}</text>')
+        if room >= 2:
+            out.append(f'<text class="band-label" x="{x0 + 4:.1f}" y="13">{esc(shown)}</text>')
         out.append("</g>")
     return out
 
 
-def _axis(span: float, height: int) -> list[str]:
-    step = next((s for s in _TICKS if span / s <= 10), math.ceil(span / 10 / 3600) * 3600)
+def _axis(
+    bands: list[tuple[float, float]], t0: float, t1: float, x: Scale, height: int
+) -> list[str]:
+    """Ticks where each step starts and at the end, and at regular times inside the steps
+    wide enough for them; labels that would overlap are left out."""
+    ticks = {t0, t1, *(lo for lo, _ in bands)}
+    for lo, hi in bands:
+        width = x(hi) - x(lo)
+        if width < 3 * _LABEL_ROOM or hi <= lo:
+            continue
+        wanted = max(int(width / (2 * _LABEL_ROOM)), 2)
+        step = next((s for s in _TICKS if (hi - lo) / s <= wanted), _TICKS[-1])
+        n = math.floor((lo - t0) / step) + 1
+        while t0 + n * step < hi:
+            ticks.add(t0 + n * step)
+            n += 1
     out = ['<g class="axis">']
-    n = 0
-    while n * step <= span + 1e-9:
-        t = n * step
-        px = PLOT_X0 + t / span * PLOT_W
-        out.append(
-            f'<line x1="{px:.1f}" y1="{TOP - 6}" x2="{px:.1f}" y2="{height}"/>'
-            f'<text x="{px:.1f}" y="{TOP - 10}">{_tick(t, step)}</text>'
-        )
-        n += 1
+    last_x, last_text = -math.inf, ""
+    for t in sorted(ticks):
+        px = x(t)
+        out.append(f'<line x1="{px:.1f}" y1="{TOP - 6}" x2="{px:.1f}" y2="{height}"/>')
+        text = _tick(t - t0)
+        if text == last_text and 0.1 <= t - t0 < 10:  # steps milliseconds apart
+            text = f"{t - t0:.3f}s"
+        if px - last_x >= _LABEL_ROOM and text != last_text:
+            out.append(f'<text x="{px:.1f}" y="{TOP - 10}">{text}</text>')
+            last_x, last_text = px, text
     out.append("</g>")
     return out
 
 
-def _tick(t: float, step: float) -> str:
-    if step < 1:
-        return f"{t:.1f}s"
-    if t < 60 or step < 60:
-        return f"{t:.0f}s" if t < 60 else f"{int(t) // 60}m{int(t) % 60:02d}s"
+def _tick(t: float) -> str:
+    """Time since the first task started: ``0``, ``12ms``, ``0.26s``, ``4.5s``, ``3m05s``."""
+    if t <= 0:
+        return "0"
+    if t < 0.1:
+        return f"{t * 1000:.0f}ms"
+    if t < 10:
+        return f"{t:.2f}s".replace(".00s", "s")
+    if t < 60:
+        return f"{t:.1f}s".replace(".0s", "s")
     if t < 3600:
-        return f"{int(t) // 60}m"
+        return f"{int(t) // 60}m{int(t) % 60:02d}s"
     return f"{int(t) // 3600}h{int(t) % 3600 // 60:02d}"
 
 

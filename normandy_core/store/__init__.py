@@ -31,6 +31,7 @@ from normandy_core.store._places import (
     Place,
     is_local,
     place,
+    read_variable,
     store_problem,
     store_root,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "is_local",
     "place",
     "read_value",
+    "read_variable",
     "store_problem",
     "store_root",
     "write_value",
@@ -67,4 +69,4 @@ def read_value(where: Path | str | Place) -> Any:
     bytes: memory-mapped copy-on-write on a local disk (reading costs no copy, and changing
     a read array in place is allowed: the change stays private to the process)."""
     file = place(where)
-    return decode(file.read(), str(file))
+    return decode(read_variable(file), str(file))

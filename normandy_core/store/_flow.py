@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from normandy_core.store._format import decode, encode
-from normandy_core.store._places import Place, place
+from normandy_core.store._format import content_hash, decode, encode
+from normandy_core.store._places import Place, place, read_variable
 
 SUFFIX = ".nv"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -100,26 +100,46 @@ class Variables:
     """``pipe.vars``: what one task reads and writes.
 
     Reads see the task's own writes first, then the values committed by earlier steps.
+    What the task takes from earlier steps is noted (lineage, SPEC 12; reuse, SPEC 13):
+    in :attr:`reads` each value read, with its content hash and size (``None``: it was
+    looked for and did not exist); in :attr:`checked` the names whose existence it
+    tested; :attr:`listed`, whether it listed the names. :attr:`writes` holds each value
+    it wrote, with its hash, size and type.
     """
 
     def __init__(self, vars_dir: Path | str | Place, staging_dir: Path | str | Place) -> None:
         self._vars_dir = place(vars_dir)
         self._staging_dir = place(staging_dir)
+        self.reads: dict[str, tuple[str, int] | None] = {}
+        self.writes: dict[str, tuple[str, int, str]] = {}
+        self.checked: dict[str, bool] = {}
+        self.listed = False
 
     def update(self, name: str, value: Any) -> None:
         """Store ``value`` as ``name`` (committed when the task succeeds)."""
         file = self._staging_dir / (check_name(name) + SUFFIX)
-        file.write(encode(name, value))
+        encoded = encode(name, value)
+        file.write(encoded)
+        kind = type(value)
+        self.writes[name] = (encoded.hash, encoded.size, f"{kind.__module__}.{kind.__qualname__}")
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of ``name``, or ``default`` where it is missing."""
         value = self._read(check_name(name))
         return default if value is _MISSING else value
 
+    def value(self, name: str) -> Any:
+        """The value of ``name``; a plain ``KeyError(name)`` where it is missing (for
+        inputs: the caller says what is missing, without listing the names)."""
+        value = self._read(check_name(name))
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
     def __getitem__(self, name: str) -> Any:
         value = self._read(check_name(name))
         if value is _MISSING:
-            known = ", ".join(self.keys()) or "none"
+            known = ", ".join(self._names()) or "none"
             raise KeyError(f"no variable {name!r} in this flow (known: {known})")
         return value
 
@@ -127,17 +147,19 @@ class Variables:
         self.update(name, value)
 
     def __contains__(self, name: object) -> bool:
-        return (
-            isinstance(name, str)
-            and _NAME_RE.match(name) is not None
-            and name not in (".", "..")
-            and any(
-                (folder / (name + SUFFIX)).exists()
-                for folder in (self._staging_dir, self._vars_dir)
-            )
-        )
+        if not isinstance(name, str) or _NAME_RE.match(name) is None or name in (".", ".."):
+            return False
+        if (self._staging_dir / (name + SUFFIX)).exists():
+            return True
+        found = (self._vars_dir / (name + SUFFIX)).exists()
+        self.checked.setdefault(name, found)
+        return found
 
     def keys(self) -> list[str]:
+        self.listed = True
+        return self._names()
+
+    def _names(self) -> list[str]:
         names: set[str] = set()
         for folder in (self._staging_dir, self._vars_dir):
             names.update(n[: -len(SUFFIX)] for n in folder.names(SUFFIX))
@@ -147,11 +169,16 @@ class Variables:
         return iter(self.keys())
 
     def _read(self, name: str) -> Any:
-        for folder in (self._staging_dir, self._vars_dir):
-            file = folder / (name + SUFFIX)
-            try:
-                data = file.read()
-            except (FileNotFoundError, IsADirectoryError):
-                continue
-            return decode(data, str(file))
-        return _MISSING
+        staged = self._staging_dir / (name + SUFFIX)
+        try:
+            return decode(read_variable(staged), str(staged))  # its own write
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+        file = self._vars_dir / (name + SUFFIX)
+        try:
+            data = read_variable(file)
+        except (FileNotFoundError, IsADirectoryError):
+            self.reads.setdefault(name, None)
+            return _MISSING
+        self.reads[name] = (content_hash(data), len(data))
+        return decode(data, str(file))

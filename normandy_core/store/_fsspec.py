@@ -94,6 +94,10 @@ class FsspecPlace(Place):
                 got += n
             return view[:got]
 
+    def head(self, size: int) -> bytes:
+        with self.fs.open(self.path, "rb") as handle:
+            return bytes(handle.read(size))
+
     def mkdir(self) -> None:
         self.fs.makedirs(self.path, exist_ok=True)
 

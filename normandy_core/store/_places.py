@@ -89,6 +89,27 @@ class Place(ABC):
     def copy_to(self, dest: Place) -> None:
         """Copy this file to ``dest`` (same store): a hard link where possible."""
 
+    def link_to(self, dest: Place) -> None:
+        """Make ``dest`` stand for this variable file without copying it (a reused
+        variable, SPEC 13): a hard link where the store has them, else a small reference
+        file that readers follow (:func:`normandy_core.store._format.reference`)."""
+        from normandy_core.store._format import reference
+
+        target = self.resolve()
+        dest.write([reference(str(target))])
+
+    def resolve(self) -> Place:
+        """The variable file this place stands for: itself, or what its reference names."""
+        from normandy_core.store._format import referenced
+
+        head = self.head(64 + 4096)
+        target = referenced(head)
+        return place(target) if target is not None else self
+
+    @abstractmethod
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes of this file (fewer if it is shorter)."""
+
     @abstractmethod
     def remove(self) -> None:
         """Delete this file or folder and everything below; nothing if it is missing."""
@@ -162,6 +183,22 @@ class LocalPlace(Place):
         except OSError:  # another file system, or no hard links there
             shutil.copy2(self.path, target)
 
+    def link_to(self, dest: Place) -> None:
+        source = self.resolve()
+        if isinstance(dest, LocalPlace) and isinstance(source, LocalPlace):
+            dest.path.parent.mkdir(parents=True, exist_ok=True)
+            dest.path.unlink(missing_ok=True)
+            try:
+                os.link(source.path, dest.path)  # the same file: no copy, no second file
+                return
+            except OSError:  # another file system, or no hard links there
+                pass
+        super().link_to(dest)
+
+    def head(self, size: int) -> bytes:
+        with open(self.path, "rb") as handle:
+            return handle.read(size)
+
     def remove(self) -> None:
         if self.path.is_dir() and not self.path.is_symlink():
             shutil.rmtree(self.path, ignore_errors=True)
@@ -193,6 +230,15 @@ def _local(dest: Place) -> Path:
     if not isinstance(dest, LocalPlace):
         raise TypeError(f"cannot move or copy a local file to {dest}: another store")
     return dest.path
+
+
+def read_variable(file: Place) -> memoryview:
+    """A variable file's bytes, following a reference file to the file it names."""
+    from normandy_core.store._format import referenced
+
+    data = file.read()
+    target = referenced(data[:4096]) if len(data) < 4096 else None
+    return place(target).read() if target is not None else data
 
 
 def protocol(text: str) -> str | None:

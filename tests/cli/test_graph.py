@@ -14,9 +14,12 @@ def test_text(normandy, original_project: Path):
         "complete  [complete]",
         "├─ read",
         "│   • read_file",
+        "│       out: main_df",
         "└─ process",
         "    • process_data",
+        "        in:  main_df",
         "    • add_data",
+        "        in:  main_df",
     ]
 
 
@@ -37,7 +40,7 @@ def test_mermaid(normandy, original_project: Path):
     assert result.returncode == 0, result.output
     out = result.stdout
     assert out.startswith("flowchart LR")
-    assert "s_complete_read --> s_complete_process" in out
+    assert "s_complete_read -.-> s_complete_process" in out  # the order of steps
     assert 't_complete_process_add_data["add_data"]' in out
     assert "t_complete_process_process_data" not in out  # avoided by the tag all
 

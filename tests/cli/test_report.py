@@ -196,3 +196,62 @@ def test_the_report_in_a_browser(normandy, failed_run, tmp_path: Path):
     assert (width, height) == (1280, 1600)
     # far more than a blank page of that size compresses to (a few KB)
     assert len(data) > 60_000, len(data)
+
+
+DATA_PROCS = """
+import time
+
+
+def make():
+    time.sleep(1.0)  # a long step beside a step of milliseconds
+    return list(range(1000))
+
+
+def use(rows):
+    return sum(rows)
+"""
+
+DATA_CONF = """
+confs:
+  processes: {make: "procs:make", use: "procs:use"}
+  envs: {dev: {}}
+flows:
+  f:
+    tags: [default]
+    steps:
+      slow_step: {make: {outputs: rows}}
+      quick_step: {use: {outputs: total}}
+"""
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (CI installs it: apt-get install chromium)",
+)
+def test_the_report_shows_the_data_and_short_steps(normandy, make_project, tmp_path: Path):
+    root = make_project(DATA_CONF, {"procs.py": DATA_PROCS})
+    assert normandy("run", cwd=root).returncode == 0
+    out = tmp_path / "report.html"
+    assert normandy("report", "--output", str(out), cwd=root).returncode == 0
+    dom = _chromium("--dump-dom", out.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    page = dom.stdout
+    assert re.search(r'<html[^>]*\bdata-ready="1"', page), page[:300]
+    # the timeline: both steps' bands named, the quick one wide enough to be read
+    bands = dict(
+        re.findall(
+            r'data-step="f\.(\w+)"><title>[^<]*</title><rect x="[\d.]+" y="0" width="([\d.]+)"',
+            page,
+        )
+    )
+    assert set(bands) == {"slow_step", "quick_step"}
+    assert float(bands["quick_step"]) >= 60
+    assert '<text class="band-label"' in page and ">quick_step<" in page
+    # the data: the variable drawn between its writer and its reader, sizes in the details
+    assert page.count('class="var-node"') == 2
+    assert re.search(
+        r"<dt>in</dt><dd><code[^>]*>rows</code> <span class=\"muted\">\([\d.]+ KiB\)", page
+    )
+    assert re.search(
+        r"<dt>out</dt><dd><code[^>]*>total</code> <span class=\"muted\">\(\d+ B, int\)", page
+    )

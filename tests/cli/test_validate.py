@@ -93,8 +93,8 @@ def test_original_example_is_valid(normandy, original_project: Path):
         pytest.param(
             GOOD.replace("load: [load]", "load:\n        needs_more:"),
             "pipeline/pipeline_conf.yml:12:9: flows.main.steps.load.needs_more: process "
-            "'needs_more' (procs:needs_more) requires the parameter 'table'",
-            id="bad-signature",
+            "'needs_more' takes 'table', which no step of flow 'main' before 'load' outputs",
+            id="missing-input",
         ),
         pytest.param(
             GOOD.replace("load: [load]", "load: [broken]"),
@@ -122,7 +122,7 @@ def test_original_example_is_valid(normandy, original_project: Path):
         ),
         pytest.param(
             GOOD.replace("extract: [extract]", "extract: [extract, extract]"),
-            "pipeline/pipeline_conf.yml:10:26: flows.main.steps.extract[1]: process 'extract' "
+            "pipeline/pipeline_conf.yml:10:26: flows.main.steps.extract[1]: task 'extract' "
             "appears twice in step 'extract'",
             id="process-twice",
         ),
@@ -270,7 +270,7 @@ def test_signatures_checked_only_for_selected_flows(normandy, make_project):
     assert normandy("validate", "--tags", "default", cwd=root).returncode == 0
     result = normandy("validate", cwd=root)
     assert result.returncode == 2
-    assert "requires the parameter 'table'" in result.stderr
+    assert "process 'needs_more' takes 'table', which no step" in result.stderr
 
 
 def test_project_plugin_that_fails_to_import(normandy, make_project):

@@ -495,8 +495,9 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
           main: {steps: {s: [a]}}
     """)
     assert strs(problems) == [
-        f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: dask, default_env, "
-        "envs, executor, log_level, path, plugins, processes, store, threads, workers"
+        f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: cache, dask, "
+        "default_env, envs, executor, keep_runs, log_level, path, plugins, processes, store, "
+        "threads, workers"
     ]
 
 
@@ -538,7 +539,7 @@ def test_process_options_that_are_not_a_mapping(load_conf: LoadConf) -> None:
     assert strs(problems) == [
         f"{FILE}:9:20: flows.main.steps.read.read_file: the options of process 'read_file' must "
         "be a mapping (params, avoid_tags, error_tolerance, iter_param, retries, retry_delay, "
-        "timeout) or nothing, not int"
+        "timeout, process, inputs, outputs, cache) or nothing, not int"
     ]
 
 
@@ -743,7 +744,9 @@ def test_one_process_twice_in_a_step_with_overlapping_iter_values(load_conf: Loa
     )
     assert strs(problems) == [
         f"{FILE}:10:11: flows.main.steps.read[1].a: task 'a[2]' appears twice in step 'read' "
-        "(first at line 9); a process runs once per step, use iter_param to run it once per value"
+        "(first at line 9); task names are unique in a step: to run one process twice, give "
+        "each entry its own name and the process: 'a_2: {process: a}' (or iter_param, to vary "
+        "one param)"
     ]
 
 
@@ -793,11 +796,15 @@ def test_a_process_listed_twice_in_one_step(load_conf: LoadConf) -> None:
       fine: [a, b]
 """
     )
+    hint = (
+        "task names are unique in a step: to run one process twice, give each entry its own "
+        "name and the process: '{0}_2: {{process: {0}}}' (or iter_param, to vary one param)"
+    )
     assert strs(problems) == [
-        f"{FILE}:8:20: flows.main.steps.read[2]: process 'a' appears twice in step 'read' "
-        "(first at line 8); a process runs once per step, use iter_param to run it once per value",
-        f"{FILE}:11:11: flows.main.steps.other[1].c: process 'c' appears twice in step 'other' "
-        "(first at line 10); a process runs once per step, use iter_param to run it once per value",
+        f"{FILE}:8:20: flows.main.steps.read[2]: task 'a' appears twice in step 'read' "
+        "(first at line 8); " + hint.format("a"),
+        f"{FILE}:11:11: flows.main.steps.other[1].c: task 'c' appears twice in step 'other' "
+        "(first at line 10); " + hint.format("c"),
     ]
 
 

@@ -139,12 +139,15 @@ def test_the_events_of_a_run_in_order(run_project, executor):
         ("flow_skipped", "g"),  # an earlier flow failed
         ("run_ended", "failed"),
     ]
+    decided = ("task_decided", None, "cache off")  # fingerprinted, never reused here
     assert task_events(events, "f.s1.ok") == [
+        decided,
         ("task_submitted", 1),
         ("task_started", 1),
         ("task_ended", "succeeded"),
     ]
     assert task_events(events, "f.s1.flaky") == [
+        decided,
         ("task_submitted", 1),
         ("task_started", 1),
         ("task_retrying", 1, "failed", 0.0),
@@ -153,6 +156,7 @@ def test_the_events_of_a_run_in_order(run_project, executor):
         ("task_ended", "succeeded"),
     ]
     assert task_events(events, "f.s2.boom") == [
+        decided,
         ("task_submitted", 1),
         ("task_started", 1),
         ("task_ended", "failed"),
@@ -173,11 +177,12 @@ def test_the_events_of_a_run_in_order(run_project, executor):
 
 def test_every_event_is_emitted(run_project):
     """Each method of RunObserver is called by some run (task_resumed: by --resume, tested
-    end to end in tests/cli/test_progress.py)."""
+    end to end in tests/cli/test_progress.py; task_cached: with cache on, in
+    tests/cli/test_reuse.py)."""
     recorder = Recorder()
     run_project(FLOWS, PROCS, "serial", observers=[recorder])
     seen = {e[0] for e in recorder.events}
-    assert seen == set(EVENTS) - {"task_resumed"}
+    assert seen == set(EVENTS) - {"task_resumed", "task_cached"}
 
 
 class Broken(RunObserver):

@@ -15,10 +15,11 @@ import pytest
 
 from normandy_core.errors import ExecutorError
 from normandy_core.events import RunObserver
-from normandy_core.execution import Attempt, Outcome, Scheduler
+from normandy_core.execution import Attempt, Decision, Outcome, Scheduler
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._variables import RunVariables
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
+from normandy_core.history import Success, VariableAccess
 from normandy_core.plan import Flow, Plan, Selection, Step, Task
 from normandy_core.store import LocalPlace, Variables
 from normandy_core.worker import TaskCall, TaskResult
@@ -305,12 +306,49 @@ def test_a_processs_own_keyboard_interrupt_is_a_failure_of_its_task(tmp_path):
     assert run.status("f.s1.b") == ("succeeded", 1, False)
 
 
-def test_a_resumed_task_is_not_run(tmp_path):
-    run = Run(tmp_path, plan_of(("f", [[A, B]])), resumed_from="r0")
-    run.outcomes["f.s1.a"].status, run.outcomes["f.s1.a"].resumed = "succeeded", True
+class Reusing:
+    """Stands for Reuse: every task named in ``reused`` is reused from run r0 with the
+    variable ``from_<task>``; the others run."""
+
+    force = False
+
+    def __init__(self, variables: RunVariables, reused: set[str]) -> None:
+        self.variables = variables
+        self.reused = reused
+
+    def base(self, task: Task) -> None:
+        return None
+
+    def of_attempt(self, task: Task, *args: Any) -> None:
+        return None
+
+    def decide(self, task: Task) -> Decision:
+        if task.key not in self.reused:
+            return Decision(task, None, "no earlier success")
+        write = VariableAccess(task.flow, f"from_{task.name}", "write", "h1", 1)
+        return Decision(task, Success("r0", None, {}, (write,), "r0"), "reuse r0")  # type: ignore[arg-type]
+
+    def bind(self, decision: Decision) -> tuple[str, ...]:
+        task = decision.task
+        Variables(
+            str(self.variables.flow(task.flow).vars_dir),
+            str(self.variables.flow(task.flow).staging(task.key)),
+        )[f"from_{task.name}"] = "reused"
+        return (f"from_{task.name}",)
+
+
+def test_a_reused_task_is_not_run_and_its_variables_are_committed(tmp_path):
+    run = Run(tmp_path, plan_of(("f", [[A, B], [C]])))
+    run.scheduler.reuse = Reusing(run.variables, {"f.s1.a"})  # type: ignore[assignment]
     assert run.scheduler.run() == "succeeded"
-    assert [key for key, *_ in run.executor.submitted] == ["f.s1.b"]
-    assert run.observer.of("task_resumed") == [("f.s1.a", "r0")]
+    assert [key for key, *_ in run.executor.submitted] == ["f.s1.b", "f.s2.c"]
+    cached = run.outcomes["f.s1.a"]
+    assert (cached.status, cached.cached_from, cached.attempts) == ("cached", "r0", 0)
+    assert run.observer.of("task_cached") == [("f.s1.a", "r0")]
+    assert ("f.s1.a", "r0", "reuse r0") in run.observer.of("task_decided")
+    assert ("f.s1.b", None, "no earlier success") in run.observer.of("task_decided")
+    assert run.committed("f") == ["from_a"]  # at its step's end, as a task that ran
+    assert run.variables.hash_of("f", "from_a") == "h1"
 
 
 def test_a_broken_executor_stops_the_run(tmp_path):

@@ -34,7 +34,8 @@ from normandy_core.history import (
     TaskStart,
 )
 from normandy_core.plan import Plan, Selection, Task, build_plan
-from normandy_core.resume import ResumeError, plan_changes, prepare_resume, selection_of
+from normandy_core.resume import ResumeError, prepare_resume, selection_of
+from normandy_core.store import FlowStore, Variables
 
 TASKS = [Task("f", "s1", "a", "a", MappingProxyType({"k": 1})), Task("f", "s1", "b", "b", {})]
 TASKS.append(Task("f", "s2", "c", "c", MappingProxyType({})))
@@ -463,93 +464,6 @@ def flows_of(plan: Plan) -> list[dict[str, Any]]:
     return json.loads(json.dumps(plan.to_dict()["flows"], sort_keys=True, default=repr))
 
 
-def test_plan_changes_of_an_unchanged_plan(good_conf):
-    plan = plan_of(good_conf, CONF)
-    assert plan_changes(flows_of(plan), flows_of(plan)) == []
-    assert plan_of(good_conf, CONF).fingerprint() == plan.fingerprint()
-
-
-@pytest.mark.parametrize(
-    "was, now, expected",
-    [
-        (
-            "        a:\n",
-            "        a: {params: {k: 2}}\n",
-            ['f.s1.a: params changed from {"version": 1} to {"k": 2, "version": 1}'],
-        ),
-        (
-            "params: {version: 1}",
-            "params: {version: 2}",
-            [
-                'f.s1.a: params changed from {"version": 1} to {"version": 2}',
-                'f.s1.b: params changed from {"version": 1} to {"version": 2}',
-                'f.s2.c[x]: params changed from {"loc": "x", "version": 1} to {"loc": "x", '
-                '"version": 2}',
-                'f.s2.c[y]: params changed from {"loc": "y", "version": 1} to {"loc": "y", '
-                '"version": 2}',
-            ],
-        ),
-        ("retries: 1,", "retries: 2,", ["f.s1.b: retries changed from 1 to 2"]),
-        ("retry_delay: 0.5", "retry_delay: 1", ["f.s1.b: retry_delay changed from 0.5 to 1.0"]),
-        ("timeout: 10}", "timeout: 20}", ["f.s1.b: timeout changed from 10.0 to 20.0"]),
-        (
-            "error_tolerance: true",
-            "error_tolerance: false",
-            [
-                "f.s2.c[x]: error_tolerance changed from true to false",
-                "f.s2.c[y]: error_tolerance changed from true to false",
-            ],
-        ),
-        ("values: [x, y]", "values: [x, y, z]", ["task f.s2.c[z] was added"]),
-        ("values: [x, y]", "values: [y]", ["task f.s2.c[x] was removed"]),
-        ("        a:\n", "", ["task f.s1.a was removed"]),
-        ("        a:\n", "        a:\n        d:\n", ["task f.s1.d was added"]),
-        (
-            "      s2:\n",
-            "      later:\n",
-            [
-                'flow f: steps changed from ["s1", "s2"] to ["s1", "later"]',
-                "task f.later.c[x] was added",
-                "task f.later.c[y] was added",
-                "task f.s2.c[x] was removed",
-                "task f.s2.c[y] was removed",
-            ],
-        ),
-    ],
-    ids=[
-        "task-params",
-        "flow-params",
-        "retries",
-        "retry_delay",
-        "timeout",
-        "error_tolerance",
-        "iter-value-added",
-        "iter-value-removed",
-        "task-removed",
-        "task-added",
-        "step-renamed",
-    ],
-)
-def test_plan_changes_names_what_changed(good_conf, was, now, expected):
-    assert was in CONF
-    old = plan_of(good_conf, CONF)
-    new = plan_of(good_conf, CONF.replace(was, now))
-    assert new.fingerprint() != old.fingerprint()
-    assert plan_changes(flows_of(old), flows_of(new)) == expected
-    assert plan_changes(flows_of(old), flows_of(new)) == sorted(expected)
-
-
-def test_plan_changes_with_a_command_line_param(good_conf):
-    old = plan_of(good_conf, CONF)
-    new = plan_of(good_conf, CONF, {"version": 1})
-    assert plan_changes(flows_of(old), flows_of(new)) == []
-    assert new.fingerprint() == old.fingerprint()  # the same params in the end
-    changed = plan_of(good_conf, CONF, {"extra": True})
-    assert 'f.s1.a: params changed from {"version": 1} to {"extra": true, "version": 1}' in (
-        plan_changes(flows_of(old), flows_of(changed))
-    )
-
-
 def _recorded(history: History, plan: Plan, run_id: str = "old", status: str = "failed"):
     sel = plan.selection
     history.start_run(
@@ -589,33 +503,23 @@ def test_prepare_resume_keeps_the_selection(good_conf, history):
     assert build_plan(good_conf(CONF), selection).fingerprint() == plan.fingerprint()
 
 
-def test_prepare_resume_refuses_a_changed_plan(good_conf, history, state):
-    _recorded(history, plan_of(good_conf, CONF))
+def test_prepare_resume_accepts_a_changed_plan_and_commits_what_was_left_staged(
+    good_conf, history, state
+):
+    """The configuration may change between a run and its resume (a fixed param): what
+    changed reruns, decided by fingerprints. A task that succeeded in a step its run
+    never finished (its normandy killed) left its writes staged: committed, to be reused."""
+    plan = plan_of(good_conf, CONF)
+    _recorded(history, plan)
+    a, *_ = plan.tasks()
+    history.task_ended("old", finished(a, "succeeded", attempts=1, variables=("x",)))
     history.end_run("old", "failed", ended=2.0)
-    changed = plan_of(good_conf, CONF.replace("retries: 1,", "retries: 4,") + "      s3: [d]\n")
-    with pytest.raises(ResumeError) as error:
-        prepare_resume(history, history.get("old"), changed, state)
-    message = str(error.value)
-    assert message.startswith("cannot resume run old: the configuration no longer gives")
-    assert "  - f.s1.b: retries changed from 1 to 4\n" in message
-    assert "  - task f.s3.d was added\n" in message
-
-
-def test_prepare_resume_names_a_new_order_of_steps(good_conf, history, state):
-    _recorded(history, plan_of(good_conf, CONF))
-    history.end_run("old", "failed", ended=2.0)
-    swapped = (
-        CONF.replace(
-            "      s1:\n        a:\n        b: {retries: 1, retry_delay: 0.5, timeout: 10}\n", ""
-        )
-        + "      s1:\n        a:\n        b: {retries: 1, retry_delay: 0.5, timeout: 10}\n"
-    )
-    with pytest.raises(
-        ResumeError,
-        match=r'flow f: steps changed from \["s1", "s2"\] to '
-        r'\["s2", "s1"\]',
-    ):
-        prepare_resume(history, history.get("old"), plan_of(good_conf, swapped), state)
+    staged = FlowStore(state / "runs" / "old", "f")
+    Variables(str(staged.vars_dir), str(staged.staging(a.key)))["x"] = 1
+    changed = plan_of(good_conf, CONF.replace("retries: 1,", "retries: 4,"))
+    resume = prepare_resume(history, history.get("old"), changed, state)
+    assert resume.run_id == "old"
+    assert staged.names() == ["x"] and not staged.staging(a.key).exists()
 
 
 def test_prepare_resume_refuses_a_running_run(good_conf, history, state):

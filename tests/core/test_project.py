@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from normandy_core.errors import ConfigError, ProjectNotFoundError
+from normandy_core.plan import Plan, Selection, build_plan
 from normandy_core.project import Checked, Project, check_project, find_project_root, open_project
 
 FILE = "pipeline/pipeline_conf.yml"
@@ -207,17 +208,22 @@ def test_schema_problems_and_unknown_processes_are_reported_together(
     assert str(info.value).splitlines() == problems
 
 
-def test_signatures_are_checked_only_for_the_flows_checked(opened: Project) -> None:
-    assert check_project(opened, ["good"], environ={}).env == "dev"
+def test_inputs_are_checked_only_for_the_flows_checked(opened: Project) -> None:
+    def plan(flow: str) -> Plan:
+        return build_plan(opened.config, Selection(flows=(flow,)))
+
+    assert check_project(opened, ["good"], environ={}, plan=plan("good")).env == "dev"
     with pytest.raises(ConfigError) as info:
-        check_project(opened, ["bad_signature"], environ={})
+        check_project(opened, ["bad_signature"], environ={}, plan=plan("bad_signature"))
     [problem] = info.value.problems
     assert (problem.line, problem.column) == (15, 14)
     assert problem.path == "flows.bad_signature.steps.read[0]"
-    assert "process 'needs_extra'" in problem.message
-    assert "requires the parameter 'extra'" in problem.message
-    # names are still known without importing anything
-    check_project(opened, ["bad_signature"], signatures=False, environ={})
+    assert problem.message.startswith(
+        "process 'needs_extra' takes 'extra', which no step of flow 'bad_signature' before "
+        "'read' outputs (no step before it declares outputs)"
+    )
+    # an input is a parameter like any: the process itself is fine
+    check_project(opened, ["bad_signature"], environ={})
 
 
 def test_only_the_processes_of_the_flows_checked_are_imported(opened: Project) -> None:
@@ -233,8 +239,9 @@ def test_only_the_processes_of_the_flows_checked_are_imported(opened: Project) -
 
 
 def test_all_flows_are_checked_by_default(opened: Project) -> None:
+    plan = build_plan(opened.config, Selection(flows=tuple(opened.config.flows)))
     with pytest.raises(ConfigError) as info:
-        check_project(opened, environ={})
+        check_project(opened, environ={}, plan=plan)
     assert [p.path for p in info.value.problems] == [
         "flows.bad_signature.steps.read[0]",
         "flows.bad_import.steps.read[0]",
@@ -250,8 +257,9 @@ def test_an_unknown_env(opened: Project) -> None:
 
 
 def test_env_problems_come_with_the_others(opened: Project) -> None:
+    both = build_plan(opened.config, Selection(flows=("good", "bad_signature")))
     with pytest.raises(ConfigError) as info:
-        check_project(opened, ["good", "bad_signature"], env="prod", environ={})
+        check_project(opened, ["good", "bad_signature"], env="prod", environ={}, plan=both)
     assert [(p.line, p.path) for p in info.value.problems] == [
         (7, "confs.envs.prod.credentials"),
         (15, "flows.bad_signature.steps.read[0]"),
@@ -373,10 +381,11 @@ def test_a_clash_is_an_error_only_where_the_name_is_used(
     assert "choose one in confs.processes of pipeline_conf.yml (extract: " in message
     first, second = sorted([plugin, clashing])
     assert f"remove {first} or {second} from confs.plugins" in message
-    # a flow that does not use the name is unaffected, signatures checked included
+    # a flow that does not use the name is unaffected, its data flow checked included
+    does_not = build_plan(project.config, Selection(flows=("does_not",)))
     with pytest.raises(ConfigError) as info:
-        check_project(project, ["does_not"], environ={})
-    assert "requires the parameter 'extra'" in info.value.problems[0].message
+        check_project(project, ["does_not"], environ={}, plan=does_not)
+    assert "process 'needs_extra' takes 'extra'" in info.value.problems[0].message
 
 
 def test_confs_processes_chooses_among_the_targets(
@@ -402,7 +411,7 @@ def test_confs_processes_chooses_among_the_targets(
     )
     assert len(project.registry.overridden("extract")) == 2
     check_project(project, environ={})
-    assert project.registry.check("extract") == ("pipe",)
+    assert project.registry.check("extract").reserved == ("pipe",)
 
 
 def test_confs_processes_registers_the_projects_own_modules_without_importing_them(

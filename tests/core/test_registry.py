@@ -23,7 +23,6 @@ from normandy_core.registry import (
     ProcessSpec,
     Registry,
     build_registry,
-    call_arguments,
     import_target,
 )
 
@@ -273,14 +272,14 @@ def test_load_imports_once_and_check_gives_arguments(importable: Callable[[str],
     fn = registry.load("p")
     assert registry.load("p") is fn
     assert fn is sys.modules[module].f
-    assert registry.check("p") == ("pipe", "params")
+    assert registry.check("p").reserved == ("pipe", "params")
 
 
 def test_load_gives_a_registered_callable_without_importing() -> None:
     registry = Registry()
     registry.add(spec("p", "nd_never_imported_module:extract", obj=extract))
     assert registry.load("p") is extract
-    assert registry.check("p") == ("pipe", "log")
+    assert registry.check("p").reserved == ("pipe", "log")
 
 
 def test_check_names_the_process_that_cannot_be_imported() -> None:
@@ -292,67 +291,6 @@ def test_check_names_the_process_that_cannot_be_imported() -> None:
         r"from dist-ghost\)",
     ):
         registry.check("ghost")
-
-
-# -- call_arguments ---------------------------------------------------------------------------
-
-
-def f_pipe_log(pipe, log): ...  # type: ignore[no-untyped-def]
-def f_params(params): ...  # type: ignore[no-untyped-def]
-def f_all(pipe, log, params): ...  # type: ignore[no-untyped-def]
-def f_kwargs(**kw): ...  # type: ignore[no-untyped-def]
-def f_extra(pipe, extra): ...  # type: ignore[no-untyped-def]
-def f_extra_default(pipe, extra=1): ...  # type: ignore[no-untyped-def]
-def f_keyword_only(*, params, log): ...  # type: ignore[no-untyped-def]
-def f_keyword_only_extra(pipe, *, extra): ...  # type: ignore[no-untyped-def]
-def f_args(*args): ...  # type: ignore[no-untyped-def]
-def f_nothing(): ...  # type: ignore[no-untyped-def]
-def f_positional_only(pipe, /, log): ...  # type: ignore[no-untyped-def]
-def f_positional_only_default(pipe=None, /, params=None): ...  # type: ignore[no-untyped-def]
-
-
-class Callable_:
-    def __call__(self, log, params):  # type: ignore[no-untyped-def]
-        ...
-
-
-@pytest.mark.parametrize(
-    ("fn", "arguments"),
-    [
-        (f_pipe_log, ("pipe", "log")),
-        (f_params, ("params",)),
-        (f_all, ("pipe", "log", "params")),
-        (f_kwargs, ("pipe", "log", "params")),
-        (f_extra_default, ("pipe",)),
-        (f_keyword_only, ("params", "log")),
-        (f_args, ()),
-        (f_nothing, ()),
-        (f_positional_only_default, ("params",)),
-        (Callable_(), ("log", "params")),
-        (lambda pipe: None, ("pipe",)),
-    ],
-    ids=lambda v: v.__name__ if callable(v) and hasattr(v, "__name__") else None,
-)
-def test_call_arguments(fn: Callable[..., Any], arguments: tuple[str, ...]) -> None:
-    assert call_arguments(fn, "p") == arguments
-
-
-@pytest.mark.parametrize(
-    ("fn", "parameter"),
-    [(f_extra, "extra"), (f_keyword_only_extra, "extra"), (f_positional_only, "pipe")],
-    ids=["extra", "keyword-only", "positional-only"],
-)
-def test_call_arguments_rejects_what_cannot_be_given(
-    fn: Callable[..., Any], parameter: str
-) -> None:
-    with pytest.raises(ProcessLoadError) as info:
-        call_arguments(fn, "extract", "pkg.mod:extract")
-    message = str(info.value)
-    assert message.startswith(
-        f"process 'extract' (pkg.mod:extract) requires the parameter {parameter!r}, which "
-        "Normandy cannot give"
-    )
-    assert "pipe, log and params" in message
 
 
 # -- build_registry from plugins --------------------------------------------------------------

@@ -26,11 +26,13 @@ from normandy_core.store import (
     file_part,
     place,
     read_value,
+    read_variable,
     store_problem,
     store_root,
     write_value,
 )
 from normandy_core.store._flow import FILE_PART_MAX
+from normandy_core.store._format import content_hash
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -507,3 +509,41 @@ def test_staging_and_variables_of_long_names_fit_the_file_system(root: Place):
     assert store.commit(key) == ["x"]
     assert FlowStore(root / "run", flow).names() == ["x"]
     assert _vars(store, f"{flow}.s2.t")["x"] == 1
+
+
+# -- reused variables (SPEC 13) ------------------------------------------------------------
+
+
+def test_a_linked_variable_reads_back_without_a_copy(root: Place):
+    old, new, newer = (FlowStore(root / run, "f") for run in ("old", "new", "newer"))
+    _vars(old, "f.s.t")["x"] = list(range(1000))
+    old.commit("f.s.t")
+    old.path("x").link_to(new.path("x"))
+    new.path("x").link_to(newer.path("x"))  # a link of a link names the first file
+    assert read_value(newer.path("x")) == list(range(1000))
+    if isinstance(root, LocalPlace):  # a hard link: one file, three names
+        inodes = {Path(str(s.path("x"))).stat().st_ino for s in (old, new, newer)}
+        assert len(inodes) == 1
+    else:  # a reference file naming the first
+        assert newer.path("x").head(7) == b"NVREF1\n"
+        assert str(newer.path("x").resolve()) == str(old.path("x"))
+    reader = _vars(newer, "f.s.u")
+    assert reader["x"][-1] == 999  # and what it read is known by the original's hash:
+    assert reader.reads["x"][0] == content_hash(read_variable(old.path("x")))
+
+
+def test_a_local_store_without_hard_links_writes_a_reference(tmp_path, monkeypatch):
+    old = FlowStore(LocalPlace(tmp_path / "old"), "f")
+    new = FlowStore(LocalPlace(tmp_path / "new"), "f")
+    _vars(old, "f.s.t")["x"] = {"a": 1}
+    old.commit("f.s.t")
+
+    def no_links(*args: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr("os.link", no_links)
+    old.path("x").link_to(new.path("x"))
+    assert new.path("x").head(7) == b"NVREF1\n"
+    assert read_value(new.path("x")) == {"a": 1}
+    old.path("x").remove()
+    assert new.path("x").exists() and not new.path("x").resolve().exists()

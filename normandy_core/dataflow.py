@@ -1,0 +1,164 @@
+"""The data flow of a plan, checked before anything runs (SPEC 12).
+
+Within a flow, a task's inputs — its parameters other than ``pipe``, ``log`` and
+``params``, or the variables its entry maps them to, and the variables it declares it
+reads (``inputs:`` as a list) — must be outputs declared by an earlier step. Every problem
+is found at once and positioned at the entry that has it:
+
+- an input that no earlier step of the flow outputs (*did you mean*, among the variables
+  available there, and which task outputs each);
+- an ``inputs`` key that is not a parameter of the process;
+- one output declared by two tasks of a step (they run at the same time: which one wins?).
+
+A variable written only through ``pipe.vars`` is not known here: declare it in the
+``outputs`` of the task that writes it (a process that returns nothing and writes its
+declared outputs through ``pipe.vars`` fits its ``outputs``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+
+from normandy_core.binding import Signature
+from normandy_core.config import Location
+from normandy_core.errors import Problem
+from normandy_core.plan import Flow, Plan, Task
+
+SignatureOf = Callable[[str], "Signature | None"]
+"""A process's signature by name; ``None`` where it is unknown (a problem of its own)."""
+
+
+def check_data_flow(
+    plan: Plan,
+    signature_of: SignatureOf,
+    available: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Problem]:
+    """Every problem of the data flow of ``plan``'s flows. ``available``: per flow, the
+    variables there before its first step (name -> what made them), for a partial run."""
+    problems: dict[tuple[str, int, int, str], Problem] = {}
+    for flow in plan.flows:
+        for problem in _check_flow(flow, signature_of, dict((available or {}).get(flow.name, {}))):
+            problems.setdefault(
+                (problem.file, problem.line, problem.column, problem.message), problem
+            )
+    return list(problems.values())
+
+
+def outputs_of(task: Task) -> tuple[str, ...]:
+    return task.outputs.names if task.outputs is not None else ()
+
+
+def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> list[Problem]:
+    """``made``: variable -> the task (key) of an earlier step that outputs it."""
+    problems: list[Problem] = []
+    for step in flow.steps:
+        in_step: dict[str, Task] = {}
+        for task in step.tasks:
+            signature = signature_of(task.process)
+            if signature is not None:
+                problems += _inputs(task, signature, made, flow.name, step.name)
+            for variable in task.reads:
+                if variable not in made:
+                    message = f"{task.name!r} reads {variable!r} (inputs)" + _missing(
+                        variable, made, flow.name, step.name
+                    )
+                    problems.append(_at(task, "inputs", message))
+            for name in outputs_of(task):
+                other = in_step.get(name)
+                if other is None:
+                    in_step[name] = task
+                elif other.entry is task.entry:  # the tasks of one iter_param
+                    problems.append(
+                        _at(
+                            task,
+                            "outputs",
+                            f"every task of this iter_param would write output {name!r}; "
+                            "declare outputs on an entry that runs once, or write one "
+                            "variable per value through pipe.vars",
+                        )
+                    )
+                else:
+                    problems.append(
+                        _at(
+                            task,
+                            "outputs",
+                            f"output {name!r} is also declared by {other.key}, in the same "
+                            "step: tasks of a step run at once and cannot write one variable; "
+                            "rename one of them",
+                        )
+                    )
+        made.update({name: task.key for name, task in in_step.items()})
+    return problems
+
+
+def _inputs(
+    task: Task, signature: Signature, made: Mapping[str, str], flow: str, step: str
+) -> list[Problem]:
+    problems = []
+    for mapped in task.inputs:
+        if signature.parameter(mapped) is None:
+            names = ", ".join(p.name for p in signature.inputs) or "none but pipe, log, params"
+            problems.append(
+                _at(
+                    task,
+                    f"inputs.{mapped}",
+                    f"{mapped!r} is not a parameter of process {task.process!r} (its inputs: "
+                    f"{names}); inputs maps a parameter of the process to the variable it gets",
+                )
+            )
+    for param in signature.inputs:
+        variable = task.inputs.get(param.name, param.name)
+        if param.optional or variable in made:
+            continue
+        via = f" (variable {variable!r})" if variable != param.name else ""
+        message = (
+            f"process {task.process!r} takes {param.name!r}{via}"
+            + _missing(variable, made, flow, step)
+            + f"; or map {param.name!r} to another variable with inputs: "
+            f"{{{param.name}: NAME}}, or give it a default"
+        )
+        key = f"inputs.{param.name}" if param.name in task.inputs else "inputs"
+        problems.append(_at(task, key, message))
+    return problems
+
+
+def _missing(variable: str, made: Mapping[str, str], flow: str, step: str) -> str:
+    """``, which no earlier step … outputs; did you mean …?``"""
+    text = f", which no step of flow {flow!r} before {step!r} outputs"
+    close = difflib.get_close_matches(variable, list(made), n=1)
+    if close:
+        text += f"; did you mean {close[0]!r} (output by {made[close[0]]})?"
+    elif made:
+        listed = ", ".join(f"{name} (by {key})" for name, key in list(made.items())[:8])
+        more = f" and {len(made) - 8} more" if len(made) > 8 else ""
+        text += f"; the variables output before it: {listed}{more}"
+    else:
+        text += " (no step before it declares outputs)"
+    return text + "; declare it in the outputs of the task that makes it"
+
+
+def _at(task: Task, key: str, message: str) -> Problem:
+    entry = task.entry
+    where = entry.place(key) if entry is not None else None
+    if where is None:
+        where = Location("pipeline/pipeline_conf.yml", 1, 1, f"flows.{task.flow}")
+    return where.problem(message)
+
+
+def task_reads(task: Task, signature: Signature | None) -> tuple[str, ...]:
+    """The variables ``task`` reads: its inputs' (by name, or as mapped; an optional
+    input's too) and those it declares it reads through ``pipe.vars``."""
+    names = [task.inputs.get(p.name, p.name) for p in signature.inputs] if signature else []
+    return tuple(dict.fromkeys([*names, *task.reads]))
+
+
+def data_of(
+    plan: Plan, signature_of: SignatureOf
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each task's declared data, by key: ``(the variables it reads, those it outputs)``,
+    for pictures of the flows."""
+    return {
+        task.key: (task_reads(task, signature_of(task.process)), outputs_of(task))
+        for task in plan.tasks()
+    }

@@ -1,0 +1,16 @@
+"""Quantities as people read them, for every place Normandy shows them."""
+
+from __future__ import annotations
+
+
+def format_size(size: int | None) -> str:
+    """A size in bytes: ``812 B``, ``3.4 KiB``, ``12.0 MiB``, ``1.2 GiB``; ``-`` for none."""
+    if size is None:
+        return "-"
+    value = float(size)
+    unit = "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"

@@ -1,0 +1,183 @@
+"""Plain functions as processes (SPEC 4, 12): signatures read by inspecting a function and
+read from its source (they must agree), inputs found, return values split into outputs."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from normandy_core.binding import (
+    MissingInput,
+    OutputError,
+    Outputs,
+    Parameter,
+    Signature,
+    input_values,
+    signature_of,
+)
+from normandy_core.errors import ProcessLoadError
+from normandy_core.signatures import module_file, static_signature
+
+SOURCE = '''
+import functools
+from collections import OrderedDict as mapping_type
+
+def pipe_log(pipe, log): ...
+def params_only(params): ...
+def everything(pipe, log, params): ...
+def kwargs(**kw): ...
+def plain(companies, shuttles, params): ...
+def optional(pipe, extra=1, *, other=None): ...
+def keyword_only(*, params, log, rows): ...
+def args(*args): ...
+def nothing(): ...
+def positional_only_default(pipe=None, /, params=None, rows=()): ...
+async def coroutine(rows): ...
+def positional_only(pipe, /, log): ...
+
+@functools.lru_cache
+def decorated(rows): ...
+
+made = functools.partial(plain, shuttles=None)
+
+class Maker:
+    def __call__(self, rows): ...
+
+maker = Maker()
+
+def redefined(a): ...
+def redefined(b, c=2): ...
+'''
+
+PACKAGE_INIT = "from .impl import plain as exported\nfrom .impl import *\n"
+PACKAGE_IMPL = "def plain(rows, params, limit=10): ...\n"
+
+CASES: dict[str, Signature] = {
+    "pipe_log": Signature(("pipe", "log")),
+    "params_only": Signature(("params",)),
+    "everything": Signature(("pipe", "log", "params")),
+    "kwargs": Signature(("pipe", "log", "params")),
+    "plain": Signature(("params",), (Parameter("companies", False), Parameter("shuttles", False))),
+    "optional": Signature(("pipe",), (Parameter("extra", True), Parameter("other", True))),
+    "keyword_only": Signature(("params", "log"), (Parameter("rows", False),)),
+    "args": Signature(()),
+    "nothing": Signature(()),
+    "positional_only_default": Signature(("params",), (Parameter("rows", True),)),
+    "coroutine": Signature((), (Parameter("rows", False),)),
+    "redefined": Signature((), (Parameter("b", False), Parameter("c", True))),
+}
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Iterator[str]:
+    name = f"nd_sig_{abs(hash(str(tmp_path)))}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(SOURCE))
+    package = tmp_path / f"{name}_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(PACKAGE_INIT)
+    (package / "impl.py").write_text(PACKAGE_IMPL)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield name
+    finally:
+        sys.path.remove(str(tmp_path))
+        for loaded in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[loaded]
+
+
+@pytest.mark.parametrize("function", list(CASES))
+def test_the_source_and_the_function_give_one_signature(module: str, function: str) -> None:
+    target = f"{module}:{function}"
+    from_source = static_signature(target)  # before any import of the module
+    assert module not in sys.modules
+    imported = __import__(module)
+    assert from_source == signature_of(getattr(imported, function)) == CASES[function]
+
+
+@pytest.mark.parametrize("function", ["decorated", "made", "maker", "Maker", "mapping_type"])
+def test_what_the_source_cannot_tell_is_left_to_an_import(module: str, function: str) -> None:
+    assert static_signature(f"{module}:{function}") is None
+    assert static_signature(f"{module}:nowhere") is None
+    assert static_signature("nd_no_such_module_at_all:f") is None
+
+
+def test_a_re_export_is_followed_without_importing_the_package(module: str) -> None:
+    assert static_signature(f"{module}_pkg:exported") == Signature(
+        ("params",), (Parameter("rows", False), Parameter("limit", True))
+    )
+    assert static_signature(f"{module}_pkg.impl:plain") is not None
+    assert static_signature(f"{module}_pkg:plain") is None  # through a star import: unknown
+    assert f"{module}_pkg" not in sys.modules
+    assert module_file(f"{module}_pkg.impl") == Path(sys.path[0]) / f"{module}_pkg" / "impl.py"
+
+
+def test_a_positional_only_parameter_cannot_be_given(module: str) -> None:
+    for read in (
+        lambda: static_signature(f"{module}:positional_only", "extract"),
+        lambda: signature_of(__import__(module).positional_only, "extract"),
+    ):
+        with pytest.raises(ProcessLoadError, match="positional-only parameter 'pipe'"):
+            read()
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+def test_inputs_by_name_mapped_and_optional() -> None:
+    signature = Signature(
+        ("params",),
+        (Parameter("companies", False), Parameter("shuttles", False), Parameter("limit", True)),
+    )
+    variables = {"raw_companies": 1, "shuttles": 2}
+
+    def read(name: str) -> Any:
+        return variables[name]
+
+    assert input_values(signature, {"companies": "raw_companies"}, read) == {
+        "companies": 1,
+        "shuttles": 2,
+    }
+    variables["limit"] = 5
+    assert input_values(signature, {"companies": "raw_companies"}, read)["limit"] == 5
+    with pytest.raises(MissingInput, match="its input 'companies' does not exist"):
+        input_values(signature, {}, read)
+    with pytest.raises(MissingInput, match="'shuttles' \\(variable 'other'\\)"):
+        input_values(signature, {"companies": "raw_companies", "shuttles": "other"}, read)
+
+
+# -- outputs ----------------------------------------------------------------------------------
+
+
+def test_one_output_takes_the_value() -> None:
+    assert Outputs("one", ("x",)).split([1, 2], set()) == {"x": [1, 2]}
+    assert Outputs("one", ("x",)).split(0, set()) == {"x": 0}
+    with pytest.raises(OutputError, match="returned None for outputs: x \\(a missing return\\?\\)"):
+        Outputs("one", ("x",)).split(None, set())
+    assert Outputs("one", ("x",)).split(None, {"x"}) == {}  # written through pipe.vars
+
+
+def test_a_sequence_is_unpacked() -> None:
+    outputs = Outputs("sequence", ("a", "b"))
+    assert outputs.split((1, 2), set()) == {"a": 1, "b": 2}
+    assert outputs.split([1, 2], set()) == {"a": 1, "b": 2}
+    with pytest.raises(OutputError, match=r"outputs: \[a, b\] takes 2 values; it returned 3"):
+        outputs.split((1, 2, 3), set())
+    with pytest.raises(OutputError, match="takes a tuple or list of 2 values; it returned a str"):
+        outputs.split("ab", set())
+    with pytest.raises(OutputError, match="it returned None"):
+        outputs.split(None, {"a"})
+
+
+def test_a_mapping_gives_its_keys() -> None:
+    outputs = Outputs("mapping", ("train", "test"), ("X_train", "X_test"))
+    assert outputs.split({"X_train": 1, "X_test": 2, "extra": 3}, set()) == {"train": 1, "test": 2}
+    with pytest.raises(OutputError, match="has no key 'X_test' \\(its keys: 'X_train'\\)"):
+        outputs.split({"X_train": 1}, set())
+    with pytest.raises(OutputError, match="takes a mapping; it returned a list"):
+        outputs.split([1], set())
+    assert outputs.describe() == "outputs: {train: X_train, test: X_test}"
