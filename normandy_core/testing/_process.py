@@ -54,7 +54,9 @@ class _Log:
                 self._record(record)
         # anything else is the start notice of the attempt: no line of the process
 
-    def put_text(self, head: tuple[Any, ...], created: float, text: str, lines: bool = False) -> None:
+    def put_text(
+        self, head: tuple[Any, ...], created: float, text: str, lines: bool = False
+    ) -> None:
         from normandy_core.logs import lines_records
 
         levelno, levelname = head[5], head[6]
@@ -78,8 +80,9 @@ class _Seen:
     def __call__(self, value: Any, error: BaseException | None) -> None:
         if error is None:
             self.value = value
-        else:
-            self.error = error
+        else:  # from the process's frame on, as the run's log shows it
+            tb = error.__traceback__
+            self.error = error.with_traceback(tb.tb_next if tb is not None else None)
 
 
 class ProcessRunner:
@@ -96,6 +99,8 @@ class ProcessRunner:
         self._calls = itertools.count(1)
         self._where: dict[Path | None, Where] = {}
         self._capture: Capture | None = None
+        self._sys_path = list(sys.path)
+        """Given back by :meth:`close`: a project's folders are on it while it is used."""
 
     def __call__(
         self,
@@ -182,8 +187,7 @@ class ProcessRunner:
     def _run(self, call: Any, log: _Log, seen: _Seen) -> Any:
         """``run_task`` as ``serial`` runs it: this process the subreaper of what the
         task starts, its descriptors 1 and 2 captured for its time; then the root logger
-        and ``sys.path`` as they were (what the process imported stays imported)."""
-        from normandy_core._capture import Capture
+        as it was."""
         from normandy_core._children import become_subreaper
         from normandy_core.tasklog import release_module_loggers
         from normandy_core.worker import output_capture, run_task
@@ -191,7 +195,6 @@ class ProcessRunner:
         if self._capture is None:
             self._capture = output_capture(None, permanent=False)
         capture: Capture = self._capture
-        path = list(sys.path)
         subreaper = become_subreaper()
         try:
             return run_task(call, log, capture, observe=seen)
@@ -199,7 +202,6 @@ class ProcessRunner:
             if subreaper:
                 become_subreaper(False)
             release_module_loggers()
-            sys.path[:] = [p for p in sys.path if p in path]
 
     def _where_for(self, project: Path | None) -> Where:
         where = self._where.get(project)
@@ -212,7 +214,9 @@ class ProcessRunner:
         return f"<run_process: {done}>"
 
     def close(self) -> None:
-        """Stop capturing; remove the folders of the calls if this runner made them."""
+        """Stop capturing, give ``sys.path`` back as it was (what the processes imported
+        stays imported); remove the folders of the calls if this runner made them."""
+        sys.path[:] = self._sys_path
         if self._capture is not None:
             self._capture.close()
             self._capture = None
@@ -240,7 +244,8 @@ def _why_missing(result: ProcessResult, use: Use | None, uses: list[Use]) -> Any
             )
             if len(uses) > 1:
                 keys = ", ".join(u.key for u in uses)
-                text += f", or choose one of its entries: entry={uses[0].key!r}; its entries: {keys}"
+                text += f", or choose one of its entries: entry={uses[0].key!r}; "
+                text += f"its entries: {keys}"
             else:
                 text += ", or declare `outputs:` in the entry of a flow that runs it"
             text += ")"

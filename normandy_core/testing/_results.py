@@ -15,7 +15,12 @@ LOG_TAIL = 20
 
 class ProcessFailed(AssertionError):
     """Raised by :meth:`ProcessResult.check` for a process that failed: the message holds
-    its error with its traceback and the tail of its log; ``__cause__`` is the error."""
+    its error with its traceback (credentials masked, as in a run's log) and the tail of
+    its log; :attr:`result` is the :class:`ProcessResult`."""
+
+    def __init__(self, result: ProcessResult) -> None:
+        super().__init__(result.describe())
+        self.result = result
 
 
 class MissingOutput(KeyError):
@@ -108,8 +113,11 @@ class ProcessResult:
     def check(self) -> ProcessResult:
         """This result, if the process succeeded; else raise :class:`ProcessFailed`
         with its error, traceback and log tail (``run_process(...).check().outputs``)."""
+        __tracebackhide__ = True
         if self.error is not None:
-            raise ProcessFailed(self.describe()) from self.error
+            # the masked traceback, not the error itself: pytest would show the values
+            # of the frames' arguments, and they may hold credentials
+            raise ProcessFailed(self) from None
         return self
 
     def describe(self, tail: int = LOG_TAIL) -> str:
@@ -120,7 +128,7 @@ class ProcessResult:
             head += f" (entry {self.entry})"
         parts = [f"{head} {'succeeded' if self.ok else 'failed'}"]
         if self.error is not None:
-            parts.append(self.traceback.rstrip("\n") or f"{type(self.error).__name__}: {self.error}")
+            parts.append(self.traceback.rstrip("\n") or error_line(self.error))
         parts.append(log_tail(self.lines, tail))
         return "\n".join(parts)
 
@@ -150,5 +158,7 @@ def log_tail(lines: Sequence[Any], tail: int = LOG_TAIL) -> str:
     if not lines:
         return "log: empty"
     shown = list(lines)[-tail:]
-    title = "log:" if len(shown) == len(lines) else f"log (last {len(shown)} of {len(lines)} lines):"
+    title = "log:"
+    if len(shown) < len(lines):
+        title = f"log (last {len(shown)} of {len(lines)} lines):"
     return "\n".join([title, *(f"  {line}" for line in shown)])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from normandy_core.testing import NormandyProject, ProcessResult, ProcessRunner
+    from normandy_core.testing import NormandyProject, ProcessResult, ProcessRunner  # noqa: F401
 
 _PROCESSES = pytest.StashKey["list[ProcessResult]"]()
 _PROJECTS = pytest.StashKey["list[NormandyProject]"]()
@@ -59,7 +59,8 @@ def normandy_project(
         from normandy_core.testing._project import copy_project
         from normandy_core.testing._where import find_upward
 
-        source = Path(path) if path is not None else find_upward(request.path.parent, str(CONF_FILE))
+        here = request.path.parent
+        source = Path(path) if path is not None else find_upward(here, str(CONF_FILE))
         if source is None or not (source / CONF_FILE).is_file():
             where = source if source is not None else f"{request.path.parent} or any folder above"
             raise ProjectNotFoundError(
@@ -77,7 +78,10 @@ def normandy_project(
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.when == "call" and report.failed:
+        shown = getattr(call.excinfo.value, "result", None) if call.excinfo else None
         for result in item.stash.get(_PROCESSES, ()):
+            if result is shown:  # a ProcessFailed: its message is this already
+                continue
             report.sections.append((f"normandy: process {result.name}", result.describe()))
         for project in item.stash.get(_PROJECTS, ()):
             for ended in project.results:
