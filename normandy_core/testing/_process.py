@@ -115,7 +115,7 @@ class ProcessRunner:
         entry: str | None = None,
     ) -> ProcessResult:
         """Run the process registered as ``name`` once; see the module's docstring and
-        ``docs/testing.md`` for what each argument means."""
+        ``docs/guide/testing.md`` for what each argument means."""
         __tracebackhide__ = True  # pytest shows the test's line, not this one
         from normandy_core.logs import level_number
         from normandy_core.masking import secret_values

@@ -349,3 +349,23 @@ def test_loading_the_plugin_imports_nothing_it_does_not_need(tmp_path: Path) -> 
     assert ours == {"normandy_core", "normandy_core.testing", "normandy_core.testing.plugin"}
     heavy = {"pandas", "numpy", "pyarrow", "distributed", "typer", "ruamel", "cerberus", "rich"}
     assert not heavy & {m.split(".")[0] for m in modules}
+
+
+def test_a_command_that_outlives_its_timeout_is_stopped_with_its_run(tmp_path: Path) -> None:
+    """SIGTERM: the run stops its tasks and records itself interrupted; nothing is left
+    behind (the autouse fixture of tests/conftest.py fails a test that leaves a process)."""
+    from normandy_core.testing import NormandyProject
+
+    root = tmp_path / "p"
+    module = unique()
+    (root / "pipeline").mkdir(parents=True)
+    (root / "pipeline" / "pipeline_conf.yml").write_text(
+        f"confs:\n  processes: {{nap: '{module}:nap'}}\n  envs: {{dev: }}\n"
+        "flows:\n  f: {tags: [default], steps: {s: [nap]}}\n"
+    )
+    (root / f"{module}.py").write_text("import time\ndef nap():\n    time.sleep(60)\n")
+    project = NormandyProject(root)
+    with pytest.raises(TimeoutError, match="did not end within 3 s"):
+        project.run(timeout=3)
+    runs = project.command("runs", "--json")
+    assert [run["status"] for run in json.loads(runs.stdout)] == ["interrupted"]
