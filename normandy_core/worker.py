@@ -153,12 +153,21 @@ def output_capture(log_queue: Any, *, permanent: bool) -> Capture:
     return Capture(logger, permanent=permanent)
 
 
-def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = None) -> TaskResult:
+def run_task(
+    call: TaskCall,
+    log_queue: Any = None,
+    capture: Capture | None = None,
+    *,
+    observe: Callable[[Any, BaseException | None], None] | None = None,
+) -> TaskResult:
     """Run one attempt of a task and report how it ended. Never raises for the process:
     its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
     only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
     goes through. ``capture``: of this process's descriptors 1 and 2 (a worker's own by
-    default)."""
+    default). ``observe``, for a caller in this same process (``normandy_core.testing``):
+    called with the process's return value and ``None`` when it returns, with ``None``
+    and the exception when the attempt fails (both, where its return does not fit its
+    ``outputs``) — objects a :class:`TaskResult` cannot carry between processes."""
     started = time.time()
     masker = Masker(call.masks)
     _untagged.masker = masker
@@ -196,12 +205,16 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, vars_.value))
         value = fn(**arguments)
+        if observe is not None:
+            observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
             for name, output in call.outputs.split(value, vars_.writes).items():
                 vars_.update(name, output)
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         if isinstance(exc, RunInterrupted):
             raise
+        if observe is not None:
+            observe(None, exc)
         if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
             message = f"task {call.key} (process {call.process!r}): {exc}"
             return TaskResult(
