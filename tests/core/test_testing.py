@@ -119,7 +119,7 @@ def test_inputs_outputs_and_params_of_its_entry(run_process):
     assert isinstance(result, ProcessResult) and result.ok
     assert result.outputs["clean_rows"] == [{{"ok": 1}}, {{"ok": 2}}]   # limit: 2, the flow's
     assert result.value == result.outputs["clean_rows"]
-    assert result.entry == "main.clean.{pkg}.clean"
+    assert result.entry == "main.clean.clean"
 
 def test_log_and_output_captured_and_masked(run_process):
     result = run_process("{pkg}.clean", inputs={{"raw_rows": ROWS}})
@@ -198,7 +198,7 @@ def test_a_failing_test_file_shows_the_process_log_and_error(
         [
             "*assert [[]{'ok': 1}, {'ok': 2}[]] == [[]{'ok': 1}[]]",
             f"*normandy: process {pkg}.clean*",
-            f"process '{pkg}.clean' (entry main.clean.{pkg}.clean) succeeded",
+            f"process '{pkg}.clean' (entry main.clean.clean) succeeded",
             "log:",
             "  INFO     cleaning 2 rows for token ***",
             "  WARNING  a module logger, data/dev",
@@ -299,7 +299,7 @@ def test_the_whole_flow(normandy_project):
     project = normandy_project()
     result = project.run("--param", "limit=3")
     assert result.exit_code == 0 and result.status == "succeeded"
-    assert result.tasks["main.clean.{pkg}.clean"] == "succeeded"
+    assert result.tasks["main.clean.clean"] == "succeeded"
     assert project.load("clean_rows") == [{{"ok": 1, "env": "dev"}}, {{"ok": 2}}, {{"ok": 3}}]
 
 def test_a_failing_run(normandy_project):
@@ -316,7 +316,7 @@ def test_normandy_project_runs_a_copy_with_the_real_command(pytester: pytest.Pyt
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*where 1 = <RunResult exit 1 (failed, failing task main.clean.*.clean)>.exit_code",
+            "*where 1 = <RunResult exit 1 (failed, failing task main.clean.clean)>.exit_code",
             "*normandy run --json --flow main --param limit=nope*",
             "normandy run --json --flow main --param limit=nope exited 1",
             "stderr*",
