@@ -46,7 +46,9 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
                     options.append(f"timeout={task.timeout:g}s")
                 params = json.dumps(params_of[task.key], default=str, sort_keys=True)
                 extra = f"  [{', '.join(options)}]" if options else ""
-                lines.append(f"    - {task.name}  params={params}{extra}")
+                runs = task.process if task.process != task.name.partition("[")[0] else ""
+                runs = f" ({runs})" if runs else ""
+                lines.append(f"    - {task.name}{runs}  params={params}{extra}")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import importlib.metadata
 import platform
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 
 import xxhash
@@ -243,7 +244,7 @@ def _distribution(module: str, path: Path | None) -> str:
     return _versions[top]
 
 
-_packages: dict[str, list[str]] | None = None
+_packages: Mapping[str, list[str]] | None = None
 
 
 def _find_version(top: str) -> str:

@@ -22,7 +22,8 @@ class Pipe:
 
     env: str
     confs: Mapping[str, Any]
-    credentials: Mapping[str, Any]
+    credentials: Mapping[str, Any] = field(repr=False)
+    """Never in a repr: a failing test's report shows its arguments' reprs."""
     path: Path
     vars: Variables
     params: dict[str, Any]

@@ -170,48 +170,65 @@ def upload_database(pipe: Any, log: logging.Logger) -> None:
 '''
 
 _TESTS = '''
-"""Tests of the processes, run on their own with a small fake pipe, on the sample data
-of each env."""
+"""Tests of the processes, with Normandy's pytest plugin (it comes with Normandy):
+
+- `run_process(name, ...)` runs one process as a run of this project would: its entry's
+  params from pipeline/pipeline_conf.yml, `inputs` as the variables of earlier steps,
+  its env's settings, its log and prints captured (`result.messages`, `result.stdout`);
+- `normandy_project()` is a temporary copy of this project, run with the real command.
+"""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 
-from {pkg} import processes
+ORDERS = [
+    {"order_id": "1", "customer_id": "c1", "amount": "20.5"},
+    {"order_id": "2", "customer_id": "c2", "amount": "8.0"},
+    {"order_id": "3", "customer_id": "c1", "amount": "50.0"},
+]
+CUSTOMERS = {
+    "c1": {"customer_id": "c1", "name": "Liara", "country": "FR"},
+    "c2": {"customer_id": "c2", "name": "Garrus", "country": "NO"},
+}
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def test_transform_totals_keeps_totals_of_at_least_min_total(run_process):
+    result = run_process("{pkg}.transform_totals", inputs={"orders": ORDERS})
+    assert result.outputs["totals"] == {"c1": 70.5}  # min_total: 10, from its entry
+    assert result.messages == ["1 customers with a total of at least 10 EUR"]
 
 
-@pytest.mark.parametrize(
-    ("env", "totals", "countries"),
-    [
-        ("dev", {"c1": 70.5, "c2": 12.0, "c3": 99.9}, {"FR": 3, "NO": 2, "PT": 1}),
-        (
-            "prod",
-            {"c1": 150.0, "c2": 50.0, "c4": 210.0, "c5": 75.0},
-            {"DE": 2, "FR": 2, "NO": 3, "PT": 1},
-        ),
-    ],
-)
-def test_the_whole_flow(tmp_path: Path, env: str, totals: dict, countries: dict) -> None:
-    pipe = SimpleNamespace(
-        path=ROOT, confs={"read": f"data/{env}/raw", "write": str(tmp_path)}, vars={}
+def test_transform_countries_counts_orders(run_process):
+    inputs = {"orders": ORDERS, "customers": CUSTOMERS}
+    result = run_process("{pkg}.transform_countries", inputs=inputs)
+    assert result.outputs["orders_by_country"] == {"FR": 2, "NO": 1}
+
+
+@pytest.mark.parametrize(("env", "orders"), [("dev", 6), ("prod", 8)])
+def test_extract_reads_the_sample_data_of_each_env(run_process, env, orders):
+    # fake credentials: prod's real ones are kept out of git
+    result = run_process("{pkg}.extract_orders", env=env, credentials={"api_token": "test"})
+    assert len(result.outputs["orders"]) == orders
+
+
+def test_upload_report_writes_and_prints_the_report(run_process, tmp_path):
+    result = run_process(
+        "{pkg}.upload_report",
+        inputs={"totals": {"c1": 70.5}, "customers": CUSTOMERS},
+        confs={"write": str(tmp_path)},  # instead of the env's folder
     )
-    log = logging.getLogger("test")
-    params = {"min_total": 10, "currency": "EUR"}
-    processes.extract_orders(pipe, log)
-    processes.extract_customers(pipe, log)
-    processes.transform_totals(pipe, log, params)
-    processes.transform_countries(pipe, log)
-    processes.upload_report(pipe, log, params)
-    processes.upload_database(pipe, log)
-    assert pipe.vars["totals"] == totals
-    assert pipe.vars["orders_by_country"] == countries
-    assert (tmp_path / "report.csv").read_text().splitlines()[0] == "customer,country,total_eur"
+    lines = (tmp_path / "report.csv").read_text().splitlines()
+    assert lines == ["customer,country,total_eur", "Liara,FR,70.5"]
+    assert result.stdout.split() == ["Liara", "FR", "70.50", "EUR"]
+
+
+def test_the_whole_flow(normandy_project):
+    project = normandy_project()
+    result = project.run()
+    assert result.exit_code == 0, result.stderr
+    assert project.load("totals") == {"c1": 70.5, "c2": 12.0, "c3": 99.9}
+    assert project.load("orders_by_country") == {"FR": 3, "NO": 2, "PT": 1}
 '''
 
 _SETUP = """
@@ -291,6 +308,14 @@ normandy.processes =
 Normandy reads that list from `setup.cfg` whenever it runs this project, installed or
 not: add a function, add its line, use its name in `pipeline/pipeline_conf.yml`.
 `normandy list` shows what is registered and where from.
+
+## Tests
+
+`tests/test_processes.py` uses the fixtures of Normandy's pytest plugin, installed with
+Normandy: `run_process("{pkg}.transform_totals", inputs={"orders": rows})` runs one
+process as a run of this project would (its entry's params, its env's settings, its log
+captured) and gives back its `outputs`, `messages`, `stdout` and `error`;
+`normandy_project().run()` runs a copy of the project with the real `normandy` command.
 
 ## Sharing the processes
 

@@ -157,13 +157,23 @@ def output_capture(log_queue: Any, *, permanent: bool) -> Capture:
     return Capture(logger, permanent=permanent)
 
 
-def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = None) -> TaskResult:
+def run_task(
+    call: TaskCall,
+    log_queue: Any = None,
+    capture: Capture | None = None,
+    *,
+    observe: Callable[[Any, BaseException | None], None] | None = None,
+) -> TaskResult:
     """Run one attempt of a task and report how it ended. Never raises for the process:
     its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
     only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
     goes through. ``capture``: of this process's descriptors 1 and 2 (a worker's own by
     default). The result's ``started`` is when the work began: importing the process's
-    module first is counted apart (``import_duration``)."""
+    module first is counted apart (``import_duration``). ``observe``, for a caller in this
+    same process (``normandy_core.testing``): called with the process's return value and
+    ``None`` when it returns, with ``None`` and the exception when the attempt fails (both,
+    where its return does not fit its ``outputs``) — objects a :class:`TaskResult` cannot
+    carry between processes."""
     started = time.time()
     masker = Masker(call.masks)
     _untagged.masker = masker
@@ -203,6 +213,8 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, vars_.value))
         value = fn(**arguments)
+        if observe is not None:
+            observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
             for name, output in call.outputs.split(value, vars_.writes).items():
                 vars_.update(name, output)
@@ -211,6 +223,8 @@ def run_task(call: TaskCall, log_queue: Any = None, capture: Capture | None = No
             raise
         if load.began and not load.ended:  # its import failed: no work of its began
             started = load.end()
+        if observe is not None:
+            observe(None, exc)
         if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
             message = f"task {call.key} (process {call.process!r}): {exc}"
             return TaskResult(

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from normandy_core.binding import VARIABLE_PATTERN, Outputs
@@ -137,7 +138,23 @@ def _read_step(
                 )
             )
             break
-    return StepConfig(name, tuple(entries), locate(doc, keys, at_key=True))
+    return StepConfig(name, _read_once(entries), locate(doc, keys, at_key=True))
+
+
+def _read_once(entries: list[ProcessEntry]) -> tuple[ProcessEntry, ...]:
+    """The entries, those named by a dotted process name (``flights.write_report``: a
+    package's prefix) naming their task by its last part (``write_report``) where that stays
+    unique in the step, so that ``flights.publish.write_report`` reads once. The process
+    run is unchanged; an entry named explicitly (``process:``) keeps its name."""
+    short = [
+        e.name.rpartition(".")[2] if e.process == e.name and "." in e.name else e.name
+        for e in entries
+    ]
+    count = Counter(short)
+    return tuple(
+        replace(e, name=s) if s != e.name and count[s] == 1 else e
+        for e, s in zip(entries, short, strict=True)
+    )
 
 
 def _bad_item(item: Any) -> str:

@@ -20,6 +20,15 @@ The pool's side does not rely on the worker's SIGTERM handler, which a task may 
 replaced or ignored: each worker tells its pid on a *roster* pipe as it starts, and once a
 worker is gone (timed out, crashed, stopped), :meth:`WorkerPool.sweep` SIGKILLs what is
 left of its group.
+
+pebble's pool has a race, closed here (:func:`_match_dead_workers`): it reads that a worker
+took a task (the worker's *acknowledgement*) in one thread, and finds dead workers in
+another. A worker that dies right after taking a task — a crash at the task's first line
+— may be found dead before its acknowledgement is read: pebble then cannot match it to
+its task, and either leaves the task pending for ever (when another task is running: the
+run hangs) or breaks the whole pool, failing every task ("All workers expired"). Here
+such a death is remembered, and the task is failed as crashed, with its exit code, as
+soon as its acknowledgement is read.
 """
 
 from __future__ import annotations
@@ -28,9 +37,12 @@ import contextlib
 import os
 import signal
 import struct
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from types import ModuleType
 from typing import Any
 
@@ -81,6 +93,7 @@ class WorkerPool:
             initargs=(lifeline, roster, initializer, tuple(initargs)),
             context=context,
         )
+        _match_dead_workers(self.pool, size)
 
     def schedule(
         self, function: Callable[..., Any], args: Iterable[Any], timeout: float | None
@@ -148,3 +161,81 @@ def _watch(lifeline: Any) -> None:
     except (EOFError, OSError):
         pass
     _kill_group(signal.SIGKILL, None)
+
+
+# -- pebble's race (see the module's docstring) -----------------------------------------------
+
+_ORPHAN_TTL = 10.0
+"""Seconds a dead worker that no task was matched to waits for its acknowledgement."""
+
+_managers: dict[type, type] = {}
+
+
+def _match_dead_workers(pool: Any, size: int) -> None:
+    """Give ``pool`` a manager that matches every dead worker to its task, whatever order
+    pebble reads of them in. pebble's ``PoolManager`` is private: the versions this works
+    with are pinned in ``setup.cfg``, and ``tests/core/test_pool.py`` forces the race."""
+    manager = pool._pool_manager
+    base = type(manager)
+    if base not in _managers:
+        _managers[base] = _matching_manager(base)
+    manager.__class__ = _managers[base]
+    manager.orphans = {}  # dead worker's pid -> (its exit code, when it was found dead)
+    manager.orphans_lock = threading.Lock()
+    manager.orphans_limit = size + 1
+
+
+def _matching_manager(base: type) -> type:
+    process = sys.modules[base.__module__]
+
+    class MatchingManager(base):  # type: ignore[valid-type,misc]
+        orphans: dict[int, tuple[int | None, float]]
+        orphans_lock: threading.Lock
+        orphans_limit: int
+
+        def handle_worker_expiration(self, expiration: tuple[int, int | None]) -> None:
+            """In the pool's manager thread: a worker is dead."""
+            worker, exitcode = expiration
+            with self.orphans_lock:
+                task = self._running(worker)
+                if task is None:
+                    self._orphan(worker, exitcode)
+                    return
+            self._expired(task, worker, exitcode)
+
+        def process_next_message(self, timeout: float) -> None:
+            """In the pool's message thread: what a worker said."""
+            message = self.worker_manager.receive(timeout)
+            if isinstance(message, process.Acknowledgement):
+                with self.orphans_lock:
+                    self.task_manager.task_start(message.task, message.worker)
+                    orphan = self.orphans.pop(message.worker, None)
+                    task = self.task_manager.tasks.get(message.task)
+                if orphan is not None and task is not None:  # it died with this task
+                    self._expired(task, message.worker, orphan[0])
+            elif isinstance(message, process.TaskResult):
+                self.task_manager.task_done(message.task, message.result)
+            elif isinstance(message, process.TaskProblem):
+                self.task_manager.task_problem(message.task, message.error)
+
+        def _running(self, worker: int) -> Any:
+            for task in list(self.task_manager.tasks.values()):
+                if task.worker_id == worker:
+                    return task
+            return None
+
+        def _orphan(self, worker: int, exitcode: int | None) -> None:
+            """A dead worker no task was matched to (yet): its acknowledgement may still
+            come. Workers dying faster than any can take a task (a failing initializer)
+            break the pool, as pebble does."""
+            now = time.monotonic()
+            self.orphans = {w: o for w, o in self.orphans.items() if now - o[1] < _ORPHAN_TTL}
+            self.orphans[worker] = (exitcode, now)
+            if len(self.orphans) > self.orphans_limit:
+                raise BrokenProcessPool("All workers expired")
+
+        def _expired(self, task: Any, worker: int, exitcode: int | None) -> None:
+            error = process.ProcessExpired("Abnormal termination", code=exitcode, pid=worker)
+            self.task_manager.task_done(task.id, process.Result(process.ResultStatus.ERROR, error))
+
+    return MatchingManager

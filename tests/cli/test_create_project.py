@@ -117,7 +117,7 @@ def test_the_created_tests_pass(normandy, tmp_path: Path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout  # the sample data of dev and of prod
+    assert "6 passed" in result.stdout  # with the fixtures of Normandy's pytest plugin
 
 
 def test_refuses_to_overwrite_without_force(normandy, tmp_path: Path):

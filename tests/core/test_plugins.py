@@ -342,12 +342,3 @@ def test_markers_are_exported_for_the_project_normandy() -> None:
     assert normandy_core.hookimpl.project_name == "normandy"
     assert normandy_core.hookspec.project_name == "normandy"
     assert make_plugin_manager(installed=False).project_name == "normandy"
-
-
-def test_every_hook_is_documented_for_plugin_authors() -> None:
-    """The README's hook table names every hook of the specification, with its arguments
-    as declared (datasette's rule: a hook that is not documented does not exist)."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for name in (n for n in dir(hookspecs) if n.startswith("normandy_")):
-        arguments = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
-        assert f"`{name}({arguments})`" in readme, f"{name} is not documented in the README"
