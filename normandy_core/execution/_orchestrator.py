@@ -174,7 +174,7 @@ class Orchestrator:
         # early (an error of the machine or of Normandy) is never recorded as a success.
         status, reason, bug = FAILED, None, None
         try:
-            with Interrupts():
+            with Interrupts(on_signal=self.inbox.interrupt):
                 self.reuse.recording = self.run.id  # recorded, so it may use others
                 self._borrow()
                 self.events.emit("run_started", self.run)
@@ -242,7 +242,7 @@ class Orchestrator:
         (:class:`~normandy_core.errors.ExecutorError`) or Ctrl-C while it connects leaves
         no run behind."""
         try:
-            with Interrupts():
+            with Interrupts(on_signal=self.inbox.interrupt):
                 self._record_start()
                 try:
                     executor.start()
