@@ -658,14 +658,19 @@ def _start(root: Path, *args: str) -> subprocess.Popen:
 def _wait_for_workers(proc: subprocess.Popen, root: Path) -> list[int]:
     """The pids of the two sleeping tasks, once both have started."""
     pid_files = [out_file(root, "pid-a"), out_file(root, "pid-b")]
+    _wait_for_files(proc, pid_files)
+    return [int(p.read_text()) for p in pid_files]
+
+
+def _wait_for_files(proc: subprocess.Popen, files: list[Path]) -> None:
+    """Until every file is written (within 30 s, while the run goes on)."""
     deadline = time.monotonic() + 30
-    while not all(p.exists() and p.read_text() for p in pid_files):
+    while not all(p.exists() and p.read_text() for p in files):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             _, stderr = proc.communicate(timeout=10)
             pytest.fail(f"the tasks never started (exit {proc.returncode}):\n{stderr}")
         time.sleep(0.05)
-    return [int(p.read_text()) for p in pid_files]
 
 
 def _kill_everything(proc: subprocess.Popen, below: Iterable[int]) -> None:
@@ -789,11 +794,7 @@ def test_a_signal_whose_exception_is_lost_still_stops_the_run(make_project, monk
     )
     proc = _start(root)
     try:
-        ready = [out_file(root, "pid-a"), out_file(root, "swallowing")]
-        deadline = time.monotonic() + 30
-        while not all(p.exists() and p.read_text() for p in ready):
-            assert proc.poll() is None and time.monotonic() < deadline, "never started"
-            time.sleep(0.05)
+        _wait_for_files(proc, [out_file(root, "pid-a"), out_file(root, "swallowing")])
         below = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=15)
@@ -816,11 +817,7 @@ def test_a_task_that_ignores_sigterm_does_not_make_serial_deaf_to_it(project):
     root = project(SLEEPING.replace("      s:\n", "      first: [deaf]\n      s:\n", 1))
     proc = _start(root, "--executor", "serial")
     try:
-        pid_file = out_file(root, "pid-a")
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text()):
-            assert proc.poll() is None and time.monotonic() < deadline, "never started"
-            time.sleep(0.05)
+        _wait_for_files(proc, [out_file(root, "pid-a")])
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=30)
     except BaseException:
