@@ -20,6 +20,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from normandy_core.binding import Signature
 from normandy_core.errors import ProcessLoadError
@@ -35,6 +36,9 @@ class ImportChecks:
         self.registry = registry
         self.names = list(dict.fromkeys(names))
         self._found: dict[str, _Answer] = {}
+        self._complete = False
+        self.files: dict[str, Path | None] = {}
+        """Where each module's source is, for the checks reading it meanwhile."""
         groups: dict[str, list[str]] = {}
         for name in self.names:
             spec = registry.get(name)
@@ -53,12 +57,16 @@ class ImportChecks:
         return self._answers()[name][0] if name in self.names else None
 
     def _answers(self) -> dict[str, _Answer]:
+        """Every answer, gathered at the first call (once per check, not per name)."""
+        if self._complete:
+            return self._found
         if self._children:
             self._found.update(_collect(self._children))
             self._children = []
         for name in self.names:
             if name not in self._found:
                 self._found[name] = _check(self.registry, name)
+        self._complete = True
         return self._found
 
 

@@ -134,7 +134,7 @@ def signature_or_none(
         if imported is not None:
             from normandy_core.signatures import static_signature
 
-            found = static_signature(registry.get(name).target, name)
+            found = static_signature(registry.get(name).target, name, imported.files)
             return found if found is not None else imported.signature(name)
         return registry.signature(name)
     except ProcessLoadError:
