@@ -8,10 +8,13 @@ deadline and survives a dead worker, where the standard pool breaks as a whole).
 from __future__ import annotations
 
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from normandy_core.executors import Executor
-from normandy_core.executors.kit import ChildPool
-from normandy_core.worker import TaskCall, TaskResult
+
+if TYPE_CHECKING:  # the pool (pebble, the worker) only for a run: not to list executors
+    from normandy_core.executors.kit import ChildPool
+    from normandy_core.worker import TaskCall, TaskResult
 
 
 class LocalExecutor(Executor):
@@ -19,6 +22,8 @@ class LocalExecutor(Executor):
     preloads = True
 
     def start(self) -> None:
+        from normandy_core.executors.kit import ChildPool
+
         self.pool = ChildPool(
             self.workers,
             self.setup.log_queue,
