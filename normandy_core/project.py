@@ -174,9 +174,14 @@ def check_project(
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
-        problems += check_data_flow(
-            plan, lambda name: signature_or_none(project.registry, name, imported), available
-        )
+        known: dict[str, Signature | None] = {}  # per process, not per task (10,000 of them)
+
+        def signature(name: str) -> Signature | None:
+            if name not in known:
+                known[name] = signature_or_none(project.registry, name, imported)
+            return known[name]
+
+        problems += check_data_flow(plan, signature, available)
     problems += list(extra)
     if signatures:
         name = executor or config.executor
