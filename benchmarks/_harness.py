@@ -51,7 +51,8 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Proc:
-    """A finished process: its wall time, peak RSS (KiB) and output."""
+    """A finished process: its wall time, peak RSS (KiB; at least this harness's, see
+    :func:`peak_rss_kib`) and output."""
 
     seconds: float
     maxrss_kib: int
@@ -105,6 +106,26 @@ def run_process(
             f"{_tail(result.stdout)}\n{_tail(result.stderr)}"
         )
     return result
+
+
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_rss_kib(argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None) -> int:
+    """The peak RSS (KiB) of ``argv`` alone. Not :attr:`Proc.maxrss_kib`: Linux keeps a
+    process's high-water mark across ``exec``, so a command started from this process
+    (grown by the earlier workloads) reads at least this process's size; here it is
+    forked from a small launcher instead."""
+    launched = run_process([sys.executable, "-S", "-c", _LAUNCHER, *argv], cwd=cwd)
+    return int(launched.stdout.strip().splitlines()[-1])
 
 
 def _tail(text: str, lines: int = 40) -> str:
