@@ -19,8 +19,18 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 KEDRO_VENV = HERE / ".venv-kedro"
-KEDRO_REQUIREMENTS = ("kedro~=1.7.0", "numpy", "pandas")
-"""Kedro 1.7, the version the issue measured."""
+KEDRO_REQUIREMENTS = (
+    "kedro~=1.7.0",
+    *(
+        line.split("#")[0].strip()
+        for line in (HERE / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ),
+)
+"""Kedro 1.7, the version the issue measured, and what the workloads' own code needs
+(``requirements.txt``: NumPy, pandas, and the realistic workload's libraries)."""
+
+KEDRO_PROBE = "import kedro, numpy, pandas, sklearn, matplotlib, openpyxl, pyarrow"
 
 ENV = {
     **os.environ,
@@ -41,7 +51,8 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Proc:
-    """A finished process: its wall time, peak RSS (KiB) and output."""
+    """A finished process: its wall time, peak RSS (KiB; at least this harness's, see
+    :func:`peak_rss_kib`) and output."""
 
     seconds: float
     maxrss_kib: int
@@ -55,16 +66,18 @@ def run_process(
     cwd: Path | None = None,
     timeout: float = 900,
     check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Proc:
     """Run ``argv`` as a whole process; time it from spawn to exit (``os.wait4``, which
     also gives the process's peak RSS). Output goes to temporary files, not pipes, so a
-    chatty command is never slowed down by a reader."""
+    chatty command is never slowed down by a reader. ``env``: variables added to
+    :data:`ENV`."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
             [str(a) for a in argv],
             cwd=cwd,
-            env=ENV,
+            env={**ENV, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -93,6 +106,26 @@ def run_process(
             f"{_tail(result.stdout)}\n{_tail(result.stderr)}"
         )
     return result
+
+
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_rss_kib(argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None) -> int:
+    """The peak RSS (KiB) of ``argv`` alone. Not :attr:`Proc.maxrss_kib`: Linux keeps a
+    process's high-water mark across ``exec``, so a command started from this process
+    (grown by the earlier workloads) reads at least this process's size; here it is
+    forked from a small launcher instead."""
+    launched = run_process([sys.executable, "-S", "-c", _LAUNCHER, *argv], cwd=cwd)
+    return int(launched.stdout.strip().splitlines()[-1])
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -172,19 +205,25 @@ def kedro_python() -> Path:
 
 
 def ensure_kedro(log: Any = print) -> str:
-    """Create ``benchmarks/.venv-kedro`` with Kedro, NumPy and pandas unless it is there
-    already; return Kedro's version. The main environment is never touched."""
+    """Create ``benchmarks/.venv-kedro`` with Kedro and ``requirements.txt`` unless it is
+    there already (or install what it lacks); return Kedro's version. The main environment
+    is never touched."""
     python = kedro_python()
-    probe = [str(python), "-c", "import kedro, numpy, pandas; print(kedro.__version__)"]
+    probe = [str(python), "-c", f"{KEDRO_PROBE}; print(kedro.__version__)"]
     if python.exists():
         done = subprocess.run(probe, capture_output=True, text=True, env=ENV)
         if done.returncode == 0:
             return done.stdout.strip()
-    log(f"creating {KEDRO_VENV.relative_to(HERE.parent)} with {' '.join(KEDRO_REQUIREMENTS)}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(KEDRO_VENV)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True, env=ENV
-    )
+    if python.exists():
+        log(f"completing {KEDRO_VENV.relative_to(HERE.parent)}: {' '.join(KEDRO_REQUIREMENTS)}")
+    else:
+        log(f"creating {KEDRO_VENV.relative_to(HERE.parent)} with {' '.join(KEDRO_REQUIREMENTS)}")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(KEDRO_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+            check=True,
+            env=ENV,
+        )
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", *KEDRO_REQUIREMENTS], check=True, env=ENV
     )

@@ -22,7 +22,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from normandy_cli._output import plural, secs
+from normandy_cli._output import imports_shown, plural, secs
 from normandy_cli._progress import (
     COUNTED,
     DONE,
@@ -252,19 +252,24 @@ class LiveProgress(Progress):
 
     def print_summary(self, summary: Summary) -> None:
         grid = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
-        for column in ("FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"):
-            grid.add_column(column, justify="right" if column == "DURATION" else "left")
+        imports = imports_shown(o.import_duration for o in summary.outcomes)
+        columns = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
+        for column in columns + ["IMPORT"] * imports:
+            grid.add_column(column, justify="left" if column in columns[:5] else "right")
         for o in summary.outcomes:
             status = label(o.status, o.tolerated, o.resumed, o.cached_from)
             style = STYLES[TOLERATED] if o.tolerated else STYLES.get(o.status, "dim")
-            grid.add_row(
+            cells: list[Any] = [
                 o.task.flow,
                 o.task.step,
                 printable(o.task.name),
                 Text(status, style=style),
                 str(o.attempts),
                 secs(o.duration) if o.started else "-",
-            )
+            ]
+            if imports:
+                cells.append(secs(o.import_duration) if o.started else "-")
+            grid.add_row(*cells)
         self.console.print()
         self.console.print(grid)
 

@@ -7,7 +7,7 @@ import errno
 import functools
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -123,6 +123,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def secs(value: float | None) -> str:
     """A duration as the tables show it: ``1.23s``, ``-`` for none."""
     return "-" if value is None else f"{value:.2f}s"
+
+
+SHOWN_IMPORT = 0.005
+"""Seconds of import under which a task's IMPORT column is not shown (``0.00s``)."""
+
+
+def imports_shown(durations: Iterable[float]) -> bool:
+    """Whether a table of tasks gets an IMPORT column: some task's worker spent time
+    importing its process's module (apart from its DURATION)."""
+    return any(d >= SHOWN_IMPORT for d in durations)
 
 
 def when(ts: float | None) -> str:

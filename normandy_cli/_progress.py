@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from normandy_cli._output import plural, secs, table
+from normandy_cli._output import imports_shown, plural, secs, table
 from normandy_core.events import RunObserver
 from normandy_core.status import (
     CACHED,
@@ -206,13 +206,19 @@ def failure_text(outcome: Outcome) -> str:
 
 
 def summary_table(summary: Summary) -> str:
-    """Every task: flow, step, task, status, attempts, duration."""
+    """Every task: flow, step, task, status, attempts, duration, and the time its worker
+    spent importing its module (IMPORT, where some task's worker did)."""
+    imports = imports_shown(o.import_duration for o in summary.outcomes)
     rows = []
     for o in summary.outcomes:
         duration = secs(o.duration) if o.started else "-"
         status = label(o.status, o.tolerated, o.resumed, o.cached_from)
-        rows.append((o.task.flow, o.task.step, o.task.name, status, o.attempts, duration))
-    return table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"], rows)
+        row = [o.task.flow, o.task.step, o.task.name, status, o.attempts, duration]
+        if imports:
+            row.append(secs(o.import_duration) if o.started else "-")
+        rows.append(tuple(row))
+    headers = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
+    return table(headers + ["IMPORT"] * imports, rows)
 
 
 class PlainProgress(Progress):

@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> None:
     if translated is not None:
         sys.stderr.write(_legacy.deprecation_note(translated) + "\n")
         args = translated
+    if _starts_a_pool(args):
+        # the fork server boots (and can start importing the process modules) while the
+        # command line framework loads; `run` asks again, harmlessly
+        from normandy_core.executors import warm_up
+
+        warm_up()
     from normandy_cli._app import app
 
     app(args=args, prog_name="normandy")
@@ -37,6 +43,20 @@ def __getattr__(name: str) -> Any:
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _starts_a_pool(args: list[str]) -> bool:
+    """Whether ``args`` are a ``run`` on the local executor, as far as can be told without
+    parsing them (the project may still choose another executor: then the idle fork server
+    ends with the command)."""
+    if args[:1] != ["run"] or any(a in ("--dry-run", "--help") for a in args):
+        return False
+    for i, arg in enumerate(args):
+        if arg == "--executor":
+            return args[i + 1 : i + 2] == ["local"]
+        if arg.startswith("--executor="):
+            return arg == "--executor=local"
+    return True
 
 
 def _declare_main_module() -> None:

@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from normandy_core._interrupt import RunInterrupted
+
 StartNotice = tuple[str, int, int, float]
 """``key, attempt, pid, when``: a worker started this attempt at that time."""
 
@@ -32,9 +34,17 @@ class Inbox:
     GRACE = 0.05
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[bool | None, Any]] = queue.SimpleQueue()
         self._announced = threading.Event()
         self.waiting = False
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """The run is stopped (a signal's handler calls this: ``SimpleQueue.put`` is
+        reentrant): the wait going on, and every later one, raises
+        :class:`~normandy_core._interrupt.RunInterrupted`."""
+        self.interrupted = True
+        self._queue.put((None, None))
 
     def ended(self, future: Future[Any]) -> None:
         """A future's done callback (in whatever thread ends it)."""
@@ -49,8 +59,12 @@ class Inbox:
 
     def wait(self, timeout: float | None) -> News:
         """Block until news arrives (or ``timeout`` seconds pass), then take all there is;
-        call :meth:`announced` once the starts are told."""
+        call :meth:`announced` once the starts are told. Raises
+        :class:`~normandy_core._interrupt.RunInterrupted` once :meth:`interrupt` was
+        called."""
         news = News()
+        if self.interrupted:
+            raise RunInterrupted
         self.waiting = True
         try:
             item = self._queue.get(timeout=timeout)
@@ -63,9 +77,11 @@ class Inbox:
                 ended, what = item
                 if ended:
                     news.ended.add(what)
-                else:
+                elif ended is not None:
                     news.started.append(what)
                 item = self._queue.get_nowait()
+        if self.interrupted:
+            raise RunInterrupted
         return news
 
     def announced(self) -> None:

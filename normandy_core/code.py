@@ -255,7 +255,7 @@ def _find_version(top: str) -> str:
         except (importlib.metadata.PackageNotFoundError, ValueError):
             continue
     if _packages is None:
-        _packages = importlib.metadata.packages_distributions()
+        _packages = dict(importlib.metadata.packages_distributions())
     for name in _packages.get(top) or []:
         try:
             return f"{name}=={importlib.metadata.version(name)}"

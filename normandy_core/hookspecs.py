@@ -91,7 +91,8 @@ def normandy_before_process(run: RunInfo, task: Task) -> None:
 def normandy_after_process(run: RunInfo, task: Task, outcome: Outcome) -> None:
     """Called when ``task`` has ended (succeeded, failed, tolerated, crashed or timed out),
     after its last attempt, with its ``outcome`` (:class:`~normandy_core.outcomes.Outcome`:
-    ``status``, ``tolerated``, ``attempts``, ``started``, ``ended``, ``duration``, ``pid``,
+    ``status``, ``tolerated``, ``attempts``, ``started``, ``ended``, ``duration`` (its work),
+    ``import_duration`` (its worker importing the process's module, apart), ``pid``,
     ``error``, ``variables``). Not called for a task interrupted by Ctrl-C, nor for one not
     run again by ``--resume``. The return value is ignored.
     """

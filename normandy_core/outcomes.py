@@ -55,6 +55,9 @@ class Attempt:
     writes: tuple[tuple[str, str, int, str], ...] = ()
     """``(variable, content hash, size, type)`` of what it wrote."""
     fingerprint: Fingerprint | None = None
+    import_duration: float = 0.0
+    """Seconds its worker spent importing the process's module before ``started`` (0
+    where the module was there already: preloaded, or imported by an earlier task)."""
 
     @property
     def duration(self) -> float | None:
@@ -88,6 +91,9 @@ class Outcome:
     writes: tuple[tuple[str, str, int, str], ...] = ()
     """``(variable, content hash, size, type)`` of what it wrote — for a reused task, what
     the success it reused wrote."""
+    import_duration: float = 0.0
+    """Seconds its attempts spent importing the process's module, not counted in its
+    ``duration`` (which starts when its first attempt's work began)."""
 
     @property
     def duration(self) -> float:
@@ -174,6 +180,7 @@ class Summary:
                     "started": o.started,
                     "ended": o.ended,
                     "duration": round(o.duration, 3),
+                    "import_duration": round(o.import_duration, 3),
                     "pid": o.pid,
                     "error": None
                     if o.error is None

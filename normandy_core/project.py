@@ -21,6 +21,7 @@ from normandy_core.config import (
     check_executor,
     check_processes,
     check_store,
+    checkable,
     env_settings,
     load_credentials,
     read_config,
@@ -43,6 +44,7 @@ from normandy_core.plugins import (
 from normandy_core.registry import Registry, build_registry
 
 if TYPE_CHECKING:
+    from normandy_core._import_check import ImportChecks
     from normandy_core.binding import Signature
     from normandy_core.plan import Plan
 
@@ -120,12 +122,20 @@ def open_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     return Project(root, config, plugins, registry, problems)
 
 
-def signature_or_none(registry: Registry, name: str) -> Signature | None:
+def signature_or_none(
+    registry: Registry, name: str, imported: ImportChecks | None = None
+) -> Signature | None:
     """``name``'s signature, or ``None`` where it has a problem of its own (unknown, a
-    clash, cannot be imported), reported by the process checks."""
+    clash, cannot be imported), reported by the process checks. ``imported``: the checks
+    importing the modules elsewhere, asked where the source does not tell for certain."""
     if name not in registry or registry.clash(name) is not None:
         return None
     try:
+        if imported is not None:
+            from normandy_core.signatures import static_signature
+
+            found = static_signature(registry.get(name).target, name, imported.files)
+            return found if found is not None else imported.signature(name)
         return registry.signature(name)
     except ProcessLoadError:
         return None
@@ -155,15 +165,23 @@ def check_project(
     taken from earlier runs); ``extra``: problems found by the caller."""
     environ = os.environ if environ is None else environ
     config = project.config
-    problems = check_processes(
-        config, project.registry, flows, signatures=signatures, imports=imports
-    )
+    imported = None
+    if signatures and imports:  # the modules import in child processes meanwhile
+        from normandy_core._import_check import ImportChecks
+
+        imported = ImportChecks(project.registry, checkable(config, project.registry, flows))
+    problems: list[Problem] = []
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
-        problems += check_data_flow(
-            plan, lambda name: signature_or_none(project.registry, name), available
-        )
+        known: dict[str, Signature | None] = {}  # per process, not per task (10,000 of them)
+
+        def signature(name: str) -> Signature | None:
+            if name not in known:
+                known[name] = signature_or_none(project.registry, name, imported)
+            return known[name]
+
+        problems += check_data_flow(plan, signature, available)
     problems += list(extra)
     if signatures:
         name = executor or config.executor
@@ -174,6 +192,9 @@ def check_project(
             from_command_line=executor is not None,
         )
         problems += check_store(config)
+    problems[:0] = check_processes(
+        config, project.registry, flows, signatures=signatures, imports=imports, imported=imported
+    )
     env_name, env_problems = select_env(config, env)
     problems += env_problems
     settings: dict[str, Any] = {}

@@ -22,18 +22,27 @@ from normandy_core.errors import ProcessLoadError
 _MAX_HOPS = 4
 """How many ``from x import f`` re-exports are followed to the ``def``."""
 
+_Found = ast.FunctionDef | ast.AsyncFunctionDef | tuple[str, str] | None
+"""What a module's top-level name is: its ``def``, where it is imported from, or ``None``
+(anything else: an assignment, a class, a decorated function, a module…)."""
+
 _trees: dict[tuple[str, float], ast.Module] = {}
+_tables: dict[tuple[str, int], dict[str, _Found]] = {}
 
 
-def static_signature(target: str, name: str = "") -> Signature | None:
+def static_signature(
+    target: str, name: str = "", files: dict[str, Path | None] | None = None
+) -> Signature | None:
     """The :class:`Signature` of ``"module:function"`` read from the source, or ``None``
     where it cannot be known for certain without importing. Raises
-    :class:`ProcessLoadError` for a signature that cannot be served."""
+    :class:`ProcessLoadError` for a signature that cannot be served. ``files``: where
+    each module's file was found, kept by a caller reading many processes at once (a
+    check), which knows that nothing moves meanwhile."""
     module, _, attribute = target.partition(":")
     if not attribute or "." in attribute:
         return None  # Class.method and the like: import
     for _ in range(_MAX_HOPS):
-        found = _definition(module, attribute)
+        found = _definition(module, attribute, files)
         if found is None:
             return None
         if isinstance(found, tuple):  # re-exported: from module import attribute
@@ -43,42 +52,57 @@ def static_signature(target: str, name: str = "") -> Signature | None:
     return None
 
 
-def _definition(
-    module: str, attribute: str
-) -> ast.FunctionDef | ast.AsyncFunctionDef | tuple[str, str] | None:
+def _definition(module: str, attribute: str, files: dict[str, Path | None] | None) -> _Found:
     """The top-level ``def`` of ``attribute`` in ``module``, or where it is imported from,
     or ``None`` where it is anything else (or the source cannot be found)."""
-    path = module_file(module)
+    if files is None:
+        path = module_file(module)
+    elif module in files:
+        path = files[module]
+    else:
+        path = files[module] = module_file(module)
     if path is None:
         return None
     tree = _parse(path)
     if tree is None:
         return None
-    found: ast.FunctionDef | ast.AsyncFunctionDef | tuple[str, str] | None = None
-    for node in tree.body:  # the last binding of the name wins, as when the module runs
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == attribute:
-            found = None if node.decorator_list else node
+    key = (module, id(tree))  # a tree lives as long as its file is unchanged
+    table = _tables.get(key)
+    if table is None:
+        table = _tables[key] = _top_level(module, path, tree)
+    return table.get(attribute)
+
+
+def _top_level(module: str, path: Path, tree: ast.Module) -> dict[str, _Found]:
+    """What each top-level name of ``module`` is, read once for all its processes: the
+    last binding of a name wins, as when the module runs."""
+    table: dict[str, _Found] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            table[node.name] = None if node.decorator_list else node
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
-                if (alias.asname or alias.name) == attribute and alias.name != "*":
+                if alias.name != "*":
                     source = _absolute(module, path, node)
-                    found = (source, alias.name) if source else None
-        elif _binds(node, attribute):
-            found = None  # an assignment, a class, an import of a module…
-    return found
+                    table[alias.asname or alias.name] = (source, alias.name) if source else None
+        else:
+            for name in _bound(node):
+                table[name] = None  # an assignment, a class, an import of a module…
+    return table
 
 
-def _binds(node: ast.stmt, name: str) -> bool:
+def _bound(node: ast.stmt) -> list[str]:
+    """The names a top-level statement other than a ``def`` or a ``from`` import binds."""
     if isinstance(node, ast.ClassDef):
-        return node.name == name
+        return [node.name]
     if isinstance(node, ast.Import):
-        return any((a.asname or a.name.partition(".")[0]) == name for a in node.names)
+        return [a.asname or a.name.partition(".")[0] for a in node.names]
     targets: list[ast.expr] = []
     if isinstance(node, ast.Assign):
         targets = node.targets
     elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
         targets = [node.target]
-    return any(isinstance(t, ast.Name) and t.id == name for t in targets)
+    return [t.id for t in targets if isinstance(t, ast.Name)]
 
 
 def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str | None:

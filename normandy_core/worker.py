@@ -110,6 +110,10 @@ class TaskResult:
     """Variables of earlier steps whose existence it tested (``name in pipe.vars``)."""
     listed: bool = False
     """Whether it listed the variables' names (``pipe.vars.keys()``)."""
+    import_duration: float = 0.0
+    """Seconds it spent importing its process's module before its work began (``started``
+    is when the work began): 0 where the module was there already (preloaded, or imported
+    by an earlier task of this process)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -164,10 +168,12 @@ def run_task(
     its exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included, are its failure;
     only :class:`~normandy_core._interrupt.RunInterrupted` (a real Ctrl-C, ``serial``)
     goes through. ``capture``: of this process's descriptors 1 and 2 (a worker's own by
-    default). ``observe``, for a caller in this same process (``normandy_core.testing``):
-    called with the process's return value and ``None`` when it returns, with ``None``
-    and the exception when the attempt fails (both, where its return does not fit its
-    ``outputs``) — objects a :class:`TaskResult` cannot carry between processes."""
+    default). The result's ``started`` is when the work began: importing the process's
+    module first is counted apart (``import_duration``). ``observe``, for a caller in this
+    same process (``normandy_core.testing``): called with the process's return value and
+    ``None`` when it returns, with ``None`` and the exception when the attempt fails (both,
+    where its return does not fit its ``outputs``) — objects a :class:`TaskResult` cannot
+    carry between processes."""
     started = time.time()
     masker = Masker(call.masks)
     _untagged.masker = masker
@@ -199,8 +205,10 @@ def run_task(
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
+    load = _Load()
     try:
-        fn, signature = _load(call)
+        fn, signature = load(call)
+        started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, vars_.value))
@@ -213,6 +221,8 @@ def run_task(
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         if isinstance(exc, RunInterrupted):
             raise
+        if load.began and not load.ended:  # its import failed: no work of its began
+            started = load.end()
         if observe is not None:
             observe(None, exc)
         if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
@@ -226,6 +236,7 @@ def run_task(
                 error_type=type(exc).__name__,
                 error_message=message,
                 traceback=f"{type(exc).__name__}: {message}\n",
+                import_duration=load.seconds,
                 **_lineage(vars_),
             )
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
@@ -239,6 +250,7 @@ def run_task(
             error_type=type(exc).__name__,
             error_message=masker(_text(exc)),
             traceback=text,
+            import_duration=load.seconds,
             **_lineage(vars_),
         )
     finally:
@@ -262,6 +274,7 @@ def run_task(
         pid=os.getpid(),
         started=started,
         ended=time.time(),
+        import_duration=load.seconds,
         **_lineage(vars_),
     )
 
@@ -316,7 +329,29 @@ def _restore(handlers: dict[int, Any]) -> None:
                 signal.signal(sig, handler)
 
 
-def _load(call: TaskCall) -> tuple[Callable[..., Any], Signature]:
+class _Load:
+    """The process's function and signature, imported once per process; how long the
+    import took, where it happened now (``began``/``ended``: when, else 0)."""
+
+    began = ended = seconds = 0.0
+
+    def __call__(self, call: TaskCall) -> tuple[Callable[..., Any], Signature]:
+        cached = _imported.get(call.target)
+        if cached is None and call.target.partition(":")[0] in sys.modules:
+            cached = _import(call)  # preloaded: looked up, not imported
+        if cached is None:
+            self.began = time.time()
+            cached = _import(call)
+            self.end()
+        return cached
+
+    def end(self) -> float:
+        self.ended = time.time()
+        self.seconds = self.ended - self.began
+        return self.ended
+
+
+def _import(call: TaskCall) -> tuple[Callable[..., Any], Signature]:
     cached = _imported.get(call.target)
     if cached is None:
         if call.root not in sys.path:

@@ -2,15 +2,16 @@
 
 Each module has ``NAME``, ``TITLE`` and ``run(ctx) -> dict`` returning ``params`` (sizes),
 ``metrics`` (every series measured: median, min, max, samples), ``details`` and ``rows``
-(what the results table shows, with the targets).
+(what the results table shows, with the targets), and optionally ``notes`` (Markdown lines
+for RESULTS.md, under the workload's parameters).
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from workloads import chain, cpu, fanout, handoff, logs, reuse, scale, startup
+from workloads import chain, cpu, fanout, handoff, logs, realistic, reuse, scale, startup
 
 WORKLOADS: dict[str, ModuleType] = {
-    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse)
+    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic)
 }

@@ -9,8 +9,10 @@
   stores it, timed in one process on the fan-out's plan (200 no-op tasks, a fresh history:
   ``parts_bench.py fingerprint``), against the fan-out's overhead per task (whole
   commands, (200 − 1) tasks, as workload 1) measured in the same session; for the
-  hand-off, the content hash of 256 MiB (``parts_bench.py hash``), against the hand-off's
-  span (write + next step + read + sum). Targets: ≤ 10 % of each.
+  hand-off, what the content hash adds to writing 256 MiB the store's way (the write with
+  the store's hasher and with one that does nothing, alternating: ``parts_bench.py
+  hash``), against the hand-off's span (write + next step + read + sum). Targets: ≤ 10 %
+  of each.
 - **gc on 1,000 runs**: ``normandy gc --keep 20`` (whole command) on a project whose
   history holds 1,000 runs, each with two variables and a log folder; the reference is
   deleting the same 980 runs' folders with ``shutil.rmtree`` in one process. Target: < 2 s.
@@ -97,7 +99,8 @@ def run(ctx: Context) -> dict[str, Any]:
         run_project(handoff)
         t = json.loads(timing.read_text())
         samples.add("handoff.span", t["summed"] - t["created"])
-        samples.add("handoff.hash", _parts(folder, "hash", "--mib", str(mib))["seconds"])
+        parts = _parts(folder, "hash", "--mib", str(mib), "--dir", str(folder))
+        samples.add("handoff.hash", parts["seconds"])
 
     def gc() -> None:
         project = folder / "gc"
@@ -141,7 +144,8 @@ def run(ctx: Context) -> dict[str, Any]:
             (f"the fan-out's overhead per task, (whole command − 1-task) / {n - 1}",
              m["fanout.overhead_ms"]),
             target("≤ 10 % of it", "ratio", "<=", 0.1)),
-        row(TITLE, f"hand-off, {mib} MiB array: its content hash", "s", m["handoff.hash"],
+        row(TITLE, f"hand-off, {mib} MiB array: what its content hash adds to writing it", "s",
+            m["handoff.hash"],
             ("the hand-off's span: write + next step + read + sum", m["handoff.span"]),
             target("≤ 10 % of it", "ratio", "<=", 0.1)),
         row(TITLE, f"normandy gc --keep 20 on {runs:,} runs (whole command)", "s", m["gc.wall"],

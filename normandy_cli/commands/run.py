@@ -167,8 +167,12 @@ def run(
 def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:
     from normandy_core.masking import Masker, mask_values, secret_values
 
-    # a param holding a credential value is shown masked (SPEC 11)
-    shown = mask_values(plan.to_dict(), Masker(secret_values(checked.credentials)))
+    # a param holding a credential value is shown masked (SPEC 11); without credentials,
+    # there is nothing to look for in 10,000 tasks' params
+    shown = plan.to_dict()
+    secrets = secret_values(checked.credentials)
+    if secrets:
+        shown = mask_values(shown, Masker(secrets))
     if as_json:
         typer.echo(json.dumps({"env": checked.env, **shown}, indent=2, default=str))
     else:

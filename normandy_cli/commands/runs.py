@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from normandy_cli._options import JsonOpt, ProjectOpt
-from normandy_cli._output import reports_errors, secs, table, when
+from normandy_cli._output import imports_shown, reports_errors, secs, table, when
 
 
 @reports_errors
@@ -134,6 +134,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     for problem in record.log_problems:
         typer.echo(f"  log not written: {problem}")
     typer.echo("")
+    imports = imports_shown(t.import_duration for t in tasks)
     rows = []
     for t in tasks:
         status = label(t.status, t.tolerated, t.resumed, t.cached_from)
@@ -146,13 +147,13 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
                 status,
                 t.attempts,
                 secs(t.duration),
+                *([secs(t.import_duration)] if imports else []),
                 t.pid or "-",
                 error[:80],
             )
         )
-    typer.echo(
-        table(["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION", "PID", "ERROR"], rows)
-    )
+    headers = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
+    typer.echo(table([*headers, *["IMPORT"] * imports, "PID", "ERROR"], rows))
 
 
 def _run_dict(record: Any) -> dict[str, Any]:

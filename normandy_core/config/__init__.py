@@ -11,6 +11,7 @@ from normandy_core.config._checks import (
     check_executor,
     check_processes,
     check_store,
+    checkable,
 )
 from normandy_core.config._envs import env_settings, load_credentials, select_env
 from normandy_core.config._flows import FlowConfig, IterParam, ProcessEntry, StepConfig
@@ -32,6 +33,7 @@ __all__ = [
     "check_engine_sections",
     "check_executor",
     "check_processes",
+    "checkable",
     "check_store",
     "env_settings",
     "load_credentials",

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from normandy_core.config._model import ProjectConfig
 from normandy_core.config._schema import CONFS_SCHEMA, PROCESS_OPTIONS
 from normandy_core.errors import Problem, ProcessLoadError
 from normandy_core.registry import Registry
+
+if TYPE_CHECKING:
+    from normandy_core._import_check import ImportChecks
 
 
 def check_processes(
@@ -19,19 +23,26 @@ def check_processes(
     *,
     signatures: bool = True,
     imports: bool = True,
+    imported: ImportChecks | None = None,
 ) -> list[Problem]:
     """Problems with the processes used by ``flows`` (all flows when ``None``): unknown
     names (with a *did you mean*), names registered to several targets (each use of them,
     with every source and the ways out) and, with ``signatures``, processes whose
     signature cannot be served — and, with ``imports``, that cannot be imported.
 
-    Only the processes used by those flows are imported, each once; without ``imports``,
+    Only the processes used by those flows are imported, each module once, in child
+    processes side by side (:mod:`normandy_core._import_check`; ``imported``: those checks,
+    started by the caller, which did other checks meanwhile); without ``imports``,
     a signature is read from the module's source where that is certain (see
     :mod:`normandy_core.signatures`), and the module imported only where it is not.
     """
     names = list(config.flows) if flows is None else [f for f in flows if f in config.flows]
     problems: list[Problem] = []
     checked: dict[str, str | None] = {}
+    if signatures and imports:  # every module imported once, side by side, not here
+        from normandy_core._import_check import ImportChecks
+
+        checked = (imported or ImportChecks(registry, checkable(config, registry, names))).result()
     for flow in names:
         for step in config.flows[flow].steps:
             for entry in step.entries:
@@ -55,6 +66,16 @@ def check_processes(
                 if message is not None:
                     problems.append(entry.where.problem(message))
     return problems
+
+
+def checkable(
+    config: ProjectConfig, registry: Registry, flows: Iterable[str] | None = None
+) -> list[str]:
+    """The processes ``flows`` use (all flows when ``None``) whose signature can be checked:
+    known, and registered to one target."""
+    names = list(config.flows) if flows is None else [f for f in flows if f in config.flows]
+    used = (e.process for f in names for s in config.flows[f].steps for e in s.entries)
+    return [p for p in dict.fromkeys(used) if p in registry and registry.clash(p) is None]
 
 
 def _unknown(name: str, registry: Registry) -> str:

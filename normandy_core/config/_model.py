@@ -64,6 +64,9 @@ class ProjectConfig:
     otherwise; SPEC 13)."""
     keep_runs: int | None = None
     """``confs.keep_runs``: ``normandy gc --keep N`` after every run."""
+    preload: bool = True
+    """``confs.preload``: whether the ``local`` executor imports the run's process modules
+    once, in the process its workers are forked from, before the first task."""
     confs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     locations: Mapping[str, Location] = field(default_factory=dict)
     """Positions of ``confs`` keys (``"confs.envs"``, ``"confs.plugins[0]"``…) for messages."""
@@ -188,6 +191,7 @@ def read_config(
         store=store if isinstance(store, str) and store else None,
         cache=confs.get("cache") is True,
         keep_runs=confs.get("keep_runs") if isinstance(confs.get("keep_runs"), int) else None,
+        preload=confs.get("preload") is not False,
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
         engine_sections=MappingProxyType(engine_sections),

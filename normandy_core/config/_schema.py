@@ -53,6 +53,8 @@ CONFS_SCHEMA: dict[str, Any] = {
     # reuse (SPEC 13): the default for every task, and how many runs normandy gc keeps
     "cache": {"type": "boolean"},
     "keep_runs": {"type": "integer", "min": 1, "nullable": True},
+    # whether the local executor's fork server imports the process modules for the workers
+    "preload": {"type": "boolean"},
     "dask": {
         "type": "dict",
         "nullable": True,

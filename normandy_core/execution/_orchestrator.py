@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -130,6 +131,16 @@ class Orchestrator:
             console_events=self.options.console_events,
             on_started=self.inbox.started,
         )
+        setup = self._setup()
+        if getattr(executor_cls, "preloads", False) and setup.modules and self._every_task_runs():
+            # the fork server imports the process modules while the run is recorded and
+            # the pool starts (else at the first task: a task reused needs no import)
+            from normandy_core.executors.kit import preload
+
+            preload(
+                setup.modules, setup.sys_path, setup.log_queue, self.logs.level,
+                setup.first_modules,
+            )
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
@@ -142,7 +153,7 @@ class Orchestrator:
             guests,
             self._report_failure,
         )
-        executor = executor_cls(self.run.workers, self._setup())
+        executor = executor_cls(self.run.workers, setup)
         self._start(executor)
         self.run.where = executor.description
         scheduler = Scheduler(
@@ -163,7 +174,7 @@ class Orchestrator:
         # early (an error of the machine or of Normandy) is never recorded as a success.
         status, reason, bug = FAILED, None, None
         try:
-            with Interrupts():
+            with Interrupts(on_signal=self.inbox.interrupt):
                 self.reuse.recording = self.run.id  # recorded, so it may use others
                 self._borrow()
                 self.events.emit("run_started", self.run)
@@ -199,8 +210,31 @@ class Orchestrator:
         if self.options.address:
             options["address"] = self.options.address
         return WorkerSetup(
-            self.logs.queue, paths, MappingProxyType(options), str(self.run_dir), self.run.id
+            self.logs.queue,
+            paths,
+            MappingProxyType(options),
+            str(self.run_dir),
+            self.run.id,
+            *(self._modules() if self.project.config.preload else ((), ())),
         )
+
+    def _every_task_runs(self) -> bool:
+        """Whether no task of the plan can be reused (cache off, no ``--resume``)."""
+        if self.options.resume is not None:
+            return False
+        return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
+
+    def _modules(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The modules of the processes the plan runs, in the order of their first task;
+        and those of its first step."""
+        registry = self.project.registry
+
+        def modules(tasks: Iterable[Task]) -> tuple[str, ...]:
+            targets = (registry.get(t.process).target for t in tasks)
+            return tuple(dict.fromkeys(target.partition(":")[0] for target in targets))
+
+        steps = [step for flow in self.plan.flows for step in flow.steps if step.tasks]
+        return modules(self.plan.tasks()), modules(steps[0].tasks if steps else ())
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress
@@ -208,7 +242,7 @@ class Orchestrator:
         (:class:`~normandy_core.errors.ExecutorError`) or Ctrl-C while it connects leaves
         no run behind."""
         try:
-            with Interrupts():
+            with Interrupts(on_signal=self.inbox.interrupt):
                 self._record_start()
                 try:
                     executor.start()

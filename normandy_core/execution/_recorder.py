@@ -59,6 +59,7 @@ class HistoryRecorder(RunObserver):
             attempt.pid,
             attempt.error,
             attempt.fingerprint,
+            attempt.import_duration,
         )
         if attempt.reads or attempt.writes:
             self.history.lineage(

@@ -11,7 +11,7 @@ recorded with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from normandy_core.code import code_of
@@ -118,6 +118,13 @@ class Reuse:
         return self.base(task).with_reads(
             {name: h or ABSENT for name, h, _ in reads}, dict(checked), names
         )
+
+    def code_ahead(self, tasks: Iterable[Task]) -> None:
+        """Fingerprint the code of the processes of ``tasks`` now, at a moment the caller
+        would otherwise wait: a module's parse, and for a library whose distribution has
+        another name (``sklearn``: scikit-learn) a look-up that can take 0.1 s."""
+        for process in dict.fromkeys(task.process for task in tasks):
+            self._code_of(process)
 
     def _code_of(self, process: str) -> Code:
         spec = self.registry.get(process)

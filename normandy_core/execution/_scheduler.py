@@ -88,6 +88,7 @@ class Scheduler:
         """Wake at least this often while tasks run (a ``waiting`` event each time)."""
         self.reuse = reuse
         """Fingerprints the tasks and decides which earlier successes stand for them."""
+        self._ahead = False  # the processes' code fingerprinted ahead (see _step)
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self.attempts: dict[str, Attempt] = {}
@@ -138,6 +139,12 @@ class Scheduler:
                 self._cached(decision)
             else:
                 self._submit(task, state)
+        if state.pending and self.reuse is not None and not self._ahead:
+            # while the first workers start (the fork server imports the process modules
+            # for them), not later between two steps: parsing every process module and
+            # looking up its libraries' versions
+            self.reuse.code_ahead(self.plan.tasks())
+            self._ahead = True
         while state.pending or state.retry_at:
             now = time.time()
             for due, task in [r for r in state.retry_at if r[0] <= now]:
@@ -255,6 +262,11 @@ class Scheduler:
         error, result, crashed_pid = self._outcome_of(future, task)
         if result is not None:
             self._started(task, result.pid, result.started)
+            if result.import_duration:  # its duration is its work: the import is apart
+                attempt.started, attempt.import_duration = result.started, result.import_duration
+                outcome.import_duration += result.import_duration
+                if outcome.attempts == 1:
+                    outcome.started = result.started
         else:  # crashed or timed out: seen started, else from submission, on a known worker
             self._started(task, crashed_pid, attempt.submitted)
         outcome.pid = (result.pid if result else crashed_pid) or attempt.pid

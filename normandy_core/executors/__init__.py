@@ -41,7 +41,10 @@ class WorkerSetup:
     ``options`` are the engine's own settings: the mapping ``confs.<executor name>`` of
     the project (``confs.dask``), overridden by the command line (``--address``).
     ``store`` is the run's folder of the variables storage (a path or a URL): every
-    worker must reach it.
+    worker must reach it. ``modules`` are the modules of the processes the run may call,
+    which an engine may import ahead of the first task, once for all its workers (the
+    ``local`` executor's fork server does; empty with ``confs.preload: false``), in the
+    order the run first needs them; ``first_modules`` those the first step needs.
     """
 
     log_queue: Any
@@ -49,6 +52,8 @@ class WorkerSetup:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     store: str = ""
     run_id: str = ""
+    modules: tuple[str, ...] = ()
+    first_modules: tuple[str, ...] = ()
 
 
 class WorkerCrashed(Exception):
@@ -94,6 +99,11 @@ class Executor(ABC):
 
     #: where the tasks run, in words, for the run's first log line (set by ``start``)
     description: str = ""
+
+    #: whether the workers are forked from this process's fork server (the engine kit's
+    #: :func:`~normandy_core.executors.kit.warm_up`), which can import the run's process
+    #: modules for them as soon as the plan is known (``setup.modules``)
+    preloads: bool = False
 
     def __init__(self, workers: int, setup: WorkerSetup) -> None:
         self.workers = workers

@@ -13,7 +13,8 @@ guarantees, wherever it runs them. The ``local`` executor is built from it, and 
   task's lines come before the orchestrator's line about it).
 - :func:`record_to_dict` / :func:`dict_to_record` — a record as plain data, for a transport
   that does not pickle (JSON, a Dask event).
-- :func:`warm_up` — start the fork server that pools fork their workers from.
+- :func:`warm_up` — start the fork server that pools fork their workers from, and
+  :func:`preload` — have it import the run's process modules once, for every worker.
 
 In the orchestrator, an engine puts every record that comes back on ``setup.log_queue``
 (:class:`~normandy_core.executors.WorkerSetup`): they reach the console and the log files,
@@ -29,12 +30,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from normandy_core._packets import PacketQueue
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
 from normandy_core.executors._forkserver import mp_context, warm_up
 from normandy_core.executors._pool import WorkerPool
+from normandy_core.executors._preload import BUDGET, describe, release, second, start_second
 from normandy_core.logs import is_lines, lines_records, start_notice
 from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
@@ -45,6 +48,7 @@ __all__ = [
     "WorkerCrashed",
     "dict_to_record",
     "mp_context",
+    "preload",
     "record_to_dict",
     "start_notice",
     "warm_up",
@@ -67,7 +71,13 @@ class ChildPool:
     ``log_queue`` receives the records of the tasks: the run's own queue for an engine in
     the orchestrator (``setup.log_queue``), or a :class:`RecordRelay`'s queue for one that
     forwards them from elsewhere (then ``mark_ends``). ``sys_path``: folders the workers
-    import from first (the project's root and ``src/``).
+    import from first (the project's root and ``src/``). ``preload``: modules the fork
+    server imports before it forks the first worker, where ``normandy run`` started it
+    (:func:`warm_up`; see :mod:`normandy_core.executors._preload`): it is told at the
+    first :meth:`submit` (with nothing to import, where ``preload`` is empty), and what it
+    did is logged on ``log_queue``. ``first``: those of them the first tasks need, where
+    fewer (see :func:`preload`): once a task needs a module its workers lack and none is
+    running, the pool moves to workers of the server that imported them all.
     """
 
     def __init__(
@@ -77,17 +87,32 @@ class ChildPool:
         sys_path: Iterable[str] = (),
         *,
         mark_ends: bool = False,
+        preload: Iterable[str] = (),
+        first: Iterable[str] = (),
     ) -> None:
-        self._pool = WorkerPool(
-            size, _init, (log_queue, tuple(sys_path), mark_ends), mp_context()
-        )
+        self._sys_path = tuple(sys_path)
+        self._size = size
+        self._initargs = (log_queue, self._sys_path, mark_ends)
+        self._pool = WorkerPool(size, _init, self._initargs, mp_context())
         self._run = _run_marked if mark_ends else run_task
+        self._log_queue = log_queue
+        self._preload: tuple[str, ...] | None = tuple(preload)
+        self._first = tuple(first)
+        self._have = frozenset(self._first or self._preload)
+        self._moved = False
+        self._running: set[Future[Any]] = set()
 
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
         """Run one attempt; the future ends with its result, :class:`WorkerCrashed` (its
         worker died: ``exitcode``, ``pid``) or :class:`TaskTimedOut`. Cancelling it stops
         the worker running it."""
+        if self._preload is not None:  # before the first worker is forked
+            preload(self._preload, self._sys_path, self._log_queue, call.log_level, self._first)
+            self._preload = None
+        self._move(call)
         inner = self._pool.schedule(self._run, (call,), timeout)
+        self._running.add(inner)
+        inner.add_done_callback(self._running.discard)
         outer: Future[TaskResult] = Future()
         expired = self._pool.expired
 
@@ -112,10 +137,67 @@ class ChildPool:
         inner.add_done_callback(done)
         return outer
 
+    def _move(self, call: TaskCall) -> None:
+        """To workers of the second fork server, where ``call`` needs a module this pool's
+        workers lack that it imported, and no task runs here (between two steps)."""
+        other = second()
+        if self._moved or other is None or self._running:
+            return
+        module = call.target.partition(":")[0]
+        if module in self._have or module not in other.modules:
+            return
+        self._moved = True  # whatever happens now: once
+        if not other.ready.wait(BUDGET + 5) or not other.ok:  # it gives up after BUDGET
+            return  # its workers import the module themselves
+        old = self._pool
+        self._pool = WorkerPool(self._size, _init, self._initargs, other.context)
+        self._have = other.imported
+        old.close()
+
     def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
         """Stop the workers (with ``cancel``, the running tasks too; else once they end);
         what their tasks started is killed, and a worker that will not stop dies."""
         self._pool.close(cancel=cancel, timeout=timeout)
+
+
+def preload(
+    modules: Iterable[str],
+    sys_path: Iterable[str],
+    log_queue: Any,
+    level: int,
+    first: Iterable[str] = (),
+) -> None:
+    """Tell the fork server that :func:`warm_up` started to import ``modules`` now (with
+    ``sys_path`` first on its path), for every worker forked from it; what it did is logged
+    on ``log_queue`` at ``level``. Only the first call of a process tells it (a
+    :class:`ChildPool` calls it at its first task); without a server started by
+    :func:`warm_up`, it does nothing. See :mod:`normandy_core.executors._preload`.
+
+    ``first``: the modules the first tasks need, where fewer than ``modules``: the server
+    imports only those, so that the first tasks need not wait for the others, and a second
+    server imports them all meanwhile, for the workers of the later tasks."""
+    modules, first = tuple(modules), tuple(first)
+    paths = tuple(sys_path)
+    if not first or set(first) >= set(modules):
+        release(modules, paths, partial(_preloaded, log_queue, level, "the fork server"))
+    elif release(first, paths, partial(_preloaded, log_queue, level, "the fork server")):
+        where = "a second fork server, for the later steps' workers"
+        start_second(modules, paths, partial(_preloaded, log_queue, level, where))
+
+
+def _preloaded(log_queue: Any, level: int, where: str, reply: dict[str, Any]) -> None:
+    """A fork server's account of its imports, for the run's log (at the run's ``level``,
+    as the tasks' records)."""
+    for warning, text in describe(reply, where):
+        levelno = logging.WARNING if warning else logging.INFO
+        if levelno < level:
+            continue
+        record = logging.LogRecord("normandy.preload", levelno, "", 0, text, None, None)
+        record.flow, record.key, record.event = None, None, not warning
+        try:
+            log_queue.put(record)
+        except Exception:  # noqa: BLE001 - the run's end closed the queue: not worth more
+            return
 
 
 def not_run(call: TaskCall, exc: BaseException) -> TaskResult:

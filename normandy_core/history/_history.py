@@ -144,13 +144,14 @@ class History(Lineage):
         pid: int | None,
         error: TaskError | None = None,
         fingerprint: Fingerprint | None = None,
+        import_duration: float = 0.0,
     ) -> None:
         self._submit(
             [
                 (
                     "UPDATE attempts SET status = ?, started = COALESCE(?, started), ended = ?, "
                     "pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
-                    "fingerprint = ?, fingerprint_parts = ? "
+                    "fingerprint = ?, fingerprint_parts = ?, import_duration = ? "
                     "WHERE run_id = ? AND key = ? AND attempt = ?",
                     (
                         status,
@@ -159,6 +160,7 @@ class History(Lineage):
                         pid,
                         *_error(error),
                         *_fingerprint(fingerprint),
+                        import_duration,
                         run_id,
                         key,
                         attempt,
@@ -177,7 +179,7 @@ class History(Lineage):
                     "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
                     "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
                     "traceback = ?, variables = ?, resumed = ?, fingerprint = ?, "
-                    "fingerprint_parts = ?, cached_from = ?, reason = ? "
+                    "fingerprint_parts = ?, cached_from = ?, reason = ?, import_duration = ? "
                     "WHERE run_id = ? AND key = ?",
                     (
                         outcome.status,
@@ -193,6 +195,7 @@ class History(Lineage):
                         *_fingerprint(outcome.fingerprint),
                         outcome.cached_from,
                         outcome.reason,
+                        outcome.import_duration,
                         run_id,
                         outcome.task.key,
                     ),

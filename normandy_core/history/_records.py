@@ -122,6 +122,9 @@ class TaskRecord:
     """The run whose success this task reused (status ``cached``)."""
     reason: str | None = None
     """Why it ran, or was reused (``--explain``'s words)."""
+    import_duration: float = 0.0
+    """Seconds its attempts spent importing the process's module, apart from its
+    ``duration`` (``started`` is when its work began)."""
 
     @property
     def duration(self) -> float | None:
@@ -143,6 +146,8 @@ class AttemptRecord:
     error_type: str | None
     error_message: str | None
     fingerprint: str | None = None
+    import_duration: float = 0.0
+    """Seconds its worker spent importing the process's module before ``started``."""
 
     @property
     def duration(self) -> float | None:
@@ -242,6 +247,7 @@ def task_record(row: sqlite3.Row) -> TaskRecord:
         fingerprint=row["fingerprint"],
         cached_from=row["cached_from"],
         reason=row["reason"],
+        import_duration=_import_duration(row),
     )
 
 
@@ -256,4 +262,12 @@ def attempt_record(row: sqlite3.Row) -> AttemptRecord:
         error_type=row["error_type"],
         error_message=row["error_message"],
         fingerprint=row["fingerprint"],
+        import_duration=_import_duration(row),
     )
+
+
+def _import_duration(row: sqlite3.Row) -> float:
+    """0 for a row of a database made before the column (a development version 2)."""
+    if "import_duration" not in row.keys():  # noqa: SIM118 - a Row's `in` looks at values
+        return 0.0
+    return float(row["import_duration"] or 0.0)

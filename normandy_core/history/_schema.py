@@ -88,6 +88,10 @@ ALTER TABLE tasks ADD COLUMN cached_from TEXT;
 -- why it ran (or was reused): --explain's words, kept for whoever asks later
 ALTER TABLE tasks ADD COLUMN reason TEXT;
 CREATE INDEX IF NOT EXISTS tasks_by_key ON tasks (key, status);
+-- honest durations: the seconds an attempt's worker spent importing its process's module
+-- before its work began (its started), and their sum for the task
+ALTER TABLE attempts ADD COLUMN import_duration REAL NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN import_duration REAL NOT NULL DEFAULT 0;
 -- retention: a pruned run keeps its rows; its variables and logs are gone
 ALTER TABLE runs ADD COLUMN pruned REAL;
 -- the runs whose stored variables a run uses (reused, resumed, a partial run's inputs):

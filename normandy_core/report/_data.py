@@ -24,6 +24,8 @@ class Attempt:
     pid: int | None
     error: str | None
     """``Type: message`` of a failed attempt."""
+    import_duration: float = 0.0
+    """Seconds its worker spent importing the process's module before ``started``."""
 
     @property
     def duration(self) -> float | None:
@@ -97,7 +99,13 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
 def _attempt(record: AttemptRecord) -> Attempt:
     error = f"{record.error_type}: {record.error_message}" if record.error_type else None
     return Attempt(
-        record.attempt, record.status, record.started, record.ended, record.pid, error
+        record.attempt,
+        record.status,
+        record.started,
+        record.ended,
+        record.pid,
+        error,
+        record.import_duration,
     )
 
 

@@ -149,6 +149,9 @@ def _totals(view: RunView) -> str:
         ("task time", fmt_secs(busy), ""),
         ("parallelism", f"{busy / wall:.1f}×" if wall > 0 else "-", ""),
     ]
+    imports = sum(t.record.import_duration for t in view.tasks)
+    if imports >= 0.0005:  # workers that imported a process's module: not task time
+        cards.append(("import time", fmt_secs(imports), ""))
     items = "".join(
         f'<div class="card {css}"><span class="n">{esc(n)}</span><span class="what">'
         f"{esc(what)}</span></div>"
@@ -248,6 +251,9 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
         ("started", esc(fmt_time(r.started))),
         ("ended", esc(fmt_time(r.ended))),
     ]
+    if r.import_duration >= 0.0005:
+        took = fmt_secs(r.import_duration)
+        facts.append(("import", f"{took} before its work (not in its duration)"))
     if task.reads or task.writes:
         facts.append(("in", _accesses(task.reads)))
         facts.append(("out", _accesses(task.writes)))

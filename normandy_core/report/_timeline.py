@@ -298,6 +298,8 @@ def _tooltip(task: TaskView, attempt: Attempt) -> str:
         parts[-1] += " (tolerated)"
     if attempt.duration is not None:
         parts.append(fmt_secs(attempt.duration))
+    if attempt.import_duration >= 0.0005:  # before the bar: the worker imported the module
+        parts.append(f"import {fmt_secs(attempt.import_duration)} before it (not in it)")
     if attempt.pid:
         parts.append(f"worker {attempt.pid}")
     if attempt.started:

@@ -15,8 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -262,6 +260,9 @@ def place(text: str | Path | Place) -> Place:
     if proto is None:
         return LocalPlace(Path(text).expanduser())
     if proto in _LOCAL_PROTOCOLS:
+        import urllib.parse
+        import urllib.request  # 6 ms (ssl, http): only for a file:// store
+
         parsed = urllib.parse.urlparse(text)
         return LocalPlace(Path(urllib.request.url2pathname(parsed.path)))
     from normandy_core.store._fsspec import FsspecPlace  # only for remote stores

@@ -36,6 +36,30 @@ def test_start_up_imports_neither_the_engine_nor_rich():
     assert result.stdout.strip() == "[]"
 
 
+def test_validate_does_not_load_the_pool(make_project):
+    """Listing the executors to check the one chosen imports neither the pool (pebble)
+    nor the engine kit: ``validate`` on many processes is mostly start-up."""
+    root = make_project(
+        "confs: {envs: {dev: {}}, processes: {p: 'mod:p'}}\n"
+        "flows: {f: {tags: [default], steps: {s: [p]}}}\n",
+        {"mod.py": "def p(params):\n    pass\n"},
+    )
+    code = (
+        "import sys\n"
+        "from normandy_cli.app import main\n"
+        "try:\n"
+        "    main(['validate'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print([m for m in ('pebble', 'normandy_core.executors.kit') if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_version_answers_without_loading_the_command_line_framework():
     code = (
         "import sys\n"

@@ -658,14 +658,19 @@ def _start(root: Path, *args: str) -> subprocess.Popen:
 def _wait_for_workers(proc: subprocess.Popen, root: Path) -> list[int]:
     """The pids of the two sleeping tasks, once both have started."""
     pid_files = [out_file(root, "pid-a"), out_file(root, "pid-b")]
+    _wait_for_files(proc, pid_files)
+    return [int(p.read_text()) for p in pid_files]
+
+
+def _wait_for_files(proc: subprocess.Popen, files: list[Path]) -> None:
+    """Until every file is written (within 30 s, while the run goes on)."""
     deadline = time.monotonic() + 30
-    while not all(p.exists() and p.read_text() for p in pid_files):
+    while not all(p.exists() and p.read_text() for p in files):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             _, stderr = proc.communicate(timeout=10)
             pytest.fail(f"the tasks never started (exit {proc.returncode}):\n{stderr}")
         time.sleep(0.05)
-    return [int(p.read_text()) for p in pid_files]
 
 
 def _kill_everything(proc: subprocess.Popen, below: Iterable[int]) -> None:
@@ -730,17 +735,89 @@ def test_a_signal_stops_the_run_and_its_workers(project, signum, executor):
     assert "Traceback" not in stderr
 
 
+# where a signal lands, its exception can be lost: in a plugin's hook that swallows
+# whatever interrupts it (a notifier's ``except BaseException`` around a slow call), in a
+# garbage collector's callback (Dask installs one: there the loss was seen), a ``__del__``
+SWALLOWING = """
+import gc
+import os
+import time
+from pathlib import Path
+
+from normandy_core import hookimpl
+
+armed = False
+
+
+def _slow():
+    out = Path(os.environ["NORMANDY_TEST_OUT"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "swallowing").write_text("1")
+    time.sleep(30)
+
+
+def _collecting(phase, info):
+    global armed
+    if armed and phase == "start":
+        armed = False
+        _slow()
+
+
+gc.callbacks.append(_collecting)
+
+
+@hookimpl
+def normandy_before_process(task):
+    global armed
+    if task.params.get("which") != "b":
+        return
+    if os.environ["HOW"] == "gc":
+        armed = True
+        gc.collect()
+        return
+    try:
+        _slow()
+    except BaseException:
+        pass
+"""
+
+
+@pytest.mark.parametrize("how", ["except", "gc"])
+def test_a_signal_whose_exception_is_lost_still_stops_the_run(make_project, monkeypatch, how):
+    """The signal lands in a plugin's hook that swallows the exception, or in a garbage
+    collector's callback, where Python loses it: the run stops all the same, at its next
+    wait, instead of waiting for its tasks to end; no report of the lost exception."""
+    monkeypatch.setenv("HOW", how)
+    root = make_project(
+        HEAD.replace("[procs, watcher]", "[procs, watcher, swallowing]") + SLEEPING,
+        {"procs.py": PROCS, "watcher.py": WATCHER, "swallowing.py": SWALLOWING},
+    )
+    proc = _start(root)
+    try:
+        _wait_for_files(proc, [out_file(root, "pid-a"), out_file(root, "swallowing")])
+        below = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=15)
+    except BaseException:
+        _kill_everything(proc, ())
+        raise
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    data = json.loads(stdout)
+    assert data["status"] == "interrupted"
+    assert tasks_by_name(data)["f.s.pid_sleep[a]"]["status"] == "interrupted"
+    assert tasks_by_name(data)["f.after.mark"]["status"] == "not started"
+    assert not wait_until_gone(below, within=5.0)
+    assert not out_file(root, "woke-a").exists()
+
+
 def test_a_task_that_ignores_sigterm_does_not_make_serial_deaf_to_it(project):
     """Under serial a process runs in normandy itself: one that ignored SIGTERM took the
     orchestrator's handler away, and a later SIGTERM no longer stopped the run."""
     root = project(SLEEPING.replace("      s:\n", "      first: [deaf]\n      s:\n", 1))
     proc = _start(root, "--executor", "serial")
     try:
-        pid_file = out_file(root, "pid-a")
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text()):
-            assert proc.poll() is None and time.monotonic() < deadline, "never started"
-            time.sleep(0.05)
+        _wait_for_files(proc, [out_file(root, "pid-a")])
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=30)
     except BaseException:

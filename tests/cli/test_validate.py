@@ -411,3 +411,59 @@ def _without_root_powers() -> list[str]:
     if setpriv is None:
         pytest.skip("root reads any file, and setpriv is missing to take that power away")
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+# -- importing the process modules (issue 16) ---------------------------------------------------
+
+IMPORTS = """
+confs:
+  processes: {one: "mod_a:run", two: "mod_b:run", three: "mod_b:other"}
+  envs: {dev: {}}
+flows:
+  main:
+    tags: [default]
+    steps:
+      first: [one, two]
+      second: [three]
+"""
+
+NOTED = """
+import os
+from pathlib import Path
+
+with open(Path(__file__).resolve().parent / "imports.txt", "a") as noted:
+    noted.write(f"{__name__} {os.getpid()} {os.getppid()}\\n")
+
+
+def run():
+    pass
+
+
+def other():
+    pass
+"""
+
+
+def test_validate_imports_each_module_once_outside_its_own_process(normandy, make_project):
+    root = make_project(IMPORTS, {"mod_a.py": NOTED, "mod_b.py": NOTED})
+    result = normandy("validate", cwd=root)
+    assert result.returncode == 0, result.output
+    lines = [line.split() for line in (root / "imports.txt").read_text().splitlines()]
+    assert sorted(name for name, _, _ in lines) == ["mod_a", "mod_b"]  # each once
+    parents = {int(parent) for _, _, parent in lines}
+    if (os.cpu_count() or 1) > 1:  # side by side, in children of the normandy process
+        (normandy_pid,) = parents
+        assert normandy_pid != os.getpid()
+        assert normandy_pid not in {int(pid) for _, pid, _ in lines}
+
+
+def test_a_module_that_kills_its_importer_is_reported(normandy, make_project):
+    dies = "import os\nos._exit(3)\n\ndef run():\n    pass\n\ndef other():\n    pass\n"
+    root = make_project(IMPORTS, {"mod_a.py": NOTED, "mod_b.py": dies})
+    result = normandy("validate", cwd=root)
+    assert "exit status" in result.stderr or (os.cpu_count() or 1) == 1
+    assert result.returncode == 2, result.output
+    if (os.cpu_count() or 1) > 1:
+        assert "importing process 'two' ended the process importing it (exit status 3)" in (
+            result.stderr
+        )

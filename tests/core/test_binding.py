@@ -52,6 +52,12 @@ maker = Maker()
 
 def redefined(a): ...
 def redefined(b, c=2): ...
+
+def rebound(rows): ...
+rebound = functools.partial(plain, shuttles=None)
+
+def shadowed(rows): ...
+import json as shadowed
 '''
 
 PACKAGE_INIT = "from .impl import plain as exported\nfrom .impl import *\n"
@@ -99,7 +105,9 @@ def test_the_source_and_the_function_give_one_signature(module: str, function: s
     assert from_source == signature_of(getattr(imported, function)) == CASES[function]
 
 
-@pytest.mark.parametrize("function", ["decorated", "made", "maker", "Maker", "mapping_type"])
+@pytest.mark.parametrize(
+    "function", ["decorated", "made", "maker", "Maker", "mapping_type", "rebound", "shadowed"]
+)
 def test_what_the_source_cannot_tell_is_left_to_an_import(module: str, function: str) -> None:
     assert static_signature(f"{module}:{function}") is None
     assert static_signature(f"{module}:nowhere") is None

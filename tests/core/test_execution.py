@@ -322,6 +322,9 @@ class Reusing:
     def of_attempt(self, task: Task, *args: Any) -> None:
         return None
 
+    def code_ahead(self, tasks: Any) -> None:
+        return None
+
     def decide(self, task: Task) -> Decision:
         if task.key not in self.reused:
             return Decision(task, None, "no earlier success")

@@ -36,7 +36,6 @@ from normandy_core.executors.dask._protocol import (
     Reply,
     started_marker,
 )
-from normandy_core.executors.kit import dict_to_record
 
 if TYPE_CHECKING:  # not imported to list the executors (normandy list, validate)
     from normandy_core.worker import TaskCall, TaskResult
@@ -170,6 +169,8 @@ class DaskExecutor(Executor):
         _, message = event
         if not isinstance(message, dict) or message.get("run") != self.setup.run_id:
             return
+        from normandy_core.executors.kit import dict_to_record
+
         for data in message.get("records", ()):
             self.setup.log_queue.put(dict_to_record(data))
 
