@@ -227,20 +227,10 @@ def run_task(
             observe(None, exc)
         if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
             message = f"task {call.key} (process {call.process!r}): {exc}"
-            return TaskResult(
-                key=call.key,
-                ok=False,
-                pid=os.getpid(),
-                started=started,
-                ended=time.time(),
-                error_type=type(exc).__name__,
-                error_message=message,
-                traceback=f"{type(exc).__name__}: {message}\n",
-                import_duration=load.seconds,
-                **_lineage(vars_),
-            )
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
-        text = masker.format_exception(exc, tb)
+            text = f"{type(exc).__name__}: {message}\n"
+        else:
+            tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
+            message, text = masker(_text(exc)), masker.format_exception(exc, tb)
         return TaskResult(
             key=call.key,
             ok=False,
@@ -248,7 +238,7 @@ def run_task(
             started=started,
             ended=time.time(),
             error_type=type(exc).__name__,
-            error_message=masker(_text(exc)),
+            error_message=message,
             traceback=text,
             import_duration=load.seconds,
             **_lineage(vars_),
