@@ -10,7 +10,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -19,17 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from normandy_core.testing._project import normandy_command  # the plugin's, shared
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-
-
-def normandy_command() -> list[str]:
-    """The installed console script next to this interpreter, else ``python -m``."""
-    script = Path(sys.executable).parent / "normandy"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("normandy")
-    return [found] if found else [sys.executable, "-m", "normandy_cli"]
 
 
 @dataclass

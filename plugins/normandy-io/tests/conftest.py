@@ -18,6 +18,7 @@ import pytest
 
 from normandy_core.pipe import Pipe
 from normandy_core.store import Variables
+from normandy_core.testing._project import normandy_command  # the plugin's, shared
 
 PLUGIN = Path(__file__).resolve().parents[1]
 # the unit tests import the source tree, installed or not (the end-to-end ones install it)
@@ -91,15 +92,6 @@ def _pid_alive(pid: int) -> bool:
             return False
         return True
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def normandy_command() -> list[str]:
-    """The ``normandy`` console script next to this interpreter, else ``python -m``."""
-    script = Path(sys.executable).parent / "normandy"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("normandy")
-    return [found] if found else [sys.executable, "-m", "normandy_cli"]
 
 
 @dataclass
