@@ -153,19 +153,22 @@ def input_values(
     signature: Signature, mapped: Mapping[str, str], read: Callable[[str], Any]
 ) -> dict[str, Any]:
     """The inputs to call a process with: ``read(variable)`` for each (raising
-    ``KeyError`` where it does not exist), the default left to Python where an optional
-    input's variable does not exist. :class:`MissingInput` for a required one."""
+    ``KeyError`` where it does not exist, with a ``reason`` attribute to say why in other
+    words), the default left to Python where an optional input's variable does not
+    exist. :class:`MissingInput` for a required one."""
     values: dict[str, Any] = {}
     for param in signature.inputs:
         variable = mapped.get(param.name, param.name)
         try:
             values[param.name] = read(variable)
-        except KeyError:
+        except KeyError as exc:
             if param.optional:
                 continue
             via = f" (variable {variable!r})" if variable != param.name else ""
+            reason = getattr(exc, "reason", None)  # a dataset's own words
             raise MissingInput(
-                f"its input {param.name!r}{via} does not exist: no earlier step of the flow "
-                "wrote it"
+                reason
+                or f"its input {param.name!r}{via} does not exist: no earlier step of the "
+                "flow wrote it"
             ) from None
     return values

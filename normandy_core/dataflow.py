@@ -13,12 +13,15 @@ is found at once and positioned at the entry that has it:
 A variable written only through ``pipe.vars`` is not known here: declare it in the
 ``outputs`` of the task that writes it (a process that returns nothing and writes its
 declared outputs through ``pipe.vars`` fits its ``outputs``).
+
+Inputs and outputs named like a dataset (``confs.datasets``) are not variables: their
+checks are :mod:`normandy_core.datasets._checks`'.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from normandy_core.binding import Signature
 from normandy_core.config import Location
@@ -33,12 +36,15 @@ def check_data_flow(
     plan: Plan,
     signature_of: SignatureOf,
     available: Mapping[str, Mapping[str, str]] | None = None,
+    datasets: Collection[str] = (),
 ) -> list[Problem]:
     """Every problem of the data flow of ``plan``'s flows. ``available``: per flow, the
-    variables there before its first step (name -> what made them), for a partial run."""
+    variables there before its first step (name -> what made them), for a partial run;
+    ``datasets``: the names of the datasets, left to their own checks."""
     problems: dict[tuple[str, int, int, str], Problem] = {}
     for flow in plan.flows:
-        for problem in _check_flow(flow, signature_of, dict((available or {}).get(flow.name, {}))):
+        made = dict((available or {}).get(flow.name, {}))
+        for problem in _check_flow(flow, signature_of, made, frozenset(datasets)):
             problems.setdefault(
                 (problem.file, problem.line, problem.column, problem.message), problem
             )
@@ -49,7 +55,9 @@ def outputs_of(task: Task) -> tuple[str, ...]:
     return task.outputs.names if task.outputs is not None else ()
 
 
-def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> list[Problem]:
+def _check_flow(
+    flow: Flow, signature_of: SignatureOf, made: dict[str, str], datasets: frozenset[str]
+) -> list[Problem]:
     """``made``: variable -> the task (key) of an earlier step that outputs it."""
     problems: list[Problem] = []
     for step in flow.steps:
@@ -57,14 +65,16 @@ def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> 
         for task in step.tasks:
             signature = signature_of(task.process)
             if signature is not None:
-                problems += _inputs(task, signature, made, flow.name, step.name)
+                problems += _inputs(task, signature, made, flow.name, step.name, datasets)
             for variable in task.reads:
-                if variable not in made:
+                if variable not in made and variable not in datasets:
                     message = f"{task.name!r} reads {variable!r} (inputs)" + _missing(
                         variable, made, flow.name, step.name
                     )
                     problems.append(_at(task, "inputs", message))
             for name in outputs_of(task):
+                if name in datasets:
+                    continue
                 other = in_step.get(name)
                 if other is None:
                     in_step[name] = task
@@ -93,7 +103,12 @@ def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> 
 
 
 def _inputs(
-    task: Task, signature: Signature, made: Mapping[str, str], flow: str, step: str
+    task: Task,
+    signature: Signature,
+    made: Mapping[str, str],
+    flow: str,
+    step: str,
+    datasets: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     problems = []
     for mapped in task.inputs:
@@ -109,7 +124,7 @@ def _inputs(
             )
     for param in signature.inputs:
         variable = task.inputs.get(param.name, param.name)
-        if param.optional or variable in made:
+        if param.optional or variable in made or variable in datasets:
             continue
         via = f" (variable {variable!r})" if variable != param.name else ""
         message = (

@@ -18,6 +18,7 @@ the command line turns them into a message and an exit status, never a traceback
     ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
     ├── ReportError               a run's report cannot be written
     ├── VariableNotFoundError     a past run's variable asked for is not there
+    ├── DatasetError              a dataset cannot be listed, stamped or loaded here
     └── ProjectExistsError        create-project would overwrite files
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
@@ -30,6 +31,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "DatasetError",
     "DuplicateProcessError",
     "ExecutorError",
     "HistoryError",
@@ -153,6 +155,12 @@ class ReportError(NormandyError):
 class VariableNotFoundError(NormandyError):
     """``normandy_core.load`` or ``normandy vars`` asked for a variable that no recorded
     run holds (or no longer holds)."""
+
+
+class DatasetError(NormandyError):
+    r"""A dataset (``confs.datasets``) cannot be used where asked: ``normandy_core.load``
+    of a dataset that does not exist or whose type cannot be imported, a version that is
+    not there. Problems of the configuration itself are ``ConfigError``."""
 
 
 class ProjectExistsError(NormandyError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from normandy_core.datasets._access import DatasetAccess
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
 from normandy_core.status import (
@@ -54,6 +55,8 @@ class Attempt:
     size ``None``: it looked for the variable, which did not exist)."""
     writes: tuple[tuple[str, str, int, str], ...] = ()
     """``(variable, content hash, size, type)`` of what it wrote."""
+    datasets: tuple[DatasetAccess, ...] = ()
+    """The datasets it read and wrote (SPEC 16): stamps, content hashes, versions."""
     fingerprint: Fingerprint | None = None
     import_duration: float = 0.0
     """Seconds its worker spent importing the process's module before ``started`` (0

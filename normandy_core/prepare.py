@@ -4,7 +4,7 @@ resumed run's successes and variables found. The command only parses, calls and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from normandy_core.errors import Problem, SelectionError
@@ -46,21 +46,23 @@ def prepare_run(
     executor: str | None = None,
     resume: str | None = None,
     part: tuple[Sequence[str], Sequence[str], Sequence[str]] = ((), (), ()),
+    load_versions: Mapping[str, str] | None = None,
 ) -> PreparedRun:
     """Check ``project`` for ``selection`` (every problem at once, as one
     :class:`~normandy_core.errors.ConfigError`) and plan it. With ``resume`` (a run id or
     ``last``), the tags, flows and env are that run's and so are its params, under those
     of ``selection`` (``--param``): its successes are reused where nothing they depend on
     changed. ``part``: the ``--from``, ``--to`` and ``--only`` patterns: part of the
-    flows runs, its inputs made by what does not run taken from earlier runs."""
+    flows runs, its inputs made by what does not run taken from earlier runs.
+    ``load_versions``: ``--load-version`` (dataset -> the run id of the version to load)."""
     if resume is None:
-        return _prepared(project, selection, env, executor, part)
+        return _prepared(project, selection, env, executor, part, load_versions)
     history = History(project.root / ".normandy")
     try:
         record = history.get(resume)
         then = selection_of(record)
         selection = Selection(then.tags, then.flows, {**then.params, **selection.params})
-        prepared = _prepared(project, selection, record.env, executor, part)
+        prepared = _prepared(project, selection, record.env, executor, part, load_versions)
         store = store_root(project.root, project.config.store)
         resumed = prepare_resume(history, record, prepared.plan, store)
     finally:
@@ -74,6 +76,7 @@ def _prepared(
     env: str | None,
     executor: str | None,
     part: tuple[Sequence[str], Sequence[str], Sequence[str]],
+    load_versions: Mapping[str, str] | None = None,
 ) -> PreparedRun:
     plan = None
     flows = None
@@ -99,6 +102,7 @@ def _prepared(
         plan=plan,
         available=available,
         extra=problems,
+        load_versions=load_versions,
     )
     assert plan is not None  # else check_project raised the project's problems
     return PreparedRun(plan, checked, None, tuple(borrowed))
@@ -121,6 +125,7 @@ def _borrow(
     from normandy_core.project import signature_or_none
 
     kept = {t.key for t in plan.tasks()}
+    datasets = project.config.datasets  # files, not variables: checked as datasets
     store = store_root(project.root, project.config.store)
     history = History(project.root / ".normandy")
     borrowed: dict[tuple[str, str], Borrowed] = {}
@@ -143,7 +148,7 @@ def _borrow(
                 signature = signature_or_none(project.registry, task.process)
                 for name in task_reads(task, signature):
                     maker = makers.get(name)
-                    if maker is None or (flow.name, name) in borrowed:
+                    if maker is None or (flow.name, name) in borrowed or name in datasets:
                         continue
                     param = signature.parameter(name) if signature else None
                     if param is not None and param.optional:

@@ -46,6 +46,7 @@ from normandy_core.registry import Registry, build_registry
 if TYPE_CHECKING:
     from normandy_core._import_check import ImportChecks
     from normandy_core.binding import Signature
+    from normandy_core.datasets._runtime import RunDatasets
     from normandy_core.plan import Plan
 
 
@@ -88,6 +89,9 @@ class Checked:
     env: str
     settings: Mapping[str, Any]
     credentials: Mapping[str, Any]
+    datasets: RunDatasets | None = None
+    """The datasets (``confs.datasets``, env applied) and which each task of the plan
+    reads and writes; ``None`` where the project declares none."""
 
 
 def open_project(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
@@ -154,6 +158,7 @@ def check_project(
     check_env: bool = True,
     executor: str | None = None,
     environ: Mapping[str, str] | None = None,
+    load_versions: Mapping[str, str] | None = None,
 ) -> Checked:
     """Check ``flows`` (all when ``None``) and the env, raising one :class:`ConfigError`
     with every problem: the file's, unknown processes, processes that cannot be called
@@ -162,7 +167,10 @@ def check_project(
     executor (``executor``, else ``confs.executor``), a store this machine cannot open
     and, with ``check_env``, an unknown env, its settings and its credentials.
     ``available``: per flow, the variables there before its first step (a partial run's,
-    taken from earlier runs); ``extra``: problems found by the caller."""
+    taken from earlier runs); ``extra``: problems found by the caller. The datasets
+    (SPEC 16) are checked too: their declarations, their use by ``plan`` (with
+    ``check_env``, that the datasets it reads exist) and ``load_versions``
+    (``--load-version``)."""
     environ = os.environ if environ is None else environ
     config = project.config
     imported = None
@@ -171,17 +179,17 @@ def check_project(
 
         imported = ImportChecks(project.registry, checkable(config, project.registry, flows))
     problems: list[Problem] = []
+    known: dict[str, Signature | None] = {}  # per process, not per task (10,000 of them)
+
+    def signature(name: str) -> Signature | None:
+        if name not in known:
+            known[name] = signature_or_none(project.registry, name, imported)
+        return known[name]
+
     if plan is not None:
         from normandy_core.dataflow import check_data_flow
 
-        known: dict[str, Signature | None] = {}  # per process, not per task (10,000 of them)
-
-        def signature(name: str) -> Signature | None:
-            if name not in known:
-                known[name] = signature_or_none(project.registry, name, imported)
-            return known[name]
-
-        problems += check_data_flow(plan, signature, available)
+        problems += check_data_flow(plan, signature, available, config.datasets)
     problems += list(extra)
     if signatures:
         name = executor or config.executor
@@ -204,6 +212,22 @@ def check_project(
         problems += more
         credentials, more = load_credentials(config, env_name, environ)
         problems += more
+    datasets = None
+    if config.datasets:  # nothing of datasets is imported for a project without any
+        from normandy_core.datasets._checks import check_datasets
+
+        specs = config.dataset_specs(env_name if check_env else None, settings)
+        datasets, more = check_datasets(
+            specs,
+            str(project.root),
+            plan,
+            signature,
+            credentials=credentials if check_env else None,
+            exists=check_env,
+            load_versions=load_versions,
+            where=config.where("confs.datasets"),
+        )
+        problems += more
     project.raise_problems(problems)
     assert env_name is not None  # the schema requires at least one env
-    return Checked(env_name, settings, credentials)
+    return Checked(env_name, settings, credentials, datasets)

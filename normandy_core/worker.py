@@ -34,6 +34,9 @@ from normandy_core.binding import (
     input_values,
     signature_of,
 )
+from normandy_core.datasets._access import DatasetAccess
+from normandy_core.datasets._runtime import DatasetCall
+from normandy_core.datasets._worker import DatasetUseError, TaskDatasets
 from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
@@ -84,6 +87,10 @@ class TaskCall:
     """Parameter -> variable, where the entry maps one (``inputs:``)."""
     outputs: Outputs | None = None
     """Where the return value goes (``outputs:``); ``None``: it is ignored."""
+    datasets: tuple[DatasetCall, ...] = ()
+    """The datasets its inputs are loaded from and its outputs saved to (SPEC 16)."""
+    dataset_names: frozenset[str] = frozenset()
+    """Every dataset of the project: names its ``pipe.vars`` writes may not take."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -114,6 +121,8 @@ class TaskResult:
     """Seconds it spent importing its process's module before its work began (``started``
     is when the work began): 0 where the module was there already (preloaded, or imported
     by an earlier task of this process)."""
+    datasets: tuple[DatasetAccess, ...] = ()
+    """The datasets it read and wrote: stamp, content hash, version (SPEC 16)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -206,26 +215,30 @@ def run_task(
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     load = _Load()
+    datasets = TaskDatasets(call.datasets, call.run_id, call.dataset_names, masker)
     try:
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
-        arguments.update(input_values(signature, call.inputs, vars_.value))
+        arguments.update(input_values(signature, call.inputs, datasets.reader(vars_.value)))
         value = fn(**arguments)
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
-            for name, output in call.outputs.split(value, vars_.writes).items():
+            outputs = call.outputs.split(value, vars_.writes)
+            for name, output in datasets.stage(outputs, call.outputs.names).items():
                 vars_.update(name, output)
+        datasets.commit(vars_.writes)  # saved when everything else has succeeded
     except BaseException as exc:  # the process's failure, whatever it is, is reported
+        datasets.discard()
         if isinstance(exc, RunInterrupted):
             raise
         if load.began and not load.ended:  # its import failed: no work of its began
             started = load.end()
         if observe is not None:
             observe(None, exc)
-        if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
+        if isinstance(exc, (MissingInput, OutputError, DatasetUseError)):  # Normandy's words
             message = f"task {call.key} (process {call.process!r}): {exc}"
             text = f"{type(exc).__name__}: {message}\n"
         else:
@@ -241,6 +254,7 @@ def run_task(
             error_message=message,
             traceback=text,
             import_duration=load.seconds,
+            datasets=tuple(datasets.accesses),
             **_lineage(vars_),
         )
     finally:
@@ -265,6 +279,7 @@ def run_task(
         started=started,
         ended=time.time(),
         import_duration=load.seconds,
+        datasets=tuple(datasets.accesses),
         **_lineage(vars_),
     )
 

@@ -13,6 +13,7 @@ from normandy_core.config._checks import (
     check_store,
     checkable,
 )
+from normandy_core.config._datasets import COMMON_KEYS, DatasetSpec
 from normandy_core.config._envs import env_settings, load_credentials, select_env
 from normandy_core.config._flows import FlowConfig, IterParam, ProcessEntry, StepConfig
 from normandy_core.config._model import CONF_FILE, EnvConfig, ProjectConfig, read_config
@@ -21,8 +22,10 @@ from normandy_core.config._schema import LOG_LEVELS
 from normandy_core.config._yaml import parse_yaml
 
 __all__ = [
+    "COMMON_KEYS",
     "CONF_FILE",
     "LOG_LEVELS",
+    "DatasetSpec",
     "EnvConfig",
     "FlowConfig",
     "IterParam",

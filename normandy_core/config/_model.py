@@ -11,6 +11,12 @@ from types import MappingProxyType
 from typing import Any
 
 from normandy_core.config import _schema
+from normandy_core.config._datasets import (
+    DatasetSpec,
+    dataset_locations,
+    dataset_specs,
+    override_problems,
+)
 from normandy_core.config._env import interpolate_tree
 from normandy_core.config._flows import FlowConfig, read_flow
 from normandy_core.config._nodes import (
@@ -73,10 +79,19 @@ class ProjectConfig:
     engine_sections: Mapping[str, Location] = field(default_factory=dict)
     """``confs`` mappings the schema does not know (``confs.ray``): the settings of an
     executor added by a plugin, allowed once the plugins show that executor exists."""
+    datasets: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    """``confs.datasets`` as written (interpolated): name -> declaration (SPEC 16)."""
 
     def where(self, path: str) -> Location:
         """The position of a ``confs`` key, or of the file's start."""
         return self.locations.get(path) or Location(display_path(self.file), 1, 1, path)
+
+    def dataset_specs(
+        self, env: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> dict[str, DatasetSpec]:
+        """The datasets, with the overrides of ``env`` applied (``settings``: its settings,
+        interpolated; see :func:`~normandy_core.config.env_settings`)."""
+        return dataset_specs(self.datasets, self.locations, env, settings, self.where("confs"))
 
     def executor_settings(self, name: str) -> Mapping[str, Any]:
         """An engine's own settings, ``confs.<name>`` (``confs.dask``), empty if none."""
@@ -170,6 +185,9 @@ def read_config(
         if env.credentials:
             key = f"confs.envs.{name}.credentials"
             locations[key] = locate(doc, ["confs", "envs", name, "credentials"])
+    if isinstance(raw_confs, Mapping):
+        locations.update(dataset_locations(doc, raw_confs))
+        problems.extend(override_problems(doc, raw_confs))
     raw_plugins = confs.get("plugins")
     plugins: list[Any] = raw_plugins if isinstance(raw_plugins, list) else []
     for i in range(len(plugins)):
@@ -195,6 +213,7 @@ def read_config(
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
         engine_sections=MappingProxyType(engine_sections),
+        datasets=MappingProxyType(dict(mapping(confs.get("datasets")))),
     )
     return config, problems
 

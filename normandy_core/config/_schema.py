@@ -14,6 +14,7 @@ from typing import Any
 import cerberus
 from cerberus.errors import BasicErrorHandler, ValidationError
 
+from normandy_core.binding import VARIABLE_PATTERN
 from normandy_core.config._yaml import PathKey, YamlDocument
 from normandy_core.errors import Problem
 from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
@@ -33,6 +34,22 @@ ENV_SCHEMA: dict[str, Any] = {
     "nullable": True,
     "allow_unknown": True,  # an env's settings are free-form
     "schema": {"credentials": {"type": "string", "empty": False, "nullable": True}},
+}
+
+_ARGS = {"type": "dict", "nullable": True}
+
+DATASET_SCHEMA: dict[str, Any] = {
+    "type": "dict",
+    "allow_unknown": True,  # a type's own keys (table, query…), checked with the type
+    "schema": {
+        "type": {"type": "string", "required": True, "empty": False},
+        "path": {"type": "string", "empty": False},
+        "load_args": _ARGS,
+        "save_args": _ARGS,
+        "fs_args": _ARGS,
+        "versioned": {"type": "boolean"},
+        "credentials": {"type": "string", "empty": False},
+    },
 }
 
 CONFS_SCHEMA: dict[str, Any] = {
@@ -61,6 +78,13 @@ CONFS_SCHEMA: dict[str, Any] = {
         "schema": {"address": {"type": "string", "empty": False, "nullable": True}},
     },
     "default_env": {"type": "string"},
+    # files and tables known by name (SPEC 16): name -> declaration
+    "datasets": {
+        "type": "dict",
+        "nullable": True,
+        "keysrules": {"type": "string", "regex": VARIABLE_PATTERN},
+        "valuesrules": DATASET_SCHEMA,
+    },
     "envs": {
         "type": "dict",
         "required": True,
@@ -175,6 +199,11 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
             return f"invalid module name {value!r}: use a dotted Python name (package.module)"
         if error.constraint == NAME_PATTERN:
             return f"invalid process name {value!r}: names match {NAME_PATTERN}"
+        if error.constraint == VARIABLE_PATTERN:
+            return (
+                f"invalid dataset name {value!r}: use letters, digits, '_', '.' and '-' "
+                "(it is the name of a process's input or output)"
+            )
         if error.constraint == TARGET_PATTERN:
             return (
                 f"invalid target {value!r}: write 'package.module:function', the module "

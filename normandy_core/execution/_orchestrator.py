@@ -297,6 +297,7 @@ class Orchestrator:
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
         store = self.variables.flow(task.flow)
+        datasets = self.checked.datasets
         return TaskCall(
             run_id=self.run.id,
             flow=task.flow,
@@ -318,6 +319,8 @@ class Orchestrator:
             masks=self.masks,
             inputs=dict(task.inputs),
             outputs=task.outputs,
+            datasets=datasets.of_task(task.key) if datasets else (),
+            dataset_names=datasets.names if datasets else frozenset(),
         )
 
     # -- ending -----------------------------------------------------------------------------

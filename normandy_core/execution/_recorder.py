@@ -76,6 +76,11 @@ class HistoryRecorder(RunObserver):
                 ],
             )
 
+        if attempt.datasets:
+            self.history.dataset_lineage(
+                self.run_id, attempt.task.key, attempt.number, attempt.task.flow, attempt.datasets
+            )
+
     def task_ended(self, outcome: Outcome) -> None:
         self.history.task_ended(self.run_id, outcome)
         if outcome.status == CACHED and outcome.writes:  # what stands for its writes

@@ -274,6 +274,7 @@ class Scheduler:
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
         if result is not None:
             attempt.reads, attempt.writes = result.reads, result.writes
+            attempt.datasets = result.datasets
             if self.reuse is not None:
                 attempt.fingerprint = self.reuse.of_attempt(
                     task, result.reads, result.checked, result.listed

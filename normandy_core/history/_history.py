@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from normandy_core.errors import ResumeError, RunNotFoundError, display_path
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Statement, alive, process_started
+from normandy_core.history._datasets import DatasetLineage
 from normandy_core.history._lineage import Lineage
 from normandy_core.history._records import (
     AttemptRecord,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
 
 
-class History(Lineage):
+class History(Lineage, DatasetLineage):
     """The history database of one project (``<state_dir>/history.sqlite``).
 
     Written as a run goes, in short transactions (WAL journal: safe under concurrent runs

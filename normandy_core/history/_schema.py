@@ -118,6 +118,30 @@ CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
 """
 
 
+_V3 = """
+-- datasets (SPEC 16): what each attempt read and wrote of them — the file (or table) and
+-- version, its stamp then (size, modification time, entity tag) and its content hash where
+-- computed; beside the variables' lineage, which reuse binds from the store
+CREATE TABLE IF NOT EXISTS dataset_lineage (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('read', 'write')),
+    flow TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT,
+    location TEXT,
+    version TEXT,
+    size INTEGER,
+    mtime REAL,
+    etag TEXT,
+    hash TEXT,
+    PRIMARY KEY (run_id, key, attempt, direction, name)
+);
+CREATE INDEX IF NOT EXISTS dataset_lineage_by_name ON dataset_lineage (name, direction);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
@@ -129,7 +153,11 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(_V1), _script(_V2))
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+)
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 
 VERSION = len(MIGRATIONS)
