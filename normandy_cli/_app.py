@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from normandy_cli.commands.create_project import create_project
+from normandy_cli.commands.datasets import datasets
 from normandy_cli.commands.gc import gc
 from normandy_cli.commands.graph import graph
 from normandy_cli.commands.list_ import list_processes
@@ -55,5 +56,6 @@ app.command("graph")(graph)
 app.command("runs")(runs)
 app.command("report")(report)
 app.command("vars")(variables)
+app.command("datasets")(datasets)
 app.command("gc")(gc)
 app.command("create-project")(create_project)

@@ -1,5 +1,6 @@
 """A past run's variables at hand, for notebooks and scripts (SPEC 12):
 :func:`load` one, :func:`run_variables` to list those of a run (``normandy vars``).
+:func:`load` loads a dataset of the project too (SPEC 16).
 
 Where a variable lives is known from the history (which run and task wrote it, its type
 and size: the lineage each attempt records) and the project's store
@@ -35,15 +36,23 @@ def load(
     flow: str | None = None,
     run: str = "last",
     project: str | Path | None = None,
+    env: str | None = None,
 ) -> Any:
-    """The value of the variable ``name`` in a past run.
+    """The value of the variable ``name`` in a past run — or the data of the dataset
+    ``name`` (``confs.datasets``).
 
     ``run``: a run id, or ``last`` — the latest run that wrote ``name`` (in ``flow``);
     ``flow`` is needed only where two flows of that run wrote the name; ``project``: its
     folder, by default the nearest project upward of the current folder. Raises
-    :class:`~normandy_core.errors.VariableNotFoundError` saying what exists instead."""
+    :class:`~normandy_core.errors.VariableNotFoundError` saying what exists instead.
+
+    A dataset is loaded as the ``env`` (by default the project's default env) declares
+    it; for a versioned one, ``run`` names the version (``last``: the latest). Raises
+    :class:`~normandy_core.errors.DatasetError` where it does not exist."""
     check_name(name)
-    root, store = _project(project)
+    root, store, datasets = _project(project)
+    if name in datasets:
+        return _dataset(root, name, run, env)
     history = History(root / ".normandy")
     try:
         run_id = _run_of(history, name, flow) if run == "last" else history.get(run).id
@@ -76,7 +85,7 @@ def load(
 def run_variables(run: str = "last", project: str | Path | None = None) -> list[StoredVariable]:
     """The variables of a run (``last``: the latest run), as stored now: flow by flow, by
     name."""
-    root, store = _project(project)
+    root, store, _datasets = _project(project)
     history = History(root / ".normandy")
     try:
         return _variables(history, store, history.get(run).id)
@@ -84,13 +93,23 @@ def run_variables(run: str = "last", project: str | Path | None = None) -> list[
         history.close()
 
 
-def _project(project: str | Path | None) -> tuple[Path, Place]:
+def _project(project: str | Path | None) -> tuple[Path, Place, frozenset[str]]:
+    """The project's root, store and the names of its datasets."""
     from normandy_core.config import read_config
     from normandy_core.project import find_project_root
 
     root = find_project_root(Path(project) if project is not None else None)
     config, _problems = read_config(root)
-    return root, store_root(root, config.store if config is not None else None)
+    store = store_root(root, config.store if config is not None else None)
+    return root, store, frozenset(config.datasets if config is not None else ())
+
+
+def _dataset(root: Path, name: str, run: str, env: str | None) -> Any:
+    from normandy_core.datasets._catalog import load_dataset, project_datasets
+    from normandy_core.project import open_project
+
+    _env, calls, _paths = project_datasets(open_project(root), env)
+    return load_dataset(calls[name], None if run == "last" else run)
 
 
 def _run_of(history: History, name: str, flow: str | None) -> str:

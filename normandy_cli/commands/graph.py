@@ -1,10 +1,13 @@
 """``normandy graph``: the flows as text, Mermaid, Graphviz dot, JSON or a self-contained
-HTML page (SVG drawn here, nothing fetched)."""
+HTML page (SVG drawn here, nothing fetched): steps, tasks, the variables between them and
+the datasets they read and write (a kind of node of their own, one per dataset: a flow's
+writes reach another flow's reads through it)."""
 
 from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,6 +31,22 @@ Data = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 """Task key -> (the variables it reads, those it outputs)."""
 
 
+@dataclass(frozen=True)
+class Datasets:
+    """The datasets drawn: each one's ``type``, ``path`` and whether it is versioned, by
+    name; and which each task reads and writes (``use``: task key -> (reads, writes))."""
+
+    declared: dict[str, tuple[str, str | None, bool]] = field(default_factory=dict)
+    use: Data = field(default_factory=dict)
+
+    def describe(self, name: str) -> str:
+        kind, path, versioned = self.declared.get(name, ("?", None, False))
+        return f"{kind} {path or ''}".rstrip() + (" (versioned)" if versioned else "")
+
+    def of(self, key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.use.get(key, ((), ()))
+
+
 @reports_errors
 def graph(
     tags: TagsOpt = None,
@@ -49,9 +68,23 @@ def graph(
     if not proj.problems:
         flows = [f.name for f in select_flows(proj.config, selection)]
         plan = build_plan(proj.config, selection)
-    check_project(proj, flows, signatures=False, check_env=False, plan=plan)
+    checked = check_project(proj, flows, signatures=False, check_env=False, plan=plan)
     assert plan is not None  # else check_project raised the project's problems
     data = data_of(plan, lambda name: signature_or_none(proj.registry, name))
+    drawn = Datasets()
+    if checked.datasets is not None:
+        specs = proj.config.dataset_specs()
+        drawn = Datasets(
+            {n: (s.type, s.path, s.versioned) for n, s in specs.items()},
+            dict(checked.datasets.use),
+        )
+        data = {  # what is not a dataset is a variable
+            key: (
+                tuple(r for r in reads if r not in specs),
+                tuple(w for w in writes if w not in specs),
+            )
+            for key, (reads, writes) in data.items()
+        }
     render = {
         "text": to_text,
         "mermaid": to_mermaid,
@@ -59,10 +92,11 @@ def graph(
         "json": to_json,
         "html": to_html,
     }[fmt.value]
-    typer.echo(render(plan, data))
+    typer.echo(render(plan, data, drawn))
 
 
-def to_text(plan: Plan, data: Data) -> str:
+def to_text(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
+    datasets = datasets or Datasets()
     lines = []
     for flow in plan.flows:
         lines.append(f"{flow.name}  [{', '.join(flow.tags)}]")
@@ -78,7 +112,17 @@ def to_text(plan: Plan, data: Data) -> str:
                     lines.append(f"{bar}     in:  {', '.join(reads)}")
                 if writes:
                     lines.append(f"{bar}     out: {', '.join(writes)}")
+                read, written = datasets.of(task.key)
+                if read:
+                    lines.append(f"{bar}     reads:  {', '.join(read)}")
+                if written:
+                    lines.append(f"{bar}     writes: {', '.join(written)}")
         lines.append("")
+    if datasets.declared:
+        lines.append("datasets")
+        width = max(map(len, datasets.declared))
+        for name in datasets.declared:
+            lines.append(f"  {name.ljust(width)}  {datasets.describe(name)}")
     return "\n".join(lines).rstrip()
 
 
@@ -104,7 +148,25 @@ def _edges(plan: Plan, data: Data) -> list[tuple[str, str, str, str]]:
     return edges
 
 
-def to_mermaid(plan: Plan, data: Data) -> str:
+def _dataset_edges(plan: Plan, datasets: Datasets) -> list[tuple[str, str, str]]:
+    """``(dataset, from, to)``: a task writing a dataset (``to`` is ``""``) or reading
+    it (``from`` is ``""``), in plan order."""
+    edges = []
+    for task in plan.tasks():
+        read, written = datasets.of(task.key)
+        edges += [(name, "", task.key) for name in read]
+        edges += [(name, task.key, "") for name in written]
+    return edges
+
+
+def _used(plan: Plan, datasets: Datasets) -> list[str]:
+    """The datasets the plan reads or writes, in the order of their declaration."""
+    found = {name for name, _, _ in _dataset_edges(plan, datasets)}
+    return [name for name in datasets.declared if name in found]
+
+
+def to_mermaid(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
+    datasets = datasets or Datasets()
     lines = ["flowchart LR"]
     for flow in plan.flows:
         fid = _id("f", flow.name)
@@ -126,10 +188,23 @@ def to_mermaid(plan: Plan, data: Data) -> str:
             lines.append(f"  {_id('t', writer)} --> {vid}")
         else:
             lines.append(f"  {vid} --> {_id('t', reader)}")
+    for name in _used(plan, datasets):  # a cylinder, with what it is
+        lines.append(f'  {_id("d", name)}[("{name}<br/>{datasets.describe(name)}")]')
+    for name, writer, reader in _dataset_edges(plan, datasets):
+        if writer:
+            lines.append(f"  {_id('t', writer)} --> {_id('d', name)}")
+        else:
+            lines.append(f"  {_id('d', name)} --> {_id('t', reader)}")
+    if datasets.declared:
+        lines.append("  classDef dataset fill:#e8f1fb,stroke:#3b7dd8")
+        used = _used(plan, datasets)
+        if used:
+            lines.append(f"  class {','.join(_id('d', n) for n in used)} dataset")
     return "\n".join(lines)
 
 
-def to_dot(plan: Plan, data: Data) -> str:
+def to_dot(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
+    datasets = datasets or Datasets()
     lines = ["digraph normandy {", "  compound=true;", "  rankdir=LR;", "  node [shape=box];"]
     for flow in plan.flows:
         lines.append(f'  subgraph "cluster_{flow.name}" {{')
@@ -154,29 +229,55 @@ def to_dot(plan: Plan, data: Data) -> str:
             lines.append(f'  "{writer}" -> "{node}";')
         else:
             lines.append(f'  "{node}" -> "{reader}";')
+    for name in _used(plan, datasets):
+        label = f"{name}\\n{datasets.describe(name)}".replace('"', '\\"')
+        lines.append(f'  "dataset:{name}" [label="{label}", shape=cylinder];')
+    for name, writer, reader in _dataset_edges(plan, datasets):
+        if writer:
+            lines.append(f'  "{writer}" -> "dataset:{name}";')
+        else:
+            lines.append(f'  "dataset:{name}" -> "{reader}";')
     lines.append("}")
     return "\n".join(lines)
 
 
-def _flows_with_data(plan: Plan, data: Data) -> list[dict[str, Any]]:
+def _flows_with_data(plan: Plan, data: Data, datasets: Datasets) -> list[dict[str, Any]]:
     flows: list[dict[str, Any]] = plan.to_dict()["flows"]
     for flow in flows:
         for step in flow["steps"]:
             for task in step["tasks"]:
                 reads, writes = data.get(task["key"], ((), ()))
                 task["reads"], task["writes"] = list(reads), list(writes)
+                read, written = datasets.of(task["key"])
+                task["dataset_reads"], task["dataset_writes"] = list(read), list(written)
     return flows
 
 
-def to_json(plan: Plan, data: Data) -> str:
+def to_json(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
+    datasets = datasets or Datasets()
+    declared = {
+        name: {
+            "type": kind,
+            "path": path,
+            "versioned": versioned,
+            "writers": [w for n, w, _ in _dataset_edges(plan, datasets) if n == name and w],
+            "readers": [r for n, _, r in _dataset_edges(plan, datasets) if n == name and r],
+        }
+        for name, (kind, path, versioned) in datasets.declared.items()
+    }
+    flows = _flows_with_data(plan, data, datasets)
     return json.dumps(
-        {**plan.to_dict(), "flows": _flows_with_data(plan, data)}, indent=2, default=str
+        {**plan.to_dict(), "flows": flows, "datasets": declared}, indent=2, default=str
     )
 
 
-def to_html(plan: Plan, data: Data) -> str:
+def to_html(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
     from normandy_core.report import render_flows_page
 
+    datasets = datasets or Datasets()
     names = [flow.name for flow in plan.flows]
     title = ", ".join(names) if len(names) <= 4 else f"{len(names)} flows"
-    return render_flows_page(_flows_with_data(plan, data), f"Flows: {title}")
+    described = {name: datasets.describe(name) for name in datasets.declared}
+    return render_flows_page(
+        _flows_with_data(plan, data, datasets), f"Flows: {title}", described
+    )

@@ -97,6 +97,16 @@ def run(
     ] = None,
     end: Annotated[PatternsOpt, _patterns("--to", "Run up to this step or task.")] = None,
     only: Annotated[PatternsOpt, _patterns("--only", "Run only these steps or tasks.")] = None,
+    load_version: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--load-version",
+            metavar="DATASET=RUN_ID",
+            help="Load this version of a versioned dataset (the one run RUN_ID wrote) "
+            "instead of the latest (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
     ] = False,
@@ -133,6 +143,7 @@ def run(
         executor=executor,
         resume=resume,
         part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
+        load_versions=_load_versions(load_version),
     )
     for b in prepared.borrowed:
         err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
@@ -162,6 +173,25 @@ def run(
             param_hint="--address",
         )
     _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
+
+
+def _load_versions(items: list[str] | None) -> dict[str, str]:
+    """``["model=20261125-061530.123-a3f2"]`` -> ``{"model": "20261125-061530.123-a3f2"}``."""
+    found: dict[str, str] = {}
+    for item in items or ():
+        name, sep, version = (part.strip() for part in item.partition("="))
+        if not sep or not name or not version:
+            raise typer.BadParameter(
+                f"{item!r} is not DATASET=RUN_ID (the run whose version of DATASET to load)",
+                param_hint="--load-version",
+            )
+        if name in found and found[name] != version:
+            raise typer.BadParameter(
+                f"two versions of {name!r}: {found[name]} and {version}; give one",
+                param_hint="--load-version",
+            )
+        found[name] = version
+    return found
 
 
 def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:

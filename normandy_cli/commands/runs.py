@@ -99,6 +99,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
     if as_json:
         attempts = history.run_attempts(record.id)
         accesses = history.accesses(record.id)
+        datasets = history.dataset_accesses(record.id)
 
         def lineage(key: str, direction: str) -> list[dict[str, Any]]:
             return [
@@ -116,6 +117,10 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
                     "attempts_detail": [asdict(a) for a in attempts.get(t.key, ())],
                     "reads": lineage(t.key, "read"),
                     "writes": lineage(t.key, "write"),
+                    "datasets": [
+                        {k: v for k, v in asdict(d).items() if k not in ("run_id", "key", "ended")}
+                        for d in datasets.get(t.key, ())
+                    ],
                 }
                 for t in tasks
             ],

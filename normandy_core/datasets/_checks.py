@@ -91,7 +91,7 @@ def _declaration(
     if config.credentials is None and spec.credentials:  # the env's credentials not read
         config = replace(config, credentials=spec.credentials)
     for key, message in cls.check(config):
-        problems.append(spec.place(key).problem(f"{message} ({kind})"))
+        problems.append(spec.place(key).problem(f"{kind}: {message}"))
     if spec.versioned and not cls.versionable:
         problems.append(
             spec.place("versioned").problem(f"{kind} cannot be versioned (only files can)")
@@ -138,8 +138,9 @@ def check_use(
                 for name in writes:
                     problems += _write(task, name, declared.get(name), in_step)
                 for name, param, optional in reads:
-                    problems += _read(task, name, param, declared.get(name))
-                    if not optional:
+                    unreadable = _read(task, name, param, declared.get(name))
+                    problems += unreadable
+                    if not optional and not unreadable:
                         reading.append((task, name, param))
             for task, name, param in reading:
                 writer = in_step.get(name)
@@ -318,8 +319,8 @@ def check_load_versions(
             writer = next(k for k, (_, w) in use.items() if name in w)
             problems.append(
                 spec.where.problem(
-                    f"{flag}: this run writes {name!r} ({writer}), and reads the version it "
-                    "writes; --load-version is for datasets a run only reads"
+                    f"{flag}: this run writes {name!r} ({writer}); --load-version is for "
+                    "datasets a run reads and does not write"
                 )
             )
         elif name in declared:

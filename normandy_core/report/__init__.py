@@ -60,14 +60,18 @@ def write_report(root: Path, run_id: str, output: Path | None = None) -> tuple[P
     return path, view
 
 
-def render_flows_page(flows: Sequence[Mapping[str, Any]], title: str) -> str:
-    """``flows`` (as in ``Plan.to_dict()["flows"]``) as a self-contained HTML page."""
+def render_flows_page(
+    flows: Sequence[Mapping[str, Any]], title: str, datasets: Mapping[str, str] | None = None
+) -> str:
+    """``flows`` (as in ``Plan.to_dict()["flows"]``, with their data: see
+    :func:`~normandy_core.report._graph.render_flows`) as a self-contained HTML page;
+    ``datasets``: what each dataset is."""
     n = len(flows)
     body = (
         f'<header class="run-head"><div class="title"><span class="kicker">Normandy</span>'
         f"<h1>{esc(title)}</h1></div></header>"
         f'<section id="flows"><h2>{n} flow{"s" * (n != 1)}</h2><p class="intro">Steps run left '
         "to right; the tasks of a step run side by side. Hover a task for its process, params "
-        f"and options.</p>{render_flows(flows)}</section>"
+        f"and options.</p>{render_flows(flows, datasets=datasets)}</section>"
     )
     return page(f"Normandy — {title}", body, time.time())

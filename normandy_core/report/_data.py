@@ -7,7 +7,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from normandy_core.history import AttemptRecord, History, RunRecord, TaskRecord, VariableAccess
+from normandy_core.history import (
+    AttemptRecord,
+    DatasetRecord,
+    History,
+    RunRecord,
+    TaskRecord,
+    VariableAccess,
+)
 from normandy_core.status import category
 from normandy_core.store import file_part
 
@@ -44,6 +51,16 @@ class TaskView:
     reads: tuple[VariableAccess, ...] = ()
     """What its last attempt read (values that existed), and wrote (lineage)."""
     writes: tuple[VariableAccess, ...] = ()
+    datasets: tuple[DatasetRecord, ...] = ()
+    """The datasets its last attempt read and wrote."""
+
+    @property
+    def dataset_reads(self) -> list[str]:
+        return [d.name for d in self.datasets if d.direction == "read"]
+
+    @property
+    def dataset_writes(self) -> list[str]:
+        return [d.name for d in self.datasets if d.direction == "write"]
 
     @property
     def category(self) -> str:
@@ -78,6 +95,7 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
     logs_found = (log_dir / "run.log").is_file()
     attempts = history.run_attempts(run.id)
     accesses = history.accesses(run.id)
+    datasets = history.dataset_accesses(run.id)
     tasks = []
     for record in history.tasks(run.id):
         name = f"process-{file_part(record.key)}.log"
@@ -91,6 +109,7 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
                 name,
                 tuple(a for a in data if a.direction == "read" and a.hash is not None),
                 tuple(a for a in data if a.direction == "write"),
+                tuple(datasets.get(record.key, ())),
             )
         )
     return RunView(run, tuple(tasks), log_dir, logs_found, time.time())

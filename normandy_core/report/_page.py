@@ -60,7 +60,8 @@ def render_report(view: RunView) -> str:
             "flows",
             "Flows",
             "Steps run left to right; the tasks of a step run side by side; the variables "
-            "each task wrote, joined to the later tasks that read them, as this run did.",
+            "(round) and datasets (square) each task wrote, joined to the later tasks that "
+            "read them, as this run did; the datasets a flow read first, at its left.",
             render_flows(
                 _with_data(run.plan, view),
                 {t.record.key: t.category for t in view.tasks},
@@ -259,6 +260,8 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
         facts.append(("out", _accesses(task.writes)))
     elif r.variables:
         facts.append(("wrote", esc(", ".join(r.variables))))
+    if task.datasets:
+        facts.append(("datasets", _datasets(task)))
     body = ['<dl class="facts">']
     body += [f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts]
     body.append("</dl>")
@@ -319,6 +322,19 @@ def _accesses(accesses: tuple[VariableAccess, ...]) -> str:
     return ", ".join(items)
 
 
+def _datasets(task: TaskView) -> str:
+    """The datasets it read and wrote, with their sizes and versions."""
+    items = []
+    for d in task.datasets:
+        version = f", version {d.version}" if d.version else ""
+        size = f" ({format_size(d.size)}{version})" if d.size is not None else ""
+        items.append(
+            f'{d.direction} <code title="{esc(d.location or "")}">{esc(d.name)}</code>'
+            f'<span class="muted">{esc(size)}</span>'
+        )
+    return ", ".join(items)
+
+
 def _with_data(flows: list[dict[str, Any]], view: RunView) -> list[dict[str, Any]]:
     """The run's plan with each task's variables as it read and wrote them."""
     data = {t.record.key: t for t in view.tasks}
@@ -331,7 +347,15 @@ def _with_data(flows: list[dict[str, Any]], view: RunView) -> list[dict[str, Any
                 seen = data.get(task["key"])
                 reads = [a.name for a in seen.reads] if seen else []
                 writes = [a.name for a in seen.writes] if seen else []
-                tasks.append({**task, "reads": reads, "writes": writes})
+                tasks.append(
+                    {
+                        **task,
+                        "reads": reads,
+                        "writes": writes,
+                        "dataset_reads": seen.dataset_reads if seen else [],
+                        "dataset_writes": seen.dataset_writes if seen else [],
+                    }
+                )
             steps.append({**step, "tasks": tasks})
         out.append({**flow, "steps": steps})
     return out
