@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from normandy_core.binding import Signature
 from normandy_core.config import COMMON_KEYS, DatasetSpec, Location
@@ -28,7 +29,7 @@ from normandy_core.datasets._runtime import (
     open_dataset,
     versions_of,
 )
-from normandy_core.datasets._types import DatasetType, find_type, load_type
+from normandy_core.datasets._types import PROJECT, DatasetType, find_type, load_type
 from normandy_core.errors import DatasetError, Problem
 from normandy_core.plan import Plan, Task
 
@@ -55,6 +56,10 @@ def check_declarations(
     problems: list[Problem] = []
     for spec in specs.values():
         found = find_type(spec.type)
+        if not isinstance(found, str) and found.source == PROJECT:
+            from normandy_core.plugins import add_project_paths
+
+            add_project_paths(Path(root))  # a class of the project's own
         if isinstance(found, str):
             problems.append(spec.place("type").problem(found))
             continue
@@ -256,7 +261,7 @@ def _missing(
     name: str, param: str, declared: Declared | None, writer: Task | None, runs: bool | None
 ) -> str:
     what = f"{declared.spec.type} {declared.spec.path or ''}".rstrip() if declared else "?"
-    via = f" (input {param!r})" if param != name else ""
+    via = f" as its input {param!r}" if param != name else ""
     text = f"it reads the dataset {name!r}{via} ({what}), which does not exist"
     if declared is not None and declared.spec.versioned:
         text += " (no version of it)"
@@ -410,4 +415,5 @@ def check_datasets(
         problems += check_load_versions(
             declared, specs, load_versions, use, root, credentials, where
         )
-    return run_datasets(declared, use, root, credentials, load_versions), problems
+    unique = list({(p.file, p.line, p.column, p.message): p for p in problems}.values())
+    return run_datasets(declared, use, root, credentials, load_versions), unique
