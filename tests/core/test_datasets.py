@@ -46,7 +46,9 @@ def dataset(path: str, name: str = "d") -> JSONFile:
     return JSONFile(DatasetConfig(name=name, type="jsonfile", path=path))
 
 
-def call(name: str, path: str, *, versioned: bool = False, version: str | None = None) -> DatasetCall:
+def call(
+    name: str, path: str, *, versioned: bool = False, version: str | None = None
+) -> DatasetCall:
     config = DatasetConfig(name=name, type="jsonfile", path=path)
     return DatasetCall(name, "jsonfile", TARGET, "project", config, versioned, version)
 
