@@ -16,6 +16,7 @@ __version__ = "1.0.0"
 
 _LAZY = {
     "ConfigError": "normandy_core.errors",
+    "DatasetError": "normandy_core.errors",
     "DuplicateProcessError": "normandy_core.errors",
     "ExecutorError": "normandy_core.errors",
     "HistoryError": "normandy_core.errors",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from normandy_core.catalog import load
     from normandy_core.errors import (
         ConfigError,
+        DatasetError,
         DuplicateProcessError,
         ExecutorError,
         HistoryError,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "DatasetError",
     "DuplicateProcessError",
     "ExecutorError",
     "HistoryError",

@@ -9,6 +9,7 @@ from typing import Any
 from normandy_core.config._schema import FILE_SCHEMA, PROCESS_OPTIONS
 
 PLACEHOLDERS = {
+    "confs.datasets": "<name>",
     "confs.envs": "<env>",
     "confs.processes": "<name>",
     "flows": "<flow>",

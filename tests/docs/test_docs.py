@@ -63,6 +63,8 @@ def test_every_key_of_the_schema_is_in_the_configuration_reference() -> None:
     # keys the code allows outside the schema: free-form settings, an engine's section
     extra = {
         "confs.envs.<env>.<setting>",
+        "confs.envs.<env>.datasets",
+        "confs.datasets.<name>.<option>",
         "confs.<engine>",
         "flows.<flow>.steps.<step>.<entry>",
     }
@@ -154,10 +156,12 @@ def test_the_cli_reference_has_every_command_and_option() -> None:
     finally:
         sys.path.remove(str(DOCS / "_hooks"))
     text = reference()
-    for command in ("run", "validate", "list", "graph", "runs", "report", "vars", "gc"):
+    commands = ("run", "validate", "list", "graph", "runs", "report", "vars", "datasets", "gc")
+    for command in commands:
         assert f"## `normandy {command}`" in text
     assert "## `normandy create-project`" in text
-    for option in ("--tags", "--resume", "--explain", "--only", "--address", "--json"):
+    options = ("--tags", "--resume", "--explain", "--only", "--address", "--json", "--load-version")
+    for option in options:
         assert f"{option}" in section(text, "## `normandy run`")
 
 
@@ -168,3 +172,20 @@ def test_the_readme_names_the_docs_build_and_links_into_existing_pages() -> None
     assert links, "the README links into the docs"
     for link in links:
         assert (REPO / link).is_file(), f"the README links to {link}, which does not exist"
+
+
+def test_the_dataset_protocol_is_documented_for_type_authors() -> None:
+    """Every public name of ``normandy_core.datasets``, every public member of ``Dataset``
+    and every field of ``DatasetConfig`` has its line in ``plugins/datasets.md``."""
+    from normandy_core import datasets
+
+    text = page("plugins/datasets.md")
+    for name in datasets.__all__:
+        if name != "GROUP":
+            assert f"`{name}" in text, f"normandy_core.datasets.{name} is not documented"
+    assert "normandy.datasets" in text
+    members = [n for n in vars(datasets.Dataset) if not n.startswith("_")]
+    for member in [*members, "__init__"]:
+        assert re.search(rf"`{member}[`(]", text), f"Dataset.{member} is not documented"
+    for field in dataclasses.fields(datasets.DatasetConfig):
+        assert f"`{field.name}`" in text, f"DatasetConfig.{field.name} is not documented"
