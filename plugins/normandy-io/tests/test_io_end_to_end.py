@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -200,3 +202,88 @@ def test_normandy_timeout_stops_the_shell_and_its_children(normandy, write_proje
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(child)
+
+
+DATASETS = """
+confs:
+  workers: 2
+  processes:
+    clean: procs:clean
+    passthrough: procs:passthrough
+    summarize: procs:summarize
+  datasets:
+    sales: {type: csv, path: raw/sales.csv}
+    clean_sales: {type: parquet, path: processed/clean.parquet}
+    warehouse: {type: sql_table, table: sales, credentials: db}
+    by_region:
+      type: sql_query
+      credentials: db
+      query: select region, sum(amount) as total from sales group by region order by region
+    report: {type: json, path: processed/report.json, versioned: true}
+  envs:
+    dev: {credentials: conf/dev_credentials.yml}
+flows:
+  etl:
+    tags: [default]
+    steps:
+      clean:
+        clean: {outputs: clean_sales}
+      load:
+        store: {process: passthrough, inputs: {frame: clean_sales}, outputs: warehouse}
+      report:
+        summarize: {inputs: {frame: by_region}, outputs: report}
+"""
+
+PROCS = """
+def clean(sales):
+    return sales[sales["amount"] >= 0].reset_index(drop=True)
+
+
+def passthrough(frame):
+    return frame
+
+
+def summarize(frame):
+    return dict(zip(frame["region"], frame["total"].astype(int)))
+"""
+
+
+def test_a_flow_of_datasets_with_no_reader_or_writer_task(normandy, write_project, site):
+    files = {
+        **FILES,
+        "procs.py": PROCS,
+        "conf/dev_credentials.yml": 'db: "sqlite:///processed/warehouse.db"\n',
+    }
+    root = write_project(DATASETS, files)
+    # validating reads no data and imports no pandas: the types' modules are light
+    code = (
+        "import sys\nfrom normandy_cli.app import main\n"
+        "try:\n    main(['validate'])\nexcept SystemExit as exc:\n    assert not exc.code\n"
+        "print([m for m in ('pandas', 'pyarrow', 'sqlalchemy', 'fsspec') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    checked = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip().splitlines()[-1] == "[]"
+
+    result = normandy("run", cwd=root)
+    assert result.returncode == 0, result.output
+    run_id = json.loads(normandy("runs", "last", "--json", cwd=root).stdout)["id"]
+    clean = pd.read_parquet(root / "processed" / "clean.parquet")
+    assert len(clean) == 5
+    with sqlite3.connect(root / "processed" / "warehouse.db") as conn:
+        assert conn.execute("select count(*) from sales").fetchone() == (5,)
+    report = root / "processed" / "report.json" / run_id / "report.json"
+    assert json.loads(report.read_text()) == {"north": 18, "south": 8}
+
+    listed = json.loads(normandy("datasets", "--json", cwd=root).stdout)["datasets"]
+    by_name = {d["name"]: d for d in listed}
+    assert by_name["report"]["version"] == run_id
+    assert by_name["warehouse"]["written_task"] == "etl.load.store"
+    assert by_name["sales"]["size"] == (root / "raw" / "sales.csv").stat().st_size
+    graph = normandy("graph", "--format", "mermaid", cwd=root).stdout
+    assert 'd_warehouse[("warehouse<br/>sql_table")]' in graph
+    assert "t_etl_load_store --> d_warehouse" in graph
+

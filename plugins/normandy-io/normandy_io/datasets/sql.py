@@ -28,29 +28,30 @@ class _SQL(Dataset):
             problems.append(("url", f"missing the database: give {_WHERE}"))
         return problems
 
-    def url(self) -> Any:
-        import sqlalchemy as sa
-
+    def _given(self) -> str:
         given = self.config.options.get("url") or self.config.credentials
         if isinstance(given, Mapping):
             given = given.get("url") or given.get("con")
-        url = sa.make_url(str(given))
-        database = url.database or ""
-        if (
-            url.get_backend_name() == "sqlite"
-            and database not in ("", ":memory:")
-            and not database.startswith("file:")
-            and not os.path.isabs(database)
-        ):
-            url = url.set(database=os.path.join(self.config.root, database))
-        return url
+        return str(given)
+
+    def url(self) -> Any:
+        """The SQLAlchemy URL, a relative SQLite path made relative to the project root."""
+        import sqlalchemy as sa
+
+        url = sa.make_url(self._given())
+        file = self._sqlite_file()
+        return url.set(database=file) if file is not None else url
 
     def _sqlite_file(self) -> str | None:
-        url = self.url()
-        database = url.database or ""
-        if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-            return None if database.startswith("file:") else database
-        return None
+        """A SQLite database's file, read from the URL as SQLAlchemy does (without
+        importing it: checking a project stays light); ``None`` for another database."""
+        scheme, _, rest = self._given().partition("://")
+        if scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+            return None
+        database = rest[1:].split("?")[0]
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        return database if os.path.isabs(database) else os.path.join(self.config.root, database)
 
     def stamp(self) -> Stamp | None:
         """A SQLite database's file (any change of it counts); elsewhere, nothing cheap
@@ -142,6 +143,12 @@ class SQLQueryDataset(_SQL):
         if not config.options.get("query"):
             problems.append(("query", "missing required key 'query' (the SELECT to run)"))
         return problems
+
+    def stamp(self) -> Stamp | None:
+        """The database file's, where it is a SQLite file; else (or before an earlier
+        step makes the database) nothing cheap tells: ``Stamp()``. A query is checked by
+        running it."""
+        return super().stamp() or Stamp()
 
     def load(self) -> Any:
         import pandas as pd
