@@ -65,14 +65,30 @@ def test_mean_delay_per_month_matches_pandas(demo: NormandyProject):
 def test_every_output(demo: NormandyProject):
     out = demo.path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "delays_by_carrier.csv", "flights.sqlite", "joined.parquet", "report.md",
-        "worst_carriers.csv"]
+        "flights.sqlite", "joined.parquet", "report.md", "worst_carriers.csv"]
     joined = pd.read_parquet(out / "joined.parquet")
     assert len(joined) == len(expected_flights())
     assert {"airline", "dest_name", "precip", "seats"} <= set(joined.columns)
     worst = pd.read_csv(out / "worst_carriers.csv")
     assert len(worst) == 5 and worst["mean_arr_delay"].is_monotonic_decreasing
     assert "## delays by weather" in (out / "report.md").read_text()
+
+
+def test_every_file_is_a_dataset_written_by_its_task(demo: NormandyProject):
+    """No reader or writer task: the files and tables are datasets, each written by the
+    task that makes it, as the history and `normandy datasets` say."""
+    listed = json.loads(demo.command("datasets", "--json").check().stdout)["datasets"]
+    writers = {d["name"]: d["written_task"] for d in listed}
+    assert writers == {
+        "joined": "flights.join.join_flights",
+        "delays_by_carrier": "flights.aggregate.delays_by_carrier",
+        "delays_by_month": "flights.aggregate.delays_by_month",
+        "delays_by_weather": "flights.aggregate.delays_by_weather",
+        "delays_by_route": "flights.aggregate.delays_by_route",
+        "report": "flights.publish.write_report",
+        "worst_carriers": "report.worst.worst_carriers",
+    }
+    assert all(d["exists"] and d["size"] for d in listed)
 
 
 def test_the_extract_step_ran_in_parallel(demo: NormandyProject):
@@ -89,7 +105,6 @@ def test_quick_variant_avoids_the_slow_parts(demo: NormandyProject, tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     assert "flights.aggregate.delays_by_carrier" in result.tasks
     assert "flights.aggregate.delays_by_route" not in result.tasks  # avoid_tags
-    assert not (root / "out" / "joined.parquet").exists()
     with sqlite3.connect(root / "out" / "flights.sqlite") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert tables == {"delays_by_carrier", "delays_by_month", "delays_by_weather"}

