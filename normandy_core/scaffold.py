@@ -56,14 +56,20 @@ confs:
   workers: 2
   log_level: info
   default_env: dev
+  datasets:             # files by name: a process input or output of that name reads or writes it
+    orders_csv: {type: "{pkg}.datasets:CSVRows", path: data/dev/raw/orders.csv}
+    customers_csv: {type: "{pkg}.datasets:CSVRows", path: data/dev/raw/customers.csv}
+    report_csv: {type: "{pkg}.datasets:CSVRows", path: data/dev/out/report.csv}
   envs:
     dev:                # the sample data of data/dev/raw; no credentials needed
-      read: data/dev/raw
       write: data/dev/out
     prod:               # ORDERS_ROOT: where the real data lives (default: the sample)
       credentials: conf/prod_credentials.yml   # kept out of git; from conf/credentials.example.yml
-      read: "${env:ORDERS_ROOT:data/prod}/raw"
       write: "${env:ORDERS_ROOT:data/prod}/out"
+      datasets:         # the same datasets, elsewhere
+        orders_csv: {path: "${env:ORDERS_ROOT:data/prod}/raw/orders.csv"}
+        customers_csv: {path: "${env:ORDERS_ROOT:data/prod}/raw/customers.csv"}
+        report_csv: {path: "${env:ORDERS_ROOT:data/prod}/out/report.csv"}
 
 flows:
   orders:
@@ -78,8 +84,8 @@ flows:
           params: {min_total: 10}
         {pkg}.transform_countries:
       upload:
-        - {pkg}.upload_report
-        - {pkg}.upload_database
+        {pkg}.upload_report: {outputs: report_csv}
+        {pkg}.upload_database:
 """
 
 _PROCESSES = '''
@@ -87,35 +93,31 @@ _PROCESSES = '''
 
 Each is registered as `{pkg}.<function name>` by the entry points of setup.cfg. They
 read the settings of the run's env as `pipe.confs` (and its secrets as `pipe.credentials`).
+A parameter named like a dataset of `confs.datasets` (`orders_csv`) gets the file's
+rows, and a return value declared as a dataset output (`report_csv`) is written there.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import sqlite3
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def extract_orders(pipe: Any, log: logging.Logger, orders_csv: list[dict[str, str]]) -> None:
+    """The orders (the dataset `orders_csv`: the env's orders CSV) into the variable
+    `orders`."""
+    pipe.vars["orders"] = orders_csv
+    log.info("extracted %d orders", len(orders_csv))
 
 
-def extract_orders(pipe: Any, log: logging.Logger) -> None:
-    """Read the orders CSV of the env's `read` folder into the variable `orders`."""
-    rows = _read(pipe.path / pipe.confs["read"] / "orders.csv")
-    pipe.vars["orders"] = rows
-    log.info("extracted %d orders", len(rows))
-
-
-def extract_customers(pipe: Any, log: logging.Logger) -> None:
-    """Read the customers CSV into the variable `customers`."""
-    rows = _read(pipe.path / pipe.confs["read"] / "customers.csv")
-    pipe.vars["customers"] = {row["customer_id"]: row for row in rows}
-    log.info("extracted %d customers", len(rows))
+def extract_customers(
+    pipe: Any, log: logging.Logger, customers_csv: list[dict[str, str]]
+) -> None:
+    """The customers (the dataset `customers_csv`) into the variable `customers`."""
+    pipe.vars["customers"] = {row["customer_id"]: row for row in customers_csv}
+    log.info("extracted %d customers", len(customers_csv))
 
 
 def transform_totals(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
@@ -139,19 +141,19 @@ def transform_countries(pipe: Any, log: logging.Logger) -> None:
     log.info("orders in %d countries", len(counts))
 
 
-def upload_report(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
-    """Write report.csv in the env's `write` folder and print it."""
-    out = pipe.path / pipe.confs["write"]
-    out.mkdir(parents=True, exist_ok=True)
+def upload_report(
+    pipe: Any, log: logging.Logger, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The report's rows (written to the dataset `report_csv`), printed."""
     customers = pipe.vars["customers"]
-    with (out / "report.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["customer", "country", f"total_{params['currency'].lower()}"])
-        for customer_id, total in sorted(pipe.vars["totals"].items()):
-            row = customers[customer_id]
-            writer.writerow([row["name"], row["country"], total])
-            print(f"{row['name']:<12} {row['country']:<8} {total:>10.2f} {params['currency']}")
-    log.info("wrote %s", out / "report.csv")
+    column = f"total_{params['currency'].lower()}"
+    rows = []
+    for customer_id, total in sorted(pipe.vars["totals"].items()):
+        row = customers[customer_id]
+        rows.append({"customer": row["name"], "country": row["country"], column: total})
+        print(f"{row['name']:<12} {row['country']:<8} {total:>10.2f} {params['currency']}")
+    log.info("reported %d customers", len(rows))
+    return rows
 
 
 def upload_database(pipe: Any, log: logging.Logger) -> None:
@@ -167,6 +169,41 @@ def upload_database(pipe: Any, log: logging.Logger) -> None:
         db.executemany("INSERT INTO orders_by_country VALUES (?, ?)",
                        pipe.vars["orders_by_country"].items())
     log.info("wrote %s", out / "orders.sqlite")
+'''
+
+_DATASETS = '''
+"""This project's dataset type: a CSV file as a list of rows (dicts), through the csv
+module. `confs.datasets` names it `{pkg}.datasets:CSVRows`. For DataFrames, Parquet,
+Excel, SQL tables and charts, install the dataset types of normandy-io (`type: csv`…).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import IO, Any
+
+from normandy_core.datasets import FileDataset
+
+
+class CSVRows(FileDataset):
+    """Rows as dicts: `csv.DictReader(**load_args)`, `csv.DictWriter(**save_args)`."""
+
+    def read(self, file: IO[bytes]) -> list[dict[str, str]]:
+        text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+        try:
+            return list(csv.DictReader(text, **self.load_args))
+        finally:
+            text.detach()  # the file is Normandy's to close
+
+    def write(self, data: Any, file: IO[bytes]) -> None:
+        rows = list(data)
+        text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else [], **self.save_args)
+        writer.writeheader()
+        writer.writerows(rows)
+        text.flush()
+        text.detach()  # the file is Normandy's to close
 '''
 
 _TESTS = '''
@@ -212,14 +249,14 @@ def test_extract_reads_the_sample_data_of_each_env(run_process, env, orders):
     assert len(result.outputs["orders"]) == orders
 
 
-def test_upload_report_writes_and_prints_the_report(run_process, tmp_path):
+def test_upload_report_makes_and_prints_the_report(run_process):
     result = run_process(
-        "{pkg}.upload_report",
-        inputs={"totals": {"c1": 70.5}, "customers": CUSTOMERS},
-        confs={"write": str(tmp_path)},  # instead of the env's folder
+        "{pkg}.upload_report", inputs={"totals": {"c1": 70.5}, "customers": CUSTOMERS}
     )
-    lines = (tmp_path / "report.csv").read_text().splitlines()
-    assert lines == ["customer,country,total_eur", "Liara,FR,70.5"]
+    # its output is the dataset report_csv: a test keeps it, the project's file stays
+    assert result.outputs["report_csv"] == [
+        {"customer": "Liara", "country": "FR", "total_eur": 70.5}
+    ]
     assert result.stdout.split() == ["Liara", "FR", "70.50", "EUR"]
 
 
@@ -291,6 +328,9 @@ normandy run --env prod      # prod settings and credentials
 ```
 
 Results land in `data/<env>/out/` (a CSV report and a SQLite database); logs in `logs/`.
+The CSV files read and written are datasets (`confs.datasets` in
+`pipeline/pipeline_conf.yml`; `normandy datasets` lists them): a process takes one as a
+parameter of its name, or returns one as its declared output.
 The env `prod` reads `$ORDERS_ROOT/raw` (by default `data/prod/raw`, a sample) and
 writes `$ORDERS_ROOT/out`.
 
@@ -386,6 +426,7 @@ _FILES = {
     "pipeline/pipeline_conf.yml": _CONF,
     "src/{pkg}/__init__.py": '"""The processes of this Normandy project."""\n',
     "src/{pkg}/processes.py": _PROCESSES,
+    "src/{pkg}/datasets.py": _DATASETS,
     "tests/test_processes.py": _TESTS,
     "setup.cfg": _SETUP,
     "pyproject.toml": _PYPROJECT,

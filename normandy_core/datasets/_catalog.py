@@ -58,19 +58,31 @@ def describe_datasets(
 
     history = History(root / ".normandy")
     try:
-        written = history.last_dataset_writes(list(calls))
+        written = history.dataset_writes(list(calls))
     finally:
         history.close()
     found = []
     for name, call in calls.items():
         info = _now(call, specs_paths.get(name))
-        last = written.get(name)
+        here = [w for w in written.get(name, ()) if _same_place(w.location, call)]
+        last = here[-1] if here else None
         if last is not None:
             info = replace(
                 info, written_run=last.run_id, written_task=last.key, written_at=last.ended
             )
         found.append(info)
     return found
+
+
+def _same_place(location: str | None, call: DatasetCall) -> bool:
+    """Whether a write's location is this dataset's (the env's path; for a versioned
+    dataset, one of its versions): a write of another env's path is not its own."""
+    path = call.config.path
+    if path is None:  # a table: where the type's description says
+        return True
+    if call.versioned:
+        return location is not None and location.startswith(path.rstrip("/") + "/")
+    return location == path
 
 
 def _now(call: DatasetCall, path: str | None) -> DatasetInfo:

@@ -80,9 +80,9 @@ class DatasetLineage(Database):
                 out.setdefault(row["key"], []).append(DatasetRecord(**dict(row)))
         return out
 
-    def last_dataset_writes(self, names: Sequence[str] | None = None) -> dict[str, DatasetRecord]:
-        """The latest write of each dataset (of ``names``, else all) by an attempt that
-        succeeded: which run and task, what it wrote."""
+    def dataset_writes(self, names: Sequence[str] | None = None) -> dict[str, list[DatasetRecord]]:
+        """The writes of each dataset (of ``names``, else all) by attempts that
+        succeeded, oldest first: which run and task, where, what it wrote."""
         rows = self._read(
             "SELECT d.run_id, d.key, d.attempt, d.flow, d.name, d.direction, d.type, "
             "d.location, d.version, d.size, d.mtime, d.etag, d.hash, a.ended "
@@ -92,8 +92,8 @@ class DatasetLineage(Database):
             (SUCCEEDED,),
         )
         wanted = set(names) if names is not None else None
-        found: dict[str, DatasetRecord] = {}
+        found: dict[str, list[DatasetRecord]] = {}
         for row in rows:
             if wanted is None or row["name"] in wanted:
-                found[row["name"]] = DatasetRecord(**dict(row))
+                found.setdefault(row["name"], []).append(DatasetRecord(**dict(row)))
         return found

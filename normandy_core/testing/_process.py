@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from normandy_core.testing._datasets import dataset_inputs
 from normandy_core.testing._results import (
     LogLine,
     Outputs,
@@ -137,6 +138,10 @@ class ProcessRunner:
             write_value(store.path(variable), variable, value)
         key = f"{flow}.{step}.{task}"
         merged = {**use.flow.params, **use.entry.params} if use else {}
+        mapped = dict(use.entry.inputs) if use else {}
+        datasets = dataset_inputs(
+            where.project, name, mapped, inputs or {}, env_name, settings, secrets
+        )
         level = where.project.config.log_level if where.project else "info"
         call = TaskCall(
             run_id=RUN_ID,
@@ -156,8 +161,9 @@ class ProcessRunner:
             staging_dir=str(store.staging(key)),
             log_level=level_number(level),
             masks=secret_values(secrets),
-            inputs=dict(use.entry.inputs) if use else {},
+            inputs=mapped,
             outputs=use.entry.outputs if use else None,
+            datasets=datasets,
         )
         log, seen = _Log(), _Seen()
         ended = self._run(call, log, seen)
