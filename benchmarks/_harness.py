@@ -30,7 +30,9 @@ KEDRO_REQUIREMENTS = (
 """Kedro 1.7, the version the issue measured, and what the workloads' own code needs
 (``requirements.txt``: NumPy, pandas, and the realistic workload's libraries)."""
 
-KEDRO_PROBE = "import kedro, numpy, pandas, sklearn, matplotlib, openpyxl, pyarrow"
+KEDRO_PROBE = (
+    "import kedro, numpy, pandas, sklearn, matplotlib, openpyxl, pyarrow, kedro_datasets"
+)
 
 ENV = {
     **os.environ,

@@ -64,16 +64,25 @@ def summarize_locations(model_input: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"price": by["price"].mean(), "shuttles": by.size()}).reset_index()
 
 
+def model_input(
+    preprocessed_companies: pd.DataFrame,
+    preprocessed_shuttles: pd.DataFrame,
+    review_summary: pd.DataFrame,
+) -> pd.DataFrame:
+    """The table the models learn from (the datasets workload saves it as a dataset)."""
+    table = preprocessed_shuttles.merge(
+        preprocessed_companies, left_on="company_id", right_on="id", suffixes=("", "_company")
+    ).merge(review_summary, left_on="id", right_on="shuttle_id", how="left")
+    return table.dropna(subset=["price"])
+
+
 def model_input_table(
     preprocessed_companies: pd.DataFrame,
     preprocessed_shuttles: pd.DataFrame,
     review_summary: pd.DataFrame,
     params: dict,
 ) -> pd.DataFrame:
-    table = preprocessed_shuttles.merge(
-        preprocessed_companies, left_on="company_id", right_on="id", suffixes=("", "_company")
-    ).merge(review_summary, left_on="id", right_on="shuttle_id", how="left")
-    table = table.dropna(subset=["price"])
+    table = model_input(preprocessed_companies, preprocessed_shuttles, review_summary)
     out = Path(params["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / "model_input.parquet")

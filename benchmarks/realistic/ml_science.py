@@ -67,6 +67,23 @@ def evaluate_models(
     y_test: pd.Series,
     params: dict,
 ) -> dict:
+    metrics = metrics_of(linear, ridge, forest, boosting, X_test, y_test)
+    out = Path(params["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def metrics_of(
+    linear: LinearRegression,
+    ridge: Ridge,
+    forest: RandomForestRegressor,
+    boosting: GradientBoostingRegressor,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+) -> dict:
+    """Each model's r² and mean absolute error (the datasets workload saves them as a
+    dataset)."""
     metrics = {}
     models = {"linear": linear, "ridge": ridge, "forest": forest, "boosting": boosting}
     for name, model in models.items():
@@ -75,7 +92,4 @@ def evaluate_models(
             "r2": float(r2_score(y_test, predicted)),
             "mae": float(mean_absolute_error(y_test, predicted)),
         }
-    out = Path(params["out_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
