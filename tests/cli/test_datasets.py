@@ -148,6 +148,11 @@ def test_a_failed_task_leaves_the_previous_files_and_versions(normandy, project)
     assert "'model' has no version 'nope' (its latest versions: " in bad.stderr
     assert normandy("run", "--load-version", "model", cwd=project).returncode == 2
 
+    report = normandy("report", "last", "--output", "r.html", cwd=project)
+    assert report.returncode == 0, report.output
+    page = (project / "r.html").read_text()
+    assert 'data-dataset="model"' in page and "read <code" in page  # drawn and listed
+
     from normandy_core import load
 
     assert load("model", project=project) == {"weights": 12}
@@ -169,3 +174,19 @@ def test_a_missing_input_dataset_is_found_before_anything_runs(normandy, project
     assert graph.returncode == 0, graph.output
     assert "reads:  numbers" in graph.stdout and "writes: doubled" in graph.stdout
     assert "model    dstypes:JSONFile models/model.json (versioned)" in graph.stdout
+    shown = json.loads(normandy("graph", "--format", "json", cwd=project).stdout)
+    assert shown["datasets"]["model"] == {
+        "type": "dstypes:JSONFile",
+        "path": "models/model.json",
+        "versioned": True,
+        "writers": ["make.train.train"],
+        "readers": ["use.predict.predict"],
+    }
+    [predict] = shown["flows"][1]["steps"][0]["tasks"]
+    assert (predict["dataset_reads"], predict["writes"]) == (["model"], ["prediction"])
+    dot = normandy("graph", "--format", "dot", cwd=project).stdout
+    assert '"dataset:model" [label="model\\ndstypes:JSONFile models/model.json (versioned)", ' \
+        "shape=cylinder];" in dot
+    assert '"make.train.train" -> "dataset:model";' in dot
+    html = normandy("graph", "--format", "html", cwd=project).stdout
+    assert html.count('class="dataset-node"') == 4  # numbers (a source), doubled, model ×2
