@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from normandy_core.datasets._access import DatasetAccess
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
 from normandy_core.status import (
@@ -22,6 +21,9 @@ from normandy_core.status import (
     SUCCEEDED,
     tally,
 )
+
+if TYPE_CHECKING:
+    from normandy_core.datasets._access import DatasetAccess
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
@@ -34,15 +34,16 @@ from normandy_core.binding import (
     input_values,
     signature_of,
 )
-from normandy_core.datasets._access import DatasetAccess
-from normandy_core.datasets._runtime import DatasetCall
-from normandy_core.datasets._worker import DatasetUseError, TaskDatasets
 from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import import_target
 from normandy_core.store import Variables
 from normandy_core.tasklog import LogWriter, task_logger
+
+if TYPE_CHECKING:
+    from normandy_core.datasets._access import DatasetAccess
+    from normandy_core.datasets._runtime import DatasetCall
 
 __all__ = [
     "Masker",
@@ -183,6 +184,8 @@ def run_task(
     ``None`` when it returns, with ``None`` and the exception when the attempt fails (both,
     where its return does not fit its ``outputs``) — objects a :class:`TaskResult` cannot
     carry between processes."""
+    from normandy_core.datasets._worker import DatasetUseError, TaskDatasets  # SPEC 16
+
     started = time.time()
     masker = Masker(call.masks)
     _untagged.masker = masker

@@ -4,12 +4,10 @@ is imported only where it is used."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import re
 from dataclasses import dataclass
-from importlib import metadata
 
 from normandy_core.datasets._base import Dataset
 from normandy_core.errors import DatasetError
@@ -36,6 +34,8 @@ class DatasetType:
 def installed_types() -> dict[str, tuple[DatasetType, ...]]:
     """Every installed type, by name (a name offered by two distributions with different
     classes has two: a clash, an error where it is used)."""
+    from importlib import metadata  # not in the workers, which import the classes only
+
     found: dict[str, dict[str, DatasetType]] = {}
     for ep in metadata.entry_points(group=GROUP):
         dist = ep.dist.name if ep.dist is not None else ep.value
@@ -59,6 +59,8 @@ def find_type(name: str) -> DatasetType | str:
             f"dataset type {name!r} is offered by {len(found)} distributions: {listed}; "
             "uninstall one of them, or name the class itself (type: module:Class)"
         )
+    import difflib
+
     close = difflib.get_close_matches(name, list(types), n=2)
     hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
     known = ", ".join(types) or "none (pip install normandy-io gives csv, parquet, excel…)"
