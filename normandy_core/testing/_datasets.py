@@ -35,7 +35,7 @@ def dataset_inputs(
     }
     if not wanted:
         return ()
-    from normandy_core.datasets._checks import check_declarations
+    from normandy_core.datasets._declarations import check_declarations
     from normandy_core.datasets._runtime import dataset_call
 
     root = str(project.root)
