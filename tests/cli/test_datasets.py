@@ -6,6 +6,8 @@ task leaving the previous file, lineage in the history, ``normandy datasets``,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,11 +155,15 @@ def test_a_failed_task_leaves_the_previous_files_and_versions(normandy, project)
     page = (project / "r.html").read_text()
     assert 'data-dataset="model"' in page and "read <code" in page  # drawn and listed
 
-    from normandy_core import load
-
-    assert load("model", project=project) == {"weights": 12}
-    assert load("model", project=project, run=first) == {"weights": 12}
-    assert load("doubled", project=project) == [2, 4, 6]
+    # normandy_core.load, in a process of its own (it imports the project's modules)
+    code = (
+        "import json\nfrom normandy_core import load\n"
+        f"print(json.dumps([load('model'), load('model', run={first!r}), load('doubled')]))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert json.loads(loaded.stdout) == [{"weights": 12}, {"weights": 12}, [2, 4, 6]]
 
 
 def test_a_missing_input_dataset_is_found_before_anything_runs(normandy, project):

@@ -134,9 +134,11 @@ PYPROJECT = (
 D_CONF = """
 confs:
   workers: 2
+  datasets:  # what C's extract processes read, through C's own dataset type
+    orders_csv: {type: "c_pipes.datasets:CSVRows", path: data/orders.csv}
+    customers_csv: {type: "c_pipes.datasets:CSVRows", path: data/customers.csv}
   envs:
     dev:
-      read: data
       write: out
 flows:
   orders:
@@ -291,7 +293,7 @@ def test_a_repository_uses_installed_processes_by_name(world: Environment):
         assert stopped.returncode == 2, (command, stopped.output)
         [problem] = [line for line in stopped.stderr.splitlines() if "write_report" in line]
         assert problem == (
-            "pipeline/pipeline_conf.yml:19:9: flows.orders.steps.report.write_report: process "
+            "pipeline/pipeline_conf.yml:21:9: flows.orders.steps.report.write_report: process "
             "'write_report' is registered with 2 different targets: acme_pipes.report:"
             "write_report (from acme-pipes); b_pipes.processes:upload_report (from b-pipes); "
             "choose one in confs.processes of pipeline_conf.yml (write_report: "

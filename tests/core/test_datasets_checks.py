@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,50 +66,62 @@ def reader(pipe):
 HEAD = """
 confs:
   processes:
-    make: procs:make
-    double: procs:double
-    total: procs:total
-    reader: procs:reader
+    make: PROCS:make
+    double: PROCS:double
+    total: PROCS:total
+    reader: PROCS:reader
 """
 
 
-@pytest.fixture(autouse=True)
-def types(
-    project_dir: Path, write_module: Callable[..., Path], clean_imports: None, fake_dist: Any
-) -> Iterator[None]:
-    """The test's types (``dstypes``), installed as ``jsonfile``, ``chart`` and ``query``
-    by a distribution ``test-types``."""
-    write_module(project_dir, "dstypes", TYPES)
-    write_module(project_dir, "procs", PROCS)
+@dataclass
+class Conf:
+    """Checks a configuration (``HEAD`` + the text given) of the test's project: its
+    types module and processes module have names no other test uses, written ``dstypes``
+    and ``PROCS`` in the texts, and in the problems (for the types)."""
+
+    write_conf: Callable[..., Path]
+    names: dict[str, str]
+
+    def check(self, text: str, **options: Any) -> Checked:
+        named = HEAD + text
+        for word, name in self.names.items():
+            named = named.replace(f"{word}:", f"{name}:")
+        project = open_project(self.write_conf(named))
+        plan = None
+        if not project.problems:
+            part = options.pop("part", ((), (), ()))
+            plan = restrict(build_plan(project.config, Selection(flows=("f",))), *part)
+        return check_project(project, ["f"], plan=plan, imports=False, **options)
+
+    def problems(self, text: str, **options: Any) -> list[str]:
+        with pytest.raises(ConfigError) as caught:
+            self.check(text, **options)
+        return [str(p).replace(self.names["dstypes"], "dstypes") for p in caught.value.problems]
+
+
+@pytest.fixture
+def conf(
+    project_dir: Path,
+    write_conf: Callable[..., Path],
+    write_module: Callable[..., Path],
+    clean_imports: None,
+    fake_dist: Any,
+    module_name: Callable[[str], str],
+) -> Iterator[Conf]:
+    """The test's types, installed as ``jsonfile``, ``chart`` and ``query`` by a
+    distribution ``test-types``, and its processes."""
+    names = {"dstypes": module_name("dstypes"), "PROCS": module_name("procs")}
+    write_module(project_dir, names["dstypes"], TYPES)
+    write_module(project_dir, names["PROCS"], PROCS)
+    types = names["dstypes"]
+    entries = {"jsonfile": "JSONFile", "chart": "Chart", "query": "Query"}
     fake_dist(
         "test-types",
-        {
-            "normandy.datasets": {
-                "jsonfile": "dstypes:JSONFile",
-                "chart": "dstypes:Chart",
-                "query": "dstypes:Query",
-            }
-        },
+        {"normandy.datasets": {name: f"{types}:{cls}" for name, cls in entries.items()}},
     )
     installed_types.cache_clear()
-    yield
+    yield Conf(write_conf, names)
     installed_types.cache_clear()
-
-
-def check(write_conf: Callable[..., Path], text: str, **options: Any) -> Checked:
-    root = write_conf(HEAD + text)
-    project = open_project(root)
-    plan = None
-    if not project.problems:
-        part = options.pop("part", ((), (), ()))
-        plan = restrict(build_plan(project.config, Selection(flows=("f",))), *part)
-    return check_project(project, ["f"], plan=plan, imports=False, **options)
-
-
-def problems(write_conf: Callable[..., Path], text: str, **options: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        check(write_conf, text, **options)
-    return [str(p) for p in caught.value.problems]
 
 
 def test_declarations_with_their_env_overrides_applied_key_by_key(
@@ -180,11 +193,10 @@ def test_the_schema_and_the_env_overrides(write_conf: Callable[..., Path]) -> No
     ]
 
 
-def test_types_keys_and_credentials(write_conf: Callable[..., Path]) -> None:
-    (root := write_conf("")).joinpath("conf").mkdir()
-    (root / "conf" / "creds.yml").write_text("db: {url: x}\n")
-    found = problems(
-        write_conf,
+def test_types_keys_and_credentials(conf: Conf, project_dir: Path) -> None:
+    (project_dir / "conf").mkdir()
+    (project_dir / "conf" / "creds.yml").write_text("db: {url: x}\n")
+    found = conf.problems(
         """
   datasets:
     a: {type: jsonfle, path: a.json}
@@ -235,12 +247,11 @@ flows:
 
 
 def test_a_flow_using_datasets_well_and_what_each_task_reads_and_writes(
-    write_conf: Callable[..., Path], project_dir: Path
+    conf: Conf, project_dir: Path
 ) -> None:
     (project_dir / "data").mkdir()
     (project_dir / "data" / "numbers.json").write_text("[1]")
-    checked = check(
-        write_conf,
+    checked = conf.check(
         FLOW
         + """
       one:
@@ -261,9 +272,8 @@ def test_a_flow_using_datasets_well_and_what_each_task_reads_and_writes(
     assert [c.name for c in checked.datasets.of_task("f.one.double")] == ["numbers", "doubled"]
 
 
-def test_every_problem_of_the_flows_use_of_datasets(write_conf: Callable[..., Path]) -> None:
-    found = problems(
-        write_conf,
+def test_every_problem_of_the_flows_use_of_datasets(conf: Conf) -> None:
+    found = conf.problems(
         FLOW
         + """
       one:
@@ -303,7 +313,7 @@ def test_every_problem_of_the_flows_use_of_datasets(write_conf: Callable[..., Pa
 
 
 def test_an_input_dataset_written_later_or_by_a_task_left_out(
-    write_conf: Callable[..., Path], project_dir: Path
+    conf: Conf, project_dir: Path
 ) -> None:
     (project_dir / "data").mkdir()
     (project_dir / "data" / "numbers.json").write_text("[1]")
@@ -315,23 +325,22 @@ def test_an_input_dataset_written_later_or_by_a_task_left_out(
       three:
         t2: {process: total}
 """
-    assert problems(write_conf, flows) == [
+    assert conf.problems(flows) == [
         "pipeline/pipeline_conf.yml:20:9: flows.f.steps.one.total: it reads the dataset "
         "'doubled' (jsonfile data/doubled.json), which does not exist; f.two.double writes it, "
         "but not in an earlier step: move it earlier",
     ]
-    assert problems(write_conf, flows, part=(("three",), (), ())) == [
+    assert conf.problems(flows, part=(("three",), (), ())) == [
         "pipeline/pipeline_conf.yml:24:9: flows.f.steps.three.t2: it reads the dataset "
         "'doubled' (jsonfile data/doubled.json), which does not exist; f.two.double writes it, "
         "but does not run in this part of the flows: run it first, or start earlier (--from two)",
     ]
     # not checked where the env is not (normandy graph): the data may be elsewhere
-    assert check(write_conf, flows, check_env=False).datasets is not None
+    assert conf.check(flows, check_env=False).datasets is not None
 
 
-def test_an_optional_input_s_dataset_may_be_missing(write_conf: Callable[..., Path]) -> None:
-    checked = check(
-        write_conf,
+def test_an_optional_input_s_dataset_may_be_missing(conf: Conf) -> None:
+    checked = conf.check(
         """
   datasets:
     doubled: {type: jsonfile, path: doubled.json}
@@ -351,7 +360,7 @@ flows:
     assert checked.datasets.use["f.one.total"] == (("doubled", "extra"), ())
 
 
-def test_load_versions(write_conf: Callable[..., Path], project_dir: Path) -> None:
+def test_load_versions(conf: Conf, project_dir: Path) -> None:
     version = project_dir / "m.json" / "20260101-000000.000-aaaa" / "m.json"
     version.parent.mkdir(parents=True)
     version.write_text("1")
@@ -368,11 +377,10 @@ flows:
       one:
         total: {inputs: {doubled: model}, outputs: out}
 """
-    ok = check(write_conf, flows, load_versions={"model": "20260101-000000.000-aaaa"})
+    ok = conf.check(flows, load_versions={"model": "20260101-000000.000-aaaa"})
     assert ok.datasets is not None
     assert ok.datasets.calls["model"].version == "20260101-000000.000-aaaa"
-    found = problems(
-        write_conf,
+    found = conf.problems(
         flows,
         load_versions={"modle": "x", "plain": "x", "out": "x", "model": "20990101-000000.000-zzzz"},
     )
