@@ -68,6 +68,7 @@ def normandy_io(folder: Path) -> Path:
 
 
 def run(ctx: Context) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     folder = ctx.folder(NAME)
     sizes = {"companies": ctx.size(100_000, 10_000), "shuttles": ctx.size(6_000, 1_000)}
     sizes["reviews"] = ctx.size(300_000, 30_000)
@@ -114,11 +115,12 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.alternate(variants)
 
     m = samples.summary()
+    load = (load_before, os.getloadavg()[0])
     return {
         "params": {"tasks": TASKS, "flows": len(FLOWS), "workers": 2, **sizes},
         "metrics": m,
         "rows": _rows(m),
-        "notes": _notes(raw, reuse),
+        "notes": _notes(raw, reuse, load),
         "details": {},
     }
 
@@ -164,9 +166,13 @@ def _rows(m: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _notes(raw: dict[str, int], reuse: bool) -> list[str]:
+def _notes(raw: dict[str, int], reuse: bool, load: tuple[float, float]) -> list[str]:
     files = ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in raw.items())
     lines = [
+        f"The machine's load average (1 min) was {load[0]:.1f} as the workload started and "
+        f"{load[1]:.1f} as it ended (2 CPUs): above 2, other programs took CPU time from "
+        "both tools, and from Normandy's second worker and fork server most.",
+        "",
         f"The raw files: {files}. Normandy's project declares 12 datasets in "
         "`confs.datasets` (normandy-io's `csv`, `excel`, `parquet`, `pickle` versioned, "
         "`json`, `matplotlib`), Kedro's `catalog.yml` the same 12 (kedro-datasets); "
