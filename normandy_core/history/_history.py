@@ -14,6 +14,7 @@ from normandy_core.errors import ResumeError, RunNotFoundError, display_path
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
+from normandy_core.history._schema import transaction
 from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,
@@ -55,8 +56,7 @@ class History(Lineage):
         ]
 
         def write() -> None:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.db):
                 self._settle(self._dead_runs())
                 if run.resumed_from is not None:
                     self._claim(run.resumed_from)
@@ -89,10 +89,6 @@ class History(Lineage):
                     "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                     rows,
                 )
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
 
         self._retrying(write)
 
