@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.plan import Plan, Task
@@ -21,6 +21,9 @@ from normandy_core.status import (
     SUCCEEDED,
     tally,
 )
+
+if TYPE_CHECKING:
+    from normandy_core.retention import Collected
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class Summary:
     """Why the run ended early (an error of the machine or of Normandy), if it did."""
     log_problems: list[str] = field(default_factory=list)
     """What could not be logged (a log file that could not be written…), in words."""
+    collected: Collected | None = None
+    """What ``confs.keep_runs`` pruned once the run ended (``None``: not set)."""
 
     @property
     def exit_code(self) -> int:

@@ -14,7 +14,6 @@ from normandy_core.errors import ResumeError, RunNotFoundError, display_path
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
-from normandy_core.history._schema import transaction
 from normandy_core.history._records import (
     AttemptRecord,
     RunRecord,
@@ -26,6 +25,7 @@ from normandy_core.history._records import (
     run_record,
     task_record,
 )
+from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
 from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
 
