@@ -241,7 +241,7 @@ def test_json_summary_agrees(tmp_path):
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while "step f.s1 started" not in _log(root) and time.monotonic() < deadline:
+    while "step s1 started" not in _log(root) and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=10)
