@@ -134,14 +134,17 @@ class _Children:
             self.ended[pid] = code
             self.done.notify_all()
 
+    def _wait(self, pid: int, within: float = 10.0) -> None:
+        with self.done:
+            self.done.wait_for(lambda: pid in self.ended, timeout=within)
+
     def collect(self) -> dict[str, _Answer]:
         found: dict[str, _Answer] = {}
         try:
             for share, read, pid in self.children:
                 with os.fdopen(read, "rb") as answers:
                     data = answers.read()
-                with self.done:
-                    self.done.wait_for(lambda pid=pid: pid in self.ended, timeout=10)
+                self._wait(pid)
                 try:
                     found.update(pickle.loads(data))
                 except Exception:  # noqa: BLE001 - it died before answering: say how

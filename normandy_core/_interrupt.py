@@ -45,7 +45,7 @@ def deferred_signals() -> Iterator[None]:
     def hold(signum: int, frame: Any) -> None:
         held.append(signum)
 
-    saved = {sig: signal.signal(sig, hold) for sig in _SIGNALS}
+    saved: dict[int, Any] = {sig: signal.signal(sig, hold) for sig in _SIGNALS}
     try:
         yield
     finally:

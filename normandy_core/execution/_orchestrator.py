@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -145,13 +145,13 @@ class Orchestrator:
                 self.recorder,
                 LogObserver(self.logs),
                 *guests,
-                HookCaller(self.project.plugins, self.run, self._report),
+                HookCaller(self.project.plugins, self._report),
             ],
             guests,
             self._report_failure,
         )
         self._start(executor)
-        self.run.where = executor.description
+        self.run = replace(self.run, where=executor.description)
         scheduler = Scheduler(
             self.plan,
             executor,
@@ -356,7 +356,7 @@ class Orchestrator:
             status = FAILED
         summary = Summary(
             self.run,
-            list(self.outcomes.values()),
+            tuple(outcome.record() for outcome in self.outcomes.values()),
             status,
             self.log_dir,
             reason=reason,
@@ -422,6 +422,6 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
     if keep:  # confs.keep_runs: the store stays bounded, with or without the CLI
         from normandy_core.retention import collect
 
-        summary.collected = collect(project.root, project.config.store, keep=keep)
+        summary = replace(summary, collected=collect(project.root, project.config.store, keep=keep))
     return summary
 
