@@ -83,6 +83,7 @@ class ForkServer:
         self.imported: frozenset[str] = frozenset()
         """Every module imported there so far (what a child forked now starts with)."""
         self.failed: dict[str, str] = {}
+        self._ordered: set[str] = set()  # every module ordered imported, done or not
         self._orders = itertools.count(1)
         self._forks: dict[int, Future[int]] = {}
         self._imports: dict[int, Imports] = {}
@@ -160,7 +161,9 @@ class ForkServer:
         """Import ``modules`` there (those not imported yet), ``sys_path`` first on its
         path; every child forked after the imports has them. Orders are carried out one
         at a time, in order: a fork ordered after this waits for it."""
-        wanted = tuple(m for m in dict.fromkeys(modules) if m not in self.imported)
+        with self._state_lock:
+            wanted = tuple(m for m in dict.fromkeys(modules) if m not in self._ordered)
+            self._ordered.update(wanted)
         imports = Imports(wanted)
         if not wanted:
             imports.finish({"seconds": 0.0, "imported": {}, "failed": {}})
