@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -135,9 +134,10 @@ class Orchestrator:
         self.children = RunChildren()
         executor = executor_cls(self.run.workers, self._setup())
         self.executor = executor
-        running = self._tasks_that_run()
-        if running:  # a run whose every task is reused starts no process
+        if self._every_task_runs():  # else at the first task that runs, if any
             executor.warm_up()
+        else:  # the earlier successes of every task, read at once
+            self.history.prefetch(task.key for task in self.plan.tasks())
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
@@ -165,7 +165,7 @@ class Orchestrator:
             wake_every=HEARTBEAT,
             inbox=self.inbox,
             reuse=self.reuse,
-            modules=self._modules(running) if self.project.config.preload else None,
+            module_of=self._module_of if self.project.config.preload else None,
         )
         # Until the flows have run to their end, the run has failed: whatever stops it
         # early (an error of the machine or of Normandy) is never recorded as a success.
@@ -221,40 +221,16 @@ class Orchestrator:
             self.logs.level,
         )
 
-    def _tasks_that_run(self) -> list[Task]:
-        """The tasks that will run rather than be reused, as far as can be told before the
-        run (``run --dry-run --explain``'s preview): every task, where none can be reused."""
-        tasks = list(self.plan.tasks())
-        if self.options.no_cache or (
-            self.options.resume is None and not any(t.cache for t in tasks)
-        ):
-            return tasks
-        self.history.prefetch(t.key for t in tasks)
-        decisions = preview(self._preview_reuse(), Preview(), self.plan)
-        return [d.task for d in decisions if not d.reused]
+    def _every_task_runs(self) -> bool:
+        """Whether no task of the plan can be reused (cache off, no ``--resume``): then the
+        executor warms up at once; else at the first task that runs (a run whose every
+        task is reused starts no process and imports nothing)."""
+        if self.options.resume is not None:
+            return False
+        return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
 
-    def _preview_reuse(self) -> Reuse:
-        return Reuse(
-            self.history,
-            store_root(self.run.root, self.project.config.store),
-            Preview(),
-            self.checked,
-            self.project.registry,
-            self.masks,
-            resumed=self.options.resume.run_id if self.options.resume else None,
-            no_cache=self.options.no_cache,
-            rerun=self.options.rerun,
-        )
-
-    def _modules(self, running: Iterable[Task]) -> dict[str, tuple[str, ...]]:
-        """The process modules of the tasks expected to run, by step (``flow.step``), in
-        the order of their first task."""
-        registry = self.project.registry
-        by_step: dict[str, dict[str, None]] = {}
-        for task in running:
-            module = registry.get(task.process).target.partition(":")[0]
-            by_step.setdefault(f"{task.flow}.{task.step}", {})[module] = None
-        return {step: tuple(modules) for step, modules in by_step.items()}
+    def _module_of(self, task: Task) -> str:
+        return self.project.registry.get(task.process).target.partition(":")[0]
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress

@@ -74,7 +74,7 @@ class Scheduler:
         wake_every: float | None = None,
         inbox: Inbox | None = None,
         reuse: Reuse | None = None,
-        modules: dict[str, tuple[str, ...]] | None = None,
+        module_of: Callable[[Task], str] | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -94,10 +94,11 @@ class Scheduler:
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self.attempts: dict[str, Attempt] = {}
         """Task key -> its current (or last) attempt."""
-        self.modules = modules
-        """The process modules each step (``flow.step``) is expected to import, for the
-        executor to import ahead (:meth:`Executor.prepare`); ``None``: none are."""
-        self._steps = [f"{f.name}.{s.name}" for f in plan.flows for s in f.steps]
+        self.module_of = module_of
+        """A task's process module, for the executor to import ahead
+        (:meth:`Executor.prepare`); ``None``: none is."""
+        self._steps = [s for f in plan.flows for s in f.steps]
+        self._warm = False
 
     def run(self) -> str:
         """Run every flow; the run's status: ``succeeded`` or ``failed``."""
@@ -131,18 +132,17 @@ class Scheduler:
 
     # -- a step -----------------------------------------------------------------------------
 
-    def _prepare(self, index: int) -> None:
-        """Tell the executor the modules of the ``index``-th step of the run, if any."""
-        if self.modules is not None and 0 <= index < len(self._steps):
-            modules = self.modules.get(self._steps[index], ())
+    def _prepare(self, tasks: Iterable[Task]) -> None:
+        """Tell the executor the process modules ``tasks`` import, if any."""
+        if self.module_of is not None:
+            modules = tuple(dict.fromkeys(self.module_of(task) for task in tasks))
             if modules:
                 self.executor.prepare(modules)
 
     def _step(self, tags: tuple[str, ...], step: Step) -> bool:
         state = _StepState(tags)
         self.variables.step_started()
-        index = self._steps.index(f"{step.flow}.{step.name}")
-        self._prepare(index)  # before its tasks: their workers start with their modules
+        running = []
         for task in step.tasks:
             decision = self.reuse.decide(task) if self.reuse is not None else None
             if decision is not None:
@@ -152,9 +152,17 @@ class Scheduler:
             if decision is not None and decision.reused:
                 self._cached(decision)
             else:
-                self._submit(task, state)
+                running.append(task)
+        if running and not self._warm:  # decided first: a step all reused starts nothing
+            self._warm = True
+            self.executor.warm_up()
+        self._prepare(running)  # before its tasks: their workers start with their modules
+        for task in running:
+            self._submit(task, state)
         if state.pending:
-            self._prepare(index + 1)  # imported while this step runs
+            index = self._steps.index(step)
+            if index + 1 < len(self._steps):  # imported while this step runs
+                self._prepare(self._steps[index + 1].tasks)
         if state.pending and self.reuse is not None and not self._ahead:
             # while the first workers start (the fork server imports the process modules
             # for them), not later between two steps: parsing every process module and

@@ -148,19 +148,28 @@ class Lineage(Database):
     ) -> dict[tuple[str, str, int], list[VariableAccess]]:
         """What each ``(run_id, key, attempt)`` wrote, by name."""
         out: dict[tuple[str, str, int], list[VariableAccess]] = {}
-        for start in range(0, len(attempts), 300):
-            batch = attempts[start : start + 300]
-            marks = ",".join("(?, ?, ?)" for _ in batch)
-            rows = self._read(
-                "SELECT run_id, key, attempt, flow, name, hash, size, type FROM lineage "
-                f"WHERE direction = 'write' AND (run_id, key, attempt) IN (VALUES {marks}) "
-                "ORDER BY name",
-                [value for triple in batch for value in triple],
-            )
-            for w in rows:
-                out.setdefault((w["run_id"], w["key"], w["attempt"]), []).append(
-                    VariableAccess(w["flow"], w["name"], "write", w["hash"], w["size"], w["type"])
+        wanted = set(attempts)
+        runs = sorted({run_id for run_id, _, _ in attempts})
+        keys = sorted({key for _, key, _ in attempts})
+        for r in range(0, len(runs), 400):
+            run_batch = runs[r : r + 400]
+            for k in range(0, len(keys), 400):
+                key_batch = keys[k : k + 400]
+                rows = self._read(
+                    "SELECT run_id, key, attempt, flow, name, hash, size, type FROM lineage "
+                    f"WHERE run_id IN ({','.join('?' * len(run_batch))}) "
+                    f"AND key IN ({','.join('?' * len(key_batch))}) "
+                    "AND direction = 'write' ORDER BY name",
+                    [*run_batch, *key_batch],
                 )
+                for w in rows:
+                    where = (w["run_id"], w["key"], w["attempt"])
+                    if where in wanted:
+                        out.setdefault(where, []).append(
+                            VariableAccess(
+                                w["flow"], w["name"], "write", w["hash"], w["size"], w["type"]
+                            )
+                        )
         return out
 
     def sources(self, run_ids: Iterable[str]) -> set[str]:

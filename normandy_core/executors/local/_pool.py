@@ -210,24 +210,30 @@ class WorkerPool:
         return max(0.0, min([_TICK, *(d - now for d in soonest)]))
 
     def _dispatch(self) -> None:
-        """Hand pending attempts to idle workers; fork workers where there are too few."""
+        """Hand pending attempts to idle workers; fork workers where there are too few.
+        Costs what the idle workers and the attempts they take cost, not the length of
+        the queue (a step of 2,000 tasks queues 2,000)."""
         self._check_budget()
-        for job in [j for j in self._pending if j.future.cancelled()]:
-            self._pending.remove(job)
-        for job in list(self._pending):
-            worker = self._idle_for(job)
-            if worker is None:
+        idle = [w for w in self._workers.values() if w.ready and w.job is None and not w.stopping]
+        skipped: list[_Job] = []
+        while idle and self._pending:
+            job = self._pending.popleft()
+            if job.future.cancelled():
                 continue
-            self._pending.remove(job)
+            worker = self._idle_for(job, idle)
+            if worker is None:
+                skipped.append(job)
+                if len(skipped) >= self.size:  # the next ones wait for the same modules
+                    break
+                continue
+            idle.remove(worker)
             self._run(worker, job)
-        live = [w for w in self._workers.values() if not w.stopping]
-        for _ in range(min(self.size, len(live) + len(self._pending)) - len(live)):
+        self._pending.extendleft(reversed(skipped))
+        live = sum(not w.stopping for w in self._workers.values())
+        for _ in range(min(self.size, live + len(self._pending)) - live):
             self._fork()  # carried out after the imports ordered before: it will have them
 
-    def _idle_for(self, job: _Job) -> _Worker | None:
-        idle = [w for w in self._workers.values() if w.ready and w.job is None and not w.stopping]
-        if not idle:
-            return None
+    def _idle_for(self, job: _Job, idle: list[_Worker]) -> _Worker | None:
         for worker in idle:
             if job.module in worker.modules:
                 return worker
@@ -236,7 +242,7 @@ class WorkerPool:
             return idle[0]  # nobody imports it for the workers: this one will
         server = self._server
         if server is not None and job.module in server.imported:
-            self._retire(idle[0])  # a worker forked now has it: this one makes room
+            self._retire(idle.pop(0))  # a worker forked now has it: this one makes room
             return None
         if not imports.done.is_set():
             return None  # being imported for the workers: wait (the budget bounds it)
