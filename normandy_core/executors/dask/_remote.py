@@ -3,7 +3,7 @@
 Why a child process per attempt, and not the Dask worker's own thread: a thread cannot be
 stopped. A task past its ``timeout``, a run stopped by Ctrl-C, or a process that calls
 ``os._exit`` or segfaults must cost that task only, never the Dask worker (with its other
-tasks and its data). So each Dask worker keeps, per run, a pebble pool of child processes
+tasks and its data). So each Dask worker keeps, per run, a pool of child processes
 (as many as it has threads) — the ``local`` executor's pool, with its guarantees: the
 processes of a run import the run's code once and are replaced when one is killed, and a
 new run gets new processes, so edited code is never served stale from an old import.
@@ -188,5 +188,5 @@ class _RunSlot:
         )
 
     def close(self) -> None:
-        self.pool.close(cancel=True, timeout=10)  # a child pebble could not stop dies too
+        self.pool.close(cancel=True, timeout=10)  # a child that would not stop dies too
         self.relay.close()
