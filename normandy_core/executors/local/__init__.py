@@ -38,7 +38,7 @@ class LocalExecutor(Executor):
 
     def warm_up(self) -> None:
         if self._server is None and self._pool is None:
-            self._server = _server(self)
+            self._server = _new_server(self)
             self._server.start()
 
     def prepare(self, modules: Sequence[str]) -> None:
@@ -83,7 +83,7 @@ class LocalExecutor(Executor):
     def _next_server(self) -> ForkServer:
         """The warmed-up server the first time, then a new one."""
         server, self._server = self._server, None
-        return server or _server(self)
+        return server or _new_server(self)
 
     def _reported(self, imports: Imports) -> None:
         from normandy_core.executors.local._preload import describe
@@ -97,7 +97,8 @@ class LocalExecutor(Executor):
         put_line(self.setup.log_queue, self._level, text, warning)
 
 
-def _server(executor: LocalExecutor) -> ForkServer:
+def _new_server(executor: LocalExecutor) -> ForkServer:
+    """(Not ``_server``: that is the name of the submodule, an attribute of this package.)"""
     from normandy_core.executors.local._pool import BASE
     from normandy_core.executors.local._server import ForkServer
 
