@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,9 +202,9 @@ KINDS = {
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("executor", ["local", "serial"])
 def test_a_signal_at_a_random_moment(tmp_path, span, kind, executor):
-    count = 8 if executor == "local" else 3
+    count = 6 if executor == "local" else 2
     root = _project(tmp_path, executor)
-    seed = hash((kind, executor)) % 1000
+    seed = zlib.crc32(f"{kind}-{executor}".encode())  # the same moments every time
     problems = _hunt(root, seed, count, KINDS[kind], span)
     assert not problems, "\n\n".join(problems)
 
@@ -222,7 +223,7 @@ def test_a_ctrl_c_in_the_first_moments_shows_no_traceback(tmp_path):
     traceback (the command line was still loading)."""
     root = _project(tmp_path, "local")
     problems: list[str] = []
-    for delay in (0.05, 0.1, 0.15, 0.2, 0.3):
+    for delay in (0.05, 0.15, 0.3):
         problems += _problems(_signal_at(root, delay, [signal.SIGINT], 0))
     assert not problems, "\n\n".join(problems)
 
