@@ -171,8 +171,8 @@ class Orchestrator:
         # early (an error of the machine or of Normandy) is never recorded as a success.
         status, reason, bug = FAILED, None, None
         stopping = Interrupts(on_signal=self.inbox.interrupt, on_second=executor.stop_now)
-        try:
-            with stopping:
+        with stopping:  # one handler from here to the end: no moment without one
+            try:
                 self.reuse.recording = self.run.id  # recorded, so it may use others
                 self._borrow()
                 self.events.run_started(self.run)
@@ -180,23 +180,24 @@ class Orchestrator:
                     with self.history.batch():  # written each time the scheduler waits
                         status = scheduler.run()
                 except BaseException:
+                    stopping.stopped()  # a second signal now kills the tasks at once
                     executor.shutdown(cancel=True)
                     raise
                 executor.shutdown()
-        except KeyboardInterrupt:
-            status = INTERRUPTED
-            stopping.stopped()  # a second signal now kills the tasks at once
-            with stopping:
-                executor.shutdown(cancel=True)
+            except KeyboardInterrupt:
+                status = INTERRUPTED
+                stopping.stopped()
                 scheduler.interrupt()
-        except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
-            reason = describe_error(exc)
-        except Exception as exc:  # a bug of Normandy's: recorded, then shown with its traceback
-            reason, bug = f"internal error: {describe_error(exc)}", exc
-        finally:
-            # from here on the record is written whole, and once it is, the exit status is
-            # the record's: signals are ignored until the process exits
-            with Interrupts(ignore=True, for_good=self.options.quiet_once_recorded):
+            except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
+                reason = describe_error(exc)
+            except Exception as exc:  # a bug of Normandy's: recorded, then its traceback
+                reason, bug = f"internal error: {describe_error(exc)}", exc
+            finally:
+                # from here on the record is written whole; once it is, with
+                # quiet_once_recorded, the exit status is the record's: signals stay
+                # ignored until the process exits
+                stopping.ignore = True
+                stopping.for_good = self.options.quiet_once_recorded
                 self.children.end()
                 summary = self._end(status, reason)
                 deadline_met()
