@@ -46,7 +46,6 @@ def serve(fds: list[int], boot: Boot) -> None:
     conn_fd, log_fd, lifeline = fds
     os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, _end_everything)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     become_subreaper()
     conn = socket.socket(fileno=conn_fd)
     watcher = threading.Thread(target=_watch, args=(lifeline,), name="normandy-lifeline")

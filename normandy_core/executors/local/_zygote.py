@@ -119,8 +119,9 @@ class _Zygote:
             code = 1
             try:
                 signal.set_wakeup_fd(-1)
-                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGCHLD, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
                 self.sock.close()
                 function(fds, *args)
                 code = 0
