@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import socket
 import threading
 import time
@@ -109,20 +108,9 @@ def _acquire(run_id: str, worker: Any) -> _RunSlot:
                 threading.Thread(target=idle.close, daemon=True).start()
         slot = _slots.get(run_id)
         if slot is None:
-            _allow_children()
             slot = _slots[run_id] = _RunSlot(run_id, max(1, worker.state.nthreads), worker)
         slot.running += 1
         return slot
-
-
-def _allow_children() -> None:
-    """Dask starts its workers as daemonic processes, and multiprocessing refuses children
-    to those (lest they be orphaned when the worker is killed). Our children die with their
-    parent (see :class:`~normandy_core.executors.kit.ChildPool`), so the worker may have
-    them."""
-    current = multiprocessing.current_process()
-    if current.daemon:
-        current.daemon = False
 
 
 class _RunSlot:
