@@ -106,6 +106,8 @@ class WorkerPool:
         self._servers: list[ForkServer] = []
         self._wanted: dict[str, Imports] = {}  # module -> the order importing it
         self._closing = False
+        self._false_starts = 0  # workers that died before they could take a task, in a row
+        self._broken: str | None = None  # why no worker can start, once that is clear
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -148,6 +150,9 @@ class WorkerPool:
         with self._lock:
             if self._closing:
                 raise RuntimeError("the pool is closed")
+            if self._broken is not None:
+                _fail(future, WorkerCrashed(None, None, self._broken))
+                return future
             self._pending.append(job)
         self._wake()
         return future
@@ -229,6 +234,8 @@ class WorkerPool:
             idle.remove(worker)
             self._run(worker, job)
         self._pending.extendleft(reversed(skipped))
+        if self._broken is not None:
+            return
         live = sum(not w.stopping for w in self._workers.values())
         for _ in range(min(self.size, live + len(self._pending)) - live):
             self._fork()  # carried out after the imports ordered before: it will have them
@@ -319,6 +326,7 @@ class WorkerPool:
             kind = message[0]
             if kind == "ready":
                 worker.ready = True
+                self._false_starts = 0
             elif kind == "done":
                 job, worker.job, worker.deadline = worker.job, None, None
                 if job is not None:
@@ -326,6 +334,7 @@ class WorkerPool:
             elif kind == "broken":
                 self._report(f"a worker could not start:\n{message[1]}", True)
                 self._retire(worker)
+                self._false_start(None, message[1].strip().splitlines()[-1])
 
     def _deadlines(self) -> None:
         now = time.monotonic()
@@ -369,6 +378,25 @@ class WorkerPool:
         job = worker.job
         if job is not None:
             _fail(job.future, WorkerCrashed(code, worker.pid))
+        elif not worker.ready and not worker.stopping and not self._closing:
+            self._false_start(code)
+
+    def _false_start(self, code: int | None, why: str | None = None) -> None:
+        """A worker died before it could take a task: past a few in a row, none can start
+        (a broken interpreter, a full disk), and waiting attempts fail instead of a pool
+        forking workers for ever."""
+        self._false_starts += 1
+        if self._false_starts <= 2 * self.size + 2:
+            return
+        from normandy_core.executors import describe_exit
+
+        self._broken = (
+            f"no worker could start: {self._false_starts} in a row ended before taking a "
+            f"task (the last: {why or describe_exit(code)})"
+        )
+        for job in self._pending:
+            _fail(job.future, WorkerCrashed(None, None, self._broken))
+        self._pending.clear()
 
     def _retire(self, worker: _Worker) -> None:
         worker.stopping = True
