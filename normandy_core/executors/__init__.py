@@ -117,8 +117,9 @@ class Executor(ABC):
 
     def warm_up(self) -> None:  # noqa: B027 - optional
         """Start, in the background, what takes time to start (a fork server, a
-        connection), so that it overlaps with recording the run. Called once a task is
-        known to run, before :meth:`start`; not at all where every task is reused."""
+        connection). Called as soon as a task is known to run: before :meth:`start` where
+        no task can be reused, else when the first step with a task to run has decided;
+        not at all where every task is reused. May be called twice."""
 
     def prepare(self, modules: Sequence[str]) -> None:  # noqa: B027 - optional
         """The process modules the next tasks import, in the order they need them: an
