@@ -255,6 +255,7 @@ def test_the_workers_of_a_killed_owner_exit_within_seconds(folder):
         if owner.poll() is None:
             owner.kill()
         owner.wait()
+        owner.stdout.close()
 
 
 def _alive(pid: int) -> bool:

@@ -177,6 +177,10 @@ class WorkerPool:
         self._thread.join(_STOP_WAIT)
         for server in self._servers:
             server.close()
+        if not self._thread.is_alive():
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
         with contextlib.suppress(OSError):
             os.close(self._lifeline_w)  # a worker still there (it cannot be) goes
         with contextlib.suppress(OSError):
