@@ -2,8 +2,8 @@
 times out, crashes or is interrupted; a daemon it starts in a session of its own ends with
 the run; the workers of a ``normandy`` killed with SIGKILL exit, with the fork server; a
 task's ``os.chdir`` stays in the task. Real processes and real signals: the tasks start
-``sleep 300`` and note its pid in ``<project>/out`` (found from ``procs.py``: a Dask worker has not the command's
-environment), and the tests look for it in ``/proc``.
+``sleep 300`` and note its pid in ``<project>/out`` (found from ``procs.py``: a Dask
+worker has not the command's environment), and the tests look for it in ``/proc``.
 """
 
 from __future__ import annotations
