@@ -8,10 +8,11 @@ middle of their use. The server is a fresh interpreter, single-threaded, that ha
 imported what every child needs, so a new child costs a fork and nothing more; and it can
 import the run's process modules once, for every worker forked after (:meth:`prepare`).
 
-It is started with ``subprocess`` (a new session, standard streams on ``/dev/null``, one
-socket passed), owned by one object, and ends with it (:meth:`close`) or with its owner's
-process, whose end closes the socket. Nothing here depends on ``multiprocessing``'s
-start methods, nor on any private part of CPython.
+It is started with ``subprocess`` (a process group of its own, in ``normandy``'s
+session; standard streams on ``/dev/null``; one socket passed), owned by one object, and
+ends with it (:meth:`close`) or with its owner's process, whose end closes the socket.
+Nothing here depends on ``multiprocessing``'s start methods, nor on any private part of
+CPython.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class ForkServer:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal is normandy's to handle
+                process_group=0,  # a Ctrl-C in the terminal is normandy's to handle
                 env=_environment(),
             )
         except BaseException:
