@@ -270,3 +270,22 @@ def test_the_first_step_does_not_wait_for_the_later_steps_modules(normandy, make
     assert all(t["import_duration"] == 0 for t in summary["tasks"])
     log = (next((root / "logs").iterdir()) / "run.log").read_text()
     assert log.count("preloaded 1 module in the fork server") == 2
+
+
+def test_a_run_whose_every_task_is_reused_starts_no_process_and_imports_nothing(
+    normandy, make_project
+):
+    """SPEC 17: decided before anything is warmed up. The rerun of an unchanged project
+    with the cache on reuses both tasks: no fork server, no worker, no import."""
+    conf = TWO_STEPS.replace("  workers: 2\n", "  workers: 2\n  cache: true\n")
+    root = make_project(conf, {"mod_early.py": NOTING, "mod_late.py": NOTING})
+    first = normandy("run", "--json", cwd=root)
+    assert first.returncode == 0, first.output
+    imported = (root / "imports.txt").read_text()
+    again = normandy("run", "--json", cwd=root)
+    assert again.returncode == 0, again.output
+    assert {t["status"] for t in json.loads(again.stdout)["tasks"]} == {"cached"}
+    assert (root / "imports.txt").read_text() == imported  # nothing imported again
+    run_id = json.loads(again.stdout)["run_id"]
+    log = (root / "logs" / run_id / "run.log").read_text()
+    assert "preloaded" not in log and "started on worker" not in log
