@@ -265,8 +265,8 @@ def _notes(m: dict[str, Any], raw: dict[str, int]) -> list[str]:
         f"| whole command | {s('normandy.full')} | {s('kedro.sequential')} |",
         f"| importing the process modules (pandas, scikit-learn, matplotlib…) | "
         f"{s('normandy.part.preload')} in the fork server, for the first step, before its "
-        f"first task starts; all of them in {s('normandy.part.second_preload')} in a second "
-        f"fork server, while the first step runs, for the later steps' workers (reference: "
+        f"first task starts; the later steps' in {s('normandy.part.second_preload')}, in the "
+        f"same server, while the earlier steps run, for their workers (reference: "
         f"`python -c import` {s('import')}, whole command) | "
         f"about {s('import')}, once, when the pipelines are registered |",
         f"| reading the raw files ({files}), summed over tasks | "
