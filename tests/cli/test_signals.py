@@ -6,7 +6,9 @@ never a hang, a traceback or a history error, and no process left.
 Issue 22 found these by sending ~515 Ctrl-Cs at random moments of a 40-step run of no-op
 tasks: 2 hangs, 7 history errors, ~17 exits 130 of runs recorded *succeeded*, and raw
 ``KeyboardInterrupt`` tracebacks in the first ~0.3 s. Here the same, bounded: a few dozen
-seeded moments spread over the whole command (start-up, planning, the steps, the end).
+seeded moments spread over the whole command (start-up, planning, the steps, the end),
+counted from Normandy's first line (the interpreter's own start-up before it is not
+Normandy's: a signal there gets Python's message, as any Python program would).
 ``NORMANDY_SOAK=N`` runs N moments of each kind instead (``python -m pytest
 tests/cli/test_signals.py -k soak``), for a long hunt.
 """
@@ -111,6 +113,7 @@ def _signal_at(root: Path, delay: float, signals: list[int], second: float) -> E
     )
     below: set[int] = set()
     try:
+        _wait_until_normandy_runs(proc.pid)
         time.sleep(delay)
         below = descendants(proc.pid)
         for i, signum in enumerate(signals):
@@ -137,6 +140,22 @@ def _signal_at(root: Path, delay: float, signals: list[int], second: float) -> E
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert not left, f"left running after the run ended (delay {delay:.3f} s): {left}"
+
+
+def _wait_until_normandy_runs(pid: int, within: float = 30.0) -> None:
+    """Until the interpreter has started and run Normandy's first line, which catches
+    SIGTERM (Python's own start-up — ``site``, an editable install's finder — is not
+    Normandy's: a signal there gets the interpreter's own message, whatever the program)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.001)
 
 
 def _problems(ending: Ending) -> list[str]:
