@@ -263,7 +263,7 @@ def versions() -> dict[str, str]:
     try:
         from importlib.metadata import version
 
-        for dist in ("normandy", "pebble", "numpy", "pandas"):
+        for dist in ("normandy", "numpy", "pandas"):
             found[dist] = version(dist)
     except Exception:  # noqa: BLE001 - a missing version is not worth failing the suite
         pass

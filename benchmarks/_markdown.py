@@ -122,7 +122,7 @@ def _machine(meta: Mapping[str, Any]) -> str:
     v = meta["versions"]
     return (
         f"{v.get('cpus', '?')} CPUs, Python {v.get('python', '?')} on {v.get('platform', '?')}; "
-        f"normandy {v.get('normandy', '?')} (pebble {v.get('pebble', '?')}), "
+        f"normandy {v.get('normandy', '?')}, "
         f"Kedro {v.get('kedro', '?')}, NumPy {v.get('numpy', '?')}, pandas {v.get('pandas', '?')}"
     )
 

@@ -3,18 +3,25 @@
 The typer application (``_app.py``) is imported only when a command needs it, so that
 ``normandy --version`` answers without loading the command line framework: it starts in
 about a third of the time.
+
+A Ctrl-C or SIGTERM before a run has started ends the command at once, quietly, with
+status 130: nothing is running yet that needs stopping (a run installs its own handlers,
+which stop its tasks and record it; a history transaction holds the signal until it is
+committed).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import Any
 
-from normandy_cli import _legacy
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: translate the original command line, then run the app."""
+    _quit_on_signals()
     _declare_main_module()
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
@@ -22,22 +29,18 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(f"normandy {__version__}\n")
         return
+    from normandy_cli import _legacy
+
     translated = _legacy.translate(args)
     if translated is not None:
         sys.stderr.write(_legacy.deprecation_note(translated) + "\n")
         args = translated
-    if _starts_a_pool(args):
-        # the fork server boots (and can start importing the process modules) while the
-        # command line framework loads; `run` asks again, harmlessly
-        from normandy_core.executors import warm_up
-
-        warm_up()
     from normandy_cli._app import app
 
     app(args=args, prog_name="normandy")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "app":  # the typer application, for embedding and tests
         from normandy_cli._app import app
 
@@ -45,26 +48,26 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _starts_a_pool(args: list[str]) -> bool:
-    """Whether ``args`` are a ``run`` on the local executor, as far as can be told without
-    parsing them (the project may still choose another executor: then the idle fork server
-    ends with the command)."""
-    if args[:1] != ["run"] or any(a in ("--dry-run", "--help") for a in args):
-        return False
-    for i, arg in enumerate(args):
-        if arg == "--executor":
-            return args[i + 1 : i + 2] == ["local"]
-        if arg.startswith("--executor="):
-            return arg == "--executor=local"
-    return True
+def _quit_on_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _quit)
+
+
+def _quit(signum: int, frame: object) -> None:
+    """Before a run: nothing to stop, nothing to record (a run replaces this handler)."""
+    try:
+        os.write(2, b"normandy: interrupted\n")
+    finally:
+        os._exit(EXIT_INTERRUPTED)
 
 
 def _declare_main_module() -> None:
     """Tell multiprocessing that the ``normandy`` script is ``python -m normandy_cli``.
 
-    A new worker process re-runs a ``__main__`` known only by its file path, which for
-    the console script means importing the whole CLI in every worker for nothing; a main
-    module named ``*.__main__`` is skipped instead."""
+    A new process started by ``multiprocessing``'s spawn or forkserver methods (a task's
+    own pool, under ``serial``) re-runs a ``__main__`` known only by its file path, which
+    for the console script means importing the whole CLI in it for nothing; a main module
+    named ``*.__main__`` is skipped instead."""
     script = sys.modules.get("__main__")
     if script is not None and script.__spec__ is None and getattr(script, "main", None) is main:
         import importlib.util

@@ -2,7 +2,7 @@
 outlives its run).
 
 A task's subprocesses, and theirs, stay in the process group of the process running the
-task — a worker, which leads a group of its own (see :mod:`normandy_core.executors._pool`),
+task — a worker, which leads a group of its own (see :mod:`normandy_core.executors.local._worker`),
 or ``normandy`` itself under ``serial``. When the task ends, :class:`TaskChildren` kills
 those that are still there; a process that wants a daemon starts it in a session of its
 own (``start_new_session=True``), which takes it out of the group. A worker is also a
@@ -21,7 +21,14 @@ import signal
 import time
 from typing import NamedTuple
 
-__all__ = ["TaskChildren", "become_subreaper", "descendants", "kill_group"]
+__all__ = [
+    "RunChildren",
+    "TaskChildren",
+    "become_subreaper",
+    "descendants",
+    "kill_below",
+    "kill_group",
+]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _KILL_ROUNDS = 50
@@ -177,3 +184,55 @@ def kill_group(leader: int) -> bool:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signal.SIGKILL)
     return True
+
+
+def kill_below(pid: int, *, spare: frozenset[int] = frozenset()) -> None:
+    """SIGKILL every process below ``pid`` (not ``pid`` itself): its descendants in or out
+    of its process group — a daemon in a session of its own included — looked for again
+    in rounds, as they may fork while being killed; reap those that were this process's
+    children. ``spare``: processes (and what is below them) left alone. Never raises."""
+    me = os.getpid()
+    with contextlib.suppress(Exception):
+        for _ in range(_KILL_ROUNDS):
+            running = []
+            for child in _below(pid, spare):
+                stat = _stat(child)
+                if stat is None:
+                    continue
+                if stat.state not in "ZX":
+                    running.append(child)
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(child, signal.SIGKILL)
+                if stat.ppid == me:
+                    _reap(child)
+            if not running:
+                return
+            time.sleep(_PAUSE)
+
+
+def _below(pid: int, spare: frozenset[int]) -> list[int]:
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [c for parent in frontier for c in _children(parent) if c not in spare]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+class RunChildren:
+    """``normandy`` as the subreaper of everything a run starts (SPEC 17): a task's
+    descendant that double-forks into a session of its own is re-parented to this process
+    instead of init, and :meth:`end` kills what the run left below it — not the processes
+    that were there before (``normandy`` used as a library, in a program of its own)."""
+
+    def __init__(self) -> None:
+        self.subreaper = become_subreaper()
+        self.before = frozenset(descendants()) if self.subreaper else frozenset()
+
+    def end(self) -> None:
+        """Kill what is left, stop being the subreaper. Never raises."""
+        if self.subreaper:
+            kill_below(os.getpid(), spare=self.before)
+            become_subreaper(False)
+            self.subreaper = False

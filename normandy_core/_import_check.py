@@ -3,13 +3,15 @@ modules imported side by side in child processes.
 
 Importing a process module is most of what ``validate`` costs (pandas, scikit-learn:
 seconds), and ``validate`` imports each module once. One after another, that is the sum of
-the imports; in ``min(CPUs, modules)`` forked children, each importing its share of the
-modules, it is about the longest share. The ``normandy`` process itself imports none of
-them (SPEC 3: checking does not import a process module where nothing runs), and a module
-that kills the process importing it (``os._exit``, a segfault) is reported as such.
+the imports; in ``min(CPUs, modules)`` children, each importing its share of the modules,
+it is about the longest share. The children are forked from a fork server, the same way
+the ``local`` engine starts its workers (:mod:`normandy_core.executors.local._server`),
+never by forking ``normandy`` itself. The ``normandy`` process imports none of the modules
+(SPEC 3: checking does not import a process module where nothing runs), and a module that
+kills the process importing it (``os._exit``, a segfault) is reported as such.
 
-Where forking is not safe or not worth it (threads running, a single module or CPU, no
-``fork``), the modules are imported here, one after another, as before.
+Where it is not worth it (a single module or CPU), or no server can be started, the
+modules are imported here, one after another.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class ImportChecks:
             if spec.obj is None:
                 groups.setdefault(spec.target.partition(":")[0], []).append(name)
         shares = _shares(list(groups.values()))
-        self._children = _fork(registry, shares) if len(shares) > 1 else []
+        self._children = _Children(registry, shares) if len(shares) > 1 else None
 
     def result(self) -> dict[str, str | None]:
         """For each name: ``None`` where its module imports and it can be called with what
@@ -60,9 +62,9 @@ class ImportChecks:
         """Every answer, gathered at the first call (once per check, not per name)."""
         if self._complete:
             return self._found
-        if self._children:
-            self._found.update(_collect(self._children))
-            self._children = []
+        if self._children is not None:
+            self._found.update(self._children.collect())
+            self._children = None
         for name in self.names:
             if name not in self._found:
                 self._found[name] = _check(self.registry, name)
@@ -78,8 +80,7 @@ def import_problems(registry: Registry, names: Iterable[str]) -> dict[str, str |
 def _shares(groups: list[list[str]]) -> list[list[str]]:
     """The names to check, split by module into one share per child: a module a child
     while there are CPUs (the slowest import then sets the pace), round robin past that."""
-    can_fork = hasattr(os, "fork") and threading.active_count() == 1
-    count = min(os.cpu_count() or 1, len(groups)) if can_fork else 1
+    count = min(os.cpu_count() or 1, len(groups))
     shares: list[list[str]] = [[] for _ in range(max(count, 1) if groups else 0)]
     for i, group in enumerate(groups):
         shares[i % len(shares)].extend(group)
@@ -97,42 +98,80 @@ def _check(registry: Registry, name: str) -> _Answer:
         return None, str(exc)
 
 
-def _fork(registry: Registry, shares: Sequence[list[str]]) -> list[tuple[int, int, list[str]]]:
-    _flush()  # nothing buffered here is written twice
-    children: list[tuple[int, int, list[str]]] = []
-    for share in shares:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: check its share, send the answers, and go
-            os.close(read)
-            code = 0
-            try:
-                answers = {name: _check(registry, name) for name in share}
-                with os.fdopen(write, "wb") as out:
-                    pickle.dump(answers, out)
-            except BaseException:  # noqa: BLE001 - whatever it was, the parent says so
-                code = 1
-            finally:
-                _flush()  # what a module printed when imported, as an import here would
-                os._exit(code)
-        os.close(write)
-        children.append((pid, read, share))
-    return children
+class _Children:
+    """The children checking their shares, forked from a fork server of their own: the
+    reading end of each one's answers, and each one's exit status once it ended."""
 
+    def __init__(self, registry: Registry, shares: Sequence[list[str]]) -> None:
+        from normandy_core.executors.local._server import ForkServer
 
-def _collect(children: list[tuple[int, int, list[str]]]) -> dict[str, _Answer]:
-    found: dict[str, _Answer] = {}
-    for pid, read, share in children:
-        with os.fdopen(read, "rb") as answers:
-            data = answers.read()
-        _, status = os.waitpid(pid, 0)
+        self.ended: dict[int, int | None] = {}
+        self.done = threading.Condition()
+        self.server = ForkServer(
+            ("normandy_core._import_check",), on_exit=self._exited, name="normandy-check"
+        )
+        self.server.start()
+        self.children: list[tuple[list[str], int, int]] = []  # share, answers, pid
+        paths = [p for p in sys.path if p]
         try:
-            found.update(pickle.loads(data))
-        except Exception:  # noqa: BLE001 - it died before answering: say how
-            why = _died(status)
-            for name in share:
-                found.setdefault(name, (None, f"importing process {name!r} {why}"))
-    return found
+            for share in shares:
+                specs = [registry.get(name) for name in share]
+                targets = [(s.name, s.target, s.source) for s in specs]
+                read, write = os.pipe()
+                try:
+                    fork = self.server.fork(
+                        "normandy_core._import_check:check_share", (paths, targets), [write]
+                    )
+                finally:
+                    os.close(write)
+                self.children.append((share, read, fork.result(timeout=60)))
+        except BaseException:
+            self.server.close()
+            raise
+
+    def _exited(self, pid: int, code: int | None) -> None:
+        with self.done:
+            self.ended[pid] = code
+            self.done.notify_all()
+
+    def _wait(self, pid: int, within: float = 10.0) -> None:
+        with self.done:
+            self.done.wait_for(lambda: pid in self.ended, timeout=within)
+
+    def collect(self) -> dict[str, _Answer]:
+        found: dict[str, _Answer] = {}
+        try:
+            for share, read, pid in self.children:
+                with os.fdopen(read, "rb") as answers:
+                    data = answers.read()
+                self._wait(pid)
+                try:
+                    found.update(pickle.loads(data))
+                except Exception:  # noqa: BLE001 - it died before answering: say how
+                    why = _died(self.ended.get(pid))
+                    for name in share:
+                        found.setdefault(name, (None, f"importing process {name!r} {why}"))
+        finally:
+            self.server.close()
+        return found
+
+
+def check_share(fds: list[int], paths: list[str], targets: list[tuple[str, str, str]]) -> None:
+    """In a child of the fork server: check ``targets`` (name, target, source), send the
+    answers on ``fds[0]``."""
+    from normandy_core.binding import signature_of
+    from normandy_core.registry import import_target
+
+    sys.path[:0] = [p for p in paths if p not in sys.path]
+    answers: dict[str, _Answer] = {}
+    for name, target, source in targets:
+        try:
+            answers[name] = (signature_of(import_target(target, name, source), name, target), None)
+        except ProcessLoadError as exc:
+            answers[name] = (None, str(exc))
+    _flush()  # what a module printed when imported, as an import here would
+    with os.fdopen(fds[0], "wb") as out:
+        pickle.dump(answers, out)
 
 
 def _flush() -> None:
@@ -141,13 +180,15 @@ def _flush() -> None:
             stream.flush()
 
 
-def _died(status: int) -> str:
-    if os.WIFSIGNALED(status):
+def _died(code: int | None) -> str:
+    if code is None:
+        return "ended the process importing it"
+    if code < 0:
         import signal
 
         try:
-            what = signal.Signals(os.WTERMSIG(status)).name
+            what = signal.Signals(-code).name
         except ValueError:
-            what = f"signal {os.WTERMSIG(status)}"
+            what = f"signal {-code}"
         return f"killed the process importing it ({what})"
-    return f"ended the process importing it (exit status {os.waitstatus_to_exitcode(status)})"
+    return f"ended the process importing it (exit status {code})"

@@ -25,14 +25,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
-import multiprocessing
 import os
 import pickle
 import secrets
 import select
 import struct
 from collections import deque
-from multiprocessing import context
 from typing import Any
 
 PACKET = select.PIPE_BUF
@@ -63,29 +61,33 @@ os.register_at_fork(after_in_child=_forked)
 
 
 class PacketQueue:
-    """``put`` from any process or thread, ``get`` from one reading thread."""
+    """``put`` from any process or thread, ``get`` from one reading thread.
 
-    def __init__(self, ctx: Any = None) -> None:
-        self._reader, self._writer = (ctx or multiprocessing).Pipe(duplex=False)
-        _enlarge(self._writer.fileno())
-        self._reset_reader()
+    A pipe's two descriptors: a process that writes to the queue gets a copy of
+    :attr:`writer` (passed as a descriptor, see :mod:`normandy_core.executors.local`)
+    and makes its own queue of it with :meth:`writing_to`."""
 
-    def _reset_reader(self) -> None:
-        self._fd = self._writer.fileno()
+    def __init__(self, *, _writer: int | None = None) -> None:
+        if _writer is None:
+            self.reader, self.writer = os.pipe()
+            _enlarge(self.writer)
+        else:
+            self.reader, self.writer = -1, _writer
+        self._fd = self.writer
         self._buffer = bytearray()
         self._parts: dict[tuple[int, int], list[bytes]] = {}
         self._ready: deque[Any] = deque()
         self._sent_heads: dict[tuple[Any, ...], int] = {}  # writer: head -> its number
         self._sent_by = _pid
         self._heads: dict[tuple[int, int], tuple[Any, ...]] = {}  # reader: (pid, n) -> head
+        self._poll = select.poll()
+        if self.reader >= 0:
+            self._poll.register(self.reader, select.POLLIN)
 
-    def __getstate__(self) -> tuple[Any, Any]:
-        context.assert_spawning(self)  # like SimpleQueue: passed to a new process only
-        return self._reader, self._writer
-
-    def __setstate__(self, state: tuple[Any, Any]) -> None:
-        self._reader, self._writer = state
-        self._reset_reader()
+    @classmethod
+    def writing_to(cls, fd: int) -> PacketQueue:
+        """The queue of another process, in a process given its writing descriptor."""
+        return cls(_writer=fd)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -142,17 +144,20 @@ class PacketQueue:
 
     def pending(self) -> bool:
         """Whether a message, or part of one, is waiting to be read."""
-        return bool(self._ready) or self._reader.poll()
+        return bool(self._ready) or bool(self._poll.poll(0))
 
     def empty(self) -> bool:
         return not self.pending()
 
     def close(self) -> None:
-        self._reader.close()
-        self._writer.close()
+        for fd in (self.reader, self.writer):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.reader = self.writer = -1
 
     def _read(self) -> None:
-        data = os.read(self._reader.fileno(), _READ)
+        data = os.read(self.reader, _READ)
         if not data:
             raise EOFError("every writer of the queue is gone")
         if self._buffer:

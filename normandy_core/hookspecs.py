@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
+    from normandy_core.outcomes import RunInfo, Summary, TaskError, TaskOutcome
     from normandy_core.plan import Task
 
 PROJECT_NAME = "normandy"
@@ -88,9 +88,10 @@ def normandy_before_process(run: RunInfo, task: Task) -> None:
 
 
 @hookspec
-def normandy_after_process(run: RunInfo, task: Task, outcome: Outcome) -> None:
+def normandy_after_process(run: RunInfo, task: Task, outcome: TaskOutcome) -> None:
     """Called when ``task`` has ended (succeeded, failed, tolerated, crashed or timed out),
-    after its last attempt, with its ``outcome`` (:class:`~normandy_core.outcomes.Outcome`:
+    after its last attempt, with its ``outcome`` (a frozen
+    :class:`~normandy_core.outcomes.TaskOutcome`:
     ``status``, ``tolerated``, ``attempts``, ``started``, ``ended``, ``duration`` (its work),
     ``import_duration`` (its worker importing the process's module, apart), ``pid``,
     ``error``, ``variables``). Not called for a task interrupted by Ctrl-C, nor for one not

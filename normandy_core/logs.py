@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import multiprocessing
 import queue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,7 +112,6 @@ class RunLogs:
         level: int,
         console: Console | None,
         across_processes: bool,
-        mp_context: Any = None,
         *,
         console_events: bool = True,
         on_started: StartedCallback | None = None,
@@ -121,8 +119,7 @@ class RunLogs:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
         self.level = level
-        ctx = mp_context or multiprocessing
-        self.queue: Any = PacketQueue(ctx) if across_processes else queue.Queue()
+        self.queue: Any = PacketQueue() if across_processes else queue.Queue()
         self.router = Router(log_dir, level, console, console_events, on_started)
         self.listener = Listener(self.queue, self.router)
         self.listener.start()

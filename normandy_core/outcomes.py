@@ -1,11 +1,14 @@
 """What a run produces, as plain data: how each attempt failed (:class:`TaskError`), each
-attempt (:class:`Attempt`), how each task ended (:class:`Outcome`), the run itself
-(:class:`RunInfo`) and its :class:`Summary`. Hooks and run observers receive these objects."""
+attempt (:class:`Attempt`), how each task ended (:class:`Outcome`, kept up to date by the
+scheduler; :class:`TaskOutcome`, its frozen record), the run itself (:class:`RunInfo`)
+and its :class:`Summary`. Run observers receive these objects; plugins' hooks receive
+frozen records only (:class:`RunInfo`, :class:`TaskOutcome`, :class:`Summary`,
+:class:`TaskError`): a hook cannot change what the run records."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,7 @@ from normandy_core.status import (
 
 if TYPE_CHECKING:
     from normandy_core.datasets._access import DatasetAccess
+    from normandy_core.retention import Collected
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,45 @@ class Outcome:
         """A failure that stops its flow."""
         return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
 
+    def record(self) -> TaskOutcome:
+        """How the task stands now, frozen."""
+        return TaskOutcome(**{f.name: getattr(self, f.name) for f in fields(TaskOutcome)})
 
-@dataclass
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How a task ended, as a frozen record: what ``normandy_after_process`` receives as
+    ``outcome`` and :attr:`Summary.outcomes` holds (the attributes of :class:`Outcome`)."""
+
+    task: Task
+    status: str = NOT_STARTED
+    tolerated: bool = False
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    pid: int | None = None
+    error: TaskError | None = None
+    resumed: bool = False
+    variables: tuple[str, ...] = ()
+    fingerprint: Fingerprint | None = None
+    cached_from: str | None = None
+    reason: str | None = None
+    writes: tuple[tuple[str, str, int, str], ...] = ()
+    import_duration: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return (self.ended - self.started) if self.started and self.ended else 0.0
+
+    @property
+    def blocking(self) -> bool:
+        """A failure that stops its flow."""
+        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
+
+
+@dataclass(frozen=True)
 class RunInfo:
-    """What hooks receive as ``run``."""
+    """What hooks receive as ``run`` (frozen)."""
 
     id: str
     plan: Plan
@@ -126,12 +165,13 @@ class RunInfo:
     2 workers at tcp://…``); empty for the executors that need no words."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Summary:
-    """Every task's outcome and the run's status (``succeeded``, ``failed``, ``interrupted``)."""
+    """Every task's outcome and the run's status (``succeeded``, ``failed``,
+    ``interrupted``), frozen."""
 
     run: RunInfo
-    outcomes: list[Outcome]
+    outcomes: tuple[TaskOutcome, ...]
     status: str
     log_dir: Path
     ended: float = field(default_factory=time.time)
@@ -139,6 +179,8 @@ class Summary:
     """Why the run ended early (an error of the machine or of Normandy), if it did."""
     log_problems: list[str] = field(default_factory=list)
     """What could not be logged (a log file that could not be written…), in words."""
+    collected: Collected | None = None
+    """What ``confs.keep_runs`` pruned once the run ended (``None``: not set)."""
 
     @property
     def exit_code(self) -> int:
@@ -154,7 +196,7 @@ class Summary:
         return tally((o.status, o.tolerated, o.resumed) for o in self.outcomes)
 
     @property
-    def failing(self) -> Outcome | None:
+    def failing(self) -> TaskOutcome | None:
         """The first task whose failure stopped its flow."""
         return next((o for o in self.outcomes if o.status in FAILURES and o.blocking), None)
 

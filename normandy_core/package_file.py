@@ -6,14 +6,13 @@ installed or not; an installed or editable copy of the same distribution is the 
 source (see :func:`normandy_core.registry.build_registry`).
 
 Every command that opens a project reads these files, so reading stays cheap: a file that
-does not mention ``normandy.processes`` is never parsed, and ``tomllib`` (``tomli`` on
-Python 3.10) is imported only for a ``pyproject.toml`` that does.
+does not mention ``normandy.processes`` is never parsed, and ``tomllib`` is imported
+only for a ``pyproject.toml`` that does.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,10 +129,7 @@ def _setup_cfg(file: Path, text: str, problems: list[Problem]) -> tuple[str | No
 
 
 def _pyproject(file: Path, text: str, problems: list[Problem]) -> tuple[str | None, Entries]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # the backport, a dependency on 3.10 only
-        import tomli as tomllib
+    import tomllib
 
     try:
         data: dict[str, Any] = tomllib.loads(text)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,6 +21,9 @@ from normandy_core.errors import HookError, PluginError
 
 PLUGINS_GROUP = "normandy.plugins"
 PROCESSES_GROUP = "normandy.processes"
+
+if TYPE_CHECKING:
+    from normandy_core.executors import Executor
 
 # Normandy's own plugins, registered through the same path as everybody else's.
 _BUILTIN_PLUGINS: tuple[str, ...] = ("normandy_core.executors.builtin",)
@@ -174,10 +177,10 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
     return result
 
 
-def available_executors(pm: PluginManager) -> dict[str, type]:
+def available_executors(pm: PluginManager) -> dict[str, type[Executor]]:
     """Every executor offered through ``normandy_executors``, by name; a name offered by
     two plugins with different classes is a :class:`PluginError` naming both."""
-    found: dict[str, type] = {}
+    found: dict[str, type[Executor]] = {}
     sources: dict[str, str] = {}
     for info, result in pm.call_each("normandy_executors"):
         for name, cls in (result or {}).items():

@@ -11,11 +11,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from workloads import (
+    cached,
     chain,
     cpu,
     datasets,
     fanout,
     handoff,
+    load,
     logs,
     realistic,
     reuse,
@@ -36,6 +38,8 @@ WORKLOADS: dict[str, ModuleType] = {
         logs,
         reuse,
         realistic,
+        load,
+        cached,
         datasets,
         stamps,
     )

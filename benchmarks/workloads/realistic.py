@@ -50,7 +50,6 @@ _TRIES = 4
 """Tries of Kedro's ParallelRunner run, which fails at times (see ``kedro`` in :func:`run`):
 where every try fails, that repetition has no sample (and where none has, no row)."""
 _PRELOADED = re.compile(r"preloaded \d+ modules? in the fork server in ([0-9.]+) s")
-_SECOND = re.compile(r"preloaded \d+ modules? in a second fork server[^;]*? in ([0-9.]+) s")
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -153,15 +152,14 @@ def _run_log(project: Path, history: dict[str, Any]) -> str:
 
 def _breakdown(got: dict[str, Any]) -> dict[str, float]:
     """Where a run's time went: the fork server's imports before the first task (from the
-    run's log), and the second server's, meanwhile, of the later steps' modules; the tasks'
+    run's log), and its imports of the later steps' modules, meanwhile; the tasks'
     work, summed (reading the raw files; the rest); the time its steps ran tasks (each
     step from its first task's start to its last task's end, on 2 workers); and the rest
     of the whole command (start-up, checks, scheduling between steps, history, logs)."""
     tasks = got["history"]["tasks"]
-    found = _PRELOADED.search(got["log"])
-    preload = float(found.group(1)) if found else 0.0
-    found = _SECOND.search(got["log"])
-    second = float(found.group(1)) if found else 0.0
+    found = [float(seconds) for seconds in _PRELOADED.findall(got["log"])]
+    preload = found[0] if found else 0.0  # before the first step's workers
+    second = sum(found[1:])  # the later steps', while earlier steps ran
     spans: dict[tuple[str, str], tuple[float, float]] = {}
     reads = work = 0.0
     for t in tasks:
@@ -267,8 +265,8 @@ def _notes(m: dict[str, Any], raw: dict[str, int]) -> list[str]:
         f"| whole command | {s('normandy.full')} | {s('kedro.sequential')} |",
         f"| importing the process modules (pandas, scikit-learn, matplotlib…) | "
         f"{s('normandy.part.preload')} in the fork server, for the first step, before its "
-        f"first task starts; all of them in {s('normandy.part.second_preload')} in a second "
-        f"fork server, while the first step runs, for the later steps' workers (reference: "
+        f"first task starts; the later steps' in {s('normandy.part.second_preload')}, in the "
+        f"same server, while the earlier steps run, for their workers (reference: "
         f"`python -c import` {s('import')}, whole command) | "
         f"about {s('import')}, once, when the pipelines are registered |",
         f"| reading the raw files ({files}), summed over tasks | "

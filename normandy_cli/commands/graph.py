@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from normandy_core.plan import Plan
 
 
-class GraphFormat(str, enum.Enum):
+class GraphFormat(str, enum.Enum):  # noqa: UP042 - typer's choices, as they are
     text = "text"
     mermaid = "mermaid"
     dot = "dot"

@@ -117,12 +117,6 @@ def run(
 
     Progress goes to stderr: a live view on a terminal, one line per event otherwise (or
     with --no-progress); a summary of every task ends the run."""
-    if not dry_run and executor in (None, "local"):
-        # The local pool's fork server boots while the project is loaded and checked. If
-        # the project turns out to use another executor, the idle server ends with us.
-        from normandy_core.executors import warm_up
-
-        warm_up()
     from normandy_core.execution import RunOptions, explain_plan
     from normandy_core.plan import Selection
     from normandy_core.prepare import prepare_run
@@ -159,6 +153,7 @@ def run(
         no_cache=no_cache,
         rerun=tuple(rerun or ()),
         borrowed=prepared.borrowed,
+        quiet_once_recorded=True,  # the exit status is the record's
     )
     if dry_run:
         _dry_run(prepared.plan, prepared.checked, as_json)
@@ -249,12 +244,9 @@ def _run(
         err(f"see what happened: normandy report {summary.run.id}")
     if summary.status == "failed":
         err(f"fix the cause, then: normandy run --resume {summary.run.id}")
-    if proj.config.keep_runs:
-        from normandy_core.retention import collect
-
-        collected = collect(proj.root, proj.config.store, keep=proj.config.keep_runs)
-        if collected.runs:
-            err(f"normandy gc: {collected.describe()} (confs.keep_runs: {proj.config.keep_runs})")
+    collected = summary.collected
+    if collected is not None and collected.runs:
+        err(f"normandy gc: {collected.describe()} (confs.keep_runs: {proj.config.keep_runs})")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)

@@ -162,14 +162,30 @@ def check(
     if validator.validate(node):
         return []
     problems: list[Problem] = []
-    # Validator._errors is cerberus' flat error tree: it keeps each error's rule, which
-    # tells a bad key from a bad value (the public ``errors`` dict does not).
-    for error, on_key in _leaves(validator._errors, on_key=False):
+    # cerberus' public error tree keeps each error's rule, which tells a bad key from a
+    # bad value (the ``errors`` dict of messages does not)
+    for error, on_key in _leaves(_top_errors(validator.document_error_tree), on_key=False):
         keys = [*prefix, *error.document_path]
         message = _message(error, schema, error.document_path)
         at_key = on_key or error.code == cerberus.errors.UNKNOWN_FIELD.code
         problems.append(doc.problem(keys, message, at_key=at_key))
     return problems
+
+
+def _top_errors(tree: Any) -> list[ValidationError]:
+    """The errors of the validation itself (not those inside a group error), in order,
+    from cerberus' document error tree (every error is on the node of its path there,
+    a group error's children included)."""
+    found: list[ValidationError] = []
+
+    def visit(node: Any) -> None:
+        found.extend(node.errors)
+        for child in node.descendants.values():
+            visit(child)
+
+    visit(tree)
+    inside = {id(c) for e in found if e.is_group_error for c in e.child_errors}
+    return [e for e in found if id(e) not in inside]
 
 
 def _leaves(errors: Sequence[ValidationError], on_key: bool) -> list[tuple[ValidationError, bool]]:

@@ -1,5 +1,7 @@
 """The lifecycle hooks of plugins (SPEC 3) as an observer of the run's events: each hook is
-called through pluggy's hook caller, in the orchestrating process."""
+called through pluggy's hook caller, in the orchestrating process, with frozen records
+(the run's :class:`RunInfo`, a task's :class:`TaskOutcome`, the :class:`Summary`): what a
+hook receives, it cannot change for the run."""
 
 from __future__ import annotations
 
@@ -21,11 +23,9 @@ class HookCaller(RunObserver):
     per task that ran) and ``normandy_after_run``. A hook that raises is reported through
     ``report`` with its plugin's name; the run goes on."""
 
-    def __init__(
-        self, plugins: PluginManager, run: RunInfo, report: Callable[[int, str], None]
-    ) -> None:
+    def __init__(self, plugins: PluginManager, report: Callable[[int, str], None]) -> None:
         self.plugins = plugins
-        self.run = run
+        self.run: RunInfo | None = None
         self.report = report
 
     def _call(self, hook: str, **kwargs: Any) -> None:
@@ -35,6 +35,7 @@ class HookCaller(RunObserver):
             self.report(logging.ERROR, str(exc))
 
     def run_started(self, run: RunInfo) -> None:
+        self.run = run
         self._call("normandy_before_run")
 
     def task_submitted(self, task: Task, attempt: int) -> None:
@@ -46,7 +47,7 @@ class HookCaller(RunObserver):
 
     def task_ended(self, outcome: Outcome) -> None:
         if outcome.status != INTERRUPTED and not outcome.resumed:
-            self._call("normandy_after_process", task=outcome.task, outcome=outcome)
+            self._call("normandy_after_process", task=outcome.task, outcome=outcome.record())
 
     def run_ended(self, summary: Summary) -> None:
         self._call("normandy_after_run", summary=summary)

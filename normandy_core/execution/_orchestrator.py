@@ -14,12 +14,12 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
 from normandy_core import __version__
+from normandy_core._children import RunChildren
 from normandy_core._inbox import Inbox
 from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
@@ -28,7 +28,10 @@ from normandy_core.execution._hooks import HookCaller
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
 from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
 from normandy_core.execution._scheduler import Scheduler, describe_error
-from normandy_core.execution._signals import Interrupts, ignore_signals_until_exit
+from normandy_core.execution._signals import (
+    Interrupts,
+    deadline_met,
+)
 from normandy_core.execution._variables import RunVariables
 from normandy_core.executors import Executor, WorkerSetup
 from normandy_core.history import History, RunStart, TaskStart
@@ -68,6 +71,10 @@ class RunOptions:
     """Patterns of tasks that run whatever their fingerprint (``--rerun``)."""
     borrowed: tuple[Borrowed, ...] = ()
     """Variables of earlier runs a partial run starts with (see :mod:`normandy_core.prepare`)."""
+    quiet_once_recorded: bool = False
+    """Ignore SIGINT and SIGTERM from the moment the run's end is recorded until the
+    process exits, so that its exit status is always the record's (``normandy run``);
+    else the handlers of before the run are back when it returns."""
 
 
 def new_run_id() -> str:
@@ -116,31 +123,21 @@ class Orchestrator:
         """Run the plan; the summary of how it went. A run that ends early records why;
         an error that is a bug of Normandy's is recorded, then raised."""
         executor_cls = available_executors(self.project.plugins)[self.options.executor]
-        uses_processes = getattr(executor_cls, "uses_processes", True)
-        ctx = None
-        if uses_processes:
-            from normandy_core.executors.kit import mp_context
-
-            ctx = mp_context()
         self.logs = RunLogs(
             self.log_dir,
             level_number(self.options.log_level),
             self.options.console,
-            uses_processes,
-            ctx,
+            executor_cls.uses_processes,
             console_events=self.options.console_events,
             on_started=self.inbox.started,
         )
-        setup = self._setup()
-        if getattr(executor_cls, "preloads", False) and setup.modules and self._every_task_runs():
-            # the fork server imports the process modules while the run is recorded and
-            # the pool starts (else at the first task: a task reused needs no import)
-            from normandy_core.executors.kit import preload
-
-            preload(
-                setup.modules, setup.sys_path, setup.log_queue, self.logs.level,
-                setup.first_modules,
-            )
+        self.children = RunChildren()
+        executor = executor_cls(self.run.workers, self._setup())
+        self.executor = executor
+        if self._every_task_runs():  # else at the first task that runs, if any
+            executor.warm_up()
+        else:  # the earlier successes of every task, read at once
+            self.history.prefetch(task.key for task in self.plan.tasks())
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
@@ -148,14 +145,13 @@ class Orchestrator:
                 self.recorder,
                 LogObserver(self.logs),
                 *guests,
-                HookCaller(self.project.plugins, self.run, self._report),
+                HookCaller(self.project.plugins, self._report),
             ],
             guests,
             self._report_failure,
         )
-        executor = executor_cls(self.run.workers, setup)
         self._start(executor)
-        self.run.where = executor.description
+        self.run = replace(self.run, where=executor.description)
         scheduler = Scheduler(
             self.plan,
             executor,
@@ -169,34 +165,42 @@ class Orchestrator:
             wake_every=HEARTBEAT,
             inbox=self.inbox,
             reuse=self.reuse,
+            module_of=self._module_of if self.project.config.preload else None,
         )
         # Until the flows have run to their end, the run has failed: whatever stops it
         # early (an error of the machine or of Normandy) is never recorded as a success.
         status, reason, bug = FAILED, None, None
-        try:
-            with Interrupts(on_signal=self.inbox.interrupt):
+        stopping = Interrupts(on_signal=self.inbox.interrupt, on_second=executor.stop_now)
+        with stopping:  # one handler from here to the end: no moment without one
+            try:
                 self.reuse.recording = self.run.id  # recorded, so it may use others
                 self._borrow()
-                self.events.emit("run_started", self.run)
+                self.events.run_started(self.run)
                 try:
                     with self.history.batch():  # written each time the scheduler waits
                         status = scheduler.run()
                 except BaseException:
+                    stopping.stopped()  # a second signal now kills the tasks at once
                     executor.shutdown(cancel=True)
                     raise
                 executor.shutdown()
-        except KeyboardInterrupt:
-            status = INTERRUPTED
-            ignore_signals_until_exit()
-            with Interrupts(ignore=True):
+            except KeyboardInterrupt:
+                status = INTERRUPTED
+                stopping.stopped()
                 scheduler.interrupt()
-        except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
-            reason = describe_error(exc)
-        except Exception as exc:  # a bug of Normandy's: recorded, then shown with its traceback
-            reason, bug = f"internal error: {describe_error(exc)}", exc
-        finally:
-            with Interrupts(ignore=True):  # a second Ctrl-C must not cut the record short
+            except (OSError, NormandyError) as exc:  # the machine (a full disk), the store…
+                reason = describe_error(exc)
+            except Exception as exc:  # a bug of Normandy's: recorded, then its traceback
+                reason, bug = f"internal error: {describe_error(exc)}", exc
+            finally:
+                # from here on the record is written whole; once it is, with
+                # quiet_once_recorded, the exit status is the record's: signals stay
+                # ignored until the process exits
+                stopping.ignore = True
+                stopping.for_good = self.options.quiet_once_recorded
+                self.children.end()
                 summary = self._end(status, reason)
+                deadline_met()
         if bug is not None:
             raise bug
         return summary
@@ -215,26 +219,19 @@ class Orchestrator:
             MappingProxyType(options),
             str(self.run_dir),
             self.run.id,
-            *(self._modules() if self.project.config.preload else ((), ())),
+            self.logs.level,
         )
 
     def _every_task_runs(self) -> bool:
-        """Whether no task of the plan can be reused (cache off, no ``--resume``)."""
+        """Whether no task of the plan can be reused (cache off, no ``--resume``): then the
+        executor warms up at once; else at the first task that runs (a run whose every
+        task is reused starts no process and imports nothing)."""
         if self.options.resume is not None:
             return False
         return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
 
-    def _modules(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The modules of the processes the plan runs, in the order of their first task;
-        and those of its first step."""
-        registry = self.project.registry
-
-        def modules(tasks: Iterable[Task]) -> tuple[str, ...]:
-            targets = (registry.get(t.process).target for t in tasks)
-            return tuple(dict.fromkeys(target.partition(":")[0] for target in targets))
-
-        steps = [step for flow in self.plan.flows for step in flow.steps if step.tasks]
-        return modules(self.plan.tasks()), modules(steps[0].tasks if steps else ())
+    def _module_of(self, task: Task) -> str:
+        return self.project.registry.get(task.process).target.partition(":")[0]
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress
@@ -252,6 +249,7 @@ class Orchestrator:
         except BaseException:
             with Interrupts(ignore=True):
                 executor.shutdown(cancel=True)
+                self.children.end()
                 self.logs.close()
                 self.history.close()
                 shutil.rmtree(self.log_dir, ignore_errors=True)
@@ -338,14 +336,14 @@ class Orchestrator:
             status = FAILED
         summary = Summary(
             self.run,
-            list(self.outcomes.values()),
+            tuple(outcome.record() for outcome in self.outcomes.values()),
             status,
             self.log_dir,
             reason=reason,
             log_problems=self.logs.problems,  # the list itself: it grows until close
         )
         try:
-            self.events.emit("run_ended", summary)
+            self.events.run_ended(summary)
         finally:
             self.history.close()
             self.logs.close()
@@ -399,5 +397,11 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
         from normandy_core._capture import console_stream
 
         options.console = console_stream()
-    return Orchestrator(project, plan, checked, options).execute()
+    summary = Orchestrator(project, plan, checked, options).execute()
+    keep = project.config.keep_runs
+    if keep:  # confs.keep_runs: the store stays bounded, with or without the CLI
+        from normandy_core.retention import collect
+
+        summary = replace(summary, collected=collect(project.root, project.config.store, keep=keep))
+    return summary
 

@@ -75,7 +75,6 @@ class HistoryRecorder(RunObserver):
                     for name, h, size, kind in attempt.writes
                 ],
             )
-
         if attempt.datasets:
             self.history.dataset_lineage(
                 self.run_id, attempt.task.key, attempt.number, attempt.task.flow, attempt.datasets

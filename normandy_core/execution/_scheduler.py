@@ -74,6 +74,7 @@ class Scheduler:
         wake_every: float | None = None,
         inbox: Inbox | None = None,
         reuse: Reuse | None = None,
+        module_of: Callable[[Task], str] | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -93,24 +94,29 @@ class Scheduler:
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self.attempts: dict[str, Attempt] = {}
         """Task key -> its current (or last) attempt."""
+        self.module_of = module_of
+        """A task's process module, for the executor to import ahead
+        (:meth:`Executor.prepare`); ``None``: none is."""
+        self._steps = [s for f in plan.flows for s in f.steps]
+        self._warm = False
 
     def run(self) -> str:
         """Run every flow; the run's status: ``succeeded`` or ``failed``."""
         status = SUCCEEDED
         for flow in self.plan.flows:
             if status == FAILED and not self.keep_going:
-                self.events.emit("flow_skipped", flow)
+                self.events.flow_skipped(flow)
                 continue
-            self.events.emit("flow_started", flow)
+            self.events.flow_started(flow)
             flow_status = SUCCEEDED
             for step in flow.steps:
-                self.events.emit("step_started", step)
+                self.events.step_started(step)
                 ok = self._step(flow.tags, step)
-                self.events.emit("step_ended", step, ok)
+                self.events.step_ended(step, ok)
                 if not ok:
                     status = flow_status = FAILED
                     break
-            self.events.emit("flow_ended", flow, flow_status)
+            self.events.flow_ended(flow, flow_status)
         return status
 
     def interrupt(self) -> None:
@@ -121,24 +127,42 @@ class Scheduler:
                 attempt = self.attempts[outcome.task.key]
                 outcome.status, outcome.ended, outcome.pid = INTERRUPTED, now, attempt.pid
                 attempt.status, attempt.ended = INTERRUPTED, now
-                self.events.emit("attempt_ended", attempt)
-                self.events.emit("task_ended", outcome)
+                self.events.attempt_ended(attempt)
+                self.events.task_ended(outcome)
 
     # -- a step -----------------------------------------------------------------------------
+
+    def _prepare(self, tasks: Iterable[Task]) -> None:
+        """Tell the executor the process modules ``tasks`` import, if any."""
+        if self.module_of is not None:
+            modules = tuple(dict.fromkeys(self.module_of(task) for task in tasks))
+            if modules:
+                self.executor.prepare(modules)
 
     def _step(self, tags: tuple[str, ...], step: Step) -> bool:
         state = _StepState(tags)
         self.variables.step_started()
+        running = []
         for task in step.tasks:
             decision = self.reuse.decide(task) if self.reuse is not None else None
             if decision is not None:
                 self.outcomes[task.key].reason = decision.reason
                 origin = decision.success.origin if decision.success is not None else None
-                self.events.emit("task_decided", task, origin, decision.reason)
+                self.events.task_decided(task, origin, decision.reason)
             if decision is not None and decision.reused:
                 self._cached(decision)
             else:
-                self._submit(task, state)
+                running.append(task)
+        if running and not self._warm:  # decided first: a step all reused starts nothing
+            self._warm = True
+            self.executor.warm_up()
+        self._prepare(running)  # before its tasks: their workers start with their modules
+        for task in running:
+            self._submit(task, state)
+        if state.pending:
+            index = self._steps.index(step)
+            if index + 1 < len(self._steps):  # imported while this step runs
+                self._prepare(self._steps[index + 1].tasks)
         if state.pending and self.reuse is not None and not self._ahead:
             # while the first workers start (the fork server imports the process modules
             # for them), not later between two steps: parsing every process module and
@@ -150,7 +174,7 @@ class Scheduler:
             for due, task in [r for r in state.retry_at if r[0] <= now]:
                 state.retry_at.remove((due, task))
                 self._submit(task, state)
-            self.events.emit("waiting")
+            self.events.waiting()
             next_retry = min(d for d, _ in state.retry_at) - now if state.retry_at else None
             timeout = min(
                 (t for t in (next_retry, self.wake_every) if t is not None), default=None
@@ -185,10 +209,10 @@ class Scheduler:
             outcome.status, outcome.error, outcome.cached_from = FAILED, error, None
             outcome.tolerated = task.error_tolerance
         elif self.reuse.force:  # --resume: what succeeded there is not run again
-            self.events.emit("task_resumed", task, success.origin)
+            self.events.task_resumed(task, success.origin)
         else:
-            self.events.emit("task_cached", task, success.origin)
-        self.events.emit("task_ended", outcome)
+            self.events.task_cached(task, success.origin)
+        self.events.task_ended(outcome)
 
     def _submit(self, task: Task, state: _StepState) -> None:
         outcome = self.outcomes[task.key]
@@ -200,7 +224,7 @@ class Scheduler:
             self.reuse.base(task)  # fingerprinted before it runs (its code as submitted)
         self.variables.attempt_starts(task)
         call = self.make_call(task, state.tags, outcome.attempts)
-        self.events.emit("task_submitted", task, outcome.attempts)
+        self.events.task_submitted(task, outcome.attempts)
         try:
             future = self.executor.submit(call, task.timeout)
         except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
@@ -232,7 +256,7 @@ class Scheduler:
         outcome = self.outcomes[task.key]
         if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
             outcome.started = when
-        self.events.emit("task_started", task, outcome.attempts, pid, when)
+        self.events.task_started(task, outcome.attempts, pid, when)
 
     # -- how attempts end -------------------------------------------------------------------
 
@@ -245,14 +269,12 @@ class Scheduler:
                 continue
             outcome = self.outcomes[task.key]
             if outcome.attempts <= task.retries:
-                self.events.emit(
-                    "task_retrying", task, outcome.attempts, error, task.retry_delay
-                )
+                self.events.task_retrying(task, outcome.attempts, error, task.retry_delay)
                 state.retry_at.append((time.time() + task.retry_delay, task))
             else:
                 outcome.status, outcome.error = error.kind, error
                 outcome.tolerated = task.error_tolerance
-                self.events.emit("task_ended", outcome)
+                self.events.task_ended(outcome)
 
     def _finish(self, future: Future[TaskResult], task: Task) -> TaskError | None:
         """Record an attempt's end; keep (for the step's end) or discard its writes; return
@@ -279,12 +301,12 @@ class Scheduler:
                 attempt.fingerprint = self.reuse.of_attempt(
                     task, result.reads, result.checked, result.listed
                 )
-        self.events.emit("attempt_ended", attempt)
+        self.events.attempt_ended(attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None
             outcome.variables = self.variables.staged(task)
             outcome.fingerprint, outcome.writes = attempt.fingerprint, attempt.writes
-            self.events.emit("task_ended", outcome)
+            self.events.task_ended(outcome)
         return error
 
     def _outcome_of(

@@ -3,6 +3,13 @@ returns futures of :class:`~normandy_core.worker.TaskResult`; everything else (s
 retries, variables, hooks, logs) is the orchestrator's. A plugin adds an engine by
 returning its class from the ``normandy_executors`` hook.
 
+The orchestrator calls, for any engine, in this order: the constructor; :meth:`Executor.
+warm_up` once it knows a task will run (never for a run whose every task is reused);
+:meth:`Executor.prepare` with the process modules of a step before its tasks (and of the
+next step, while a step runs); :meth:`Executor.start`; :meth:`Executor.submit` for each
+attempt; :meth:`Executor.shutdown` at the end; :meth:`Executor.stop_now` from a signal's
+handler, when a second Ctrl-C asks to stop at once.
+
 A future may also end with :class:`WorkerCrashed` (the worker process died) or
 :class:`TaskTimedOut` (the executor stopped the task at its deadline). An engine that
 cannot start (its cluster is unreachable…) raises
@@ -11,27 +18,18 @@ cannot start (its cluster is unreachable…) raises
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from normandy_core.worker import TaskCall, TaskResult
 
-__all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup", "warm_up"]
-
-
-def warm_up() -> None:
-    """Start the fork server that the workers of local pools are forked from, now, in the
-    background: its start-up then overlaps with loading and checking the project. Harmless
-    to call twice, or before a run that ends up not using it. (Cheap to import: the rest of
-    the engine kit, :mod:`normandy_core.executors.kit`, is not loaded for it.)"""
-    from normandy_core.executors._forkserver import warm_up as start
-
-    start()
+__all__ = ["Executor", "TaskTimedOut", "WorkerCrashed", "WorkerSetup"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +39,9 @@ class WorkerSetup:
     ``options`` are the engine's own settings: the mapping ``confs.<executor name>`` of
     the project (``confs.dask``), overridden by the command line (``--address``).
     ``store`` is the run's folder of the variables storage (a path or a URL): every
-    worker must reach it. ``modules`` are the modules of the processes the run may call,
-    which an engine may import ahead of the first task, once for all its workers (the
-    ``local`` executor's fork server does; empty with ``confs.preload: false``), in the
-    order the run first needs them; ``first_modules`` those the first step needs.
+    worker must reach it. ``log_queue`` is where the records of the tasks go (with
+    :attr:`Executor.uses_processes`, a queue whose ``writer`` is a pipe's descriptor that
+    worker processes write to); ``log_level`` the run's.
     """
 
     log_queue: Any
@@ -52,8 +49,7 @@ class WorkerSetup:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     store: str = ""
     run_id: str = ""
-    modules: tuple[str, ...] = ()
-    first_modules: tuple[str, ...] = ()
+    log_level: int = logging.INFO
 
 
 class WorkerCrashed(Exception):
@@ -94,16 +90,12 @@ def describe_exit(exitcode: int | None) -> str:
 class Executor(ABC):
     """Runs task calls, ``workers`` at a time. Used as a context manager for one run."""
 
-    #: whether tasks run in worker processes (a log queue between processes is needed)
-    uses_processes: bool = True
+    #: whether tasks run in processes of this machine that write their records to the
+    #: run's log queue (then a pipe between processes); else records are put on it here
+    uses_processes: ClassVar[bool] = True
 
     #: where the tasks run, in words, for the run's first log line (set by ``start``)
     description: str = ""
-
-    #: whether the workers are forked from this process's fork server (the engine kit's
-    #: :func:`~normandy_core.executors.kit.warm_up`), which can import the run's process
-    #: modules for them as soon as the plan is known (``setup.modules``)
-    preloads: bool = False
 
     def __init__(self, workers: int, setup: WorkerSetup) -> None:
         self.workers = workers
@@ -123,9 +115,26 @@ class Executor(ABC):
     def __exit__(self, *exc: object) -> None:
         self.shutdown(cancel=exc[0] is not None)
 
+    def warm_up(self) -> None:  # noqa: B027 - optional
+        """Start, in the background, what takes time to start (a fork server, a
+        connection). Called as soon as a task is known to run: before :meth:`start` where
+        no task can be reused, else when the first step with a task to run has decided;
+        not at all where every task is reused. May be called twice."""
+
+    def prepare(self, modules: Sequence[str]) -> None:  # noqa: B027 - optional
+        """The process modules the next tasks import, in the order they need them: an
+        engine may import them ahead, once for all its workers (the ``local`` one does,
+        in its fork server). Called before each step with its modules, and during a step
+        with the next step's; any number of times, with modules already given too. Must
+        return at once."""
+
     def start(self) -> None:  # noqa: B027 - optional
         """Prepare workers (called once, before the first submit); raise
         :class:`~normandy_core.errors.ExecutorError` if they cannot be reached."""
+
+    def stop_now(self) -> None:  # noqa: B027 - optional
+        """Kill every task at once (a second Ctrl-C): called from a signal's handler, so
+        it must take no lock; :meth:`shutdown` follows."""
 
     @abstractmethod
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:

@@ -4,17 +4,17 @@ guarantees, wherever it runs them. The ``local`` executor is built from it, and 
 
 - :class:`ChildPool` — worker processes that run :class:`~normandy_core.worker.TaskCall`
   objects: each attempt in a process that a timeout, a crash or a cancel kills with
-  everything it started; workers that import the project's code once, and die with the
-  pool's owner however it dies. Its futures end with the attempt's
-  :class:`~normandy_core.worker.TaskResult`, :class:`WorkerCrashed` or :class:`TaskTimedOut`.
+  everything it started; workers forked from a fork server of the pool's own, which can
+  import the project's code once for all of them (:meth:`ChildPool.prepare`), and that
+  die with the pool's owner however it dies. Its futures end with the attempt's
+  :class:`~normandy_core.worker.TaskResult`, :class:`WorkerCrashed` or
+  :class:`TaskTimedOut`.
 - :class:`RecordRelay` — the log records of a pool's tasks (their lines, and the notice of
   each attempt's start) forwarded in batches to wherever the orchestrator reads them, and a
   way to wait until an attempt's records are all sent before answering for it (so that a
   task's lines come before the orchestrator's line about it).
 - :func:`record_to_dict` / :func:`dict_to_record` — a record as plain data, for a transport
   that does not pickle (JSON, a Dask event).
-- :func:`warm_up` — start the fork server that pools fork their workers from, and
-  :func:`preload` — have it import the run's process modules once, for every worker.
 
 In the orchestrator, an engine puts every record that comes back on ``setup.log_queue``
 (:class:`~normandy_core.executors.WorkerSetup`): they reach the console and the log files,
@@ -23,62 +23,42 @@ and the start notices among them tell the orchestrator which attempt runs where,
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from normandy_core._packets import PacketQueue
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
-from normandy_core.executors._forkserver import mp_context, warm_up
-from normandy_core.executors._pool import WorkerPool
-from normandy_core.executors._preload import BUDGET, describe, release, second, start_second
+from normandy_core.executors.local._pool import BASE, WorkerPool
+from normandy_core.executors.local._server import ForkServer
+from normandy_core.executors.local._wire import AttemptEnd
+from normandy_core.executors.local._worker import Boot
 from normandy_core.logs import is_lines, lines_records, start_notice
-from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
+from normandy_core.worker import TaskCall, TaskResult
 
 __all__ = [
+    "AttemptEnd",
     "ChildPool",
     "RecordRelay",
     "TaskTimedOut",
     "WorkerCrashed",
     "dict_to_record",
-    "mp_context",
-    "preload",
     "record_to_dict",
     "start_notice",
-    "warm_up",
 ]
-
-_log_queue: Any = None  # in a worker of a pool whose ends are marked
-
-
-@dataclass(frozen=True)
-class AttemptEnd:
-    """Put on a pool's log queue after every record of an attempt (``mark_ends``)."""
-
-    key: str
-    attempt: int
 
 
 class ChildPool:
     """``size`` worker processes running task calls (see the module's docstring).
 
-    ``log_queue`` receives the records of the tasks: the run's own queue for an engine in
-    the orchestrator (``setup.log_queue``), or a :class:`RecordRelay`'s queue for one that
-    forwards them from elsewhere (then ``mark_ends``). ``sys_path``: folders the workers
-    import from first (the project's root and ``src/``). ``preload``: modules the fork
-    server imports before it forks the first worker, where ``normandy run`` started it
-    (:func:`warm_up`; see :mod:`normandy_core.executors._preload`): it is told at the
-    first :meth:`submit` (with nothing to import, where ``preload`` is empty), and what it
-    did is logged on ``log_queue``. ``first``: those of them the first tasks need, where
-    fewer (see :func:`preload`): once a task needs a module its workers lack and none is
-    running, the pool moves to workers of the server that imported them all.
-    """
+    ``log_queue`` receives the records of the tasks: a queue between processes (the
+    run's own, ``setup.log_queue``, for an engine in the orchestrator; a
+    :class:`RecordRelay`'s, with ``mark_ends``, for one that forwards them from
+    elsewhere). ``sys_path``: folders the workers import from first (the project's root
+    and ``src/``)."""
 
     def __init__(
         self,
@@ -87,146 +67,30 @@ class ChildPool:
         sys_path: Iterable[str] = (),
         *,
         mark_ends: bool = False,
-        preload: Iterable[str] = (),
-        first: Iterable[str] = (),
     ) -> None:
-        self._sys_path = tuple(sys_path)
-        self._size = size
-        self._initargs = (log_queue, self._sys_path, mark_ends)
-        self._pool = WorkerPool(size, _init, self._initargs, mp_context())
-        self._run = _run_marked if mark_ends else run_task
-        self._log_queue = log_queue
-        self._preload: tuple[str, ...] | None = tuple(preload)
-        self._first = tuple(first)
-        self._have = frozenset(self._first or self._preload)
-        self._moved = False
-        self._running: set[Future[Any]] = set()
+        self._mark_ends = mark_ends
+        self._pool = WorkerPool(
+            size, log_queue.writer, Boot(tuple(sys_path)), lambda: ForkServer(BASE)
+        )
+
+    def prepare(self, modules: Sequence[str]) -> None:
+        """Have the pool's fork server import ``modules`` for the workers forked after."""
+        self._pool.prepare(modules)
 
     def submit(self, call: TaskCall, timeout: float | None = None) -> Future[TaskResult]:
         """Run one attempt; the future ends with its result, :class:`WorkerCrashed` (its
         worker died: ``exitcode``, ``pid``) or :class:`TaskTimedOut`. Cancelling it stops
         the worker running it."""
-        if self._preload is not None:  # before the first worker is forked
-            preload(self._preload, self._sys_path, self._log_queue, call.log_level, self._first)
-            self._preload = None
-        self._move(call)
-        inner = self._pool.schedule(self._run, (call,), timeout)
-        self._running.add(inner)
-        inner.add_done_callback(self._running.discard)
-        outer: Future[TaskResult] = Future()
-        expired = self._pool.expired
-
-        def done(f: Future[TaskResult]) -> None:
-            if f.cancelled():
-                outer.cancel()
-                return
-            try:
-                outer.set_result(f.result())
-            except expired as exc:
-                outer.set_exception(WorkerCrashed(exc.exitcode, getattr(exc, "pid", None)))
-            except concurrent.futures.TimeoutError:
-                outer.set_exception(TaskTimedOut(timeout or 0))
-            except BaseException as exc:  # the pool could not run it: say what happened
-                outer.set_result(not_run(call, exc))
-
-        def cancel(f: Future[TaskResult]) -> None:
-            if f.cancelled():
-                inner.cancel()
-
-        outer.add_done_callback(cancel)
-        inner.add_done_callback(done)
-        return outer
-
-    def _move(self, call: TaskCall) -> None:
-        """To workers of the second fork server, where ``call`` needs a module this pool's
-        workers lack that it imported, and no task runs here (between two steps)."""
-        other = second()
-        if self._moved or other is None or self._running:
-            return
-        module = call.target.partition(":")[0]
-        if module in self._have or module not in other.modules:
-            return
-        self._moved = True  # whatever happens now: once
-        if not other.ready.wait(BUDGET + 5) or not other.ok:  # it gives up after BUDGET
-            return  # its workers import the module themselves
-        old = self._pool
-        self._pool = WorkerPool(self._size, _init, self._initargs, other.context)
-        self._have = other.imported
-        old.close()
+        return self._pool.submit(call, timeout, mark_ends=self._mark_ends)
 
     def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
         """Stop the workers (with ``cancel``, the running tasks too; else once they end);
         what their tasks started is killed, and a worker that will not stop dies."""
         self._pool.close(cancel=cancel, timeout=timeout)
 
-
-def preload(
-    modules: Iterable[str],
-    sys_path: Iterable[str],
-    log_queue: Any,
-    level: int,
-    first: Iterable[str] = (),
-) -> None:
-    """Tell the fork server that :func:`warm_up` started to import ``modules`` now (with
-    ``sys_path`` first on its path), for every worker forked from it; what it did is logged
-    on ``log_queue`` at ``level``. Only the first call of a process tells it (a
-    :class:`ChildPool` calls it at its first task); without a server started by
-    :func:`warm_up`, it does nothing. See :mod:`normandy_core.executors._preload`.
-
-    ``first``: the modules the first tasks need, where fewer than ``modules``: the server
-    imports only those, so that the first tasks need not wait for the others, and a second
-    server imports them all meanwhile, for the workers of the later tasks."""
-    modules, first = tuple(modules), tuple(first)
-    paths = tuple(sys_path)
-    if not first or set(first) >= set(modules):
-        release(modules, paths, partial(_preloaded, log_queue, level, "the fork server"))
-    elif release(first, paths, partial(_preloaded, log_queue, level, "the fork server")):
-        where = "a second fork server, for the later steps' workers"
-        start_second(modules, paths, partial(_preloaded, log_queue, level, where))
-
-
-def _preloaded(log_queue: Any, level: int, where: str, reply: dict[str, Any]) -> None:
-    """A fork server's account of its imports, for the run's log (at the run's ``level``,
-    as the tasks' records)."""
-    for warning, text in describe(reply, where):
-        levelno = logging.WARNING if warning else logging.INFO
-        if levelno < level:
-            continue
-        record = logging.LogRecord("normandy.preload", levelno, "", 0, text, None, None)
-        record.flow, record.key, record.event = None, None, not warning
-        try:
-            log_queue.put(record)
-        except Exception:  # noqa: BLE001 - the run's end closed the queue: not worth more
-            return
-
-
-def not_run(call: TaskCall, exc: BaseException) -> TaskResult:
-    """The failure of an attempt that a pool could not run or return, saying why."""
-    now = time.time()
-    detail = getattr(exc, "traceback", "")  # pebble's: the error's traceback in the child
-    return TaskResult(
-        key=call.key,
-        ok=False,
-        pid=0,
-        started=now,
-        ended=now,
-        error_type=type(exc).__name__,
-        error_message=f"the child process could not run it: {exc}",
-        traceback=detail if isinstance(detail, str) else "",
-    )
-
-
-def _init(log_queue: Any, sys_path: tuple[str, ...], mark_ends: bool) -> None:
-    global _log_queue
-    _log_queue = log_queue if mark_ends else None
-    init_worker(log_queue, sys_path)
-
-
-def _run_marked(call: TaskCall) -> TaskResult:
-    try:
-        return run_task(call)
-    finally:
-        _log_queue.put(AttemptEnd(call.key, call.attempt))  # after every record of it
+    def kill_now(self) -> None:
+        """SIGKILL every worker at once (from a signal's handler: takes no lock)."""
+        self._pool.kill_now()
 
 
 class RecordRelay:
@@ -238,7 +102,7 @@ class RecordRelay:
     def __init__(
         self, send: Callable[[list[dict[str, Any]]], None], *, batch: int = 200, name: str = ""
     ) -> None:
-        self.queue: Any = PacketQueue(mp_context())  # a killed worker cannot block it
+        self.queue: Any = PacketQueue()  # a killed worker cannot block it
         self._send = send
         self._batch = batch
         self._ends: dict[tuple[str, int], threading.Event] = {}

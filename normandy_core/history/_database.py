@@ -14,6 +14,7 @@ from typing import Any
 
 from normandy_core.errors import HistoryError, display_path
 from normandy_core.history import _schema
+from normandy_core.history._schema import transaction
 
 HISTORY_FILE = "history.sqlite"
 TIMEOUT_VARIABLE = "NORMANDY_HISTORY_TIMEOUT"
@@ -103,17 +104,12 @@ class Database:
             self._retrying(lambda: self._write(statements))
 
     def _write(self, statements: Iterable[Statement]) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             for sql, params, many in statements:
                 if many:
                     self.db.executemany(sql, params)
                 else:
                     self.db.execute(sql, params)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def _retrying(self, action: Any) -> Any:
         """``action()``, tried again once if another program holds the database locked

@@ -26,6 +26,7 @@ from normandy_core.history._records import (
     run_record,
     task_record,
 )
+from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
 from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
 
@@ -56,8 +57,7 @@ class History(Lineage, DatasetLineage):
         ]
 
         def write() -> None:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.db):
                 self._settle(self._dead_runs())
                 if run.resumed_from is not None:
                     self._claim(run.resumed_from)
@@ -90,10 +90,6 @@ class History(Lineage, DatasetLineage):
                     "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                     rows,
                 )
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
 
         self._retrying(write)
 

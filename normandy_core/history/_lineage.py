@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Database
@@ -85,38 +86,91 @@ class Lineage(Database):
                 return str(row["run_id"])
         return None
 
+    _known: dict[str, list[Success]] | None = None
+
+    def close(self) -> None:
+        self._known = None
+        super().close()
+
     def successes(self, key: str, limit: int = 20) -> list[Success]:
         """The latest successes of the task ``key`` (run or reused) that recorded a
-        fingerprint, newest first, in runs not pruned: what a run may reuse (SPEC 13)."""
-        rows = self._read(
-            "SELECT t.run_id, t.params, t.attempts, t.fingerprint_parts, t.cached_from "
-            "FROM tasks t JOIN runs r ON r.id = t.run_id "
-            "WHERE t.key = ? AND t.status IN (?, ?) AND t.fingerprint_parts IS NOT NULL "
-            "AND r.pruned IS NULL ORDER BY t.run_id DESC LIMIT ?",
-            (key, SUCCEEDED, CACHED, limit),
-        )
-        found = []
-        for row in rows:
-            writes = self._read(
-                "SELECT flow, name, hash, size, type FROM lineage WHERE run_id = ? AND "
-                "key = ? AND attempt = ? AND direction = 'write' ORDER BY name",
-                (row["run_id"], key, row["attempts"]),
+        fingerprint, newest first, in runs not pruned: what a run may reuse (SPEC 13).
+        Read from :meth:`prefetch`'s answer where it asked for ``key``."""
+        if self._known is not None and key in self._known:
+            return self._known[key][:limit]
+        return self.successes_of([key], limit)[key]
+
+    def prefetch(self, keys: Iterable[str], limit: int = 20) -> None:
+        """Read the successes of every task of ``keys`` now, in a few queries instead of two
+        per task (a run of 2,000 reused tasks asked 4,000 times): :meth:`successes`
+        answers from them until :meth:`close`."""
+        self._known = {**(self._known or {}), **self.successes_of(keys, limit)}
+
+    def successes_of(self, keys: Iterable[str], limit: int = 20) -> dict[str, list[Success]]:
+        """:meth:`successes` of each of ``keys``, read together."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[Success]] = {key: [] for key in wanted}
+        rows: list[Any] = []
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows += self._read(
+                "SELECT t.key, t.run_id, t.params, t.attempts, t.fingerprint_parts, "
+                "t.cached_from FROM tasks t JOIN runs r ON r.id = t.run_id "
+                f"WHERE t.key IN ({marks}) AND t.status IN (?, ?) "
+                "AND t.fingerprint_parts IS NOT NULL AND r.pruned IS NULL "
+                "ORDER BY t.key, t.run_id DESC",
+                (*batch, SUCCEEDED, CACHED),
             )
-            found.append(
+        kept: dict[str, list[Any]] = {}
+        for row in rows:
+            listed = kept.setdefault(row["key"], [])
+            if len(listed) < limit:
+                listed.append(row)
+        writes = self._writes_of(
+            [(r["run_id"], k, r["attempts"]) for k, v in kept.items() for r in v]
+        )
+        for key, listed in kept.items():
+            found[key] = [
                 Success(
                     run_id=row["run_id"],
                     fingerprint=Fingerprint.from_dict(json.loads(row["fingerprint_parts"])),
                     params=json.loads(row["params"]),
-                    writes=tuple(
-                        VariableAccess(
-                            w["flow"], w["name"], "write", w["hash"], w["size"], w["type"]
-                        )
-                        for w in writes
-                    ),
+                    writes=tuple(writes.get((row["run_id"], key, row["attempts"]), ())),
                     origin=row["cached_from"] or row["run_id"],
                 )
-            )
+                for row in listed
+            ]
         return found
+
+    def _writes_of(
+        self, attempts: list[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], list[VariableAccess]]:
+        """What each ``(run_id, key, attempt)`` wrote, by name."""
+        out: dict[tuple[str, str, int], list[VariableAccess]] = {}
+        wanted = set(attempts)
+        runs = sorted({run_id for run_id, _, _ in attempts})
+        keys = sorted({key for _, key, _ in attempts})
+        for r in range(0, len(runs), 400):
+            run_batch = runs[r : r + 400]
+            for k in range(0, len(keys), 400):
+                key_batch = keys[k : k + 400]
+                rows = self._read(
+                    "SELECT run_id, key, attempt, flow, name, hash, size, type FROM lineage "
+                    f"WHERE run_id IN ({','.join('?' * len(run_batch))}) "
+                    f"AND key IN ({','.join('?' * len(key_batch))}) "
+                    "AND direction = 'write' ORDER BY name",
+                    [*run_batch, *key_batch],
+                )
+                for w in rows:
+                    where = (w["run_id"], w["key"], w["attempt"])
+                    if where in wanted:
+                        out.setdefault(where, []).append(
+                            VariableAccess(
+                                w["flow"], w["name"], "write", w["hash"], w["size"], w["type"]
+                            )
+                        )
+        return out
 
     def sources(self, run_ids: Iterable[str]) -> set[str]:
         """Every run whose stored variables the runs ``run_ids`` use, directly or not."""

@@ -12,7 +12,10 @@ a database upgraded in place reads back every run it held.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from normandy_core._interrupt import deferred_signals
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -184,14 +187,30 @@ def migrate(db: sqlite3.Connection) -> int:
     found = stored_version(db)
     if found >= VERSION:
         return found
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         current = stored_version(db)
         for step in MIGRATIONS[current:]:
             step(db)
         db.execute(f"PRAGMA user_version = {VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
     return found
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """The history's one way to write: the block's statements in one ``BEGIN IMMEDIATE``
+    … ``COMMIT`` (rolled back if it raises, or if the commit fails). A Ctrl-C or SIGTERM
+    arriving inside waits until it is committed or rolled back (see
+    :func:`~normandy_core._interrupt.deferred_signals`): an interrupt never leaves a
+    transaction open, which made every later write fail ("cannot start a transaction
+    within a transaction")."""
+    with deferred_signals():
+        if db.in_transaction:  # never expected: whatever left it, it is not ours to keep
+            db.execute("ROLLBACK")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

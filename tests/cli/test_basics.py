@@ -37,8 +37,8 @@ def test_start_up_imports_neither_the_engine_nor_rich():
 
 
 def test_validate_does_not_load_the_pool(make_project):
-    """Listing the executors to check the one chosen imports neither the pool (pebble)
-    nor the engine kit: ``validate`` on many processes is mostly start-up."""
+    """Listing the executors to check the one chosen imports neither the local engine's
+    pool nor the engine kit: ``validate`` on many processes is mostly start-up."""
     root = make_project(
         "confs: {envs: {dev: {}}, processes: {p: 'mod:p'}}\n"
         "flows: {f: {tags: [default], steps: {s: [p]}}}\n",
@@ -51,7 +51,8 @@ def test_validate_does_not_load_the_pool(make_project):
         "    main(['validate'])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print([m for m in ('pebble', 'normandy_core.executors.kit') if m in sys.modules])"
+        "pool = ('normandy_core.executors.local._pool', 'normandy_core.executors.kit')\n"
+        "print([m for m in pool if m in sys.modules])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root

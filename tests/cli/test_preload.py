@@ -243,22 +243,49 @@ def run(pipe):
 
 
 def test_the_first_step_does_not_wait_for_the_later_steps_modules(normandy, make_project):
-    late = NOTING.replace("import os\n", "import os\nimport time\ntime.sleep(0.5)\n", 1)
-    root = make_project(TWO_STEPS, {"mod_early.py": NOTING, "mod_late.py": late})
+    """The server imports what step one needs, forks its workers, then imports what step
+    two needs while step one runs; step two's worker is forked after, with it."""
+    late = NOTING.replace(
+        "import os\n", "import os\nimport time\ntime.sleep(0.5)\nENDED = time.time()\n", 1
+    )
+    late += "\n\n(HERE / 'late-imported.txt').write_text(str(ENDED))\n"
+    early = NOTING.replace(
+        "def run(pipe):\n",
+        "def run(pipe):\n    import time\n"
+        "    (HERE / f'began-{pipe.step}.txt').write_text(str(time.time()))\n",
+    )
+    root = make_project(TWO_STEPS, {"mod_early.py": early, "mod_late.py": late})
     result = normandy("run", "--json", cwd=root)
     assert result.returncode == 0, result.output
     imports = [line.split() for line in (root / "imports.txt").read_text().splitlines()]
     importers = {name: [int(pid) for n, pid, _ in imports if n == name] for name, *_ in imports}
-    # the first server imported what step one needs; a second one both, meanwhile
-    assert len(importers["mod_early"]) == 2
-    assert len(importers["mod_late"]) == 1
-    (second,) = importers["mod_late"]
-    first = next(pid for pid in importers["mod_early"] if pid != second)
+    assert len(importers["mod_early"]) == len(importers["mod_late"]) == 1  # once each
+    assert importers["mod_early"] == importers["mod_late"]  # by the one fork server
+    (server,) = importers["mod_late"]
+    began = float((root / "began-one.txt").read_text())
+    assert began < float((root / "late-imported.txt").read_text())  # it did not wait
     ran = {step: (root / f"ran-{step}.txt").read_text().split() for step in ("one", "two")}
-    parent = {step: int(pids[1]) for step, pids in ran.items()}
-    assert parent == {"one": first, "two": second}  # each step's worker forked from its server
+    assert {int(pids[1]) for pids in ran.values()} == {server}  # its workers
     summary = json.loads(result.stdout)
     assert all(t["import_duration"] == 0 for t in summary["tasks"])
     log = (next((root / "logs").iterdir()) / "run.log").read_text()
-    assert "preloaded 1 module in the fork server" in log
-    assert "preloaded 2 modules in a second fork server" in log
+    assert log.count("preloaded 1 module in the fork server") == 2
+
+
+def test_a_run_whose_every_task_is_reused_starts_no_process_and_imports_nothing(
+    normandy, make_project
+):
+    """SPEC 17: decided before anything is warmed up. The rerun of an unchanged project
+    with the cache on reuses both tasks: no fork server, no worker, no import."""
+    conf = TWO_STEPS.replace("  workers: 2\n", "  workers: 2\n  cache: true\n")
+    root = make_project(conf, {"mod_early.py": NOTING, "mod_late.py": NOTING})
+    first = normandy("run", "--json", cwd=root)
+    assert first.returncode == 0, first.output
+    imported = (root / "imports.txt").read_text()
+    again = normandy("run", "--json", cwd=root)
+    assert again.returncode == 0, again.output
+    assert {t["status"] for t in json.loads(again.stdout)["tasks"]} == {"cached"}
+    assert (root / "imports.txt").read_text() == imported  # nothing imported again
+    run_id = json.loads(again.stdout)["run_id"]
+    log = (root / "logs" / run_id / "run.log").read_text()
+    assert "preloaded" not in log and "started on worker" not in log

@@ -1,6 +1,6 @@
 """``normandy run`` end to end (SPEC 4, 5, 7, 8): the real command on temporary projects.
 
-Every test taking the ``executor`` fixture runs with ``--executor local`` (the pebble
+Every test taking the ``executor`` fixture runs with ``--executor local`` (the local
 pool), ``--executor serial`` (in the calling process) and ``--executor dask`` (on the test
 module's Dask ``LocalCluster``). Processes live in a project-local plugin module ``procs.py``
 (``confs.plugins: [procs]``) and report what they saw as JSON files in ``<project>/out``,

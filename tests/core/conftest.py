@@ -181,7 +181,7 @@ def run_project(
         summary = run_plan(project, plan, checked, RunOptions(executor=executor, **options))
         return root, summary
 
-    # not clean_imports: forgetting the modules a run imported (multiprocessing's, pebble)
+    # not clean_imports: forgetting the modules a run imported (the engine's)
     # would leave the next run with two copies of them
     yield run
     sys.path[:] = path

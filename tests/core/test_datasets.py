@@ -10,7 +10,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -162,8 +162,8 @@ def test_paths_are_relative_to_the_project_root_and_urls_kept() -> None:
     [
         ({"size": 3, "mtime": 12.5}, Stamp(3, 12.5, None)),
         (
-            {"size": 3, "LastModified": datetime(2026, 1, 2, tzinfo=timezone.utc), "ETag": '"ab"'},
-            Stamp(3, datetime(2026, 1, 2, tzinfo=timezone.utc).timestamp(), "ab"),
+            {"size": 3, "LastModified": datetime(2026, 1, 2, tzinfo=UTC), "ETag": '"ab"'},
+            Stamp(3, datetime(2026, 1, 2, tzinfo=UTC).timestamp(), "ab"),
         ),
         ({"size": 3, "updated": "2026-01-02T00:00:00Z", "md5Hash": "xy=="}, None),
         ({"type": "file"}, Stamp()),

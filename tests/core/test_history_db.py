@@ -6,13 +6,16 @@ A run "killed" here is a real process that records a run and exits without endin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,6 +238,81 @@ def test_a_batch_cut_short_by_an_interrupt_still_writes_what_happened(history):
     with history.batch():
         pass  # an empty batch opens no transaction
     assert history.attempts("r1", a.key)[0].status == "running"
+
+
+class _InterruptedAfter:
+    """The history's connection, but a Ctrl-C lands just after ``statement`` runs (where
+    the issue saw it: between ``BEGIN IMMEDIATE`` and the ``try`` that rolls back)."""
+
+    def __init__(self, db: sqlite3.Connection, statement: str) -> None:
+        self.db, self.statement, self.armed = db, statement, True
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        cursor = self.db.execute(sql, *args)
+        if self.armed and sql.startswith(self.statement):
+            self.armed = False
+            os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler right here
+        return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+@pytest.mark.parametrize("statement", ["BEGIN IMMEDIATE", "UPDATE", "COMMIT"])
+def test_a_ctrl_c_inside_a_transaction_never_leaves_it_open(history, statement):
+    """Issue 22: after a Ctrl-C, the next write failed with "cannot start a transaction
+    within a transaction" and advised moving the (intact) history away."""
+    history.start_run(run_info("r1", 100.0), task_rows())
+    a, b, _ = TASKS
+    real = history.db
+    history.db = _InterruptedAfter(real, statement)  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            history.attempt_started("r1", a.key, 1, 101.0)
+    finally:
+        history.db = real
+    assert not real.in_transaction
+    history.attempt_started("r1", b.key, 1, 102.0)  # no HistoryError
+    statuses = [t.status for t in history.tasks("r1")]
+    # the interrupted write happened whole, or not at all: never half
+    assert statuses[1:] == ["running", "pending"]
+    assert statuses[0] in ("running", "pending")
+
+
+def test_a_storm_of_ctrl_c_never_breaks_the_history(history):
+    """Real SIGINTs, every millisecond or so, while runs are written: each lands wherever
+    it lands; whatever it interrupts, the next write works and no transaction stays open."""
+    history.start_run(run_info("r1", 100.0), task_rows())
+    stop = threading.Event()
+    me = os.getpid()
+
+    def storm() -> None:
+        while not stop.wait(0.0007):
+            os.kill(me, signal.SIGINT)
+
+    interrupted = 0
+    sender = threading.Thread(target=storm, daemon=True)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            try:
+                with history.batch():
+                    history.attempt_started("r1", TASKS[n % 3].key, n, float(n))
+                    history.heartbeat("r1", float(n))
+            except KeyboardInterrupt:
+                interrupted += 1
+    finally:
+        stop.set()
+        sender.join()
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(0.05)  # a last signal in flight lands here
+    assert interrupted > 10, interrupted
+    assert not history.db.in_transaction
+    history.heartbeat("r1", 1e9)
+    assert history.get("r1").status == "running"
 
 
 def test_a_resumed_task_is_recorded_as_such(history):

@@ -4,6 +4,7 @@ blocks nobody."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -12,7 +13,6 @@ import time
 import pytest
 
 from normandy_core._packets import PACKET, PacketQueue
-from normandy_core.executors._forkserver import mp_context
 
 
 def _writer(queue: PacketQueue, name: str, count: int, size: int) -> None:
@@ -50,8 +50,8 @@ def test_a_message_of_any_size_comes_back_whole(size):
 
 
 def test_messages_of_several_processes_interleave_and_arrive_whole():
-    ctx = mp_context()
-    queue = PacketQueue(ctx)
+    ctx = multiprocessing.get_context("fork")  # the queue is inherited, as by forked workers
+    queue = PacketQueue()
     writers = [
         ctx.Process(target=_writer, args=(queue, name, 50, 3 * PACKET)) for name in "abc"
     ]
@@ -67,8 +67,8 @@ def test_messages_of_several_processes_interleave_and_arrive_whole():
 
 
 def test_a_writer_killed_in_the_middle_of_a_message_blocks_nobody():
-    ctx = mp_context()
-    queue = PacketQueue(ctx)
+    ctx = multiprocessing.get_context("fork")  # the queue is inherited, as by forked workers
+    queue = PacketQueue()
     writer = ctx.Process(target=_stuck_writer, args=(queue,))
     writer.start()
     assert _get(queue, 30) == "started"
@@ -112,8 +112,8 @@ def _next_id(queue: PacketQueue) -> None:
 def test_processes_forked_from_one_parent_number_their_messages_apart():
     """Workers are forked from one fork server: with the message ids of the server, a
     worker reusing a dead one's pid could complete the dead one's unfinished message."""
-    ctx = mp_context()
-    queue = PacketQueue(ctx)
+    ctx = multiprocessing.get_context("fork")  # the queue is inherited, as by forked workers
+    queue = PacketQueue()
     children = [ctx.Process(target=_next_id, args=(queue,)) for _ in range(3)]
     for child in children:
         child.start()
@@ -131,8 +131,8 @@ def _texts(queue: PacketQueue, name: str) -> None:
 
 
 def test_texts_come_back_with_their_head_from_every_writer():
-    ctx = mp_context()
-    queue = PacketQueue(ctx)
+    ctx = multiprocessing.get_context("fork")  # the queue is inherited, as by forked workers
+    queue = PacketQueue()
     writers = [ctx.Process(target=_texts, args=(queue, name)) for name in "ab"]
     for w in writers:
         w.start()

@@ -1,94 +1,266 @@
-"""The worker pool (:mod:`normandy_core.executors._pool`) against a race in pebble: a
-worker that dies after taking a task, before pebble's pool has read that it took it.
+"""The ``local`` engine's worker pool (:mod:`normandy_core.executors.local._pool`) and its
+fork server, with real worker processes and real deaths.
 
-The race is made certain here by slowing pebble's reading of those notices (its
-``Acknowledgement`` messages); the workers are real and really die (``os._exit``).
-Before the pool closed it, the first test hung for ever and the second broke the pool
-("All workers expired"), failing every task. These tests also check that the pebble
-installed still has the private structure the pool completes.
+The race that pebble's pool had (a worker dying at its task's first line, before the pool
+read that it took the task: the run hung, or every task failed) cannot happen by design
+here — the pool hands each attempt to one worker over that worker's own socket — and is
+tested as it was: a crash at a task's first line while another task runs, and as the
+only task. Then timeouts, cancels, a dead worker replaced, the owner SIGKILLed (its
+workers exit within seconds), the pool's end never hanging, and the fork server's
+imports (what a worker forked after them has, the budget).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import wait
-from typing import Any
+from pathlib import Path
 
 import pytest
 
-from normandy_core.executors._pool import WorkerPool
+from normandy_core._packets import PacketQueue
+from normandy_core.executors import TaskTimedOut, WorkerCrashed
+from normandy_core.executors.local._pool import BASE, WorkerPool
+from normandy_core.executors.local._server import ForkServer
+from normandy_core.executors.local._worker import Boot
+from normandy_core.worker import TaskCall
 
-pebble_process = pytest.importorskip("pebble.pool.process")
-
-
-def _nothing() -> None:
-    pass
-
-
-def crash() -> None:
-    os._exit(3)
-
-
-def nap(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
+PROCS = """
+import os
+import time
 
 
-@pytest.fixture
-def slow_notices(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pebble reads that a worker took a task 0.5 s late."""
-    receive = pebble_process.WorkerManager.receive
+def crash(params):
+    os._exit(params.get("code", 3))
 
-    def late(self: Any, timeout: float) -> Any:
-        message = receive(self, timeout)
-        if isinstance(message, pebble_process.Acknowledgement):
-            time.sleep(0.5)
-        return message
 
-    monkeypatch.setattr(pebble_process.WorkerManager, "receive", late)
+def nap(params):
+    time.sleep(params["seconds"])
+    return params["seconds"]
+
+
+def where(pipe):
+    pipe.vars["pid"] = os.getpid()
+"""
 
 
 @pytest.fixture
-def pool() -> Iterator[WorkerPool]:
-    workers = WorkerPool(2, _nothing)
-    yield workers
-    workers.close(cancel=True, timeout=10)
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "procs_pool.py").write_text(PROCS)
+    (tmp_path / "vars").mkdir()
+    return tmp_path
 
 
-def test_a_crash_pebble_did_not_match_fails_its_task_instead_of_hanging(
-    slow_notices: None, pool: WorkerPool
-) -> None:
-    running = pool.schedule(nap, (1.5,), None)  # started, so pebble does not break...
-    time.sleep(0.8)
-    crashed = pool.schedule(crash, (), None)  # ...it loses this one: a hang, before
+def call(folder: Path, function: str, key: str = "f.s.t", **params: object) -> TaskCall:
+    return TaskCall(
+        run_id="r",
+        flow="f",
+        step="s",
+        task=key.rsplit(".", 1)[-1],
+        key=key,
+        process=function,
+        target=f"procs_pool:{function}",
+        params=dict(params),
+        tags=(),
+        env="dev",
+        confs={},
+        credentials={},
+        root=str(folder),
+        vars_dir=str(folder / "vars"),
+        staging_dir=str(folder / "staging" / key),
+    )
+
+
+class Pool:
+    def __init__(self, folder: Path, size: int = 2, budget: float = 60.0) -> None:
+        self.queue = PacketQueue()
+        self.lines: list[tuple[str, bool]] = []
+        self.pool = WorkerPool(
+            size,
+            self.queue.writer,
+            Boot((str(folder),)),
+            lambda: ForkServer(BASE),
+            budget=budget,
+            report=lambda text, warning: self.lines.append((text, warning)),
+        )
+
+    def close(self) -> None:
+        self.pool.close(cancel=True)
+        self.queue.close()
+
+
+@pytest.fixture
+def pool(folder: Path) -> Iterator[Pool]:
+    made = Pool(folder)
+    yield made
+    made.close()
+
+
+def nap(folder: Path, seconds: float, key: str = "f.s.nap", timeout: float | None = None):
+    return call(folder, "nap", key, seconds=seconds), timeout
+
+
+def test_a_crash_at_a_task_s_first_line_while_another_runs(pool, folder):
+    running = pool.pool.submit(*nap(folder, 1.0, "f.s.long"))
+    time.sleep(0.3)
+    crashed = pool.pool.submit(call(folder, "crash", "f.s.crash"))
     done, _ = wait([crashed], timeout=15)
     assert done, "the crashed task never ended"
     error = crashed.exception()
-    assert isinstance(error, pool.expired), error
+    assert isinstance(error, WorkerCrashed), error
     assert error.exitcode == 3 and error.pid is not None
-    assert running.result(timeout=15) == 1.5
-    assert pool.schedule(nap, (0.01,), None).result(timeout=15) == 0.01  # the pool works
+    assert "exited with code 3" in str(error)
+    assert running.result(timeout=15).ok
+    assert pool.pool.submit(*nap(folder, 0.01)).result(timeout=15).ok  # the pool works
 
 
-def test_a_crash_of_the_only_running_task_does_not_break_the_pool(
-    slow_notices: None, pool: WorkerPool
-) -> None:
-    crashed = pool.schedule(crash, (), None)  # the only task: pebble broke its pool
-    queued = [pool.schedule(nap, (0.01 * i,), None) for i in range(1, 4)]
+def test_a_crash_of_the_only_task_does_not_break_the_pool(pool, folder):
+    crashed = pool.pool.submit(call(folder, "crash", "f.s.crash", code=7))
+    queued = [pool.pool.submit(*nap(folder, 0.01 * i, f"f.s.n{i}")) for i in range(1, 4)]
     done, _ = wait([crashed, *queued], timeout=30)
     assert len(done) == 4, "tasks never ended"
-    assert isinstance(crashed.exception(), pool.expired)
-    assert crashed.exception().exitcode == 3
-    assert [f.result() for f in queued] == [0.01, 0.02, 0.03]  # not failed with it
-    later = pool.schedule(nap, (0.02,), None)
-    assert later.result(timeout=15) == 0.02
+    assert crashed.exception().exitcode == 7
+    assert all(f.result().ok for f in queued)  # not failed with it
 
 
-def test_a_cancelled_task_stops_its_worker(pool: WorkerPool) -> None:
-    pool.schedule(nap, (0.01,), None).result(timeout=15)  # the workers are up
-    running = pool.schedule(nap, (30,), None)
+def test_a_killed_worker_fails_its_task_with_its_signal_and_is_replaced(pool, folder):
+    where = pool.pool.submit(call(folder, "where", "f.s.w")).result(timeout=15)
+    running = pool.pool.submit(*nap(folder, 30, "f.s.long"))
+    deadline = time.monotonic() + 10
+    pid = None
+    while pid is None and time.monotonic() < deadline:  # the worker that took it
+        pid = next((w.pid for w in pool.pool._workers.values() if w.job is not None), None)
+        time.sleep(0.02)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    error = running.exception(timeout=15)
+    assert isinstance(error, WorkerCrashed) and error.exitcode == -signal.SIGKILL
+    assert "SIGKILL" in str(error)
+    assert where.ok
+    again = [pool.pool.submit(*nap(folder, 0.2, f"f.s.a{i}")) for i in range(2)]
+    assert all(f.result(timeout=15).ok for f in again)  # two workers again
+
+
+def test_a_timeout_stops_the_task_and_kills_its_worker(pool, folder):
+    began = time.monotonic()
+    late = pool.pool.submit(*nap(folder, 30, "f.s.late", timeout=0.5))
+    error = late.exception(timeout=15)
+    assert isinstance(error, TaskTimedOut)
+    assert time.monotonic() - began < 5
+    assert pool.pool.submit(*nap(folder, 0.01)).result(timeout=15).ok
+
+
+def test_a_cancelled_task_stops_its_worker(pool, folder):
+    assert pool.pool.submit(*nap(folder, 0.01)).result(timeout=15).ok  # the workers are up
+    running = pool.pool.submit(*nap(folder, 30, "f.s.long"))
     time.sleep(0.5)
     assert running.cancel()
-    assert pool.schedule(nap, (0.01,), None).result(timeout=15) == 0.01
+    assert pool.pool.submit(*nap(folder, 0.01, "f.s.after")).result(timeout=15).ok
+    busy = [w for w in pool.pool._workers.values() if w.job is not None]
+    assert not busy
+
+
+def test_no_worker_starts_before_there_is_work(folder):
+    made = Pool(folder)
+    try:
+        time.sleep(0.3)
+        assert not made.pool._workers
+    finally:
+        made.close()
+
+
+def test_closing_waits_for_running_tasks_or_stops_them(folder):
+    made = Pool(folder)
+    futures = [made.pool.submit(*nap(folder, 0.3, f"f.s.n{i}")) for i in range(2)]
+    made.pool.close()  # waits for them
+    assert all(f.result(timeout=0).ok for f in futures)
+    made.queue.close()
+
+    made = Pool(folder)
+    long = made.pool.submit(*nap(folder, 30, "f.s.long"))
+    time.sleep(0.5)
+    began = time.monotonic()
+    made.pool.close(cancel=True)
+    assert time.monotonic() - began < 5
+    assert long.cancelled()
+    made.queue.close()
+
+
+def test_a_module_imported_by_the_server_is_there_in_later_workers(folder):
+    (folder / "slow_import.py").write_text("import time\ntime.sleep(0.3)\nVALUE = 1\n")
+    made = Pool(folder)
+    try:
+        imports = made.pool.prepare(["procs_pool", "slow_import"])
+        result = made.pool.submit(call(folder, "where", "f.s.w")).result(timeout=30)
+        assert imports.done.is_set()  # the worker was forked after the imports
+        assert result.ok and result.import_duration == 0
+        assert imports.report["imported"].keys() == {"procs_pool", "slow_import"}
+    finally:
+        made.close()
+
+
+def test_an_import_past_the_budget_does_not_hold_the_workers(folder):
+    (folder / "stuck_import.py").write_text("import time\ntime.sleep(60)\n")
+    made = Pool(folder, budget=0.5)
+    try:
+        made.pool.prepare(["stuck_import"])
+        began = time.monotonic()
+        assert made.pool.submit(*nap(folder, 0.01)).result(timeout=30).ok
+        assert time.monotonic() - began < 10
+        assert any("could not preload stuck_import" in text for text, _ in made.lines)
+    finally:
+        made.close()
+
+
+OWNER = """
+import sys, time
+sys.path.insert(0, {folder!r})
+from tests.core.test_pool import Pool, nap
+from pathlib import Path
+made = Pool(Path({folder!r}))
+futures = [made.pool.submit(*nap(Path({folder!r}), 300, f"f.s.n{{i}}")) for i in range(2)]
+while sum(w.pid is not None and w.job is not None for w in made.pool._workers.values()) < 2:
+    time.sleep(0.05)
+pids = [w.pid for w in made.pool._workers.values()] + [s.pid for s in made.pool._servers]
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(300)
+"""
+
+
+def test_the_workers_of_a_killed_owner_exit_within_seconds(folder):
+    repo = Path(__file__).resolve().parents[2]
+    script = textwrap.dedent(OWNER.format(folder=str(folder)))
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = owner.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 3, line
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 5
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in pids if _alive(p)]
+            time.sleep(0.05)
+        assert not alive, f"still running after their owner was killed: {alive}"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        owner.wait()
+        owner.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False

@@ -3,7 +3,7 @@
 Why a child process per attempt, and not the Dask worker's own thread: a thread cannot be
 stopped. A task past its ``timeout``, a run stopped by Ctrl-C, or a process that calls
 ``os._exit`` or segfaults must cost that task only, never the Dask worker (with its other
-tasks and its data). So each Dask worker keeps, per run, a pebble pool of child processes
+tasks and its data). So each Dask worker keeps, per run, a pool of child processes
 (as many as it has threads) — the ``local`` executor's pool, with its guarantees: the
 processes of a run import the run's code once and are replaced when one is killed, and a
 new run gets new processes, so edited code is never served stale from an old import.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import socket
 import threading
 import time
@@ -109,20 +108,9 @@ def _acquire(run_id: str, worker: Any) -> _RunSlot:
                 threading.Thread(target=idle.close, daemon=True).start()
         slot = _slots.get(run_id)
         if slot is None:
-            _allow_children()
             slot = _slots[run_id] = _RunSlot(run_id, max(1, worker.state.nthreads), worker)
         slot.running += 1
         return slot
-
-
-def _allow_children() -> None:
-    """Dask starts its workers as daemonic processes, and multiprocessing refuses children
-    to those (lest they be orphaned when the worker is killed). Our children die with their
-    parent (see :class:`~normandy_core.executors.kit.ChildPool`), so the worker may have
-    them."""
-    current = multiprocessing.current_process()
-    if current.daemon:
-        current.daemon = False
 
 
 class _RunSlot:
@@ -188,5 +176,5 @@ class _RunSlot:
         )
 
     def close(self) -> None:
-        self.pool.close(cancel=True, timeout=10)  # a child pebble could not stop dies too
+        self.pool.close(cancel=True, timeout=10)  # a child that would not stop dies too
         self.relay.close()
