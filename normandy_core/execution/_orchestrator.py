@@ -96,6 +96,11 @@ class Orchestrator:
         self.run_dir = store_root(root, project.config.store) / "runs" / self.run.id
         self.log_dir = root / "logs" / self.run.id
         self.masks = secret_values(checked.credentials)
+        self.run.project = root.name
+        self.run.confs = project.config.confs
+        self.run.credentials = MappingProxyType(dict(checked.credentials))
+        self.run.mask = Masker(self.masks)
+        self.run.log = self._report
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.variables = RunVariables(self.run_dir)
         self.history = History(root / ".normandy")
