@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from workloads import chain, cpu, fanout, handoff, logs, realistic, reuse, scale, startup
+from workloads import (
+    chain,
+    cpu,
+    fanout,
+    handoff,
+    logs,
+    notify,
+    realistic,
+    reuse,
+    scale,
+    startup,
+)
 
 WORKLOADS: dict[str, ModuleType] = {
-    m.NAME: m for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic)
+    m.NAME: m
+    for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, notify)
 }

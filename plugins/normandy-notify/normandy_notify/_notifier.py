@@ -30,6 +30,9 @@ from normandy_notify._message import (
 from normandy_notify._settings import Notification
 
 FIRST_PAUSE = 0.5
+MARGIN = 0.03
+"""Seconds before its deadline that a delivery gives up: time to log why, before the run's
+end stops waiting for it."""
 FAILURES = ("failed", "crashed", "timed out")
 
 
@@ -92,7 +95,7 @@ class Notifier:
         with self.lock:
             pending = list(self.pending)
         for thread, deadline in pending:
-            thread.join(max(deadline - time.monotonic(), 0.0) + 0.05)
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _long(self, notification: Notification) -> None:
         if self.ended.is_set():
@@ -119,6 +122,7 @@ class Notifier:
     def _deliver(self, notification: Notification, message: dict[str, Any], deadline: float):
         """Every attempt of one notification; never raises."""
         run = self.run
+        deadline -= MARGIN
         what = f"notification {notification.number} ({notification.target}, {message['event']})"
         try:
             body = as_json(message, run.mask)
