@@ -26,7 +26,7 @@ from normandy_core.history._records import (
     task_record,
 )
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
+from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED, tally
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
@@ -227,6 +227,26 @@ class History(Lineage):
         """The most recent runs, newest first."""
         rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,))
         return [self._run(row) for row in rows]
+
+    def tallies(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How the tasks of each run ended, counted by category
+        (:func:`normandy_core.status.tally`), in one query: for a list of many runs."""
+        out: dict[str, list[tuple[str, bool, bool]]] = {run_id: [] for run_id in run_ids}
+        for start in range(0, len(run_ids), 500):
+            batch = list(run_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            rows = self._read(
+                "SELECT run_id, status, tolerated, resumed, COUNT(*) AS n FROM tasks "
+                f"WHERE run_id IN ({marks}) GROUP BY run_id, status, tolerated, resumed",
+                batch,
+            )
+            for row in rows:
+                status = row["status"]
+                if status in (RUNNING, "pending") and self._is_dead(row["run_id"]):
+                    status = INTERRUPTED if status == RUNNING else NOT_STARTED
+                entry = (status, bool(row["tolerated"]), bool(row["resumed"]))
+                out[row["run_id"]].extend([entry] * row["n"])
+        return {run_id: tally(entries) for run_id, entries in out.items()}
 
     def get(self, run_id: str) -> RunRecord:
         """The run ``run_id`` (``last``: the most recent); :class:`RunNotFoundError`."""

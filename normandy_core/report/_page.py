@@ -73,8 +73,7 @@ class TaskRow:
     @property
     def status_text(self) -> str:
         r = self.view.record
-        text = label(r.status, r.tolerated, r.resumed)
-        return f"{text} (from {r.cached_from})" if r.cached_from and r.status == CACHED else text
+        return label(r.status, r.tolerated, r.resumed, r.cached_from)
 
     @property
     def open(self) -> bool:
@@ -184,9 +183,14 @@ def notes(view: RunView) -> list[str]:
     return out
 
 
+def tally_of(view: RunView) -> dict[str, int]:
+    """How the run's tasks ended, counted by category."""
+    return tally((t.record.status, t.record.tolerated, t.record.resumed) for t in view.tasks)
+
+
 def cards(view: RunView) -> list[tuple[str, str, str]]:
     """The totals: ``(what, number, category)``."""
-    counts = tally((t.record.status, t.record.tolerated, t.record.resumed) for t in view.tasks)
+    counts = tally_of(view)
     wall = view.ended - view.run.started
     busy = sum(a.duration or 0.0 for t in view.tasks for a in t.attempts)
     ran = [t for t in view.tasks if t.attempts]
