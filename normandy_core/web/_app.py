@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from normandy_core.errors import NormandyError, RunNotFoundError
 from normandy_core.history import HISTORY_FILE, History
+from normandy_core.masking import Masker
 from normandy_core.report import _page, _timeline
 from normandy_core.report._data import RunView, TaskView, collect
 from normandy_core.report._templates import environment
@@ -84,11 +85,11 @@ class Ui:
 
         return run_sizes(self.root, self.store_setting(), run_ids) if run_ids else {}
 
-    def mask(self) -> Callable[[str], str]:
+    def mask(self) -> Masker:
         """Masks the credentials of every env of the project (a preview shows values
         processes stored: one may hold a credential)."""
         from normandy_core.config import load_credentials, read_config
-        from normandy_core.masking import Masker, secret_values
+        from normandy_core.masking import secret_values
 
         config, _ = read_config(self.root)
         values: list[str] = []
@@ -292,15 +293,17 @@ class Ui:
         return self.page(request, "preview.html.j2", shown.to_dict, title=p["name"], p=shown)
 
     def flows(self, request: Request) -> Response:
+        from normandy_core.masking import mask_values
         from normandy_core.report._graph import layout
 
         page = _pages.flows_page(self.root)
+        flows = mask_values(page.flows, self.mask())  # the config's params, as written
         return self.page(
             request,
             "flows.html.j2",
-            {"flows": page.flows, "problems": list(page.problems)},
+            {"flows": flows, "problems": list(page.problems)},
             title="flows",
-            picture=layout(page.flows) if page.flows else None,
+            picture=layout(flows) if flows else None,
             problems=page.problems,
         )
 
