@@ -58,10 +58,13 @@ def ui(
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again: how it ends
+        pass
     except OSError as exc:
         raise UiError(f"normandy ui stopped: {exc.strerror or exc}") from None
     finally:
         sock.close()
+    err("normandy ui: stopped")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -157,8 +157,7 @@ def notes(view: RunView) -> list[str]:
     out = []
     if view.run.status == RUNNING:
         out.append(
-            f"This run is still going: this report is what it had done at "
-            f"{fmt_time(view.generated)}."
+            f"This run is still going: this is what it had done at {fmt_time(view.generated)}."
         )
     if view.run.status == INTERRUPTED:
         out.append(

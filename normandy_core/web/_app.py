@@ -198,11 +198,6 @@ class Ui:
             row=row, var_url=var_url,
         )  # fmt: skip
 
-    def timeline(self, request: Request) -> Response:
-        view = self.view(request.path_params["run_id"])
-        partial = self.env.get_template("_timeline.svg.j2")
-        return HTMLResponse(partial.render(tl=_timeline.layout(view)))
-
     def log(self, request: Request) -> Response:
         """A task's log from ``offset`` (``-1``: its last 64 KiB), for a page that follows
         it: ``{"text", "offset", "size"}``."""
@@ -373,7 +368,6 @@ def build(root: Path, *, hosts: tuple[str, ...], poll: float) -> Starlette:
         *both("/flows", ui.flows),
         *both("/runs/{run_id}/vars/{flow}/{name}", ui.variable),
         Route("/runs/{run_id}/events", ui.events),
-        Route("/runs/{run_id}/timeline", ui.timeline),
         Route("/runs/{run_id}/log", ui.log),
         *both("/runs/{run_id}/task", ui.task),
         *both("/runs/{run_id}", ui.run),

@@ -71,10 +71,14 @@
       });
       var head = document.querySelector(".run-head .title .badge");
       if (head) { head.textContent = data.status; }
-      if (Date.now() - redrawn > 2000) {
+      if (Date.now() - redrawn > 2000) {  // the totals and the timeline, redrawn
         redrawn = Date.now();
-        get("/runs/" + encodeURIComponent(run) + "/timeline", function (html) {
-          document.getElementById("timeline-box").innerHTML = html;
+        get(location.pathname, function (html) {
+          var page = new DOMParser().parseFromString(html, "text/html");
+          ["totals", "timeline-box", "problems"].forEach(function (id) {
+            var now = document.getElementById(id), then = page.getElementById(id);
+            if (now && then) now.replaceWith(then);
+          });
         });
       }
     };
