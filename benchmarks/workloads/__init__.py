@@ -21,9 +21,10 @@ from workloads import (
     reuse,
     scale,
     startup,
+    ui,
 )
 
 WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, notify)
+    for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, notify, ui)
 }

@@ -26,6 +26,8 @@ FLOW_GAP = 26
 _CHAR_W = 6.7  # of a task's name
 DATA_GAP = 150  # between steps, where a flow's variables are drawn
 WRAP_W = 1180  # the widest picture: a page's width, less its margins
+MAX_PILLS = 24
+"""A step of more tasks shows its first ``MAX_PILLS - 4`` and how many more there are."""
 VAR_H, VAR_GAP = 18, 5
 _VAR_CHAR_W = 6.0
 _NAME_W, _CAPTION_W = 7.6, 5.8  # of a step's name (bold 12px), of its caption (10.5px)
@@ -231,8 +233,14 @@ def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
     )
 
 
+def _shown(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    tasks = list(step["tasks"])
+    return tasks if len(tasks) <= MAX_PILLS else tasks[: MAX_PILLS - 4]
+
+
 def _step_height(step: Mapping[str, Any]) -> float:
-    pills = len(step["tasks"]) + len(step.get("skipped") or ())
+    hidden = len(step["tasks"]) > len(_shown(step))
+    pills = len(_shown(step)) + hidden + len(step.get("skipped") or ())
     return HEAD_H + pills * (PILL_H + PILL_GAP) + PILL_GAP
 
 
@@ -256,7 +264,7 @@ def _step(
     name = _fit(step["name"], int(room - len(caption) * _CAPTION_W / _NAME_W))
     out = []
     py = y + HEAD_H
-    for task in step["tasks"]:
+    for task in _shown(step):
         status = statuses.get(task["key"])
         css = f"task {status_class(status)}" if status else "task"
         label = _fit(task["name"], int((step_w - 32) / _CHAR_W))
@@ -267,6 +275,13 @@ def _step(
         pills[task["key"]] = (x + 8, x + step_w - 8, py + PILL_H / 2)
         py += PILL_H + PILL_GAP
     skipped = []
+    more = n - len(out)
+    if more:
+        skipped.append(
+            Pill("", x + 8, py, step_w - 16, "task more", f"… {more} more tasks",
+                 f"{more} more tasks of step {step['name']}: see the list of tasks", None)
+        )  # fmt: skip
+        py += PILL_H + PILL_GAP
     for skip in step.get("skipped") or ():
         label = f"{_fit(skip, int((step_w - 32) / _CHAR_W) - 12)} (avoid_tags)"
         skipped.append(

@@ -128,10 +128,11 @@ class _Span:
     end: float
 
 
-def layout(view: RunView) -> Timeline | None:
+def layout(view: RunView, *, tooltips: bool = True) -> Timeline | None:
     """The timeline, from the first task's start to the last one's end (what the run did
     before and after, starting and stopping workers, is left out); ``None`` when no task
-    ran."""
+    ran. ``tooltips``: each bar says what it is when hovered (a page of thousands of
+    tasks may do without)."""
     spans = _spans(view, view.ended)
     if not spans:
         return None
@@ -183,7 +184,7 @@ def layout(view: RunView) -> Timeline | None:
         bands=bands,
         ticks=_axis(list(steps.values()), t0, t1, x),
         lanes=tuple(out_lanes),
-        bars=_bars(view, placed),
+        bars=_bars(view, placed, tooltips),
     )
 
 
@@ -348,7 +349,7 @@ def _tick(t: float) -> str:
 
 
 def _bars(
-    view: RunView, placed: dict[tuple[str, int], tuple[float, float, float]]
+    view: RunView, placed: dict[tuple[str, int], tuple[float, float, float]], tooltips: bool
 ) -> tuple[Bar, ...]:
     """One bar per task that ran: its attempts, and dashed lines from each failed
     attempt to its retry."""
@@ -369,8 +370,8 @@ def _bars(
             name = record.task if attempt.number == 1 else f"{record.task} #{attempt.number}"
             fits = x1 - x0 > len(name) * _CHAR_W + 8
             rects.append(
-                Rect(x0, y0, x1 - x0, css, _tooltip(task, attempt), name if fits else None,
-                     "retried" in css)
+                Rect(x0, y0, x1 - x0, css, _tooltip(task, attempt) if tooltips else "",
+                     name if fits else None, "retried" in css)
             )  # fmt: skip
         out.append(Bar(record.key, task.category, f"task-{index}", tuple(rects), links))
     return tuple(out)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from normandy_core.errors import NormandyError, RunNotFoundError
-from normandy_core.history import HISTORY_FILE, History
+from normandy_core.history import HISTORY_FILE, History, VariableAccess
 from normandy_core.masking import Masker
 from normandy_core.report import _page, _timeline
 from normandy_core.report._data import RunView, TaskView, collect
@@ -34,7 +34,13 @@ from normandy_core.store import file_part
 from normandy_core.web import _pages
 from normandy_core.web._preview import Source, preview
 
+if TYPE_CHECKING:
+    from normandy_core.config import ProjectConfig
+
 TEMPLATES = Path(__file__).with_name("templates")
+TASK_ROWS = 200
+"""Tasks listed on a run's page (``?tasks=all``: every one)."""
+_PROBLEMS = ("failed", "tolerated", "interrupted")
 LOG_CHUNK = 256 * 1024
 LOG_TAIL = 64 * 1024
 CSP = (
@@ -59,6 +65,7 @@ class Ui:
         self.root = root
         self.poll = poll
         self.local = threading.local()
+        self._config: tuple[int, ProjectConfig | None] | None = None
         self.env = environment([TEMPLATES])
         self.env.globals["web_asset"] = lambda name: markupsafe.Markup(_asset(name))
         self.env.globals["category_of"] = _pages.category_of
@@ -74,10 +81,20 @@ class Ui:
             history = self.local.history = History(self.root / ".normandy")
         return history
 
-    def store_setting(self) -> str | None:
-        from normandy_core.config import read_config
+    def config(self) -> ProjectConfig | None:
+        """The project's configuration, read again when its file changes."""
+        from normandy_core.config import CONF_FILE, read_config
 
-        config, _ = read_config(self.root)
+        try:
+            stamp = (self.root / CONF_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+        if self._config is None or self._config[0] != stamp:
+            self._config = (stamp, read_config(self.root)[0])
+        return self._config[1]
+
+    def store_setting(self) -> str | None:
+        config = self.config()
         return config.store if config is not None else None
 
     def sizes(self, run_ids: list[str]) -> dict[str, int]:
@@ -88,10 +105,10 @@ class Ui:
     def mask(self) -> Masker:
         """Masks the credentials of every env of the project (a preview shows values
         processes stored: one may hold a credential)."""
-        from normandy_core.config import load_credentials, read_config
+        from normandy_core.config import load_credentials
         from normandy_core.masking import secret_values
 
-        config, _ = read_config(self.root)
+        config = self.config()
         values: list[str] = []
         for env in config.envs if config is not None else ():
             credentials, _ = load_credentials(config, env)  # type: ignore[arg-type]
@@ -143,16 +160,19 @@ class Ui:
         view = self.view(request.path_params["run_id"])
         run = view.run
         rows = _page.task_rows(view, log=lambda i, t: self._log_place(view, t))
-        history = self.history()
-        assert history is not None
-        variables = history.written(run.id) if run.pruned is None else []
+        variables = _variables(view) if run.pruned is None else []
+        shown = rows
+        if len(rows) > TASK_ROWS and request.query_params.get("tasks") != "all":
+            # the problems first, then the plan's order: a page a browser reads at once
+            problems = [r for r in rows if r.category in _PROBLEMS]
+            shown = (problems + [r for r in rows if r.category not in _PROBLEMS])[:TASK_ROWS]
 
         def data() -> dict[str, Any]:
             return {
                 **_pages.run_dict(run),
                 "counts": dict(_page.tally_of(view)),
                 "tasks": [_task_dict(r.view) for r in rows],
-                "variables": [v.__dict__ for v in variables],
+                "variables": variables,
             }
 
         return self.page(
@@ -167,11 +187,13 @@ class Ui:
             cards=_page.cards(view),
             problems=_page.problems(rows),
             legend=_page.LEGEND,
-            timeline=_timeline.layout(view),
+            # a run of many tasks: bars without tooltips (a click still opens the task)
+            timeline=_timeline.layout(view, tooltips=len(rows) <= TASK_ROWS),
             timeline_intro=_page.TIMELINE_INTRO,
             picture=_page.picture(view, {}),
             flows_intro=_page.FLOWS_INTRO,
-            rows=rows,
+            rows=shown,
+            all_rows=len(rows),
             variables=variables,
         )
 
@@ -312,6 +334,24 @@ class Ui:
             heading=heading, message=message,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
+
+
+def _variables(view: RunView) -> list[dict[str, Any]]:
+    """What the run's succeeded tasks wrote (committed), as their last attempt recorded it
+    (a run recorded before lineage: the names its tasks noted)."""
+    out = []
+    for task in view.tasks:
+        r = task.record
+        if r.status != "succeeded" or r.resumed:
+            continue
+        writes = task.writes or tuple(
+            VariableAccess(r.flow, name, "write") for name in r.variables
+        )
+        out += [
+            {"flow": w.flow, "name": w.name, "type": w.type, "size": w.size, "task": r.key}
+            for w in writes
+        ]
+    return sorted(out, key=lambda v: (v["flow"], v["name"]))
 
 
 def _task_dict(task: TaskView) -> dict[str, Any]:

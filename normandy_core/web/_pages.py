@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from normandy_core.fingerprint import Fingerprint
-from normandy_core.history import History, RunRecord, TaskRecord
+from normandy_core.history import History, RunIndex, RunRecord, TaskRecord
 from normandy_core.status import RUN_STATUSES, category, label
 
 MAX_RUNS = 10_000
@@ -82,19 +82,19 @@ def runs_page(
     """The runs, newest first, those matching ``status``, ``flow`` (a flow of its plan)
     and ``tag`` (asked for, or a tag of a flow it ran); ``sizes(run_ids) -> {id: bytes}``
     measures the runs shown."""
-    records = history.runs(MAX_RUNS)
-    flows = sorted({f["name"] for r in records for f in r.plan})
-    tags = sorted({t for r in records for t in _tags(r)})
+    index = history.index(MAX_RUNS)
+    flows = sorted({f for r in index for f in r.flows})
+    tags = sorted({t for r in index for t in (*r.tags, *r.flow_tags)})
 
-    def keep(r: RunRecord) -> bool:
+    def keep(r: RunIndex) -> bool:
         return (
             (not status or r.status == status)
-            and (not flow or any(f["name"] == flow for f in r.plan))
-            and (not tag or tag in _tags(r))
+            and (not flow or flow in r.flows)
+            and (not tag or tag in r.tags or tag in r.flow_tags)
         )
 
-    matching = [r for r in records if keep(r)]
-    shown = matching[offset : offset + PAGE]
+    matching = [r for r in index if keep(r)]
+    shown = [history.get(r.id) for r in matching[offset : offset + PAGE]]
     counts = history.tallies([r.id for r in shown])
     measured = sizes([r.id for r in shown if r.pruned is None])
     filters = {k: v for k, v in (("status", status), ("flow", flow), ("tag", tag)) if v}
@@ -107,10 +107,6 @@ def runs_page(
         flows=tuple(flows),
         tags=tuple(tags),
     )
-
-
-def _tags(record: RunRecord) -> set[str]:
-    return {*record.tags, *(t for f in record.plan for t in f.get("tags") or ())}
 
 
 # -- two runs compared ---------------------------------------------------------------------
