@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,13 +46,20 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 
 def _install(folder: Path) -> Path:
+    """The plugin pip-installed into ``folder/site``, from a copy of its source (a build
+    leaves ``build/`` and ``*.egg-info`` where it builds)."""
     site = folder / "site"
     if not site.exists():
+        source = folder / "normandy-notify"
+        shutil.copytree(
+            HERE.parent / "plugins" / "normandy-notify",
+            source,
+            ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"),
+        )
         subprocess.run(
             [
                 sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                "--no-build-isolation", "--target", str(site),
-                str(HERE.parent / "plugins" / "normandy-notify"),
+                "--no-build-isolation", "--target", str(site), str(source),
             ],
             check=True,
         )  # fmt: skip

@@ -312,3 +312,47 @@ def test_without_its_extra_it_says_how_to_install_it(monkeypatch):
     with pytest.raises(UiError, match=r"normandy ui needs uvicorn, which is not installed: "
                        r"pip install 'normandy\[ui\]'"):  # fmt: skip
         require()
+
+
+def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
+    """A run of 250 tasks, written through the history's API: its page lists 200 of them,
+    the failed one first; ``?tasks=all`` lists them all; its JSON has every one."""
+    from normandy_core.history import History, RunStart, TaskStart
+    from normandy_core.outcomes import Outcome, TaskError
+    from normandy_core.plan import Task
+
+    root = tmp_path / "big"
+    (root / "pipeline").mkdir(parents=True)
+    (root / "pipeline" / "pipeline_conf.yml").write_text(
+        "confs: {envs: {dev: {}}}\nflows: {f: {tags: [default], steps: {s: [p]}}}\n"
+    )
+    tasks = [Task("f", "s", f"t{i:03d}", "p", {}) for i in range(250)]
+    plan = [{"name": "f", "tags": [], "steps": [{"name": "s", "skipped": [], "tasks": [
+        {"name": t.name, "key": t.key, "process": "p", "params": {}} for t in tasks]}]}]
+    history = History(root / ".normandy")
+    t0 = time.time() - 60
+    history.start_run(
+        RunStart("big", t0, (), (), {}, "dev", "local", 2, "1", "x", plan),
+        [TaskStart(t.key, "f", "s", t.name, "p", {}) for t in tasks],
+    )
+    with history.batch():
+        for i, task in enumerate(tasks):
+            failed = i == 249
+            status = "failed" if failed else "succeeded"
+            error = TaskError("failed", "ValueError", "the last one") if failed else None
+            began, ended = t0 + i * 0.01, t0 + i * 0.01 + 0.005
+            history.attempt_started("big", task.key, 1, began)
+            history.attempt_ended("big", task.key, 1, status, began, ended, 100 + i % 2, error)
+            history.task_ended(
+                "big", Outcome(task, status, attempts=1, started=began, ended=ended, error=error)
+            )
+    history.end_run("big", "failed", ended=t0 + 3)
+    history.close()
+    with TestClient(create_app(root, hosts=("testserver",))) as client:
+        page = _get(client, "/runs/big").text
+        rows = page.count('<details class="task-row"')
+        assert rows == 200 and "200 of 250 tasks shown" in page
+        assert page.index('data-key="f.s.t249"') < page.index('data-key="f.s.t000"')
+        assert page.count('<g class="bar"') == 250  # the timeline draws them all
+        assert _get(client, "/runs/big?tasks=all").text.count('<details class="task-row"') == 250
+        assert len(_get(client, "/runs/big.json").json()["tasks"]) == 250
