@@ -18,6 +18,7 @@ the command line turns them into a message and an exit status, never a traceback
     ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
     ├── ReportError               a run's report cannot be written
     ├── VariableNotFoundError     a past run's variable asked for is not there
+    ├── UiError                   normandy ui cannot start (its extra, its port)
     └── ProjectExistsError        create-project would overwrite files
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
@@ -45,6 +46,7 @@ __all__ = [
     "ResumeError",
     "RunNotFoundError",
     "SelectionError",
+    "UiError",
     "VariableNotFoundError",
 ]
 
@@ -153,6 +155,10 @@ class ReportError(NormandyError):
 class VariableNotFoundError(NormandyError):
     """``normandy_core.load`` or ``normandy vars`` asked for a variable that no recorded
     run holds (or no longer holds)."""
+
+
+class UiError(NormandyError):
+    """``normandy ui`` cannot start: its extra is not installed, or its port is taken."""
 
 
 class ProjectExistsError(NormandyError):

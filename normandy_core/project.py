@@ -27,6 +27,7 @@ from normandy_core.config import (
     read_config,
     select_env,
 )
+from normandy_core.config._notify import check_credentials, check_plugin
 from normandy_core.errors import (
     ConfigError,
     PluginError,
@@ -204,6 +205,15 @@ def check_project(
         problems += more
         credentials, more = load_credentials(config, env_name, environ)
         problems += more
+        if not more:
+            problems += check_credentials(
+                config.confs.get("notify"), env_name, credentials, config.locations
+            )
+    problems += check_plugin(
+        config.confs.get("notify"),
+        config.where("confs.notify"),
+        (info.source for info in project.plugins.infos.values()),
+    )
     project.raise_problems(problems)
     assert env_name is not None  # the schema requires at least one env
     return Checked(env_name, settings, credentials)

@@ -92,6 +92,7 @@ class Orchestrator:
         self.checked = checked
         self.options = options
         root = project.root
+        self.masks = secret_values(checked.credentials)
         self.run = RunInfo(
             id=new_run_id(),
             plan=plan,
@@ -99,10 +100,14 @@ class Orchestrator:
             root=root,
             executor=options.executor,
             workers=options.workers or project.config.workers or os.cpu_count() or 1,
+            project=root.name,
+            confs=project.config.confs,
+            credentials=MappingProxyType(dict(checked.credentials)),
+            mask=Masker(self.masks),
+            log=self._report,
         )
         self.run_dir = store_root(root, project.config.store) / "runs" / self.run.id
         self.log_dir = root / "logs" / self.run.id
-        self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.variables = RunVariables(self.run_dir)
         self.history = History(root / ".normandy")

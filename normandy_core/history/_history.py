@@ -16,6 +16,7 @@ from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
 from normandy_core.history._records import (
     AttemptRecord,
+    RunIndex,
     RunRecord,
     RunStart,
     TaskRecord,
@@ -27,7 +28,7 @@ from normandy_core.history._records import (
 )
 from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
+from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED, tally
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
@@ -223,6 +224,54 @@ class History(Lineage):
         """The most recent runs, newest first."""
         rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,))
         return [self._run(row) for row in rows]
+
+    def index(self, limit: int = 10_000) -> list[RunIndex]:
+        """The most recent runs, newest first, as a list of many runs needs them: their
+        plans are not read into Python (SQLite picks the flows and tags out of them)."""
+        rows = self._read(
+            "SELECT r.id, r.status, r.started, r.pruned, r.host, r.pid, r.pid_started, "
+            "(SELECT group_concat(value, char(31)) FROM json_each(r.tags)) AS asked, "
+            "(SELECT group_concat(json_extract(f.value, '$.name') || char(30) || "
+            " coalesce((SELECT group_concat(value, char(30)) FROM json_each(f.value, '$.tags')),"
+            " ''), char(31)) FROM json_each(r.plan) f) AS flows "
+            "FROM runs r ORDER BY r.started DESC, r.id DESC LIMIT ?",
+            (limit,),
+        )
+        out = []
+        for row in rows:
+            flows = [f.split("\x1e") for f in row["flows"].split("\x1f")] if row["flows"] else []
+            out.append(
+                RunIndex(
+                    id=row["id"],
+                    status=INTERRUPTED if self._dead(row) else row["status"],
+                    started=row["started"],
+                    tags=tuple(row["asked"].split("\x1f")) if row["asked"] else (),
+                    flows=tuple(f[0] for f in flows),
+                    flow_tags=tuple(dict.fromkeys(t for f in flows for t in f[1:] if t)),
+                    pruned=row["pruned"],
+                )
+            )
+        return out
+
+    def tallies(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How the tasks of each run ended, counted by category
+        (:func:`normandy_core.status.tally`), in one query: for a list of many runs."""
+        out: dict[str, list[tuple[str, bool, bool]]] = {run_id: [] for run_id in run_ids}
+        for start in range(0, len(run_ids), 500):
+            batch = list(run_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            rows = self._read(
+                "SELECT run_id, status, tolerated, resumed, COUNT(*) AS n FROM tasks "
+                f"WHERE run_id IN ({marks}) GROUP BY run_id, status, tolerated, resumed",
+                batch,
+            )
+            for row in rows:
+                status = row["status"]
+                if status in (RUNNING, "pending") and self._is_dead(row["run_id"]):
+                    status = INTERRUPTED if status == RUNNING else NOT_STARTED
+                entry = (status, bool(row["tolerated"]), bool(row["resumed"]))
+                out[row["run_id"]].extend([entry] * row["n"])
+        return {run_id: tally(entries) for run_id, entries in out.items()}
 
     def get(self, run_id: str) -> RunRecord:
         """The run ``run_id`` (``last``: the most recent); :class:`RunNotFoundError`."""

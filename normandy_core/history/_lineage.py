@@ -172,6 +172,20 @@ class Lineage(Database):
                         )
         return out
 
+    def fingerprints(self, run_id: str) -> dict[str, Fingerprint]:
+        """The fingerprint each task of a run recorded (its last attempt's, or the success
+        it reused), by task key: what ``normandy ui`` compares to tell why two runs
+        differ."""
+        rows = self._read(
+            "SELECT key, fingerprint_parts FROM tasks WHERE run_id = ? AND "
+            "fingerprint_parts IS NOT NULL",
+            (run_id,),
+        )
+        return {
+            row["key"]: Fingerprint.from_dict(json.loads(row["fingerprint_parts"]))
+            for row in rows
+        }
+
     def sources(self, run_ids: Iterable[str]) -> set[str]:
         """Every run whose stored variables the runs ``run_ids`` use, directly or not."""
         found: set[str] = set()

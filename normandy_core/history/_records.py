@@ -94,6 +94,23 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunIndex:
+    """A recorded run as a list of many runs needs it, without reading its plan: its
+    status as it reads now, when it started, the flows its plan holds and their tags."""
+
+    id: str
+    status: str
+    started: float
+    tags: tuple[str, ...]
+    """Asked for (``--tags``)."""
+    flows: tuple[str, ...]
+    """Of its plan."""
+    flow_tags: tuple[str, ...]
+    """The tags of the flows of its plan."""
+    pruned: float | None
+
+
+@dataclass(frozen=True)
 class TaskRecord:
     """A task of a recorded run, as it ended (or stands, in a run still going)."""
 

@@ -496,8 +496,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
     """)
     assert strs(problems) == [
         f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: cache, dask, "
-        "default_env, envs, executor, keep_runs, log_level, path, plugins, preload, processes, "
-        "store, threads, workers"
+        "default_env, envs, executor, keep_runs, log_level, notify, path, plugins, preload, "
+        "processes, store, threads, workers"
     ]
 
 

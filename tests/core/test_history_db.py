@@ -455,6 +455,35 @@ def test_a_dead_orchestrators_run_reads_as_interrupted(state, killed_run, read):
     assert raw(state, "SELECT status, ended FROM runs") == [("running", None)]
 
 
+def test_the_index_and_tallies_of_many_runs(state, killed_run):
+    """What a list of many runs reads (``normandy ui``): each run's status as it reads
+    now, the flows of its plan and their tags picked out by SQLite, and its tasks counted
+    in one query; a dead run counts as interrupted there too."""
+    history = History(state)
+    try:
+        plan = [
+            {"name": "orders", "tags": ["nightly", "eu"], "steps": []},
+            {"name": "billing", "tags": ["nightly"], "steps": []},
+        ]
+        history.start_run(run_info("r1", 200.0, plan=plan, tags=("nightly",)), task_rows())
+        history.task_ended("r1", finished(TASKS[0], "succeeded", attempts=1))
+        history.task_ended("r1", finished(TASKS[1], "failed", attempts=1, tolerated=True))
+        history.end_run("r1", "succeeded", ended=201.0)
+        index = {r.id: r for r in history.index()}
+        assert list(index) == ["r1", "killed"]  # newest first
+        assert index["r1"].flows == ("orders", "billing")
+        assert index["r1"].flow_tags == ("nightly", "eu") and index["r1"].tags == ("nightly",)
+        assert index["r1"].status == "succeeded"
+        assert index["killed"].status == "interrupted" and index["killed"].flows == ()
+        assert history.tallies(["r1", "killed"]) == {
+            "r1": {"succeeded": 1, "tolerated": 1, "not started": 1},
+            "killed": {"succeeded": 1, "interrupted": 1, "not started": 1},
+        }
+        assert history.index(1)[0].id == "r1"
+    finally:
+        history.close()
+
+
 def test_the_next_run_records_a_dead_run_as_interrupted(state, killed_run):
     history = History(state)
     try:

@@ -57,7 +57,7 @@ def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
 def test_every_key_of_the_schema_is_in_the_configuration_reference() -> None:
     documented: dict[str, str] = {}
     for line in page("reference/configuration.md").splitlines():
-        match = re.match(r"\| `([a-z<>_.]+)` \| ([^|]+) \|", line)
+        match = re.match(r"\| `([a-z<>_.\[\]]+)` \| ([^|]+) \|", line)
         if match:
             documented[match[1]] = match[2]
     # keys the code allows outside the schema: free-form settings, an engine's section
