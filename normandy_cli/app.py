@@ -11,11 +11,13 @@ import sys
 from typing import Any
 
 from normandy_cli import _legacy
+from normandy_core._pipes import quiet_on_closed_pipes
 
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: translate the original command line, then run the app."""
     _declare_main_module()
+    quiet_on_closed_pipes()  # `normandy runs | head -1`: the reader may leave early
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         from normandy_core import __version__
