@@ -300,6 +300,23 @@ def test_yaml_syntax_error(load_conf: LoadConf) -> None:
     assert (problems[0].line, problems[0].column, problems[0].path) == (6, 18, "")
 
 
+def test_a_key_holding_terminal_escape_codes_is_shown_escaped(load_conf: LoadConf) -> None:
+    """The message beside it quoted the key escaped; the key path echoed ESC raw, so the
+    terminal showing `validate`'s output acted on it (issue 23)."""
+    _, problems = load_conf("""
+        confs:
+          envs:
+            dev: {}
+          "bad\\e[31mkey": 1
+        flows: {}
+    """)
+    shown = strs(problems)
+    assert shown[0].startswith(
+        f"{FILE}:4:3: confs.bad\\x1b[31mkey: unknown key 'bad\\x1b[31mkey'"
+    )
+    assert not any("\x1b" in line for line in shown)
+
+
 def test_unclosed_bracket_is_a_syntax_error_where_it_is_noticed(load_conf: LoadConf) -> None:
     config, problems = load_conf("""
         confs:
