@@ -107,7 +107,7 @@ class Where:
         if self.project is None:
             return env or "test", dict(confs or {}), dict(credentials or {})
         config = self.project.config
-        name, problems = select_env(config, env)
+        name, problems = select_env(config, env, origin="env=")
         settings: dict[str, Any] = {}
         loaded: dict[str, Any] = dict(credentials or {})
         if name is not None:

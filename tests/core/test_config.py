@@ -560,6 +560,13 @@ def test_process_options_that_are_not_a_mapping(load_conf: LoadConf) -> None:
     ]
 
 
+def test_an_option_that_lost_its_colon(load_conf: LoadConf) -> None:
+    _, problems = load_conf(HEAD + "      read:\n        read_file:\n          outputs rows\n")
+    assert strs(problems)[0].endswith(
+        "or nothing, not str; missing ':' after 'outputs' (outputs: rows)?"
+    )
+
+
 def test_missing_confs(load_conf: LoadConf) -> None:
     config, problems = load_conf("""
         flows:
@@ -1025,7 +1032,8 @@ def test_select_an_unknown_env(good_conf: GoodConf) -> None:
     env, problems = select_env(config, "prd")
     assert env is None
     assert strs(problems) == [
-        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); the envs are: prod, dev"
+        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); did you mean 'prod'? The "
+        "envs are: prod, dev"
     ]
 
 

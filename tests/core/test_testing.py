@@ -154,7 +154,14 @@ def test_a_failure_is_returned_not_raised(run_process):
 
 def test_a_missing_input_fails_as_in_a_run(run_process):
     result = run_process("{pkg}.clean", inputs={{"rows": ROWS}})   # the entry maps raw_rows
-    assert "its input 'rows' (variable 'raw_rows') does not exist" in str(result.error)
+    # said as a test gives inputs (by variable), not "no earlier step of the flow wrote it"
+    assert str(result.error) == (
+        "its input 'rows' (variable 'raw_rows') does not exist: give it in the test, "
+        "inputs={{'raw_rows': …}}: inputs= names variables, and entry main.clean.clean maps "
+        "parameter 'rows' to variable 'raw_rows' (inputs: {{rows: raw_rows}}); 'rows' was "
+        "given, the parameter's name"
+    )
+    assert "no earlier step" not in result.traceback
 """
 
 
