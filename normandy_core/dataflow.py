@@ -54,7 +54,11 @@ def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> 
     problems: list[Problem] = []
     for step in flow.steps:
         in_step: dict[str, Task] = {}
+        keys: set[str] = set()
         for task in step.tasks:
+            if task.key in keys:  # a task name twice: the configuration's problem, not more
+                continue
+            keys.add(task.key)
             signature = signature_of(task.process)
             if signature is not None:
                 problems += _inputs(task, signature, made, flow.name, step.name)

@@ -99,11 +99,14 @@ def _prepared(
     borrowed: list[Borrowed] = []
     problems: list[Problem] = []
     missing: list[tuple[str, str]] = []
-    if not project.problems:
+    try:  # with the file's own problems too: the data flow's are reported with them
         flows = [f.name for f in select_flows(project.config, selection)]
         plan = restrict(build_plan(project.config, selection), *part)
-        if plan.whole:
-            borrowed, problems, missing = _borrow(project, plan)
+    except SelectionError:
+        if not project.problems:
+            raise  # else the file's problems say why nothing could be selected
+    if plan is not None and plan.whole and not project.problems:
+        borrowed, problems, missing = _borrow(project, plan)
     available = _available(borrowed)
     for flow, name in missing:  # reported by _borrow, with their producer: not twice
         available.setdefault(flow, {})[name] = "(missing)"

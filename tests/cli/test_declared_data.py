@@ -266,11 +266,17 @@ def test_every_data_flow_problem_at_once(normandy, project):
 
 
 def test_one_process_twice_in_a_step_under_task_names(normandy, project):
+    """A task name twice in a step, and a data-flow problem of the same file: both at once
+    (the data flow's came only once the first was fixed; issue 23)."""
     root = project(
         CONF.replace("- save_test: {process: write_csv", "- save_train: {process: write_csv")
+        .replace("inputs: {companies: raw_companies}", "inputs: {companies: raw_company}")
     )
-    [problem] = problems_of(normandy, root)
-    assert "task 'save_train' appears twice in step 'save'" in problem
+    misspelt, twice = problems_of(normandy, root)  # in the order of the file
+    assert "task 'save_train' appears twice in step 'save'" in twice
+    assert "preprocess_companies.inputs.companies: process 'preprocess_companies' takes " in (
+        misspelt
+    )
 
 
 def test_a_return_that_does_not_fit_fails_its_task(normandy, project):
