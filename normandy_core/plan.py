@@ -12,7 +12,7 @@ import difflib
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -244,6 +244,45 @@ def _expand(
             cache=next(c for c in (entry.cache, flow.cache, cache) if c is not None),
             entry=entry,
         )
+
+
+def mask_names(plan: Plan, mask: Callable[[str], str]) -> Plan:
+    """``plan`` with the name of each task that holds a credential value masked by
+    ``mask`` (SPEC 11): an ``iter_param`` value equal to a password makes the task
+    ``name[***]``, and that is its name everywhere — console, log files, history, report.
+    Names stay unique in their step (``name[***-2]``); the task's params keep the value."""
+    every = list(plan.whole or plan.tasks())
+    names: dict[str, str] = {}  # key -> its masked name, where masking changes it
+    taken: dict[tuple[str, str], set[str]] = {}
+    for task in every:
+        taken.setdefault((task.flow, task.step), set()).add(task.name)
+    for task in every:
+        name = mask(task.name)
+        if name == task.name:
+            continue
+        in_step = taken[(task.flow, task.step)]
+        base, number = name, 2
+        while name in in_step:
+            name = f"{base[:-1]}-{number}]" if base.endswith("]") else f"{base}-{number}"
+            number += 1
+        in_step.add(name)
+        names[task.key] = name
+    if not names:
+        return plan
+
+    def renamed(task: Task) -> Task:
+        return replace(task, name=names[task.key]) if task.key in names else task
+
+    flows = tuple(
+        replace(
+            flow,
+            steps=tuple(
+                replace(step, tasks=tuple(renamed(t) for t in step.tasks)) for step in flow.steps
+            ),
+        )
+        for flow in plan.flows
+    )
+    return Plan(flows, plan.selection, tuple(renamed(t) for t in plan.whole))
 
 
 def matches(task: Task, pattern: str) -> bool:

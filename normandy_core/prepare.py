@@ -16,10 +16,11 @@ from normandy_core.plan import (
     Task,
     build_plan,
     check_patterns,
+    mask_names,
     restrict,
     select_flows,
 )
-from normandy_core.project import Checked, Project, check_project
+from normandy_core.project import Checked, Project, check_project, credentials_mask
 from normandy_core.resume import Resume, prepare_resume, selection_of
 from normandy_core.store import SUFFIX, Place, store_root
 
@@ -101,7 +102,9 @@ def _prepared(
     missing: list[tuple[str, str]] = []
     try:  # with the file's own problems too: the data flow's are reported with them
         flows = [f.name for f in select_flows(project.config, selection)]
-        plan = restrict(build_plan(project.config, selection), *part)
+        # a task named by a credential value is named masked, everywhere (SPEC 11)
+        mask = credentials_mask(project, [env])
+        plan = restrict(mask_names(build_plan(project.config, selection), mask), *part)
     except SelectionError:
         if not project.problems:
             raise  # else the file's problems say why nothing could be selected

@@ -17,6 +17,7 @@ from normandy_core.plan import (
     Selection,
     build_plan,
     check_patterns,
+    mask_names,
     restrict,
     select_flows,
 )
@@ -315,6 +316,26 @@ def test_iter_param_fans_out_into_named_tasks(good_conf: GoodConf) -> None:
         None,
     )
     assert "location" not in audit.params
+
+
+def test_tasks_named_by_a_credential_are_named_masked(good_conf: GoodConf) -> None:
+    """An iter_param value equal to a credential named its task in the clear, in every
+    log, table and record (issue 23): the name is masked, unique in its step; the task's
+    params keep the value for the process."""
+    from normandy_core.masking import Masker
+
+    plan = plan_of(good_conf(ITER.replace("[Thessia, Rannoch, 3]", "[Thessia, Rannoch, 3333]")))
+    masked = mask_names(plan, Masker(["Thessia", "Rannoch"]))
+    [step] = masked.flows[0].steps
+    assert [t.name for t in step.tasks] == [
+        "transform[***]",
+        "transform[***-2]",
+        "transform[3333]",
+        "audit",
+    ]
+    assert [t.params["location"] for t in step.tasks[:2]] == ["Thessia", "Rannoch"]
+    assert step.tasks[1].key == "main.fan.transform[***-2]"
+    assert mask_names(plan, Masker(["nothing-like-it"])) is plan
 
 
 def test_params_flow_then_process_then_selection(good_conf: GoodConf) -> None:
