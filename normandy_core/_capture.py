@@ -96,7 +96,7 @@ class _Stream:
                 self.decoder.reset()
                 if self.writer is not None:
                     with contextlib.suppress(Exception):
-                        self.writer.flush()
+                        self.writer.end()
                 self.writer = None
                 self.read_since_switch = False
             self.logger = logger

@@ -236,6 +236,20 @@ def _the_task_logger() -> logging.Logger:
         manager.loggerClass = previous
 
 
+def _may_begin_a_secret(text: str, secrets: list[str]) -> bool:
+    """Whether ``text`` ends with the first characters of one of ``secrets`` (not all of
+    them: a whole one is masked as it is)."""
+    for secret in secrets:
+        first = secret[0]
+        tail = text[-(len(secret) - 1) :]
+        start = tail.find(first)
+        while start != -1:
+            if secret.startswith(tail[start:]):
+                return True
+            start = tail.find(first, start + 1)
+    return False
+
+
 class LogWriter(io.TextIOBase):
     """A stdout/stderr replacement that sends each line written, at ``level``, through
     the task handler of ``logger`` (a line without its newline waits for it, or for
@@ -292,7 +306,25 @@ class LogWriter(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        """Send every thread's unfinished line."""
+        """Send every thread's unfinished line — but one that ends with the beginning of
+        a credential value (``print(pw[:3], end="", flush=True)``): it waits for the rest
+        of its line, so that the value is masked whole (SPEC 11)."""
+        secrets = self._secrets()
+        with self._lock:
+            lines = []
+            for parts in self._every:
+                if parts:
+                    line = "".join(parts)
+                    parts.clear()
+                    if secrets and _may_begin_a_secret(line, secrets):
+                        parts.append(line)
+                    else:
+                        lines.append(line)
+        if lines:
+            self._send(lines)
+
+    def end(self) -> None:
+        """Send every thread's unfinished line, whatever it ends with: the task is over."""
         with self._lock:
             lines = []
             for parts in self._every:
@@ -301,6 +333,12 @@ class LogWriter(io.TextIOBase):
                     parts.clear()
         if lines:
             self._send(lines)
+
+    def _secrets(self) -> list[str]:
+        for handler in self.logger.handlers:
+            if type(handler) is TaskHandler:
+                return handler.masker.secrets
+        return []
 
     def _send(self, lines: list[str]) -> None:
         logger = self.logger

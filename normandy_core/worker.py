@@ -246,7 +246,7 @@ def run_task(
     finally:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, LogWriter):
-                stream.flush()
+                stream.end()
         sys.stdout, sys.stderr = stdout, stderr
         # what the task started ends with it, and what it wrote is in its log before its
         # result is returned
