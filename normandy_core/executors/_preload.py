@@ -110,10 +110,24 @@ def release(
         return False
     channel.released = True
     order = {"modules": list(dict.fromkeys(modules)), "sys_path": list(sys_path)}
-    threading.Thread(
+    thread = threading.Thread(
         target=_answer, args=(channel, order, report), name="normandy-preload", daemon=True
-    ).start()
+    )
+    thread.start()
+    _reporting.append(thread)
     return True
+
+
+_reporting: list[threading.Thread] = []
+"""The threads waiting for a fork server's reply, to report what it imported."""
+
+
+def wait_reported(timeout: float) -> None:
+    """Wait, ``timeout`` seconds at most, for the fork servers' replies to be reported:
+    the run's log must not end before what the modules printed at import is in it."""
+    deadline = time.monotonic() + timeout
+    for thread in _reporting:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _answer(
@@ -181,9 +195,11 @@ def start_second(
         second.done(reply)
         report(reply)
 
-    threading.Thread(
+    thread = threading.Thread(
         target=_answer, args=(channel, order, reported), name="normandy-preload-2", daemon=True
-    ).start()
+    )
+    thread.start()
+    _reporting.append(thread)
     return second
 
 
@@ -193,13 +209,13 @@ def second() -> Second | None:
 
 
 def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
+    chunks: list[bytes] = []
+    while not chunks or not chunks[-1].endswith(b"\n"):  # a reply may be megabytes long
+        chunk = conn.recv(1 << 20)
         if not chunk:
             break
-        data += chunk
-    return data
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # -- in the fork server ------------------------------------------------------------------------
@@ -327,7 +343,45 @@ def _captured() -> Iterator[_Output]:
             for fd in saved:
                 os.close(fd)
             sink.seek(0)
-            found.text = sink.read(1 << 20).decode(errors="replace")
+            found.text = kept_output(sink, OUTPUT_KEPT)
+
+
+OUTPUT_KEPT = 32 << 20
+"""Bytes of what the modules print at import that the run's log keeps (the reply that
+carries it is held in memory twice): what comes after is left out, with a note."""
+
+
+def kept_output(sink: Any, limit: int) -> str:
+    """What ``sink`` (a binary file, at its start) holds, up to ``limit`` bytes cut at the
+    end of a line, and a note of what was left out (never a line cut in the middle, never
+    a silent loss)."""
+    data = sink.read(limit + 1)
+    if len(data) <= limit:
+        return data.decode(errors="replace")
+    end = data.rfind(b"\n", 0, limit) + 1  # 0: a first line longer than the limit
+    rest = len(data) - end + _size_after(sink)
+    lines = data.count(b"\n", end) + _lines_after(sink)
+    return (
+        data[:end].decode(errors="replace")
+        + f"[normandy: {rest:,} more bytes ({lines:,} lines) printed at import are left "
+        f"out of this log; print less when imported, or turn preloading off "
+        f"(confs.preload: false, NORMANDY_PRELOAD=0): each task's log then keeps what its "
+        f"import prints]\n"
+    )
+
+
+def _size_after(sink: Any) -> int:
+    here = sink.tell()
+    end = sink.seek(0, os.SEEK_END)
+    sink.seek(here)
+    return int(end - here)
+
+
+def _lines_after(sink: Any) -> int:
+    count = 0
+    while chunk := sink.read(1 << 20):
+        count += chunk.count(b"\n")
+    return count
 
 
 def _flush() -> None:

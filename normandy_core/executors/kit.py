@@ -37,7 +37,14 @@ from normandy_core._packets import PacketQueue
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
 from normandy_core.executors._forkserver import mp_context, warm_up
 from normandy_core.executors._pool import WorkerPool
-from normandy_core.executors._preload import BUDGET, describe, release, second, start_second
+from normandy_core.executors._preload import (
+    BUDGET,
+    describe,
+    release,
+    second,
+    start_second,
+    wait_reported,
+)
 from normandy_core.logs import is_lines, lines_records, start_notice
 from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
@@ -158,6 +165,7 @@ class ChildPool:
         """Stop the workers (with ``cancel``, the running tasks too; else once they end);
         what their tasks started is killed, and a worker that will not stop dies."""
         self._pool.close(cancel=cancel, timeout=timeout)
+        wait_reported(1.0 if cancel else 10.0)  # what the preloaded modules printed is logged
 
 
 def preload(
