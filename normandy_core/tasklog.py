@@ -10,6 +10,7 @@ through :mod:`logging` at all: it is masked and sent as it is written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -182,6 +183,7 @@ class _ModuleLoggers(logging.Handler):
         ):
             for handler in self.task_log.handlers:
                 if type(handler) is TaskHandler:
+                    _mask_record(record, handler.masker)
                     if record.levelno >= self.task_log.level:
                         handler.handle(record)
                     return True
@@ -197,6 +199,22 @@ class _ModuleLoggers(logging.Handler):
         self.handle(record)
 
 
+def _mask_record(record: logging.LogRecord, masker: Masker) -> None:
+    """Mask a task's record in place, for the root logger's other handlers too (pytest's
+    capture, where a test runs the process; a handler the process set up)."""
+    if not masker.secrets:
+        return
+    with contextlib.suppress(Exception):  # a bad %-format: the handlers report it
+        record.msg, record.args = masker(record.getMessage()), None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        _, exc, tb = record.exc_info
+        record.exc_text = masker.format_exception(exc, tb).rstrip("\n")
+    elif record.exc_text:
+        record.exc_text = masker(record.exc_text)
+    if record.stack_info:
+        record.stack_info = masker(record.stack_info)
+
+
 _module_loggers: _ModuleLoggers | None = None
 
 
@@ -208,6 +226,9 @@ def _capture_module_loggers(task_log: logging.Logger, level: int) -> None:
     if _module_loggers is None or _module_loggers not in root.handlers:
         _module_loggers = _ModuleLoggers(task_log)
         root.addHandler(_module_loggers)
+    if root.handlers[0] is not _module_loggers:  # first: it masks what the others get
+        root.removeHandler(_module_loggers)
+        root.handlers.insert(0, _module_loggers)
     if root.level != level:  # a module logger's level is the root's unless it sets one
         root.setLevel(level)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from normandy_core.binding import MissingInput
+from normandy_core.testing._fresh import refresh, remember
 from normandy_core.testing._results import (
     LogLine,
     Outputs,
@@ -102,6 +103,9 @@ class ProcessRunner:
         self._capture: Capture | None = None
         self._sys_path = list(sys.path)
         """Given back by :meth:`close`: a project's folders are on it while it is used."""
+        self.notes: list[str] = []
+        """Modules imported again before a call (another project's package of the same
+        name, a module edited), one sentence each: the plugin tells pytest."""
 
     def __call__(
         self,
@@ -161,7 +165,9 @@ class ProcessRunner:
             outputs=use.entry.outputs if use else None,
         )
         log, seen = _Log(), _Seen()
+        self.notes += refresh(spec.target.partition(":")[0], where.folders)
         ended = self._run(call, log, seen)
+        remember(where.folders)
         if isinstance(seen.error, MissingInput):  # a test's words, not a run's
             seen.error, ended = _in_a_test(seen.error, ended, call, inputs or {}, use)
         values: dict[str, Any] = {}
