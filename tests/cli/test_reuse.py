@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from normandy_core import VariableNotFoundError, load
+
 PROCS = '''
 from pathlib import Path
 
@@ -350,6 +352,9 @@ def test_gc_keeps_what_kept_runs_reuse(normandy, project):
     pruned = normandy("vars", middle, cwd=root, env=ENV)  # said "No variable is stored"
     assert pruned.returncode == 2
     assert f"run {middle} was pruned on " in pruned.stderr
+    with pytest.raises(VariableNotFoundError, match=f"run {middle} was pruned on "):
+        load("raw", run=middle, project=root)  # said "has no variable 'raw'"
+    assert load("raw", project=root) == [0, 1, 2, 3, 4]  # the last run's, still stored
     # the last run's variables were all reused: described by the run that made them
     shown = json.loads(normandy("vars", last, "--json", cwd=root, env=ENV).stdout)
     assert {v["name"]: (v["task"], v["cached_from"]) for v in shown} == {
