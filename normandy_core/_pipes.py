@@ -53,17 +53,19 @@ def quiet_text(
     errors: str | None = None,
     line_buffering: bool = False,
     write_through: bool = False,
+    buffered: bool = True,
     closefd: bool = False,
 ) -> TextIO:
     """A text stream on ``fd`` that goes quiet when its reader is gone (line-buffered on a
-    terminal whatever ``line_buffering`` says, as Python's own standard streams are)."""
+    terminal whatever ``line_buffering`` says, as Python's own standard streams are;
+    without ``buffered``, each write goes to ``fd`` at once, as under ``python -u``)."""
     raw = _QuietFile(fd, "w", closefd=closefd)
     return io.TextIOWrapper(
-        _QuietBuffer(raw),
+        _QuietBuffer(raw) if buffered else raw,
         encoding=encoding or "utf-8",
         errors=errors or "backslashreplace",
         line_buffering=line_buffering or raw.isatty(),
-        write_through=write_through,
+        write_through=write_through or not buffered,
     )
 
 
@@ -78,7 +80,8 @@ def quiet_on_closed_pipes() -> None:
         stream = getattr(sys, name)
         if stream is None or stream is not getattr(sys, f"__{name}__"):
             continue  # embedded in a program (a test's capture) that chose its own
-        if isinstance(getattr(stream, "buffer", None), _QuietBuffer):
+        buffer = getattr(stream, "buffer", None)
+        if isinstance(buffer, (_QuietBuffer, _QuietFile)):
             continue
         try:
             fd = stream.fileno()
@@ -91,6 +94,8 @@ def quiet_on_closed_pipes() -> None:
             errors=stream.errors,
             line_buffering=bool(getattr(stream, "line_buffering", False)),
             write_through=bool(getattr(stream, "write_through", False)),
+            # PYTHONUNBUFFERED: no buffer between the text and the descriptor
+            buffered=isinstance(buffer, io.BufferedIOBase),
         )
         _replaced.append(stream)
         setattr(sys, name, quiet)
