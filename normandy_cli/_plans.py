@@ -15,11 +15,14 @@ if TYPE_CHECKING:
 def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
     """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
     the plan's ``to_dict()`` with credentials masked)."""
+    # in plan order: a key holding a masked value is no key to look up by
     params_of = {
-        task["key"]: task["params"]
-        for flow in shown["flows"]
-        for step in flow["steps"]
-        for task in step["tasks"]
+        task.key: shown_task["params"]
+        for task, shown_task in zip(
+            plan.tasks(),
+            (task for flow in shown["flows"] for step in flow["steps"] for task in step["tasks"]),
+            strict=True,
+        )
     }
     sel = plan.selection
     chosen = (

@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from normandy_core.errors import Problem, SelectionError
 from normandy_core.history import History, Success
-from normandy_core.plan import Plan, Selection, build_plan, restrict, select_flows
-from normandy_core.project import Checked, Project, check_project
+from normandy_core.plan import (
+    Plan,
+    Selection,
+    Task,
+    build_plan,
+    check_patterns,
+    mask_names,
+    restrict,
+    select_flows,
+)
+from normandy_core.project import Checked, Project, check_project, credentials_mask
 from normandy_core.resume import Resume, prepare_resume, selection_of
 from normandy_core.store import SUFFIX, Place, store_root
 
@@ -25,6 +35,9 @@ class Borrowed:
     run_id: str
     producer: str
     hash: str
+    read: bool = True
+    """Whether a task of the part reads it: declared, or as it read it when it last ran
+    (the others are there for a ``pipe.vars`` read nobody declared; not worth a line)."""
 
 
 @dataclass(frozen=True)
@@ -46,21 +59,28 @@ def prepare_run(
     executor: str | None = None,
     resume: str | None = None,
     part: tuple[Sequence[str], Sequence[str], Sequence[str]] = ((), (), ()),
+    rerun: Sequence[str] = (),
 ) -> PreparedRun:
     """Check ``project`` for ``selection`` (every problem at once, as one
     :class:`~normandy_core.errors.ConfigError`) and plan it. With ``resume`` (a run id or
     ``last``), the tags, flows and env are that run's and so are its params, under those
     of ``selection`` (``--param``): its successes are reused where nothing they depend on
     changed. ``part``: the ``--from``, ``--to`` and ``--only`` patterns: part of the
-    flows runs, its inputs made by what does not run taken from earlier runs."""
+    flows runs, its inputs made by what does not run taken from earlier runs. ``rerun``:
+    the ``--rerun`` patterns, each of which must name a task that runs."""
     if resume is None:
-        return _prepared(project, selection, env, executor, part)
+        prepared = _prepared(project, selection, env, executor, part)
+        check_patterns(prepared.plan, "--rerun", rerun)
+        return prepared
     history = History(project.root / ".normandy")
     try:
         record = history.get(resume)
         then = selection_of(record)
         selection = Selection(then.tags, then.flows, {**then.params, **selection.params})
+        if not any(part):  # the same part of the flows as the run resumed
+            part = _patterns(then.part)
         prepared = _prepared(project, selection, record.env, executor, part)
+        check_patterns(prepared.plan, "--rerun", rerun)
         store = store_root(project.root, project.config.store)
         resumed = prepare_resume(history, record, prepared.plan, store)
     finally:
@@ -80,11 +100,16 @@ def _prepared(
     borrowed: list[Borrowed] = []
     problems: list[Problem] = []
     missing: list[tuple[str, str]] = []
-    if not project.problems:
+    try:  # with the file's own problems too: the data flow's are reported with them
         flows = [f.name for f in select_flows(project.config, selection)]
-        plan = restrict(build_plan(project.config, selection), *part)
-        if plan.whole:
-            borrowed, problems, missing = _borrow(project, plan)
+        # a task named by a credential value is named masked, everywhere (SPEC 11)
+        mask = credentials_mask(project, [env])
+        plan = restrict(mask_names(build_plan(project.config, selection), mask), *part)
+    except SelectionError:
+        if not project.problems:
+            raise  # else the file's problems say why nothing could be selected
+    if plan is not None and plan.whole and not project.problems:
+        borrowed, problems, missing = _borrow(project, plan)
     available = _available(borrowed)
     for flow, name in missing:  # reported by _borrow, with their producer: not twice
         available.setdefault(flow, {})[name] = "(missing)"
@@ -102,6 +127,16 @@ def _prepared(
     )
     assert plan is not None  # else check_project raised the project's problems
     return PreparedRun(plan, checked, None, tuple(borrowed))
+
+
+def _patterns(
+    part: Sequence[tuple[str, str]],
+) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+    """``--from``, ``--to`` and ``--only`` patterns, from a recorded run's part."""
+    return tuple(  # type: ignore[return-value]
+        tuple(pattern for given, pattern in part if given == flag)
+        for flag in ("--from", "--to", "--only")
+    )
 
 
 def _available(borrowed: Sequence[Borrowed]) -> dict[str, dict[str, str]]:
@@ -132,12 +167,18 @@ def _borrow(
             first = next(i for i, t in enumerate(whole) if t.key in kept)
             before = whole[:first]
             makers = {name: t for t in before for name in (t.outputs.names if t.outputs else ())}
+            reads = _reads(history, project, [t for t in whole if t.key in kept])
             for producer in before:  # their writes, declared or not, as they last succeeded
                 success = _latest(history, store, producer.key)
                 if success is not None:
                     for w in success.writes:
                         borrowed[(flow.name, w.name)] = Borrowed(
-                            flow.name, w.name, success.run_id, producer.key, w.hash or ""
+                            flow.name,
+                            w.name,
+                            success.run_id,
+                            producer.key,
+                            w.hash or "",
+                            read=w.name in reads,
                         )
             for task in (t for t in whole if t.key in kept):
                 signature = signature_or_none(project.registry, task.process)
@@ -163,6 +204,27 @@ def _borrow(
     finally:
         history.close()
     return list(borrowed.values()), problems, missing
+
+
+def _reads(history: History, project: Project, tasks: Sequence[Task]) -> set[str]:
+    """What ``tasks`` read: their declared inputs, and what each read (through
+    ``pipe.vars`` too) when it last succeeded."""
+    from normandy_core.dataflow import task_reads
+    from normandy_core.project import signature_or_none
+
+    found: set[str] = set()
+    accesses: dict[str, dict[str, Any]] = {}  # per run: its lineage, read once
+    for task in tasks:
+        found.update(task_reads(task, signature_or_none(project.registry, task.process)))
+        last = history.successes(task.key, limit=1)
+        if last:
+            run_id = last[0].origin  # where it ran: a cached success records no reads
+            if run_id not in accesses:
+                accesses[run_id] = history.accesses(run_id)
+            found.update(
+                a.name for a in accesses[run_id].get(task.key, ()) if a.direction == "read"
+            )
+    return found
 
 
 def _latest(history: History, store: Place, key: str) -> Success | None:

@@ -9,7 +9,7 @@ This is the one place that ties config, plugins and registry together for the co
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +140,29 @@ def signature_or_none(
         return registry.signature(name)
     except ProcessLoadError:
         return None
+
+
+def credentials_mask(
+    project: Project, envs: Iterable[str | None] = (None,), environ: Mapping[str, str] | None = None
+) -> Callable[[str], str]:
+    """What masks the credential values of ``envs`` (``None``: the env a command uses by
+    default) in a text, for the names Normandy shows before a run's checks (a task named
+    by an ``iter_param`` value). Read quietly: a credentials file that cannot be read masks
+    nothing here, and :func:`check_project` reports it."""
+    from normandy_core.masking import Masker, secret_values
+
+    environ = os.environ if environ is None else environ
+    secrets: list[str] = []
+    for env in envs:
+        name, problems = select_env(project.config, env)
+        if name is not None and not problems:
+            credentials, _ = load_credentials(project.config, name, environ)
+            secrets += secret_values(credentials)
+    return Masker(secrets) if secrets else _unmasked
+
+
+def _unmasked(text: str) -> str:
+    return text
 
 
 def check_project(

@@ -45,6 +45,7 @@ __all__ = [
     "Masker",
     "TaskCall",
     "TaskResult",
+    "forget_imported",
     "init_worker",
     "output_capture",
     "run_task",
@@ -52,6 +53,15 @@ __all__ = [
 ]
 
 _imported: dict[str, tuple[Callable[..., Any], Signature]] = {}
+
+
+def forget_imported(modules: Iterable[str]) -> None:
+    """Forget the functions of ``modules`` imported so far in this process: the next
+    task imports them again (the pytest plugin does it after an edit)."""
+    gone = set(modules)
+    for target in [t for t in _imported if t.partition(":")[0] in gone]:
+        del _imported[target]
+
 _log_queue: Any = None
 _capture: Capture | None = None
 
@@ -246,7 +256,7 @@ def run_task(
     finally:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, LogWriter):
-                stream.flush()
+                stream.end()
         sys.stdout, sys.stderr = stdout, stderr
         # what the task started ends with it, and what it wrote is in its log before its
         # result is returned

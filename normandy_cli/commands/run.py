@@ -127,9 +127,11 @@ def run(
         executor=executor,
         resume=resume,
         part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
+        rerun=tuple(rerun or ()),
     )
     for b in prepared.borrowed:
-        err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
+        if b.read:  # what no task of the part reads is there, unsaid
+            err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
     engine = executor or proj.config.executor
     options = RunOptions(
         executor=engine,

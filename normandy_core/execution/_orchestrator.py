@@ -280,6 +280,7 @@ class Orchestrator:
                 fingerprint=self.plan.fingerprint(),
                 plan=mask_values(self.plan.to_dict()["flows"], mask),
                 resumed_from=resume.run_id if resume else None,
+                part=sel.part,
             ),
             (
                 TaskStart(

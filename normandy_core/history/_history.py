@@ -28,7 +28,14 @@ from normandy_core.history._records import (
 )
 from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED, tally
+from normandy_core.status import (
+    CACHED,
+    INTERRUPTED,
+    NOT_STARTED,
+    RUNNING,
+    SUCCEEDED,
+    tally,
+)
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
@@ -64,7 +71,8 @@ class History(Lineage):
                 self.db.execute(
                     "INSERT INTO runs (id, status, started, heartbeat, tags, flows, params, env, "
                     "executor, workers, version, fingerprint, plan, pid, pid_started, host, "
-                    "resumed_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "resumed_from, part) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?)",
                     (
                         run.id,
                         RUNNING,
@@ -83,6 +91,7 @@ class History(Lineage):
                         process_started(os.getpid()),
                         self._host,
                         run.resumed_from,
+                        json.dumps([list(p) for p in run.part]) if run.part else None,
                     ),
                 )
                 self.db.executemany(
@@ -301,18 +310,20 @@ class History(Lineage):
         return self.run_attempts(run_id, key).get(key, [])
 
     def written(self, run_id: str) -> list[Written]:
-        """The variables a run's succeeded tasks wrote (committed), as the lineage of
-        their last attempt describes them (for a run recorded before lineage: their
-        names only)."""
+        """The variables a run's succeeded tasks wrote (committed), and those its cached
+        tasks bound from an earlier run (``cached_from``), as the lineage of their last
+        attempt describes them (for a run recorded before lineage: their names only)."""
         rows = self._read(
-            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash FROM lineage l JOIN tasks t "
-            "ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
-            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts "
+            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash, t.cached_from FROM lineage l "
+            "JOIN tasks t ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
+            "l.direction = 'write' AND t.status IN (?, ?) AND l.attempt = t.attempts "
             "ORDER BY l.flow, l.name",
-            (run_id, SUCCEEDED),
+            (run_id, SUCCEEDED, CACHED),
         )
         found = {
-            (r["flow"], r["name"]): Written(r["flow"], r["name"], r["key"], r["type"], r["size"])
+            (r["flow"], r["name"]): Written(
+                r["flow"], r["name"], r["key"], r["type"], r["size"], r["cached_from"]
+            )
             for r in rows
         }
         for task in self.tasks(run_id):

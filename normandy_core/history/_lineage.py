@@ -66,21 +66,26 @@ class Lineage(Database):
                 )
         return out
 
-    def last_writer(self, name: str, flow: str | None = None) -> str | None:
-        """The latest run in which a task that succeeded wrote ``name`` (in ``flow``)."""
+    def last_writer(
+        self, name: str, flow: str | None = None, *, pruned: bool = False
+    ) -> str | None:
+        """The latest run in which a task that succeeded wrote ``name`` (in ``flow``),
+        among the runs not pruned (with ``pruned``, among every run)."""
         rows = self._read(
             "SELECT l.run_id FROM lineage l JOIN tasks t ON t.run_id = l.run_id AND "
-            "t.key = l.key WHERE l.name = ? AND l.direction = 'write' AND t.status = ? AND "
-            "l.attempt = t.attempts AND (? IS NULL OR l.flow = ?) "
+            "t.key = l.key JOIN runs r ON r.id = l.run_id WHERE l.name = ? AND "
+            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts AND "
+            "(? IS NULL OR l.flow = ?) AND (? OR r.pruned IS NULL) "
             "ORDER BY l.run_id DESC LIMIT 1",
-            (name, SUCCEEDED, flow, flow),
+            (name, SUCCEEDED, flow, flow, pruned),
         )
         if rows:
             return str(rows[0]["run_id"])
         for row in self._read(  # runs recorded before lineage
-            "SELECT run_id, flow, variables FROM tasks WHERE status = ? AND resumed = 0 AND "
-            "variables LIKE ? ORDER BY run_id DESC",
-            (SUCCEEDED, f'%"{name}"%'),
+            "SELECT t.run_id, t.flow, t.variables FROM tasks t JOIN runs r ON r.id = t.run_id "
+            "WHERE t.status = ? AND t.resumed = 0 AND t.variables LIKE ? AND "
+            "(? OR r.pruned IS NULL) ORDER BY t.run_id DESC",
+            (SUCCEEDED, f'%"{name}"%', pruned),
         ):
             if name in json.loads(row["variables"]) and flow in (None, row["flow"]):
                 return str(row["run_id"])

@@ -121,6 +121,12 @@ CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
 """
 
 
+_V3 = """
+-- a partial run's --from/--to/--only patterns (JSON), shown with its selection and resumed
+ALTER TABLE runs ADD COLUMN part TEXT;
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
@@ -132,7 +138,11 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(_V1), _script(_V2))
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+)
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 
 VERSION = len(MIGRATIONS)

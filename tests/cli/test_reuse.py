@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from normandy_core import VariableNotFoundError, load
+
 PROCS = '''
 from pathlib import Path
 
@@ -299,14 +301,25 @@ def test_a_partial_run_reads_its_inputs_from_the_latest_run_that_made_them(norma
     part = normandy("run", "--json", "--from", "three", cwd=root, env=ENV)
     assert part.returncode == 0, part.output
     assert f"input double from run {first['run_id']} (made by f.two.double)" in part.stderr
+    # raw is bound too (for an undeclared pipe.vars read), but none of these tasks reads it
+    assert "input raw from run" not in part.stderr
     assert [t["task"] for t in json.loads(part.stdout)["tasks"]] == ["total", "legacy", "report"]
     assert runs_of(root) == {"raw": 1, "double": 1, "total": 2, "legacy": 2, "report": 2}
     only = normandy("run", "--only", "two.double", cwd=root, env=ENV)
     assert only.returncode == 0, only.output
+    # the part is the run's selection, shown as given (it read `tags default`), and resumed
+    listed = normandy("runs", cwd=root, env=ENV).stdout.splitlines()
+    assert "tags default; --only two.double " in listed[2]
+    assert "tags default; --from three " in listed[3]
+    resumed = normandy("run", "--json", "--resume", "last", cwd=root, env=ENV)
+    assert [t["task"] for t in json.loads(resumed.stdout)["tasks"]] == ["double"]
     up_to = normandy("run", "--json", "--to", "two", cwd=root, env=ENV)
     assert [t["task"] for t in json.loads(up_to.stdout)["tasks"]] == ["raw", "double"]
     nothing = normandy("run", "--only", "nine", cwd=root, env=ENV)
-    assert nothing.returncode == 2 and "names no task" in nothing.stderr
+    assert nothing.returncode == 2 and "--only 'nine' names no task" in nothing.stderr
+    rerun = normandy("run", "--rerun", "nomatch", cwd=root, env=ENV)  # was accepted silently
+    assert rerun.returncode == 2, rerun.output
+    assert "--rerun 'nomatch' names no task of the flows selected" in rerun.stderr
 
 
 # -- keeping the store bounded --------------------------------------------------------------
@@ -336,6 +349,23 @@ def test_gc_keeps_what_kept_runs_reuse(normandy, project):
     }
     text = normandy("runs", cwd=root, env=ENV).stdout
     assert re.search(rf"{middle} .*\bpruned$", text, re.M)
+    pruned = normandy("vars", middle, cwd=root, env=ENV)  # said "No variable is stored"
+    assert pruned.returncode == 2
+    assert f"run {middle} was pruned on " in pruned.stderr
+    with pytest.raises(VariableNotFoundError, match=f"run {middle} was pruned on "):
+        load("raw", run=middle, project=root)  # said "has no variable 'raw'"
+    assert load("raw", project=root) == [0, 1, 2, 3, 4]  # the last run's, still stored
+    # the last run's variables were all reused: described by the run that made them
+    shown = json.loads(normandy("vars", last, "--json", cwd=root, env=ENV).stdout)
+    assert {v["name"]: (v["task"], v["cached_from"]) for v in shown} == {
+        "raw": ("f.one.raw", first),
+        "double": ("f.two.double", first),
+        "total": ("f.three.total", first),
+        "legacy_out": ("f.three.legacy", first),
+    }
+    assert all(v["type"] and v["size"] for v in shown)
+    table = normandy("vars", last, cwd=root, env=ENV).stdout
+    assert "builtins.list  " in table and f"f.one.raw (cached from {first})" in table
     assert statuses(run(normandy, root)) == dict.fromkeys(TASKS, "cached")
 
 
