@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
+
 PROCS = '''
 from pathlib import Path
 
@@ -345,3 +347,22 @@ def test_keep_runs_prunes_after_every_run(normandy, project):
     kept = sorted(p.name for p in (root / ".normandy" / "runs").iterdir())
     assert kept == sorted(ids[-2:])
     assert sorted(p.name for p in (root / "logs").iterdir()) == sorted(ids[-2:])
+
+
+@ISSUE_20
+def test_a_partial_runs_input_says_when_its_producer_changed_since(normandy, project):
+    root = project(CONF.replace("  cache: true\n", ""))
+    first = run(normandy, root)
+    edit(root, "return [2 * x for x in raw]", "return [3 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's code changed" in (
+        part.stderr
+    )
+    edit(root, "params: {n: 5}", "params: {n: 6}", "pipeline/pipeline_conf.yml")
+    edit(root, "return [3 * x for x in raw]", "return [2 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's inputs " in (
+        part.stderr
+    )

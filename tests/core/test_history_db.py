@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -36,6 +37,8 @@ from normandy_core.history import (
 from normandy_core.plan import Plan, Selection, Task, build_plan
 from normandy_core.resume import ResumeError, prepare_resume, selection_of
 from normandy_core.store import FlowStore, Variables
+
+ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
 
 TASKS = [Task("f", "s1", "a", "a", MappingProxyType({"k": 1})), Task("f", "s1", "b", "b", {})]
 TASKS.append(Task("f", "s2", "c", "c", MappingProxyType({})))
@@ -619,3 +622,43 @@ def test_two_processes_opening_an_old_database_migrate_it_once(state):
         assert proc.returncode == 0, err.decode()
     assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert len(raw(state, "SELECT id FROM runs")) == 4
+
+
+V2_DATABASE = Path(__file__).parent / "data" / "history-v2.sqlite"
+"""Written by normandy 1.0.0 (schema 2) running a real project with ``cache: true``
+(tests/cli/test_reuse.py's): a run, then a run with ``--param secret=xq7``; the env's
+credentials are ``token: abc``. Its fingerprints hold unkeyed hashes of the params' values,
+of the env's settings and of the credentials."""
+
+
+def _unkeyed(value: Any) -> str:
+    """How normandy 1.0.0 hashed a value in a fingerprint (xxh3-128 of sorted JSON)."""
+    import xxhash
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return xxhash.xxh3_128_hexdigest(text.encode())
+
+
+@ISSUE_20
+def test_a_database_with_unkeyed_hashes_is_scrubbed_when_upgraded(state):
+    state.mkdir(parents=True)
+    (state / HISTORY_FILE).write_bytes(V2_DATABASE.read_bytes())
+    before = " ".join(str(r) for r in raw(state, "SELECT fingerprint_parts FROM tasks"))
+    leaked = {_unkeyed("xq7"), _unkeyed(5), _unkeyed({"token": "abc"})}
+    assert leaked <= set(re.findall(r"[0-9a-f]{32}", before))  # what brute force finds
+    history = History(state)
+    try:
+        assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        after = " ".join(
+            str(r)
+            for table in ("tasks", "attempts")
+            for r in raw(state, f"SELECT fingerprint, fingerprint_parts FROM {table}")
+        )
+        assert not leaked & set(re.findall(r"[0-9a-f]{32}", after))
+        successes = history.successes("f.one.raw")  # still found (a partial run's inputs)
+        assert [s.run_id for s in successes] == [
+            "20261207-133652.476-a30d",
+            "20261207-133650.398-78ca",
+        ]
+    finally:
+        history.close()
