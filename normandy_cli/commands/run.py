@@ -135,7 +135,7 @@ def run(
         part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
     )
     for b in prepared.borrowed:
-        err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
+        err(b.describe())
     engine = executor or proj.config.executor
     options = RunOptions(
         executor=engine,

@@ -230,5 +230,3 @@ def _interpolated(node: Any, keys: list[PathKey]) -> Iterator[list[PathKey]]:
             yield from _interpolated(value, [*keys, i])
     elif isinstance(node, str) and "${env:" in node:
         yield keys
-
-

@@ -25,8 +25,9 @@ from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._hooks import HookCaller
+from normandy_core.execution._preview import Preview, preview
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
-from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.execution._signals import Interrupts, ignore_signals_until_exit
 from normandy_core.execution._variables import RunVariables
@@ -138,7 +139,10 @@ class Orchestrator:
             from normandy_core.executors.kit import preload
 
             preload(
-                setup.modules, setup.sys_path, setup.log_queue, self.logs.level,
+                setup.modules,
+                setup.sys_path,
+                setup.log_queue,
+                self.logs.level,
                 setup.first_modules,
             )
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
@@ -287,12 +291,18 @@ class Orchestrator:
         )
 
     def _borrow(self) -> None:
-        """A partial run's inputs, from the earlier runs that made them."""
+        """A partial run's inputs, from the earlier runs that made them (claimed first:
+        ``gc`` cannot prune them from under this run)."""
         store = store_root(self.run.root, self.project.config.store)
         for b in self.options.borrowed:
+            if not self.reuse.claim(b.run_id):
+                raise NormandyError(
+                    f"the input {b.name} of this partial run comes from run {b.run_id}, "
+                    "which normandy gc pruned meanwhile: run again (its producer then runs "
+                    "first, or run it with --from)"
+                )
             source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
             self.variables.bind_committed(b.flow, b.name, source, b.hash)
-            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -318,6 +328,7 @@ class Orchestrator:
             masks=self.masks,
             inputs=dict(task.inputs),
             outputs=task.outputs,
+            tracing=self.reuse.tracing(task),
         )
 
     # -- ending -----------------------------------------------------------------------------
@@ -397,4 +408,3 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
 
         options.console = console_stream()
     return Orchestrator(project, plan, checked, options).execute()
-

@@ -152,9 +152,7 @@ class Scheduler:
                 self._submit(task, state)
             self.events.emit("waiting")
             next_retry = min(d for d, _ in state.retry_at) - now if state.retry_at else None
-            timeout = min(
-                (t for t in (next_retry, self.wake_every) if t is not None), default=None
-            )
+            timeout = min((t for t in (next_retry, self.wake_every) if t is not None), default=None)
             if not state.pending:
                 time.sleep(max(0.0, timeout or 0.0))
                 continue
@@ -205,8 +203,7 @@ class Scheduler:
             future = self.executor.submit(call, task.timeout)
         except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
             raise ExecutorError(
-                f"the executor {self.executor_name!r} cannot run {task.key}: "
-                f"{describe_error(exc)}"
+                f"the executor {self.executor_name!r} cannot run {task.key}: {describe_error(exc)}"
             ) from exc
         state.pending[future] = task
         future.add_done_callback(self.inbox.ended)
@@ -245,9 +242,7 @@ class Scheduler:
                 continue
             outcome = self.outcomes[task.key]
             if outcome.attempts <= task.retries:
-                self.events.emit(
-                    "task_retrying", task, outcome.attempts, error, task.retry_delay
-                )
+                self.events.emit("task_retrying", task, outcome.attempts, error, task.retry_delay)
                 state.retry_at.append((time.time() + task.retry_delay, task))
             else:
                 outcome.status, outcome.error = error.kind, error
@@ -275,9 +270,7 @@ class Scheduler:
         if result is not None:
             attempt.reads, attempt.writes = result.reads, result.writes
             if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, result.reads, result.checked, result.listed
-                )
+                attempt.fingerprint = self.reuse.of_attempt(task, result)
         self.events.emit("attempt_ended", attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None
@@ -307,9 +300,7 @@ class Scheduler:
             outcome.ended = result.ended
             if not result.ok:
                 self.variables.attempt_failed(task)
-                error = TaskError(
-                    FAILED, result.error_type, result.error_message, result.traceback
-                )
+                error = TaskError(FAILED, result.error_type, result.error_message, result.traceback)
                 return error, result, None
             conflict = self.variables.attempt_succeeded(task, result.writes)
             if conflict is not None:

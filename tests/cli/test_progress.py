@@ -20,8 +20,6 @@ import pytest
 
 from tests.conftest import normandy_command
 
-ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
-
 PROCS = """
 import time
 
@@ -143,7 +141,6 @@ def test_plain_progress_is_one_line_per_event(normandy, project):
     assert tail.rstrip().endswith(f"fix the cause, then: normandy run --resume {run_id}")
 
 
-@ISSUE_20
 def test_plain_progress_of_a_resumed_run(normandy, project):
     root = project()
     first = normandy("run", cwd=root)
@@ -350,7 +347,6 @@ def test_printable_escapes_what_a_terminal_acts_on_and_nothing_else():
     assert printable("\x1b[2J\r\x00\x7f\x9b\x85") == "\\x1b[2J\\x0d\\x00\\x7f\\x9b\\x85"
 
 
-@ISSUE_20
 def test_the_live_view_shows_a_reused_task_as_cached(tmp_path):
     """Events of a reused task (as ``--resume`` and ``cache: true`` emit them) in the live
     view: one line, ``≡ KEY cached (from RUN_ID)``, never a failure's ✖."""

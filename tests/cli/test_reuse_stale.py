@@ -32,8 +32,6 @@ import xxhash
 
 from normandy_core import load
 
-ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
-
 PROCS = '''
 """Processes of the hostile reuse tests: each depends on one thing that changes."""
 
@@ -400,11 +398,7 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=() if c[0] == "uses_helper" else ISSUE_20) for c in CASES],
-    ids=[c[0] for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_a_change_reruns_the_task_and_stores_the_new_value(runs, case):
     root, first, second, _ = runs
     task, variable, before, after, why = case
@@ -415,14 +409,12 @@ def test_a_change_reruns_the_task_and_stores_the_new_value(runs, case):
     assert value(root, variable, second["run_id"]) == after
 
 
-@ISSUE_20
 def test_renaming_an_output_and_its_readers_input_makes_the_new_variable(runs):
     root, _, second, _ = runs
     assert second["statuses"]["produce"] == "succeeded"
     assert value(root, "new_name", second["run_id"]) == 42
 
 
-@ISSUE_20
 def test_what_nothing_touched_is_reused(runs):
     _, first, second, _ = runs
     for task in ("control", "ignores_helper", "make_raw", "make_clean", "reads_n"):
@@ -430,7 +422,6 @@ def test_what_nothing_touched_is_reused(runs):
         assert second["explained"][task] == f"reuse {first['run_id']}"
 
 
-@ISSUE_20
 def test_a_param_given_on_the_command_line_reruns_only_the_tasks_that_read_it(runs):
     root, _, second, third = runs
     ran = {task for task, status in third["statuses"].items() if status != "cached"}
@@ -439,7 +430,6 @@ def test_a_param_given_on_the_command_line_reruns_only_the_tasks_that_read_it(ru
     assert value(root, "reads_n", third["run_id"]) == 2
 
 
-@ISSUE_20
 def test_a_reused_task_is_shown_cached_never_failed(runs):
     _, first, second, _ = runs
     err = second["stderr"]
@@ -486,7 +476,6 @@ def verdicts(stderr: str) -> dict[str, str]:
     return dict(re.findall(r"f\.\w+\.(\w+): (.*)", stderr))
 
 
-@ISSUE_20
 def test_dry_run_explain_agrees_with_the_run_or_says_why_it_cannot_know(normandy, make_project):
     root = make_project(MAYBE_CONF, {"maybe.py": MAYBE})
     assert normandy("run", cwd=root, env=ENV).returncode == 0
@@ -519,7 +508,7 @@ def uses(params, pipe):
 SECRETS_CONF = """
 confs:
   cache: true
-  processes: {uses: "secrets:uses"}
+  processes: {uses: "creds:uses"}
   envs: {dev: {credentials: conf/dev.yml}}
 flows:
   f:
@@ -535,9 +524,8 @@ def _candidates(alphabet: str, length: int):
         yield "".join(letters)
 
 
-@ISSUE_20
 def test_a_short_credential_cannot_be_recovered_from_the_history(normandy, make_project):
-    root = make_project(SECRETS_CONF, {"secrets.py": SECRETS, "conf/dev.yml": "token: xq7\n"})
+    root = make_project(SECRETS_CONF, {"creds.py": SECRETS, "conf/dev.yml": "token: xq7\n"})
     result = normandy("run", "--param", "secret=xq7", cwd=root, env=ENV)
     assert result.returncode == 0, result.output
     with sqlite3.connect(root / ".normandy" / "history.sqlite") as db:

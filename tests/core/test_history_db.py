@@ -38,8 +38,6 @@ from normandy_core.plan import Plan, Selection, Task, build_plan
 from normandy_core.resume import ResumeError, prepare_resume, selection_of
 from normandy_core.store import FlowStore, Variables
 
-ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
-
 TASKS = [Task("f", "s1", "a", "a", MappingProxyType({"k": 1})), Task("f", "s1", "b", "b", {})]
 TASKS.append(Task("f", "s2", "c", "c", MappingProxyType({})))
 
@@ -639,7 +637,6 @@ def _unkeyed(value: Any) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode())
 
 
-@ISSUE_20
 def test_a_database_with_unkeyed_hashes_is_scrubbed_when_upgraded(state):
     state.mkdir(parents=True)
     (state / HISTORY_FILE).write_bytes(V2_DATABASE.read_bytes())

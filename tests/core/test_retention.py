@@ -15,8 +15,6 @@ from normandy_core.history import History
 from normandy_core.retention import collect, run_sizes
 from tests.core.test_history_db import run_info, task_rows
 
-ISSUE_20 = pytest.mark.xfail(strict=True, reason="issue 20: reproduced, not fixed yet")
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -175,7 +173,6 @@ def _pruned(root: Path, run_id: str) -> bool:
         history.close()
 
 
-@ISSUE_20
 def test_gc_never_prunes_a_run_that_a_running_run_binds_from(reused_run) -> None:
     root, source = reused_run
     process, ready, go, out = _start_binder(root, "29990101-000000.000-aaaa")
@@ -211,7 +208,6 @@ def test_a_run_never_binds_from_a_run_that_gc_pruned(reused_run) -> None:
     assert bound_from is None and reason == "no earlier success", reason
 
 
-@pytest.mark.xfail(strict=False, reason="issue 20: a race, lost some of the time")
 def test_gc_and_binding_runs_racing_for_a_while(reused_run) -> None:
     """Free running, for a bounded time: every run that bound a variable finds its source
     unpruned, whatever gc did meanwhile."""
