@@ -258,6 +258,9 @@ def _distribution(module: str, path: Path | None) -> str:
 
 _folders: list[tuple[str, str]] | None = None
 _by_top: dict[str, str] | None = None
+_unread: list[tuple[str, str]] = []
+"""Metadata folders whose files are not read yet (last first: popped in ``sys.path``
+order)."""
 
 
 def new_run() -> None:
@@ -266,6 +269,7 @@ def new_run() -> None:
     global _folders, _by_top
     _versions.clear()
     _folders = _by_top = None
+    _unread.clear()
 
 
 def _normal(name: str) -> str:
@@ -275,11 +279,12 @@ def _normal(name: str) -> str:
 def _find_version(top: str) -> str:
     """``name==version`` of the installed distribution that holds the top-level module
     ``top`` (``sklearn`` -> ``scikit-learn==1.5.0``), from the distributions' metadata
-    folders on ``sys.path``: the one named like the module, else (read once, slower) the
-    one whose files hold it."""
+    folders on ``sys.path``: the one named like the module, else the first whose files
+    hold it (their lists read one by one, until it is found, once per run)."""
     global _folders, _by_top
     if _folders is None:
         _folders = _metadata_folders()
+        _unread[:] = reversed(_folders)
     wanted = _normal(top)
     for entry, folder in _folders:
         if _normal(folder.rsplit(".", 1)[0].partition("-")[0]) == wanted:
@@ -288,12 +293,17 @@ def _find_version(top: str) -> str:
                 return f"{name}=={version}"
     if _by_top is None:
         _by_top = {}
-        for entry, folder in _folders:
-            base = os.path.join(entry, folder)
-            name, version = _name_version(base, folder)
-            for module in _tops(base) if name else ():
-                _by_top.setdefault(module, f"{name}=={version}")
-    return _by_top.get(top, "")
+    if top in _by_top:
+        return _by_top[top]
+    while _unread:
+        entry, folder = _unread.pop()
+        base = os.path.join(entry, folder)
+        name, version = _name_version(base, folder)
+        for module in _tops(base) if name else ():
+            _by_top.setdefault(module, f"{name}=={version}")
+        if top in _by_top:
+            return _by_top[top]
+    return ""
 
 
 def _metadata_folders() -> list[tuple[str, str]]:

@@ -104,7 +104,9 @@ def _mask_parts(
         _mask_parts(inner, inner_exc, masker, seen)
 
 
-def _masked_message(chunks: Iterable[str], kind: str, suffix: str, masker: Masker) -> Iterator[str]:
+def _masked_message(
+    chunks: Iterable[str], kind: str, suffix: str, masker: Masker
+) -> Iterator[str]:
     """``TypeName: message`` with the message masked (an exception group's count of
     sub-exceptions, ``suffix``, as it is); the notes and a syntax error's text masked;
     the type's name and a syntax error's ``File`` line as they are."""
@@ -138,7 +140,9 @@ class _MaskedStack(traceback.StackSummary):
                 masked = self.masker(rest)
                 if masked != rest:  # the carets under a changed line would point wrong
                     masked = "".join(
-                        line for line in masked.splitlines(keepends=True) if line.strip(" ^~\n")
+                        line
+                        for line in masked.splitlines(keepends=True)
+                        if line.strip(" ^~\n")
                     )
                 chunk = head + newline + masked
             out.append(chunk)

@@ -71,7 +71,8 @@ def read_declared_processes(root: Path) -> tuple[DeclaredProcesses | None, list[
                 message = f"invalid process name {name!r}: names match {NAME_PATTERN}"
             elif not re.fullmatch(TARGET_PATTERN, target):
                 message = (
-                    f"target {value!r} of process {name!r} must look like 'package.module:function'"
+                    f"target {value!r} of process {name!r} must look like "
+                    "'package.module:function'"
                 )
             else:
                 processes[name] = target
@@ -99,7 +100,9 @@ def _setup_cfg(file: Path, text: str, problems: list[Problem]) -> tuple[str | No
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None) or 1
         message = str(exc).splitlines()[0]
-        problems.append(Problem(display_path(file), line, 1, "", f"cannot read {GROUP}: {message}"))
+        problems.append(
+            Problem(display_path(file), line, 1, "", f"cannot read {GROUP}: {message}")
+        )
         return None, []
     dist = parser.get("metadata", "name", fallback=None)
     value = parser.get("options.entry_points", GROUP, fallback="")

@@ -190,11 +190,14 @@ def clash_message(name: str, specs: Sequence[ProcessSpec]) -> str:
         removals.append(f"remove {' or '.join(modules)} from confs.plugins")
     if any(s.kind == PROJECT_PACKAGE for s in specs):
         removals.append("rename it in this project's own entry points")
-    way_out = f'choose one in confs.processes of pipeline_conf.yml ({name}: "{specs[0].target}")'
+    way_out = (
+        f"choose one in confs.processes of pipeline_conf.yml ({name}: \"{specs[0].target}\")"
+    )
     if removals:
         way_out += ", or " + ", or ".join(removals)
     return (
-        f"process {name!r} is registered with {len(specs)} different targets: {listed}; {way_out}"
+        f"process {name!r} is registered with {len(specs)} different targets: {listed}; "
+        f"{way_out}"
     )
 
 

@@ -113,6 +113,12 @@ def run(
         from normandy_core.executors import warm_up
 
         warm_up()
+    if not dry_run:
+        # before the project's plugin modules are imported here: what they read then is
+        # read by their tasks, where they run here (serial)
+        from normandy_core._tracing import install
+
+        install()
     from normandy_core.execution import RunOptions, explain_plan
     from normandy_core.plan import Selection
     from normandy_core.prepare import prepare_run

@@ -53,9 +53,14 @@ active: list[Seen] = []
 
 _imports: dict[str, Seen] = {}
 """Module -> what its import read and asked for (the modules its own code imported)."""
+_order: list[str] = []
+"""The modules of :data:`_imports`, in the order their imports began."""
 
 _local = threading.local()
 _installed = False
+loads = 0
+"""How many modules this process has loaded since the hooks were installed (what
+depended on the modules loaded so far may be looked at again once it grows)."""
 _environ_written: set[str] = set()
 """Environment variables set by traced code of this process (a task's, or a module's when
 imported): reading them reads no input."""
@@ -68,6 +73,16 @@ def imported(module: str) -> Seen | None:
     """What ``module``'s import read and asked for; ``None`` for a module whose import
     this process did not see (imported before :func:`install`, or not at all)."""
     return _imports.get(module)
+
+
+def modules_imported(since: int = 0) -> list[tuple[str, Seen]]:
+    """The modules whose import this process saw (from the ``since``-th on), in the
+    order their imports began, with what each read and asked for then."""
+    return [(name, _imports[name]) for name in _order[since:]]
+
+
+def modules_count() -> int:
+    return len(_order)
 
 
 def environ_written() -> frozenset[str]:
@@ -257,13 +272,17 @@ def _find_and_load(name: str, import_: Any) -> Any:
     code reads and imports while it runs is noted as the module's."""
     if active or getattr(_local, "stack", None):
         _asked(name)
+    global loads
     stack = _stack()
-    _imports.setdefault(name, Seen())
+    if name not in _imports:
+        _imports[name] = Seen()
+        _order.append(name)
     stack.append(name)
     try:
         return _original["find"](name, import_)
     finally:
         stack.pop()
+        loads += 1
 
 
 def _gcd_import(name: str, package: str | None = None, level: int = 0) -> Any:
@@ -324,9 +343,7 @@ def _patch_environ() -> None:
 
     def recording() -> bool:
         """Whether code being traced runs now (not Normandy's own, in a hook)."""
-        return bool(active or getattr(_local, "stack", None)) and not getattr(
-            _local, "busy", False
-        )
+        return bool(active or getattr(_local, "stack", None)) and not getattr(_local, "busy", False)
 
     def note(mapping: Any, key: Any, value: Any) -> None:
         if not recording():

@@ -73,13 +73,22 @@ def ignored(path: str) -> bool:
     )
 
 
+_origins: dict[str, tuple[object, str]] = {}
+
+
 def module_origin(name: str) -> str:
     """Where the module ``name`` (imported in this process) comes from; :data:`NONE` for
     a module that is not imported, or has no file (built in, a namespace package)."""
     module = sys.modules.get(name)
     if module is None:
         return NONE
+    known = _origins.get(name)
+    if known is not None and known[0] is module:
+        return known[1]
     file = getattr(module, "__file__", None)
     if not file:
-        return NONE if name not in sys.builtin_module_names else STDLIB
-    return origin(os.path.abspath(file))
+        found = NONE if name not in sys.builtin_module_names else STDLIB
+    else:
+        found = origin(os.path.abspath(file))
+    _origins[name] = (module, found)
+    return found

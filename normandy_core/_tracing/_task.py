@@ -17,13 +17,17 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from normandy_core._tracing import _hooks, _places
 from normandy_core._tracing._hooks import Seen
 from normandy_core._tracing._params import Params
 from normandy_core.fingerprint import Keyed
 from normandy_core.trace import ABSENT, EVERYTHING
+
+NORMANDY = frozenset({"normandy_core", "normandy_cli"})
+"""Normandy's own modules, which its code imports while a task runs (reading a variable):
+what a task's code uses of Normandy is its version, where its own code imports it."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,10 @@ class TraceSetup:
     stamp is unchanged is not hashed again."""
 
 
-@dataclass(frozen=True)
-class TaskTrace:
+class TaskTrace(NamedTuple):
     """What a task did, as its worker saw it (the orchestrator adds what only it knows:
-    the params' hashes, the modules' and libraries' versions)."""
+    the params' hashes, the modules' and libraries' versions). A named tuple: made for
+    every task, it must cost next to nothing."""
 
     params: tuple[str, ...] = ()
     """The keys of ``params`` it read."""
@@ -86,14 +90,15 @@ class Recording:
         self.module = module
         self.params = params
         self.seen = Seen()
-        self._ignore = tuple(_places.folder(p) for p in setup.ignore)
+        self._ignore = _folders(setup.ignore)
         self._before: tuple[str, ...] | None = None
 
     def start(self) -> None:
         _hooks.install()
         self._before = _places.extra
         _places.extra = self._ignore
-        _hooks.known.update(_known(self.setup.known))
+        if self.setup.known:
+            _hooks.known.update(_known(self.setup.known))
         _hooks.active.append(self.seen)
 
     def stop(self) -> None:
@@ -113,12 +118,50 @@ class Recording:
         return not (_places.ignored(path) or path.startswith(self._ignore))
 
     def _trace(self) -> TaskTrace:
+        task = self.seen
+        projects, libraries, untraced, read = _closure(
+            self.module, self.setup.modules, self.setup.libraries
+        )
+        asked: set[str] = set()
+        imported: tuple[str, ...] = ()
+        if task.modules:
+            asked = {n for n in task.modules if not n.endswith("?")}
+            asked |= {n[:-1] for n in task.modules if n.endswith("?") and n[:-1] in sys.modules}
+            asked = {n for n in asked if n.partition(".")[0] not in NORMANDY}
+            allowed = frozenset({self.module, *self.setup.modules, *asked})
+            more = _follow(self.module, asked, allowed, asked)
+            projects = {**projects, **more[0]}
+            libraries, untraced = libraries | more[1], untraced | more[2]
+            read = _merged(read, more[3])
+            code = (_places.LIBRARY, _places.PROJECT)
+            imported = tuple(sorted(n for n in asked if _places.module_origin(n) in code))
+        seen = _merged(task, read) if _any(read) else task
+        params = self.params
+        keys: tuple[str, ...] = ()
+        whole = params.whole
+        if params.read:
+            whole = whole or not all(isinstance(k, str) for k in params.read)
+            keys = tuple(sorted(k for k in params.read if isinstance(k, str)))
+        environ = files = folders = ()
+        if seen.environ or seen.listed or seen.files or seen.folders:
+            environ, files, folders = self._values(seen)
+        return TaskTrace(
+            keys,
+            whole,
+            environ,
+            files,
+            folders,
+            tuple(sorted(projects.items())) if projects else (),
+            tuple(sorted(libraries)) if libraries else (),
+            tuple(dict.fromkeys(seen.programs)) if seen.programs else (),
+            imported,
+            tuple(sorted(p for p in task.written if self._kept(p))) if task.written else (),
+            tuple(sorted(untraced)) if untraced else (),
+        )
+
+    def _values(self, seen: Seen) -> tuple[Any, Any, Any]:
+        """The keyed hashes of what ``seen`` saw: environment variables, files, folders."""
         key = Keyed(self.setup.key)
-        seen = Seen()
-        _merge(seen, self.seen)
-        asked = {name for name in self.seen.modules if not name.endswith("?")}
-        asked |= {n[:-1] for n in self.seen.modules if n.endswith("?") and n[:-1] in sys.modules}
-        projects, libraries, untraced = self._follow(asked, seen)
         written = _hooks.environ_written()
         environ = {
             name: ABSENT if value is None else key(value)
@@ -127,114 +170,175 @@ class Recording:
         }
         if seen.listed:
             environ[EVERYTHING] = environ_listing(key, written, list(os.environ))
-        files = {}
-        for path, observed in seen.files.items():
-            if self._kept(path):
-                files[path] = ABSENT if observed is None else file_stamp(key, *observed)
+        files = {
+            path: ABSENT if observed is None else file_stamp(key, *observed)
+            for path, observed in seen.files.items()
+            if self._kept(path)
+        }
         folders = {
             path: ABSENT if digest is None else key.bytes(digest)
             for path, digest in seen.folders.items()
             if self._kept(path)
         }
-        imported = sorted(
-            name
-            for name in asked
-            if _places.module_origin(name) in (_places.LIBRARY, _places.PROJECT)
-        )
-        return TaskTrace(
-            params=tuple(sorted(str(k) for k in self.params.read if isinstance(k, str))),
-            params_whole=self.params.whole or any(not isinstance(k, str) for k in self.params.read),
-            environ=tuple(sorted(environ.items())),
-            files=tuple(sorted(files.items())),
-            folders=tuple(sorted(folders.items())),
-            modules=tuple(sorted(projects.items())),
-            libraries=tuple(sorted(libraries)),
-            programs=tuple(dict.fromkeys(seen.programs)),
-            imported=tuple(imported),
-            written=tuple(sorted(p for p in self.seen.written if self._kept(p))),
-            untraced=tuple(sorted(untraced)),
+        return (
+            tuple(sorted(environ.items())),
+            tuple(sorted(files.items())),
+            tuple(sorted(folders.items())),
         )
 
-    def _follow(self, asked: set[str], seen: Seen) -> tuple[dict[str, bool], set[str], set[str]]:
-        """The project modules (-> whether each is there) and libraries the task depends
-        on; what they read while imported is added to ``seen``."""
-        projects: dict[str, bool] = {}
-        libraries: set[str] = set()
-        untraced: set[str] = set()
-        allowed = {self.module, *self.setup.modules, *asked}
-        todo = [self.module, *self.setup.modules, *self.setup.libraries, *asked]
-        done: set[str] = set()
-        while todo:
-            name = todo.pop()
-            if name in done:
-                continue
-            done.add(name)
-            parent = name.rpartition(".")[0]
-            if parent:  # a package's __init__ runs before its modules
-                todo.append(parent)
-                if name in allowed:
-                    allowed.add(parent)
-            where = _places.module_origin(name)
-            if where == _places.NONE:
-                if name in asked and name not in sys.modules:
-                    projects[name] = False  # asked for, not there: it may appear
-                continue
-            if where == _places.STDLIB:
-                continue
-            if where == _places.LIBRARY:
-                closure, read = _library(name)
-                libraries |= closure
-                _merge(seen, read)
-                continue
-            if name not in allowed:
-                continue  # imported by a module whose code the function does not use
-            if name != self.module:
-                projects[name] = True
-            found = _hooks.imported(name)
-            if found is None:
-                untraced.add(name)
-                continue
-            _merge(seen, found)
-            if name != self.module:  # the process module's imports: its function's only
-                for asked_by in found.modules:
-                    asked_name = asked_by.rstrip("?")
-                    if asked_by.endswith("?") and asked_name not in sys.modules:
-                        continue
-                    allowed.add(asked_name)
-                    todo.append(asked_name)
-        return projects, libraries, untraced
+
+_ignores: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
-_libraries: dict[str, tuple[frozenset[str], Seen]] = {}
+def _folders(paths: tuple[str, ...]) -> tuple[str, ...]:
+    found = _ignores.get(paths)
+    if found is None:
+        found = _ignores[paths] = tuple(_places.folder(p) for p in paths)
+    return found
+
+
+Closure = tuple[dict[str, bool], frozenset[str], frozenset[str], Seen]
+"""Project modules (-> whether each is there), libraries, project modules whose import
+was not seen, and what they all read while imported."""
+
+_closures: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[int, Closure]] = {}
+
+
+def _closure(module: str, modules: tuple[str, ...], libraries: tuple[str, ...]) -> Closure:
+    """What a process of ``module`` depends on through the modules its function's code
+    imports (from its source): the same for each of its tasks, while no module is
+    imported meanwhile (then it is looked at again)."""
+    key = (module, modules, libraries)
+    found = _closures.get(key)
+    if found is not None and found[0] == _hooks.loads:
+        return found[1]
+    allowed = frozenset({module, *modules})
+    closure = _follow(module, {module, *modules, *libraries}, allowed, set())
+    _closures[key] = (_hooks.loads, closure)
+    return closure
+
+
+def _follow(module: str, roots: set[str], allowed: frozenset[str], asked: set[str]) -> Closure:
+    """The project modules (-> whether each is there) and libraries that ``roots``
+    depend on through their imports, as this process saw them imported (a project module
+    only where ``allowed``, or imported by one allowed but ``module``, whose imports
+    count only as its function's code uses them), and what they read when imported."""
+    projects: dict[str, bool] = {}
+    libraries: set[str] = set()
+    untraced: set[str] = set()
+    read = Seen()
+    allowed_now = set(allowed)
+    todo = list(roots)
+    done: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in done or name.partition(".")[0] in NORMANDY:
+            continue
+        done.add(name)
+        parent = name.rpartition(".")[0]
+        if parent:  # a package's __init__ runs before its modules
+            todo.append(parent)
+            if name in allowed_now:
+                allowed_now.add(parent)
+        where = _places.module_origin(name)
+        if where == _places.NONE:
+            if name in asked and name not in sys.modules:
+                projects[name] = False  # asked for, not there: it may appear
+            continue
+        if where == _places.STDLIB:
+            continue
+        if where == _places.LIBRARY:
+            closure, imported = _library(name)
+            libraries |= closure
+            _merge(read, imported)
+            continue
+        if name not in allowed_now:
+            continue  # imported by a module whose code the function does not use
+        if name != module:
+            projects[name] = True
+        found = _hooks.imported(name)
+        if found is None:
+            untraced.add(name)
+            continue
+        _merge(read, found)
+        if name != module:  # the process module's imports: its function's only
+            for asked_by in found.modules:
+                asked_name = asked_by.rstrip("?")
+                if asked_by.endswith("?") and asked_name not in sys.modules:
+                    continue
+                allowed_now.add(asked_name)
+                todo.append(asked_name)
+    return projects, frozenset(libraries), frozenset(untraced), read
+
+
+def _any(seen: Seen) -> bool:
+    return bool(seen.files or seen.folders or seen.environ or seen.listed or seen.programs)
+
+
+def _merged(first: Seen, second: Seen) -> Seen:
+    out = Seen()
+    _merge(out, first)
+    _merge(out, second)
+    return out
+
+
+class _Libraries:
+    """The installed libraries, as this process saw them imported: for each (top-level
+    name), the libraries its modules imported in turn and what they read then. Brought up
+    to date, from the modules imported since, when a task asks."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.edges: dict[str, set[str]] = {}
+        self.reads: dict[str, Seen] = {}
+        self.closures: dict[str, tuple[frozenset[str], Seen]] = {}
+
+    def update(self) -> None:
+        count = _hooks.modules_count()
+        if count == self.seen:
+            return
+        for name, seen in _hooks.modules_imported(self.seen):
+            if _places.module_origin(name) != _places.LIBRARY:
+                continue
+            top = name.partition(".")[0]
+            edges = self.edges.setdefault(top, set())
+            for asked in seen.modules:
+                module = asked.rstrip("?")
+                other = module.partition(".")[0]
+                if other != top and _places.module_origin(module) == _places.LIBRARY:
+                    edges.add(other)
+            if _any(seen):
+                _merge(self.reads.setdefault(top, Seen()), seen)
+        self.seen = count
+        self.closures.clear()
+
+    def closure(self, name: str) -> tuple[frozenset[str], Seen]:
+        """The libraries (top-level names) that importing the library module ``name``
+        imported, its own included, and what they read then."""
+        self.update()
+        top = name.partition(".")[0]
+        found = self.closures.get(top)
+        if found is None:
+            tops: set[str] = set()
+            read = Seen()
+            todo = [top]
+            while todo:
+                current = todo.pop()
+                if current in tops:
+                    continue
+                tops.add(current)
+                if current in self.reads:
+                    _merge(read, self.reads[current])
+                todo.extend(self.edges.get(current, ()))
+            found = self.closures[top] = (frozenset(tops), read)
+        return found
+
+
+_known_libraries = _Libraries()
 
 
 def _library(name: str) -> tuple[frozenset[str], Seen]:
-    """The libraries (top-level names) that importing the library module ``name``
-    imported, itself included, and what they read then (once per process)."""
-    found = _libraries.get(name)
-    if found is not None:
-        return found
-    tops: set[str] = set()
-    read = Seen()
-    todo, done = [name], set()
-    while todo:
-        module = todo.pop()
-        if module in done:
-            continue
-        done.add(module)
-        if _places.module_origin(module) != _places.LIBRARY:
-            continue
-        tops.add(module.partition(".")[0])
-        parent = module.rpartition(".")[0]
-        if parent:
-            todo.append(parent)
-        imports = _hooks.imported(module)
-        if imports is None:
-            continue
-        _merge(read, imports)
-        todo.extend(m.rstrip("?") for m in imports.modules)
-    found = _libraries[name] = (frozenset(tops), read)
-    return found
+    return _known_libraries.closure(name)
 
 
 def _merge(into: Seen, more: Seen) -> None:

@@ -230,3 +230,5 @@ def _interpolated(node: Any, keys: list[PathKey]) -> Iterator[list[PathKey]]:
             yield from _interpolated(value, [*keys, i])
     elif isinstance(node, str) and "${env:" in node:
         yield keys
+
+

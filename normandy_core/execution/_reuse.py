@@ -121,6 +121,7 @@ class Reuse:
         """The run recorded as using them, as they are bound (so a gc while it runs, or
         after it was killed, keeps them); ``None`` for a preview."""
         self._processes: dict[str, ProcessCode] = {}
+        self._by_name: dict[str, ProcessCode] = {}
         self._bases: dict[str, Fingerprint] = {}
         self._params: dict[str, dict[str, str]] = {}
         self._known: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -129,6 +130,9 @@ class Reuse:
 
     def process(self, task: Task) -> ProcessCode:
         """What the source of the task's process says (once per process and run)."""
+        found = self._by_name.get(task.process)
+        if found is not None:
+            return found
         spec = self.registry.get(task.process)
         module, _, attribute = spec.target.partition(":")
         if spec.obj is not None:
@@ -138,6 +142,7 @@ class Reuse:
         found = self._processes.get(target)
         if found is None:
             found = self._processes[target] = process_code(module, attribute)
+        self._by_name[task.process] = found
         return found
 
     def base(self, task: Task) -> Fingerprint:
@@ -184,10 +189,11 @@ class Reuse:
 
     def of_attempt(self, task: Task, result: TaskResult) -> Fingerprint:
         """The full fingerprint of an attempt, with what it read and did."""
-        reads: dict[str, dict[str, str]] = {
-            VARIABLE: {name: h or ABSENT for name, h, _ in result.reads},
-            EXISTS: {name: YES if found else NO for name, found in result.checked},
-        }
+        reads: dict[str, dict[str, str]] = {}
+        if result.reads:
+            reads[VARIABLE] = {name: h or ABSENT for name, h, _ in result.reads}
+        if result.checked:
+            reads[EXISTS] = {name: YES if found else NO for name, found in result.checked}
         if result.listed:
             reads[LISTING] = {"variables": names_hash(self.variables.names(task.flow))}
         notes: dict[str, tuple[str, ...]] = {}
@@ -208,28 +214,34 @@ class Reuse:
         process = self.process(task)
         if trace.params_whole or process.params_escape:
             reads[PARAM] = {EVERYTHING: self.param(task, EVERYTHING)}
-        else:
+        elif trace.params:
             reads[PARAM] = {key: self.param(task, key) for key in trace.params}
-        reads[ENVIRON] = dict(trace.environ)
-        reads[FILE] = dict(trace.files)
-        reads[FOLDER] = dict(trace.folders)
-        static = set(process.projects) | {process.code.module}
-        there = [name for name, present in trace.modules if present and name not in static]
-        projects, libraries = follow(there) if there else ({}, set())
-        modules = {name: value for name, value in projects.items() if name not in static}
-        modules.update({name: ABSENT for name, present in trace.modules if not present})
-        reads[MODULE] = modules
-        libraries |= set(trace.libraries)
-        libraries -= set(process.libraries)
-        reads[LIBRARY] = {top: self._library(top) for top in sorted(libraries)}
-        reads[PROGRAM] = dict.fromkeys(trace.programs, "")
-        notes[IMPORTED] = trace.imported
-        notes[WRITTEN] = trace.written
-        notes[UNTRACED] = trace.untraced
-
-    @staticmethod
-    def _library(top: str) -> str:
-        return library_version(top)
+        if trace.environ:
+            reads[ENVIRON] = dict(trace.environ)
+        if trace.files:
+            reads[FILE] = dict(trace.files)
+        if trace.folders:
+            reads[FOLDER] = dict(trace.folders)
+        libraries = set(trace.libraries)
+        if trace.modules:
+            static = {*process.projects, process.code.module}
+            there = [name for name, present in trace.modules if present and name not in static]
+            projects, more = follow(there) if there else ({}, set())
+            modules = {name: value for name, value in projects.items() if name not in static}
+            modules.update({name: ABSENT for name, present in trace.modules if not present})
+            if modules:
+                reads[MODULE] = modules
+            libraries |= more
+        libraries.difference_update(process.libraries)
+        if libraries:
+            reads[LIBRARY] = {top: library_version(top) for top in sorted(libraries)}
+        if trace.programs:
+            reads[PROGRAM] = dict.fromkeys(trace.programs, "")
+        for note, values in ((IMPORTED, trace.imported), (WRITTEN, trace.written)):
+            if values:
+                notes[note] = values
+        if trace.untraced:
+            notes[UNTRACED] = trace.untraced
 
     def code_ahead(self, tasks: Iterable[Task]) -> None:
         """Fingerprint the code of the processes of ``tasks`` now, at a moment the caller

@@ -108,9 +108,7 @@ class _SecondPopen(multiprocessing.popen_forkserver.Popen):
         self.sentinel, w = _second.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
         parent_w = os.dup(w)
         self.finalizer = util.Finalize(
-            self,
-            util.close_fds,
-            (parent_w, self.sentinel),  # type: ignore[attr-defined]
+            self, util.close_fds, (parent_w, self.sentinel)  # type: ignore[attr-defined]
         )
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())

@@ -357,7 +357,8 @@ def describe(reply: dict[str, Any], where: str = "the fork server") -> list[tupl
         lines.append(
             (
                 False,
-                f"could not preload {name} ({error}): the tasks using it import it in their worker",
+                f"could not preload {name} ({error}): the tasks using it import it "
+                f"in their worker",
             )
         )
     output = reply.get("output", "").strip()

@@ -314,7 +314,7 @@ def _accesses(accesses: tuple[VariableAccess, ...]) -> str:
     items = []
     for a in accesses:
         kind = f", {esc(a.type.rpartition('.')[2])}" if a.type else ""
-        size = f' <span class="muted">({format_size(a.size)}{kind})</span>' if a.size else ""
+        size = f" <span class=\"muted\">({format_size(a.size)}{kind})</span>" if a.size else ""
         items.append(f'<code title="{esc(a.hash or "")}">{esc(a.name)}</code>{size}')
     return ", ".join(items)
 

@@ -95,7 +95,7 @@ def referenced(head: bytes | memoryview) -> str | None:
 
 def content_hash(view: memoryview) -> str:
     """The content hash of a variable file's bytes: from its trailer, else computed."""
-    if len(view) >= _TRAILER_SIZE and bytes(view[-_TRAILER_SIZE:-16]) == TRAILER:
+    if len(view) >= _TRAILER_SIZE and bytes(view[-_TRAILER_SIZE : -16]) == TRAILER:
         return bytes(view[-16:]).hex()
     return xxhash.xxh3_128(view).hexdigest()
 

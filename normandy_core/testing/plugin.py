@@ -64,7 +64,8 @@ def normandy_project(
         if source is None or not (source / CONF_FILE).is_file():
             where = source if source is not None else f"{request.path.parent} or any folder above"
             raise ProjectNotFoundError(
-                f"no {CONF_FILE} in {where}: pass the project's folder, normandy_project(path)"
+                f"no {CONF_FILE} in {where}: pass the project's folder, "
+                "normandy_project(path)"
             )
         project = copy_project(source, tmp_path_factory.mktemp("normandy-project"), env)
         projects.append(project)

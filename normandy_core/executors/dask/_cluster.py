@@ -78,7 +78,8 @@ def _local_cluster(workers: int) -> tuple[Any, Any, str]:
         cluster = local_cluster(workers)
     except Exception as exc:
         raise ExecutorError(
-            f"cannot start a local dask cluster of {workers} workers: {type(exc).__name__}: {exc}"
+            f"cannot start a local dask cluster of {workers} workers: "
+            f"{type(exc).__name__}: {exc}"
         ) from None
     client = Client(cluster, set_as_default=False)
     what = f"{workers} worker{'s' * (workers != 1)}"
