@@ -659,3 +659,23 @@ def test_a_database_with_unkeyed_hashes_is_scrubbed_when_upgraded(state):
         ]
     finally:
         history.close()
+
+
+def test_the_modules_a_task_imported_when_it_last_succeeded(history):
+    """For a fork server to import them before the task runs next time (issue 26)."""
+    from normandy_core.fingerprint import Code, Fingerprint, Wiring
+    from normandy_core.trace import Trace
+
+    def fingerprint(*imported: str) -> Fingerprint:
+        trace = Trace({}, {}, {"imported": imported})
+        return Fingerprint(Code("procs", "s"), Wiring("procs:a"), "e", "c", trace)
+
+    a, b, _ = TASKS
+    for run_id, started, modules in (("r1", 100.0, ("pandas",)), ("r2", 200.0, ("sklearn",))):
+        history.start_run(run_info(run_id, started), task_rows())
+        history.task_ended(
+            run_id,
+            finished(a, "succeeded", attempts=1, fingerprint=fingerprint(*modules)),
+        )
+        history.task_ended(run_id, finished(b, "failed", attempts=1))
+    assert history.imported_modules([a.key, b.key, "f.s9.none"]) == {a.key: ("sklearn",)}
