@@ -261,6 +261,8 @@ _by_top: dict[str, str] | None = None
 _unread: list[tuple[str, str]] = []
 """Metadata folders whose files are not read yet (last first: popped in ``sys.path``
 order)."""
+_listed: list[str] = []
+"""Metadata folders whose ``top_level.txt`` was read."""
 
 
 def new_run() -> None:
@@ -270,6 +272,7 @@ def new_run() -> None:
     _versions.clear()
     _folders = _by_top = None
     _unread.clear()
+    _listed.clear()
 
 
 def _normal(name: str) -> str:
@@ -295,7 +298,17 @@ def _find_version(top: str) -> str:
         _by_top = {}
     if top in _by_top:
         return _by_top[top]
-    while _unread:
+    if not _listed:  # what each distribution says it installs, where it says it (cheap)
+        for entry, folder in _folders:
+            listed = _top_level(os.path.join(entry, folder))
+            if listed:
+                name, version = _name_version(os.path.join(entry, folder), folder)
+                for module in listed:
+                    _by_top.setdefault(module, f"{name}=={version}")
+            _listed.append(folder)
+        if top in _by_top:
+            return _by_top[top]
+    while _unread:  # else the lists of their files, one by one until it is found
         entry, folder = _unread.pop()
         base = os.path.join(entry, folder)
         name, version = _name_version(base, folder)
@@ -338,14 +351,21 @@ def _name_version(base: str, folder: str) -> tuple[str, str]:
     return name, version.partition("-")[0] if folder.endswith(".egg-info") else version
 
 
-def _tops(base: str) -> list[str]:
-    """The top-level modules a distribution installs: its ``top_level.txt``, else the
-    first parts of the paths its ``RECORD`` lists."""
+def _top_level(base: str) -> list[str]:
+    """The top-level modules a distribution's ``top_level.txt`` lists (none: it has none)."""
     try:
         with open(os.path.join(base, "top_level.txt"), encoding="utf-8") as text:
             return [line.strip().replace("/", ".") for line in text if line.strip()]
     except OSError:
-        pass
+        return []
+
+
+def _tops(base: str) -> list[str]:
+    """The top-level modules a distribution installs: its ``top_level.txt``, else the
+    first parts of the paths its ``RECORD`` lists."""
+    listed = _top_level(base)
+    if listed:
+        return listed
     tops: set[str] = set()
     try:
         with open(os.path.join(base, "RECORD"), encoding="utf-8", errors="replace") as text:

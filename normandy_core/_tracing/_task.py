@@ -230,6 +230,7 @@ def _follow(module: str, roots: set[str], allowed: frozenset[str], asked: set[st
     allowed_now = set(allowed)
     todo = list(roots)
     done: set[str] = set()
+    tops: set[str] = set()
     while todo:
         name = todo.pop()
         if name in done or name.partition(".")[0] in NORMANDY:
@@ -248,9 +249,13 @@ def _follow(module: str, roots: set[str], allowed: frozenset[str], asked: set[st
         if where == _places.STDLIB:
             continue
         if where == _places.LIBRARY:
-            closure, imported = _library(name)
-            libraries |= closure
-            _merge(read, imported)
+            top = name.partition(".")[0]
+            if top not in tops:  # a library's closure is its top-level package's
+                tops.add(top)
+                closure, imported = _library(top)
+                libraries |= closure
+                if _any(imported):
+                    _merge(read, imported)
             continue
         if name not in allowed_now:
             continue  # imported by a module whose code the function does not use
