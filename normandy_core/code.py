@@ -31,7 +31,8 @@ from pathlib import Path
 
 import xxhash
 
-from normandy_core._source import Source, params_escape, read_source, writes_undeclared
+from normandy_core._escape import params_escape, writes_undeclared
+from normandy_core._source import Source, read_source
 from normandy_core._tracing._places import LIBRARY, PROJECT, STDLIB, origin
 from normandy_core.fingerprint import ABSENT, Code
 from normandy_core.signatures import module_file

@@ -211,7 +211,7 @@ def run_task(
         credentials=call.credentials,
         path=Path(call.root),
         vars=vars_,
-        params=Params(call.params) if call.tracing is not None else dict(call.params),
+        params=_params(call),
         run_id=call.run_id,
         flow=call.flow,
         step=call.step,
@@ -235,7 +235,7 @@ def run_task(
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, vars_.value))
-        if call.tracing is not None and isinstance(pipe.params, Params):
+        if call.tracing is not None:
             recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
             recording.start()
         try:
@@ -298,6 +298,14 @@ def run_task(
         trace=recording.finish() if recording is not None else None,
         **_lineage(vars_),
     )
+
+
+def _params(call: TaskCall) -> dict[str, Any]:
+    """The task's ``params``: a :class:`Params` noting the keys it reads, where they are
+    to be noted (see :class:`TraceSetup`)."""
+    if call.tracing is not None and call.tracing.params_keys:
+        return Params(call.params)
+    return dict(call.params)
 
 
 def _lineage(vars_: Variables) -> dict[str, Any]:

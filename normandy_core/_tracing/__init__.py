@@ -2,6 +2,7 @@
 
 - :mod:`._hooks` — the process's hooks: audit events (files, folders, programs), imports,
   ``os.environ``; what each module read while it was imported;
+- :mod:`._environ` — ``os.environ``'s class, noting the variables read;
 - :mod:`._params` — ``params`` as a dict that notes the keys read;
 - :mod:`._places` — the standard library, installed libraries, the project;
 - :mod:`._task` — one task's :class:`Recording` and the :class:`TaskTrace` it gives.

@@ -45,6 +45,10 @@ class TraceSetup:
     known: tuple[tuple[str, str], ...] = ()
     """Files it read when it last ran, as recorded (path -> stamp and hash): a file whose
     stamp is unchanged is not hashed again."""
+    params_keys: bool = True
+    """Whether to note the keys of ``params`` it reads (:class:`Params`). Not where its
+    code hands ``params`` to code that cannot be followed: it counts as reading them all,
+    and gets a plain ``dict`` (a library may want exactly one)."""
 
 
 class TaskTrace(NamedTuple):
@@ -85,7 +89,7 @@ def install() -> None:
 class Recording:
     """The recording of one task: :meth:`start`, run the process, :meth:`finish`."""
 
-    def __init__(self, setup: TraceSetup, module: str, params: Params) -> None:
+    def __init__(self, setup: TraceSetup, module: str, params: dict[str, Any]) -> None:
         self.setup = setup
         self.module = module
         self.params = params
@@ -135,11 +139,17 @@ class Recording:
             read = _merged(read, more[3])
             code = (_places.LIBRARY, _places.PROJECT)
             imported = tuple(sorted(n for n in asked if _places.module_origin(n) in code))
+        for path in task.written.intersection(task.files):
+            # read, then written: as the task left it (a counter it keeps, a cache it
+            # fills), so that it is not its own changed input the next time
+            observed = _hooks.observe(path)
+            if observed is not True and observed is not False:
+                task.files[path] = observed
         seen = _merged(task, read) if _any(read) else task
         params = self.params
         keys: tuple[str, ...] = ()
-        whole = params.whole
-        if params.read:
+        whole = params.whole if isinstance(params, Params) else True
+        if isinstance(params, Params) and params.read:
             whole = whole or not all(isinstance(k, str) for k in params.read)
             keys = tuple(sorted(k for k in params.read if isinstance(k, str)))
         environ = files = folders = ()

@@ -173,6 +173,7 @@ class Reuse:
             process.projects,
             process.libraries,
             self._known.get(task.key, ()),
+            not process.params_escape,
         )
 
     def param(self, task: Task, key: str) -> str:

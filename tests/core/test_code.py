@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from normandy_core import code
-from normandy_core._source import params_escape, read_source, writes_undeclared
+from normandy_core._escape import params_escape, writes_undeclared
+from normandy_core._source import read_source
 from normandy_core.code import code_hash, code_of, process_code
 
 MODULE = """

@@ -133,6 +133,13 @@ def starts(pipe):
     subprocess.run(["true"], check=True)
 
 
+def counter(pipe):
+    path = Path(pipe.path) / "counter.txt"
+    n = int(path.read_text())
+    path.write_text(str(n + 1))
+    return type(pipe.params).__name__
+
+
 def imports(params):
     import importlib
 
@@ -239,6 +246,29 @@ def test_a_program_started_and_a_module_imported_by_name(traced) -> None:
     assert traced.helpers in trace.imported
     standard = traced("imports", params={"mod": "json"})
     assert "json" not in dict(standard.modules)  # the standard library: Python's version
+
+
+def test_a_file_read_then_written_is_noted_as_the_task_left_it(traced) -> None:
+    """A counter it keeps, a cache it fills: not its own changed input the next time."""
+    from normandy_core._tracing import file_stamp
+    from normandy_core._tracing._hooks import observe
+    from normandy_core.fingerprint import Keyed
+
+    path = traced.root / "counter.txt"
+    path.write_text("1")
+    trace = traced("counter")
+    assert path.read_text() == "2"
+    observed = observe(str(path))
+    assert isinstance(observed, tuple)
+    assert dict(trace.files)[str(path)] == file_stamp(Keyed(b"k" * 32), *observed)
+    assert str(path) in trace.written
+
+
+def test_params_handed_on_are_a_plain_dict_read_whole(traced) -> None:
+    setup = TraceSetup(b"k" * 32, (), (traced.helpers,), params_keys=False)
+    (traced.root / "counter.txt").write_text("1")
+    trace = traced("counter", setup)
+    assert trace.params_whole
 
 
 def test_a_file_whose_stamp_is_known_is_not_hashed_again(traced, monkeypatch) -> None:
