@@ -295,9 +295,20 @@ def run_task(
         started=started,
         ended=time.time(),
         import_duration=load.seconds,
-        trace=recording.finish() if recording is not None else None,
+        trace=_trace(recording),
         **_lineage(vars_),
     )
+
+
+def _trace(recording: Recording | None) -> TaskTrace | None:
+    """The task's trace; ``None`` where it could not be made (then nothing the task did
+    can be verified, and it is never reused: never a failure of the task for it)."""
+    if recording is None:
+        return None
+    try:
+        return recording.finish()
+    except Exception:  # noqa: BLE001 - a bug of tracing must not fail the task
+        return None
 
 
 def _params(call: TaskCall) -> dict[str, Any]:

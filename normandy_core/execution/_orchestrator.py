@@ -139,10 +139,7 @@ class Orchestrator:
             from normandy_core.executors.kit import preload
 
             preload(
-                setup.modules,
-                setup.sys_path,
-                setup.log_queue,
-                self.logs.level,
+                setup.modules, setup.sys_path, setup.log_queue, self.logs.level,
                 setup.first_modules,
             )
         self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
@@ -408,3 +405,4 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
 
         options.console = console_stream()
     return Orchestrator(project, plan, checked, options).execute()
+

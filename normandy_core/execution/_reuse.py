@@ -341,4 +341,3 @@ class Reuse:
         self.used.add(run_id)
         return True
 
-    use = claim

@@ -152,7 +152,9 @@ class Scheduler:
                 self._submit(task, state)
             self.events.emit("waiting")
             next_retry = min(d for d, _ in state.retry_at) - now if state.retry_at else None
-            timeout = min((t for t in (next_retry, self.wake_every) if t is not None), default=None)
+            timeout = min(
+                (t for t in (next_retry, self.wake_every) if t is not None), default=None
+            )
             if not state.pending:
                 time.sleep(max(0.0, timeout or 0.0))
                 continue
@@ -203,7 +205,8 @@ class Scheduler:
             future = self.executor.submit(call, task.timeout)
         except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
             raise ExecutorError(
-                f"the executor {self.executor_name!r} cannot run {task.key}: {describe_error(exc)}"
+                f"the executor {self.executor_name!r} cannot run {task.key}: "
+                f"{describe_error(exc)}"
             ) from exc
         state.pending[future] = task
         future.add_done_callback(self.inbox.ended)
@@ -242,7 +245,9 @@ class Scheduler:
                 continue
             outcome = self.outcomes[task.key]
             if outcome.attempts <= task.retries:
-                self.events.emit("task_retrying", task, outcome.attempts, error, task.retry_delay)
+                self.events.emit(
+                    "task_retrying", task, outcome.attempts, error, task.retry_delay
+                )
                 state.retry_at.append((time.time() + task.retry_delay, task))
             else:
                 outcome.status, outcome.error = error.kind, error
@@ -300,7 +305,9 @@ class Scheduler:
             outcome.ended = result.ended
             if not result.ok:
                 self.variables.attempt_failed(task)
-                error = TaskError(FAILED, result.error_type, result.error_message, result.traceback)
+                error = TaskError(
+                    FAILED, result.error_type, result.error_message, result.traceback
+                )
                 return error, result, None
             conflict = self.variables.attempt_succeeded(task, result.writes)
             if conflict is not None:
