@@ -25,8 +25,9 @@ from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._hooks import HookCaller
+from normandy_core.execution._preview import Preview, preview
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
-from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.execution._signals import (
     Interrupts,
@@ -291,12 +292,18 @@ class Orchestrator:
         )
 
     def _borrow(self) -> None:
-        """A partial run's inputs, from the earlier runs that made them."""
+        """A partial run's inputs, from the earlier runs that made them (claimed first:
+        ``gc`` cannot prune them from under this run)."""
         store = store_root(self.run.root, self.project.config.store)
         for b in self.options.borrowed:
+            if not self.reuse.claim(b.run_id):
+                raise NormandyError(
+                    f"the input {b.name} of this partial run comes from run {b.run_id}, "
+                    "which normandy gc pruned meanwhile: run again (its producer then runs "
+                    "first, or run it with --from)"
+                )
             source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
             self.variables.bind_committed(b.flow, b.name, source, b.hash)
-            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -322,6 +329,7 @@ class Orchestrator:
             masks=self.masks,
             inputs=dict(task.inputs),
             outputs=task.outputs,
+            tracing=self.reuse.tracing(task),
         )
 
     # -- ending -----------------------------------------------------------------------------

@@ -297,9 +297,7 @@ class Scheduler:
         if result is not None:
             attempt.reads, attempt.writes = result.reads, result.writes
             if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, result.reads, result.checked, result.listed
-                )
+                attempt.fingerprint = self.reuse.of_attempt(task, result)
         self.events.attempt_ended(attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None
