@@ -355,7 +355,12 @@ def installed() -> bool:
     return _installed
 
 
+ZYGOTE = "normandy_core.executors.local._zygote"
+"""The module the local engine's fork server runs as (``python -m``)."""
+
+
 def in_fork_server() -> bool:
-    """Whether this process is a multiprocessing fork server (whose preloaded modules the
-    workers forked from it inherit, with what their imports read)."""
-    return any("multiprocessing.forkserver import main" in arg for arg in sys.orig_argv)
+    """Whether this process is the local engine's fork server (whose preloaded modules the
+    workers forked from it inherit, with what their imports read): it imports the worker
+    before any process module, so the hooks are there when those are imported."""
+    return ZYGOTE in sys.orig_argv
