@@ -14,6 +14,7 @@ from normandy_cli.commands.list_ import list_processes
 from normandy_cli.commands.report import report
 from normandy_cli.commands.run import run
 from normandy_cli.commands.runs import runs
+from normandy_cli.commands.ui import ui
 from normandy_cli.commands.validate import validate
 from normandy_cli.commands.vars_ import variables
 
@@ -58,4 +59,5 @@ app.command("report")(report)
 app.command("vars")(variables)
 app.command("datasets")(datasets)
 app.command("gc")(gc)
+app.command("ui")(ui)
 app.command("create-project")(create_project)

@@ -146,7 +146,16 @@ def _shown(value: Any) -> str:
 
 
 class MissingInput(Exception):
-    """An input whose variable does not exist and that has no default."""
+    """An input whose variable does not exist and that has no default: the process's
+    ``parameter``, and the ``variable`` it reads (its entry's ``inputs`` may map it)."""
+
+    def __init__(self, parameter: str, variable: str, why: str = "", message: str = "") -> None:
+        self.parameter = parameter
+        self.variable = variable
+        via = f" (variable {variable!r})" if variable != parameter else ""
+        why = why or "no earlier step of the flow wrote it"
+        # ``message``: the whole sentence where another owner says it (a dataset's reader)
+        super().__init__(message or f"its input {parameter!r}{via} does not exist: {why}")
 
 
 def input_values(
@@ -164,11 +173,7 @@ def input_values(
         except KeyError as exc:
             if param.optional:
                 continue
-            via = f" (variable {variable!r})" if variable != param.name else ""
-            reason = getattr(exc, "reason", None)  # a dataset's own words
-            raise MissingInput(
-                reason
-                or f"its input {param.name!r}{via} does not exist: no earlier step of the "
-                "flow wrote it"
-            ) from None
+            # a dataset's reader says why in its own words (``reason``)
+            message = getattr(exc, "reason", "")
+            raise MissingInput(param.name, variable, message=message) from None
     return values

@@ -7,6 +7,11 @@ subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged w
 flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
 with it, and the working directory and the SIGINT/SIGTERM handlers it may have changed are
 restored.
+
+With ``tracing`` in its call, what the task does while its function runs is recorded —
+the params, environment variables, files and folders it reads, the modules it imports,
+the programs it starts (:mod:`normandy_core._tracing`) — and returned as its result's
+``trace``, for reuse (SPEC 13).
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from typing import TYPE_CHECKING, Any
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
+from normandy_core._tracing import (
+    Params,
+    Recording,
+    TaskTrace,
+    TraceSetup,
+    in_fork_server,
+    install,
+)
 from normandy_core.binding import (
     MissingInput,
     OutputError,
@@ -49,6 +62,9 @@ __all__ = [
     "Masker",
     "TaskCall",
     "TaskResult",
+    "TaskTrace",
+    "TraceSetup",
+    "forget_imported",
     "init_worker",
     "output_capture",
     "run_task",
@@ -56,8 +72,20 @@ __all__ = [
 ]
 
 _imported: dict[str, tuple[Callable[..., Any], Signature]] = {}
+
+
+def forget_imported(modules: Iterable[str]) -> None:
+    """Forget the functions of ``modules`` imported so far in this process: the next
+    task imports them again (the pytest plugin does it after an edit)."""
+    gone = set(modules)
+    for target in [t for t in _imported if t.partition(":")[0] in gone]:
+        del _imported[target]
+
 _log_queue: Any = None
 _capture: Capture | None = None
+
+if in_fork_server():  # before it preloads the process modules: what they read is seen
+    install()
 
 
 @dataclass(frozen=True)
@@ -92,6 +120,8 @@ class TaskCall:
     """The datasets its inputs are loaded from and its outputs saved to (SPEC 16)."""
     dataset_names: frozenset[str] = frozenset()
     """Every dataset of the project: names its ``pipe.vars`` writes may not take."""
+    tracing: TraceSetup | None = None
+    """Record what the task does (for reuse); ``None``: do not."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -124,6 +154,8 @@ class TaskResult:
     by an earlier task of this process)."""
     datasets: tuple[DatasetAccess, ...] = ()
     """The datasets it read and wrote: stamp, content hash, version (SPEC 16)."""
+    trace: TaskTrace | None = None
+    """What it did while it ran, where its call asked (a success's only)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -201,7 +233,7 @@ def run_task(
         credentials=call.credentials,
         path=Path(call.root),
         vars=vars_,
-        params=dict(call.params),
+        params=_params(call),
         run_id=call.run_id,
         flow=call.flow,
         step=call.step,
@@ -219,13 +251,21 @@ def run_task(
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     load = _Load()
     datasets = TaskDatasets(call.datasets, call.run_id, call.dataset_names, masker)
+    recording: Recording | None = None
     try:
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, datasets.reader(vars_.value)))
-        value = fn(**arguments)
+        if call.tracing is not None:
+            recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
+            recording.start()
+        try:
+            value = fn(**arguments)
+        finally:
+            if recording is not None:
+                recording.stop()
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
@@ -263,7 +303,7 @@ def run_task(
     finally:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, LogWriter):
-                stream.flush()
+                stream.end()
         sys.stdout, sys.stderr = stdout, stderr
         # what the task started ends with it, and what it wrote is in its log before its
         # result is returned
@@ -283,8 +323,28 @@ def run_task(
         ended=time.time(),
         import_duration=load.seconds,
         datasets=tuple(datasets.accesses),
+        trace=_trace(recording),
         **_lineage(vars_),
     )
+
+
+def _trace(recording: Recording | None) -> TaskTrace | None:
+    """The task's trace; ``None`` where it could not be made (then nothing the task did
+    can be verified, and it is never reused: never a failure of the task for it)."""
+    if recording is None:
+        return None
+    try:
+        return recording.finish()
+    except Exception:  # noqa: BLE001 - a bug of tracing must not fail the task
+        return None
+
+
+def _params(call: TaskCall) -> dict[str, Any]:
+    """The task's ``params``: a :class:`Params` noting the keys it reads, where they are
+    to be noted (see :class:`TraceSetup`)."""
+    if call.tracing is not None and call.tracing.params_keys:
+        return Params(call.params)
+    return dict(call.params)
 
 
 def _lineage(vars_: Variables) -> dict[str, Any]:

@@ -19,28 +19,19 @@ from workloads import (
     handoff,
     load,
     logs,
+    notify,
     realistic,
     reuse,
     scale,
     stamps,
     startup,
+    ui,
 )
 
 WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
-        fanout,
-        chain,
-        cpu,
-        handoff,
-        startup,
-        scale,
-        logs,
-        reuse,
-        realistic,
-        load,
-        cached,
-        datasets,
-        stamps,
+        fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
+        notify, ui, datasets, stamps,
     )
 }

@@ -298,9 +298,7 @@ class Scheduler:
             attempt.reads, attempt.writes = result.reads, result.writes
             attempt.datasets = result.datasets
             if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, result.reads, result.checked, result.listed
-                )
+                attempt.fingerprint = self.reuse.of_attempt(task, result)
         self.events.attempt_ended(attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None

@@ -16,6 +16,7 @@ from normandy_core.history._datasets import DatasetRecord
 from normandy_core.history._history import History
 from normandy_core.history._records import (
     AttemptRecord,
+    RunIndex,
     RunRecord,
     RunStart,
     Success,
@@ -34,6 +35,7 @@ __all__ = [
     "DatasetRecord",
     "History",
     "HistoryError",
+    "RunIndex",
     "RunNotFoundError",
     "RunRecord",
     "RunStart",
