@@ -19,14 +19,16 @@ kind                 name                                   what was seen
 ``modules``          a project module it imported or ran    the hash of its source
 ``libraries``        a library it imported (top-level name) ``distribution==version``
 ``programs``         a program it started                   nothing: never verifiable
+``datasets``         a dataset loaded (``confs.datasets``)   declaration, version, stamp, hash
 ===================  =====================================  ==================================
 
 A kind is checked by a *check* that the caller of :func:`~normandy_core.fingerprint.verify`
 gives for it (see :class:`World`); a kind that has none (a kind recorded by a newer
 Normandy, or one that can never be verified, as ``programs``) counts as changed. A new
-kind (datasets, issue 21) is a new entry of :data:`KINDS` and a new check: neither
-``verify`` nor its callers change. ``writes`` holds, the same way, what a task wrote that
-must still be there for its result to stand (checked like reads). ``notes`` are facts
+kind is a new entry of :data:`KINDS` and a new check: neither ``verify`` nor its callers
+change (datasets came so). ``writes`` holds, the same way, what a task wrote that must
+still be there for its result to stand (checked like reads): the datasets it saved
+(``datasets written``). ``notes`` are facts
 kept with the trace and never checked: the modules the task imported (for preloading them
 next time) and the files it wrote.
 """
@@ -53,6 +55,8 @@ FOLDER = "folders"
 MODULE = "modules"
 LIBRARY = "libraries"
 PROGRAM = "programs"
+DATASET = "datasets"
+DATASET_WRITTEN = "datasets written"
 LEGACY = "legacy"
 """A fingerprint recorded before traces (its only "read": the format it was recorded in)."""
 
@@ -83,6 +87,8 @@ KINDS: dict[str, Kind] = {
     MODULE: Kind("code changed ({})"),
     LIBRARY: Kind("code changed ({})"),
     PROGRAM: Kind("it started {} when it ran: what a program reads is not traced"),
+    DATASET: Kind("dataset changed ({})"),
+    DATASET_WRITTEN: Kind("its output dataset changed or is missing ({})"),
     LEGACY: Kind("recorded by an older Normandy ({}), before it traced what tasks read"),
 }
 """The kinds of reads this Normandy knows, in the order reasons are given."""

@@ -71,7 +71,12 @@ class Files:
         ``FileNotFoundError`` where nothing is."""
         st = os.stat(path)
         kind = "directory" if os.path.isdir(path) else "file"
-        return {"name": path, "size": st.st_size, "type": kind, "mtime": st.st_mtime}
+        # ``change``: what tells a local file's changes where its size and modification
+        # time do not (a file rewritten with its modification time put back): its inode
+        # and change time, which no one sets back
+        change = f"{st.st_ino}:{st.st_ctime_ns}:{st.st_mtime_ns}"
+        return {"name": path, "size": st.st_size, "type": kind, "mtime": st.st_mtime,
+                "change": change}  # fmt: skip
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         return open(path, mode)  # noqa: SIM115 - the caller closes it
@@ -163,7 +168,7 @@ def file_hash(files: Files, path: str) -> str:
 
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
-_ETAG_KEYS = ("ETag", "etag", "md5Hash", "md5", "checksum", "content_md5")
+_ETAG_KEYS = ("ETag", "etag", "md5Hash", "md5", "checksum", "content_md5", "change")
 
 
 def mtime_of(info: Mapping[str, Any]) -> float | None:
@@ -185,7 +190,8 @@ def mtime_of(info: Mapping[str, Any]) -> float | None:
 
 
 def etag_of(info: Mapping[str, Any]) -> str | None:
-    """The entity tag (or checksum) in ``fs.info()``'s answer, where the store gives one."""
+    """The entity tag (or checksum) in ``fs.info()``'s answer, where the store gives one;
+    for a local file, its inode, change and modification times (``change``)."""
     for key in _ETAG_KEYS:
         value = info.get(key)
         if value:

@@ -18,7 +18,16 @@ from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._world import UNKNOWN
 from normandy_core.plan import Plan, Task
 from normandy_core.store import Place
-from normandy_core.trace import FILE, FOLDER, LISTING, VARIABLE, WRITTEN, describe
+from normandy_core.trace import (
+    DATASET,
+    DATASET_WRITTEN,
+    FILE,
+    FOLDER,
+    LISTING,
+    VARIABLE,
+    WRITTEN,
+    describe,
+)
 
 
 class Preview:
@@ -36,6 +45,8 @@ class Preview:
         """File -> the task that runs and writes it."""
         self.wild_files: list[str] = []
         """Tasks that run and may write any file."""
+        self.datasets: dict[str, str] = {}
+        """Dataset -> the task that runs and saves it."""
         self.unsure: dict[tuple[str, str], str] = {}
         """What the decision being made asked that a task that runs may change: (kind,
         name) -> that task."""
@@ -84,6 +95,10 @@ class Preview:
         else:
             self.files.update(dict.fromkeys(files, task.key))
 
+    def runs_datasets(self, task: Task, names: Sequence[str]) -> None:
+        """``task`` runs and saves the datasets ``names``."""
+        self.datasets.update(dict.fromkeys(names, task.key))
+
     def step_ended(self) -> None:
         when = next(self._clock)
         for flow, name, content_hash, maker in self._staged:
@@ -94,7 +109,12 @@ class Preview:
         self._staged = []
 
     def unsure_file(self, kind: str, path: str) -> bool:
-        maker = self.files.get(path) if kind == FILE else None
+        """Whether a task that runs before may change the file, folder or dataset
+        ``path`` (noting which in :attr:`unsure`)."""
+        if kind in (DATASET, DATASET_WRITTEN):
+            maker = self.datasets.get(path)
+        else:
+            maker = self.files.get(path) if kind == FILE else None
         if maker is None and self.wild_files:
             maker = self.wild_files[-1]
         if maker is None:
@@ -134,6 +154,8 @@ def _runs(reuse: Reuse, variables: Preview, decision: Decision) -> Decision:
     variables.runs(task, [*declared, *written], anything)
     files = list(previous[0].fingerprint.trace.note(WRITTEN)) if traced else None
     variables.runs_files(task, files)
+    if reuse.datasets is not None:
+        variables.runs_datasets(task, reuse.datasets.use.get(task.key, ((), ()))[1])
     return Decision(task, None, _said(decision.reasons or (decision.reason,), unsure, reuse))
 
 

@@ -31,6 +31,8 @@ from normandy_core.secret import project_key
 from normandy_core.store import SUFFIX, LocalPlace, Place
 from normandy_core.trace import (
     ABSENT,
+    DATASET,
+    DATASET_WRITTEN,
     ENVIRON,
     EVERYTHING,
     EXISTS,
@@ -49,6 +51,7 @@ from normandy_core.trace import (
 )
 
 if TYPE_CHECKING:
+    from normandy_core.datasets._reuse import DatasetChecks
     from normandy_core.execution._preview import Preview
     from normandy_core.worker import TaskResult
 
@@ -111,6 +114,9 @@ class Reuse:
         self.env = self.keyed([checked.env, dict(checked.settings)])
         self.credentials = self.keyed(dict(checked.credentials))
         self.now = Now(self.keyed, state.parent)
+        self.datasets = checked.datasets
+        """The run's datasets (``None``: the project has none)."""
+        self._dataset_checks: DatasetChecks | None = None
         ignore = [str(state)]
         if isinstance(store, LocalPlace):
             ignore.append(str(store.path))
@@ -198,12 +204,48 @@ class Reuse:
         if result.listed:
             reads[LISTING] = {"variables": names_hash(self.variables.names(task.flow))}
         notes: dict[str, tuple[str, ...]] = {}
+        writes: dict[str, dict[str, str]] = {}
+        if result.datasets:
+            self._datasets_of(result, reads, writes)
         trace = result.trace
         if trace is None:  # nothing recorded: nothing can be verified
             reads[PROGRAM] = {"code Normandy did not trace": ""}
         else:
             self._traced(task, trace, reads, notes)
-        return self.base(task).with_trace(Trace(reads, {}, notes))
+        return self.base(task).with_trace(Trace(reads, writes, notes))
+
+    def _datasets_of(
+        self,
+        result: TaskResult,
+        reads: dict[str, dict[str, str]],
+        writes: dict[str, dict[str, str]],
+    ) -> None:
+        """The datasets the attempt loaded (reads) and saved (writes that must still be
+        there for its result to stand)."""
+        from normandy_core.datasets._access import READ
+        from normandy_core.datasets._reuse import noted
+
+        checks = self.dataset_checks()
+        for access in result.datasets:
+            if checks is None or access.name not in checks.calls:
+                continue  # not a dataset of this run: nothing to verify it by, never reused
+            seen = noted(access, checks.declared(access.name), self.keyed)
+            kind = reads if access.direction == READ else writes
+            kind.setdefault(DATASET if access.direction == READ else DATASET_WRITTEN, {})[
+                access.name
+            ] = seen
+
+    def dataset_checks(self) -> DatasetChecks | None:
+        """The checks of this run's datasets (``None``: it has none)."""
+        if self.datasets is None:
+            return None
+        if self._dataset_checks is None:
+            from normandy_core.datasets._reuse import DatasetChecks
+
+            self._dataset_checks = DatasetChecks(
+                self.datasets.calls, self.keyed, lambda kind, name: self.now.unsure(kind, name)
+            )
+        return self._dataset_checks
 
     def _traced(
         self,
@@ -262,6 +304,10 @@ class Reuse:
             lambda: self.variables.names(flow),
             lambda key: self.param(task, key),
         )
+        datasets = self.dataset_checks()
+        if datasets is not None:  # else a trace's datasets have no check: they changed
+            checks[DATASET] = datasets.read
+            checks[DATASET_WRITTEN] = datasets.written
         later = mask_values(dict(task.params), self.mask)
         return World(checks, shown(self.now, success.params, later))
 
@@ -299,7 +345,9 @@ class Reuse:
             return [
                 f"its variables are no longer stored ({', '.join(missing)} of run {success.run_id})"
             ]
-        written = {w.name for w in success.writes}
+        # a dataset output is saved, not stored: its trace's writes verify it is still there
+        saved = self.datasets.names if self.datasets else frozenset()
+        written = {w.name for w in success.writes} | saved
         declared = [n for n in (task.outputs.names if task.outputs else ()) if n not in written]
         if declared:
             return [f"run {success.run_id} did not make its outputs ({', '.join(declared)})"]

@@ -113,7 +113,10 @@ def test_the_stamp_is_cheap_and_the_hash_is_of_the_content(
         patched.setattr(builtins, "open", refuse)
         patched.setattr(io, "open", refuse)
         stamp = data.stamp()
-    assert stamp == Stamp(len(content), os.stat(target).st_mtime, None) and stamp.known
+    info = os.stat(target)
+    # a local file's "entity tag": its inode, change and modification times
+    change = f"{info.st_ino}:{info.st_ctime_ns}:{info.st_mtime_ns}"
+    assert stamp == Stamp(len(content), info.st_mtime, change) and stamp.known
     assert data.content_hash() == xxhash.xxh3_128(content).hexdigest()
     os.utime(target, (1, 1))
     assert data.stamp() != stamp  # touched: the stamp says it may have changed

@@ -54,7 +54,7 @@ def world(**changed: set[str]) -> World:
     return World(
         {
             kind: (lambda name, seen, kind=kind: name not in changed.get(kind, set()))
-            for kind in [*READS, "datasets"]
+            for kind in [*READS, "datasets", "datasets written"]
         }
     )
 
@@ -149,11 +149,17 @@ CASES: dict[str, tuple[Fingerprint, Fingerprint, World, list[str]]] = {
         world(),
         ["recorded what it read as 'tables', which this Normandy cannot verify"],
     ),
-    "a write that must still hold (issue 21's datasets)": (
-        replace(NOW, trace=Trace({}, {"datasets": {"model": "m1"}})),
+    "a write that must still hold (a dataset saved)": (
+        replace(NOW, trace=Trace({}, {"datasets written": {"model": "m1"}})),
         NOW,
-        world(datasets={"model"}),
-        ["recorded what it read as 'datasets', which this Normandy cannot verify"],
+        world(**{"datasets written": {"model"}}),
+        ["its output dataset changed or is missing (model)"],
+    ),
+    "a dataset read": (
+        replace(NOW, trace=Trace({"datasets": {"companies": "c1"}})),
+        NOW,
+        world(datasets={"companies"}),
+        ["dataset changed (companies)"],
     ),
     "recorded before traces": (
         Fingerprint.from_dict({"format": 1, "code": ["procs", "s1", "", {}]}),
