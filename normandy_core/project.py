@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from normandy_core._import_check import ImportChecks
     from normandy_core.binding import Signature
     from normandy_core.plan import Plan
+    from normandy_core.vars_reads import Read
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -141,6 +142,16 @@ def signature_or_none(
         return None
 
 
+def _reads(project: Project, name: str) -> list[Read] | None:
+    """The ``pipe.vars`` reads the source of process ``name`` shows, where it can be read."""
+    registry = project.registry
+    if name not in registry or registry.clash(name) is not None:
+        return None
+    from normandy_core.vars_reads import static_reads
+
+    return static_reads(registry.get(name).target)
+
+
 def check_project(
     project: Project,
     flows: Iterable[str] | None = None,
@@ -182,6 +193,10 @@ def check_project(
             return known[name]
 
         problems += check_data_flow(plan, signature, available)
+        if config.schedule == "dataflow":
+            from normandy_core.dataflow import check_schedule
+
+            problems += check_schedule(plan, signature, lambda name: _reads(project, name))
     problems += list(extra)
     if signatures:
         name = executor or config.executor

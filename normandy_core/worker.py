@@ -38,7 +38,7 @@ from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import import_target
-from normandy_core.store import Variables
+from normandy_core.store import UndeclaredRead, Variables, store_output
 from normandy_core.tasklog import LogWriter, task_logger
 
 __all__ = [
@@ -84,6 +84,11 @@ class TaskCall:
     """Parameter -> variable, where the entry maps one (``inputs:``)."""
     outputs: Outputs | None = None
     """Where the return value goes (``outputs:``); ``None``: it is ignored."""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    """Parameter -> a value given as it is: a ``map`` task's element (SPEC 19)."""
+    declared: tuple[str, ...] | None = None
+    """Under ``confs.schedule: dataflow``: the variables of other tasks it may read
+    (``pipe.vars`` refuses the others); ``None``: any."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -182,7 +187,7 @@ def run_task(
     if queue is not None:  # first in the queue, before anything the task logs
         queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
     logger = task_logger(call, queue, masker)
-    vars_ = Variables(call.vars_dir, call.staging_dir)
+    vars_ = Variables(call.vars_dir, call.staging_dir, call.declared)
     pipe = Pipe(
         env=call.env,
         confs=call.confs,
@@ -211,13 +216,13 @@ def run_task(
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
-        arguments.update(input_values(signature, call.inputs, vars_.value))
+        arguments.update(input_values(signature, call.inputs, vars_.value, call.arguments))
         value = fn(**arguments)
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
             for name, output in call.outputs.split(value, vars_.writes).items():
-                vars_.update(name, output)
+                store_output(vars_, name, output)
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         if isinstance(exc, RunInterrupted):
             raise
@@ -225,7 +230,7 @@ def run_task(
             started = load.end()
         if observe is not None:
             observe(None, exc)
-        if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
+        if isinstance(exc, (MissingInput, OutputError, UndeclaredRead)):  # Normandy's words
             message = f"task {call.key} (process {call.process!r}): {exc}"
             text = f"{type(exc).__name__}: {message}\n"
         else:

@@ -139,6 +139,12 @@ class Reuse:
 
     # -- deciding ---------------------------------------------------------------------------
 
+    def prefetch(self, tasks: Sequence[Task]) -> None:
+        """Read the earlier successes of ``tasks`` at once (a map's elements, known only
+        as it fans out), where they may be reused."""
+        if not self.no_cache and any(t.cache or self.force for t in tasks):
+            self.history.prefetch(t.key for t in tasks)
+
     def decide(self, task: Task) -> Decision:
         """Whether an earlier success can stand for ``task`` now."""
         if self.no_cache or not (task.cache or self.force):
@@ -243,6 +249,12 @@ def preview(reuse: Reuse, preview_variables: Preview, plan: Plan) -> list[Decisi
     fed by one that runs may still be reused, if what it reads comes out the same."""
     decisions = []
     for task in plan.tasks():
+        if task.map is not None:  # its elements are known once it runs
+            assert task.map is not None
+            preview_variables.made(task, task.outputs.names if task.outputs else ())
+            reason = f"mapped over {task.map.variable}: each element decided as it fans out"
+            decisions.append(Decision(task, None, reason))
+            continue
         decision = reuse.decide(task)
         if decision.reused:
             reuse.bind(decision)

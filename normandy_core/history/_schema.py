@@ -120,6 +120,15 @@ CREATE TABLE IF NOT EXISTS lineage (
 CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
 """
 
+_V3 = """
+-- flows that fit the work (SPEC 19): the pool a task waits for, while it does (a live view
+-- shows "waiting (pool db)"), and the seconds it waited; a map's element names its mapped
+-- task (elements are added to a run as the mapped task fans out)
+ALTER TABLE tasks ADD COLUMN waiting TEXT;
+ALTER TABLE tasks ADD COLUMN waited REAL NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN parent TEXT;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
@@ -132,7 +141,11 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(_V1), _script(_V2))
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+)
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 
 VERSION = len(MIGRATIONS)
