@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from normandy_core.binding import Signature
 from normandy_core.config import Location
 from normandy_core.dependencies import task_data
-from normandy_core.errors import Problem
+from normandy_core.errors import Problem, display_path
 from normandy_core.plan import Flow, Plan, Task
 from normandy_core.vars_reads import Read
 
@@ -203,7 +204,8 @@ def check_schedule(plan: Plan, signature_of: SignatureOf, reads_of: ReadsOf) -> 
                 task,
                 "inputs",
                 f"under confs.schedule: dataflow, process {task.process!r} reads "
-                f"{read.name!r} through pipe.vars ({read.file}:{read.line}), which this entry "
+                f"{read.name!r} through pipe.vars ({display_path(Path(read.file))}:{read.line}), "
+                "which this entry "
                 "does not declare: a task starts as soon as what it declares is written, so "
                 f"it could read {read.name!r} before that; declare it (inputs: "
                 f"[{read.name}]) or take it as a parameter",

@@ -119,4 +119,5 @@ def _short(value: Any) -> str | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "None"
-    return f"a {type(value).__module__}.{type(value).__qualname__}".replace("builtins.", "")
+    kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"

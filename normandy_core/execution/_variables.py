@@ -149,10 +149,12 @@ class RunVariables:
 
     def value(self, flow: str, name: str) -> Any:
         """The committed value of ``name`` in ``flow``; ``KeyError`` where there is none."""
-        if name not in self._hashes.get(flow, {}):
-            raise KeyError(name)
         file = self.flow(flow).path(name)
-        return decode(read_variable(file), str(file))
+        try:
+            data = read_variable(file)
+        except (FileNotFoundError, IsADirectoryError):
+            raise KeyError(name) from None
+        return decode(data, str(file))
 
     def written(self, task: Task, name: str) -> Any:
         """The value ``task`` wrote as ``name``, wherever it is now: bound (reused),
