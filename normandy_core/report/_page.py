@@ -17,11 +17,13 @@ from normandy_core.status import (
     CRASHED,
     FAILED,
     INTERRUPTED,
+    MAPPED,
     NOT_STARTED,
     RUNNING,
     SUCCEEDED,
     TIMED_OUT,
     TOLERATED,
+    describe_tally,
     label,
     tally,
 )
@@ -36,6 +38,9 @@ _LEGEND = (
     (INTERRUPTED, "interrupted"),
 )
 SLOWEST = 5
+ELEMENTS_LISTED = 200
+"""The elements of a map listed in its group, at most (those that did not succeed have
+rows of their own)."""
 
 
 def render_report(view: RunView) -> str:
@@ -139,7 +144,8 @@ def _totals(view: RunView) -> str:
     busy = sum(a.duration or 0.0 for t in view.tasks for a in t.attempts)
     ran = [t for t in view.tasks if t.attempts]
     attempts = sum(len(t.attempts) for t in ran)
-    cards = [("tasks", str(len(view.tasks)), "")]
+    counted = sum(1 for t in view.tasks if t.record.status != MAPPED)  # a map: its elements
+    cards = [("tasks", str(counted), "")]
     cards += [
         (name, str(counts[name]), status_class(name)) for name in CATEGORIES if name in counts
     ]
@@ -211,11 +217,23 @@ def _slowest(view: RunView) -> str:
 
 def _status_text(task: TaskView) -> str:
     r = task.record
+    if r.waiting and r.status != RUNNING:
+        return f"waiting (pool {r.waiting})"
     return label(r.status, r.tolerated, r.resumed)
 
 
 def _tasks(view: RunView) -> str:
-    rows = "".join(_task(i, t, view) for i, t in enumerate(view.tasks))
+    """Every task; a map's elements as a group (its row), but those that did not succeed,
+    which have rows of their own."""
+    elements: dict[str, list[TaskView]] = {}
+    for t in view.tasks:
+        if t.record.parent is not None:
+            elements.setdefault(t.record.parent, []).append(t)
+    rows = "".join(
+        _task(i, t, view, elements.get(t.record.key))
+        for i, t in enumerate(view.tasks)
+        if t.record.parent is None or t.category not in (SUCCEEDED, "cached")
+    )
     tools = (
         '<div class="tools"><input id="filter" type="search" placeholder="Filter tasks by '
         'name or status" aria-label="filter tasks"><label><input id="problems-only" '
@@ -233,16 +251,24 @@ def _tasks(view: RunView) -> str:
     )
 
 
-def _task(index: int, task: TaskView, view: RunView) -> str:
+def _task(
+    index: int, task: TaskView, view: RunView, elements: list[TaskView] | None = None
+) -> str:
     r = task.record
     cat = task.category
     open_ = " open" if cat == FAILED else ""
+    name, status, attempts = r.task, _status_text(task), r.attempts
+    if elements is not None:  # a map's group: its elements' tally
+        name = f"{r.task}[*]"
+        counts = tally((e.record.status, e.record.tolerated, e.record.resumed) for e in elements)
+        status = describe_tally(counts) + ("; not collected" if r.error_type else "")
+        attempts = sum(e.record.attempts for e in elements)
     summary = (
         f'<summary><i class="dot {status_class(cat)}"></i><span class="key">'
         f'{esc(r.flow)} <span class="sep">›</span> {esc(r.step)} <span class="sep">›</span> '
-        f"<strong>{esc(r.task)}</strong></span>"
-        f'<span class="badge {status_class(cat)}">{esc(_status_text(task))}</span>'
-        f"<span>{r.attempts}</span><span>{fmt_secs(r.duration)}</span>"
+        f"<strong>{esc(name)}</strong></span>"
+        f'<span class="badge {status_class(cat)}">{esc(status)}</span>'
+        f"<span>{attempts}</span><span>{fmt_secs(r.duration)}</span>"
         f"<span>{esc(r.pid or '-')}</span></summary>"
     )
     facts = [
@@ -254,6 +280,10 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
     if r.import_duration >= 0.0005:
         took = fmt_secs(r.import_duration)
         facts.append(("import", f"{took} before its work (not in its duration)"))
+    if r.waited >= 0.0005:
+        facts.append(("waited", f"{fmt_secs(r.waited)} for a pool's units (confs.pools)"))
+    if elements is not None:
+        facts.append(("elements", _elements(elements)))
     if task.reads or task.writes:
         facts.append(("in", _accesses(task.reads)))
         facts.append(("out", _accesses(task.writes)))
@@ -277,6 +307,19 @@ def _task(index: int, task: TaskView, view: RunView) -> str:
     )
 
 
+def _elements(elements: list[TaskView]) -> str:
+    """A map's elements: name, status and duration, the first :data:`ELEMENTS_LISTED`."""
+    rows = "".join(
+        f"<tr><td><code>{esc(e.record.task)}</code></td><td><span class=\"badge "
+        f'{status_class(e.category)}">{esc(_status_text(e))}</span></td>'
+        f"<td>{fmt_secs(e.record.duration)}</td></tr>"
+        for e in elements[:ELEMENTS_LISTED]
+    )
+    more = len(elements) - ELEMENTS_LISTED
+    tail = f'<p class="muted">and {more} more (normandy runs RUN_ID --json)</p>' if more > 0 else ""
+    return f'<table class="attempts"><tbody>{rows}</tbody></table>{tail}'
+
+
 def _attempts(task: TaskView) -> str:
     rows = "".join(
         f'<tr><td>{a.number}</td><td><span class="badge {status_class(a.status)}">'
@@ -293,7 +336,7 @@ def _attempts(task: TaskView) -> str:
 
 
 def _log(task: TaskView, view: RunView) -> str:
-    if task.record.resumed or task.record.status == NOT_STARTED:
+    if task.record.resumed or task.record.status in (NOT_STARTED, MAPPED):
         return ""
     name = f"{view.log_dir.name}/{task.log_file}"
     if not view.logs_found:

@@ -179,7 +179,7 @@ def test_every_event_is_emitted(run_project):
     """Each method of RunObserver is called by some run (task_resumed: by --resume, tested
     end to end in tests/cli/test_progress.py; task_cached: with cache on, in
     tests/cli/test_reuse.py; task_waiting and task_mapped: with pools and maps, in
-    tests/core/test_flows_fit.py)."""
+    tests/core/test_execution.py)."""
     recorder = Recorder()
     run_project(FLOWS, PROCS, "serial", observers=[recorder])
     seen = {e[0] for e in recorder.events}
