@@ -19,44 +19,23 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 
-from normandy_core._inbox import Inbox, StartNotice
+from normandy_core._inbox import Inbox
 from normandy_core.dependencies import Schedule, schedule_of
-from normandy_core.errors import ExecutorError
+from normandy_core.execution._attempts import Attempts, MakeCall, describe_error
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._flowrun import DataGate, FlowRun, StepGate
 from normandy_core.execution._maps import Maps
 from normandy_core.execution._pools import Pools
 from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._variables import RunVariables
-from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed
+from normandy_core.executors import Executor
 from normandy_core.mapping import MapError
 from normandy_core.outcomes import Attempt, Outcome, TaskError
 from normandy_core.plan import Plan, Task
-from normandy_core.status import (
-    CACHED,
-    CRASHED,
-    FAILED,
-    INTERRUPTED,
-    NOT_STARTED,
-    SUCCEEDED,
-    TIMED_OUT,
-)
-from normandy_core.worker import TaskCall, TaskResult
+from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED
+from normandy_core.worker import TaskResult
 
-MakeCall = Callable[[Task, tuple[str, ...], int], TaskCall]
-"""``(task, the flow's tags, attempt number) -> TaskCall``."""
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of an exception, even one whose ``str()`` fails."""
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - an exception's own __str__ may raise
-        text = "(its message cannot be shown: str() of it raised)"
-    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
-        text = f"{text} ({exc.filename})"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
+__all__ = ["MakeCall", "Scheduler", "describe_error"]
 
 class Scheduler:
     """Runs ``plan`` on a started ``executor``; ``outcomes`` (by task key) are updated as
@@ -88,7 +67,6 @@ class Scheduler:
         self.variables = variables
         self.events = events
         self.make_call = make_call
-        self.executor_name = executor_name
         self.keep_going = keep_going
         self.resumed_from = resumed_from
         self.wake_every = wake_every
@@ -97,8 +75,11 @@ class Scheduler:
         """Fingerprints the tasks and decides which earlier successes stand for them."""
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
-        self.attempts: dict[str, Attempt] = {}
-        """Task key -> its current (or last) attempt."""
+        self._tags = {flow.name: flow.tags for flow in plan.flows}
+        self._attempts = Attempts(
+            executor, executor_name, outcomes, variables, events, make_call, self.inbox, reuse,
+            self._tags,
+        )  # fmt: skip
         self.module_of = module_of
         """A task's process module, for the executor to import ahead
         (:meth:`Executor.prepare`); ``None``: none is."""
@@ -109,20 +90,24 @@ class Scheduler:
         self._flows: dict[str, FlowRun] = {}
         self._waiting_flows = [flow.name for flow in plan.flows]
         self._ready: deque[Task] = deque()
-        self._pending: dict[Future[TaskResult], Task] = {}
         self._retry_at: list[tuple[float, Task]] = []
-        self._tags = {flow.name: flow.tags for flow in plan.flows}
         self._steps = [s for f in plan.flows for s in f.steps]
         self._step_index = {(s.flow, s.name): i for i, s in enumerate(self._steps)}
         self._ahead_step = -1  # the last step whose modules the executor was told of
         self._warm = False
         self._ahead = False  # the processes' code fingerprinted ahead (see _drain)
 
+    @property
+    def attempts(self) -> dict[str, Attempt]:
+        """Task key -> its current (or last) attempt."""
+        return self._attempts.current
+
     def run(self) -> str:
         """Run every flow; the run's status: ``succeeded`` or ``failed``."""
         self._start_flows()
         self._drain()
-        while self._pending or self._retry_at:
+        pending = self._attempts.pending
+        while pending or self._retry_at:
             now = time.time()
             for due, task in [r for r in self._retry_at if r[0] <= now]:
                 self._retry_at.remove((due, task))
@@ -132,11 +117,11 @@ class Scheduler:
             timeout = min(
                 (t for t in (next_retry, self.wake_every) if t is not None), default=None
             )
-            if not self._pending:
+            if not pending:
                 time.sleep(max(0.0, timeout or 0.0))
                 continue
             news = self.inbox.wait(None if timeout is None else max(0.0, timeout))
-            self._announce(news.started, self._pending.values())
+            self._attempts.announce(news.started)
             self._settle(news.ended)
             self._drain()
         if self._waiting_flows or any(not f.done for f in self._flows.values()):
@@ -147,13 +132,8 @@ class Scheduler:
         """The run was stopped (Ctrl-C): every attempt still running is interrupted, and
         every mapped task whose elements were running."""
         now = time.time()
-        for outcome in list(self.outcomes.values()):
-            if outcome.attempts and outcome.status == NOT_STARTED:
-                attempt = self.attempts[outcome.task.key]
-                outcome.status, outcome.ended, outcome.pid = INTERRUPTED, now, attempt.pid
-                attempt.status, attempt.ended = INTERRUPTED, now
-                self.events.attempt_ended(attempt)
-                self.events.task_ended(outcome)
+        for outcome in self._attempts.interrupted(now):
+            self.events.task_ended(outcome)
         for outcome in self.maps.interrupted():
             outcome.status, outcome.ended = INTERRUPTED, now
             self.events.task_ended(outcome)
@@ -307,54 +287,9 @@ class Scheduler:
         """Submit an attempt of ``task`` once it holds the units of its pools."""
         pool = self.pools.take(task)
         if pool is None:
-            self._submit(task)
+            self._attempts.submit(task)
         else:
             self.events.task_waiting(task, pool)
-
-    def _submit(self, task: Task) -> None:
-        outcome = self.outcomes[task.key]
-        outcome.attempts += 1
-        outcome.waited += self.pools.waited(task)
-        if outcome.started is None:
-            outcome.started = time.time()
-        self.attempts[task.key] = Attempt(task, outcome.attempts, time.time())
-        if self.reuse is not None:
-            self.reuse.base(task)  # fingerprinted before it runs (its code as submitted)
-        self.variables.attempt_starts(task)
-        call = self.make_call(task, self._tags[task.flow], outcome.attempts)
-        self.events.task_submitted(task, outcome.attempts)
-        try:
-            future = self.executor.submit(call, task.timeout)
-        except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
-            raise ExecutorError(
-                f"the executor {self.executor_name!r} cannot run {task.key}: "
-                f"{describe_error(exc)}"
-            ) from exc
-        self._pending[future] = task
-        future.add_done_callback(self.inbox.ended)
-
-    def _announce(self, notices: list[StartNotice], pending: Iterable[Task]) -> None:
-        """Tell the observers of the attempts that workers started (a late notice, for an
-        attempt already ended or retried, is dropped)."""
-        if not notices:
-            return
-        waiting = {task.key: task for task in pending}
-        for key, attempt, pid, when in notices:
-            task = waiting.get(key)
-            if task is not None and attempt == self.outcomes[key].attempts:
-                self._started(task, pid, when)
-        self.inbox.announced()
-
-    def _started(self, task: Task, pid: int | None, when: float) -> None:
-        """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""
-        attempt = self.attempts[task.key]
-        if attempt.started is not None:
-            return
-        attempt.pid, attempt.started = pid, when
-        outcome = self.outcomes[task.key]
-        if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
-            outcome.started = when
-        self.events.task_started(task, outcome.attempts, pid, when)
 
     # -- how attempts end -------------------------------------------------------------------
 
@@ -363,8 +298,7 @@ class Scheduler:
         waited for their pools' units."""
         admitted: list[Task] = []
         for future in done:
-            task = self._pending.pop(future)
-            error = self._finish(future, task)
+            task, error = self._attempts.finish(future)
             admitted += self.pools.give_back(task)
             if error is None:
                 self._done(self.outcomes[task.key])
@@ -378,76 +312,4 @@ class Scheduler:
                 outcome.tolerated = task.error_tolerance
                 self._done(outcome)
         for task in admitted:
-            self._submit(task)
-
-    def _finish(self, future: Future[TaskResult], task: Task) -> TaskError | None:
-        """Record an attempt's end; keep (until it is committed) or discard its writes;
-        return the error, if any."""
-        outcome = self.outcomes[task.key]
-        attempt = self.attempts[task.key]
-        error, result, crashed_pid = self._outcome_of(future, task)
-        if result is not None:
-            self._started(task, result.pid, result.started)
-            if result.import_duration:  # its duration is its work: the import is apart
-                attempt.started, attempt.import_duration = result.started, result.import_duration
-                outcome.import_duration += result.import_duration
-                if outcome.attempts == 1:
-                    outcome.started = result.started
-        else:  # crashed or timed out: seen started, else from submission, on a known worker
-            self._started(task, crashed_pid, attempt.submitted)
-        outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
-        attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
-        attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
-        if result is not None:
-            reads = result.reads
-            if task.element is not None:  # its element: what it read of the variable
-                element = task.element
-                reads = (*reads, (element.read, element.hash, element.size))
-            attempt.reads, attempt.writes = reads, result.writes
-            if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, reads, result.checked, result.listed
-                )
-        self.events.attempt_ended(attempt)
-        if error is None:
-            outcome.status, outcome.error = SUCCEEDED, None
-            outcome.variables = self.variables.staged(task)
-            outcome.fingerprint, outcome.writes = attempt.fingerprint, attempt.writes
-        return error
-
-    def _outcome_of(
-        self, future: Future[TaskResult], task: Task
-    ) -> tuple[TaskError | None, TaskResult | None, int | None]:
-        """How an attempt ended: no error for a success, whose writes are then kept until
-        they are committed; a failure's writes are discarded. The worker's result, if
-        any, and the pid of a crashed worker.
-
-        The future's exception is taken as a value, never raised here: a
-        ``KeyboardInterrupt`` or ``SystemExit`` that an executor hands back is a failure of
-        that task, while a real Ctrl-C stays the orchestrator's."""
-        outcome = self.outcomes[task.key]
-        outcome.ended = time.time()
-        if future.cancelled():
-            self.variables.attempt_failed(task)
-            return TaskError(FAILED, "Cancelled", "the executor cancelled it"), None, None
-        raised = future.exception()
-        if raised is None:
-            result = future.result()
-            outcome.ended = result.ended
-            if not result.ok:
-                self.variables.attempt_failed(task)
-                error = TaskError(
-                    FAILED, result.error_type, result.error_message, result.traceback
-                )
-                return error, result, None
-            conflict = self.variables.attempt_succeeded(task, result.writes)
-            if conflict is not None:
-                return TaskError(FAILED, "VariableConflict", conflict), result, None
-            return None, result, None
-        self.variables.attempt_failed(task)
-        if isinstance(raised, WorkerCrashed):
-            return TaskError(CRASHED, "WorkerCrashed", str(raised)), None, raised.pid
-        if isinstance(raised, TaskTimedOut):
-            return TaskError(TIMED_OUT, "TimedOut", str(raised)), None, None
-        message = f"the executor could not run it: {describe_error(raised)}"
-        return TaskError(FAILED, type(raised).__name__, message), None, None
+            self._attempts.submit(task, self.pools.waited(task))
