@@ -15,6 +15,7 @@ from workloads import (
     chain,
     cpu,
     fanout,
+    flows,
     handoff,
     load,
     logs,
@@ -26,5 +27,18 @@ from workloads import (
 
 WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached)
+    for m in (
+        fanout,
+        chain,
+        cpu,
+        handoff,
+        startup,
+        scale,
+        logs,
+        reuse,
+        realistic,
+        load,
+        cached,
+        flows,
+    )
 }

@@ -84,7 +84,8 @@ class Attempts:
         self.current[task.key] = Attempt(task, outcome.attempts, time.time())
         if self.reuse is not None:
             self.reuse.base(task)  # fingerprinted before it runs (its code as submitted)
-        self.variables.attempt_starts(task)
+        if outcome.attempts > 1:  # a first attempt has nothing staged to drop
+            self.variables.attempt_starts(task)
         call = self.make_call(task, self.tags[task.flow], outcome.attempts)
         self.events.task_submitted(task, outcome.attempts)
         try:

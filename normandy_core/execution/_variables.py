@@ -35,6 +35,9 @@ class RunVariables:
         ``map`` maps over (what its task's fingerprint holds)."""
         self._staged: dict[str, dict[str, str]] = {}
         """Task key -> what it wrote (or was bound), with hashes, until it is committed."""
+        self._written: dict[str, list[str]] = {}
+        """Task key -> the names of its writes staged, until they are committed (known from
+        what its worker reported: its staging folder is not listed again)."""
         self._bound: dict[str, list[tuple[str, Place]]] = {}
         """Task key -> the stored variables of a reused success bound as its writes: each
         linked at once into one folder of the run (so that its bytes are this run's from
@@ -52,10 +55,12 @@ class RunVariables:
     def attempt_starts(self, task: Task) -> None:
         """Drop what an earlier attempt of ``task`` left staged."""
         self._bound.pop(task.key, None)
+        self._written.pop(task.key, None)
         self.flow(task.flow).discard(task.key)
 
     def attempt_failed(self, task: Task) -> None:
         self._bound.pop(task.key, None)
+        self._written.pop(task.key, None)
         self.flow(task.flow).discard(task.key)
 
     def attempt_succeeded(self, task: Task, writes: Iterable[Write] = ()) -> str | None:
@@ -65,13 +70,18 @@ class RunVariables:
         store = self.flow(task.flow)
         self._staged[task.key] = {name: h for name, h, *_ in writes}
         bound = self._bound.get(task.key)
-        names = [n for n, _ in bound] if bound is not None else store.staged_names(task.key)
+        if bound is not None:
+            names = [n for n, _ in bound]
+        else:  # as its worker reported them, else as they are staged
+            names = list(self._staged[task.key]) or store.staged_names(task.key)
+            self._written[task.key] = names
         step_writes = self._step_writes.setdefault((task.flow, task.step), {})
         clashes = [name for name in names if name in step_writes]
         if clashes:
             store.discard(task.key)
             self._bound.pop(task.key, None)
             self._staged.pop(task.key, None)
+            self._written.pop(task.key, None)
             others = ", ".join(f"{n!r} (also written by {step_writes[n]})" for n in clashes)
             return (
                 f"{task.key} and another task of the same step wrote the variable {others}; "
@@ -82,6 +92,10 @@ class RunVariables:
         return None
 
     def staged(self, task: Task) -> tuple[str, ...]:
+        """The names of ``task``'s writes that succeeded, not yet committed."""
+        written = self._written.get(task.key)
+        if written is not None:
+            return tuple(sorted(written))
         return tuple(self.flow(task.flow).staged_names(task.key))
 
     def write(self, task: Task, values: Mapping[str, Any]) -> tuple[Write, ...]:
@@ -109,7 +123,7 @@ class RunVariables:
         store = self.flow(flow)
         bound = self._bound.pop(key, None)
         if bound is None:
-            store.commit(key)
+            store.commit(key, self._written.pop(key, None))
             return
         for name, held in bound:
             held.move_to(store.vars_dir / (name + SUFFIX))
@@ -162,9 +176,8 @@ class RunVariables:
         store = self.flow(task.flow)
         file = next((held for n, held in self._bound.get(task.key, ()) if n == name), None)
         if file is None:
-            file = store.staging(task.key) / (name + SUFFIX)
-            if not file.exists():
-                file = store.vars_dir / (name + SUFFIX)
+            staged = task.key in self._written
+            file = (store.staging(task.key) if staged else store.vars_dir) / (name + SUFFIX)
         return decode(read_variable(file), str(file))
 
     # -- the run ----------------------------------------------------------------------------
@@ -175,7 +188,7 @@ class RunVariables:
         for outcome in outcomes:
             if outcome.status in (SUCCEEDED, CACHED, MAPPED):
                 task = outcome.task
-                if task.key in self._bound or self.flow(task.flow).staging(task.key).exists():
+                if task.key in self._bound or task.key in self._written:
                     self._commit(task.flow, task.key)
 
     def clean_up(self) -> None:

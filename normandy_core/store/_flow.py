@@ -98,10 +98,11 @@ class FlowStore:
     def staged_names(self, task_key: str) -> list[str]:
         return [n[: -len(SUFFIX)] for n in self.staging(task_key).names(SUFFIX)]
 
-    def commit(self, task_key: str) -> list[str]:
-        """Move a task's staged writes into the flow's variables; return their names."""
+    def commit(self, task_key: str, names: list[str] | None = None) -> list[str]:
+        """Move a task's staged writes (``names``, where the caller knows them: else they
+        are listed) into the flow's variables; return their names."""
         folder = self.staging(task_key)
-        names = self.staged_names(task_key)
+        names = self.staged_names(task_key) if names is None else names
         for name in names:
             (folder / (name + SUFFIX)).move_to(self.vars_dir / (name + SUFFIX))
         folder.remove()
