@@ -90,9 +90,10 @@ class FlowRun:
     def _committed(self, step: _StepRun) -> None:
         """Its writes as it ends (none left under ``dataflow``)."""
 
-    def _record(self, outcome: Outcome) -> tuple[_StepRun, bool]:
-        """Note how a task ended: its step, and whether what waits for it may start (it
-        succeeded, was reused, or its failure is tolerated)."""
+    def _record(self, outcome: Outcome) -> tuple[_StepRun, bool, bool]:
+        """Note how a task ended: its step, whether it succeeded (its writes are there),
+        and whether what waits for it may start (it succeeded, was reused, or its failure
+        is tolerated)."""
         task = outcome.task
         step = self.step_of[task.key]
         step.left.discard(task.key)
@@ -103,7 +104,7 @@ class FlowRun:
             step.succeeded.append(task)
         if outcome.blocking:
             step.failed = self.failed = True
-        return step, succeeded or (outcome.status in FAILURES and outcome.tolerated)
+        return step, succeeded, succeeded or (outcome.status in FAILURES and outcome.tolerated)
 
 
 class StepGate(FlowRun):
@@ -121,7 +122,7 @@ class StepGate(FlowRun):
         return []
 
     def ended(self, outcome: Outcome) -> list[Task]:
-        step, _ = self._record(outcome)
+        step, _, _ = self._record(outcome)
         if step.left:
             return []
         self._close(step)
@@ -170,8 +171,8 @@ class DataGate(FlowRun):
 
     def ended(self, outcome: Outcome) -> list[Task]:
         task = outcome.task
-        step, goes_on = self._record(outcome)
-        if step.succeeded and step.succeeded[-1] is task:
+        step, succeeded, goes_on = self._record(outcome)
+        if succeeded:
             self.variables.commit(task)
         ready: list[Task] = []
         touched = {id(step): step}
