@@ -89,6 +89,10 @@ class TaskCall:
     declared: tuple[str, ...] | None = None
     """Under ``confs.schedule: dataflow``: the variables of other tasks it may read
     (``pipe.vars`` refuses the others); ``None``: any."""
+    outputs_dir: str = ""
+    """Where its outputs are written, if not staged: a ``map`` task's, named
+    ``NAME[KEY]``, which no process can read, go straight among the flow's variables (a
+    map of 10,000 elements committed 10,000 staging folders)."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -222,7 +226,7 @@ def run_task(
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
             for name, output in call.outputs.split(value, vars_.writes).items():
-                store_output(vars_, name, output)
+                store_output(vars_, name, output, call.outputs_dir or None)
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         if isinstance(exc, RunInterrupted):
             raise

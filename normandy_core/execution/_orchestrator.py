@@ -337,6 +337,7 @@ class Orchestrator:
             outputs=task.outputs,
             arguments=_arguments(task),
             declared=self._declared_of(task),
+            outputs_dir=str(store.vars_dir) if task.element is not None else "",
         )
 
     def _declared_of(self, task: Task) -> tuple[str, ...] | None:

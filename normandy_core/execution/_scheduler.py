@@ -222,7 +222,14 @@ class Scheduler:
                 self.executor.prepare(modules)
 
     def _prepare_ahead(self, running: list[Task]) -> None:
-        """The modules of the step after the latest one started, imported meanwhile."""
+        """The modules of the step after the latest one started, imported meanwhile;
+        under ``dataflow``, where any task may start as soon as its inputs are written,
+        those of every task of the flows started, in plan order."""
+        if self.schedule.dataflow:
+            if self._ahead_step < len(self._steps):
+                self._ahead_step = len(self._steps)
+                self._prepare(t for f in self.plan.flows for s in f.steps for t in s.tasks)
+            return
         latest = max(self._step_index[(task.flow, task.step)] for task in running)
         if latest > self._ahead_step and latest + 1 < len(self._steps):
             self._ahead_step = latest

@@ -38,6 +38,9 @@ class RunVariables:
         self._written: dict[str, list[str]] = {}
         """Task key -> the names of its writes staged, until they are committed (known from
         what its worker reported: its staging folder is not listed again)."""
+        self._placed: dict[str, set[str]] = {}
+        """Task key -> the writes its worker put among the flow's variables at once (a map
+        task's outputs, see :attr:`~normandy_core.worker.TaskCall.outputs_dir`)."""
         self._bound: dict[str, list[tuple[str, Place]]] = {}
         """Task key -> the stored variables of a reused success bound as its writes: each
         linked at once into one folder of the run (so that its bytes are this run's from
@@ -56,11 +59,13 @@ class RunVariables:
         """Drop what an earlier attempt of ``task`` left staged."""
         self._bound.pop(task.key, None)
         self._written.pop(task.key, None)
+        self._placed.pop(task.key, None)
         self.flow(task.flow).discard(task.key)
 
     def attempt_failed(self, task: Task) -> None:
         self._bound.pop(task.key, None)
         self._written.pop(task.key, None)
+        self._placed.pop(task.key, None)
         self.flow(task.flow).discard(task.key)
 
     def attempt_succeeded(self, task: Task, writes: Iterable[Write] = ()) -> str | None:
@@ -75,6 +80,8 @@ class RunVariables:
         else:  # as its worker reported them, else as they are staged
             names = list(self._staged[task.key]) or store.staged_names(task.key)
             self._written[task.key] = names
+            if task.element is not None and task.outputs is not None:
+                self._placed[task.key] = set(task.outputs.names)
         step_writes = self._step_writes.setdefault((task.flow, task.step), {})
         clashes = [name for name in names if name in step_writes]
         if clashes:
@@ -82,6 +89,7 @@ class RunVariables:
             self._bound.pop(task.key, None)
             self._staged.pop(task.key, None)
             self._written.pop(task.key, None)
+            self._placed.pop(task.key, None)
             others = ", ".join(f"{n!r} (also written by {step_writes[n]})" for n in clashes)
             return (
                 f"{task.key} and another task of the same step wrote the variable {others}; "
@@ -123,7 +131,13 @@ class RunVariables:
         store = self.flow(flow)
         bound = self._bound.pop(key, None)
         if bound is None:
-            store.commit(key, self._written.pop(key, None))
+            names = self._written.pop(key, None)
+            placed = self._placed.pop(key, set())
+            if names is not None and placed:
+                names = [n for n in names if n not in placed]
+                if not names:  # nothing staged: no folder to remove either
+                    return
+            store.commit(key, names)
             return
         for name, held in bound:
             held.move_to(store.vars_dir / (name + SUFFIX))
@@ -176,7 +190,7 @@ class RunVariables:
         store = self.flow(task.flow)
         file = next((held for n, held in self._bound.get(task.key, ()) if n == name), None)
         if file is None:
-            staged = task.key in self._written
+            staged = task.key in self._written and name not in self._placed.get(task.key, ())
             file = (store.staging(task.key) if staged else store.vars_dir) / (name + SUFFIX)
         return decode(read_variable(file), str(file))
 

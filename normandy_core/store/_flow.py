@@ -143,8 +143,8 @@ class Variables:
         """Store ``value`` as ``name`` (committed when the task succeeds)."""
         self._write(check_name(name), value)
 
-    def _write(self, name: str, value: Any) -> None:
-        file = self._staging_dir / (name + SUFFIX)
+    def _write(self, name: str, value: Any, folder: Place | None = None) -> None:
+        file = (folder or self._staging_dir) / (name + SUFFIX)
         encoded = encode(name, value)
         file.write(encoded)
         kind = type(value)
@@ -230,7 +230,10 @@ class Variables:
             )
 
 
-def store_output(variables: Variables, name: str, value: Any) -> None:
+def store_output(
+    variables: Variables, name: str, value: Any, folder: Path | str | Place | None = None
+) -> None:
     """Write a declared output (or an element's, ``NAME[KEY]``) as ``variables``' task's
-    write."""
-    variables._write(check_output_name(name), value)
+    write: staged, or straight into ``folder`` (an element's output, which no process can
+    read by its name: nothing to commit, see :class:`~normandy_core.worker.TaskCall`)."""
+    variables._write(check_output_name(name), value, place(folder) if folder else None)

@@ -75,6 +75,7 @@ class Scripted(Executor):
                 Variables(call.vars_dir, call.staging_dir),
                 call.outputs.names[0],
                 call.arguments["item"] * 2,
+                call.outputs_dir or None,
             )
             what = "ok"
         if what.startswith("slow:"):
@@ -187,6 +188,7 @@ class Run:
             attempt=attempt,
             outputs=task.outputs,
             arguments={"item": task.element.value} if task.element is not None else {},
+            outputs_dir=str(store.vars_dir) if task.element is not None else "",
         )
 
     def status(self, key: str) -> tuple[str, int, bool]:
