@@ -13,6 +13,7 @@ from normandy_cli.commands.list_ import list_processes
 from normandy_cli.commands.report import report
 from normandy_cli.commands.run import run
 from normandy_cli.commands.runs import runs
+from normandy_cli.commands.ui import ui
 from normandy_cli.commands.validate import validate
 from normandy_cli.commands.vars_ import variables
 
@@ -56,4 +57,5 @@ app.command("runs")(runs)
 app.command("report")(report)
 app.command("vars")(variables)
 app.command("gc")(gc)
+app.command("ui")(ui)
 app.command("create-project")(create_project)

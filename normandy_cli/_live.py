@@ -29,6 +29,7 @@ from normandy_cli._progress import (
     SKIPPED,
     Progress,
     elapsed,
+    ended_text,
     failure_text,
     printable,
     summary_rows,
@@ -145,15 +146,6 @@ class LiveProgress(Progress):
         super().flow_skipped(flow)
         self._print(SKIPPED, f"flow {flow.name} not started: an earlier flow failed", "yellow")
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        super().task_resumed(task, run_id)
-        if task.element is None:
-            self._print(SKIPPED, f"{task.key} skipped: succeeded in run {run_id}", "dim")
-
-    def task_cached(self, task: Task, run_id: str) -> None:
-        if task.element is None:  # a map's elements: shown as a group
-            self._print(CACHED, f"{task.key} cached (from {run_id})", "dim")
-
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         super().task_retrying(task, attempt, error, delay)
         self._print(
@@ -171,11 +163,13 @@ class LiveProgress(Progress):
         if group is not None:
             style = "bold red" if outcome.error is not None else "green"
             self._print(DONE if outcome.error is None else FAILED, group, style)
-        elif outcome.status == SUCCEEDED and outcome.task.element is not None:
+        elif outcome.status in (SUCCEEDED, CACHED) and outcome.task.element is not None:
             return  # a map's elements: shown as a group
         elif outcome.status == SUCCEEDED:
             again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
             self._print(DONE, f"{key}  {secs(outcome.duration)}{again}", "green")
+        elif outcome.status == CACHED:  # reused or resumed: one line, never a failure's
+            self._print(CACHED, f"{key} {ended_text(outcome)}", "dim")
         elif outcome.status == INTERRUPTED:
             self._print(INTERRUPTED, f"{key} interrupted", STYLES[INTERRUPTED])
         else:

@@ -16,11 +16,14 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any], schedule: str = "
     """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
     the plan's ``to_dict()`` with credentials masked); a mapped task, and what it maps
     over; the schedule, where it is ``dataflow``."""
+    # in plan order: a key holding a masked value is no key to look up by
     params_of = {
-        task["key"]: task["params"]
-        for flow in shown["flows"]
-        for step in flow["steps"]
-        for task in step["tasks"]
+        task.key: shown_task["params"]
+        for task, shown_task in zip(
+            plan.tasks(),
+            (task for flow in shown["flows"] for step in flow["steps"] for task in step["tasks"]),
+            strict=True,
+        )
     }
     sel = plan.selection
     chosen = (
@@ -72,9 +75,12 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any], schedule: str = "
 
 
 def verdict(task: Task, reused_from: str | None, reason: str) -> str:
-    """One line of ``--explain``: ``flow.step.task: reuse RUN_ID`` or ``…: run (why)``."""
+    """One line of ``--explain``: ``flow.step.task: reuse RUN_ID``, ``…: run (why)``, or
+    (``--dry-run`` only) ``…: run or reuse: reads NAME, which TASK writes in this run``."""
     if reused_from is not None:
         return f"{task.key}: reuse {reused_from}"
+    if reason.startswith("run or reuse"):
+        return f"{task.key}: {reason}"
     return f"{task.key}: run ({reason})"
 
 

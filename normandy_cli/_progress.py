@@ -184,10 +184,6 @@ class Progress(RunObserver):
             self.total += len(elements) - 1  # its elements are counted, not it
             self.groups[task.key] = Group(task, len(elements), Counter())
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        with self.lock:
-            self._count([task.key], SKIPPED)
-
     def task_submitted(self, task: Task, attempt: int) -> None:
         with self.lock:
             self.running[task.key] = Running(task, attempt)
@@ -230,8 +226,8 @@ class Progress(RunObserver):
 
 
 def counted(outcome: Outcome) -> str:
-    """How the progress counts a task that ended: done, cached, failed, tolerated, skipped
-    or interrupted."""
+    """How the progress counts a task that ended: done, cached (reused or resumed),
+    failed, tolerated, skipped or interrupted."""
     what = category(outcome.status, outcome.tolerated, outcome.resumed)
     return {
         SUCCEEDED: DONE,
@@ -257,6 +253,19 @@ def printable(text: str) -> str:
     if _CONTROLS.search(text) is None:
         return text
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def ended_text(outcome: Outcome) -> str:
+    """What became of a task, in a line of the progress: ``succeeded in 1.20s``,
+    ``cached (from RUN_ID)``, ``interrupted``, or its failure (:func:`failure_text`)."""
+    if outcome.status == SUCCEEDED:
+        again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
+        return f"succeeded in {secs(outcome.duration)}{again}"
+    if outcome.status == CACHED:
+        return f"cached (from {outcome.cached_from})"
+    if outcome.status == INTERRUPTED:
+        return "interrupted"
+    return failure_text(outcome)
 
 
 def failure_text(outcome: Outcome) -> str:
@@ -364,15 +373,6 @@ class PlainProgress(Progress):
         super().step_started(step)
         self._line(f"step {step.flow}.{step.name} started: {plural(len(step.tasks), 'task')}")
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        super().task_resumed(task, run_id)
-        if task.element is None:  # a map's elements: shown as a group
-            self._line(f"{task.key} skipped: succeeded in run {run_id}")
-
-    def task_cached(self, task: Task, run_id: str) -> None:
-        if task.element is None:
-            self._line(f"{task.key} cached (from {run_id}): nothing it depends on changed")
-
     def task_waiting(self, task: Task, pool: str) -> None:
         super().task_waiting(task, pool)
         self._line(f"{task.key} waiting (pool {pool})")
@@ -398,22 +398,20 @@ class PlainProgress(Progress):
         )
 
     def task_ended(self, outcome: Outcome) -> None:
+        """One line per task, whatever became of it (a reused task: ``cached (from
+        RUN_ID)``); a failure's traceback under it. A map's elements that succeeded or
+        were reused are shown as their group (``handle[*]: 97 done, 3 failed``)."""
         group = self.group_of(outcome) if outcome.status == MAPPED else None
         super().task_ended(outcome)
-        key = outcome.task.key
         if group is not None:
             self._line(group)
-        elif outcome.status == SUCCEEDED and outcome.task.element is not None:
-            return  # a map's elements: shown as a group
-        elif outcome.status == SUCCEEDED:
-            again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
-            self._line(f"{key} succeeded in {secs(outcome.duration)}{again}")
-        elif outcome.status == INTERRUPTED:
-            self._line(f"{key} interrupted")
-        else:
-            self._line(f"{key} {failure_text(outcome)}")
-            if outcome.error and outcome.error.traceback:
-                self.write(_indent(outcome.error.traceback))
+            return
+        if outcome.status in (SUCCEEDED, CACHED) and outcome.task.element is not None:
+            return
+        self._line(f"{outcome.task.key} {ended_text(outcome)}")
+        error = outcome.error
+        if outcome.status not in (SUCCEEDED, CACHED, INTERRUPTED) and error and error.traceback:
+            self.write(_indent(error.traceback))
 
     def step_ended(self, step: Step, ok: bool) -> None:
         super().step_ended(step, ok)

@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 
+from normandy_core._pipes import quiet_on_closed_pipes
+
 EXIT_INTERRUPTED = 130
 
 
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: translate the original command line, then run the app."""
     _quit_on_signals()
     _declare_main_module()
+    quiet_on_closed_pipes()  # `normandy runs | head -1`: the reader may leave early
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         from normandy_core import __version__

@@ -30,6 +30,7 @@ _LAZY = {
     "ResumeError": "normandy_core.errors",
     "RunNotFoundError": "normandy_core.errors",
     "SelectionError": "normandy_core.errors",
+    "UiError": "normandy_core.errors",
     "VariableNotFoundError": "normandy_core.errors",
     "check_variable_name": "normandy_core.store",
     "hookimpl": "normandy_core.hookspecs",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         ResumeError,
         RunNotFoundError,
         SelectionError,
+        UiError,
         VariableNotFoundError,
     )
     from normandy_core.hookspecs import hookimpl, hookspec
@@ -78,6 +80,7 @@ __all__ = [
     "ResumeError",
     "RunNotFoundError",
     "SelectionError",
+    "UiError",
     "VariableNotFoundError",
     "__version__",
     "check_variable_name",

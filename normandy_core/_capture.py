@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from normandy_core._pipes import quiet_text
 from normandy_core.tasklog import LogWriter
 
 __all__ = ["Capture", "console_stream"]
@@ -95,7 +96,7 @@ class _Stream:
                 self.decoder.reset()
                 if self.writer is not None:
                     with contextlib.suppress(Exception):
-                        self.writer.flush()
+                        self.writer.end()
                 self.writer = None
                 self.read_since_switch = False
             self.logger = logger
@@ -222,11 +223,12 @@ def console_stream() -> TextIO:
             fd = os.dup(2)
         except OSError:
             return sys.stderr
-        _console = open(  # noqa: SIM115 - open for the life of the process
+        # a reader that goes away (`normandy run 2>&1 | head`) does not stop the run
+        _console = quiet_text(
             fd,
-            "w",
-            encoding=getattr(err, "encoding", None) or "utf-8",
-            errors=getattr(err, "errors", None) or "backslashreplace",
-            buffering=1,
+            encoding=getattr(err, "encoding", None),
+            errors=getattr(err, "errors", None),
+            line_buffering=True,
+            closefd=True,
         )
     return _console

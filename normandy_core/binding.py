@@ -146,7 +146,15 @@ def _shown(value: Any) -> str:
 
 
 class MissingInput(Exception):
-    """An input whose variable does not exist and that has no default."""
+    """An input whose variable does not exist and that has no default: the process's
+    ``parameter``, and the ``variable`` it reads (its entry's ``inputs`` may map it)."""
+
+    def __init__(self, parameter: str, variable: str, why: str = "") -> None:
+        self.parameter = parameter
+        self.variable = variable
+        via = f" (variable {variable!r})" if variable != parameter else ""
+        why = why or "no earlier step of the flow wrote it"
+        super().__init__(f"its input {parameter!r}{via} does not exist: {why}")
 
 
 def input_values(
@@ -169,9 +177,5 @@ def input_values(
         except KeyError:
             if param.optional:
                 continue
-            via = f" (variable {variable!r})" if variable != param.name else ""
-            raise MissingInput(
-                f"its input {param.name!r}{via} does not exist: no earlier step of the flow "
-                "wrote it"
-            ) from None
+            raise MissingInput(param.name, variable) from None
     return values

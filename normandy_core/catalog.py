@@ -19,7 +19,9 @@ from normandy_core.store import SUFFIX, Place, check_name, read_value, store_roo
 @dataclass(frozen=True)
 class StoredVariable:
     """A variable of a run: ``flow``, ``name``, the ``task`` (key) that wrote it, its
-    value's ``type`` and its ``size`` in bytes (where the history knows them)."""
+    value's ``type`` and its ``size`` in bytes (where the history knows them), and
+    ``cached_from``: the run whose success the task reused, where it did (the variable
+    was bound into this run from that one)."""
 
     run: str
     flow: str
@@ -27,6 +29,7 @@ class StoredVariable:
     task: str | None
     type: str | None
     size: int | None
+    cached_from: str | None = None
 
 
 def load(
@@ -43,10 +46,12 @@ def load(
     folder, by default the nearest project upward of the current folder. Raises
     :class:`~normandy_core.errors.VariableNotFoundError` saying what exists instead."""
     check_name(name)
-    root, store = _project(project)
+    root, store = _project(project, "project=")
     history = History(root / ".normandy")
     try:
-        run_id = _run_of(history, name, flow) if run == "last" else history.get(run).id
+        record = history.get(_run_of(history, name, flow) if run == "last" else run)
+        _not_pruned(record, f"load({name!r})")
+        run_id = record.id
         found = [v for v in _variables(history, store, run_id) if v.name == name]
     finally:
         history.close()
@@ -76,26 +81,57 @@ def load(
 def run_variables(run: str = "last", project: str | Path | None = None) -> list[StoredVariable]:
     """The variables of a run (``last``: the latest run), as stored now: flow by flow, by
     name."""
-    root, store = _project(project)
+    root, store = _project(project, "--project")
     history = History(root / ".normandy")
     try:
-        return _variables(history, store, history.get(run).id)
+        record = history.get(run)
+        _not_pruned(record, "normandy vars")
+        return _variables(history, store, record.id)
     finally:
         history.close()
 
 
-def _project(project: str | Path | None) -> tuple[Path, Place]:
+def _project(project: str | Path | None, option: str) -> tuple[Path, Place]:
+    """The project's root and store; ``option``: how the caller names the project
+    (``project=`` in Python, ``--project`` on the command line), for the message."""
     from normandy_core.config import read_config
+    from normandy_core.errors import ProjectNotFoundError
     from normandy_core.project import find_project_root
 
-    root = find_project_root(Path(project) if project is not None else None)
+    try:
+        root = find_project_root(Path(project) if project is not None else None)
+    except ProjectNotFoundError as exc:
+        if option == "--project":
+            raise
+        where = Path(project).resolve() if project is not None else Path.cwd()
+        raise ProjectNotFoundError(
+            f"no pipeline/pipeline_conf.yml in {where} or any folder above it: load() "
+            "reads the runs of a project; call it from inside the project's folder, or "
+            "name it, load(name, project='path/to/project')"
+        ) from exc
     config, _problems = read_config(root)
     return root, store_root(root, config.store if config is not None else None)
 
 
+def _not_pruned(record: Any, what: str) -> None:
+    """A :class:`VariableNotFoundError` for a run whose variables ``normandy gc`` deleted."""
+    if record.pruned is None:
+        return
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(record.pruned).strftime("%Y-%m-%d %H:%M")
+    raise VariableNotFoundError(
+        f"run {record.id} was pruned on {when} (normandy gc, or confs.keep_runs): its "
+        f"variables are no longer stored, so {what} cannot read them; run its flows again "
+        "(`normandy runs` shows the runs whose variables are kept; keep more with "
+        "confs.keep_runs or normandy gc --keep N)"
+    )
+
+
 def _run_of(history: History, name: str, flow: str | None) -> str:
-    """The latest run in which a task that succeeded wrote ``name`` (in ``flow``)."""
-    found = history.last_writer(name, flow)
+    """The latest run not pruned in which a task that succeeded wrote ``name`` (in
+    ``flow``); the latest pruned one, where only pruned runs wrote it (its message says so)."""
+    found = history.last_writer(name, flow) or history.last_writer(name, flow, pruned=True)
     if found is not None:
         return found
     where = f" in flow {flow!r}" if flow else ""
@@ -124,6 +160,7 @@ def _variables(history: History, store: Place, run_id: str) -> list[StoredVariab
                     known.task if known else None,
                     known.type if known else None,
                     known.size if known else None,
+                    known.cached_from if known else None,
                 )
             )
     return found

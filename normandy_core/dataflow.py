@@ -63,7 +63,11 @@ def _check_flow(flow: Flow, signature_of: SignatureOf, made: dict[str, str]) -> 
     problems: list[Problem] = []
     for step in flow.steps:
         in_step: dict[str, Task] = {}
+        keys: set[str] = set()
         for task in step.tasks:
+            if task.key in keys:  # a task name twice: the configuration's problem, not more
+                continue
+            keys.add(task.key)
             signature = signature_of(task.process)
             if signature is not None:
                 problems += _inputs(task, signature, made, flow.name, step.name)
@@ -142,7 +146,7 @@ def _inputs(
         message = (
             f"process {task.process!r} takes {param.name!r}{via}"
             + _missing(variable, made, flow, step)
-            + f"; or map {param.name!r} to another variable with inputs: "
+            + f", map {param.name!r} to another variable with inputs: "
             f"{{{param.name}: NAME}}, or give it a default"
         )
         key = f"inputs.{param.name}" if param.name in task.inputs else "inputs"
@@ -151,18 +155,20 @@ def _inputs(
 
 
 def _missing(variable: str, made: Mapping[str, str], flow: str, step: str) -> str:
-    """``, which no earlier step … outputs; did you mean …?``"""
+    """``, which no earlier step … outputs; did you mean …? Otherwise declare it …``: the
+    caller may add more ways out (``, or …``)."""
     text = f", which no step of flow {flow!r} before {step!r} outputs"
     close = difflib.get_close_matches(variable, list(made), n=1)
-    if close:
-        text += f"; did you mean {close[0]!r} (output by {made[close[0]]})?"
+    if close:  # a question ends its sentence: the ways out start another
+        text += f"; did you mean {close[0]!r} (output by {made[close[0]]})? Otherwise"
     elif made:
         listed = ", ".join(f"{name} (by {key})" for name, key in list(made.items())[:8])
         more = f" and {len(made) - 8} more" if len(made) > 8 else ""
-        text += f"; the variables output before it: {listed}{more}"
+        text += f"; the variables output before it: {listed}{more};"
     else:
-        text += " (no step before it declares outputs)"
-    return text + "; declare it in the outputs of the task that makes it"
+        text += " (no step before it declares outputs; a variable written through pipe.vars"
+        text += " counts once declared in its task's outputs);"
+    return text + f" declare {variable!r} in the outputs of the task that makes it"
 
 
 def _at(task: Task, key: str, message: str) -> Problem:

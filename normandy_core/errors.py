@@ -18,6 +18,7 @@ the command line turns them into a message and an exit status, never a traceback
     ├── ResumeError               a run cannot be resumed (being resumed, variables gone…)
     ├── ReportError               a run's report cannot be written
     ├── VariableNotFoundError     a past run's variable asked for is not there
+    ├── UiError                   normandy ui cannot start (its extra, its port)
     └── ProjectExistsError        create-project would overwrite files
 
 A process's own exception is not a ``NormandyError``: it is reported with its traceback.
@@ -25,6 +26,7 @@ A process's own exception is not a ``NormandyError``: it is reported with its tr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ __all__ = [
     "ResumeError",
     "RunNotFoundError",
     "SelectionError",
+    "UiError",
     "VariableNotFoundError",
 ]
 
@@ -72,8 +75,23 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # a key holding terminal escape codes is shown escaped, as its message quotes it
+        where = f"{visible(self.file)}:{self.line}:{self.column}"
+        if not self.path:
+            return f"{where}: {self.message}"
+        return f"{where}: {visible(self.path)}: {self.message}"
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters escaped as a ``repr`` escapes them
+    (``\\x1b``): a file's key that holds terminal escape codes cannot act on the terminal
+    it is shown on."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class ConfigError(NormandyError):
@@ -153,6 +171,10 @@ class ReportError(NormandyError):
 class VariableNotFoundError(NormandyError):
     """``normandy_core.load`` or ``normandy vars`` asked for a variable that no recorded
     run holds (or no longer holds)."""
+
+
+class UiError(NormandyError):
+    """``normandy ui`` cannot start: its extra is not installed, or its port is taken."""
 
 
 class ProjectExistsError(NormandyError):

@@ -8,6 +8,7 @@ frozen records only (:class:`RunInfo`, :class:`TaskOutcome`, :class:`Summary`,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,21 @@ class RunInfo:
     where: str = ""
     """Where the tasks run, in words, once the executor has started (``a local cluster of
     2 workers at tcp://…``); empty for the executors that need no words."""
+    project: str = ""
+    """The project's name: the name of its folder."""
+    confs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The project's ``confs`` as checked (``${env:…}`` replaced, ``envs`` left out):
+    where a plugin finds its own settings (``confs.notify`` for normandy-notify)."""
+    credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The env's credentials, for a plugin that needs one (an SMTP login): never show,
+    log or store them."""
+    mask: Callable[[str], str] = field(default=str, repr=False, compare=False)
+    """Masks every credential value in a text as ``***``: apply it to whatever a plugin
+    sends or shows."""
+    log: Callable[[int, str], None] = field(default=lambda level, message: None, repr=False,
+                                            compare=False)  # fmt: skip
+    """Writes a line (at a ``logging`` level) to the run's log and console; callable from
+    any thread from ``normandy_before_run`` until ``normandy_after_run`` returns."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import difflib
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -110,6 +110,8 @@ class Selection:
     tags: tuple[str, ...] = ()
     flows: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    part: tuple[tuple[str, str], ...] = ()
+    """A partial run's patterns, as given: ``(("--from", "three"), ("--only", "f.x.y"))``."""
 
     @property
     def effective_tags(self) -> tuple[str, ...]:
@@ -144,6 +146,7 @@ class Plan:
                 "tags": list(self.selection.tags),
                 "flows": list(self.selection.flows),
                 "params": dict(self.selection.params),
+                **({"part": [list(p) for p in self.selection.part]} if self.selection.part else {}),
             },
             "flows": [
                 {
@@ -314,6 +317,45 @@ def element_part(key: str) -> str:
     return file_part(key)
 
 
+def mask_names(plan: Plan, mask: Callable[[str], str]) -> Plan:
+    """``plan`` with the name of each task that holds a credential value masked by
+    ``mask`` (SPEC 11): an ``iter_param`` value equal to a password makes the task
+    ``name[***]``, and that is its name everywhere — console, log files, history, report.
+    Names stay unique in their step (``name[***-2]``); the task's params keep the value."""
+    every = list(plan.whole or plan.tasks())
+    names: dict[str, str] = {}  # key -> its masked name, where masking changes it
+    taken: dict[tuple[str, str], set[str]] = {}
+    for task in every:
+        taken.setdefault((task.flow, task.step), set()).add(task.name)
+    for task in every:
+        name = mask(task.name)
+        if name == task.name:
+            continue
+        in_step = taken[(task.flow, task.step)]
+        base, number = name, 2
+        while name in in_step:
+            name = f"{base[:-1]}-{number}]" if base.endswith("]") else f"{base}-{number}"
+            number += 1
+        in_step.add(name)
+        names[task.key] = name
+    if not names:
+        return plan
+
+    def renamed(task: Task) -> Task:
+        return replace(task, name=names[task.key]) if task.key in names else task
+
+    flows = tuple(
+        replace(
+            flow,
+            steps=tuple(
+                replace(step, tasks=tuple(renamed(t) for t in step.tasks)) for step in flow.steps
+            ),
+        )
+        for flow in plan.flows
+    )
+    return Plan(flows, plan.selection, tuple(renamed(t) for t in plan.whole))
+
+
 def matches(task: Task, pattern: str) -> bool:
     """Whether ``pattern`` names ``task``: ``step``, ``step.task`` (or ``flow.step``) or
     ``flow.step.task``, with ``*`` wildcards (SPEC 13)."""
@@ -339,12 +381,8 @@ def restrict(
     where they name something. :class:`SelectionError` for a pattern that names nothing."""
     if not (start or end or only):
         return plan
-    for pattern in (*start, *end, *only):
-        if not any(matches(t, pattern) for t in plan.tasks()):
-            raise SelectionError(
-                f"the pattern {pattern!r} names no task of the flows selected; use step, "
-                "step.task or flow.step.task (with * wildcards); `normandy graph` shows them"
-            )
+    for flag, patterns in (("--from", start), ("--to", end), ("--only", only)):
+        check_patterns(plan, flag, patterns)
 
     def named(task: Task, patterns: Sequence[str]) -> bool:
         return any(matches(task, p) for p in patterns)
@@ -354,6 +392,7 @@ def restrict(
         keep: list[list[Task]] = [list(step.tasks) for step in flow.steps]
         if only:
             keep = [[t for t in tasks if named(t, only)] for tasks in keep]
+        first = None
         if start:
             first = next(
                 (i for i, st in enumerate(flow.steps) if any(named(t, start) for t in st.tasks)),
@@ -370,6 +409,12 @@ def restrict(
             if last is not None:
                 keep = [[] if i > last else tasks for i, tasks in enumerate(keep)]
                 keep[last] = [t for t in keep[last] if named(t, end)]
+                if first is not None and (last < first or not any(keep[first : last + 1])):
+                    raise SelectionError(
+                        f"in flow {flow.name!r}, --to {' '.join(end)} comes before --from "
+                        f"{' '.join(start)}: nothing runs between them; give the earlier step "
+                        "to --from and the later one to --to (`normandy graph` shows the order)"
+                    )
         steps = tuple(
             Step(step.flow, step.name, tuple(tasks), step.skipped)
             for step, tasks in zip(flow.steps, keep)
@@ -377,12 +422,38 @@ def restrict(
         )
         if steps:
             flows.append(Flow(flow.name, flow.tags, steps))
-    return Plan(tuple(flows), plan.selection, tuple(plan.tasks()))
+    part = tuple(
+        (flag, pattern)
+        for flag, patterns in (("--from", start), ("--to", end), ("--only", only))
+        for pattern in patterns
+    )
+    return Plan(tuple(flows), replace(plan.selection, part=part), tuple(plan.tasks()))
+
+
+def check_patterns(plan: Plan, flag: str, patterns: Sequence[str]) -> None:
+    """A :class:`SelectionError` for the first of ``patterns`` (given with ``flag``:
+    ``--rerun``, ``--from``…) that names no task of ``plan``, with a *did you mean*."""
+    for pattern in patterns:
+        if any(matches(t, pattern) for t in plan.tasks()):
+            continue
+        names = {
+            name
+            for t in plan.tasks()
+            for name in (t.step, f"{t.step}.{t.name}", f"{t.flow}.{t.step}", t.key)
+        }
+        close = difflib.get_close_matches(pattern, sorted(names), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SelectionError(
+            f"{flag} {pattern!r} names no task of the flows selected{hint}; a pattern is "
+            "step, step.task or flow.step.task (with * wildcards); `normandy graph` shows them"
+        )
 
 
 def _nothing_selected(config: ProjectConfig, tags: Sequence[str]) -> str:
     all_tags = sorted({tag for flow in config.flows.values() for tag in flow.tags})
-    lines = [f"no flow has the tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}."]
+    close = [c for tag in tags for c in difflib.get_close_matches(tag, all_tags, n=1)]
+    hint = f" Did you mean {' or '.join(map(repr, dict.fromkeys(close)))}?" if close else ""
+    lines = [f"no flow has the tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}.{hint}"]
     lines.append(f"  tags:  {', '.join(all_tags) if all_tags else '(no flow has tags)'}")
     lines.append(f"  flows: {', '.join(config.flows) if config.flows else '(none)'}")
     lines.append("Choose with --tags TAG or --flow NAME.")

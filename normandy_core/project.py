@@ -9,7 +9,7 @@ This is the one place that ties config, plugins and registry together for the co
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from normandy_core.config import (
     read_config,
     select_env,
 )
+from normandy_core.config._notify import check_credentials, check_plugin
 from normandy_core.errors import (
     ConfigError,
     PluginError,
@@ -152,6 +153,29 @@ def _reads(project: Project, name: str) -> list[Read] | None:
     return static_reads(registry.get(name).target)
 
 
+def credentials_mask(
+    project: Project, envs: Iterable[str | None] = (None,), environ: Mapping[str, str] | None = None
+) -> Callable[[str], str]:
+    """What masks the credential values of ``envs`` (``None``: the env a command uses by
+    default) in a text, for the names Normandy shows before a run's checks (a task named
+    by an ``iter_param`` value). Read quietly: a credentials file that cannot be read masks
+    nothing here, and :func:`check_project` reports it."""
+    from normandy_core.masking import Masker, secret_values
+
+    environ = os.environ if environ is None else environ
+    secrets: list[str] = []
+    for env in envs:
+        name, problems = select_env(project.config, env)
+        if name is not None and not problems:
+            credentials, _ = load_credentials(project.config, name, environ)
+            secrets += secret_values(credentials)
+    return Masker(secrets) if secrets else _unmasked
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
 def check_project(
     project: Project,
     flows: Iterable[str] | None = None,
@@ -219,6 +243,15 @@ def check_project(
         problems += more
         credentials, more = load_credentials(config, env_name, environ)
         problems += more
+        if not more:
+            problems += check_credentials(
+                config.confs.get("notify"), env_name, credentials, config.locations
+            )
+    problems += check_plugin(
+        config.confs.get("notify"),
+        config.where("confs.notify"),
+        (info.source for info in project.plugins.infos.values()),
+    )
     project.raise_problems(problems)
     assert env_name is not None  # the schema requires at least one env
     return Checked(env_name, settings, credentials)

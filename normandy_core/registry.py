@@ -34,6 +34,8 @@ _NAME_RE = re.compile(NAME_PATTERN + r"\Z")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 TARGET_PATTERN = _DOTTED + ":" + _DOTTED
 """``package.module:function`` (or ``module:Class.method``)."""
+_AS_CLOSE = 0.03
+"""How much less alike than the closest name another may be, and still be suggested."""
 
 
 ENTRY_POINT = "entry point"
@@ -140,8 +142,23 @@ class Registry:
         return specs[0]
 
     def suggest(self, name: str) -> list[str]:
-        """Registered names close to ``name``, best first (for *did you mean*)."""
-        return difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
+        """Registered names close to ``name`` (for *did you mean*): the closest, and
+        others only as close as it — names of one package share their prefix, so that
+        ``acme.transfrom_totals`` is a little like every ``acme.`` name. A name given
+        without its package's prefix is found by it (``clean_rows``: ``acme.clean_rows``)."""
+        names = self.names()
+        prefixed = [n for n in names if n.endswith("." + name)]
+        if prefixed:
+            return prefixed[:3]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        if not close:
+            return []
+        best = difflib.SequenceMatcher(None, name, close[0]).ratio()
+        return [
+            c
+            for c in close
+            if difflib.SequenceMatcher(None, name, c).ratio() >= best - _AS_CLOSE
+        ]
 
     def load(self, name: str) -> Callable[..., Any]:
         """Import (once) and return the callable registered as ``name``."""

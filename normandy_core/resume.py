@@ -27,8 +27,9 @@ class Resume:
 
 
 def selection_of(record: RunRecord) -> Selection:
-    """The selection a recorded run was started with."""
-    return Selection(tuple(record.tags), tuple(record.flows), dict(record.params))
+    """The selection a recorded run was started with (a partial run's patterns too)."""
+    part = tuple((str(flag), str(pattern)) for flag, pattern in record.part)
+    return Selection(tuple(record.tags), tuple(record.flows), dict(record.params), part)
 
 
 def prepare_resume(history: History, record: RunRecord, plan: Plan, store: Place) -> Resume:

@@ -65,28 +65,35 @@ confs:
       read: "${env:ORDERS_ROOT:data/prod}/raw"
       write: "${env:ORDERS_ROOT:data/prod}/out"
 
+# A process's parameters are its inputs: the variables of those names, which earlier
+# steps output. `outputs:` names the variable its return value becomes.
 flows:
   orders:
     tags: [default, nightly]
     params: {currency: EUR}
     steps:
       extract:
-        - {pkg}.extract_orders
-        - {pkg}.extract_customers
+        {pkg}.extract_orders: {outputs: orders}
+        {pkg}.extract_customers: {outputs: customers}
       transform:
-        {pkg}.transform_totals:
-          params: {min_total: 10}
-        {pkg}.transform_countries:
+        {pkg}.transform_totals: {outputs: totals, params: {min_total: 10}}
+        {pkg}.transform_countries: {outputs: orders_by_country}
       upload:
         - {pkg}.upload_report
         - {pkg}.upload_database
 """
 
 _PROCESSES = '''
-"""The processes of this project: plain functions taking any of pipe, log, params.
+"""The processes of this project: plain functions.
 
-Each is registered as `{pkg}.<function name>` by the entry points of setup.cfg. They
-read the settings of the run's env as `pipe.confs` (and its secrets as `pipe.credentials`).
+A process's parameters are its inputs — the variables of those names, output by earlier
+steps — and its return value is its output, stored as the variable its entry names in
+`outputs:` (pipeline/pipeline_conf.yml). Three names are Normandy's: `params` (the flow's
+and the entry's params), `log` (a logger) and `pipe`, the run around the process — only
+the extract and upload processes take it, for where the env keeps its files
+(`pipe.confs`: the env's settings; `pipe.path`: the project's folder).
+
+Each is registered as `{pkg}.<function name>` by the entry points of setup.cfg.
 """
 
 from __future__ import annotations
@@ -98,74 +105,85 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+Rows = list[dict[str, str]]
 
-def _read(path: Path) -> list[dict[str, str]]:
+
+def _read(path: Path) -> Rows:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
-def extract_orders(pipe: Any, log: logging.Logger) -> None:
-    """Read the orders CSV of the env's `read` folder into the variable `orders`."""
+def extract_orders(pipe: Any, log: logging.Logger) -> Rows:
+    """The orders CSV of the env's `read` folder."""
     rows = _read(pipe.path / pipe.confs["read"] / "orders.csv")
-    pipe.vars["orders"] = rows
     log.info("extracted %d orders", len(rows))
+    return rows
 
 
-def extract_customers(pipe: Any, log: logging.Logger) -> None:
-    """Read the customers CSV into the variable `customers`."""
+def extract_customers(pipe: Any, log: logging.Logger) -> dict[str, dict[str, str]]:
+    """The customers CSV, by customer id."""
     rows = _read(pipe.path / pipe.confs["read"] / "customers.csv")
-    pipe.vars["customers"] = {row["customer_id"]: row for row in rows}
     log.info("extracted %d customers", len(rows))
+    return {row["customer_id"]: row for row in rows}
 
 
-def transform_totals(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
+def transform_totals(
+    orders: Rows, params: dict[str, Any], log: logging.Logger
+) -> dict[str, float]:
     """Total amount per customer, keeping totals of at least `min_total`."""
     totals: dict[str, float] = defaultdict(float)
-    for order in pipe.vars["orders"]:
+    for order in orders:
         totals[order["customer_id"]] += float(order["amount"])
     kept = {c: round(t, 2) for c, t in totals.items() if t >= params["min_total"]}
-    pipe.vars["totals"] = kept
     log.info("%d customers with a total of at least %s %s",
              len(kept), params["min_total"], params["currency"])
+    return kept
 
 
-def transform_countries(pipe: Any, log: logging.Logger) -> None:
+def transform_countries(
+    orders: Rows, customers: dict[str, dict[str, str]], log: logging.Logger
+) -> dict[str, int]:
     """Number of orders per country."""
-    customers = pipe.vars["customers"]
     counts: dict[str, int] = defaultdict(int)
-    for order in pipe.vars["orders"]:
+    for order in orders:
         counts[customers[order["customer_id"]]["country"]] += 1
-    pipe.vars["orders_by_country"] = dict(sorted(counts.items()))
     log.info("orders in %d countries", len(counts))
+    return dict(sorted(counts.items()))
 
 
-def upload_report(pipe: Any, log: logging.Logger, params: dict[str, Any]) -> None:
+def upload_report(
+    totals: dict[str, float],
+    customers: dict[str, dict[str, str]],
+    pipe: Any,
+    params: dict[str, Any],
+    log: logging.Logger,
+) -> None:
     """Write report.csv in the env's `write` folder and print it."""
     out = pipe.path / pipe.confs["write"]
     out.mkdir(parents=True, exist_ok=True)
-    customers = pipe.vars["customers"]
     with (out / "report.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["customer", "country", f"total_{params['currency'].lower()}"])
-        for customer_id, total in sorted(pipe.vars["totals"].items()):
+        for customer_id, total in sorted(totals.items()):
             row = customers[customer_id]
             writer.writerow([row["name"], row["country"], total])
             print(f"{row['name']:<12} {row['country']:<8} {total:>10.2f} {params['currency']}")
     log.info("wrote %s", out / "report.csv")
 
 
-def upload_database(pipe: Any, log: logging.Logger) -> None:
+def upload_database(
+    totals: dict[str, float], orders_by_country: dict[str, int], pipe: Any, log: logging.Logger
+) -> None:
     """Load the totals and the orders per country into SQLite (the env's `write` folder)."""
     out = pipe.path / pipe.confs["write"]
     out.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(out / "orders.sqlite") as db:
         db.execute("DROP TABLE IF EXISTS totals")
         db.execute("CREATE TABLE totals (customer_id TEXT PRIMARY KEY, total REAL)")
-        db.executemany("INSERT INTO totals VALUES (?, ?)", pipe.vars["totals"].items())
+        db.executemany("INSERT INTO totals VALUES (?, ?)", totals.items())
         db.execute("DROP TABLE IF EXISTS orders_by_country")
         db.execute("CREATE TABLE orders_by_country (country TEXT PRIMARY KEY, orders INTEGER)")
-        db.executemany("INSERT INTO orders_by_country VALUES (?, ?)",
-                       pipe.vars["orders_by_country"].items())
+        db.executemany("INSERT INTO orders_by_country VALUES (?, ?)", orders_by_country.items())
     log.info("wrote %s", out / "orders.sqlite")
 '''
 
@@ -243,7 +261,8 @@ package_dir =
 packages = find:
 python_requires = >=3.10
 install_requires =
-    # 1.x: the 0.x releases on PyPI are the original Normandy of 2021, another API
+    # 1.x, not on PyPI (its 0.x releases are the original Normandy of 2021, another
+    # program): README.md, "Installing Normandy 1.x", says how to install it
     normandy>=1.0,<2
 
 [options.packages.find]
@@ -281,9 +300,9 @@ A Normandy project: pipelines in `pipeline/pipeline_conf.yml`, their processes i
 `src/{pkg}/processes.py`, registered once by the entry points of `setup.cfg`.
 
 ```bash
-pip install -e ".[test]"     # Normandy, pytest, and this project (editable)
+pip install -e ".[test]"     # this project (editable) and pytest; Normandy 1.x first (below)
 normandy run                 # the flows tagged `default`, env dev (the sample data)
-normandy graph               # what runs, in which order
+normandy graph               # what runs, in which order, and the data between the steps
 normandy runs                # what ran
 python -m pytest             # the processes' tests
 cp conf/credentials.example.yml conf/prod_credentials.yml   # once per clone: prod's secrets
@@ -294,10 +313,41 @@ Results land in `data/<env>/out/` (a CSV report and a SQLite database); logs in 
 The env `prod` reads `$ORDERS_ROOT/raw` (by default `data/prod/raw`, a sample) and
 writes `$ORDERS_ROOT/out`.
 
+## Installing Normandy 1.x
+
+This project requires `normandy>=1.0,<2`, which is not on PyPI: the `normandy` releases
+there (0.2, 0.3) are the original Normandy of 2021, another program. Install Normandy 1.x
+first, in one of these ways, and `pip install` this project after it:
+
+- **a wheel built from Normandy's repository**, kept where the team finds it:
+  `pip wheel --no-deps -w wheels/ path/to/normandy`, then
+  `pip install --find-links wheels/ -e ".[test]"` (or `pip install wheels/normandy-*.whl`);
+- **a git URL**: `pip install "normandy @ git+https://git.example.com/your-team/normandy.git@v1.0.0"`;
+- **your internal index**, where the team publishes the wheel:
+  `pip install --index-url https://pypi.example.com/simple/ -e ".[test]"` (or set
+  `index-url`/`extra-index-url` in `pip.conf`).
+
 ## Processes
 
-Each process is a plain function of `src/{pkg}/processes.py`, registered under the name
-`{pkg}.<function>` by one line of `setup.cfg`:
+Each process is a plain function of `src/{pkg}/processes.py`. Its parameters are its
+inputs — the variables of those names, output by earlier steps — and its return value
+is its output, stored as the variable its entry names with `outputs:`:
+
+```python
+def transform_totals(orders, params, log):          # orders: extract_orders' output
+    ...
+    return kept                                     # outputs: totals
+```
+
+```yaml
+      transform:
+        {pkg}.transform_totals: {outputs: totals, params: {min_total: 10}}
+```
+
+`params`, `log` and `pipe` are Normandy's: the entry's params, a logger, and the run
+around the process (`pipe.confs`, the env's settings: only the processes that read or
+write the env's files take it). Each is registered under the name `{pkg}.<function>` by
+one line of `setup.cfg`:
 
 ```ini
 [options.entry_points]
@@ -307,22 +357,26 @@ normandy.processes =
 
 Normandy reads that list from `setup.cfg` whenever it runs this project, installed or
 not: add a function, add its line, use its name in `pipeline/pipeline_conf.yml`.
+`normandy validate` checks that every input is output by an earlier step;
 `normandy list` shows what is registered and where from.
 
 ## Tests
 
 `tests/test_processes.py` uses the fixtures of Normandy's pytest plugin, installed with
 Normandy: `run_process("{pkg}.transform_totals", inputs={"orders": rows})` runs one
-process as a run of this project would (its entry's params, its env's settings, its log
-captured) and gives back its `outputs`, `messages`, `stdout` and `error`;
-`normandy_project().run()` runs a copy of the project with the real `normandy` command.
+process as a run of this project would (its entry's params and outputs, its env's
+settings, its log captured) and gives back its `outputs`, `messages`, `stdout` and
+`error`; `normandy_project().run()` runs a copy of the project with the real `normandy`
+command.
 
 ## Sharing the processes
 
 This project is a pip-installable package: `pip install .` (or
-`pip install git+https://…/{dist}`) registers its processes for every project of that
-environment, which can then use `{pkg}.extract_orders` & co. in its own flows without
-copying code. The `{pkg}.` prefix keeps the names apart from other packages' processes.
+`pip install git+https://git.example.com/your-team/{dist}.git`) registers its processes
+for every project of that environment — once Normandy 1.x is there, or can be found
+(`--find-links wheels/`, your index) — which can then use `{pkg}.extract_orders` & co.
+in its own flows without copying code. The `{pkg}.` prefix keeps the names apart from
+other packages' processes.
 
 ## Credentials
 

@@ -10,6 +10,7 @@ through :mod:`logging` at all: it is masked and sent as it is written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -182,6 +183,7 @@ class _ModuleLoggers(logging.Handler):
         ):
             for handler in self.task_log.handlers:
                 if type(handler) is TaskHandler:
+                    _mask_record(record, handler.masker)
                     if record.levelno >= self.task_log.level:
                         handler.handle(record)
                     return True
@@ -197,6 +199,22 @@ class _ModuleLoggers(logging.Handler):
         self.handle(record)
 
 
+def _mask_record(record: logging.LogRecord, masker: Masker) -> None:
+    """Mask a task's record in place, for the root logger's other handlers too (pytest's
+    capture, where a test runs the process; a handler the process set up)."""
+    if not masker.secrets:
+        return
+    with contextlib.suppress(Exception):  # a bad %-format: the handlers report it
+        record.msg, record.args = masker(record.getMessage()), None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        _, exc, tb = record.exc_info
+        record.exc_text = masker.format_exception(exc, tb).rstrip("\n")
+    elif record.exc_text:
+        record.exc_text = masker(record.exc_text)
+    if record.stack_info:
+        record.stack_info = masker(record.stack_info)
+
+
 _module_loggers: _ModuleLoggers | None = None
 
 
@@ -208,6 +226,9 @@ def _capture_module_loggers(task_log: logging.Logger, level: int) -> None:
     if _module_loggers is None or _module_loggers not in root.handlers:
         _module_loggers = _ModuleLoggers(task_log)
         root.addHandler(_module_loggers)
+    if root.handlers[0] is not _module_loggers:  # first: it masks what the others get
+        root.removeHandler(_module_loggers)
+        root.handlers.insert(0, _module_loggers)
     if root.level != level:  # a module logger's level is the root's unless it sets one
         root.setLevel(level)
 
@@ -234,6 +255,20 @@ def _the_task_logger() -> logging.Logger:
         return logging.getLogger(TASK_LOGGER)
     finally:
         manager.loggerClass = previous
+
+
+def _may_begin_a_secret(text: str, secrets: list[str]) -> bool:
+    """Whether ``text`` ends with the first characters of one of ``secrets`` (not all of
+    them: a whole one is masked as it is)."""
+    for secret in secrets:
+        first = secret[0]
+        tail = text[-(len(secret) - 1) :]
+        start = tail.find(first)
+        while start != -1:
+            if secret.startswith(tail[start:]):
+                return True
+            start = tail.find(first, start + 1)
+    return False
 
 
 class LogWriter(io.TextIOBase):
@@ -292,7 +327,25 @@ class LogWriter(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        """Send every thread's unfinished line."""
+        """Send every thread's unfinished line — but one that ends with the beginning of
+        a credential value (``print(pw[:3], end="", flush=True)``): it waits for the rest
+        of its line, so that the value is masked whole (SPEC 11)."""
+        secrets = self._secrets()
+        with self._lock:
+            lines = []
+            for parts in self._every:
+                if parts:
+                    line = "".join(parts)
+                    parts.clear()
+                    if secrets and _may_begin_a_secret(line, secrets):
+                        parts.append(line)
+                    else:
+                        lines.append(line)
+        if lines:
+            self._send(lines)
+
+    def end(self) -> None:
+        """Send every thread's unfinished line, whatever it ends with: the task is over."""
         with self._lock:
             lines = []
             for parts in self._every:
@@ -301,6 +354,12 @@ class LogWriter(io.TextIOBase):
                     parts.clear()
         if lines:
             self._send(lines)
+
+    def _secrets(self) -> list[str]:
+        for handler in self.logger.handlers:
+            if type(handler) is TaskHandler:
+                return handler.masker.secrets
+        return []
 
     def _send(self, lines: list[str]) -> None:
         logger = self.logger

@@ -7,6 +7,11 @@ subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged w
 flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
 with it, and the working directory and the SIGINT/SIGTERM handlers it may have changed are
 restored.
+
+With ``tracing`` in its call, what the task does while its function runs is recorded —
+the params, environment variables, files and folders it reads, the modules it imports,
+the programs it starts (:mod:`normandy_core._tracing`) — and returned as its result's
+``trace``, for reuse (SPEC 13).
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from typing import Any
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
+from normandy_core._tracing import (
+    Params,
+    Recording,
+    TaskTrace,
+    TraceSetup,
+    in_fork_server,
+    install,
+)
 from normandy_core.binding import (
     MissingInput,
     OutputError,
@@ -45,6 +58,9 @@ __all__ = [
     "Masker",
     "TaskCall",
     "TaskResult",
+    "TaskTrace",
+    "TraceSetup",
+    "forget_imported",
     "init_worker",
     "output_capture",
     "run_task",
@@ -52,8 +68,20 @@ __all__ = [
 ]
 
 _imported: dict[str, tuple[Callable[..., Any], Signature]] = {}
+
+
+def forget_imported(modules: Iterable[str]) -> None:
+    """Forget the functions of ``modules`` imported so far in this process: the next
+    task imports them again (the pytest plugin does it after an edit)."""
+    gone = set(modules)
+    for target in [t for t in _imported if t.partition(":")[0] in gone]:
+        del _imported[target]
+
 _log_queue: Any = None
 _capture: Capture | None = None
+
+if in_fork_server():  # before it preloads the process modules: what they read is seen
+    install()
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,8 @@ class TaskCall:
     """Where its outputs are written, if not staged: a ``map`` task's, named
     ``NAME[KEY]``, which no process can read, go straight among the flow's variables (a
     map of 10,000 elements committed 10,000 staging folders)."""
+    tracing: TraceSetup | None = None
+    """Record what the task does (for reuse); ``None``: do not."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -123,6 +153,8 @@ class TaskResult:
     """Seconds it spent importing its process's module before its work began (``started``
     is when the work began): 0 where the module was there already (preloaded, or imported
     by an earlier task of this process)."""
+    trace: TaskTrace | None = None
+    """What it did while it ran, where its call asked (a success's only)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -198,7 +230,7 @@ def run_task(
         credentials=call.credentials,
         path=Path(call.root),
         vars=vars_,
-        params=dict(call.params),
+        params=_params(call),
         run_id=call.run_id,
         flow=call.flow,
         step=call.step,
@@ -215,13 +247,21 @@ def run_task(
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     load = _Load()
+    recording: Recording | None = None
     try:
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
         arguments.update(input_values(signature, call.inputs, vars_.value, call.arguments))
-        value = fn(**arguments)
+        if call.tracing is not None:
+            recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
+            recording.start()
+        try:
+            value = fn(**arguments)
+        finally:
+            if recording is not None:
+                recording.stop()
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
@@ -255,7 +295,7 @@ def run_task(
     finally:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, LogWriter):
-                stream.flush()
+                stream.end()
         sys.stdout, sys.stderr = stdout, stderr
         # what the task started ends with it, and what it wrote is in its log before its
         # result is returned
@@ -274,8 +314,28 @@ def run_task(
         started=started,
         ended=time.time(),
         import_duration=load.seconds,
+        trace=_trace(recording),
         **_lineage(vars_),
     )
+
+
+def _trace(recording: Recording | None) -> TaskTrace | None:
+    """The task's trace; ``None`` where it could not be made (then nothing the task did
+    can be verified, and it is never reused: never a failure of the task for it)."""
+    if recording is None:
+        return None
+    try:
+        return recording.finish()
+    except Exception:  # noqa: BLE001 - a bug of tracing must not fail the task
+        return None
+
+
+def _params(call: TaskCall) -> dict[str, Any]:
+    """The task's ``params``: a :class:`Params` noting the keys it reads, where they are
+    to be noted (see :class:`TraceSetup`)."""
+    if call.tracing is not None and call.tracing.params_keys:
+        return Params(call.params)
+    return dict(call.params)
 
 
 def _lineage(vars_: Variables) -> dict[str, Any]:

@@ -19,26 +19,18 @@ from workloads import (
     handoff,
     load,
     logs,
+    notify,
     realistic,
     reuse,
     scale,
     startup,
+    ui,
 )
 
 WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
-        fanout,
-        chain,
-        cpu,
-        handoff,
-        startup,
-        scale,
-        logs,
-        reuse,
-        realistic,
-        load,
-        cached,
-        flows,
+        fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
+        notify, ui, flows,
     )
 }

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from normandy_cli._options import ProjectOpt
-from normandy_cli._output import err, reports_errors
+from normandy_cli._output import err, plural, reports_errors
 
 
 @reports_errors
@@ -43,4 +43,4 @@ def gc(
     collected = collect(root, store, keep=keep, older_than=older_than, dry_run=dry_run)
     for run_id in collected.runs:
         typer.echo(run_id)
-    err(f"normandy gc: {collected.describe()}; {collected.kept} runs kept")
+    err(f"normandy gc: {collected.describe()}; {plural(collected.kept, 'run')} kept")

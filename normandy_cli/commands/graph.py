@@ -38,17 +38,28 @@ def graph(
     """Draw the flows (all unless narrowed by --tags or --flow): steps in order, the tasks
     of a step side by side, and the variables between the tasks that write and read them."""
     from normandy_core.dataflow import data_of
-    from normandy_core.plan import Selection, build_plan, select_flows
-    from normandy_core.project import check_project, open_project, signature_or_none
+    from normandy_core.errors import SelectionError
+    from normandy_core.plan import Selection, build_plan, mask_names, select_flows
+    from normandy_core.project import (
+        check_project,
+        credentials_mask,
+        open_project,
+        signature_or_none,
+    )
 
     proj = open_project(project)
     names = tuple(tags or ()), tuple(flow or ())
     selection = Selection(*names) if any(names) else Selection(flows=tuple(proj.config.flows))
     # only the flows drawn are checked: a name that clashes stops only the flows using it
     flows, plan = None, None
-    if not proj.problems:
+    try:  # with the file's own problems too: the data flow's are reported with them
         flows = [f.name for f in select_flows(proj.config, selection)]
-        plan = build_plan(proj.config, selection)
+        # a task named by a credential value is drawn masked: of any env, as no env is chosen
+        mask = credentials_mask(proj, list(proj.config.envs))
+        plan = mask_names(build_plan(proj.config, selection), mask)
+    except SelectionError:
+        if not proj.problems:
+            raise
     check_project(proj, flows, signatures=False, check_env=False, plan=plan)
     assert plan is not None  # else check_project raised the project's problems
     data = data_of(plan, lambda name: signature_or_none(proj.registry, name))

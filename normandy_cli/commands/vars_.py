@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from normandy_cli._options import FlowsOpt, JsonOpt, ProjectOpt
 from normandy_cli._output import reports_errors, table
+
+if TYPE_CHECKING:
+    from normandy_core.catalog import StoredVariable
 
 
 @reports_errors
@@ -38,5 +41,14 @@ def variables(
         typer.echo(f"No variable is stored for this run{which}.")
         return
     typer.echo(f"run {found[0].run}")
-    rows = [(v.flow, v.name, v.type or "-", format_size(v.size), v.task or "-") for v in found]
+    rows = [(v.flow, v.name, v.type or "-", format_size(v.size), _writer(v)) for v in found]
     typer.echo(table(["FLOW", "NAME", "TYPE", "SIZE", "WRITTEN BY"], rows))
+
+
+def _writer(variable: StoredVariable) -> str:
+    """The task that wrote it; ``… (cached from RUN)`` where its task reused a success."""
+    if variable.task is None:
+        return "-"
+    if variable.cached_from:
+        return f"{variable.task} (cached from {variable.cached_from})"
+    return variable.task

@@ -117,13 +117,10 @@ def check_executor(
         reason = unavailable() if callable(unavailable) else None
         return [where.problem(f"executor {name!r}{origin} cannot run: {reason}")] if reason else []
     close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return [
-        where.problem(
-            f"unknown executor {name!r}{origin}; {hint}the executors are: "
-            f"{', '.join(sorted(known))}"
-        )
-    ]
+    listed = f"the executors are: {', '.join(sorted(known))}"
+    if close:
+        listed = f"did you mean {close[0]!r}? The executors are: {', '.join(sorted(known))}"
+    return [where.problem(f"unknown executor {name!r}{origin}; {listed}")]
 
 
 def check_store(config: ProjectConfig) -> list[Problem]:

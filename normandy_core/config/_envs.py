@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,14 +14,21 @@ from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
 
 
-def select_env(config: ProjectConfig, requested: str | None) -> tuple[str | None, list[Problem]]:
+def select_env(
+    config: ProjectConfig, requested: str | None, origin: str = "--env"
+) -> tuple[str | None, list[Problem]]:
     """The env to use: ``requested``, else ``confs.default_env``, else ``dev`` if defined,
-    else the first env. An unknown name is a problem listing the envs."""
+    else the first env. An unknown name is a problem listing the envs (with a *did you
+    mean*); ``origin`` says where the name was given (``--env``, ``env=`` in a test)."""
     names = list(config.envs)
     if requested is not None:
         if requested in config.envs:
             return requested, []
-        message = f"unknown env {requested!r} (from --env); the envs are: {', '.join(names)}"
+        close = difflib.get_close_matches(requested, names, n=1)
+        listed = f"the envs are: {', '.join(names)}"
+        if close:  # a question ends its sentence: what follows starts another
+            listed = f"did you mean {close[0]!r}? The envs are: {', '.join(names)}"
+        message = f"unknown env {requested!r} (from {origin}); {listed}"
         return None, [config.where("confs.envs").problem(message)]
     if config.default_env in config.envs:
         return config.default_env, []

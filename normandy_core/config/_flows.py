@@ -208,14 +208,14 @@ def _read_entry(
     if options is None:
         return ProcessEntry(str(name), where)
     if not isinstance(options, Mapping):
-        problems.append(
-            doc.problem(
-                keys,
-                f"the options of process {name!r} must be a mapping "
-                f"({', '.join(_schema.PROCESS_OPTIONS)}) or nothing, not "
-                f"{type(options).__name__}",
-            )
+        message = (
+            f"the options of process {name!r} must be a mapping "
+            f"({', '.join(_schema.PROCESS_OPTIONS)}) or nothing, not {type(options).__name__}"
         )
+        first, _, rest = str(options).partition(" ") if isinstance(options, str) else ("", "", "")
+        if first in _schema.PROCESS_OPTIONS and rest.strip():
+            message += f"; missing ':' after {first!r} ({first}: {rest.strip()})?"
+        problems.append(doc.problem(keys, message))
         return ProcessEntry(str(name), where)
     options = sortable_keys(doc, options, {"schema": _schema.PROCESS_OPTIONS}, keys, problems)
     option_problems = _schema.check(doc, options, _schema.PROCESS_OPTIONS, keys)

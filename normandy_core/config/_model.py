@@ -22,6 +22,7 @@ from normandy_core.config._nodes import (
     plain,
     sortable_keys,
 )
+from normandy_core.config._notify import read_notify
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
 from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
@@ -182,6 +183,9 @@ def read_config(
         locations[f"confs.plugins[{i}]"] = locate(doc, ["confs", "plugins", i])
     pools = _pools(confs.get("pools"))
     problems.extend(_check_pools(flows.values(), pools))
+    notify_locations, notify_problems = read_notify(doc, confs.get("notify"))
+    locations.update(notify_locations)
+    problems.extend(notify_problems)
     processes = _processes(confs.get("processes"))
     for name in processes:
         locations[f"confs.processes.{name}"] = locate(doc, ["confs", "processes", name])

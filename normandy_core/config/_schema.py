@@ -43,6 +43,39 @@ ENV_SCHEMA: dict[str, Any] = {
     "schema": {"credentials": {"type": "string", "empty": False, "nullable": True}},
 }
 
+NOTIFY_EVENTS = ("failure", "success", "interrupted", "long")
+"""When a notification is sent (``confs.notify[].on``, SPEC 18)."""
+NOTIFY_TARGETS = ("webhook", "email", "command")
+_HOST_PORT = r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+_URL = r"https?://\S+"
+NOTIFICATION_SCHEMA: dict[str, Any] = {
+    "on": {
+        "type": ["string", "list"],
+        "required": True,
+        "empty": False,
+        "allowed": list(NOTIFY_EVENTS),
+    },
+    "after": {"type": "number", "min": 1},
+    "webhook": {"type": "string", "regex": _URL},
+    "email": {
+        "type": "dict",
+        "schema": {
+            "to": {
+                "type": ["string", "list"],
+                "required": True,
+                "empty": False,
+                "schema": {"type": "string", "empty": False},
+            },
+            "from": {"type": "string", "empty": False},
+            "smtp": {"type": "string", "required": True, "regex": _HOST_PORT},
+            "credentials": {"type": "string", "empty": False},
+        },
+    },
+    "command": {"type": "list", "minlength": 1, "schema": {"type": "string", "empty": False}},
+    "timeout": {"type": "number", "min": 0.1},
+    "retries": {"type": "integer", "min": 0, "max": 10},
+}
+
 CONFS_SCHEMA: dict[str, Any] = {
     "path": {"type": "string"},
     "workers": _WORKERS,
@@ -77,6 +110,12 @@ CONFS_SCHEMA: dict[str, Any] = {
         "schema": {"address": {"type": "string", "empty": False, "nullable": True}},
     },
     "default_env": {"type": "string"},
+    # notifications (SPEC 18), delivered by the normandy-notify plugin
+    "notify": {
+        "type": "list",
+        "nullable": True,
+        "schema": {"type": "dict", "schema": NOTIFICATION_SCHEMA},
+    },
     "envs": {
         "type": "dict",
         "required": True,
@@ -214,6 +253,10 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
             return f"invalid module name {value!r}: use a dotted Python name (package.module)"
         if error.constraint == NAME_PATTERN:
             return f"invalid process name {value!r}: names match {NAME_PATTERN}"
+        if error.constraint == _URL:
+            return f"invalid URL {value!r}: write http://HOST/PATH or https://HOST/PATH"
+        if error.constraint == _HOST_PORT:
+            return f"invalid server {value!r}: write HOST or HOST:PORT"
         if error.constraint == TARGET_PATTERN:
             return (
                 f"invalid target {value!r}: write 'package.module:function', the module "
@@ -223,7 +266,13 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
             return f"invalid parameter name {value!r}: use a Python identifier"
         return f"invalid name {value!r}: use letters, digits, '_' and '-'"
     if error.rule == "allowed":
-        return f"must be one of: {', '.join(map(str, error.constraint))} (not {value!r})"
+        allowed = [str(c) for c in error.constraint]
+        wrong = [v for v in value if v not in allowed] if isinstance(value, list) else [value]
+        hint = _did_you_mean(str(wrong[0]), allowed) if len(wrong) == 1 else ""
+        shown = ", ".join(repr(w) for w in wrong)
+        return f"must be one of: {', '.join(allowed)} (not {shown}){'; ' + hint if hint else ''}"
+    if error.rule == "max":
+        return f"must be at most {error.constraint} (not {value!r})"
     if error.rule == "min":
         return f"must be at least {error.constraint} (not {value!r})"
     if error.rule in ("minlength", "empty"):
@@ -239,7 +288,9 @@ def _allowed_keys(schema: Mapping[str, Any], parent: Sequence[PathKey]) -> list[
     rules: Mapping[str, Any] | None = {"type": "dict", "schema": schema}
     for key in parent:
         assert rules is not None
-        if "schema" in rules and rules.get("type") == "dict":
+        if rules.get("type") == "list" and isinstance(key, int):
+            rules = rules.get("schema")  # an item of a list
+        elif "schema" in rules and rules.get("type") == "dict":
             rules = rules["schema"].get(key)
         else:
             rules = rules.get("valuesrules")

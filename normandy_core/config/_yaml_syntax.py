@@ -103,6 +103,13 @@ def syntax_message(exc: Any, text: str, secret: bool) -> tuple[int, int, str]:
     if key is not None:
         key_line, key_end, word = key
         after = "after the key on this line" if secret else f"after {word!r}"
+        first, _, rest = word.partition(" ")
+        if rest:  # `outputs customer_totals`: the colon goes after the key, the first word
+            key_end -= len(word) - len(first)
+            rest = rest.lstrip()
+            after = "after the key on this line" if secret else f"after {first!r}"
+            if not secret:
+                after += f" ({first}: {rest})"
         stopped = f"line {line + 1}" + ("" if secret else f", column {column + 1}: {problem}")
         message = f"missing ':' {after}? (the parser stopped at {stopped})"
         return key_line, key_end, f"YAML syntax error: {message}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import replace
 
 from normandy_core._inbox import Inbox, StartNotice
 from normandy_core.errors import ExecutorError
@@ -153,15 +154,13 @@ class Attempts:
         attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
         if result is not None:
-            reads = result.reads
-            if task.element is not None:  # its element: what it read of the variable
-                element = task.element
-                reads = (*reads, (element.read, element.hash, element.size))
-            attempt.reads, attempt.writes = reads, result.writes
+            if task.element is not None:  # its element: what it read of the variable, which
+                element = task.element  # its fingerprint holds (a changed element reruns)
+                read = (element.read, element.hash, element.size)
+                result = replace(result, reads=(*result.reads, read))
+            attempt.reads, attempt.writes = result.reads, result.writes
             if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, reads, result.checked, result.listed
-                )
+                attempt.fingerprint = self.reuse.of_attempt(task, result)
         self.events.attempt_ended(attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None

@@ -126,8 +126,8 @@ class Maps:
             outcome.writes, outcome.variables = writes, tuple(w[0] for w in writes)
         if self.reuse is not None:
             variable = task.map.variable
-            read = (variable, self.variables.hash_of(task.flow, variable), None)
-            outcome.fingerprint = self.reuse.of_attempt(task, [read])
+            content_hash = self.variables.hash_of(task.flow, variable)
+            outcome.fingerprint = self.reuse.of_group(task, variable, content_hash)
 
     def interrupted(self) -> list[Outcome]:
         """The mapped tasks that had fanned out when the run was stopped."""

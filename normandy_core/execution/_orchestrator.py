@@ -26,8 +26,9 @@ from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._hooks import HookCaller
+from normandy_core.execution._preview import Preview, preview
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
-from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.execution._signals import (
     Interrupts,
@@ -93,6 +94,7 @@ class Orchestrator:
         self.checked = checked
         self.options = options
         root = project.root
+        self.masks = secret_values(checked.credentials)
         self.run = RunInfo(
             id=new_run_id(),
             plan=plan,
@@ -100,10 +102,14 @@ class Orchestrator:
             root=root,
             executor=options.executor,
             workers=options.workers or project.config.workers or os.cpu_count() or 1,
+            project=root.name,
+            confs=project.config.confs,
+            credentials=MappingProxyType(dict(checked.credentials)),
+            mask=Masker(self.masks),
+            log=self._report,
         )
         self.run_dir = store_root(root, project.config.store) / "runs" / self.run.id
         self.log_dir = root / "logs" / self.run.id
-        self.masks = secret_values(checked.credentials)
         self.outcomes = {task.key: Outcome(task) for task in plan.tasks()}
         self.variables = RunVariables(self.run_dir)
         self.history = History(root / ".normandy")
@@ -294,6 +300,7 @@ class Orchestrator:
                 fingerprint=self.plan.fingerprint(),
                 plan=mask_values(self.plan.to_dict()["flows"], mask),
                 resumed_from=resume.run_id if resume else None,
+                part=sel.part,
             ),
             (
                 TaskStart(
@@ -304,12 +311,18 @@ class Orchestrator:
         )
 
     def _borrow(self) -> None:
-        """A partial run's inputs, from the earlier runs that made them."""
+        """A partial run's inputs, from the earlier runs that made them (claimed first:
+        ``gc`` cannot prune them from under this run)."""
         store = store_root(self.run.root, self.project.config.store)
         for b in self.options.borrowed:
+            if not self.reuse.claim(b.run_id):
+                raise NormandyError(
+                    f"the input {b.name} of this partial run comes from run {b.run_id}, "
+                    "which normandy gc pruned meanwhile: run again (its producer then runs "
+                    "first, or run it with --from)"
+                )
             source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
             self.variables.bind_committed(b.flow, b.name, source, b.hash)
-            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -338,6 +351,7 @@ class Orchestrator:
             arguments=_arguments(task),
             declared=self._declared_of(task),
             outputs_dir=str(store.vars_dir) if task.element is not None else "",
+            tracing=self.reuse.tracing(task),
         )
 
     def _declared_of(self, task: Task) -> tuple[str, ...] | None:

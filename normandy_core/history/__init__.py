@@ -14,6 +14,7 @@ from normandy_core.history._database import HISTORY_FILE, TIMEOUT_VARIABLE
 from normandy_core.history._history import History
 from normandy_core.history._records import (
     AttemptRecord,
+    RunIndex,
     RunRecord,
     RunStart,
     Success,
@@ -31,6 +32,7 @@ __all__ = [
     "AttemptRecord",
     "History",
     "HistoryError",
+    "RunIndex",
     "RunNotFoundError",
     "RunRecord",
     "RunStart",

@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
 from normandy_core.history._records import (
     AttemptRecord,
+    RunIndex,
     RunRecord,
     RunStart,
     TaskRecord,
@@ -27,10 +28,20 @@ from normandy_core.history._records import (
 )
 from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
-from normandy_core.status import INTERRUPTED, NOT_STARTED, RUNNING, SUCCEEDED
+from normandy_core.status import (
+    CACHED,
+    INTERRUPTED,
+    NOT_STARTED,
+    RUNNING,
+    SUCCEEDED,
+    tally,
+)
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
+
+Choose = Callable[[list[RunRecord], Callable[[Iterable[str]], set[str]]], list[str]]
+"""``(runs, sources) -> the ids of the runs to prune``."""
 
 
 class History(Lineage):
@@ -63,7 +74,8 @@ class History(Lineage):
                 self.db.execute(
                     "INSERT INTO runs (id, status, started, heartbeat, tags, flows, params, env, "
                     "executor, workers, version, fingerprint, plan, pid, pid_started, host, "
-                    "resumed_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "resumed_from, part) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?)",
                     (
                         run.id,
                         RUNNING,
@@ -82,6 +94,7 @@ class History(Lineage):
                         process_started(os.getpid()),
                         self._host,
                         run.resumed_from,
+                        json.dumps([list(p) for p in run.part]) if run.part else None,
                     ),
                 )
                 self.db.executemany(
@@ -256,12 +269,88 @@ class History(Lineage):
         pending did not start."""
         self._submit(_end_statements(run_id, status, reason, ended or time.time(), log_problems))
 
+    def prune_runs(self, choose: Choose, when: float, *, dry_run: bool = False) -> list[str]:
+        """Mark pruned, in one transaction, the runs ``choose(runs, sources)`` picks among
+        the runs not pruned yet (newest first; ``sources(ids)``: the runs those use,
+        followed); their ids. Their files are deleted after, by the caller: a run that
+        claims one of them meanwhile (:meth:`claim`) is refused."""
+
+        def write() -> list[str]:
+            if not dry_run:
+                self.db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self.db.execute(
+                    "SELECT * FROM runs WHERE pruned IS NULL ORDER BY started DESC, id DESC"
+                ).fetchall()
+                doomed = choose([self._run(row) for row in rows], self.sources)
+                if not dry_run:
+                    self.db.executemany(
+                        "UPDATE runs SET pruned = ? WHERE id = ?", [(when, r) for r in doomed]
+                    )
+            except BaseException:
+                if not dry_run:
+                    self.db.execute("ROLLBACK")
+                raise
+            if not dry_run:
+                self.db.execute("COMMIT")
+            return doomed
+
+        return list(self._retrying(write))
+
     # -- reading ----------------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The most recent runs, newest first."""
         rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,))
         return [self._run(row) for row in rows]
+
+    def index(self, limit: int = 10_000) -> list[RunIndex]:
+        """The most recent runs, newest first, as a list of many runs needs them: their
+        plans are not read into Python (SQLite picks the flows and tags out of them)."""
+        rows = self._read(
+            "SELECT r.id, r.status, r.started, r.pruned, r.host, r.pid, r.pid_started, "
+            "(SELECT group_concat(value, char(31)) FROM json_each(r.tags)) AS asked, "
+            "(SELECT group_concat(json_extract(f.value, '$.name') || char(30) || "
+            " coalesce((SELECT group_concat(value, char(30)) FROM json_each(f.value, '$.tags')),"
+            " ''), char(31)) FROM json_each(r.plan) f) AS flows "
+            "FROM runs r ORDER BY r.started DESC, r.id DESC LIMIT ?",
+            (limit,),
+        )
+        out = []
+        for row in rows:
+            flows = [f.split("\x1e") for f in row["flows"].split("\x1f")] if row["flows"] else []
+            out.append(
+                RunIndex(
+                    id=row["id"],
+                    status=INTERRUPTED if self._dead(row) else row["status"],
+                    started=row["started"],
+                    tags=tuple(row["asked"].split("\x1f")) if row["asked"] else (),
+                    flows=tuple(f[0] for f in flows),
+                    flow_tags=tuple(dict.fromkeys(t for f in flows for t in f[1:] if t)),
+                    pruned=row["pruned"],
+                )
+            )
+        return out
+
+    def tallies(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How the tasks of each run ended, counted by category
+        (:func:`normandy_core.status.tally`), in one query: for a list of many runs."""
+        out: dict[str, list[tuple[str, bool, bool]]] = {run_id: [] for run_id in run_ids}
+        for start in range(0, len(run_ids), 500):
+            batch = list(run_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            rows = self._read(
+                "SELECT run_id, status, tolerated, resumed, COUNT(*) AS n FROM tasks "
+                f"WHERE run_id IN ({marks}) GROUP BY run_id, status, tolerated, resumed",
+                batch,
+            )
+            for row in rows:
+                status = row["status"]
+                if status in (RUNNING, "pending") and self._is_dead(row["run_id"]):
+                    status = INTERRUPTED if status == RUNNING else NOT_STARTED
+                entry = (status, bool(row["tolerated"]), bool(row["resumed"]))
+                out[row["run_id"]].extend([entry] * row["n"])
+        return {run_id: tally(entries) for run_id, entries in out.items()}
 
     def get(self, run_id: str) -> RunRecord:
         """The run ``run_id`` (``last``: the most recent); :class:`RunNotFoundError`."""
@@ -291,18 +380,20 @@ class History(Lineage):
         return self.run_attempts(run_id, key).get(key, [])
 
     def written(self, run_id: str) -> list[Written]:
-        """The variables a run's succeeded tasks wrote (committed), as the lineage of
-        their last attempt describes them (for a run recorded before lineage: their
-        names only)."""
+        """The variables a run's succeeded tasks wrote (committed), and those its cached
+        tasks bound from an earlier run (``cached_from``), as the lineage of their last
+        attempt describes them (for a run recorded before lineage: their names only)."""
         rows = self._read(
-            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash FROM lineage l JOIN tasks t "
-            "ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
-            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts "
+            "SELECT l.flow, l.name, l.key, l.type, l.size, l.hash, t.cached_from FROM lineage l "
+            "JOIN tasks t ON t.run_id = l.run_id AND t.key = l.key WHERE l.run_id = ? AND "
+            "l.direction = 'write' AND t.status IN (?, ?) AND l.attempt = t.attempts "
             "ORDER BY l.flow, l.name",
-            (run_id, SUCCEEDED),
+            (run_id, SUCCEEDED, CACHED),
         )
         found = {
-            (r["flow"], r["name"]): Written(r["flow"], r["name"], r["key"], r["type"], r["size"])
+            (r["flow"], r["name"]): Written(
+                r["flow"], r["name"], r["key"], r["type"], r["size"], r["cached_from"]
+            )
             for r in rows
         }
         for task in self.tasks(run_id):
@@ -385,7 +476,7 @@ def _end_statements(
             False,
         ),
         (
-            "UPDATE tasks SET status = ? WHERE run_id = ? AND status = 'pending'",
+            "UPDATE tasks SET status = ?, waiting = NULL WHERE run_id = ? AND status = 'pending'",
             (NOT_STARTED, run_id),
             False,
         ),

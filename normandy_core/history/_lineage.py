@@ -11,6 +11,7 @@ from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Database
 from normandy_core.history._records import Success, VariableAccess
 from normandy_core.status import CACHED, SUCCEEDED
+from normandy_core.trace import IMPORTED
 
 
 class Lineage(Database):
@@ -41,6 +42,33 @@ class Lineage(Database):
         rows = [(run_id, source) for source in sorted(set(sources)) if source != run_id]
         self._submit([("INSERT OR IGNORE INTO uses (run_id, source) VALUES (?, ?)", rows, True)])
 
+    def claim(self, run_id: str, source: str) -> bool:
+        """Record, in a transaction of its own (written at once, even inside a
+        :meth:`batch`), that ``run_id`` uses variables stored by ``source`` — unless
+        ``source`` is pruned: then ``False``, and ``run_id`` must not use them.
+
+        With :meth:`prune_runs`, which marks runs pruned in a transaction before their
+        files are deleted and keeps those a running run uses, this makes binding and
+        ``gc`` safe against each other: whichever commits first, the other sees it."""
+
+        def write() -> bool:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT pruned FROM runs WHERE id = ?", (source,)).fetchone()
+                ok = row is not None and row["pruned"] is None
+                if ok:
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO uses (run_id, source) VALUES (?, ?)",
+                        (run_id, source),
+                    )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            return ok
+
+        return bool(self._retrying(write))
+
     def accesses(self, run_id: str) -> dict[str, list[VariableAccess]]:
         """What each task of a run read and wrote, by task key: the accesses of its last
         attempt that recorded any."""
@@ -66,21 +94,26 @@ class Lineage(Database):
                 )
         return out
 
-    def last_writer(self, name: str, flow: str | None = None) -> str | None:
-        """The latest run in which a task that succeeded wrote ``name`` (in ``flow``)."""
+    def last_writer(
+        self, name: str, flow: str | None = None, *, pruned: bool = False
+    ) -> str | None:
+        """The latest run in which a task that succeeded wrote ``name`` (in ``flow``),
+        among the runs not pruned (with ``pruned``, among every run)."""
         rows = self._read(
             "SELECT l.run_id FROM lineage l JOIN tasks t ON t.run_id = l.run_id AND "
-            "t.key = l.key WHERE l.name = ? AND l.direction = 'write' AND t.status = ? AND "
-            "l.attempt = t.attempts AND (? IS NULL OR l.flow = ?) "
+            "t.key = l.key JOIN runs r ON r.id = l.run_id WHERE l.name = ? AND "
+            "l.direction = 'write' AND t.status = ? AND l.attempt = t.attempts AND "
+            "(? IS NULL OR l.flow = ?) AND (? OR r.pruned IS NULL) "
             "ORDER BY l.run_id DESC LIMIT 1",
-            (name, SUCCEEDED, flow, flow),
+            (name, SUCCEEDED, flow, flow, pruned),
         )
         if rows:
             return str(rows[0]["run_id"])
         for row in self._read(  # runs recorded before lineage
-            "SELECT run_id, flow, variables FROM tasks WHERE status = ? AND resumed = 0 AND "
-            "variables LIKE ? ORDER BY run_id DESC",
-            (SUCCEEDED, f'%"{name}"%'),
+            "SELECT t.run_id, t.flow, t.variables FROM tasks t JOIN runs r ON r.id = t.run_id "
+            "WHERE t.status = ? AND t.resumed = 0 AND t.variables LIKE ? AND "
+            "(? OR r.pruned IS NULL) ORDER BY t.run_id DESC",
+            (SUCCEEDED, f'%"{name}"%', pruned),
         ):
             if name in json.loads(row["variables"]) and flow in (None, row["flow"]):
                 return str(row["run_id"])
@@ -172,6 +205,20 @@ class Lineage(Database):
                         )
         return out
 
+    def fingerprints(self, run_id: str) -> dict[str, Fingerprint]:
+        """The fingerprint each task of a run recorded (its last attempt's, or the success
+        it reused), by task key: what ``normandy ui`` compares to tell why two runs
+        differ."""
+        rows = self._read(
+            "SELECT key, fingerprint_parts FROM tasks WHERE run_id = ? AND "
+            "fingerprint_parts IS NOT NULL",
+            (run_id,),
+        )
+        return {
+            row["key"]: Fingerprint.from_dict(json.loads(row["fingerprint_parts"]))
+            for row in rows
+        }
+
     def sources(self, run_ids: Iterable[str]) -> set[str]:
         """Every run whose stored variables the runs ``run_ids`` use, directly or not."""
         found: set[str] = set()
@@ -189,3 +236,25 @@ class Lineage(Database):
         """Mark runs pruned: their rows stay, their variables and logs are gone."""
         rows = [(when, run_id) for run_id in run_ids]
         self._submit([("UPDATE runs SET pruned = ? WHERE id = ?", rows, True)])
+
+    def imported_modules(self, keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The modules each task (by key) imported while it ran, the last time it
+        succeeded (and ran), as its trace noted them: for a fork server to import them
+        before the task runs next time."""
+        wanted = sorted(set(keys))
+        found: dict[str, tuple[str, ...]] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._read(
+                "SELECT key, fingerprint_parts FROM tasks WHERE key IN "
+                f"({marks}) AND status = ? AND fingerprint_parts IS NOT NULL "
+                "ORDER BY run_id DESC",
+                (*batch, SUCCEEDED),
+            )
+            for row in rows:
+                if row["key"] not in found:
+                    parts = json.loads(row["fingerprint_parts"])
+                    notes = (parts.get("trace") or {}).get("notes") or {}
+                    found[row["key"]] = tuple(notes.get(IMPORTED, ()))
+        return found

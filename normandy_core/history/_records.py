@@ -44,6 +44,8 @@ class RunStart:
     fingerprint: str
     plan: list[dict[str, Any]]
     resumed_from: str | None = None
+    part: tuple[tuple[str, str], ...] = ()
+    """A partial run's ``--from``/``--to``/``--only`` patterns, as given."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class RunRecord:
     """Log files the run could not write, and why."""
     pruned: float | None = None
     """When ``normandy gc`` deleted its variables and logs (its rows stay)."""
+    part: list[list[str]] = field(default_factory=list)
+    """A partial run's patterns, ``[["--only", "two.double"]]``; empty for a whole run."""
 
     @property
     def duration(self) -> float | None:
@@ -90,7 +94,26 @@ class RunRecord:
             parts.append("tags " + (",".join(self.tags) if self.tags else "default"))
         if self.params:
             parts.append(" ".join(f"{k}={v}" for k, v in self.params.items()))
+        if self.part:
+            parts.append(" ".join(f"{flag} {pattern}" for flag, pattern in self.part))
         return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class RunIndex:
+    """A recorded run as a list of many runs needs it, without reading its plan: its
+    status as it reads now, when it started, the flows its plan holds and their tags."""
+
+    id: str
+    status: str
+    started: float
+    tags: tuple[str, ...]
+    """Asked for (``--tags``)."""
+    flows: tuple[str, ...]
+    """Of its plan."""
+    flow_tags: tuple[str, ...]
+    """The tags of the flows of its plan."""
+    pruned: float | None
 
 
 @dataclass(frozen=True)
@@ -180,13 +203,15 @@ class VariableAccess:
 @dataclass(frozen=True)
 class Written:
     """A variable a run's task wrote and committed: ``task`` is its key; ``type`` and
-    ``size`` where the lineage recorded them."""
+    ``size`` where the lineage recorded them; ``cached_from``, the run whose success the
+    task reused (its variable bound into this run, not written again)."""
 
     flow: str
     name: str
     task: str
     type: str | None = None
     size: int | None = None
+    cached_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +252,7 @@ def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str |
         reason=reason,
         log_problems=json.loads(row["log_problems"]) if row["log_problems"] else [],
         pruned=row["pruned"],
+        part=json.loads(row["part"]) if row["part"] else [],
     )
 
 

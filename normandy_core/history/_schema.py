@@ -5,8 +5,13 @@ first releases, which did not set it (a database with the tables and ``user_vers
 0 is a version 1 database). A new database is made by running every migration from
 nothing, so the path that upgrades a user's database is the one every test takes.
 
-A migration only adds: columns with defaults and new tables. Old rows stay readable, and
-a database upgraded in place reads back every run it held.
+A migration adds (columns with defaults, new tables) or scrubs: old rows stay readable,
+and a database upgraded in place reads back every run it held. Version 4 scrubs the
+fingerprints of version 3, which held unkeyed hashes of params' values, of the env's
+settings and of its credentials (a short credential could be found by trying every value):
+only their code is kept, and such a fingerprint reads as recorded before traces (the task
+runs once more, and records one that can be verified). Version 5 adds what pools and maps
+record (SPEC 19).
 """
 
 from __future__ import annotations
@@ -120,7 +125,13 @@ CREATE TABLE IF NOT EXISTS lineage (
 CREATE INDEX IF NOT EXISTS lineage_written ON lineage (flow, name, direction);
 """
 
+
 _V3 = """
+-- a partial run's --from/--to/--only patterns (JSON), shown with its selection and resumed
+ALTER TABLE runs ADD COLUMN part TEXT;
+"""
+
+_V5 = """
 -- flows that fit the work (SPEC 19): the pool a task waits for, while it does (a live view
 -- shows "waiting (pool db)"), and the seconds it waited; a map's element names its mapped
 -- task (elements are added to a run as the mapped task fans out)
@@ -141,10 +152,35 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
+def _scrub(db: sqlite3.Connection) -> None:
+    """Version 3 to 4: keep of each fingerprint only its code (see the module)."""
+    import json
+
+    import xxhash
+
+    for table in ("tasks", "attempts"):
+        rows = db.execute(
+            f"SELECT rowid, fingerprint_parts FROM {table} WHERE fingerprint_parts IS NOT NULL"
+        ).fetchall()
+        for rowid, text in rows:
+            try:
+                code = json.loads(text).get("code")
+            except (ValueError, AttributeError):
+                code = None
+            parts = json.dumps({"format": 1, "code": code} if code else {"format": 1})
+            key = xxhash.xxh3_128_hexdigest(parts.encode())
+            db.execute(
+                f"UPDATE {table} SET fingerprint = ?, fingerprint_parts = ? WHERE rowid = ?",
+                (key, parts if code else None, rowid),
+            )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V1),
     _script(_V2),
     _script(_V3),
+    _scrub,
+    _script(_V5),
 )
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 

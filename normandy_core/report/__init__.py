@@ -4,7 +4,8 @@ A report is one self-contained HTML file (inline CSS, JavaScript and SVG; it ope
 network and no server) built from the run history and the run's log folder, so it can be
 made for any recorded run: succeeded, failed, interrupted, still going, or whose logs were
 deleted. :func:`collect` reads what it shows, :func:`render_report` turns that into HTML
-without any I/O.
+without any I/O, through the Jinja2 templates of ``templates/`` (autoescaped; shared with
+the web app, :mod:`normandy_core.web`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from normandy_core.errors import ReportError, display_path
 from normandy_core.history import History
 from normandy_core.report._data import Attempt, RunView, TaskView, collect, read_tail
-from normandy_core.report._graph import render_flows
-from normandy_core.report._html import esc, page
+from normandy_core.report._graph import layout as flows_layout
 from normandy_core.report._page import render_report
+from normandy_core.report._templates import render
 
 __all__ = [
     "Attempt",
@@ -62,12 +63,10 @@ def write_report(root: Path, run_id: str, output: Path | None = None) -> tuple[P
 
 def render_flows_page(flows: Sequence[Mapping[str, Any]], title: str) -> str:
     """``flows`` (as in ``Plan.to_dict()["flows"]``) as a self-contained HTML page."""
-    n = len(flows)
-    body = (
-        f'<header class="run-head"><div class="title"><span class="kicker">Normandy</span>'
-        f"<h1>{esc(title)}</h1></div></header>"
-        f'<section id="flows"><h2>{n} flow{"s" * (n != 1)}</h2><p class="intro">Steps run left '
-        "to right; the tasks of a step run side by side. Hover a task for its process, params "
-        f"and options.</p>{render_flows(flows)}</section>"
+    return render(
+        "flows.html.j2",
+        title=title,
+        count=len(flows),
+        picture=flows_layout(flows),
+        generated=time.time(),
     )
-    return page(f"Normandy — {title}", body, time.time())

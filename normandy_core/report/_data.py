@@ -70,9 +70,11 @@ class RunView:
         return max([*times, self.run.started, self.generated])
 
 
-def collect(history: History, run_id: str, logs_root: Path) -> RunView:
+def collect(history: History, run_id: str, logs_root: Path, *, tails: bool = True) -> RunView:
     """The run ``run_id`` (``last``: the most recent) as a report shows it;
-    :class:`~normandy_core.history.RunNotFoundError` if no such run is recorded."""
+    :class:`~normandy_core.history.RunNotFoundError` if no such run is recorded.
+    ``tails``: read the end of each task's log (the web app reads a log when it is
+    opened)."""
     run = history.get(run_id)
     log_dir = logs_root / run.id
     logs_found = (log_dir / "run.log").is_file()
@@ -81,7 +83,7 @@ def collect(history: History, run_id: str, logs_root: Path) -> RunView:
     tasks = []
     for record in history.tasks(run.id):
         name = f"process-{file_part(record.key)}.log"
-        tail = read_tail(log_dir / name) if logs_found else None
+        tail = read_tail(log_dir / name) if logs_found and tails else None
         data = accesses.get(record.key, ())
         tasks.append(
             TaskView(

@@ -1,11 +1,16 @@
-"""The timeline of a run as inline SVG: one lane per worker process, one bar per task
-(a group holding one rectangle per attempt, retries joined by a dashed line), colored by
-status, over the bands of the steps.
+"""The timeline of a run, laid out: one lane per worker, one bar per task (a rectangle per
+attempt, retries joined by a dashed line), colored by status, over the bands of the steps.
+:func:`layout` computes where everything goes; the template ``_timeline.svg.j2`` draws it.
 
 Time runs left to right, but not evenly: each step's band gets at least a minimum width,
 the rest shared in proportion to time, so that a step of a few milliseconds next to one of
 minutes is still seen, named and clickable. The axis marks where each step starts (time
-since the first task started), and regular times inside the wide ones."""
+since the first task started), and regular times inside the wide ones.
+
+A lane is a worker *slot*: a worker process runs one attempt at a time, and one that
+replaces a worker that crashed or was killed takes its slot, so a run of ``N`` workers
+shows at most ``N`` lanes of known workers. A step's name is never cut: names that do not
+fit their band go on rows of their own above the bands."""
 
 from __future__ import annotations
 
@@ -16,139 +21,262 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from normandy_core.report._data import Attempt, RunView, TaskView
-from normandy_core.report._html import esc, fmt_secs, status_class
+from normandy_core.report._templates import fmt_secs, status_class
 from normandy_core.status import FAILURES, SUCCEEDED
 
 WIDTH = 1200
 LABEL_W = 118
 PLOT_X0 = LABEL_W
 PLOT_W = WIDTH - LABEL_W - 14
-TOP = 40  # step names, then tick labels
 ROW_H = 28
 BAR_H = 20
+LABEL_ROW_H = 15  # a row of step names above the bands
 _CHAR_W = 6.6  # of the 11px labels, to decide whether a name fits in its bar
+_BOLD_CHAR_W = 7.0  # of the step names (bold 11px)
 Scale = Callable[[float], float]
 """A time -> its x in the drawing."""
 _TICKS = (
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.05,
-    0.1,
-    0.2,
-    0.5,
-    1,
-    2,
-    5,
-    10,
-    15,
-    30,
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-)
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300,
+    600, 900, 1800, 3600, 7200,
+)  # fmt: skip
 MIN_BAND = 90  # pixels: the least a step's band gets
 _LABEL_ROOM = 44  # pixels between two tick labels
+_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
-class _Bar:
+class Band:
+    """A step's time: a shaded band, its name on row ``row`` above the bands."""
+
+    x: float
+    width: float
+    parity: int
+    step: str
+    """``flow.step``"""
+    label: str
+    label_x: float
+    label_y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str | None
+
+
+@dataclass(frozen=True)
+class Lane:
+    y: float
+    height: float
+    label: str
+    detail: str
+    """The worker processes that filled the slot (``pid 4121``, ``pids 4121, 4388``)."""
+
+
+@dataclass(frozen=True)
+class Rect:
+    """An attempt's bar."""
+
+    x: float
+    y: float
+    width: float
+    css: str
+    tooltip: str
+    label: str | None
+    """The task's name where it fits inside the bar."""
+    light: bool
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A task's attempts, and the dashed lines from each failed attempt to its retry."""
+
+    key: str
+    status: str
+    target: str
+    rects: tuple[Rect, ...]
+    links: tuple[tuple[float, float, float, float], ...]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    width: int
+    height: float
+    top: float
+    """Where the lanes start: the step names and the axis' labels are above."""
+    bands: tuple[Band, ...]
+    ticks: tuple[Tick, ...]
+    lanes: tuple[Lane, ...]
+    bars: tuple[Bar, ...]
+
+    @property
+    def axis_label_y(self) -> float:
+        return self.top - 10
+
+    @property
+    def rows(self) -> int:
+        """How many rows of bars the lanes hold."""
+        return round(sum(lane.height for lane in self.lanes) / ROW_H)
+
+
+@dataclass(frozen=True)
+class _Span:
     task: TaskView
     attempt: Attempt
     start: float
     end: float
-    last: bool
 
 
-def render_timeline(view: RunView) -> str:
+def layout(view: RunView, *, tooltips: bool = True) -> Timeline | None:
     """The timeline, from the first task's start to the last one's end (what the run did
-    before and after, starting and stopping workers, is left out)."""
-    bars = _bars(view, view.ended)
-    if not bars:
-        return '<p class="empty">No task ran in this run: the timeline is empty.</p>'
-    t0, t1 = min(b.start for b in bars), max(b.end for b in bars)
-    spans = _spans(bars)
-    x = _scale(list(spans.values()), t0, t1)
-
-    lanes = _lanes(bars)
-    rows = sum(len(sub) for _, sub in lanes)
-    height = TOP + rows * ROW_H + 10
-    out = [
-        f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="100%" '
-        f'role="img" aria-label="timeline of the run\'s tasks by worker" '
-        f'xmlns="http://www.w3.org/2000/svg">'
-    ]
-    out += _bands(spans, x, height)
-    out += _axis(list(spans.values()), t0, t1, x, height)
-    y = TOP
-    placed: dict[tuple[str, int], tuple[float, float, float]] = {}  # (key, n) -> x0, x1, y
-    for pid, sub_rows in lanes:
-        label = f"worker {pid}" if pid is not None else "worker unknown"
-        lane_h = len(sub_rows) * ROW_H
-        out.append(
-            f'<g class="lane"><rect class="lane-bg" x="0" y="{y}" width="{WIDTH}" '
-            f'height="{lane_h}"/><text class="lane-label" x="8" y="{y + ROW_H / 2 + 4}">'
-            f"{esc(label)}</text></g>"
+    before and after, starting and stopping workers, is left out); ``None`` when no task
+    ran. ``tooltips``: each bar says what it is when hovered (a page of thousands of
+    tasks may do without)."""
+    spans = _spans(view, view.ended)
+    if not spans:
+        return None
+    t0, t1 = min(s.start for s in spans), max(s.end for s in spans)
+    steps = _steps(spans)
+    x = _scale(list(steps.values()), t0, t1)
+    labels, label_rows = _band_labels(steps, x)
+    top = LABEL_ROW_H * label_rows + 26
+    lanes = _lanes(spans)
+    height = top + sum(len(rows) for _, rows in lanes) * ROW_H + 10
+    bands = tuple(
+        Band(
+            x=x(lo),
+            width=max(x(hi), x(lo) + 1) - x(lo),
+            parity=i % 2,
+            step=f"{flow}.{step}",
+            label=labels[i][0],
+            label_x=labels[i][1],
+            label_y=13 + LABEL_ROW_H * labels[i][2],
+            title=f"step {flow}.{step}: {fmt_secs(hi - lo)}",
         )
-        for r, row in enumerate(sub_rows):
-            for bar in row:
-                top = y + r * ROW_H + (ROW_H - BAR_H) / 2
-                x0, x1 = x(bar.start), max(x(bar.end), x(bar.start) + 2)
-                placed[(bar.task.record.key, bar.attempt.number)] = (x0, x1, top)
-        y += lane_h
-    out += _task_groups(view, placed)
-    out.append("</svg>")
-    return "\n".join(out)
+        for i, ((flow, step), (lo, hi)) in enumerate(steps.items())
+    )
+    out_lanes: list[Lane] = []
+    placed: dict[tuple[str, int], tuple[float, float, float]] = {}  # (key, n) -> x0, x1, y
+    y = top
+    for number, (pids, rows) in enumerate(lanes, start=1):
+        known = [p for p in pids if p is not None]
+        if known:
+            detail = ("pid " if len(known) == 1 else "pids ") + ", ".join(map(str, known))
+            label = f"worker {number}"
+        else:
+            label, detail = "worker unknown", ""
+        out_lanes.append(Lane(y, len(rows) * ROW_H, label, detail))
+        for r, row in enumerate(rows):
+            for span in row:
+                bar_y = y + r * ROW_H + (ROW_H - BAR_H) / 2
+                x0 = x(span.start)
+                placed[(span.task.record.key, span.attempt.number)] = (
+                    x0,
+                    max(x(span.end), x0 + 2),
+                    bar_y,
+                )
+        y += len(rows) * ROW_H
+    return Timeline(
+        width=WIDTH,
+        height=height,
+        top=top,
+        bands=bands,
+        ticks=_axis(list(steps.values()), t0, t1, x),
+        lanes=tuple(out_lanes),
+        bars=_bars(view, placed, tooltips),
+    )
 
 
-def _bars(view: RunView, t1: float) -> list[_Bar]:
-    bars = []
+def _spans(view: RunView, t1: float) -> list[_Span]:
+    """Each attempt that started, from its start to its end (``t1``: still going). A
+    worker runs one attempt at a time: where the end the orchestrator recorded (when it
+    heard of it) comes after the start of the worker's next attempt, it is cut there."""
+    spans = []
     for task in view.tasks:
         for attempt in task.attempts:
             if attempt.started is None:
                 continue
             end = attempt.ended if attempt.ended is not None else t1
-            last = attempt.number == task.attempts[-1].number
-            bars.append(_Bar(task, attempt, attempt.started, max(end, attempt.started), last))
-    return bars
+            spans.append(_Span(task, attempt, attempt.started, max(end, attempt.started)))
+    spans.sort(key=lambda s: (s.start, s.end))
+    last: dict[int, int] = {}  # pid -> index of its latest span
+    for i, span in enumerate(spans):
+        pid = span.attempt.pid
+        if pid is None:
+            continue
+        before = last.get(pid)
+        if before is not None and spans[before].end > span.start:
+            prev = spans[before]
+            spans[before] = _Span(prev.task, prev.attempt, prev.start, span.start)
+        last[pid] = i
+    return spans
 
 
-def _lanes(bars: list[_Bar]) -> list[tuple[int | None, list[list[_Bar]]]]:
-    """Bars by worker, lanes in the order workers first started something; within a lane,
-    bars that overlap in time (a worker that is not known) get rows of their own."""
-    by_pid: dict[int | None, list[_Bar]] = {}
-    for bar in sorted(bars, key=lambda b: (b.start, b.end)):
-        by_pid.setdefault(bar.attempt.pid, []).append(bar)
-    lanes = []
-    for pid, lane_bars in by_pid.items():
-        rows: list[list[_Bar]] = []
-        for bar in lane_bars:
-            row = next((r for r in rows if r[-1].end <= bar.start + 1e-6), None)
+def _lanes(spans: list[_Span]) -> list[tuple[list[int | None], list[list[_Span]]]]:
+    """Spans by worker slot, in the order slots first started something: a worker process
+    takes the slot of one that ended before it started (the one it replaced), else a new
+    one. Attempts of unknown workers go last, on as many rows as they overlap."""
+    by_pid: dict[int, list[_Span]] = {}
+    unknown: list[_Span] = []
+    for span in spans:
+        if span.attempt.pid is None:
+            unknown.append(span)
+        else:
+            by_pid.setdefault(span.attempt.pid, []).append(span)
+    slots: list[tuple[list[int | None], list[_Span]]] = []
+    for pid, own in by_pid.items():  # in order of first start (spans are sorted)
+        slot = next((s for s in slots if s[1][-1].end <= own[0].start + _EPSILON), None)
+        if slot is None:
+            slots.append(([pid], list(own)))
+        else:
+            slot[0].append(pid)
+            slot[1].extend(own)
+    lanes: list[tuple[list[int | None], list[list[_Span]]]] = [
+        (pids, [own]) for pids, own in slots
+    ]
+    if unknown:
+        rows: list[list[_Span]] = []
+        for span in unknown:
+            row = next((r for r in rows if r[-1].end <= span.start + _EPSILON), None)
             if row is None:
-                rows.append([bar])
+                rows.append([span])
             else:
-                row.append(bar)
-        lanes.append((pid, rows))
-    unknown = [lane for lane in lanes if lane[0] is None]
-    return [lane for lane in lanes if lane[0] is not None] + unknown
+                row.append(span)
+        lanes.append(([None], rows))
+    return lanes
 
 
-def _spans(bars: list[_Bar]) -> dict[tuple[str, str], tuple[float, float]]:
+def _steps(spans: list[_Span]) -> dict[tuple[str, str], tuple[float, float]]:
     """Each step's time, from its first start to its last end, in the order they ran."""
-    spans: dict[tuple[str, str], list[float]] = {}
-    for bar in bars:
-        key = (bar.task.record.flow, bar.task.record.step)
-        lo_hi = spans.setdefault(key, [bar.start, bar.end])
-        lo_hi[0], lo_hi[1] = min(lo_hi[0], bar.start), max(lo_hi[1], bar.end)
-    ordered = sorted(spans.items(), key=lambda item: item[1][0])
+    steps: dict[tuple[str, str], list[float]] = {}
+    for span in spans:
+        key = (span.task.record.flow, span.task.record.step)
+        lo_hi = steps.setdefault(key, [span.start, span.end])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], span.start), max(lo_hi[1], span.end)
+    ordered = sorted(steps.items(), key=lambda item: item[1][0])
     return {key: (lo, hi) for key, (lo, hi) in ordered}
+
+
+def _band_labels(
+    steps: dict[tuple[str, str], tuple[float, float]], x: Scale
+) -> tuple[list[tuple[str, float, int]], int]:
+    """Each step's name, whole (``flow › step`` where the run has several flows), its x
+    and its row: the first row where it does not run into the name before it. Returns the
+    labels and how many rows they take."""
+    many_flows = len({flow for flow, _ in steps}) > 1
+    ends: list[float] = []  # per row, where its last name ends
+    labels = []
+    for (flow, step), (lo, _) in steps.items():
+        name = f"{flow} › {step}" if many_flows else step
+        width = len(name) * _BOLD_CHAR_W
+        left = max(min(x(lo) + 4, WIDTH - 4 - width), 4)
+        row = next((r for r, end in enumerate(ends) if end + 8 <= left), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = left + width
+        labels.append((name, left, row))
+    return labels, max(len(ends), 1)
 
 
 def _scale(bands: list[tuple[float, float]], t0: float, t1: float) -> Scale:
@@ -176,29 +304,7 @@ def _scale(bands: list[tuple[float, float]], t0: float, t1: float) -> Scale:
     return x
 
 
-def _bands(spans: dict[tuple[str, str], tuple[float, float]], x: Scale, height: int) -> list[str]:
-    """A shaded band per step, named at the top (shortened where it does not fit)."""
-    many_flows = len({flow for flow, _ in spans}) > 1
-    out = []
-    for i, ((flow, step), (lo, hi)) in enumerate(spans.items()):
-        x0, x1 = x(lo), max(x(hi), x(lo) + 1)
-        name = f"{flow} › {step}" if many_flows else step
-        room = int((x1 - x0 - 8) / _CHAR_W)
-        shown = name if len(name) <= room else name[: max(room - 1, 0)] + "…"
-        out.append(
-            f'<g class="band band-{i % 2}" data-step="{esc(f"{flow}.{step}")}"><title>'
-            f'{esc(f"step {flow}.{step}: {fmt_secs(hi - lo)}")}</title><rect x="{x0:.1f}" '
-            f'y="0" width="{x1 - x0:.1f}" height="{height}"/>'
-        )
-        if room >= 2:
-            out.append(f'<text class="band-label" x="{x0 + 4:.1f}" y="13">{esc(shown)}</text>')
-        out.append("</g>")
-    return out
-
-
-def _axis(
-    bands: list[tuple[float, float]], t0: float, t1: float, x: Scale, height: int
-) -> list[str]:
+def _axis(bands: list[tuple[float, float]], t0: float, t1: float, x: Scale) -> tuple[Tick, ...]:
     """Ticks where each step starts and at the end, and at regular times inside the steps
     wide enough for them; labels that would overlap are left out."""
     ticks = {t0, t1, *(lo for lo, _ in bands)}
@@ -212,19 +318,19 @@ def _axis(
         while t0 + n * step < hi:
             ticks.add(t0 + n * step)
             n += 1
-    out = ['<g class="axis">']
+    out = []
     last_x, last_text = -math.inf, ""
     for t in sorted(ticks):
         px = x(t)
-        out.append(f'<line x1="{px:.1f}" y1="{TOP - 6}" x2="{px:.1f}" y2="{height}"/>')
         text = _tick(t - t0)
         if text == last_text and 0.1 <= t - t0 < 10:  # steps milliseconds apart
             text = f"{t - t0:.3f}s"
+        shown = None
         if px - last_x >= _LABEL_ROOM and text != last_text:
-            out.append(f'<text x="{px:.1f}" y="{TOP - 10}">{text}</text>')
+            shown = text
             last_x, last_text = px, text
-    out.append("</g>")
-    return out
+        out.append(Tick(px, shown))
+    return tuple(out)
 
 
 def _tick(t: float) -> str:
@@ -242,42 +348,33 @@ def _tick(t: float) -> str:
     return f"{int(t) // 3600}h{int(t) % 3600 // 60:02d}"
 
 
-def _task_groups(
-    view: RunView, placed: dict[tuple[str, int], tuple[float, float, float]]
-) -> list[str]:
-    """One ``<g class="bar">`` per task that ran: its attempts, and dashed lines from each
-    failed attempt to its retry."""
+def _bars(
+    view: RunView, placed: dict[tuple[str, int], tuple[float, float, float]], tooltips: bool
+) -> tuple[Bar, ...]:
+    """One bar per task that ran: its attempts, and dashed lines from each failed
+    attempt to its retry."""
     out = []
     for index, task in enumerate(view.tasks):
         record = task.record
         drawn = [(a, placed[(record.key, a.number)]) for a in task.attempts if a.started]
         if not drawn:
             continue
-        out.append(
-            f'<g class="bar" data-task="{esc(record.key)}" data-status="{esc(task.category)}" '
-            f'data-target="task-{index}">'
+        links = tuple(
+            (prev_x1, prev_y + BAR_H / 2, x0, y0 + BAR_H / 2)
+            for (_, (_, prev_x1, prev_y)), (_, (x0, _, y0)) in zip(drawn, drawn[1:])
         )
-        for (_, (_, prev_x1, prev_y)), (_, (x0, _, y0)) in zip(drawn, drawn[1:]):
-            out.append(
-                f'<line class="retry-link" x1="{prev_x1:.1f}" y1="{prev_y + BAR_H / 2:.1f}" '
-                f'x2="{x0:.1f}" y2="{y0 + BAR_H / 2:.1f}"/>'
-            )
+        rects = []
         for attempt, (x0, x1, y0) in drawn:
             last = attempt.number == task.attempts[-1].number
             css = _attempt_class(task, attempt, last)
-            out.append(
-                f'<rect class="attempt {css}" x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" '
-                f'height="{BAR_H}" rx="3"><title>{esc(_tooltip(task, attempt))}</title></rect>'
-            )
             name = record.task if attempt.number == 1 else f"{record.task} #{attempt.number}"
-            if x1 - x0 > len(name) * _CHAR_W + 8:
-                light = " on-light" if "retried" in css else ""
-                out.append(
-                    f'<text class="bar-label{light}" x="{x0 + 4:.1f}" y="{y0 + BAR_H / 2 + 4:.1f}">'
-                    f"{esc(name)}</text>"
-                )
-        out.append("</g>")
-    return out
+            fits = x1 - x0 > len(name) * _CHAR_W + 8
+            rects.append(
+                Rect(x0, y0, x1 - x0, css, _tooltip(task, attempt) if tooltips else "",
+                     name if fits else None, "retried" in css)
+            )  # fmt: skip
+        out.append(Bar(record.key, task.category, f"task-{index}", tuple(rects), links))
+    return tuple(out)
 
 
 def _attempt_class(task: TaskView, attempt: Attempt, last: bool) -> str:
@@ -301,7 +398,7 @@ def _tooltip(task: TaskView, attempt: Attempt) -> str:
     if attempt.import_duration >= 0.0005:  # before the bar: the worker imported the module
         parts.append(f"import {fmt_secs(attempt.import_duration)} before it (not in it)")
     if attempt.pid:
-        parts.append(f"worker {attempt.pid}")
+        parts.append(f"worker pid {attempt.pid}")
     if attempt.started:
         end = f" → {_clock(attempt.ended)}" if attempt.ended else ""
         parts.append(f"{_clock(attempt.started)}{end}")

@@ -45,6 +45,20 @@
   if (filter) filter.addEventListener("input", applyFilter);
   if (problemsOnly) problemsOnly.addEventListener("change", applyFilter);
 
+  // a flows picture wider than the page is scaled down to fit; a button shows it at its
+  // actual size (scrolling), and back
+  document.querySelectorAll(".graph-scroll").forEach(function (box) {
+    var svg = box.querySelector("svg.graph");
+    var button = box.querySelector("[data-zoom]");
+    if (!svg || !button) return;
+    var wide = Number(svg.getAttribute("width")) > box.clientWidth;
+    button.hidden = !wide;
+    button.addEventListener("click", function () {
+      var fit = box.classList.toggle("fit");
+      button.textContent = fit ? "actual size" : "fit to page";
+    });
+  });
+
   if (location.hash && location.hash.indexOf("#task-") === 0) show(location.hash.slice(1));
 
   // for tests and tools: the script ran to its end, and what the timeline holds

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from normandy_core.binding import MissingInput
+from normandy_core.testing._fresh import refresh, remember
 from normandy_core.testing._results import (
     LogLine,
     Outputs,
@@ -101,6 +103,9 @@ class ProcessRunner:
         self._capture: Capture | None = None
         self._sys_path = list(sys.path)
         """Given back by :meth:`close`: a project's folders are on it while it is used."""
+        self.notes: list[str] = []
+        """Modules imported again before a call (another project's package of the same
+        name, a module edited), one sentence each: the plugin tells pytest."""
 
     def __call__(
         self,
@@ -160,7 +165,11 @@ class ProcessRunner:
             outputs=use.entry.outputs if use else None,
         )
         log, seen = _Log(), _Seen()
+        self.notes += refresh(spec.target.partition(":")[0], where.folders)
         ended = self._run(call, log, seen)
+        remember(where.folders)
+        if isinstance(seen.error, MissingInput):  # a test's words, not a run's
+            seen.error, ended = _in_a_test(seen.error, ended, call, inputs or {}, use)
         values: dict[str, Any] = {}
         if ended.ok:
             from normandy_core.store import SUFFIX, read_value
@@ -222,6 +231,29 @@ class ProcessRunner:
             self._capture = None
         if self._own_base:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _in_a_test(
+    error: MissingInput, ended: Any, call: Any, given: Mapping[str, Any], use: Use | None
+) -> tuple[MissingInput, Any]:
+    """A missing input of a process run by a test, told as a test gives inputs: by the
+    variable's name (``inputs={'raw_orders': …}``), which may not be the parameter's."""
+    import dataclasses
+
+    parameter, variable = error.parameter, error.variable
+    why = f"give it in the test, inputs={{{variable!r}: …}}"
+    if variable != parameter and use is not None:
+        why += (
+            f": inputs= names variables, and entry {use.key} maps parameter {parameter!r} "
+            f"to variable {variable!r} (inputs: {{{parameter}: {variable}}})"
+        )
+        if parameter in given:
+            why += f"; {parameter!r} was given, the parameter's name"
+    told = MissingInput(parameter, variable, why)
+    told.__traceback__ = error.__traceback__
+    message = f"task {call.key} (process {call.process!r}): {told}"  # as a run says it
+    text = f"{type(told).__name__}: {message}\n"
+    return told, dataclasses.replace(ended, error_message=message, traceback=text)
 
 
 def _why_missing(result: ProcessResult, use: Use | None, uses: list[Use]) -> Any:

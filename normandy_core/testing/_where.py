@@ -52,6 +52,8 @@ class Where:
     """``pipe.path``: the project's root, or a folder given as ``project=``."""
     sources: str = "the installed packages"
     """Where the names came from, for messages."""
+    folders: tuple[Path, ...] = ()
+    """The folders of the project's (or package's) own modules: ``src/``, its root."""
 
     def spec(self, name: str) -> ProcessSpec:
         """The registration of ``name``: :class:`RegistryError` for an unknown name (with
@@ -107,7 +109,7 @@ class Where:
         if self.project is None:
             return env or "test", dict(confs or {}), dict(credentials or {})
         config = self.project.config
-        name, problems = select_env(config, env)
+        name, problems = select_env(config, env, origin="env=")
         settings: dict[str, Any] = {}
         loaded: dict[str, Any] = dict(credentials or {})
         if name is not None:
@@ -155,6 +157,7 @@ def _project(root: Path) -> Where:
         opened,
         opened.root,
         f"the installed packages and project {display_path(opened.root)}",
+        (opened.root / "src", opened.root),
     )
 
 
@@ -165,6 +168,7 @@ def _packages(root: Path | None, tests: Path | None) -> Where:
 
     declared = None
     sources = "the installed packages"
+    folders: tuple[Path, ...] = ()
     package = find_upward(tests, "setup.cfg", "pyproject.toml") if tests is not None else None
     if package is not None:
         declared, problems = read_declared_processes(package)
@@ -173,4 +177,6 @@ def _packages(root: Path | None, tests: Path | None) -> Where:
         if declared is not None:
             add_project_paths(package)  # its modules, installed or not
             sources += f" and the package under test ({display_path(declared.file)})"
-    return Where(build_registry(make_plugin_manager(), declared), None, root, sources)
+            folders = (package / "src", package)
+    registry = build_registry(make_plugin_manager(), declared)
+    return Where(registry, None, root, sources, folders)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from normandy_core.testing import NormandyProject, ProcessResult, ProcessRunner  # noqa: F401
 
 _PROCESSES = pytest.StashKey["list[ProcessResult]"]()
+_NOTES = pytest.StashKey["list[str]"]()
 _PROJECTS = pytest.StashKey["list[NormandyProject]"]()
 
 
@@ -34,6 +35,7 @@ def run_process(
 
     runner = ProcessRunner(tmp_path_factory.mktemp("normandy-process"), request.path.parent)
     request.node.stash[_PROCESSES] = runner.results
+    request.node.stash[_NOTES] = runner.notes
     try:
         yield runner
     finally:
@@ -83,6 +85,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if result is shown:  # a ProcessFailed: its message is this already
                 continue
             report.sections.append((f"normandy: process {result.name}", result.describe()))
+        notes = item.stash.get(_NOTES, ())
+        if notes:
+            report.sections.append(("normandy: modules imported again", "\n".join(notes)))
         for project in item.stash.get(_PROJECTS, ()):
             for ended in project.results:
                 report.sections.append((f"normandy {' '.join(ended.args)}", ended.describe()))

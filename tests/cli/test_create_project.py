@@ -25,7 +25,14 @@ def test_create_then_run(normandy, tmp_path: Path):
     result = normandy("create-project", "shop-pipelines", cwd=tmp_path)
     assert result.returncode == 0, result.output
     root = tmp_path / "shop-pipelines"
-    assert (root / "src" / "shop_pipelines" / "processes.py").is_file()
+    processes = (root / "src" / "shop_pipelines" / "processes.py").read_text()
+    # it teaches what the README does: inputs by parameter, return values with outputs:
+    # (a process it added that reads `totals` was refused: totals went through pipe.vars)
+    assert "pipe.vars" not in processes and "return kept" in processes
+    conf = (root / "pipeline" / "pipeline_conf.yml").read_text()
+    assert "shop_pipelines.transform_totals: {outputs: totals, params: {min_total: 10}}" in conf
+    readme = (root / "README.md").read_text()
+    assert "## Installing Normandy 1.x" in readme and "--find-links" in readme
     assert ".normandy/" in (root / ".gitignore").read_text()
     assert "conf/*_credentials.yml" in (root / ".gitignore").read_text()
     run = normandy("run", cwd=root)

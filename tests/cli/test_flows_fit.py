@@ -206,6 +206,14 @@ def test_a_map_runs_each_element_caches_each_on_its_own_and_resumes(
     assert ran(root) == ["d"]
     assert json.loads((root / "total.json").read_text()) == ["A", "B", "C", "D"]
 
+    # over a mapping, keyed as the list was: an element whose value changed runs again, the
+    # others are reused (each element's value is part of its fingerprint, not its key alone)
+    (root / "files.json").write_text(json.dumps({"a": "a", "b": "q", "c": "c", "d": "d"}))
+    got = run()
+    assert got.returncode == 0, got.output
+    assert ran(root) == ["q"]
+    assert json.loads((root / "total.json").read_text()) == {"a": "A", "b": "Q", "c": "C", "d": "D"}
+
     # a partial run from the map on: the list comes from the last run that made it
     got = run("--from", "each")
     assert got.returncode == 0, got.output

@@ -6,6 +6,9 @@ request to report it."""
 from __future__ import annotations
 
 import errno
+import json
+import os
+import subprocess
 
 import pytest
 import typer
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 
 from normandy_cli._output import reports_errors
 from normandy_core.errors import NormandyError
+from normandy_core.testing._project import normandy_command
 
 
 def _app(error: BaseException) -> typer.Typer:
@@ -61,3 +65,74 @@ def test_how_commands_end_is_not_a_bug():
     code, output = run(typer.BadParameter("not KEY=VALUE", param_hint="--param"))
     assert code == 2 and "Invalid value for --param: not KEY=VALUE" in output
     assert "internal error" not in output
+
+
+# -- a reader that goes away (issue 23) -------------------------------------------------------
+
+CLOSING_PROJECT = """
+confs:
+  envs: {dev: {}}
+  processes: {hello: "hello:hello"}
+flows:
+  greet:
+    tags: [default]
+    steps:
+      say: {hello: {outputs: greeting}}
+"""
+
+
+def _closed_pipe() -> int:
+    """The writing end of a pipe whose reader is gone already, as `| head -1` is once it
+    has its line: every write to it fails with EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+def test_every_command_ends_quietly_on_a_closed_pipe(make_project, tmp_path):
+    """`normandy runs last | head -1` printed a BrokenPipeError and "internal error: this
+    is a bug in Normandy": a reader that leaves early is not an error of the command."""
+    root = make_project(CLOSING_PROJECT, {"hello.py": "def hello():\n    return 'hi'\n"})
+    first = subprocess.run(
+        [*normandy_command(), "run"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    commands = [
+        ["--version"],
+        ["runs"],
+        ["runs", "last"],
+        ["runs", "--json"],
+        ["list"],
+        ["graph"],
+        ["vars"],
+        ["run", "--dry-run"],
+        ["--help"],
+    ]
+    for args in commands:
+        stdout = _closed_pipe()
+        try:
+            ended = subprocess.run(
+                [*normandy_command(), *args],
+                cwd=root,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.close(stdout)
+        assert (args, ended.returncode, ended.stderr) == (args, 0, ""), ended.stderr
+    # a run whose console goes away still runs to its end, is recorded, and says so
+    closed = _closed_pipe()
+    try:
+        ended = subprocess.run(
+            [*normandy_command(), "run", "--json"], cwd=root, stdout=closed, stderr=closed,
+            timeout=120,
+        )
+    finally:
+        os.close(closed)
+    assert ended.returncode == 0
+    shown = subprocess.run(
+        [*normandy_command(), "runs", "--json"], cwd=root, capture_output=True, text=True
+    )
+    assert [r["status"] for r in json.loads(shown.stdout)] == ["succeeded", "succeeded"]

@@ -101,6 +101,39 @@ def test_a_module_is_imported_once_by_the_fork_server_before_the_workers(normand
     assert "heavy was imported" in text
 
 
+def test_what_a_module_prints_at_import_is_all_in_the_log(normandy, make_project):
+    """10 MB printed at import: run.log kept ~10,000 lines, the last cut mid-line, the
+    rest gone without a note (issue 23). Every line is there, whole."""
+    loud = HEAVY.replace(
+        'print("heavy was imported")',
+        'for i in range(100_000):\n    print(f"line {i:06d} " + "x" * 88)\nprint("the end")',
+    )
+    root = _project(make_project, files={"heavy.py": loud})
+    result = normandy("run", "--json", cwd=root)
+    assert result.returncode == 0, result.output
+    assert "line 000000" not in result.output  # the log's, never the console's
+    text = (next((root / "logs").iterdir()) / "run.log").read_text()
+    printed = [line for line in text.splitlines() if line.startswith("line ")]
+    assert len(printed) == 100_000
+    assert all(len(line) == 100 for line in printed)
+    assert printed[-1] == "line 099999 " + "x" * 88
+    assert "\nthe end\n" in text
+
+
+def test_a_preload_output_past_the_limit_is_cut_at_a_line_with_a_note():
+    import io
+
+    from normandy_core.executors.local._zygote import kept_output
+
+    printed = b"".join(b"line %03d\n" % i for i in range(100))  # 9 bytes a line
+    assert kept_output(io.BytesIO(printed), 900) == printed.decode()
+    kept = kept_output(io.BytesIO(printed), 95)
+    lines = kept.splitlines()
+    assert lines[:-1] == [f"line {i:03d}" for i in range(10)]  # 90 bytes: 10 whole lines
+    assert lines[-1].startswith("[normandy: 810 more bytes (90 lines) printed at import are ")
+    assert "left out of this log" in lines[-1] and "confs.preload: false" in lines[-1]
+
+
 @pytest.mark.parametrize("how", ["env", "confs"])
 def test_preloading_can_be_turned_off(normandy, make_project, how):
     root = _project(make_project, confs="preload: false" if how == "confs" else "")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import _browser as browser
+
 PROCS = """
 import time
 
@@ -255,3 +257,75 @@ def test_the_report_shows_the_data_and_short_steps(normandy, make_project, tmp_p
     assert re.search(
         r"<dt>out</dt><dd><code[^>]*>total</code> <span class=\"muted\">\(\d+ B, int\)", page
     )
+
+
+WIDE = """
+confs:
+  plugins: [procs]
+  workers: 2
+  envs:
+    dev: {}
+flows:
+  wide:
+    tags: [default]
+    steps:
+""" + "".join(
+    f"      step_{i:02d}_with_a_long_name:\n        step{i}: {{process: ok, outputs: v{i}}}\n"
+    for i in range(12)
+)
+
+WIDE_PROCS = """
+from normandy_core import hookimpl
+
+
+def ok():
+    return 1
+
+
+@hookimpl
+def normandy_processes():
+    return {"ok": ok}
+"""
+
+
+@pytest.mark.skipif(not browser.available(), reason=browser.MISSING)
+def test_a_wide_flow_diagram_fits_the_page(normandy, make_project):
+    """Reported: a wide flow diagram is cut at 1280 px. Twelve steps with data between
+    them: the flow goes on in rows below, as text wraps, and the picture is shown whole,
+    at its actual size; in a narrower window it is scaled to fit, with a button to see it
+    at its actual size."""
+    root = make_project(WIDE, {"procs.py": WIDE_PROCS})
+    assert normandy("run", cwd=root).returncode == 0
+    result = normandy("report", cwd=root)
+    assert result.returncode == 0, result.output
+    url = (root / result.stdout.strip()).as_uri()
+    measure = (
+        "var svg = document.querySelector('#flows svg.graph');"
+        "var box = svg.parentElement.getBoundingClientRect();"
+        "var r = svg.getBoundingClientRect();"
+        "var steps = Array.from(svg.querySelectorAll('.step-name'), e => e.firstChild.data);"
+        "return [Number(svg.getAttribute('width')), r.width, r.left, r.right, box.left,"
+        " box.right, document.documentElement.scrollWidth, window.innerWidth, steps,"
+        " !document.querySelector('#flows [data-zoom]').hidden];"
+    )
+    with browser.chromium(1280, 1000) as driver:
+        driver.get(url)
+        drawn, shown, left, right, box_left, box_right, page, window, steps, zoom = (
+            driver.execute_script(measure)
+        )
+        assert steps == [f"step_{i:02d}_with_a_long_name" for i in range(12)]
+        assert shown == pytest.approx(drawn, abs=1)  # at its actual size...
+        assert box_left <= left and right <= box_right + 0.5  # ...and whole
+        assert page <= window and not zoom
+        driver.execute_script("document.getElementById('flows').scrollIntoView()")
+        browser.screenshot(driver, "report-wide-flows-1280")
+
+        driver.set_window_size(800, 1000)
+        driver.get(url)
+        drawn, shown, left, right, box_left, box_right, page, window, steps, zoom = (
+            driver.execute_script(measure)
+        )
+        assert shown < drawn and box_left <= left and right <= box_right + 0.5  # scaled
+        assert page <= window and zoom
+        driver.find_element("css selector", "#flows [data-zoom]").click()
+        assert driver.execute_script(measure)[1] == pytest.approx(drawn, abs=1)

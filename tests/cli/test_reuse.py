@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from normandy_core import VariableNotFoundError, load
+
 PROCS = '''
 from pathlib import Path
 
@@ -195,7 +197,8 @@ def test_a_change_in_a_project_module_it_imports(normandy, make_project):
     edit(root, "return 2 * x", "return 4 * x", "helpers.py")
     second = run(normandy, root)
     assert second["explained"]["double"] == "run (code changed (helpers))"
-    assert second["explained"]["total"] == "run (code changed (helpers); input changed (double))"
+    # total's code does not use helpers: it runs because double's output changed
+    assert second["explained"]["total"] == "run (input changed (double))"
     assert (root / "report.txt").read_text() == "40 8"
 
 
@@ -207,10 +210,10 @@ def test_a_param_change(normandy, project):
     assert second["explained"]["raw"] == "run (params changed (n: 5 → 6))"
     assert statuses(second)["report"] == "succeeded"
     # from the command line too, and back: the first run's successes are still there
-    # (--param gives every task the param: the others run, having a new one)
+    # (--param gives every task the param; only raw reads it)
     third = run(normandy, root, "--param", "n=5")
     assert third["explained"]["raw"] == f"reuse {first['run_id']}"
-    assert third["explained"]["double"].startswith("run (params changed (n: (none) → 5)")
+    assert statuses(third) == dict.fromkeys(TASKS, "cached")
     edit(root, "params: {n: 6}", "params: {n: 5}", "pipeline/pipeline_conf.yml")
     fourth = run(normandy, root)
     assert statuses(fourth) == dict.fromkeys(TASKS, "cached")
@@ -279,8 +282,7 @@ def test_dry_run_explain(normandy, project):
     assert "f.two.double: run (code changed (procs))" in result.stderr
     assert re.search(r"f\.one\.raw: reuse \d{8}-", result.stderr)
     assert (
-        "f.three.total: run (input double is made again by f.two.double (reused if it "
-        "comes out the same))"
+        "f.three.total: run or reuse: reads double, which f.two.double writes in this run"
     ) in result.stderr
     assert runs_of(root)["double"] == 1  # nothing ran
 
@@ -299,14 +301,25 @@ def test_a_partial_run_reads_its_inputs_from_the_latest_run_that_made_them(norma
     part = normandy("run", "--json", "--from", "three", cwd=root, env=ENV)
     assert part.returncode == 0, part.output
     assert f"input double from run {first['run_id']} (made by f.two.double)" in part.stderr
+    # raw is bound too (for an undeclared pipe.vars read), but none of these tasks reads it
+    assert "input raw from run" not in part.stderr
     assert [t["task"] for t in json.loads(part.stdout)["tasks"]] == ["total", "legacy", "report"]
     assert runs_of(root) == {"raw": 1, "double": 1, "total": 2, "legacy": 2, "report": 2}
     only = normandy("run", "--only", "two.double", cwd=root, env=ENV)
     assert only.returncode == 0, only.output
+    # the part is the run's selection, shown as given (it read `tags default`), and resumed
+    listed = normandy("runs", cwd=root, env=ENV).stdout.splitlines()
+    assert "tags default; --only two.double " in listed[2]
+    assert "tags default; --from three " in listed[3]
+    resumed = normandy("run", "--json", "--resume", "last", cwd=root, env=ENV)
+    assert [t["task"] for t in json.loads(resumed.stdout)["tasks"]] == ["double"]
     up_to = normandy("run", "--json", "--to", "two", cwd=root, env=ENV)
     assert [t["task"] for t in json.loads(up_to.stdout)["tasks"]] == ["raw", "double"]
     nothing = normandy("run", "--only", "nine", cwd=root, env=ENV)
-    assert nothing.returncode == 2 and "names no task" in nothing.stderr
+    assert nothing.returncode == 2 and "--only 'nine' names no task" in nothing.stderr
+    rerun = normandy("run", "--rerun", "nomatch", cwd=root, env=ENV)  # was accepted silently
+    assert rerun.returncode == 2, rerun.output
+    assert "--rerun 'nomatch' names no task of the flows selected" in rerun.stderr
 
 
 # -- keeping the store bounded --------------------------------------------------------------
@@ -336,6 +349,23 @@ def test_gc_keeps_what_kept_runs_reuse(normandy, project):
     }
     text = normandy("runs", cwd=root, env=ENV).stdout
     assert re.search(rf"{middle} .*\bpruned$", text, re.M)
+    pruned = normandy("vars", middle, cwd=root, env=ENV)  # said "No variable is stored"
+    assert pruned.returncode == 2
+    assert f"run {middle} was pruned on " in pruned.stderr
+    with pytest.raises(VariableNotFoundError, match=f"run {middle} was pruned on "):
+        load("raw", run=middle, project=root)  # said "has no variable 'raw'"
+    assert load("raw", project=root) == [0, 1, 2, 3, 4]  # the last run's, still stored
+    # the last run's variables were all reused: described by the run that made them
+    shown = json.loads(normandy("vars", last, "--json", cwd=root, env=ENV).stdout)
+    assert {v["name"]: (v["task"], v["cached_from"]) for v in shown} == {
+        "raw": ("f.one.raw", first),
+        "double": ("f.two.double", first),
+        "total": ("f.three.total", first),
+        "legacy_out": ("f.three.legacy", first),
+    }
+    assert all(v["type"] and v["size"] for v in shown)
+    table = normandy("vars", last, cwd=root, env=ENV).stdout
+    assert "builtins.list  " in table and f"f.one.raw (cached from {first})" in table
     assert statuses(run(normandy, root)) == dict.fromkeys(TASKS, "cached")
 
 
@@ -345,3 +375,21 @@ def test_keep_runs_prunes_after_every_run(normandy, project):
     kept = sorted(p.name for p in (root / ".normandy" / "runs").iterdir())
     assert kept == sorted(ids[-2:])
     assert sorted(p.name for p in (root / "logs").iterdir()) == sorted(ids[-2:])
+
+
+def test_a_partial_runs_input_says_when_its_producer_changed_since(normandy, project):
+    root = project(CONF.replace("  cache: true\n", ""))
+    first = run(normandy, root)
+    edit(root, "return [2 * x for x in raw]", "return [3 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's code changed" in (
+        part.stderr
+    )
+    edit(root, "params: {n: 5}", "params: {n: 6}", "pipeline/pipeline_conf.yml")
+    edit(root, "return [3 * x for x in raw]", "return [2 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's inputs " in (
+        part.stderr
+    )

@@ -80,6 +80,9 @@ def leaky(pipe, log):
     key, password = pipe.credentials["key"], pipe.credentials["password"]
     print(key)
     print("one line of it:", key.splitlines()[1])
+    line = key.splitlines()[1]
+    print("in two flushed pieces:", line[:10], end="", flush=True)
+    print(line[10:])
     log.info("the key:\\n%s", key)
     log.info("settings %r", {"password": password})
     print(json.dumps({"password": password}))
@@ -407,6 +410,8 @@ def test_secrets_are_masked_in_every_form_and_normandys_words_are_not(project, r
         assert "RuntimeError: no connec***" in text  # the process's own words are masked
     log = task_log.read_text()
     assert "f.s.leaky | one line of it: ***" in log
+    assert "f.s.leaky | in two flushed pieces: ***" in log  # was two lines, in the clear
+    assert KEY_LINES[1][:10] not in log
     assert "f.s.leaky | settings {'password': '***'}" in log
     assert 'f.s.leaky | {"password": "***"}' in log
     assert "f.s.leaky | as a list: ['***']" in log

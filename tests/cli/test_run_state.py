@@ -302,6 +302,10 @@ PARAMS_CONF = (
     + """@db/prod", plain: visible}
     steps:
       s1: [c]
+      s2:
+        c2: {iter_param: {name: who, values: [plain, """
+    + SECRET
+    + """]}}
 """
 )
 
@@ -328,6 +332,12 @@ def test_a_param_holding_a_credential_is_masked_where_it_is_stored_or_shown(norm
     shown.append((root / "r.html").read_text())
     for text in shown:
         assert SECRET not in text
+    # an iter_param value equal to a credential: the task is named masked, everywhere
+    # (the dry run failed with a KeyError; the run showed its name in the clear)
+    assert "    - c2[***]  params={" in dry.output
+    assert [t["task"] for t in summary["tasks"]] == ["c", "c2[plain]", "c2[***]"]
+    logs = [p.name for p in (root / "logs").rglob("*")]
+    assert not any(SECRET in name for name in logs) and len(logs) == 6, logs
     assert "postgres://app:***@db/prod" in dry.output
     assert '"token": "***"' in dry_json.stdout
     assert (root / ".normandy" / "history.sqlite").read_bytes().find(SECRET.encode()) == -1

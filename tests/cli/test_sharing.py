@@ -145,10 +145,10 @@ flows:
     steps:
       count:
         - acme.count_rows: {params: {file: data/orders.csv}}
-        - c_pipes.extract_orders
-        - c_pipes.extract_customers
+        - c_pipes.extract_orders: {outputs: orders}
+        - c_pipes.extract_customers: {outputs: customers}
       transform:
-        c_pipes.transform_totals: {params: {min_total: 20}}
+        c_pipes.transform_totals: {outputs: totals, params: {min_total: 20}}
       report:
         write_report: {params: {out: out}}
 """

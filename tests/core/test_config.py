@@ -300,6 +300,23 @@ def test_yaml_syntax_error(load_conf: LoadConf) -> None:
     assert (problems[0].line, problems[0].column, problems[0].path) == (6, 18, "")
 
 
+def test_a_key_holding_terminal_escape_codes_is_shown_escaped(load_conf: LoadConf) -> None:
+    """The message beside it quoted the key escaped; the key path echoed ESC raw, so the
+    terminal showing `validate`'s output acted on it (issue 23)."""
+    _, problems = load_conf("""
+        confs:
+          envs:
+            dev: {}
+          "bad\\e[31mkey": 1
+        flows: {}
+    """)
+    shown = strs(problems)
+    assert shown[0].startswith(
+        f"{FILE}:4:3: confs.bad\\x1b[31mkey: unknown key 'bad\\x1b[31mkey'"
+    )
+    assert not any("\x1b" in line for line in shown)
+
+
 def test_unclosed_bracket_is_a_syntax_error_where_it_is_noticed(load_conf: LoadConf) -> None:
     config, problems = load_conf("""
         confs:
@@ -496,8 +513,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
     """)
     assert strs(problems) == [
         f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: cache, dask, "
-        "default_env, envs, executor, keep_runs, log_level, path, plugins, pools, preload, "
-        "processes, schedule, store, threads, workers"
+        "default_env, envs, executor, keep_runs, log_level, notify, path, plugins, pools, "
+        "preload, processes, schedule, store, threads, workers"
     ]
 
 
@@ -542,6 +559,13 @@ def test_process_options_that_are_not_a_mapping(load_conf: LoadConf) -> None:
         "timeout, process, inputs, outputs, cache, pool, pools, map, map_as, max_map) or "
         "nothing, not int"
     ]
+
+
+def test_an_option_that_lost_its_colon(load_conf: LoadConf) -> None:
+    _, problems = load_conf(HEAD + "      read:\n        read_file:\n          outputs rows\n")
+    assert strs(problems)[0].endswith(
+        "or nothing, not str; missing ':' after 'outputs' (outputs: rows)?"
+    )
 
 
 def test_missing_confs(load_conf: LoadConf) -> None:
@@ -1009,7 +1033,8 @@ def test_select_an_unknown_env(good_conf: GoodConf) -> None:
     env, problems = select_env(config, "prd")
     assert env is None
     assert strs(problems) == [
-        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); the envs are: prod, dev"
+        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); did you mean 'prod'? The "
+        "envs are: prod, dev"
     ]
 
 

@@ -127,21 +127,23 @@ def test_a_map_is_over_a_variable_made_earlier_to_a_parameter_of_the_process(pro
                 fine: {process: each, map: names, inputs: {scale: names}}
     """) == [
         f"{FILE}:13:32: flows.f.steps.first.early.map: 'early' maps over 'names', which no step "
-        "of flow 'f' before 'first' outputs (no step before it declares outputs); declare it in "
-        "the outputs of the task that makes it",
+        "of flow 'f' before 'first' outputs (no step before it declares outputs; a variable "
+        "written through pipe.vars counts once declared in its task's outputs); declare 'names' "
+        "in the outputs of the task that makes it",
         f"{FILE}:13:53: flows.f.steps.first.early.inputs.scale: process 'each' takes 'scale' "
         "(variable 'names'), which no step of flow 'f' before 'first' outputs (no step before it "
-        "declares outputs); declare it in the outputs of the task that makes it; or map 'scale' "
+        "declares outputs; a variable written through pipe.vars counts once declared in its "
+        "task's outputs); declare 'names' in the outputs of the task that makes it, map 'scale' "
         "to another variable with inputs: {scale: NAME}, or give it a default",
         f"{FILE}:15:16: flows.f.steps.then.each.map: 'each' maps over 'nmaes', which no step of "
-        "flow 'f' before 'then' outputs; did you mean 'names' (output by f.first.listing)?; "
-        "declare it in the outputs of the task that makes it",
+        "flow 'f' before 'then' outputs; did you mean 'names' (output by f.first.listing)? "
+        "Otherwise declare 'nmaes' in the outputs of the task that makes it",
         f"{FILE}:15:28: flows.f.steps.then.each.map_as: process 'each' has no parameter "
         "'element' to get each element of 'nmaes' (its inputs: item, scale); name one with "
         "map_as: PARAMETER, or add the parameter",
         f"{FILE}:15:45: flows.f.steps.then.each.inputs: process 'each' takes 'item', which no "
         "step of flow 'f' before 'then' outputs; the variables output before it: names (by "
-        "f.first.listing); declare it in the outputs of the task that makes it; or map 'item' to "
+        "f.first.listing); declare 'item' in the outputs of the task that makes it, map 'item' to "
         "another variable with inputs: {item: NAME}, or give it a default",
     ]
 

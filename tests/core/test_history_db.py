@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -475,6 +476,35 @@ def test_a_dead_orchestrators_run_reads_as_interrupted(state, killed_run, read):
     assert raw(state, "SELECT status, ended FROM runs") == [("running", None)]
 
 
+def test_the_index_and_tallies_of_many_runs(state, killed_run):
+    """What a list of many runs reads (``normandy ui``): each run's status as it reads
+    now, the flows of its plan and their tags picked out by SQLite, and its tasks counted
+    in one query; a dead run counts as interrupted there too."""
+    history = History(state)
+    try:
+        plan = [
+            {"name": "orders", "tags": ["nightly", "eu"], "steps": []},
+            {"name": "billing", "tags": ["nightly"], "steps": []},
+        ]
+        history.start_run(run_info("r1", 200.0, plan=plan, tags=("nightly",)), task_rows())
+        history.task_ended("r1", finished(TASKS[0], "succeeded", attempts=1))
+        history.task_ended("r1", finished(TASKS[1], "failed", attempts=1, tolerated=True))
+        history.end_run("r1", "succeeded", ended=201.0)
+        index = {r.id: r for r in history.index()}
+        assert list(index) == ["r1", "killed"]  # newest first
+        assert index["r1"].flows == ("orders", "billing")
+        assert index["r1"].flow_tags == ("nightly", "eu") and index["r1"].tags == ("nightly",)
+        assert index["r1"].status == "succeeded"
+        assert index["killed"].status == "interrupted" and index["killed"].flows == ()
+        assert history.tallies(["r1", "killed"]) == {
+            "r1": {"succeeded": 1, "tolerated": 1, "not started": 1},
+            "killed": {"succeeded": 1, "interrupted": 1, "not started": 1},
+        }
+        assert history.index(1)[0].id == "r1"
+    finally:
+        history.close()
+
+
 def test_the_next_run_records_a_dead_run_as_interrupted(state, killed_run):
     history = History(state)
     try:
@@ -717,3 +747,62 @@ def test_two_processes_opening_an_old_database_migrate_it_once(state):
         assert proc.returncode == 0, err.decode()
     assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert len(raw(state, "SELECT id FROM runs")) == 4
+
+
+V2_DATABASE = Path(__file__).parent / "data" / "history-v2.sqlite"
+"""Written by normandy 1.0.0 (schema 2) running a real project with ``cache: true``
+(tests/cli/test_reuse.py's): a run, then a run with ``--param secret=xq7``; the env's
+credentials are ``token: abc``. Its fingerprints hold unkeyed hashes of the params' values,
+of the env's settings and of the credentials."""
+
+
+def _unkeyed(value: Any) -> str:
+    """How normandy 1.0.0 hashed a value in a fingerprint (xxh3-128 of sorted JSON)."""
+    import xxhash
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return xxhash.xxh3_128_hexdigest(text.encode())
+
+
+def test_a_database_with_unkeyed_hashes_is_scrubbed_when_upgraded(state):
+    state.mkdir(parents=True)
+    (state / HISTORY_FILE).write_bytes(V2_DATABASE.read_bytes())
+    before = " ".join(str(r) for r in raw(state, "SELECT fingerprint_parts FROM tasks"))
+    leaked = {_unkeyed("xq7"), _unkeyed(5), _unkeyed({"token": "abc"})}
+    assert leaked <= set(re.findall(r"[0-9a-f]{32}", before))  # what brute force finds
+    history = History(state)
+    try:
+        assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        after = " ".join(
+            str(r)
+            for table in ("tasks", "attempts")
+            for r in raw(state, f"SELECT fingerprint, fingerprint_parts FROM {table}")
+        )
+        assert not leaked & set(re.findall(r"[0-9a-f]{32}", after))
+        successes = history.successes("f.one.raw")  # still found (a partial run's inputs)
+        assert [s.run_id for s in successes] == [
+            "20261207-133652.476-a30d",
+            "20261207-133650.398-78ca",
+        ]
+    finally:
+        history.close()
+
+
+def test_the_modules_a_task_imported_when_it_last_succeeded(history):
+    """For a fork server to import them before the task runs next time (issue 26)."""
+    from normandy_core.fingerprint import Code, Fingerprint, Wiring
+    from normandy_core.trace import Trace
+
+    def fingerprint(*imported: str) -> Fingerprint:
+        trace = Trace({}, {}, {"imported": imported})
+        return Fingerprint(Code("procs", "s"), Wiring("procs:a"), "e", "c", trace)
+
+    a, b, _ = TASKS
+    for run_id, started, modules in (("r1", 100.0, ("pandas",)), ("r2", 200.0, ("sklearn",))):
+        history.start_run(run_info(run_id, started), task_rows())
+        history.task_ended(
+            run_id,
+            finished(a, "succeeded", attempts=1, fingerprint=fingerprint(*modules)),
+        )
+        history.task_ended(run_id, finished(b, "failed", attempts=1))
+    assert history.imported_modules([a.key, b.key, "f.s9.none"]) == {a.key: ("sklearn",)}

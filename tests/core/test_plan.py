@@ -12,7 +12,15 @@ import pytest
 
 from normandy_core.config import ProjectConfig, read_config
 from normandy_core.errors import SelectionError
-from normandy_core.plan import Plan, Selection, build_plan, select_flows
+from normandy_core.plan import (
+    Plan,
+    Selection,
+    build_plan,
+    check_patterns,
+    mask_names,
+    restrict,
+    select_flows,
+)
 
 GoodConf = Callable[..., ProjectConfig]
 
@@ -110,6 +118,15 @@ def test_nothing_selected_lists_the_tags_and_flows(flows_conf: ProjectConfig) ->
         "  flows: first, second, third, untagged",
         "Choose with --tags TAG or --flow NAME.",
     ]
+
+
+def test_a_misspelt_tag_gets_a_did_you_mean(flows_conf: ProjectConfig) -> None:
+    """`--flow sals` had a did-you-mean, `--tags sale` none (issue 23)."""
+    with pytest.raises(SelectionError) as info:
+        plan_of(flows_conf, tags=("nigthly", "wekly", "zzz"))
+    assert str(info.value).splitlines()[0] == (
+        "no flow has the tags nigthly, wekly, zzz. Did you mean 'nightly' or 'weekly'?"
+    )
 
 
 def test_nothing_has_the_default_tag(good_conf: GoodConf) -> None:
@@ -220,6 +237,52 @@ flows:
 """
 
 
+# -- part of the flows (SPEC 13) ---------------------------------------------------------------
+
+TWO_FLOWS = """
+confs:
+  envs: {dev: }
+flows:
+  a:
+    tags: [default]
+    steps: {s1: [x], s2: [y], s3: [z]}
+  b:
+    tags: [default]
+    steps: {s1: [u], s2: [v]}
+"""
+
+
+def test_a_part_is_recorded_with_the_selection(good_conf: GoodConf) -> None:
+    plan = restrict(plan_of(good_conf(TWO_FLOWS)), ["s2"], [], ["a.s2.y", "b.*"])
+    assert plan.selection.part == (("--from", "s2"), ("--only", "a.s2.y"), ("--only", "b.*"))
+    assert shape(plan) == [("a", [("s2", ["y"], ())]), ("b", [("s2", ["v"], ())])]
+    assert plan.to_dict()["selection"]["part"] == [
+        ["--from", "s2"],
+        ["--only", "a.s2.y"],
+        ["--only", "b.*"],
+    ]
+
+
+def test_from_after_to_is_an_error_not_another_flows_step(good_conf: GoodConf) -> None:
+    """`--from s3 --to s1`: nothing of flow a between them, and flow b (no s3) ran its s1
+    silently (issue 23)."""
+    with pytest.raises(SelectionError) as info:
+        restrict(plan_of(good_conf(TWO_FLOWS)), ["s3"], ["s1"])
+    assert str(info.value).startswith(
+        "in flow 'a', --to s1 comes before --from s3: nothing runs between them"
+    )
+
+
+def test_a_pattern_that_names_nothing(good_conf: GoodConf) -> None:
+    plan = plan_of(good_conf(TWO_FLOWS))
+    check_patterns(plan, "--rerun", ["s1", "a.s3.z", "b.*"])  # each names a task
+    with pytest.raises(SelectionError) as info:
+        check_patterns(plan, "--rerun", ["nomatch"])
+    assert str(info.value).startswith("--rerun 'nomatch' names no task of the flows selected;")
+    with pytest.raises(SelectionError, match=r"--only 's22' .* \(did you mean 's2'\?\)"):
+        restrict(plan, only=["s22"])
+
+
 def test_iter_param_fans_out_into_named_tasks(good_conf: GoodConf) -> None:
     plan = plan_of(good_conf(ITER))
     [step] = plan.flows[0].steps
@@ -253,6 +316,26 @@ def test_iter_param_fans_out_into_named_tasks(good_conf: GoodConf) -> None:
         None,
     )
     assert "location" not in audit.params
+
+
+def test_tasks_named_by_a_credential_are_named_masked(good_conf: GoodConf) -> None:
+    """An iter_param value equal to a credential named its task in the clear, in every
+    log, table and record (issue 23): the name is masked, unique in its step; the task's
+    params keep the value for the process."""
+    from normandy_core.masking import Masker
+
+    plan = plan_of(good_conf(ITER.replace("[Thessia, Rannoch, 3]", "[Thessia, Rannoch, 3333]")))
+    masked = mask_names(plan, Masker(["Thessia", "Rannoch"]))
+    [step] = masked.flows[0].steps
+    assert [t.name for t in step.tasks] == [
+        "transform[***]",
+        "transform[***-2]",
+        "transform[3333]",
+        "audit",
+    ]
+    assert [t.params["location"] for t in step.tasks[:2]] == ["Thessia", "Rannoch"]
+    assert step.tasks[1].key == "main.fan.transform[***-2]"
+    assert mask_names(plan, Masker(["nothing-like-it"])) is plan
 
 
 def test_params_flow_then_process_then_selection(good_conf: GoodConf) -> None:

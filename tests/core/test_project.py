@@ -220,7 +220,9 @@ def test_inputs_are_checked_only_for_the_flows_checked(opened: Project) -> None:
     assert problem.path == "flows.bad_signature.steps.read[0]"
     assert problem.message.startswith(
         "process 'needs_extra' takes 'extra', which no step of flow 'bad_signature' before "
-        "'read' outputs (no step before it declares outputs)"
+        "'read' outputs (no step before it declares outputs; a variable written through "
+        "pipe.vars counts once declared in its task's outputs); declare 'extra' in the "
+        "outputs of the task that makes it, map 'extra' to another variable"
     )
     # an input is a parameter like any: the process itself is fine
     check_project(opened, ["bad_signature"], environ={})
@@ -252,8 +254,12 @@ def test_an_unknown_env(opened: Project) -> None:
     with pytest.raises(ConfigError) as info:
         check_project(opened, ["good"], env="prd", environ={})
     assert [str(p) for p in info.value.problems] == [
-        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); the envs are: dev, prod"
+        f"{FILE}:3:3: confs.envs: unknown env 'prd' (from --env); did you mean 'prod'? The "
+        "envs are: dev, prod"
     ]
+    with pytest.raises(ConfigError) as info:
+        check_project(opened, ["good"], env="qa", environ={})
+    assert str(info.value).endswith("unknown env 'qa' (from --env); the envs are: dev, prod")
 
 
 def test_env_problems_come_with_the_others(opened: Project) -> None:

@@ -205,6 +205,20 @@ def test_suggest() -> None:
     assert len(registry.suggest("read")) <= 3
 
 
+def test_suggest_only_what_is_as_close_as_the_closest() -> None:
+    """The names of a package share its prefix: `acme.transfrom_totals` suggested
+    `acme.transform_totals` or `acme.transform_countries`, two unrelated names (issue 23)."""
+    registry = Registry()
+    for name in ("totals", "countries", "extract_orders", "extract_customers", "upload"):
+        registry.add(spec(f"acme.{name}", f"acme.processes:{name}"))
+    registry.add(spec("acme.transform_totals", "acme.processes:transform_totals"))
+    registry.add(spec("acme.transform_countries", "acme.processes:transform_countries"))
+    assert registry.suggest("acme.transfrom_totals") == ["acme.transform_totals"]
+    assert registry.suggest("acme.extract_order") == ["acme.extract_orders"]
+    # a name without its package's prefix
+    assert registry.suggest("upload") == ["acme.upload"]
+
+
 # -- importing --------------------------------------------------------------------------------
 
 

@@ -145,6 +145,21 @@ def test_a_write_of_several_lines_is_sent_at_once_and_masked_whole(log_queue: qu
     ]
 
 
+def test_a_credential_printed_in_flushed_pieces_is_masked_whole(log_queue: queue.Queue):
+    """`print(pw[:3], end="", flush=True); print(pw[3:])` sent each piece as a line,
+    neither of which is the credential: it was logged in the clear (issue 23)."""
+    out = LogWriter(_log(log_queue), logging.INFO)
+    print("password:", "s3c", end="", flush=True, file=out)
+    assert _sent(log_queue) == []  # it may be the start of one: it waits for its line
+    print("r3t", file=out)
+    print("loading", end="", flush=True, file=out)  # nothing like one: sent when flushed
+    assert _sent(log_queue) == [("INFO", "password: ***"), ("INFO", "loading")]
+    out.write("almost s3cr")
+    out.flush()
+    out.end()  # the task is over: the line goes as it is
+    assert _sent(log_queue) == [("INFO", "almost s3cr")]
+
+
 def test_lines_below_the_tasks_level_are_dropped(log_queue: queue.Queue):
     log = _log(log_queue, logging.WARNING)
     LogWriter(log, logging.INFO).write("printed\n")

@@ -154,7 +154,14 @@ def test_a_failure_is_returned_not_raised(run_process):
 
 def test_a_missing_input_fails_as_in_a_run(run_process):
     result = run_process("{pkg}.clean", inputs={{"rows": ROWS}})   # the entry maps raw_rows
-    assert "its input 'rows' (variable 'raw_rows') does not exist" in str(result.error)
+    # said as a test gives inputs (by variable), not "no earlier step of the flow wrote it"
+    assert str(result.error) == (
+        "its input 'rows' (variable 'raw_rows') does not exist: give it in the test, "
+        "inputs={{'raw_rows': …}}: inputs= names variables, and entry main.clean.clean maps "
+        "parameter 'rows' to variable 'raw_rows' (inputs: {{rows: raw_rows}}); 'rows' was "
+        "given, the parameter's name"
+    )
+    assert "no earlier step" not in result.traceback
 """
 
 
@@ -324,6 +331,68 @@ def test_normandy_project_runs_a_copy_with_the_real_command(pytester: pytest.Pyt
         ]
     )
     assert not (pytester.path / ".normandy").exists()  # the runs were the copy's
+
+
+TWIN_PROCESS = """
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def p(pipe):
+    logger.warning("module logger with token %s", pipe.credentials.get("token"))
+    return "{which}"
+"""
+
+TWIN_TEST = """
+from pathlib import Path
+
+
+def test_{which}(run_process, caplog):
+    result = run_process("{pkg}.p", credentials={{"token": "s3cr3t-t0ken"}})
+    assert result.value == "{which}"
+    assert "module logger with token ***" in caplog.text  # pytest's capture, masked
+    assert "s3cr3t" not in caplog.text
+
+
+def test_{which}_edited(run_process):
+    source = Path(__file__).parents[1] / "src" / "{pkg}" / "processes.py"
+    source.write_text(source.read_text().replace('"{which}"', '"Z"'))  # same size, at once
+    assert run_process("{pkg}.p").value == "Z"
+    source.write_text(source.read_text().replace('"Z"', '"{which}"'))
+    assert run_process("{pkg}.p").value == "{which}"
+"""
+
+
+def test_two_projects_one_package_name_and_edits_in_one_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """projA/src/hp and projB/src/hp in one session: projB's test ran projA's code, without
+    a warning; an edit during the session was not seen; module-logger records reached
+    pytest's capture unmasked (issue 23)."""
+    # bytecode written, as in CI: a same-size edit within its second must not load it
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    pkg = unique()
+    for which in ("A", "B"):
+        root = pytester.path / f"proj{which}"
+        files = {
+            "pipeline/pipeline_conf.yml": (
+                "confs: {envs: {dev: {}}}\nflows:\n  f:\n    steps:\n"
+                f"      s: {{{pkg}.p: {{outputs: out}}}}\n"
+            ),
+            "setup.cfg": (
+                f"[metadata]\nname = {pkg}-{which}\n[options.entry_points]\n"
+                f"normandy.processes =\n    {pkg}.p = {pkg}.processes:p\n"
+            ),
+            f"src/{pkg}/__init__.py": "",
+            f"src/{pkg}/processes.py": TWIN_PROCESS.format(which=which),
+            f"tests/test_{which.lower()}.py": TWIN_TEST.format(pkg=pkg, which=which),
+        }
+        for rel, text in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+    result = pytester.runpytest("-p", "no:cacheprovider", "projA/tests", "projB/tests")
+    result.assert_outcomes(passed=4)
 
 
 def test_loading_the_plugin_imports_nothing_it_does_not_need(tmp_path: Path) -> None:

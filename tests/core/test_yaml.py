@@ -297,6 +297,21 @@ def test_a_missing_colon_is_reported_on_its_line(text: str, expected: str) -> No
     assert problems[0].startswith(expected), problems
 
 
+def test_a_missing_colon_between_a_key_and_its_value() -> None:
+    """`outputs customer_totals` got "missing ':' after 'outputs customer_totals'": the
+    colon goes after the key, the first word (issue 23)."""
+    text = (
+        "flows:\n  main:\n    steps:\n      total:\n        totals:\n"
+        "          outputs customer_totals\n          params: {a: 1}\n"
+    )
+    _, problems = parse(text)
+    assert problems == [
+        "f.yml:6:18: YAML syntax error: missing ':' after 'outputs' (outputs: "
+        "customer_totals)? (the parser stopped at line 7, column 17: mapping values are not "
+        "allowed in this context)"
+    ]
+
+
 def test_a_missing_colon_in_secrets_names_no_key() -> None:
     _, problems = parse("user: me\npassword\n  hunter2: x\n", secret=True)
     assert problems == [

@@ -49,6 +49,9 @@ def _walk(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, set[str
 def _inside(rules: Mapping[str, Any], path: str) -> Iterator[tuple[str, set[str]]]:
     if "schema" in rules and rules.get("type") == "dict":
         yield from _walk(rules["schema"], path)
+    item = rules.get("schema") if rules.get("type") == "list" else None
+    if isinstance(item, Mapping) and item.get("type") == "dict" and "schema" in item:
+        yield from _walk(item["schema"], f"{path}[]")  # the keys of each item of a list
     if "valuesrules" in rules and path in PLACEHOLDERS:
         inner = f"{path}.{PLACEHOLDERS[path]}"
         values = rules["valuesrules"]

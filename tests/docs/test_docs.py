@@ -50,14 +50,38 @@ def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr
-    cli = (tmp_path / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    cli = (tmp_path / "reference" / "cli.html").read_text(encoding="utf-8")
     assert "normandy create-project" in cli and "--resume" in cli  # the hook wrote it
+    _browses_offline(tmp_path)
+
+
+def _browses_offline(site: Path) -> None:
+    """The built site works opened from its files (file://, no server, no network): every
+    link of a page names a file of the site (a folder URL showed Chromium's listing of
+    the folder), search reads an index inlined in a script (a page from file:// cannot
+    fetch the JSON one), and no page loads anything from the network."""
+    pages = sorted(p for p in site.rglob("*.html") if p.name != "404.html")  # a server's
+    assert len(pages) > 10
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        for attribute, link in re.findall(r'\b(href|src)="([^"]*)"', html):
+            if link.startswith(("#", "mailto:")):
+                continue
+            if link.startswith(("http://", "https://", "//")):
+                assert attribute == "href", f"{page.relative_to(site)} loads {link}"
+                continue
+            target = (page.parent / link.split("#")[0].split("?")[0]).resolve()
+            assert target.is_file(), f"{page.relative_to(site)} links to {link}: no such file"
+    index = (site / "search" / "search_index.js").read_text(encoding="utf-8")
+    assert index.startswith("var __index = {") and '"location":"tutorial/first-pipeline.html' in (
+        index
+    )
 
 
 def test_every_key_of_the_schema_is_in_the_configuration_reference() -> None:
     documented: dict[str, str] = {}
     for line in page("reference/configuration.md").splitlines():
-        match = re.match(r"\| `([a-z<>_.]+)` \| ([^|]+) \|", line)
+        match = re.match(r"\| `([a-z<>_.\[\]]+)` \| ([^|]+) \|", line)
         if match:
             documented[match[1]] = match[2]
     # keys the code allows outside the schema: free-form settings, an engine's section

@@ -167,7 +167,45 @@ def _captured() -> Iterator[list[str]]:
             for fd in saved:
                 os.close(fd)
             sink.seek(0)
-            found[0] = sink.read(1 << 20).decode(errors="replace")
+            found[0] = kept_output(sink, OUTPUT_KEPT)
+
+
+OUTPUT_KEPT = 32 << 20
+"""Bytes of what the modules print at import that the run's log keeps (the reply that
+carries it is held in memory twice): what comes after is left out, with a note."""
+
+
+def kept_output(sink: Any, limit: int) -> str:
+    """What ``sink`` (a binary file, at its start) holds, up to ``limit`` bytes cut at the
+    end of a line, and a note of what was left out (never a line cut in the middle, never
+    a silent loss)."""
+    data = sink.read(limit + 1)
+    if len(data) <= limit:
+        return str(data.decode(errors="replace"))
+    end = data.rfind(b"\n", 0, limit) + 1  # 0: a first line longer than the limit
+    rest = len(data) - end + _size_after(sink)
+    lines = data.count(b"\n", end) + _lines_after(sink)
+    return (
+        data[:end].decode(errors="replace")
+        + f"[normandy: {rest:,} more bytes ({lines:,} lines) printed at import are left "
+        f"out of this log; print less when imported, or turn preloading off "
+        f"(confs.preload: false, NORMANDY_PRELOAD=0): each task's log then keeps what its "
+        f"import prints]\n"
+    )
+
+
+def _size_after(sink: Any) -> int:
+    here = sink.tell()
+    end = sink.seek(0, os.SEEK_END)
+    sink.seek(here)
+    return int(end - here)
+
+
+def _lines_after(sink: Any) -> int:
+    count = 0
+    while chunk := sink.read(1 << 20):
+        count += chunk.count(b"\n")
+    return count
 
 
 def main(argv: list[str]) -> None:
