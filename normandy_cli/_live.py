@@ -32,8 +32,9 @@ from normandy_cli._progress import (
     ended_text,
     failure_text,
     printable,
+    summary_rows,
 )
-from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED, TOLERATED, label
+from normandy_core.status import CACHED, FAILED, INTERRUPTED, MAPPED, SUCCEEDED, TOLERATED
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, Summary, TaskError
@@ -66,7 +67,7 @@ class LiveProgress(Progress):
         self.console = Console(
             file=stream, highlight=False, soft_wrap=True, markup=False, emoji=False
         )
-        fancy = (self.console.encoding or "").lower().startswith("utf")
+        fancy = self._fancy = (self.console.encoding or "").lower().startswith("utf")
         self.marks = {
             DONE: "✔" if fancy else "+",
             FAILED: "✖" if fancy else "x",
@@ -155,10 +156,16 @@ class LiveProgress(Progress):
         )
 
     def task_ended(self, outcome: Outcome) -> None:
+        group = self.group_of(outcome) if outcome.status == MAPPED else None
         super().task_ended(outcome)
         self.spinners.pop(outcome.task.key, None)
         key = outcome.task.key
-        if outcome.status == SUCCEEDED:
+        if group is not None:
+            style = "bold red" if outcome.error is not None else "green"
+            self._print(DONE if outcome.error is None else FAILED, group, style)
+        elif outcome.status in (SUCCEEDED, CACHED) and outcome.task.element is not None:
+            return  # a map's elements: shown as a group
+        elif outcome.status == SUCCEEDED:
             again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
             self._print(DONE, f"{key}  {secs(outcome.duration)}{again}", "green")
         elif outcome.status == CACHED:  # reused or resumed: one line, never a failure's
@@ -191,15 +198,26 @@ class LiveProgress(Progress):
                 (plural(self.run.workers, "worker"), "dim"),
                 (f" · {elapsed(self.run.started, now)}", "dim"),
             )
-            where = Text()
-            if self.flow is not None:
-                where.append(f"flow {self.flow.name}", "bold cyan")
-                where.append(f" ({self.flow_number}/{len(self.plan.flows)})", "dim")
-            if self.step is not None and self.flow is not None:
-                where.append(" › ", "dim")
-                where.append(f"step {self.step.name}", "bold")
-                where.append(f" ({self.step_number}/{len(self.flow.steps)})", "dim")
-            return Group(head, where, self._running(now), self._bar())
+            return Group(head, self._where(), self._running(now), self._bar())
+
+    def _where(self) -> Text:
+        """The flow and step running; under ``dataflow``, the flows and steps (several
+        may run at once)."""
+        where = Text()
+        if len(self.flows) > 1 or len(self.steps) > 1:
+            where.append("flows " if len(self.flows) > 1 else "flow ", "dim")
+            where.append(", ".join(self.flows), "bold cyan")
+            where.append(" › steps ", "dim")
+            where.append(", ".join(step for _, step in self.steps), "bold")
+            return where
+        if self.flow is not None and self.plan is not None:
+            where.append(f"flow {self.flow.name}", "bold cyan")
+            where.append(f" ({self.flow_number}/{len(self.plan.flows)})", "dim")
+        if self.step is not None and self.flow is not None:
+            where.append(" › ", "dim")
+            where.append(f"step {self.step.name}", "bold")
+            where.append(f" ({self.step_number}/{len(self.flow.steps)})", "dim")
+        return where
 
     def _running(self, now: float) -> RenderableType:
         grid = Table.grid(padding=(0, 2))
@@ -215,19 +233,30 @@ class LiveProgress(Progress):
                 : max(0, _SHOWN_RUNNING - len(running))
             ]
         )
+        for group in self.groups.values():  # a map's elements, as they end
+            done = sum(group.ended.values())
+            grid.add_row(
+                Text("∗" if self._fancy else "*", style="cyan"),
+                printable(f"{group.task.name}[*]"),
+                f"{done}/{group.size}",
+                ", ".join(f"{n} {what}" for what, n in group.ended.items() if n),
+            )
         for entry in shown[:_SHOWN_RUNNING]:
             key = entry.task.key
             again = f" · attempt {entry.attempt}" if entry.attempt > 1 else ""
             name = printable(entry.task.name)
             if entry.since is None:
-                grid.add_row(Text("·", style="dim"), name, "", f"queued{again}")
+                grid.add_row(Text("·", style="dim"), name, "", f"{entry.state}{again}")
                 continue
             spinner = self.spinners.setdefault(key, Spinner("dots", style="cyan"))
             worker = f"worker {entry.pid}" if entry.pid else ""
             grid.add_row(spinner, name, elapsed(entry.since, now), worker + again)
         hidden = len(self.running) - min(len(shown), _SHOWN_RUNNING)
         if hidden:
+            pooled = sum(1 for e in self.running.values() if e.pool is not None)
+            queued -= pooled
             waiting = f", {queued} waiting for a worker" if queued else ""
+            waiting += f", {pooled} waiting for a pool" if pooled else ""
             grid.add_row("", Text(f"… and {hidden} more{waiting}", style="dim"))
         return grid
 
@@ -249,22 +278,27 @@ class LiveProgress(Progress):
     def print_summary(self, summary: Summary) -> None:
         grid = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
         imports = imports_shown(o.import_duration for o in summary.outcomes)
+        waited = any(o.waited >= 0.05 for o in summary.outcomes)
         columns = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
-        for column in columns + ["IMPORT"] * imports:
+        for column in columns + ["IMPORT"] * imports + ["WAITED"] * waited:
             grid.add_column(column, justify="left" if column in columns[:5] else "right")
-        for o in summary.outcomes:
-            status = label(o.status, o.tolerated, o.resumed, o.cached_from)
+        for r in summary_rows(summary):
+            o = r.outcome
             style = STYLES[TOLERATED] if o.tolerated else STYLES.get(o.status, "dim")
+            if o.status == MAPPED:
+                style = "bold red" if o.error is not None else STYLES[SUCCEEDED]
             cells: list[Any] = [
                 o.task.flow,
                 o.task.step,
-                printable(o.task.name),
-                Text(status, style=style),
-                str(o.attempts),
+                printable(r.name),
+                Text(r.status, style=style),
+                str(r.attempts),
                 secs(o.duration) if o.started else "-",
             ]
             if imports:
                 cells.append(secs(o.import_duration) if o.started else "-")
+            if waited:
+                cells.append(secs(r.waited) if r.waited else "-")
             grid.add_row(*cells)
         self.console.print()
         self.console.print(grid)

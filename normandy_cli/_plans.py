@@ -12,9 +12,10 @@ if TYPE_CHECKING:
     from normandy_core.plan import Plan, Task
 
 
-def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
+def describe_plan(plan: Plan, env: str, shown: dict[str, Any], schedule: str = "steps") -> str:
     """The plan as people read it: flows, steps, tasks and their params (as in ``shown``,
-    the plan's ``to_dict()`` with credentials masked)."""
+    the plan's ``to_dict()`` with credentials masked); a mapped task, and what it maps
+    over; the schedule, where it is ``dataflow``."""
     # in plan order: a key holding a masked value is no key to look up by
     params_of = {
         task.key: shown_task["params"]
@@ -28,10 +29,20 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
     chosen = (
         f"flows {', '.join(sel.flows)}" if sel.flows else f"tags {', '.join(sel.effective_tags)}"
     )
+    mapped = sum(1 for task in plan.tasks() if task.map is not None)
+    count = f"{len(plan) - mapped} task{'s' * (len(plan) - mapped != 1)}"
+    if mapped:
+        their = "their" if mapped > 1 else "its"
+        count += f" and {mapped} mapped ({their} tasks known at run time)"
     lines = [
-        f"Plan: {len(plan)} task{'s' * (len(plan) != 1)} in {len(plan.flows)} "
-        f"flow{'s' * (len(plan.flows) != 1)} ({chosen}; env {env}) — dry run, nothing runs"
+        f"Plan: {count} in {len(plan.flows)} flow{'s' * (len(plan.flows) != 1)} "
+        f"({chosen}; env {env}) — dry run, nothing runs"
     ]
+    if schedule == "dataflow":
+        lines.append(
+            "schedule: dataflow — each task starts once what it reads is written; flows that "
+            "share no data run side by side"
+        )
     for flow in plan.flows:
         lines.append(f"\nflow {flow.name}  [tags: {', '.join(flow.tags) or '-'}]")
         for n, step in enumerate(flow.steps, 1):
@@ -47,11 +58,19 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any]) -> str:
                     options.append(f"retries={task.retries}")
                 if task.timeout is not None:
                     options.append(f"timeout={task.timeout:g}s")
+                for pool, units in task.pools.items():
+                    options.append(f"pool {pool}" + (f" ×{units}" if units > 1 else ""))
                 params = json.dumps(params_of[task.key], default=str, sort_keys=True)
                 extra = f"  [{', '.join(options)}]" if options else ""
                 runs = task.process if task.process != task.name.partition("[")[0] else ""
                 runs = f" ({runs})" if runs else ""
                 lines.append(f"    - {task.name}{runs}  params={params}{extra}")
+                if task.map is not None:
+                    lines.append(
+                        f"      mapped over {task.map.variable}: one task per element "
+                        f"({task.name}[KEY], at most {task.map.limit:,}), their count known "
+                        "only at run time"
+                    )
     return "\n".join(lines)
 
 

@@ -29,14 +29,17 @@ from normandy_core.status import (
     CACHED,
     FAILED,
     INTERRUPTED,
+    MAPPED,
     SUCCEEDED,
     TOLERATED,
     category,
+    describe_tally,
     label,
+    tally,
 )
 
 if TYPE_CHECKING:
-    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError
+    from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError, TaskOutcome
     from normandy_core.plan import Flow, Plan, Step, Task
 
 DONE, SKIPPED = "done", "skipped"
@@ -49,12 +52,31 @@ COUNTED = (DONE, CACHED, FAILED, TOLERATED, SKIPPED, INTERRUPTED)
 
 @dataclass
 class Running:
-    """A task submitted to the executor: ``since`` is ``None`` while it waits for a worker."""
+    """A task submitted to the executor: ``since`` is ``None`` while it waits for a worker;
+    ``pool`` names the pool it waits for, before it is submitted."""
 
     task: Task
     attempt: int
     pid: int | None = None
     since: float | None = None
+    pool: str | None = None
+
+    @property
+    def state(self) -> str:
+        """What it waits for: ``waiting (pool db)``, ``queued`` (for a worker), or ``""``
+        (it runs)."""
+        if self.pool is not None:
+            return f"waiting (pool {self.pool})"
+        return "queued" if self.since is None else ""
+
+
+@dataclass
+class Group:
+    """A mapped task's elements as they end (:meth:`Progress.task_mapped`)."""
+
+    task: Task
+    size: int
+    ended: Counter[str]
 
 
 class Progress(RunObserver):
@@ -75,6 +97,12 @@ class Progress(RunObserver):
         self.step: Step | None = None
         self.step_number = 0
         self.running: dict[str, Running] = {}
+        self.groups: dict[str, Group] = {}
+        """The mapped tasks whose elements run, by key."""
+        self.flows: dict[str, Flow] = {}
+        """The flows started and not ended (several side by side under ``dataflow``)."""
+        self.steps: dict[tuple[str, str], Step] = {}
+        """The steps started and not ended (several at once under ``dataflow``)."""
         self.ended: set[str] = set()
         self.not_started = 0
         """Tasks of the last flow that ended that did not run (its failure stopped them)."""
@@ -129,6 +157,7 @@ class Progress(RunObserver):
         with self.lock:
             self.flow, self.step, self.step_number = flow, None, 0
             self.flow_number += 1
+            self.flows[flow.name] = flow
 
     def flow_skipped(self, flow: Flow) -> None:
         with self.lock:
@@ -139,6 +168,21 @@ class Progress(RunObserver):
         with self.lock:
             self.step = step
             self.step_number += 1
+            self.steps[(step.flow, step.name)] = step
+
+    def step_ended(self, step: Step, ok: bool) -> None:
+        with self.lock:
+            self.steps.pop((step.flow, step.name), None)
+
+    def task_waiting(self, task: Task, pool: str) -> None:
+        with self.lock:
+            before = self.running.get(task.key)
+            self.running[task.key] = Running(task, before.attempt + 1 if before else 1, pool=pool)
+
+    def task_mapped(self, task: Task, elements: tuple[Task, ...]) -> None:
+        with self.lock:
+            self.total += len(elements) - 1  # its elements are counted, not it
+            self.groups[task.key] = Group(task, len(elements), Counter())
 
     def task_submitted(self, task: Task, attempt: int) -> None:
         with self.lock:
@@ -154,12 +198,31 @@ class Progress(RunObserver):
 
     def task_ended(self, outcome: Outcome) -> None:
         with self.lock:
-            self.running.pop(outcome.task.key, None)
-            self._count([outcome.task.key], counted(outcome))
+            task = outcome.task
+            self.running.pop(task.key, None)
+            if outcome.status == MAPPED:  # the group: its elements are counted
+                self.ended.add(task.key)
+                return
+            what = counted(outcome)
+            self._count([task.key], what)
+            if task.element is not None and task.element.parent in self.groups:
+                self.groups[task.element.parent].ended[what] += 1
 
     def flow_ended(self, flow: Flow, status: str) -> None:
         with self.lock:
+            self.flows.pop(flow.name, None)
             self.not_started = self._not_started(flow)
+
+    def group_of(self, outcome: Outcome) -> str:
+        """How the elements of a mapped task ended: ``handle[*]: 97 done, 3 failed``
+        (and, where some failed untolerated, that nothing was collected)."""
+        group = self.groups.pop(outcome.task.key, None)
+        counts = group.ended if group is not None else Counter()
+        shown = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "no element"
+        text = f"{outcome.task.key}[*]: {shown}"
+        if outcome.error is not None:
+            text += "; its outputs were not collected"
+        return text
 
 
 def counted(outcome: Outcome) -> str:
@@ -214,20 +277,68 @@ def failure_text(outcome: Outcome) -> str:
     return f"{what} after {plural(outcome.attempts, 'attempt')} ({kind}): {detail}"
 
 
-def summary_table(summary: Summary) -> str:
-    """Every task: flow, step, task, status, attempts, duration, and the time its worker
-    spent importing its module (IMPORT, where some task's worker did)."""
-    imports = imports_shown(o.import_duration for o in summary.outcomes)
+@dataclass(frozen=True)
+class Row:
+    """A row of the summary: a task, or a mapped task's elements (``task[*]``)."""
+
+    outcome: TaskOutcome
+    name: str
+    status: str
+    attempts: int
+    waited: float
+
+
+def summary_rows(summary: Summary) -> list[Row]:
+    """The summary's rows. A mapped task's elements are one row, ``task[*]``, with their
+    tally (attempts and waits summed), followed by those that did not succeed; the others
+    are in the history and the report."""
+    elements: dict[str, list[TaskOutcome]] = {}
+    for o in summary.outcomes:
+        if o.task.element is not None:
+            elements.setdefault(o.task.element.parent, []).append(o)
     rows = []
     for o in summary.outcomes:
-        duration = secs(o.duration) if o.started else "-"
+        if o.task.element is not None:
+            continue
         status = label(o.status, o.tolerated, o.resumed, o.cached_from)
-        row = [o.task.flow, o.task.step, o.task.name, status, o.attempts, duration]
+        mine = elements.get(o.task.key)
+        if o.status != MAPPED or mine is None:
+            rows.append(Row(o, o.task.name, status, o.attempts, o.waited))
+            continue
+        counts = tally((e.status, e.tolerated, e.resumed) for e in mine)
+        shown = describe_tally(counts) + ("; not collected" if o.error is not None else "")
+        attempts, waited = sum(e.attempts for e in mine), sum(e.waited for e in mine)
+        rows.append(Row(o, f"{o.task.name}[*]", shown, attempts, waited))
+        for e in mine:
+            if e.status not in (SUCCEEDED, CACHED):
+                status = label(e.status, e.tolerated, e.resumed, e.cached_from)
+                rows.append(Row(e, e.task.name, status, e.attempts, e.waited))
+    return rows
+
+
+def counted_tasks(summary: Summary) -> int:
+    """How many tasks the run had: a mapped task's elements, not it."""
+    return sum(1 for o in summary.outcomes if o.status != MAPPED)
+
+
+def summary_table(summary: Summary) -> str:
+    """Every task: flow, step, task, status, attempts, duration, the time its worker
+    spent importing its module (IMPORT, where some task's worker did) and the time it
+    waited for a pool (WAITED, where some task did)."""
+    imports = imports_shown(o.import_duration for o in summary.outcomes)
+    waited = any(o.waited >= 0.05 for o in summary.outcomes)
+    rows = []
+    for r in summary_rows(summary):
+        o = r.outcome
+        duration = secs(o.duration) if o.started else "-"
+        row = [o.task.flow, o.task.step, r.name, r.status, r.attempts, duration]
         if imports:
             row.append(secs(o.import_duration) if o.started else "-")
+        if waited:
+            row.append(secs(r.waited) if r.waited else "-")
         rows.append(tuple(row))
     headers = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
-    return table(headers + ["IMPORT"] * imports, rows)
+    return table(headers + ["IMPORT"] * imports + ["WAITED"] * waited, rows)
 
 
 class PlainProgress(Progress):
@@ -262,8 +373,19 @@ class PlainProgress(Progress):
         super().step_started(step)
         self._line(f"step {step.flow}.{step.name} started: {plural(len(step.tasks), 'task')}")
 
+    def task_waiting(self, task: Task, pool: str) -> None:
+        super().task_waiting(task, pool)
+        self._line(f"{task.key} waiting (pool {pool})")
+
+    def task_mapped(self, task: Task, elements: tuple[Task, ...]) -> None:
+        super().task_mapped(task, elements)
+        over = task.map.variable if task.map is not None else "?"
+        self._line(f"{task.key} mapped over {over}: {plural(len(elements), 'task')}")
+
     def task_started(self, task: Task, attempt: int, pid: int | None, when: float) -> None:
         super().task_started(task, attempt, pid, when)
+        if task.element is not None:  # a map's elements: shown as a group
+            return
         where = f"worker {pid}" if pid else "worker unknown"
         again = f", attempt {attempt}" if attempt > 1 else ""
         self._line(f"{task.key} started ({where}{again})")
@@ -277,8 +399,15 @@ class PlainProgress(Progress):
 
     def task_ended(self, outcome: Outcome) -> None:
         """One line per task, whatever became of it (a reused task: ``cached (from
-        RUN_ID)``); a failure's traceback under it."""
+        RUN_ID)``); a failure's traceback under it. A map's elements that succeeded or
+        were reused are shown as their group (``handle[*]: 97 done, 3 failed``)."""
+        group = self.group_of(outcome) if outcome.status == MAPPED else None
         super().task_ended(outcome)
+        if group is not None:
+            self._line(group)
+            return
+        if outcome.status in (SUCCEEDED, CACHED) and outcome.task.element is not None:
+            return
         self._line(f"{outcome.task.key} {ended_text(outcome)}")
         error = outcome.error
         if outcome.status not in (SUCCEEDED, CACHED, INTERRUPTED) and error and error.traceback:

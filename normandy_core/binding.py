@@ -159,14 +159,20 @@ class MissingInput(Exception):
 
 
 def input_values(
-    signature: Signature, mapped: Mapping[str, str], read: Callable[[str], Any]
+    signature: Signature,
+    mapped: Mapping[str, str],
+    read: Callable[[str], Any],
+    given: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The inputs to call a process with: ``read(variable)`` for each (raising
-    ``KeyError`` where it does not exist, with a ``reason`` attribute to say why in other
-    words), the default left to Python where an optional input's variable does not
-    exist. :class:`MissingInput` for a required one."""
-    values: dict[str, Any] = {}
+    """The inputs to call a process with: ``given`` as they are (a ``map`` task's
+    element), ``read(variable)`` for each other one (raising ``KeyError`` where it does
+    not exist, with a ``reason`` attribute to say why in other words), the default left
+    to Python where an optional input's variable does not exist. :class:`MissingInput`
+    for a required one."""
+    values: dict[str, Any] = dict(given or {})
     for param in signature.inputs:
+        if param.name in values:
+            continue
         variable = mapped.get(param.name, param.name)
         try:
             values[param.name] = read(variable)

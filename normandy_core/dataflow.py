@@ -16,17 +16,25 @@ declared outputs through ``pipe.vars`` fits its ``outputs``).
 
 Inputs and outputs named like a dataset (``confs.datasets``) are not variables: their
 checks are :mod:`normandy_core.datasets._checks`'.
+A ``map`` entry reads the variable it maps over (made by an earlier step, like an input),
+and gives each element to the parameter ``map_as`` names, which its process must have.
+Under ``confs.schedule: dataflow`` (:func:`check_schedule`), a process may not read through
+``pipe.vars`` a variable its entry does not declare: the reads its source shows are
+checked here, the others refused by the worker as they happen.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 
 from normandy_core.binding import Signature
 from normandy_core.config import Location
-from normandy_core.errors import Problem
+from normandy_core.dependencies import task_data
+from normandy_core.errors import Problem, display_path
 from normandy_core.plan import Flow, Plan, Task
+from normandy_core.vars_reads import Read
 
 SignatureOf = Callable[[str], "Signature | None"]
 """A process's signature by name; ``None`` where it is unknown (a problem of its own)."""
@@ -70,6 +78,11 @@ def _check_flow(
             signature = signature_of(task.process)
             if signature is not None:
                 problems += _inputs(task, signature, made, flow.name, step.name, datasets)
+            if task.map is not None and task.map.variable not in made:
+                message = f"{task.name!r} maps over {task.map.variable!r}" + _missing(
+                    task.map.variable, made, flow.name, step.name
+                )
+                problems.append(_at(task, "map", message))
             for variable in task.reads:
                 if variable not in made and variable not in datasets:
                     message = f"{task.name!r} reads {variable!r} (inputs)" + _missing(
@@ -115,6 +128,19 @@ def _inputs(
     datasets: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     problems = []
+    given = task.map.param if task.map is not None else None
+    if given is not None and signature.parameter(given) is None:
+        names = ", ".join(p.name for p in signature.inputs) or "none but pipe, log, params"
+        key = "map_as" if task.entry is not None and "map_as" in task.entry.places else "map"
+        problems.append(
+            _at(
+                task,
+                key,
+                f"process {task.process!r} has no parameter {given!r} to get each element "
+                f"of {task.map.variable!r} (its inputs: {names}); name one with map_as: "  # type: ignore[union-attr]
+                "PARAMETER, or add the parameter",
+            )
+        )
     for mapped in task.inputs:
         if signature.parameter(mapped) is None:
             names = ", ".join(p.name for p in signature.inputs) or "none but pipe, log, params"
@@ -128,7 +154,7 @@ def _inputs(
             )
     for param in signature.inputs:
         variable = task.inputs.get(param.name, param.name)
-        if param.optional or variable in made or variable in datasets:
+        if param.name == given or param.optional or variable in made or variable in datasets:
             continue
         via = f" (variable {variable!r})" if variable != param.name else ""
         message = (
@@ -169,9 +195,44 @@ def _at(task: Task, key: str, message: str) -> Problem:
 
 def task_reads(task: Task, signature: Signature | None) -> tuple[str, ...]:
     """The variables ``task`` reads: its inputs' (by name, or as mapped; an optional
-    input's too) and those it declares it reads through ``pipe.vars``."""
-    names = [task.inputs.get(p.name, p.name) for p in signature.inputs] if signature else []
-    return tuple(dict.fromkeys([*names, *task.reads]))
+    input's too), those it declares it reads through ``pipe.vars``, and the one it maps
+    over (see :func:`normandy_core.dependencies.task_data`)."""
+    return task_data(task, signature).variables_read(task.flow)
+
+
+ReadsOf = Callable[[str], "list[Read] | None"]
+"""A process's ``pipe.vars`` reads as its source shows them (``None``: not known)."""
+
+
+def check_schedule(plan: Plan, signature_of: SignatureOf, reads_of: ReadsOf) -> list[Problem]:
+    """Under ``confs.schedule: dataflow``: every read through ``pipe.vars`` that a
+    process's source shows is declared by its entry (a task starts once what it declares
+    is written: an undeclared read could come first)."""
+    problems: dict[tuple[str, int, int, str], Problem] = {}
+    seen: dict[str, list[Read] | None] = {}
+    for task in plan.tasks():
+        if task.process not in seen:
+            seen[task.process] = reads_of(task.process)
+        found = seen[task.process]
+        if not found:
+            continue
+        declared = set(task_reads(task, signature_of(task.process)))
+        for read in found:
+            if read.name in declared:
+                continue
+            problem = _at(
+                task,
+                "inputs",
+                f"under confs.schedule: dataflow, process {task.process!r} reads "
+                f"{read.name!r} through pipe.vars ({display_path(Path(read.file))}:{read.line}), "
+                "which this entry "
+                "does not declare: a task starts as soon as what it declares is written, so "
+                f"it could read {read.name!r} before that; declare it (inputs: "
+                f"[{read.name}]) or take it as a parameter",
+            )
+            where = (problem.file, problem.line, problem.column, problem.message)
+            problems.setdefault(where, problem)
+    return list(problems.values())
 
 
 def data_of(

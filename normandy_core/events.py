@@ -9,13 +9,19 @@ it needs and is passed in ``RunOptions.observers``.
 Every method is called in the orchestrating process's main thread, in the order things
 happen: ``run_started``, then for each flow ``flow_started`` (or ``flow_skipped``), for
 each step ``step_started``, for each task ``task_decided`` (where fingerprints are
-used) then ``task_cached`` or, per attempt,
-``task_submitted`` → ``task_started`` → ``attempt_ended`` → ``task_retrying`` (a failed
-attempt that will be tried again), and once ``task_ended``; then ``step_ended``,
-``flow_ended`` and, whatever happened, ``run_ended``. The tasks of a step interleave, and
-``waiting`` comes each time the orchestrator is about to wait for its tasks. After Ctrl-C,
-the step and flow that were running get no end event: ``attempt_ended`` and
-``task_ended`` come for each interrupted task, then ``run_ended``.
+used) then ``task_cached`` or, per attempt, ``task_waiting`` (where it waits for units of
+a pool) → ``task_submitted`` → ``task_started`` → ``attempt_ended`` → ``task_retrying``
+(a failed attempt that will be tried again), and once ``task_ended``; then
+``step_ended``, ``flow_ended`` and, whatever happened, ``run_ended``. A mapped task
+(``map:``) gets ``task_mapped`` with its elements, which follow as tasks of their own,
+then its ``task_ended``. The tasks of a step interleave, and ``waiting`` comes each time
+the orchestrator is about to wait for its tasks. After Ctrl-C, the step and flow that were
+running get no end event: ``attempt_ended`` and ``task_ended`` come for each interrupted
+task, then ``run_ended``.
+
+Under ``confs.schedule: dataflow`` the steps of a flow overlap (a step starts with its
+first task, and ends with its last), and so may flows that share no data: their events
+interleave.
 
 Observers run between the scheduling of tasks: keep them quick (no I/O beyond a write to
 a terminal or a file). An observer that raises is reported in the run's log and not
@@ -57,6 +63,16 @@ class RunObserver:
     def task_cached(self, task: Task, run_id: str) -> None:
         """An earlier success of ``task``, in the run ``run_id``, stands for it: not run,
         its variables bound into this run (``task_ended`` follows, status ``cached``)."""
+
+    def task_waiting(self, task: Task, pool: str) -> None:
+        """``task`` may run, but waits for units of the pool ``pool`` (``confs.pools``),
+        held by tasks running: shown as *waiting (pool NAME)*; ``task_submitted`` follows
+        once it has them."""
+
+    def task_mapped(self, task: Task, elements: tuple[Task, ...]) -> None:
+        """The mapped ``task`` (``map:``) fans out into ``elements``, one per element of the
+        variable it maps over (``task[KEY]``), which follow as tasks of their own;
+        ``task_ended`` comes for ``task`` once they have all ended (status ``mapped``)."""
 
     def task_submitted(self, task: Task, attempt: int) -> None:
         """Attempt ``attempt`` (from 1) of ``task`` is handed to the executor; it may wait

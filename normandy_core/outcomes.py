@@ -20,6 +20,7 @@ from normandy_core.status import (
     FAILED,
     FAILURES,
     INTERRUPTED,
+    MAPPED,
     NOT_STARTED,
     RUNNING,
     SUCCEEDED,
@@ -104,6 +105,9 @@ class Outcome:
     import_duration: float = 0.0
     """Seconds its attempts spent importing the process's module, not counted in its
     ``duration`` (which starts when its first attempt's work began)."""
+    waited: float = 0.0
+    """Seconds it waited for units of a pool (``confs.pools``) before its attempts were
+    submitted."""
 
     @property
     def duration(self) -> float:
@@ -111,8 +115,8 @@ class Outcome:
 
     @property
     def blocking(self) -> bool:
-        """A failure that stops its flow."""
-        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
+        """A failure that stops its flow (a map's group is not one: its elements are)."""
+        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED, MAPPED) and not self.tolerated
 
     def record(self) -> TaskOutcome:
         """How the task stands now, frozen."""
@@ -139,6 +143,7 @@ class TaskOutcome:
     reason: str | None = None
     writes: tuple[tuple[str, str, int, str], ...] = ()
     import_duration: float = 0.0
+    waited: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -146,8 +151,8 @@ class TaskOutcome:
 
     @property
     def blocking(self) -> bool:
-        """A failure that stops its flow."""
-        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED) and not self.tolerated
+        """A failure that stops its flow (a map's group is not one: its elements are)."""
+        return self.status not in (SUCCEEDED, CACHED, NOT_STARTED, MAPPED) and not self.tolerated
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,7 @@ class Summary:
                     "ended": o.ended,
                     "duration": round(o.duration, 3),
                     "import_duration": round(o.import_duration, 3),
+                    "waited": round(o.waited, 3),
                     "pid": o.pid,
                     "error": None
                     if o.error is None

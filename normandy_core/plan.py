@@ -4,6 +4,10 @@
 a :class:`Plan`: flows in file order, each an ordered tuple of steps, each a tuple of tasks
 that may run in parallel. ``iter_param`` is expanded here, params are merged here, and
 ``avoid_tags`` is applied here, so everything downstream only executes.
+
+A ``map`` entry is one task here (its :attr:`Task.map` says over what): its elements are
+known only once the variable it maps over is written, and become tasks of their own then
+(:func:`element_task`, each with its :class:`Element`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,32 @@ from types import MappingProxyType
 from typing import Any
 
 from normandy_core.binding import Outputs
-from normandy_core.config import FlowConfig, ProcessEntry, ProjectConfig
+from normandy_core.config import FlowConfig, MapSpec, ProcessEntry, ProjectConfig
 from normandy_core.errors import SelectionError
 
 DEFAULT_TAG = "default"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """What one task of a ``map`` gets: an element of the variable mapped over."""
+
+    parent: str
+    """The key of the mapped task (``flow.step.task``)."""
+    variable: str
+    key: str
+    """The element's name in its task's (``task[KEY]``): its value, or its position."""
+    position: int
+    value: Any = field(compare=False, repr=False)
+    hash: str = ""
+    """The content hash of the element alone: what its task's fingerprint holds."""
+    size: int = 0
+
+    @property
+    def read(self) -> str:
+        """The element as its task's fingerprint names what it read: ``VARIABLE[KEY]``."""
+        return f"{self.variable}[{self.key}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +74,12 @@ class Task:
     """Whether an earlier success whose fingerprint is unchanged may stand for it."""
     entry: ProcessEntry | None = field(default=None, compare=False)
     """The configuration's entry it comes from (its positions, for messages)."""
+    pools: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """Units of ``confs.pools`` it holds while it runs (SPEC 19)."""
+    map: MapSpec | None = None
+    """A mapped task: run as one task per element of ``map.variable``, at run time."""
+    element: Element | None = None
+    """A task of a ``map``: the element it gets."""
 
     @property
     def key(self) -> str:
@@ -161,6 +192,10 @@ def _task_dict(task: Task) -> dict[str, Any]:
         data["outputs"] = _outputs_dict(task.outputs)
     if task.cache:
         data["cache"] = True
+    if task.pools:
+        data["pools"] = dict(task.pools)
+    if task.map is not None:
+        data["map"] = {"over": task.map.variable, "as": task.map.param, "max": task.map.limit}
     return data
 
 
@@ -243,7 +278,43 @@ def _expand(
             outputs=entry.outputs,
             cache=next(c for c in (entry.cache, flow.cache, cache) if c is not None),
             entry=entry,
+            pools=entry.pools,
+            map=entry.map,
         )
+
+
+def element_task(task: Task, element: Element) -> Task:
+    """The task of ``element`` of the mapped ``task``: named ``task[KEY]``, its outputs
+    written as ``NAME[KEY]`` (collected into ``NAME`` once every element has ended)."""
+    outputs = task.outputs
+    if outputs is not None:
+        part = element_part(element.key)
+        outputs = Outputs(outputs.kind, tuple(f"{n}[{part}]" for n in outputs.names), outputs.keys)
+    return Task(
+        flow=task.flow,
+        step=task.step,
+        name=f"{task.name}[{element.key}]",
+        process=task.process,
+        params=task.params,
+        error_tolerance=task.error_tolerance,
+        retries=task.retries,
+        retry_delay=task.retry_delay,
+        timeout=task.timeout,
+        inputs=task.inputs,
+        reads=task.reads,
+        outputs=outputs,
+        cache=task.cache,
+        entry=task.entry,
+        pools=task.pools,
+        element=element,
+    )
+
+
+def element_part(key: str) -> str:
+    """An element's key as part of a variable name (``files[a%2Fb.csv]``)."""
+    from normandy_core.store import file_part
+
+    return file_part(key)
 
 
 def mask_names(plan: Plan, mask: Callable[[str], str]) -> Plan:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from normandy_core.binding import Signature
     from normandy_core.datasets._runtime import RunDatasets
     from normandy_core.plan import Plan
+    from normandy_core.vars_reads import Read
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -146,6 +147,16 @@ def signature_or_none(
         return None
 
 
+def _reads(project: Project, name: str) -> list[Read] | None:
+    """The ``pipe.vars`` reads the source of process ``name`` shows, where it can be read."""
+    registry = project.registry
+    if name not in registry or registry.clash(name) is not None:
+        return None
+    from normandy_core.vars_reads import static_reads
+
+    return static_reads(registry.get(name).target)
+
+
 def credentials_mask(
     project: Project, envs: Iterable[str | None] = (None,), environ: Mapping[str, str] | None = None
 ) -> Callable[[str], str]:
@@ -214,6 +225,10 @@ def check_project(
         from normandy_core.dataflow import check_data_flow
 
         problems += check_data_flow(plan, signature, available, config.datasets)
+        if config.schedule == "dataflow":
+            from normandy_core.dataflow import check_schedule
+
+            problems += check_schedule(plan, signature, lambda name: _reads(project, name))
     problems += list(extra)
     if signatures:
         name = executor or config.executor

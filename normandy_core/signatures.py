@@ -52,6 +52,26 @@ def static_signature(
     return None
 
 
+def function_source(
+    target: str,
+) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, Path] | None:
+    """The ``def`` of ``"module:function"`` and its file, read from the source (following
+    re-exports), or ``None`` where that is not certain (see the module's docstring)."""
+    module, _, attribute = target.partition(":")
+    if not attribute or "." in attribute:
+        return None
+    for _ in range(_MAX_HOPS):
+        found = _definition(module, attribute, None)
+        if found is None:
+            return None
+        if isinstance(found, tuple):
+            module, attribute = found
+            continue
+        path = module_file(module)
+        return (found, path) if path is not None else None
+    return None
+
+
 def _definition(module: str, attribute: str, files: dict[str, Path | None] | None) -> _Found:
     """The top-level ``def`` of ``attribute`` in ``module``, or where it is imported from,
     or ``None`` where it is anything else (or the source cannot be found)."""
@@ -183,4 +203,4 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, target: 
     return Signature(tuple(reserved), tuple(inputs))
 
 
-__all__ = ["module_file", "static_signature"]
+__all__ = ["function_source", "module_file", "static_signature"]

@@ -21,6 +21,10 @@ CACHED = "cached"
 """Not run: an earlier success whose fingerprint is unchanged stands for it (SPEC 13)."""
 RUNNING = "running"
 """Recorded while an attempt (or a run) runs: seen only in a run that is still going."""
+MAPPED = "mapped"
+"""A task that ``map`` fanned out (SPEC 19): its elements ran as tasks of their own, and
+are counted as such; this row stands for the group, which wrote what they made together
+(where none of them failed untolerated). Not counted in a tally."""
 
 RUN_STATUSES = (SUCCEEDED, FAILED, INTERRUPTED, RUNNING)
 """What a run's recorded status can be: how it ended, or ``running``. A run that ends
@@ -40,7 +44,10 @@ def category(status: str, tolerated: bool = False, resumed: bool = False) -> str
     for it: reused, or resumed), ``failed`` (crashed and timed out included),
     ``tolerated``, ``interrupted``, ``resumed`` (a task a run of an older Normandy resumed,
     recorded as succeeded), ``not started`` (a task still pending counts here too) or, in a
-    run that is still going, ``running``."""
+    run that is still going, ``running``; ``mapped`` for the group of a ``map``, which
+    :func:`tally` leaves out (its elements are counted)."""
+    if status == MAPPED:
+        return MAPPED
     if status == CACHED:
         return CACHED
     if resumed:

@@ -51,7 +51,7 @@ from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
 from normandy_core.pipe import Pipe, reset_current, set_current
 from normandy_core.registry import import_target
-from normandy_core.store import Variables
+from normandy_core.store import UndeclaredRead, Variables, store_output
 from normandy_core.tasklog import LogWriter, task_logger
 
 if TYPE_CHECKING:
@@ -120,6 +120,15 @@ class TaskCall:
     """The datasets its inputs are loaded from and its outputs saved to (SPEC 16)."""
     dataset_names: frozenset[str] = frozenset()
     """Every dataset of the project: names its ``pipe.vars`` writes may not take."""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    """Parameter -> a value given as it is: a ``map`` task's element (SPEC 19)."""
+    declared: tuple[str, ...] | None = None
+    """Under ``confs.schedule: dataflow``: the variables of other tasks it may read
+    (``pipe.vars`` refuses the others); ``None``: any."""
+    outputs_dir: str = ""
+    """Where its outputs are written, if not staged: a ``map`` task's, named
+    ``NAME[KEY]``, which no process can read, go straight among the flow's variables (a
+    map of 10,000 elements committed 10,000 staging folders)."""
     tracing: TraceSetup | None = None
     """Record what the task does (for reuse); ``None``: do not."""
 
@@ -226,7 +235,7 @@ def run_task(
     if queue is not None:  # first in the queue, before anything the task logs
         queue.put(start_notice(call.flow, call.key, call.attempt, os.getpid(), started))
     logger = task_logger(call, queue, masker)
-    vars_ = Variables(call.vars_dir, call.staging_dir)
+    vars_ = Variables(call.vars_dir, call.staging_dir, call.declared)
     pipe = Pipe(
         env=call.env,
         confs=call.confs,
@@ -257,7 +266,8 @@ def run_task(
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         arguments = {name: available[name] for name in signature.reserved}
-        arguments.update(input_values(signature, call.inputs, datasets.reader(vars_.value)))
+        read = datasets.reader(vars_.value)
+        arguments.update(input_values(signature, call.inputs, read, call.arguments))
         if call.tracing is not None:
             recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
             recording.start()
@@ -271,7 +281,7 @@ def run_task(
         if call.outputs is not None:  # committed with the task's pipe.vars writes
             outputs = call.outputs.split(value, vars_.writes)
             for name, output in datasets.stage(outputs, call.outputs.names).items():
-                vars_.update(name, output)
+                store_output(vars_, name, output, call.outputs_dir or None)
         datasets.commit(vars_.writes)  # saved when everything else has succeeded
     except BaseException as exc:  # the process's failure, whatever it is, is reported
         datasets.discard()
@@ -281,7 +291,7 @@ def run_task(
             started = load.end()
         if observe is not None:
             observe(None, exc)
-        if isinstance(exc, (MissingInput, OutputError, DatasetUseError)):  # Normandy's words
+        if isinstance(exc, (MissingInput, OutputError, UndeclaredRead, DatasetUseError)):
             message = f"task {call.key} (process {call.process!r}): {exc}"
             text = f"{type(exc).__name__}: {message}\n"
         else:

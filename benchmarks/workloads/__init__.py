@@ -16,6 +16,7 @@ from workloads import (
     cpu,
     datasets,
     fanout,
+    flows,
     handoff,
     load,
     logs,
@@ -32,6 +33,6 @@ WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
         fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
-        notify, ui, datasets, stamps,
+        notify, ui, datasets, stamps, flows,
     )
 }

@@ -16,7 +16,7 @@ from normandy_cli._options import FlowsOpt, ProjectOpt, TagsOpt
 from normandy_cli._output import reports_errors
 
 if TYPE_CHECKING:
-    from normandy_core.plan import Plan
+    from normandy_core.plan import Plan, Task
 
 
 class GraphFormat(str, enum.Enum):  # noqa: UP042 - typer's choices, as they are
@@ -117,6 +117,8 @@ def to_text(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
             lines.append(f"{'└─' if last else '├─'} {step.name}")
             for task in step.tasks:
                 shown = task.name if task.name == task.process else f"{task.name} ({task.process})"
+                if task.map is not None:  # one node: its tasks are known at run time
+                    shown += f"  [map over {task.map.variable}: {task.name}[*]]"
                 lines.append(f"{bar} • {shown}")
                 reads, writes = data.get(task.key, ((), ()))
                 if reads:
@@ -135,6 +137,11 @@ def to_text(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
         for name in datasets.declared:
             lines.append(f"  {name.ljust(width)}  {datasets.describe(name)}")
     return "\n".join(lines).rstrip()
+
+
+def _label(task: Task) -> str:
+    """A task's node: a mapped task is one node, ``name[*]``."""
+    return f"{task.name}[*]" if task.map is not None else task.name
 
 
 def _id(*parts: str) -> str:
@@ -187,7 +194,7 @@ def to_mermaid(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
             sid = _id("s", flow.name, step.name)
             lines.append(f'    subgraph {sid}["{step.name}"]')
             for task in step.tasks:
-                lines.append(f'      {_id("t", task.key)}["{task.name}"]')
+                lines.append(f'      {_id("t", task.key)}["{_label(task)}"]')
             lines.append("    end")
         for a, b in zip(flow.steps, flow.steps[1:]):
             lines.append(f"    {_id('s', flow.name, a.name)} -.-> {_id('s', flow.name, b.name)}")
@@ -224,7 +231,7 @@ def to_dot(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
             lines.append(f'    subgraph "cluster_{flow.name}.{step.name}" {{')
             lines.append(f'      label="{step.name}";')
             for task in step.tasks:
-                lines.append(f'      "{task.key}" [label="{task.name}"];')
+                lines.append(f'      "{task.key}" [label="{_label(task)}"];')
             lines.append("    }")
         lines.append("  }")
         for a, b in zip(flow.steps, flow.steps[1:]):

@@ -36,5 +36,6 @@ def report(
 
     root = find_project_root(project)
     path, view = write_report(root, run_id, output)
-    err(f"report of run {view.run.id} ({view.run.status}, {len(view.tasks)} tasks):")
+    tasks = sum(1 for t in view.tasks if t.record.status != "mapped")  # a map: its elements
+    err(f"report of run {view.run.id} ({view.run.status}, {tasks} tasks):")
     typer.echo(display_path(path))

@@ -164,7 +164,7 @@ def run(
         quiet_once_recorded=True,  # the exit status is the record's
     )
     if dry_run:
-        _dry_run(prepared.plan, prepared.checked, as_json)
+        _dry_run(prepared.plan, prepared.checked, as_json, proj.config.schedule)
         if explain:
             decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
             err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
@@ -197,7 +197,7 @@ def _load_versions(items: list[str] | None) -> dict[str, str]:
     return found
 
 
-def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:
+def _dry_run(plan: Plan, checked: Checked, as_json: bool, schedule: str) -> None:
     from normandy_core.masking import Masker, mask_values, secret_values
 
     # a param holding a credential value is shown masked (SPEC 11); without credentials,
@@ -207,9 +207,10 @@ def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:
     if secrets:
         shown = mask_values(shown, Masker(secrets))
     if as_json:
-        typer.echo(json.dumps({"env": checked.env, **shown}, indent=2, default=str))
+        document = {"env": checked.env, "schedule": schedule, **shown}
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
-        typer.echo(describe_plan(plan, checked.env, shown))
+        typer.echo(describe_plan(plan, checked.env, shown, schedule))
 
 
 def _run(
@@ -221,7 +222,7 @@ def _run(
     explain: bool,
     as_json: bool,
 ) -> None:
-    from normandy_cli._progress import describe_counts, open_progress
+    from normandy_cli._progress import counted_tasks, describe_counts, open_progress
     from normandy_core.errors import display_path
     from normandy_core.execution import run_plan
     from normandy_core.logs import level_number
@@ -239,7 +240,7 @@ def _run(
     resumed = options.resume
     resumed_note = f" (resuming {resumed.run_id})" if resumed else ""
     err(
-        f"{plural(len(summary.outcomes), 'task')} in {secs(summary.duration)}: "
+        f"{plural(counted_tasks(summary), 'task')} in {secs(summary.duration)}: "
         f"{describe_counts(progress.counts)}"
     )
     err(

@@ -15,10 +15,17 @@ from normandy_core.config._checks import (
 )
 from normandy_core.config._datasets import COMMON_KEYS, DatasetSpec
 from normandy_core.config._envs import env_settings, load_credentials, select_env
-from normandy_core.config._flows import FlowConfig, IterParam, ProcessEntry, StepConfig
+from normandy_core.config._flows import (
+    MAX_MAP,
+    FlowConfig,
+    IterParam,
+    MapSpec,
+    ProcessEntry,
+    StepConfig,
+)
 from normandy_core.config._model import CONF_FILE, EnvConfig, ProjectConfig, read_config
 from normandy_core.config._nodes import Location
-from normandy_core.config._schema import LOG_LEVELS
+from normandy_core.config._schema import LOG_LEVELS, SCHEDULES
 from normandy_core.config._yaml import parse_yaml
 
 __all__ = [
@@ -26,10 +33,13 @@ __all__ = [
     "CONF_FILE",
     "LOG_LEVELS",
     "DatasetSpec",
+    "MAX_MAP",
+    "SCHEDULES",
     "EnvConfig",
     "FlowConfig",
     "IterParam",
     "Location",
+    "MapSpec",
     "ProcessEntry",
     "ProjectConfig",
     "StepConfig",

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from normandy_core.binding import VARIABLE_PATTERN, Outputs
@@ -26,6 +27,21 @@ class IterParam:
 
     name: str
     values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """``map:`` of an entry (SPEC 19): one task per element of ``variable`` (a list, or a
+    mapping), the element given to the parameter ``param`` (``map_as``); at most
+    ``limit`` elements (``max_map``)."""
+
+    variable: str
+    param: str = "item"
+    limit: int = 10_000
+
+
+MAX_MAP = 10_000
+"""``max_map``'s default."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,10 @@ class ProcessEntry:
     """Where ``process``, ``inputs``, ``inputs.<parameter>`` and ``outputs`` are written."""
     cache: bool | None = None
     """``cache:`` of the entry; ``None``: its flow's, else ``confs.cache``."""
+    pools: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    """Units of ``confs.pools`` its tasks hold while they run (``pool:`` is one unit)."""
+    map: MapSpec | None = None
+    """``map:``: one task per element of a variable, known at run time."""
 
     def __post_init__(self) -> None:
         if not self.process:
@@ -228,7 +248,7 @@ def _read_entry(
         iter_param = IterParam(str(raw["name"]), values)
     timeout = options.get("timeout")
     places: dict[str, Location] = {}
-    for key in ("process", "inputs", "outputs"):
+    for key in ("process", "inputs", "outputs", "pool", "pools", "map", "map_as", "max_map"):
         if key in options:
             places[key] = locate(doc, [*keys, key], at_key=True)
     inputs, reads = _inputs(doc, keys, options.get("inputs"), places, problems)
@@ -248,6 +268,61 @@ def _read_entry(
         outputs=_outputs(doc, keys, options.get("outputs"), problems),
         places=places,
         cache=options.get("cache"),
+        pools=_pools(doc, keys, options, problems),
+        map=_map(doc, keys, options, problems),
+    )
+
+
+def _pools(
+    doc: YamlDocument, keys: list[PathKey], options: Mapping[str, Any], problems: list[Problem]
+) -> Mapping[str, int]:
+    """``pool: NAME`` (one unit) or ``pools: {NAME: N}``; whether the pools exist is
+    checked with ``confs.pools`` (:func:`check_pools`)."""
+    if "pool" in options and "pools" in options:
+        problems.append(
+            doc.problem(
+                [*keys, "pools"],
+                "give pool (one unit of one pool) or pools ({NAME: units, …}), not both",
+                at_key=True,
+            )
+        )
+        return EMPTY
+    if options.get("pool") is not None:
+        return MappingProxyType({str(options["pool"]): 1})
+    return frozen(options.get("pools"))
+
+
+def _map(
+    doc: YamlDocument, keys: list[PathKey], options: Mapping[str, Any], problems: list[Problem]
+) -> MapSpec | None:
+    variable = options.get("map")
+    if variable is None:
+        for key in ("map_as", "max_map"):
+            if key in options:
+                problems.append(
+                    doc.problem(
+                        [*keys, key],
+                        f"{key} goes with map: (map: VARIABLE runs one task per element of it)",
+                        at_key=True,
+                    )
+                )
+        return None
+    if not _variable(doc, [*keys, "map"], variable, problems):
+        return None
+    if options.get("iter_param") is not None:
+        problems.append(
+            doc.problem(
+                [*keys, "map"],
+                "give map or iter_param, not both: map fans out over a variable's elements "
+                "at run time, iter_param over values written here",
+                at_key=True,
+            )
+        )
+        return None
+    return MapSpec(
+        variable,
+        str(options.get("map_as") or "item"),
+        int(options.get("max_map") or MAX_MAP),
     )
 
 

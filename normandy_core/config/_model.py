@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -74,6 +75,11 @@ class ProjectConfig:
     preload: bool = True
     """``confs.preload``: whether the ``local`` executor imports the run's process modules
     once, in the process its workers are forked from, before the first task."""
+    pools: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    """``confs.pools``: pool name -> its units (SPEC 19)."""
+    schedule: str = "steps"
+    """``confs.schedule``: ``steps`` (a step starts once the one before has ended) or
+    ``dataflow`` (a task starts once what it reads is written)."""
     confs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     locations: Mapping[str, Location] = field(default_factory=dict)
     """Positions of ``confs`` keys (``"confs.envs"``, ``"confs.plugins[0]"``…) for messages."""
@@ -193,6 +199,8 @@ def read_config(
     plugins: list[Any] = raw_plugins if isinstance(raw_plugins, list) else []
     for i in range(len(plugins)):
         locations[f"confs.plugins[{i}]"] = locate(doc, ["confs", "plugins", i])
+    pools = _pools(confs.get("pools"))
+    problems.extend(_check_pools(flows.values(), pools))
     notify_locations, notify_problems = read_notify(doc, confs.get("notify"))
     locations.update(notify_locations)
     problems.extend(notify_problems)
@@ -214,6 +222,8 @@ def read_config(
         cache=confs.get("cache") is True,
         keep_runs=confs.get("keep_runs") if isinstance(confs.get("keep_runs"), int) else None,
         preload=confs.get("preload") is not False,
+        pools=MappingProxyType(pools),
+        schedule=str(confs.get("schedule") or "steps"),
         confs=MappingProxyType({k: v for k, v in confs.items() if k != "envs"}),
         locations=MappingProxyType(locations),
         engine_sections=MappingProxyType(engine_sections),
@@ -232,6 +242,45 @@ def _processes(node: Any) -> dict[str, str]:
         and isinstance(target, str)
         and _TARGET.match(target)
     }
+
+
+def _pools(node: Any) -> dict[str, int]:
+    """The well-formed entries of ``confs.pools`` (the schema reports the others)."""
+    return {
+        str(name): units
+        for name, units in mapping(node).items()
+        if isinstance(units, int) and not isinstance(units, bool) and units >= 1
+    }
+
+
+def _check_pools(flows: Iterable[FlowConfig], pools: Mapping[str, int]) -> list[Problem]:
+    """Each entry's pools exist, and it asks no more units than a pool has (it could
+    never start)."""
+    problems = []
+    for flow in flows:
+        for step in flow.steps:
+            for entry in step.entries:
+                for name, units in entry.pools.items():
+                    where = entry.place("pool" if "pool" in entry.places else "pools")
+                    if name not in pools:
+                        close = difflib.get_close_matches(name, list(pools), n=1)
+                        hint = f"did you mean {close[0]!r}? " if close else ""
+                        known = ", ".join(pools) if pools else "none (confs.pools is empty)"
+                        problems.append(
+                            where.problem(
+                                f"unknown pool {name!r}; {hint}the pools of confs.pools: "
+                                f"{known}; add it there ({name}: UNITS) or fix the name"
+                            )
+                        )
+                    elif units > pools[name]:
+                        problems.append(
+                            where.problem(
+                                f"the task asks {units} units of pool {name!r}, which has "
+                                f"{pools[name]} (confs.pools): it could never start; ask at "
+                                f"most {pools[name]}, or give the pool more units"
+                            )
+                        )
+    return problems
 
 
 def _engine_section(key: Any, value: Any) -> bool:

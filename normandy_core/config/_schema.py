@@ -22,12 +22,20 @@ from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
 NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 """Flow, step and env names: they become parts of file names and of ``flow.step.task``."""
 
+IDENTIFIER_REGEX = r"[A-Za-z_][A-Za-z0-9_]*"
+"""A parameter of a process (``map_as``)."""
+
 LOG_LEVELS = ("debug", "info", "warning", "warnings", "error", "errors", "critical")
 _MODULE_REGEX = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 
 _NAMES = {"type": "string", "regex": NAME_REGEX}
 _STRINGS = {"type": "list", "schema": {"type": "string", "empty": False}}
 _WORKERS = {"type": "integer", "min": 1}
+_UNITS = {"type": "integer", "min": 1}
+
+SCHEDULES = ("steps", "dataflow")
+"""``confs.schedule``: a step starts when the previous one has ended (``steps``), or a task
+starts when the tasks writing what it reads have succeeded (``dataflow``)."""
 
 ENV_SCHEMA: dict[str, Any] = {
     "type": "dict",
@@ -105,6 +113,14 @@ CONFS_SCHEMA: dict[str, Any] = {
     "keep_runs": {"type": "integer", "min": 1, "nullable": True},
     # whether the local executor's fork server imports the process modules for the workers
     "preload": {"type": "boolean"},
+    # flows that fit the work (SPEC 19): named resources of N units; steps or data as barriers
+    "pools": {
+        "type": "dict",
+        "nullable": True,
+        "keysrules": _NAMES,
+        "valuesrules": _UNITS,
+    },
+    "schedule": {"type": "string", "allowed": list(SCHEDULES)},
     "dask": {
         "type": "dict",
         "nullable": True,
@@ -177,6 +193,13 @@ PROCESS_OPTIONS: dict[str, Any] = {
     "inputs": {"type": ["dict", "list"], "nullable": True},
     "outputs": {"type": ["string", "list", "dict"], "nullable": True},
     "cache": {"type": "boolean"},
+    # pools (SPEC 19): units of confs.pools held while the task runs
+    "pool": {"type": "string", "regex": NAME_REGEX},
+    "pools": {"type": "dict", "keysrules": _NAMES, "valuesrules": _UNITS},
+    # dynamic fan-out (SPEC 19): one task per element of a variable
+    "map": {"type": "string", "empty": False},
+    "map_as": {"type": "string", "regex": IDENTIFIER_REGEX},
+    "max_map": {"type": "integer", "min": 1},
 }
 
 _TYPE_NAMES = {
@@ -268,6 +291,8 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
                 f"invalid target {value!r}: write 'package.module:function', the module "
                 "importable from the project root or its src/ folder"
             )
+        if error.constraint == IDENTIFIER_REGEX:
+            return f"invalid parameter name {value!r}: use a Python identifier"
         return f"invalid name {value!r}: use letters, digits, '_' and '-'"
     if error.rule == "allowed":
         allowed = [str(c) for c in error.constraint]

@@ -69,6 +69,12 @@ class EventBus(RunObserver):
     def task_cached(self, task: Task, run_id: str) -> None:
         self._each("task_cached", lambda o: o.task_cached(task, run_id))
 
+    def task_waiting(self, task: Task, pool: str) -> None:
+        self._each("task_waiting", lambda o: o.task_waiting(task, pool))
+
+    def task_mapped(self, task: Task, elements: tuple[Task, ...]) -> None:
+        self._each("task_mapped", lambda o: o.task_mapped(task, elements))
+
     def task_submitted(self, task: Task, attempt: int) -> None:
         self._each("task_submitted", lambda o: o.task_submitted(task, attempt))
 

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from normandy_core import __version__
 from normandy_core._children import RunChildren
 from normandy_core._inbox import Inbox
+from normandy_core.dependencies import Schedule, plan_data, schedule_of
 from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
@@ -124,6 +125,8 @@ class Orchestrator:
             rerun=options.rerun,
         )
         self.inbox = Inbox()
+        self.declared: dict[str, tuple[str, ...]] | None = None
+        """Under ``schedule: dataflow``: what each task may read of other tasks' writes."""
 
     def execute(self) -> Summary:
         """Run the plan; the summary of how it went. A run that ends early records why;
@@ -144,7 +147,10 @@ class Orchestrator:
             executor.warm_up()
         else:  # the earlier successes of every task, read at once
             self.history.prefetch(task.key for task in self.plan.tasks())
-        self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
+        masker = Masker(self.masks)
+        self.recorder = HistoryRecorder(
+            self.history, self.run.id, self._report, lambda params: mask_values(params, masker)
+        )
         guests = self.options.observers
         self.events = EventBus(
             [
@@ -172,6 +178,8 @@ class Orchestrator:
             inbox=self.inbox,
             reuse=self.reuse,
             module_of=self._module_of if self.project.config.preload else None,
+            schedule=self._schedule(),
+            pools=self.project.config.pools,
         )
         # Until the flows have run to their end, the run has failed: whatever stops it
         # early (an error of the machine or of Normandy) is never recorded as a success.
@@ -235,6 +243,20 @@ class Orchestrator:
         if self.options.resume is not None:
             return False
         return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
+
+    def _schedule(self) -> Schedule:
+        """``confs.schedule``: under ``dataflow``, what each task waits for, and what it
+        may read (:mod:`normandy_core.dependencies`)."""
+        if self.project.config.schedule != "dataflow":
+            return schedule_of(self.plan, None)
+        from normandy_core.project import signature_or_none
+
+        datasets = self.checked.datasets.names if self.checked.datasets is not None else ()
+        data = plan_data(
+            self.plan, lambda name: signature_or_none(self.project.registry, name), datasets
+        )
+        self.declared = {t.key: data[t.key].variables_read(t.flow) for t in self.plan.tasks()}
+        return schedule_of(self.plan, data)
 
     def _module_of(self, task: Task) -> str:
         return self.project.registry.get(task.process).target.partition(":")[0]
@@ -332,8 +354,17 @@ class Orchestrator:
             outputs=task.outputs,
             datasets=datasets.of_task(task.key) if datasets else (),
             dataset_names=datasets.names if datasets else frozenset(),
+            arguments=_arguments(task),
+            declared=self._declared_of(task),
+            outputs_dir=str(store.vars_dir) if task.element is not None else "",
             tracing=self.reuse.tracing(task),
         )
+
+    def _declared_of(self, task: Task) -> tuple[str, ...] | None:
+        if self.declared is None:
+            return None
+        key = task.element.parent if task.element is not None else task.key
+        return self.declared.get(key, ())
 
     # -- ending -----------------------------------------------------------------------------
 
@@ -350,7 +381,7 @@ class Orchestrator:
             status = FAILED
         summary = Summary(
             self.run,
-            tuple(outcome.record() for outcome in self.outcomes.values()),
+            tuple(outcome.record() for outcome in _in_order(self.outcomes)),
             status,
             self.log_dir,
             reason=reason,
@@ -372,6 +403,29 @@ class Orchestrator:
             exc_info=(type(exc), exc, exc.__traceback__),
             extra={"flow": None, "key": None, "event": False},
         )
+
+
+def _arguments(task: Task) -> dict[str, object]:
+    """What a task of a map gets as it is: its element, under ``map_as``."""
+    element, entry = task.element, task.entry
+    if element is None or entry is None or entry.map is None:
+        return {}
+    return {entry.map.param: element.value}
+
+
+def _in_order(outcomes: dict[str, Outcome]) -> list[Outcome]:
+    """The outcomes in plan order, a mapped task's elements after it."""
+    elements: dict[str, list[Outcome]] = {}
+    ordered = []
+    for outcome in outcomes.values():
+        element = outcome.task.element
+        if element is not None:
+            elements.setdefault(element.parent, []).append(outcome)
+        else:
+            ordered.append(outcome)
+    if not elements:
+        return ordered
+    return [o for outcome in ordered for o in (outcome, *elements.get(outcome.task.key, ()))]
 
 
 def explain_plan(

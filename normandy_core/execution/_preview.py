@@ -132,6 +132,9 @@ def preview(reuse: Reuse, variables: Preview, plan: Plan) -> list[Decision]:
         for step in flow.steps:
             for task in step.tasks:
                 variables.unsure = {}
+                if task.map is not None:  # its elements are known once it runs
+                    decisions.append(_mapped(reuse, variables, task))
+                    continue
                 decision = reuse.decide(task)
                 if decision.reused:
                     reuse.bind(decision)
@@ -140,6 +143,17 @@ def preview(reuse: Reuse, variables: Preview, plan: Plan) -> list[Decision]:
                 decisions.append(decision)
             variables.step_ended()
     return decisions
+
+
+def _mapped(reuse: Reuse, variables: Preview, task: Task) -> Decision:
+    """A mapped task: its elements are known, and decided, only as it fans out; what they
+    make, collected, is taken to change (and, where its process may, anything else)."""
+    assert task.map is not None
+    declared = list(task.outputs.names) if task.outputs else []
+    variables.runs(task, declared, reuse.process(task).writes_undeclared)
+    variables.runs_files(task, None)
+    reason = f"mapped over {task.map.variable}: each element decided as it fans out"
+    return Decision(task, None, reason)
 
 
 def _runs(reuse: Reuse, variables: Preview, decision: Decision) -> Decision:

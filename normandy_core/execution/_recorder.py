@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from normandy_core.errors import HistoryError
 from normandy_core.events import RunObserver
-from normandy_core.history import History, VariableAccess
+from normandy_core.history import History, TaskStart, VariableAccess
 from normandy_core.outcomes import Attempt, Outcome, Summary
 from normandy_core.plan import Task
-from normandy_core.status import CACHED
+from normandy_core.status import CACHED, MAPPED
 
 HEARTBEAT = 5.0
 """Seconds between a run's signs of life in the history, while its tasks run: a run whose
@@ -33,8 +34,11 @@ class HistoryRecorder(RunObserver):
         history: History,
         run_id: str,
         report: Callable[[int, str], None],
+        mask: Callable[[dict[str, Any]], dict[str, Any]] = lambda params: params,
     ) -> None:
         self.history = history
+        self.mask = mask
+        """Params as they may be stored (credentials masked)."""
         self.run_id = run_id
         self.report = report
         self.last_beat = time.time()
@@ -44,6 +48,14 @@ class HistoryRecorder(RunObserver):
         """Tasks that succeeded in the run this one resumes: recorded as done at once."""
         for outcome in outcomes:
             self.history.task_ended(self.run_id, outcome)
+
+    def task_waiting(self, task: Task, pool: str) -> None:
+        self.history.task_waiting(self.run_id, task.key, pool)
+
+    def task_mapped(self, task: Task, elements: tuple[Task, ...]) -> None:
+        shown = self.mask(dict(task.params))  # the elements have their task's params
+        starts = [TaskStart(t.key, t.flow, t.step, t.name, t.process, shown) for t in elements]
+        self.history.tasks_added(self.run_id, task.key, starts, time.time())
 
     def task_submitted(self, task: Task, attempt: int) -> None:
         self.history.attempt_started(self.run_id, task.key, attempt, time.time())
@@ -82,7 +94,7 @@ class HistoryRecorder(RunObserver):
 
     def task_ended(self, outcome: Outcome) -> None:
         self.history.task_ended(self.run_id, outcome)
-        if outcome.status == CACHED and outcome.writes:  # what stands for its writes
+        if outcome.status in (CACHED, MAPPED) and outcome.writes:  # what its writes are
             self.history.lineage(
                 self.run_id,
                 outcome.task.key,

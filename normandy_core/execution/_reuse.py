@@ -247,6 +247,13 @@ class Reuse:
             )
         return self._dataset_checks
 
+    def of_group(self, task: Task, variable: str, content_hash: str | None) -> Fingerprint:
+        """The fingerprint of a map's group (SPEC 19): the variable it mapped over. Never
+        verified: a group is not reused, its elements are, each by its own fingerprint
+        (which holds its element)."""
+        reads = {VARIABLE: {variable: content_hash or ABSENT}}
+        return self.base(task).with_trace(Trace(reads, {}, {}))
+
     def _traced(
         self,
         task: Task,
@@ -295,6 +302,11 @@ class Reuse:
 
     # -- deciding ---------------------------------------------------------------------------
 
+    def prefetch(self, tasks: Sequence[Task]) -> None:
+        """Read the earlier successes of ``tasks`` at once (a map's elements, known only
+        as it fans out), where they may be reused."""
+        if not self.no_cache and any(t.cache or self.force for t in tasks):
+            self.history.prefetch(t.key for t in tasks)
     def world(self, task: Task, success: Success) -> World:
         """How what ``success``'s trace names is now, for ``task``."""
         flow = task.flow

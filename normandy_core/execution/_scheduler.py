@@ -1,63 +1,46 @@
-"""Scheduling a run (SPEC 7): flows one after another, steps in order, the tasks of a step
-in parallel on an executor; retries after a delay, tolerated failures, ``keep_going``.
+"""Scheduling a run (SPEC 7, 19): which tasks start when, on an executor; retries after a
+delay, tolerated failures, ``keep_going``; units of pools held while tasks run; mapped
+tasks fanning out.
 
-The scheduler only decides what to run next and how each attempt ended. What happens is
-told to observers through an :class:`~normandy_core.execution._events.EventBus` (the
-history, the log files, the hooks and the displays follow it that way) and the variables
-of each attempt are handed to :class:`~normandy_core.execution._variables.RunVariables`.
+The scheduler decides what to run next and how each attempt ended; what a task's end
+lets start is its flow's to say (:mod:`._flowrun`: steps one after another, or each task
+once what it reads is written), a mapped task's elements are :mod:`._maps`' and the
+pools' units :mod:`._pools`'. Flows run one after another, or side by side where they
+share no data (``confs.schedule: dataflow``). What happens is told to observers through
+an :class:`~normandy_core.execution._events.EventBus` (the history, the log files, the
+hooks and the displays follow it that way) and the variables of each attempt are handed
+to :class:`~normandy_core.execution._variables.RunVariables`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 
-from normandy_core._inbox import Inbox, StartNotice
-from normandy_core.errors import ExecutorError
+from normandy_core._inbox import Inbox
+from normandy_core.dependencies import Schedule, schedule_of
+from normandy_core.execution._attempts import Attempts, MakeCall, describe_error
 from normandy_core.execution._events import EventBus
+from normandy_core.execution._flowrun import DataGate, FlowRun, StepGate
+from normandy_core.execution._maps import Maps
+from normandy_core.execution._pools import Pools
 from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._variables import RunVariables
-from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed
+from normandy_core.executors import Executor
+from normandy_core.mapping import MapError
 from normandy_core.outcomes import Attempt, Outcome, TaskError
-from normandy_core.plan import Plan, Step, Task
-from normandy_core.status import (
-    CACHED,
-    CRASHED,
-    FAILED,
-    INTERRUPTED,
-    NOT_STARTED,
-    SUCCEEDED,
-    TIMED_OUT,
-)
-from normandy_core.worker import TaskCall, TaskResult
+from normandy_core.plan import Plan, Task
+from normandy_core.status import CACHED, FAILED, INTERRUPTED, SUCCEEDED
+from normandy_core.worker import TaskResult
 
-MakeCall = Callable[[Task, tuple[str, ...], int], TaskCall]
-"""``(task, the flow's tags, attempt number) -> TaskCall``."""
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of an exception, even one whose ``str()`` fails."""
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - an exception's own __str__ may raise
-        text = "(its message cannot be shown: str() of it raised)"
-    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
-        text = f"{text} ({exc.filename})"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass
-class _StepState:
-    tags: tuple[str, ...]
-    pending: dict[Future[TaskResult], Task] = field(default_factory=dict)
-    retry_at: list[tuple[float, Task]] = field(default_factory=list)
-
+__all__ = ["MakeCall", "Scheduler", "describe_error"]
 
 class Scheduler:
     """Runs ``plan`` on a started ``executor``; ``outcomes`` (by task key) are updated as
-    tasks end; tasks whose outcome is already ``resumed`` are not run."""
+    tasks end (a mapped task's elements are added as it fans out); ``schedule`` says in
+    which order (``steps`` by default), ``pools`` how many units each pool has."""
 
     def __init__(
         self,
@@ -75,6 +58,8 @@ class Scheduler:
         inbox: Inbox | None = None,
         reuse: Reuse | None = None,
         module_of: Callable[[Task], str] | None = None,
+        schedule: Schedule | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -82,55 +67,152 @@ class Scheduler:
         self.variables = variables
         self.events = events
         self.make_call = make_call
-        self.executor_name = executor_name
         self.keep_going = keep_going
         self.resumed_from = resumed_from
         self.wake_every = wake_every
         """Wake at least this often while tasks run (a ``waiting`` event each time)."""
         self.reuse = reuse
         """Fingerprints the tasks and decides which earlier successes stand for them."""
-        self._ahead = False  # the processes' code fingerprinted ahead (see _step)
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
-        self.attempts: dict[str, Attempt] = {}
-        """Task key -> its current (or last) attempt."""
+        self._tags = {flow.name: flow.tags for flow in plan.flows}
+        self._attempts = Attempts(
+            executor, executor_name, outcomes, variables, events, make_call, self.inbox, reuse,
+            self._tags,
+        )  # fmt: skip
         self.module_of = module_of
         """A task's process module, for the executor to import ahead
         (:meth:`Executor.prepare`); ``None``: none is."""
+        self.schedule = schedule or schedule_of(plan, None)
+        self.pools = Pools(pools or {})
+        self.maps = Maps(variables, outcomes, reuse)
+        self.status = SUCCEEDED
+        self._flows: dict[str, FlowRun] = {}
+        self._waiting_flows = [flow.name for flow in plan.flows]
+        self._ready: deque[Task] = deque()
+        self._retry_at: list[tuple[float, Task]] = []
         self._steps = [s for f in plan.flows for s in f.steps]
+        self._step_index = {(s.flow, s.name): i for i, s in enumerate(self._steps)}
+        self._ahead_step = -1  # the last step whose modules the executor was told of
         self._warm = False
+        self._ahead = False  # the processes' code fingerprinted ahead (see _drain)
+
+    @property
+    def attempts(self) -> dict[str, Attempt]:
+        """Task key -> its current (or last) attempt."""
+        return self._attempts.current
 
     def run(self) -> str:
         """Run every flow; the run's status: ``succeeded`` or ``failed``."""
-        status = SUCCEEDED
-        for flow in self.plan.flows:
-            if status == FAILED and not self.keep_going:
+        self._start_flows()
+        self._drain()
+        pending = self._attempts.pending
+        while pending or self._retry_at:
+            now = time.time()
+            for due, task in [r for r in self._retry_at if r[0] <= now]:
+                self._retry_at.remove((due, task))
+                self._launch(task)
+            self.events.waiting()
+            next_retry = min(d for d, _ in self._retry_at) - now if self._retry_at else None
+            timeout = min(
+                (t for t in (next_retry, self.wake_every) if t is not None), default=None
+            )
+            if not pending:
+                time.sleep(max(0.0, timeout or 0.0))
+                continue
+            news = self.inbox.wait(None if timeout is None else max(0.0, timeout))
+            self._attempts.announce(news.started)
+            self._settle(news.ended)
+            self._drain()
+        if self._waiting_flows or any(not f.done for f in self._flows.values()):
+            raise RuntimeError("the scheduler stopped with tasks that can never start")
+        return self.status
+
+    def interrupt(self) -> None:
+        """The run was stopped (Ctrl-C): every attempt still running is interrupted, and
+        every mapped task whose elements were running."""
+        now = time.time()
+        for outcome in self._attempts.interrupted(now):
+            self.events.task_ended(outcome)
+        for outcome in self.maps.interrupted():
+            outcome.status, outcome.ended = INTERRUPTED, now
+            self.events.task_ended(outcome)
+
+    # -- flows ------------------------------------------------------------------------------
+
+    def _start_flows(self) -> None:
+        """Start (or skip) the flows whose turn has come: every flow they wait for ended."""
+        for name in list(self._waiting_flows):
+            after = self.schedule.after.get(name, set())
+            if any(f in self._waiting_flows or not self._flows[f].done for f in after):
+                continue
+            self._waiting_flows.remove(name)
+            flow = next(f for f in self.plan.flows if f.name == name)
+            gate: FlowRun
+            if self.schedule.dataflow:
+                gate = DataGate(flow, self.events, self.variables, self.schedule.waits[name])
+            else:
+                gate = StepGate(flow, self.events, self.variables)
+            self._flows[name] = gate
+            if self.status == FAILED and not self.keep_going:
+                gate.stopped.update(t.key for s in gate.steps for t in s.tasks)
+                for step in gate.steps:
+                    step.left.clear()
                 self.events.flow_skipped(flow)
                 continue
             self.events.flow_started(flow)
-            flow_status = SUCCEEDED
-            for step in flow.steps:
-                self.events.step_started(step)
-                ok = self._step(flow.tags, step)
-                self.events.step_ended(step, ok)
-                if not ok:
-                    status = flow_status = FAILED
-                    break
-            self.events.flow_ended(flow, flow_status)
-        return status
+            self._ready.extend(gate.start())
+            if gate.done:
+                self._flow_ended(gate)
 
-    def interrupt(self) -> None:
-        """The run was stopped (Ctrl-C): every attempt still running is interrupted."""
-        now = time.time()
-        for outcome in self.outcomes.values():
-            if outcome.attempts and outcome.status == NOT_STARTED:
-                attempt = self.attempts[outcome.task.key]
-                outcome.status, outcome.ended, outcome.pid = INTERRUPTED, now, attempt.pid
-                attempt.status, attempt.ended = INTERRUPTED, now
-                self.events.attempt_ended(attempt)
-                self.events.task_ended(outcome)
+    def _flow_ended(self, gate: FlowRun) -> None:
+        status = FAILED if gate.failed else SUCCEEDED
+        if gate.failed:
+            self.status = FAILED
+        self.events.flow_ended(gate.flow, status)
+        self._start_flows()
 
-    # -- a step -----------------------------------------------------------------------------
+    # -- tasks that may start ---------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Start what may start: decide whether each task runs or is reused, fan mapped
+        tasks out, and hand the tasks that run to the executor (through their pools)."""
+        while self._ready:
+            batch = list(self._ready)
+            self._ready.clear()
+            running = []
+            for task in batch:
+                if task.map is not None:
+                    self._fan_out(task)
+                elif not self._decided(task):
+                    running.append(task)
+            if not running:
+                continue
+            if not self._warm:  # decided first: a run all reused starts nothing
+                self._warm = True
+                self.executor.warm_up()
+            self._prepare(running)  # before its tasks: their workers start with their modules
+            for task in running:
+                self._launch(task)
+            self._prepare_ahead(running)
+            if self.reuse is not None and not self._ahead:
+                # while the first workers start (the fork server imports the process
+                # modules for them), not later between two steps: parsing every process
+                # module and looking up its libraries' versions
+                self.reuse.code_ahead(self.plan.tasks())
+                self._ahead = True
+
+    def _decided(self, task: Task) -> bool:
+        """Whether an earlier success stands for ``task`` (then it has ended)."""
+        if self.reuse is None:
+            return False
+        decision = self.reuse.decide(task)
+        self.outcomes[task.key].reason = decision.reason
+        origin = decision.success.origin if decision.success is not None else None
+        self.events.task_decided(task, origin, decision.reason)
+        if decision.reused:
+            self._cached(decision)
+        return decision.reused
 
     def _prepare(self, tasks: Iterable[Task]) -> None:
         """Tell the executor the process modules ``tasks`` import, if any."""
@@ -139,56 +221,50 @@ class Scheduler:
             if modules:
                 self.executor.prepare(modules)
 
-    def _step(self, tags: tuple[str, ...], step: Step) -> bool:
-        state = _StepState(tags)
-        self.variables.step_started()
-        running = []
-        for task in step.tasks:
-            decision = self.reuse.decide(task) if self.reuse is not None else None
-            if decision is not None:
-                self.outcomes[task.key].reason = decision.reason
-                origin = decision.success.origin if decision.success is not None else None
-                self.events.task_decided(task, origin, decision.reason)
-            if decision is not None and decision.reused:
-                self._cached(decision)
-            else:
-                running.append(task)
-        if running and not self._warm:  # decided first: a step all reused starts nothing
-            self._warm = True
-            self.executor.warm_up()
-        self._prepare(running)  # before its tasks: their workers start with their modules
-        for task in running:
-            self._submit(task, state)
-        if state.pending:
-            index = self._steps.index(step)
-            if index + 1 < len(self._steps):  # imported while this step runs
-                self._prepare(self._steps[index + 1].tasks)
-        if state.pending and self.reuse is not None and not self._ahead:
-            # while the first workers start (the fork server imports the process modules
-            # for them), not later between two steps: parsing every process module and
-            # looking up its libraries' versions
-            self.reuse.code_ahead(self.plan.tasks())
-            self._ahead = True
-        while state.pending or state.retry_at:
-            now = time.time()
-            for due, task in [r for r in state.retry_at if r[0] <= now]:
-                state.retry_at.remove((due, task))
-                self._submit(task, state)
-            self.events.waiting()
-            next_retry = min(d for d, _ in state.retry_at) - now if state.retry_at else None
-            timeout = min(
-                (t for t in (next_retry, self.wake_every) if t is not None), default=None
-            )
-            if not state.pending:
-                time.sleep(max(0.0, timeout or 0.0))
-                continue
-            news = self.inbox.wait(None if timeout is None else max(0.0, timeout))
-            self._announce(news.started, state.pending.values())
-            self._settle(news.ended, state)
-        self.variables.step_ended(
-            t for t in step.tasks if self.outcomes[t.key].status in (SUCCEEDED, CACHED)
-        )
-        return not any(self.outcomes[t.key].blocking for t in step.tasks)
+    def _prepare_ahead(self, running: list[Task]) -> None:
+        """The modules of the step after the latest one started, imported meanwhile;
+        under ``dataflow``, where any task may start as soon as its inputs are written,
+        those of every task of the flows started, in plan order."""
+        if self.schedule.dataflow:
+            if self._ahead_step < len(self._steps):
+                self._ahead_step = len(self._steps)
+                self._prepare(t for f in self.plan.flows for s in f.steps for t in s.tasks)
+            return
+        latest = max(self._step_index[(task.flow, task.step)] for task in running)
+        if latest > self._ahead_step and latest + 1 < len(self._steps):
+            self._ahead_step = latest
+            self._prepare(self._steps[latest + 1].tasks)
+
+    def _done(self, outcome: Outcome) -> None:
+        """``outcome.task`` ended: tell its flow, which says what may start now."""
+        self.events.task_ended(outcome)
+        task = outcome.task
+        gate = self._flows[task.flow]
+        self._ready.extend(gate.ended(outcome))
+        if task.element is not None:
+            mapped = self.maps.element_ended(task)
+            if mapped is not None:
+                self._done(self.maps.end(mapped))
+                return
+        if gate.done:
+            self._flow_ended(gate)
+
+    # -- mapped tasks -----------------------------------------------------------------------
+
+    def _fan_out(self, task: Task) -> None:
+        try:
+            elements = self.maps.expand(task)
+        except MapError as exc:
+            self._done(self.maps.failed(task, exc))
+            return
+        self.events.task_mapped(task, elements)
+        self._flows[task.flow].add(task, elements)
+        if elements:
+            self._ready.extend(elements)
+        else:
+            self._done(self.maps.end(task))
+
+    # -- attempts ---------------------------------------------------------------------------
 
     def _cached(self, decision: Decision) -> None:
         """An earlier success stands for the task: its variables are bound, it is done."""
@@ -212,134 +288,35 @@ class Scheduler:
             self.events.task_resumed(task, success.origin)
         else:
             self.events.task_cached(task, success.origin)
-        self.events.task_ended(outcome)
+        self._done(outcome)
 
-    def _submit(self, task: Task, state: _StepState) -> None:
-        outcome = self.outcomes[task.key]
-        outcome.attempts += 1
-        if outcome.started is None:
-            outcome.started = time.time()
-        self.attempts[task.key] = Attempt(task, outcome.attempts, time.time())
-        if self.reuse is not None:
-            self.reuse.base(task)  # fingerprinted before it runs (its code as submitted)
-        self.variables.attempt_starts(task)
-        call = self.make_call(task, state.tags, outcome.attempts)
-        self.events.task_submitted(task, outcome.attempts)
-        try:
-            future = self.executor.submit(call, task.timeout)
-        except Exception as exc:  # a broken pool, a lost cluster: the run cannot go on
-            raise ExecutorError(
-                f"the executor {self.executor_name!r} cannot run {task.key}: "
-                f"{describe_error(exc)}"
-            ) from exc
-        state.pending[future] = task
-        future.add_done_callback(self.inbox.ended)
-
-    def _announce(self, notices: list[StartNotice], pending: Iterable[Task]) -> None:
-        """Tell the observers of the attempts that workers started (a late notice, for an
-        attempt already ended or retried, is dropped)."""
-        if not notices:
-            return
-        waiting = {task.key: task for task in pending}
-        for key, attempt, pid, when in notices:
-            task = waiting.get(key)
-            if task is not None and attempt == self.outcomes[key].attempts:
-                self._started(task, pid, when)
-        self.inbox.announced()
-
-    def _started(self, task: Task, pid: int | None, when: float) -> None:
-        """The current attempt of ``task`` runs on worker ``pid`` since ``when`` (once)."""
-        attempt = self.attempts[task.key]
-        if attempt.started is not None:
-            return
-        attempt.pid, attempt.started = pid, when
-        outcome = self.outcomes[task.key]
-        if outcome.attempts == 1:  # the worker's clock: time queued for a worker not counted
-            outcome.started = when
-        self.events.task_started(task, outcome.attempts, pid, when)
+    def _launch(self, task: Task) -> None:
+        """Submit an attempt of ``task`` once it holds the units of its pools."""
+        pool = self.pools.take(task)
+        if pool is None:
+            self._attempts.submit(task)
+        else:
+            self.events.task_waiting(task, pool)
 
     # -- how attempts end -------------------------------------------------------------------
 
-    def _settle(self, done: set[Future[TaskResult]], state: _StepState) -> None:
-        """Settle the attempts that ended: success, retry later, or failure."""
+    def _settle(self, done: set[Future[TaskResult]]) -> None:
+        """Settle the attempts that ended: success, retry later, or failure; then what
+        waited for their pools' units."""
+        admitted: list[Task] = []
         for future in done:
-            task = state.pending.pop(future)
-            error = self._finish(future, task)
+            task, error = self._attempts.finish(future)
+            admitted += self.pools.give_back(task)
             if error is None:
+                self._done(self.outcomes[task.key])
                 continue
             outcome = self.outcomes[task.key]
             if outcome.attempts <= task.retries:
                 self.events.task_retrying(task, outcome.attempts, error, task.retry_delay)
-                state.retry_at.append((time.time() + task.retry_delay, task))
+                self._retry_at.append((time.time() + task.retry_delay, task))
             else:
                 outcome.status, outcome.error = error.kind, error
                 outcome.tolerated = task.error_tolerance
-                self.events.task_ended(outcome)
-
-    def _finish(self, future: Future[TaskResult], task: Task) -> TaskError | None:
-        """Record an attempt's end; keep (for the step's end) or discard its writes; return
-        the error, if any."""
-        outcome = self.outcomes[task.key]
-        attempt = self.attempts[task.key]
-        error, result, crashed_pid = self._outcome_of(future, task)
-        if result is not None:
-            self._started(task, result.pid, result.started)
-            if result.import_duration:  # its duration is its work: the import is apart
-                attempt.started, attempt.import_duration = result.started, result.import_duration
-                outcome.import_duration += result.import_duration
-                if outcome.attempts == 1:
-                    outcome.started = result.started
-        else:  # crashed or timed out: seen started, else from submission, on a known worker
-            self._started(task, crashed_pid, attempt.submitted)
-        outcome.pid = (result.pid if result else crashed_pid) or attempt.pid
-        attempt.pid, attempt.ended = outcome.pid, outcome.ended or time.time()
-        attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
-        if result is not None:
-            attempt.reads, attempt.writes = result.reads, result.writes
-            attempt.datasets = result.datasets
-            if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(task, result)
-        self.events.attempt_ended(attempt)
-        if error is None:
-            outcome.status, outcome.error = SUCCEEDED, None
-            outcome.variables = self.variables.staged(task)
-            outcome.fingerprint, outcome.writes = attempt.fingerprint, attempt.writes
-            self.events.task_ended(outcome)
-        return error
-
-    def _outcome_of(
-        self, future: Future[TaskResult], task: Task
-    ) -> tuple[TaskError | None, TaskResult | None, int | None]:
-        """How an attempt ended: no error for a success, whose writes are then kept for
-        the step's end; a failure's writes are discarded. The worker's result, if any, and
-        the pid of a crashed worker.
-
-        The future's exception is taken as a value, never raised here: a
-        ``KeyboardInterrupt`` or ``SystemExit`` that an executor hands back is a failure of
-        that task, while a real Ctrl-C stays the orchestrator's."""
-        outcome = self.outcomes[task.key]
-        outcome.ended = time.time()
-        if future.cancelled():
-            self.variables.attempt_failed(task)
-            return TaskError(FAILED, "Cancelled", "the executor cancelled it"), None, None
-        raised = future.exception()
-        if raised is None:
-            result = future.result()
-            outcome.ended = result.ended
-            if not result.ok:
-                self.variables.attempt_failed(task)
-                error = TaskError(
-                    FAILED, result.error_type, result.error_message, result.traceback
-                )
-                return error, result, None
-            conflict = self.variables.attempt_succeeded(task, result.writes)
-            if conflict is not None:
-                return TaskError(FAILED, "VariableConflict", conflict), result, None
-            return None, result, None
-        self.variables.attempt_failed(task)
-        if isinstance(raised, WorkerCrashed):
-            return TaskError(CRASHED, "WorkerCrashed", str(raised)), None, raised.pid
-        if isinstance(raised, TaskTimedOut):
-            return TaskError(TIMED_OUT, "TimedOut", str(raised)), None, None
-        message = f"the executor could not run it: {describe_error(raised)}"
-        return TaskError(FAILED, type(raised).__name__, message), None, None
+                self._done(outcome)
+        for task in admitted:
+            self._attempts.submit(task, self.pools.waited(task))

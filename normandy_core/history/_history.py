@@ -116,6 +116,44 @@ class History(Lineage, DatasetLineage):
                 f"on {row['host']}); wait for it to end, then see `normandy runs`"
             )
 
+    def tasks_added(
+        self, run_id: str, parent: str, tasks: Sequence[TaskStart], when: float
+    ) -> None:
+        """The mapped task ``parent`` fanned out into ``tasks`` (``pending``, listed after
+        it); it runs from ``when``."""
+        rows = [
+            (run_id, t.key, t.flow, t.step, t.task, t.process, dump_json(dict(t.params)), parent)
+            for t in tasks
+        ]
+        self._submit(
+            [
+                (
+                    "UPDATE tasks SET status = ?, started = ? WHERE run_id = ? AND key = ?",
+                    (RUNNING, when, run_id, parent),
+                    False,
+                ),
+                (
+                    "INSERT INTO tasks (run_id, seq, key, flow, step, task, process, params, "
+                    "status, parent) SELECT ?, seq, ?, ?, ?, ?, ?, ?, 'pending', ? FROM tasks "
+                    "WHERE run_id = ?1 AND key = ?8",
+                    rows,
+                    True,
+                ),
+            ]
+        )
+
+    def task_waiting(self, run_id: str, key: str, pool: str) -> None:
+        """The task waits for units of ``pool``."""
+        self._submit(
+            [
+                (
+                    "UPDATE tasks SET waiting = ? WHERE run_id = ? AND key = ?",
+                    (pool, run_id, key),
+                    False,
+                )
+            ]
+        )
+
     def forget_run(self, run_id: str) -> None:
         """Delete a run that never started a task (its engine could not start)."""
         self._submit(
@@ -129,8 +167,8 @@ class History(Lineage, DatasetLineage):
         self._submit(
             [
                 (
-                    "UPDATE tasks SET status = ?, attempts = ?, started = COALESCE(started, ?) "
-                    "WHERE run_id = ? AND key = ?",
+                    "UPDATE tasks SET status = ?, attempts = ?, started = COALESCE(started, ?), "
+                    "waiting = NULL WHERE run_id = ? AND key = ?",
                     (RUNNING, attempt, when, run_id, key),
                     False,
                 ),
@@ -189,8 +227,8 @@ class History(Lineage, DatasetLineage):
                     "UPDATE tasks SET status = ?, tolerated = ?, attempts = ?, started = ?, "
                     "ended = ?, pid = ?, error_kind = ?, error_type = ?, error_message = ?, "
                     "traceback = ?, variables = ?, resumed = ?, fingerprint = ?, "
-                    "fingerprint_parts = ?, cached_from = ?, reason = ?, import_duration = ? "
-                    "WHERE run_id = ? AND key = ?",
+                    "fingerprint_parts = ?, cached_from = ?, reason = ?, import_duration = ?, "
+                    "waited = ?, waiting = NULL WHERE run_id = ? AND key = ?",
                     (
                         outcome.status,
                         int(outcome.tolerated),
@@ -206,6 +244,7 @@ class History(Lineage, DatasetLineage):
                         outcome.cached_from,
                         outcome.reason,
                         outcome.import_duration,
+                        outcome.waited,
                         run_id,
                         outcome.task.key,
                     ),
@@ -330,7 +369,7 @@ class History(Lineage, DatasetLineage):
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         """The tasks of a run, in plan order."""
-        rows = self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY seq", (run_id,))
+        rows = self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY seq, rowid", (run_id,))
         dead = self._is_dead(run_id)
         records = [task_record(row) for row in rows]
         if dead:  # as end_run will record them
@@ -438,7 +477,7 @@ def _end_statements(
             False,
         ),
         (
-            "UPDATE tasks SET status = ? WHERE run_id = ? AND status = 'pending'",
+            "UPDATE tasks SET status = ?, waiting = NULL WHERE run_id = ? AND status = 'pending'",
             (NOT_STARTED, run_id),
             False,
         ),

@@ -148,6 +148,12 @@ class TaskRecord:
     import_duration: float = 0.0
     """Seconds its attempts spent importing the process's module, apart from its
     ``duration`` (``started`` is when its work began)."""
+    waiting: str | None = None
+    """The pool (``confs.pools``) it waits for, while it does (a run still going)."""
+    waited: float = 0.0
+    """Seconds it waited for units of a pool."""
+    parent: str | None = None
+    """For a task of a ``map``: the key of the mapped task it is an element of."""
 
     @property
     def duration(self) -> float | None:
@@ -274,7 +280,17 @@ def task_record(row: sqlite3.Row) -> TaskRecord:
         cached_from=row["cached_from"],
         reason=row["reason"],
         import_duration=_import_duration(row),
+        **_pools_and_maps(row),
     )
+
+
+def _pools_and_maps(row: sqlite3.Row) -> dict[str, Any]:
+    """``waiting``, ``waited``, ``parent``: none for a row of a database made before
+    them."""
+    if "parent" not in row.keys():  # noqa: SIM118 - a Row's `in` looks at values
+        return {}
+    waited = float(row["waited"] or 0.0)
+    return {"waiting": row["waiting"], "waited": waited, "parent": row["parent"]}
 
 
 def attempt_record(row: sqlite3.Row) -> AttemptRecord:

@@ -11,7 +11,7 @@ fingerprints of version 3, which held unkeyed hashes of params' values, of the e
 settings and of its credentials (a short credential could be found by trying every value):
 only their code is kept, and such a fingerprint reads as recorded before traces (the task
 runs once more, and records one that can be verified). Version 5 adds the datasets'
-lineage (SPEC 16).
+lineage (SPEC 16), version 6 what pools and maps record (SPEC 19).
 """
 
 from __future__ import annotations
@@ -131,6 +131,15 @@ _V3 = """
 ALTER TABLE runs ADD COLUMN part TEXT;
 """
 
+_V6 = """
+-- flows that fit the work (SPEC 19): the pool a task waits for, while it does (a live view
+-- shows "waiting (pool db)"), and the seconds it waited; a map's element names its mapped
+-- task (elements are added to a run as the mapped task fans out)
+ALTER TABLE tasks ADD COLUMN waiting TEXT;
+ALTER TABLE tasks ADD COLUMN waited REAL NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN parent TEXT;
+"""
+
 
 _V5 = """
 -- datasets (SPEC 16): what each attempt read and wrote of them — the file (or table) and
@@ -196,6 +205,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V3),
     _scrub,
     _script(_V5),
+    _script(_V6),
 )
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 

@@ -6,7 +6,7 @@ is made of the same pieces (:func:`task_rows`, :func:`cards`, :func:`run_meta`â€
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from normandy_core.history import DatasetRecord, RunRecord, VariableAccess
@@ -19,11 +19,13 @@ from normandy_core.status import (
     CRASHED,
     FAILED,
     INTERRUPTED,
+    MAPPED,
     NOT_STARTED,
     RUNNING,
     SUCCEEDED,
     TIMED_OUT,
     TOLERATED,
+    describe_tally,
     label,
     tally,
 )
@@ -37,6 +39,9 @@ LEGEND = (
     (INTERRUPTED, "interrupted"),
 )
 SLOWEST = 5
+ELEMENTS_LISTED = 200
+"""The elements of a map listed in its group's row, at most (those that did not succeed
+have rows of their own)."""
 TIMELINE_INTRO = (
     "Each bar is a task, on the worker that ran it (a worker that replaced one that "
     "crashed takes its row); a failed attempt that was retried is drawn hollow, joined to "
@@ -62,6 +67,8 @@ class TaskRow:
     :attr:`log_url`)."""
     log_name: str = ""
     log_url: str = ""
+    elements: tuple[TaskRow, ...] | None = None
+    """A map's group (:func:`grouped`): the rows of its elements."""
 
     @property
     def record(self) -> Any:
@@ -72,9 +79,38 @@ class TaskRow:
         return self.view.category
 
     @property
-    def status_text(self) -> str:
+    def name(self) -> str:
+        """The task's name; ``task[*]`` for a map's group."""
         r = self.view.record
-        return label(r.status, r.tolerated, r.resumed, r.cached_from)
+        return f"{r.task}[*]" if self.elements is not None else r.task
+
+    @property
+    def status_text(self) -> str:
+        """As :func:`status_text`; a map's group: its elements' tally (``2 succeeded, 1
+        failed; not collected``)."""
+        if self.elements is None:
+            return status_text(self.view.record)
+        r = self.view.record
+        ended = (e.record for e in self.elements)
+        counts = tally((e.status, e.tolerated, e.resumed) for e in ended)
+        return describe_tally(counts) + ("; not collected" if r.error_type else "")
+
+    @property
+    def attempt_count(self) -> int:
+        """Its attempts; a map's group: its elements', summed."""
+        if self.elements is None:
+            return int(self.view.record.attempts)
+        return sum(e.record.attempts for e in self.elements)
+
+    @property
+    def elements_listed(self) -> tuple[TaskRow, ...]:
+        """A map's group: its first :data:`ELEMENTS_LISTED` elements."""
+        return (self.elements or ())[:ELEMENTS_LISTED]
+
+    @property
+    def elements_more(self) -> int:
+        """A map's group: how many of its elements are not listed."""
+        return max(0, len(self.elements or ()) - ELEMENTS_LISTED)
 
     @property
     def open(self) -> bool:
@@ -120,6 +156,15 @@ class TaskRow:
         return (r.traceback or f"{r.error_type}: {r.error_message}").rstrip()
 
 
+def status_text(r: Any) -> str:
+    """A task's status as a row shows it (``r``: its :class:`~normandy_core.history.
+    TaskRecord`): ``waiting (pool db)`` while it waits for units of a pool (SPEC 19: not
+    started yet, in a run still going), else :func:`~normandy_core.status.label`."""
+    if r.waiting and r.status == "pending":
+        return f"waiting (pool {r.waiting})"
+    return label(r.status, r.tolerated, r.resumed, r.cached_from)
+
+
 LogPlace = Callable[[int, TaskView], "tuple[str, str, str]"]
 """``(index, task) -> (log_state, log_name, log_url)``."""
 
@@ -131,8 +176,30 @@ def task_rows(view: RunView, log: LogPlace | None = None) -> list[TaskRow]:
     return [TaskRow(f"task-{i}", t, *place(i, t)) for i, t in enumerate(view.tasks)]
 
 
+def grouped(rows: list[TaskRow]) -> list[TaskRow]:
+    """``rows`` with a map's elements as one group (its mapped task's row, ``task[*]``,
+    listing them), but those that did not succeed, which keep rows of their own."""
+    elements: dict[str, list[TaskRow]] = {}
+    for row in rows:
+        if row.record.parent is not None:
+            elements.setdefault(row.record.parent, []).append(row)
+    if not elements:
+        return rows
+    keys = {row.record.key for row in rows}
+    out = []
+    for row in rows:
+        parent = row.record.parent
+        if parent in keys and row.category in (SUCCEEDED, CACHED):
+            continue
+        mine = elements.get(row.record.key)
+        if mine is not None and row.record.status == MAPPED:
+            row = replace(row, elements=tuple(mine))
+        out.append(row)
+    return out
+
+
 def report_log(view: RunView, task: TaskView) -> tuple[str, str, str]:
-    if task.record.resumed or task.record.status in (NOT_STARTED, CACHED):
+    if task.record.resumed or task.record.status in (NOT_STARTED, CACHED, MAPPED):
         return "none", "", ""
     name = f"{view.log_dir.name}/{task.log_file}"
     if not view.logs_found:
@@ -200,7 +267,8 @@ def cards(view: RunView) -> list[tuple[str, str, str]]:
     busy = sum(a.duration or 0.0 for t in view.tasks for a in t.attempts)
     ran = [t for t in view.tasks if t.attempts]
     attempts = sum(len(t.attempts) for t in ran)
-    out = [("tasks", str(len(view.tasks)), "")]
+    counted = sum(1 for t in view.tasks if t.record.status != MAPPED)  # a map: its elements
+    out = [("tasks", str(counted), "")]
     out += [(name, str(counts[name]), name) for name in CATEGORIES if name in counts]
     out += [
         ("retries", str(attempts - len(ran)), ""),
@@ -246,9 +314,11 @@ def flows_with_data(view: RunView) -> list[dict[str, Any]]:
                 seen = data.get(task["key"])
                 reads = [a.name for a in seen.reads] if seen else []
                 writes = [a.name for a in seen.writes] if seen else []
+                name = f"{task['name']}[*]" if task.get("map") else task["name"]  # a map
                 tasks.append(
                     {
                         **task,
+                        "name": name,
                         "reads": reads,
                         "writes": writes,
                         "dataset_reads": seen.dataset_reads if seen else [],
@@ -271,7 +341,7 @@ def picture(view: RunView, anchors: dict[str, str] | None = None) -> _graph.Flow
 
 def render_report(view: RunView) -> str:
     """The whole report of one run, as one self-contained HTML document."""
-    rows = task_rows(view)
+    rows = grouped(task_rows(view))
     return render(
         "report.html.j2",
         view=view,

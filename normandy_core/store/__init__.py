@@ -24,7 +24,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from normandy_core.store._flow import SUFFIX, FlowStore, Variables, check_name, file_part
+from normandy_core.store._flow import (
+    SUFFIX,
+    FlowStore,
+    UndeclaredRead,
+    Variables,
+    check_name,
+    check_output_name,
+    file_part,
+    store_output,
+)
 from normandy_core.store._format import decode, encode
 from normandy_core.store._places import (
     LocalPlace,
@@ -45,14 +54,17 @@ __all__ = [
     "FlowStore",
     "LocalPlace",
     "Place",
+    "UndeclaredRead",
     "Variables",
     "check_name",
+    "check_output_name",
     "check_variable_name",
     "file_part",
     "is_local",
     "place",
     "read_value",
     "read_variable",
+    "store_output",
     "store_problem",
     "store_root",
     "write_value",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,9 @@ from normandy_core.store._places import Place, place, read_variable
 
 SUFFIX = ".nv"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+_OUTPUT_RE = re.compile(r"[A-Za-z0-9_.-]+\[[A-Za-z0-9_.~=,+@%\[\]-]+\]\Z")
+"""An element's output: ``NAME[KEY]`` (the key as :func:`file_part` writes it), made by
+Normandy for each task of a ``map`` (SPEC 19), never by a process."""
 _MISSING = object()
 
 
@@ -60,6 +63,19 @@ def check_name(name: object) -> str:
     return name
 
 
+def check_output_name(name: str) -> str:
+    """Return ``name`` if it is a variable name, or the name of an element's output
+    (``NAME[KEY]``); else raise ``ValueError``."""
+    if isinstance(name, str) and _OUTPUT_RE.match(name) and ".." not in name:
+        return name
+    return check_name(name)
+
+
+class UndeclaredRead(Exception):
+    """Under ``confs.schedule: dataflow``, a task read (through ``pipe.vars``) a variable
+    its entry does not declare: refused, as what it gets would depend on timing."""
+
+
 class FlowStore:
     """The committed variables of one flow in one run (``run_dir``: the run's folder of
     the store, a path or a URL)."""
@@ -82,10 +98,11 @@ class FlowStore:
     def staged_names(self, task_key: str) -> list[str]:
         return [n[: -len(SUFFIX)] for n in self.staging(task_key).names(SUFFIX)]
 
-    def commit(self, task_key: str) -> list[str]:
-        """Move a task's staged writes into the flow's variables; return their names."""
+    def commit(self, task_key: str, names: list[str] | None = None) -> list[str]:
+        """Move a task's staged writes (``names``, where the caller knows them: else they
+        are listed) into the flow's variables; return their names."""
         folder = self.staging(task_key)
-        names = self.staged_names(task_key)
+        names = self.staged_names(task_key) if names is None else names
         for name in names:
             (folder / (name + SUFFIX)).move_to(self.vars_dir / (name + SUFFIX))
         folder.remove()
@@ -107,9 +124,16 @@ class Variables:
     it wrote, with its hash, size and type.
     """
 
-    def __init__(self, vars_dir: Path | str | Place, staging_dir: Path | str | Place) -> None:
+    def __init__(
+        self,
+        vars_dir: Path | str | Place,
+        staging_dir: Path | str | Place,
+        declared: Iterable[str] | None = None,
+    ) -> None:
         self._vars_dir = place(vars_dir)
         self._staging_dir = place(staging_dir)
+        self._declared = None if declared is None else frozenset(declared)
+        """Under ``schedule: dataflow``, the variables of other tasks it may read."""
         self.reads: dict[str, tuple[str, int] | None] = {}
         self.writes: dict[str, tuple[str, int, str]] = {}
         self.checked: dict[str, bool] = {}
@@ -117,7 +141,10 @@ class Variables:
 
     def update(self, name: str, value: Any) -> None:
         """Store ``value`` as ``name`` (committed when the task succeeds)."""
-        file = self._staging_dir / (check_name(name) + SUFFIX)
+        self._write(check_name(name), value)
+
+    def _write(self, name: str, value: Any, folder: Place | None = None) -> None:
+        file = (folder or self._staging_dir) / (name + SUFFIX)
         encoded = encode(name, value)
         file.write(encoded)
         kind = type(value)
@@ -151,11 +178,18 @@ class Variables:
             return False
         if (self._staging_dir / (name + SUFFIX)).exists():
             return True
+        self._allowed(name)
         found = (self._vars_dir / (name + SUFFIX)).exists()
         self.checked.setdefault(name, found)
         return found
 
     def keys(self) -> list[str]:
+        if self._declared is not None:
+            raise UndeclaredRead(
+                "it listed the variables (pipe.vars.keys()), which under confs.schedule: "
+                "dataflow depend on which tasks have ended so far; read the variables it "
+                "declares (inputs) by name"
+            )
         self.listed = True
         return self._names()
 
@@ -174,6 +208,7 @@ class Variables:
             return decode(read_variable(staged), str(staged))  # its own write
         except (FileNotFoundError, IsADirectoryError):
             pass
+        self._allowed(name)
         file = self._vars_dir / (name + SUFFIX)
         try:
             data = read_variable(file)
@@ -182,3 +217,23 @@ class Variables:
             return _MISSING
         self.reads[name] = (content_hash(data), len(data))
         return decode(data, str(file))
+
+    def _allowed(self, name: str) -> None:
+        """Refuse a read of another task's variable that was not declared (dataflow)."""
+        if self._declared is not None and name not in self._declared:
+            declared = ", ".join(sorted(self._declared)) or "none"
+            raise UndeclaredRead(
+                f"it read the variable {name!r} through pipe.vars, which its entry does not "
+                f"declare (it declares: {declared}); under confs.schedule: dataflow a task "
+                f"starts once what it declares is written, so {name!r} might not be yet: "
+                f"add it to the entry's inputs (inputs: [{name}]) or take it as a parameter"
+            )
+
+
+def store_output(
+    variables: Variables, name: str, value: Any, folder: Path | str | Place | None = None
+) -> None:
+    """Write a declared output (or an element's, ``NAME[KEY]``) as ``variables``' task's
+    write: staged, or straight into ``folder`` (an element's output, which no process can
+    read by its name: nothing to commit, see :class:`~normandy_core.worker.TaskCall`)."""
+    variables._write(check_output_name(name), value, place(folder) if folder else None)

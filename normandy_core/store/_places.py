@@ -198,6 +198,13 @@ class LocalPlace(Place):
             return handle.read(size)
 
     def remove(self) -> None:
+        try:  # most often an empty folder (a task's staging, once committed), or nothing
+            os.rmdir(self.path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # a file, a link, or a folder that is not empty
+            pass
         if self.path.is_dir() and not self.path.is_symlink():
             shutil.rmtree(self.path, ignore_errors=True)
         else:

@@ -29,7 +29,7 @@ from normandy_core.masking import Masker
 from normandy_core.report import _page, _timeline
 from normandy_core.report._data import RunView, TaskView, collect
 from normandy_core.report._templates import environment
-from normandy_core.status import RUNNING, category, label
+from normandy_core.status import RUNNING, category
 from normandy_core.store import file_part
 from normandy_core.web import _pages
 from normandy_core.web._preview import Source, preview
@@ -159,7 +159,8 @@ class Ui:
     def run(self, request: Request) -> Response:
         view = self.view(request.path_params["run_id"])
         run = view.run
-        rows = _page.task_rows(view, log=lambda i, t: self._log_place(view, t))
+        every = _page.task_rows(view, log=lambda i, t: self._log_place(view, t))
+        rows = _page.grouped(every)  # a map's elements: one row, but those that went wrong
         variables = _variables(view) if run.pruned is None else []
         shown = rows
         if len(rows) > TASK_ROWS and request.query_params.get("tasks") != "all":
@@ -171,7 +172,7 @@ class Ui:
             return {
                 **_pages.run_dict(run),
                 "counts": dict(_page.tally_of(view)),
-                "tasks": [_task_dict(r.view) for r in rows],
+                "tasks": [_task_dict(r.view) for r in every],
                 "variables": variables,
             }
 
@@ -272,7 +273,7 @@ class Ui:
         tasks = {
             t.key: [
                 category(t.status, t.tolerated, t.resumed),
-                label(t.status, t.tolerated, t.resumed, t.cached_from),
+                _page.status_text(t),
                 t.attempts,
             ]
             for t in history.tasks(run_id)

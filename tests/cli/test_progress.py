@@ -347,6 +347,68 @@ def test_printable_escapes_what_a_terminal_acts_on_and_nothing_else():
     assert printable("\x1b[2J\r\x00\x7f\x9b\x85") == "\\x1b[2J\\x0d\\x00\\x7f\\x9b\\x85"
 
 
+def test_pools_and_maps_in_the_progress_and_its_live_view() -> None:
+    """In process, events as the scheduler tells them: a task waiting for a pool, a map's
+    elements shown as one group (their failures one by one), plain and live."""
+    import io
+    from types import MappingProxyType
+
+    from rich.console import Console
+
+    from normandy_cli._live import LiveProgress
+    from normandy_cli._progress import PlainProgress
+    from normandy_core.config import MapSpec
+    from normandy_core.outcomes import Outcome, RunInfo, TaskError
+    from normandy_core.plan import Element, Flow, Plan, Selection, Step, Task, element_task
+
+    spec = MapSpec("files")
+    mapped = Task("f", "each", "handle", "handle", MappingProxyType({}), map=spec)
+    db = Task("f", "each", "load", "load", MappingProxyType({}), pools=MappingProxyType({"db": 1}))
+    flow = Flow("f", ("default",), (Step("f", "each", (mapped, db)),))
+    elements = tuple(
+        element_task(mapped, Element("f.each.handle", "files", key, i, key))
+        for i, key in enumerate(["a", "b", "c"])
+    )
+
+    def ended(task: Task, status: str, error: TaskError | None = None) -> Outcome:
+        return Outcome(task, status, attempts=1, started=1.0, ended=2.0, error=error)
+
+    run = RunInfo("r1", Plan((flow,), Selection()), "dev", Path("."), "local", 2)
+    for progress in (PlainProgress(io.StringIO()), LiveProgress(io.StringIO())):
+        progress.run_started(run)
+        progress.flow_started(flow)
+        progress.step_started(flow.steps[0])
+        progress.task_waiting(db, "db")
+        progress.task_mapped(mapped, elements)
+        for element in elements[:2]:
+            progress.task_submitted(element, 1)
+            progress.task_started(element, 1, 4242, time.time())
+        progress.task_ended(ended(elements[0], "succeeded"))
+        assert progress.total == 4  # the elements and the other task, not the mapped task
+        if isinstance(progress, LiveProgress):
+            out = io.StringIO()
+            Console(file=out, width=120, color_system=None).print(progress._render())
+            shown = out.getvalue()
+            assert "load" in shown and "waiting (pool db)" in shown
+            assert "handle[*]" in shown and "1/3" in shown and "1 done" in shown
+        progress.task_ended(ended(elements[1], "failed", TaskError("failed", "ValueError", "x")))
+        progress.task_ended(ended(elements[2], "succeeded"))
+        group = ended(mapped, "mapped", TaskError("failed", "ElementsFailed", "1 of 3"))
+        progress.task_ended(group)
+        assert progress.finished == 3 and progress.counts["done"] == 2
+        if isinstance(progress, PlainProgress):
+            lines = progress.stream.getvalue()  # type: ignore[attr-defined]
+            assert "f.each.load waiting (pool db)" in lines
+            assert "f.each.handle mapped over files: 3 tasks" in lines
+            assert "f.each.handle[b] FAILED after 1 attempt (failed): ValueError: x" in lines
+            assert "f.each.handle[a] succeeded" not in lines  # a group: its failures alone
+            assert "f.each.handle[*]: 2 done, 1 failed; its outputs were not collected" in lines
+        else:
+            pending = " ".join(text.plain for text in progress.pending)
+            assert "f.each.handle[*]: 2 done, 1 failed" in pending
+            assert "f.each.handle[a]" not in pending and "f.each.handle[b] FAILED" in pending
+
+
 def test_the_live_view_shows_a_reused_task_as_cached(tmp_path):
     """Events of a reused task (as ``--resume`` and ``cache: true`` emit them) in the live
     view: one line, ``≡ KEY cached (from RUN_ID)``, never a failure's ✖."""

@@ -513,8 +513,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys(load_conf: LoadConf) -
     """)
     assert strs(problems) == [
         f"{FILE}:3:3: confs.zzz: unknown key 'zzz'; expected one of: cache, dask, datasets, "
-        "default_env, envs, executor, keep_runs, log_level, notify, path, plugins, preload, "
-        "processes, store, threads, workers"
+        "default_env, envs, executor, keep_runs, log_level, notify, path, plugins, pools, "
+        "preload, processes, schedule, store, threads, workers"
     ]
 
 
@@ -556,7 +556,8 @@ def test_process_options_that_are_not_a_mapping(load_conf: LoadConf) -> None:
     assert strs(problems) == [
         f"{FILE}:9:20: flows.main.steps.read.read_file: the options of process 'read_file' must "
         "be a mapping (params, avoid_tags, error_tolerance, iter_param, retries, retry_delay, "
-        "timeout, process, inputs, outputs, cache) or nothing, not int"
+        "timeout, process, inputs, outputs, cache, pool, pools, map, map_as, max_map) or "
+        "nothing, not int"
     ]
 
 

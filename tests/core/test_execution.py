@@ -4,6 +4,7 @@ process. What it does end to end, with real workers, is in ``tests/cli``."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -13,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from normandy_core.binding import Outputs
+from normandy_core.config import Location, MapSpec, ProcessEntry
+from normandy_core.dependencies import Schedule, plan_data, schedule_of
 from normandy_core.errors import ExecutorError
 from normandy_core.events import RunObserver
 from normandy_core.execution import Attempt, Decision, Outcome, Scheduler
@@ -21,7 +25,7 @@ from normandy_core.execution._variables import RunVariables
 from normandy_core.executors import Executor, TaskTimedOut, WorkerCrashed, WorkerSetup
 from normandy_core.history import Success, VariableAccess
 from normandy_core.plan import Flow, Plan, Selection, Step, Task
-from normandy_core.store import LocalPlace, Variables
+from normandy_core.store import LocalPlace, Variables, store_output
 from normandy_core.worker import TaskCall, TaskResult
 
 Behaviour = str
@@ -31,7 +35,9 @@ class Scripted(Executor):
     """Ends each attempt as ``script[key][attempt - 1]`` says (default ``ok``):
 
     ``ok``, ``write:NAME`` (writes the variable NAME, then succeeds; ``write:NAME,fail``
-    then fails), ``fail`` (the process
+    then fails), ``list:NAME=a;b`` (writes the list ``["a", "b"]``), ``echo`` (returns
+    its element, doubled, as its output), ``slow:SECONDS`` (succeeds that much later,
+    from another thread), ``fail`` (the process
     raised), ``crash``, ``timeout``, ``own-interrupt`` (the process raised
     KeyboardInterrupt), ``hang`` (never ends), ``ctrl-c`` (Ctrl-C arrives as it is
     submitted) or ``broken`` (the executor itself fails)."""
@@ -59,6 +65,23 @@ class Scripted(Executor):
             name, _, then = what[6:].partition(",")
             Variables(call.vars_dir, call.staging_dir)[name] = call.key
             what = then or "ok"
+        if what.startswith("list:"):
+            name, _, items = what[5:].partition("=")
+            Variables(call.vars_dir, call.staging_dir)[name] = items.split(";")
+            what = "ok"
+        if what == "echo":
+            assert call.outputs is not None
+            store_output(
+                Variables(call.vars_dir, call.staging_dir),
+                call.outputs.names[0],
+                call.arguments["item"] * 2,
+                call.outputs_dir or None,
+            )
+            what = "ok"
+        if what.startswith("slow:"):
+            result = TaskResult(call.key, True, 1000 + call.attempt, now, now + 0.01)
+            threading.Timer(float(what[5:]), future.set_result, (result,)).start()
+            return future
         if what == "ok":
             future.set_result(TaskResult(call.key, True, 1000 + call.attempt, now, now + 0.01))
         elif what == "fail":
@@ -163,6 +186,9 @@ class Run:
             vars_dir=str(store.vars_dir),
             staging_dir=str(store.staging(task.key)),
             attempt=attempt,
+            outputs=task.outputs,
+            arguments={"item": task.element.value} if task.element is not None else {},
+            outputs_dir=str(store.vars_dir) if task.element is not None else "",
         )
 
     def status(self, key: str) -> tuple[str, int, bool]:
@@ -359,3 +385,169 @@ def test_a_broken_executor_stops_the_run(tmp_path):
     with pytest.raises(ExecutorError, match="cannot run f.s2.c: RuntimeError: the pool is not"):
         run.scheduler.run()
     assert run.status("f.s1.a") == ("succeeded", 1, False)
+
+
+# -- pools, maps and dataflow scheduling (SPEC 19, 20) ------------------------------------------
+
+
+def declared(step: str, name: str, reads=(), writes=(), flow: str = "f", **options) -> Task:
+    """A task that declares what it reads (through pipe.vars) and outputs."""
+    outputs = Outputs("sequence", tuple(writes)) if writes else None
+    return Task(
+        flow, step, name, name, MappingProxyType({}), reads=tuple(reads), outputs=outputs, **options
+    )
+
+
+def dataflow(plan: Plan) -> Schedule:
+    return schedule_of(plan, plan_data(plan, lambda name: None))
+
+
+def holding(events: list[tuple[Any, ...]]) -> int:
+    """The most attempts handed to the executor and not ended, at any moment."""
+    most = now = 0
+    for event in events:
+        if event[0] == "task_submitted":
+            now += 1
+            most = max(most, now)
+        elif event[0] == "attempt_ended":
+            now -= 1
+    return most
+
+
+def test_a_pool_bounds_the_attempts_held_at_once_and_the_others_wait(tmp_path):
+    tasks = [task("f", "s1", f"t{i}", pools=MappingProxyType({"db": 1})) for i in range(5)]
+    free = task("f", "s1", "free")
+    run = Run(tmp_path, plan_of(("f", [[*tasks, free]])), pools={"db": 2})
+    assert run.scheduler.run() == "succeeded"
+    assert holding([e for e in run.observer.events if e[1:2] != ("f.s1.free",)]) == 2
+    waited = [("f.s1.t2", "db"), ("f.s1.t3", "db"), ("f.s1.t4", "db")]
+    assert run.observer.of("task_waiting") == waited
+    assert ("f.s1.free", 1) in run.observer.of("task_submitted")  # no pool: never waits
+    assert all(run.status(t.key) == ("succeeded", 1, False) for t in tasks)
+    # without pools, as many tasks are all handed over at once
+    unbounded = Run(tmp_path / "2", plan_of(("f", [[task("f", "s1", f"t{i}") for i in range(5)]])))
+    assert unbounded.scheduler.run() == "succeeded"
+    assert holding(unbounded.observer.events) == 5
+
+
+def test_a_retried_task_gives_its_units_back_while_it_waits_for_its_delay(tmp_path):
+    flaky = task("f", "s1", "a", pools=MappingProxyType({"db": 1}), retries=1, retry_delay=0.3)
+    other = task("f", "s1", "b", pools=MappingProxyType({"db": 1}))
+    script = {"f.s1.a": ["fail", "ok"]}
+    run = Run(tmp_path, plan_of(("f", [[flaky, other]])), script, pools={"db": 1})
+    assert run.scheduler.run() == "succeeded"
+    submitted = [key for key, *_ in run.executor.submitted]
+    assert submitted == ["f.s1.a", "f.s1.b", "f.s1.a"]  # b ran during a's delay
+
+
+def test_dataflow_starts_a_task_once_what_it_reads_is_written(tmp_path):
+    fast, slow = declared("s1", "fast", writes=["a"]), declared("s1", "slow", writes=["b"])
+    uses_a = declared("s2", "uses_a", reads=["a"])
+    plan = plan_of(("f", [[fast, slow], [uses_a]]))
+    script = {"f.s1.fast": ["write:a"], "f.s1.slow": ["slow:0.3"]}
+    steps = Run(tmp_path / "steps", plan, script)
+    assert steps.scheduler.run() == "succeeded"
+    data = Run(tmp_path / "data", plan, script, schedule=dataflow(plan))
+    assert data.scheduler.run() == "succeeded"
+
+    def before(run: Run) -> bool:
+        events = run.observer.events
+        return events.index(("task_submitted", "f.s2.uses_a", 1)) < events.index(
+            ("attempt_ended", ("f.s1.slow", 1, "succeeded"))
+        )
+
+    assert not before(steps) and before(data)
+    # a step starts with its first task and ends with its last: both still told
+    assert data.observer.of("step_started") == [("s1",), ("s2",)]
+    assert sorted(data.observer.of("step_ended")) == [("s1", True), ("s2", True)]
+    assert data.committed("f") == ["a"]  # committed as its writer succeeded
+
+
+def test_under_dataflow_a_failure_stops_what_depends_on_it_and_fails_the_flow(tmp_path):
+    plan = plan_of(
+        ("f", [[declared("s1", "bad", writes=["x"]), declared("s1", "good", writes=["y"])],
+               [declared("s2", "needs_x", reads=["x"]), declared("s2", "needs_y", reads=["y"])],
+               [declared("s3", "after", reads=["x"])]]),
+        ("g", [[task("g", "s1", "later")]]),
+    )  # fmt: skip
+    script = {"f.s1.bad": ["fail"], "f.s1.good": ["write:y"]}
+    run = Run(tmp_path, plan, script, schedule=dataflow(plan))
+    assert run.scheduler.run() == "failed"
+    assert run.status("f.s2.needs_y") == ("succeeded", 1, False)
+    assert run.status("f.s2.needs_x")[0] == run.status("f.s3.after")[0] == "not started"
+    assert sorted(run.observer.of("flow_ended")) == [("f", "failed"), ("g", "succeeded")]
+    tolerated = declared("s1", "bad", writes=["x"], error_tolerance=True)
+    plan = plan_of(("f", [[tolerated], [declared("s2", "needs_x", reads=["x"])]]))
+    run = Run(tmp_path / "2", plan, script, schedule=dataflow(plan))
+    assert run.scheduler.run() == "succeeded"  # a tolerated failure stops nothing
+    assert run.status("f.s2.needs_x") == ("succeeded", 1, False)
+
+
+def test_flows_that_share_nothing_run_side_by_side_under_dataflow(tmp_path):
+    plan = plan_of(("f", [[task("f", "s1", "slow")]]), ("g", [[task("g", "s1", "quick")]]))
+    script = {"f.s1.slow": ["slow:0.3"]}
+    for schedule, side_by_side in ((None, False), (dataflow(plan), True)):
+        run = Run(tmp_path / str(side_by_side), plan, script, schedule=schedule)
+        assert run.scheduler.run() == "succeeded"
+        events = run.observer.events
+        started = events.index(("flow_started", "g"))
+        assert (started < events.index(("flow_ended", "f", "succeeded"))) == side_by_side
+
+
+def mapped(**options: Any) -> Task:
+    spec = MapSpec("files", "item", options.pop("limit", 10))
+    entry = ProcessEntry("each", Location("p.yml", 1, 1, "x"), map=spec)
+    outputs = Outputs("one", ("results",))
+    return Task(
+        "f", "s2", "each", "each", MappingProxyType({}), outputs=outputs, map=spec, entry=entry,
+        **options,
+    )  # fmt: skip
+
+
+def test_a_mapped_task_runs_once_per_element_and_collects_the_outputs_in_order(tmp_path):
+    lister = declared("s1", "list", writes=["files"])
+    after = declared("s3", "after", reads=["results"])
+    plan = plan_of(("f", [[lister], [mapped()], [after]]))
+    script = {"f.s1.list": ["list:files=b;a;c"], **{f"f.s2.each[{k}]": ["echo"] for k in "abc"}}
+    for schedule in (None, dataflow(plan)):
+        run = Run(tmp_path / str(bool(schedule)), plan, script, schedule=schedule)
+        assert run.scheduler.run() == "succeeded"
+        ((parent, elements),) = run.observer.of("task_mapped")
+        assert parent == "f.s2.each"
+        assert [t.key for t in elements] == ["f.s2.each[b]", "f.s2.each[a]", "f.s2.each[c]"]
+        assert run.outcomes["f.s2.each"].status == "mapped"
+        assert run.variables.value("f", "results") == ["bb", "aa", "cc"]
+        assert run.status("f.s3.after") == ("succeeded", 1, False)
+        # each element's own content is what its attempt read of the variable
+        (read,) = run.scheduler.attempts["f.s2.each[a]"].reads
+        assert read[0] == "files[a]" and read[1] == run.variables.hash_of("f", "files[a]")
+
+
+def test_error_tolerance_counts_each_element(tmp_path):
+    lister = declared("s1", "list", writes=["files"])
+    plan = plan_of(("f", [[lister], [mapped(error_tolerance=True)]]))
+    script = {"f.s1.list": ["list:files=a;b;c"], "f.s2.each[b]": ["fail"]}
+    script.update({"f.s2.each[a]": ["echo"], "f.s2.each[c]": ["echo"]})
+    run = Run(tmp_path / "1", plan, script)
+    assert run.scheduler.run() == "succeeded"
+    assert run.status("f.s2.each[b]") == ("failed", 1, True)
+    assert run.variables.value("f", "results") == ["aa", "cc"]  # what failed is left out
+    plan = plan_of(("f", [[declared("s1", "list", writes=["files"])], [mapped()],
+                          [declared("s3", "after", reads=["results"])]]))  # fmt: skip
+    run = Run(tmp_path / "2", plan, script)
+    assert run.scheduler.run() == "failed"
+    parent = run.outcomes["f.s2.each"]
+    assert parent.status == "mapped" and not parent.blocking
+    assert parent.error is not None and "1 of 3 elements failed (each[b])" in parent.error.message
+    assert run.status("f.s3.after") == ("not started", 0, False)
+    assert "results" not in run.committed("f")
+
+
+def test_a_map_that_cannot_fan_out_fails_with_its_reason(tmp_path):
+    plan = plan_of(("f", [[declared("s1", "list", writes=["files"])], [mapped(limit=2)]]))
+    run = Run(tmp_path, plan, {"f.s1.list": ["list:files=a;b;c"]})
+    assert run.scheduler.run() == "failed"
+    failed = run.outcomes["f.s2.each"]
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.type == "MapError" and "more than max_map (2)" in failed.error.message
+    assert run.observer.of("task_mapped") == []

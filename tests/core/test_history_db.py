@@ -347,6 +347,26 @@ def test_end_run_interrupts_what_was_running(history):
     assert history.attempts("r1", c.key) == []
 
 
+def test_a_maps_elements_and_a_wait_for_a_pool_are_recorded(history):
+    history.start_run(run_info("r1", 10.0), task_rows())
+    a, b, c = TASKS
+    elements = [TaskStart(f"{a.key}[{k}]", "f", "s1", f"a[{k}]", "a", {}) for k in "xyz"]
+    history.tasks_added("r1", a.key, elements, 11.0)
+    tasks = history.tasks("r1")
+    assert [t.key for t in tasks] == [a.key, *(e.key for e in elements), b.key, c.key]
+    assert [t.parent for t in tasks] == [None, a.key, a.key, a.key, None, None]
+    assert (tasks[0].status, tasks[0].started) == ("running", 11.0)
+    history.task_waiting("r1", b.key, "db")
+    assert history.tasks("r1")[4].waiting == "db"  # shown as waiting (pool db), live
+    history.attempt_started("r1", b.key, 1, 12.0)
+    history.task_ended("r1", finished(b, "succeeded", attempts=1, waited=1.5))
+    done = history.tasks("r1")[4]
+    assert (done.waiting, done.waited) == (None, 1.5)
+    history.task_ended("r1", finished(a, "mapped"))
+    history.end_run("r1", "succeeded")
+    assert [t.status for t in history.tasks("r1")][:2] == ["mapped", "not started"]
+
+
 def test_writes_are_visible_to_another_connection_at_once(history, state):
     """One short transaction per event: a reader sees each event as it happens."""
     history.start_run(run_info("r1", 1.0), task_rows())

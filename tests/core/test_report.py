@@ -392,3 +392,79 @@ def test_step_names_are_never_cut(tmp_path: Path):
         for (_, end), (start, _) in zip(sorted(row), sorted(row)[1:]):
             assert end <= start, row
     assert len(spans) > 1  # the quick steps' names are on rows of their own
+
+
+def mapped_history(root: Path) -> History:
+    """A run still going, as the recorder writes it: a map ``f.s.t`` whose three elements
+    ended (``t[c]`` failed, so nothing was collected), and ``f.s.db`` waiting for a unit of
+    pool ``db``."""
+    from types import MappingProxyType
+
+    from normandy_core.config import MapSpec
+    from normandy_core.outcomes import Outcome, TaskError
+    from normandy_core.plan import Element, Task, element_task
+
+    history = History(root / ".normandy")
+    base = {"params": {}, "error_tolerance": False, "retries": 0, "retry_delay": 0}
+    plan = [
+        {
+            "name": "f",
+            "tags": [],
+            "steps": [
+                {
+                    "name": "s",
+                    "skipped": [],
+                    "tasks": [
+                        {**base, "name": "t", "key": "f.s.t", "process": "t", "timeout": None,
+                         "map": {"over": "files", "as": "item", "max": 1000}},
+                        {**base, "name": "db", "key": "f.s.db", "process": "db", "timeout": None,
+                         "pools": {"db": 1}},
+                    ],  # fmt: skip
+                }
+            ],
+        }
+    ]
+    now = time.time()
+    history.start_run(
+        RunStart("r1", now - 5, (), (), {}, "dev", "local", 2, "9", "x", plan),
+        [TaskStart("f.s.t", "f", "s", "t", "t", {}), TaskStart("f.s.db", "f", "s", "db", "db", {})],
+    )
+    mapped = Task("f", "s", "t", "t", MappingProxyType({}), map=MapSpec("files"))
+    elements = [
+        element_task(mapped, Element("f.s.t", "files", key, i, key))
+        for i, key in enumerate("abc")
+    ]
+    history.tasks_added(
+        "r1", "f.s.t", [TaskStart(e.key, "f", "s", e.name, "t", {}) for e in elements], now - 4
+    )
+    history.task_waiting("r1", "f.s.db", "db")
+    for element in elements:
+        failed = element.name == "t[c]"
+        error = TaskError("failed", "ValueError", "cannot handle c") if failed else None
+        status = "failed" if failed else "succeeded"
+        history.task_ended("r1", Outcome(element, status, False, 1, now - 3, now - 2, error=error))
+    error = TaskError("failed", "ElementsFailed", "1 of 3 elements failed (t[c])")
+    history.task_ended("r1", Outcome(mapped, "mapped", False, 0, now - 4, now - 2, error=error))
+    history.flush()
+    return history
+
+
+def test_a_map_shown_as_one_group_and_a_task_waiting_for_a_pool(tmp_path: Path):
+    """SPEC 19 in the report: a map's elements as one row, ``t[*]``, with their tally and
+    each element listed; an element that failed keeps a row of its own; a task waiting for
+    a pool says so; the map itself is not counted among the tasks."""
+    history = mapped_history(tmp_path)
+    page_html = render_report(collect(history, "r1", tmp_path / "logs"))
+    history.end_run("r1", "interrupted")  # stopped while db waited: it did not start
+    ended_html = render_report(collect(history, "r1", tmp_path / "logs"))
+    history.close()
+    assert "waiting (pool" not in ended_html and "not started" in ended_html
+    page = Page(page_html)
+    rows = [a.get("data-key") for tag, a in page.elements if "task-row" in a.get("class", "")]
+    assert rows == ["f.s.t", "f.s.t[c]", "f.s.db"]  # t[a] and t[b]: in the group's row
+    text = " ".join(page.text)
+    assert "t[*]" in text and "2 succeeded, 1 failed; not collected" in text
+    assert "waiting (pool db)" in text
+    assert "t[a]" in text and "t[b]" in text  # listed in the group
+    # the totals: 4 tasks (the 3 elements and db), not the map itself
+    assert '<span class="n">4</span><span class="what">tasks</span>' in page_html

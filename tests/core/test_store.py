@@ -21,12 +21,14 @@ from normandy_core.store import (
     FlowStore,
     LocalPlace,
     Place,
+    UndeclaredRead,
     Variables,
     check_name,
     file_part,
     place,
     read_value,
     read_variable,
+    store_output,
     store_problem,
     store_root,
     write_value,
@@ -248,6 +250,40 @@ def test_commit_of_a_task_without_writes(root: Place):
     store = FlowStore(root / "run", "f")
     assert store.commit("f.s.quiet") == []
     assert store.names() == []
+
+
+def test_under_dataflow_a_task_reads_only_what_it_declares(root: Place):
+    store = FlowStore(root / "run", "f")
+    _vars(store, "f.s.w").update("declared", 1)
+    _vars(store, "f.s.w").update("other", 2)
+    store.commit("f.s.w")
+    task = Variables(store.vars_dir, store.staging("f.t.r"), declared=["declared", "missing"])
+    assert task["declared"] == 1 and "declared" in task
+    assert task.get("missing", "default") == "default"  # declared, not written: as ever
+    task["own"] = 3
+    assert task["own"] == 3 and "own" in task  # its own writes, always
+    for read in (
+        lambda: task["other"],
+        lambda: task.get("other"),
+        lambda: task.value("other"),
+        lambda: "other" in task,
+    ):
+        with pytest.raises(UndeclaredRead, match=r"read the variable 'other' through pipe.vars,"):
+            read()
+    with pytest.raises(UndeclaredRead, match=r"listed the variables \(pipe.vars.keys\(\)\)"):
+        task.keys()
+    assert task.reads == {"declared": task.reads["declared"], "missing": None}
+
+
+def test_an_elements_output_is_written_by_normandy_never_by_a_process(root: Place):
+    store = FlowStore(root / "run", "f")
+    task = _vars(store, "f.s.each[a%2Fb]")
+    store_output(task, "results[a%2Fb]", 1)
+    assert store.staged_names("f.s.each[a%2Fb]") == ["results[a%2Fb]"]
+    with pytest.raises(ValueError, match="invalid variable name"):
+        task["results[x]"] = 2
+    with pytest.raises(ValueError, match="invalid variable name"):
+        store_output(task, "../x[y]", 1)
 
 
 def test_flows_are_separate(root: Place):

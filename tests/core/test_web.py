@@ -9,6 +9,7 @@ import html
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -356,3 +357,21 @@ def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
         assert page.count('<g class="bar"') == 250  # the timeline draws them all
         assert _get(client, "/runs/big?tasks=all").text.count('<details class="task-row"') == 250
         assert len(_get(client, "/runs/big.json").json()["tasks"]) == 250
+
+
+def test_a_map_as_one_group_and_a_task_waiting_for_a_pool(tmp_path: Path):
+    """SPEC 19 in the web app: the run page groups a map's elements (``t[*]``, but the one
+    that failed) and shows the task waiting for a pool as such; its JSON lists every task."""
+    from tests.core.test_report import mapped_history
+
+    mapped_history(tmp_path).close()
+    with TestClient(create_app(tmp_path, hosts=("testserver",), poll=0.2)) as client:
+        page = _get(client, "/runs/r1").text
+        data = _get(client, "/runs/r1.json").json()
+    rows = re.findall(r'class="task-row" id="[^"]*" data-key="([^"]*)"', page)
+    keys = [html.unescape(k) for k in rows]
+    assert keys == ["f.s.t", "f.s.t[c]", "f.s.db"]
+    assert "t[*]" in page and "2 succeeded, 1 failed; not collected" in page
+    assert "waiting (pool db)" in page
+    every = ["f.s.t", "f.s.t[a]", "f.s.t[b]", "f.s.t[c]", "f.s.db"]
+    assert [t["key"] for t in data["tasks"]] == every

@@ -12,6 +12,7 @@ PLACEHOLDERS = {
     "confs.datasets": "<name>",
     "confs.envs": "<env>",
     "confs.processes": "<name>",
+    "confs.pools": "<pool>",
     "flows": "<flow>",
     "flows.<flow>.steps": "<step>",
 }
@@ -32,7 +33,10 @@ TYPE_WORDS = {
 def schema_keys() -> dict[str, set[str]]:
     """Key path -> the words its documented type must hold."""
     keys = dict(_walk(FILE_SCHEMA, ""))
-    keys.update(_walk(PROCESS_OPTIONS, ENTRY))
+    entry = dict(_walk(PROCESS_OPTIONS, ENTRY))
+    pools = f"{ENTRY}.pools"  # units of each pool: named as in confs.pools
+    entry[f"{pools}.<pool>"] = _words(PROCESS_OPTIONS["pools"]["valuesrules"])
+    keys.update(entry)
     return keys
 
 

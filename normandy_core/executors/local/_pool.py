@@ -51,6 +51,9 @@ task runner and what it imports; ctypes, with which a worker becomes a subreaper
 
 _TICK = 0.5
 _STOP_WAIT = 2.0
+_LOOK_AHEAD = 64
+"""Attempts looked at, past those waiting for their modules' imports, for one a worker
+can run now (tasks of several steps are queued at once under ``schedule: dataflow``)."""
 
 
 @dataclass
@@ -225,14 +228,16 @@ class WorkerPool:
         self._check_budget()
         idle = [w for w in self._workers.values() if w.ready and w.job is None and not w.stopping]
         skipped: list[_Job] = []
+        waiting: set[str] = set()  # modules the attempts skipped wait for
         while idle and self._pending:
             job = self._pending.popleft()
             if job.future.cancelled():
                 continue
-            worker = self._idle_for(job, idle)
+            worker = None if job.module in waiting else self._idle_for(job, idle)
             if worker is None:
+                waiting.add(job.module)
                 skipped.append(job)
-                if len(skipped) >= self.size:  # the next ones wait for the same modules
+                if len(skipped) >= max(self.size, _LOOK_AHEAD):  # most wait for the same
                     break
                 continue
             idle.remove(worker)
