@@ -240,3 +240,57 @@ def no_process_left_behind() -> Iterator[None]:
             for p in left
         )
         pytest.fail(f"processes left behind (now killed):\n{listed}", pytrace=False)
+
+
+# -- which tests run their dask variant --------------------------------------------------------
+
+DASK_MATRIX = "NORMANDY_TEST_DASK"
+"""``all``: every test parametrized over the executors runs its ``dask`` variant too. By
+default the dask variants run where dask is the subject (:data:`DASK_FILES`) and for one
+test of each capability (:data:`DASK_KEPT`): a local Dask cluster costs seconds of CPU
+per test, and the whole matrix would take the suite past CI's budget on two cores."""
+
+DASK_FILES = frozenset({"test_dask.py", "test_dask_protocol.py"})
+DASK_KEPT = frozenset(
+    {
+        "tests/cli/test_run.py::test_variables_across_steps",
+        "tests/cli/test_run.py::test_retries",
+        "tests/cli/test_run.py::test_credentials_never_appear",
+        "tests/cli/test_faults.py::test_a_crashed_worker_fails_only_its_own_task",
+        "tests/cli/test_faults.py::test_a_signal_stops_the_run_and_its_workers",
+        "tests/cli/test_history.py::test_resume_a_failed_run",
+        "tests/cli/test_run_logs.py::test_every_line_before_a_crash_or_a_timeout_is_filed",
+        "tests/cli/test_orphans.py::test_what_a_task_started_ends_with_it",
+        "tests/cli/test_datasets.py::test_inputs_and_outputs_named_like_datasets_are_files",
+        "tests/cli/test_flows_fit.py",
+        "tests/cli/test_hooks.py::test_hooks_called_in_the_orchestrator",
+        "tests/cli/test_subprocess_output.py",
+        "tests/core/test_events.py",
+        "tests/core/test_config.py",
+    }
+)
+
+
+def _dask_variant(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return False
+    return any(value == "dask" for value in callspec.params.values() if isinstance(value, str))
+
+
+def _dask_kept(item: pytest.Item) -> bool:
+    if item.path.name in DASK_FILES:
+        return True
+    test = item.nodeid.partition("[")[0]
+    return test in DASK_KEPT or test.partition("::")[0] in DASK_KEPT
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the dask variants but those of :data:`DASK_KEPT` (see :data:`DASK_MATRIX`)."""
+    if os.environ.get(DASK_MATRIX) == "all":
+        return
+    dropped = [item for item in items if _dask_variant(item) and not _dask_kept(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        left = set(map(id, dropped))
+        items[:] = [item for item in items if id(item) not in left]
