@@ -27,16 +27,20 @@ from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
 from normandy_core.binding import (
+    BadVariadic,
     MissingInput,
     OutputError,
     Outputs,
+    Scope,
     Signature,
+    Source,
+    call_process,
     input_values,
     signature_of,
 )
 from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
-from normandy_core.pipe import Pipe, reset_current, set_current
+from normandy_core.pipe import Pipe, ScopedVariables, reset_current, set_current
 from normandy_core.registry import import_target
 from normandy_core.store import Variables
 from normandy_core.tasklog import LogWriter, task_logger
@@ -61,6 +65,7 @@ def forget_imported(modules: Iterable[str]) -> None:
     gone = set(modules)
     for target in [t for t in _imported if t.partition(":")[0] in gone]:
         del _imported[target]
+
 
 _log_queue: Any = None
 _capture: Capture | None = None
@@ -90,10 +95,14 @@ class TaskCall:
     attempt: int = 1
     log_level: int = logging.INFO
     masks: tuple[str, ...] = field(default_factory=tuple)
-    inputs: dict[str, str] = field(default_factory=dict)
-    """Parameter -> variable, where the entry maps one (``inputs:``)."""
+    inputs: dict[str, Source] = field(default_factory=dict)
+    """Parameter -> what it gets, where the entry maps something (``inputs:``): a
+    variable, params (read from ``pipe.params``), several variables."""
     outputs: Outputs | None = None
     """Where the return value goes (``outputs:``); ``None``: it is ignored."""
+    scope: Scope | None = None
+    """A template's task: where its variables are (``namespace.name``, or as the use
+    maps them), for its arguments and ``pipe.vars``."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -198,7 +207,7 @@ def run_task(
         confs=call.confs,
         credentials=call.credentials,
         path=Path(call.root),
-        vars=vars_,
+        vars=vars_ if call.scope is None else ScopedVariables(vars_, call.scope.variable),
         params=dict(call.params),
         run_id=call.run_id,
         flow=call.flow,
@@ -220,9 +229,11 @@ def run_task(
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
-        arguments = {name: available[name] for name in signature.reserved}
-        arguments.update(input_values(signature, call.inputs, vars_.value))
-        value = fn(**arguments)
+        given = {name: available[name] for name in signature.reserved}
+        # params given as arguments are read from pipe.params, the mapping the process
+        # gets as params: what traces the keys it reads there counts them too
+        arguments = input_values(signature, call.inputs, vars_.value, pipe.params, call.scope)
+        value = call_process(fn, given, arguments)
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
@@ -235,11 +246,13 @@ def run_task(
             started = load.end()
         if observe is not None:
             observe(None, exc)
-        if isinstance(exc, (MissingInput, OutputError)):  # Normandy's words, no traceback
+        if isinstance(exc, (MissingInput, OutputError, BadVariadic)):  # Normandy's words
             message = f"task {call.key} (process {call.process!r}): {exc}"
             text = f"{type(exc).__name__}: {message}\n"
         else:
             tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
+            if tb is not None and tb.tb_frame.f_code is call_process.__code__:
+                tb = tb.tb_next  # and the call's
             message, text = masker(_text(exc)), masker.format_exception(exc, tb)
         return TaskResult(
             key=call.key,

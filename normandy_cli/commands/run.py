@@ -147,7 +147,8 @@ def run(
         quiet_once_recorded=True,  # the exit status is the record's
     )
     if dry_run:
-        _dry_run(prepared.plan, prepared.checked, as_json)
+        env_params = proj.config.envs[prepared.checked.env].params
+        _dry_run(prepared.plan, prepared.checked, as_json, dict(env_params))
         if explain:
             decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
             err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
@@ -161,12 +162,12 @@ def run(
     _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
 
 
-def _dry_run(plan: Plan, checked: Checked, as_json: bool) -> None:
+def _dry_run(plan: Plan, checked: Checked, as_json: bool, env_params: dict[str, Any]) -> None:
     from normandy_core.masking import Masker, mask_values, secret_values
 
     # a param holding a credential value is shown masked (SPEC 11); without credentials,
     # there is nothing to look for in 10,000 tasks' params
-    shown = plan.to_dict()
+    shown = {"env_params": env_params, **plan.to_dict()}
     secrets = secret_values(checked.credentials)
     if secrets:
         shown = mask_values(shown, Masker(secrets))

@@ -322,6 +322,7 @@ class Orchestrator:
             masks=self.masks,
             inputs=dict(task.inputs),
             outputs=task.outputs,
+            scope=task.scope,
         )
 
     # -- ending -----------------------------------------------------------------------------
@@ -407,4 +408,3 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
 
         summary = replace(summary, collected=collect(project.root, project.config.store, keep=keep))
     return summary
-

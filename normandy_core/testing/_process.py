@@ -83,8 +83,12 @@ class _Seen:
         if error is None:
             self.value = value
         else:  # from the process's frame on, as the run's log shows it
-            tb = error.__traceback__
-            self.error = error.with_traceback(tb.tb_next if tb is not None else None)
+            from normandy_core.binding import call_process
+
+            tb = error.__traceback__.tb_next if error.__traceback__ is not None else None
+            if tb is not None and tb.tb_frame.f_code is call_process.__code__:
+                tb = tb.tb_next
+            self.error = error.with_traceback(tb)
 
 
 class ProcessRunner:
@@ -142,6 +146,10 @@ class ProcessRunner:
             write_value(store.path(variable), variable, value)
         key = f"{flow}.{step}.{task}"
         merged = {**use.flow.params, **use.entry.params} if use else {}
+        if use and where.project is not None and env_name in where.project.config.envs:
+            from normandy_core.params import merge_deep  # env params, as a run has them
+
+            merged = merge_deep(merged, where.project.config.envs[env_name].params)
         level = where.project.config.log_level if where.project else "info"
         call = TaskCall(
             run_id=RUN_ID,
@@ -163,6 +171,7 @@ class ProcessRunner:
             masks=secret_values(secrets),
             inputs=dict(use.entry.inputs) if use else {},
             outputs=use.entry.outputs if use else None,
+            scope=use.entry.scope if use else None,
         )
         log, seen = _Log(), _Seen()
         self.notes += refresh(spec.target.partition(":")[0], where.folders)
