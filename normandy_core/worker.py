@@ -26,6 +26,7 @@ from typing import Any
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
+from normandy_core._learned import learned, snapshot
 from normandy_core.binding import (
     BadVariadic,
     MissingInput,
@@ -103,6 +104,9 @@ class TaskCall:
     scope: Scope | None = None
     """A template's task: where its variables are (``namespace.name``, or as the use
     maps them), for its arguments and ``pipe.vars``."""
+    modules: tuple[str, ...] = ()
+    """The modules it imported when it last ran (SPEC 20, imports learned): an engine
+    may start it in a process that has them already."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -133,6 +137,9 @@ class TaskResult:
     """Seconds it spent importing its process's module before its work began (``started``
     is when the work began): 0 where the module was there already (preloaded, or imported
     by an earlier task of this process)."""
+    modules: tuple[str, ...] = ()
+    """The top-level modules it imported, and those imported for it ahead that were
+    there (:mod:`normandy_core._learned`): imported ahead the next time it runs."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -194,6 +201,7 @@ def run_task(
     where its return does not fit its ``outputs``) — objects a :class:`TaskResult` cannot
     carry between processes."""
     started = time.time()
+    present = snapshot()
     masker = Masker(call.masks)
     _untagged.masker = masker
     queue = log_queue if log_queue is not None else _log_queue
@@ -264,6 +272,7 @@ def run_task(
             error_message=message,
             traceback=text,
             import_duration=load.seconds,
+            modules=learned(present, call.modules),
             **_lineage(vars_),
         )
     finally:
@@ -288,6 +297,7 @@ def run_task(
         started=started,
         ended=time.time(),
         import_duration=load.seconds,
+        modules=learned(present, call.modules),
         **_lineage(vars_),
     )
 

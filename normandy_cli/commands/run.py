@@ -219,7 +219,9 @@ def _run(
         err(f"fix the cause, then: normandy run --resume {summary.run.id}")
     collected = summary.collected
     if collected is not None and collected.runs:
-        err(f"normandy gc: {collected.describe()} (confs.keep_runs: {proj.config.keep_runs})")
+        kept = proj.config.keep_runs
+        why = f"confs.keep_runs: {kept}" if kept is not None else "the last 20 runs by default"
+        err(f"normandy gc: {collected.describe()} ({why})")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)

@@ -123,6 +123,8 @@ class Orchestrator:
             rerun=options.rerun,
         )
         self.inbox = Inbox()
+        self.learned = self.history.learned([t.key for t in plan.tasks()])
+        """The modules each task imported when it last ran (SPEC 20): imported ahead."""
 
     def execute(self) -> Summary:
         """Run the plan; the summary of how it went. A run that ends early records why;
@@ -143,7 +145,7 @@ class Orchestrator:
             executor.warm_up()
         else:  # the earlier successes of every task, read at once
             self.history.prefetch(task.key for task in self.plan.tasks())
-        self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
+        self.recorder = HistoryRecorder(self.history, self.run.id, self._report, self.learned)
         guests = self.options.observers
         self.events = EventBus(
             [
@@ -235,8 +237,10 @@ class Orchestrator:
             return False
         return self.options.no_cache or not any(t.cache for t in self.plan.tasks())
 
-    def _module_of(self, task: Task) -> str:
-        return self.project.registry.get(task.process).target.partition(":")[0]
+    def _module_of(self, task: Task) -> tuple[str, ...]:
+        """Its process's module, then the modules it imported when it last ran."""
+        module = self.project.registry.get(task.process).target.partition(":")[0]
+        return (module, *self.learned.get(task.key, ()))
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress
@@ -323,6 +327,7 @@ class Orchestrator:
             inputs=dict(task.inputs),
             outputs=task.outputs,
             scope=task.scope,
+            modules=self.learned.get(task.key, ()),
         )
 
     # -- ending -----------------------------------------------------------------------------
@@ -402,9 +407,9 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
 
         options.console = console_stream()
     summary = Orchestrator(project, plan, checked, options).execute()
-    keep = project.config.keep_runs
-    if keep:  # confs.keep_runs: the store stays bounded, with or without the CLI
-        from normandy_core.retention import collect
+    from normandy_core.retention import collect, keep_runs
 
+    keep = keep_runs(project.config.keep_runs)
+    if keep:  # the store stays bounded, with or without the CLI (0: every run is kept)
         summary = replace(summary, collected=collect(project.root, project.config.store, keep=keep))
     return summary

@@ -10,7 +10,7 @@ of each attempt are handed to :class:`~normandy_core.execution._variables.RunVar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -74,7 +74,7 @@ class Scheduler:
         wake_every: float | None = None,
         inbox: Inbox | None = None,
         reuse: Reuse | None = None,
-        module_of: Callable[[Task], str] | None = None,
+        module_of: Callable[[Task], Sequence[str]] | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -95,8 +95,8 @@ class Scheduler:
         self.attempts: dict[str, Attempt] = {}
         """Task key -> its current (or last) attempt."""
         self.module_of = module_of
-        """A task's process module, for the executor to import ahead
-        (:meth:`Executor.prepare`); ``None``: none is."""
+        """A task's modules, for the executor to import ahead (:meth:`Executor.prepare`):
+        its process's, then those it imported when it last ran; ``None``: none is."""
         self._steps = [s for f in plan.flows for s in f.steps]
         self._warm = False
 
@@ -133,9 +133,13 @@ class Scheduler:
     # -- a step -----------------------------------------------------------------------------
 
     def _prepare(self, tasks: Iterable[Task]) -> None:
-        """Tell the executor the process modules ``tasks`` import, if any."""
+        """Tell the executor the modules ``tasks`` import, if any: every task's process
+        module first (their workers need them at once), then what they learned."""
         if self.module_of is not None:
-            modules = tuple(dict.fromkeys(self.module_of(task) for task in tasks))
+            each = [self.module_of(task) for task in tasks]
+            modules = tuple(
+                dict.fromkeys([m[0] for m in each if m] + [n for m in each for n in m[1:]])
+            )
             if modules:
                 self.executor.prepare(modules)
 
@@ -296,6 +300,7 @@ class Scheduler:
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
         if result is not None:
             attempt.reads, attempt.writes = result.reads, result.writes
+            attempt.modules = result.modules
             if self.reuse is not None:
                 attempt.fingerprint = self.reuse.of_attempt(
                     task, result.reads, result.checked, result.listed

@@ -14,6 +14,7 @@ from normandy_core.errors import ResumeError, RunNotFoundError, display_path
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
+from normandy_core.history._modules import LearnedModules
 from normandy_core.history._records import (
     AttemptRecord,
     RunIndex,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
 
 
-class History(Lineage):
+class History(Lineage, LearnedModules):
     """The history database of one project (``<state_dir>/history.sqlite``).
 
     Written as a run goes, in short transactions (WAL journal: safe under concurrent runs

@@ -127,6 +127,16 @@ ALTER TABLE runs ADD COLUMN part TEXT;
 """
 
 
+_V4 = """
+-- imports learned (SPEC 20): the modules each task imported when it last ran
+CREATE TABLE IF NOT EXISTS learned_modules (
+    key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    modules TEXT NOT NULL
+);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
@@ -142,6 +152,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V1),
     _script(_V2),
     _script(_V3),
+    _script(_V4),
 )
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 
