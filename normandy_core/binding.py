@@ -269,7 +269,9 @@ class Arguments:
     named: dict[str, Any] = field(default_factory=dict)
     spread: list[Any] | None = None
     """What its ``*`` parameter gets, where an entry maps something to it."""
-    keywords: dict[str, Any] = field(default_factory=dict)
+    keywords: dict[str, Any] | None = None
+    """What its ``**`` parameter gets, where an entry maps something to it (then that
+    alone: not ``pipe``, ``log`` and ``params``, which it gets otherwise)."""
 
 
 def input_values(
@@ -307,17 +309,24 @@ def call_process(fn: Callable[..., Any], given: Mapping[str, Any], arguments: Ar
     must be given by position (their defaults where they have no value), as Python
     fills a ``*`` parameter only after them."""
     named = {**given, **arguments.named}
+    keywords = arguments.keywords or {}
+    if not arguments.spread and arguments.keywords is None:
+        return fn(**named)
+    parameters = inspect.signature(fn).parameters.values()
+    if arguments.keywords is not None:  # pipe, log and params only where named
+        explicit = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        named = {k: v for k, v in named.items() if k in explicit}
     if not arguments.spread:
-        return fn(**named, **arguments.keywords)
+        return fn(**named, **keywords)
     positional: list[Any] = []
-    for param in inspect.signature(fn).parameters.values():
+    for param in parameters:
         if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             break
         if param.name in named:
             positional.append(named.pop(param.name))
         else:
             positional.append(param.default)  # optional: a required one has its value
-    return fn(*positional, *arguments.spread, **named, **arguments.keywords)
+    return fn(*positional, *arguments.spread, **named, **keywords)
 
 
 def _value(

@@ -181,8 +181,7 @@ def test_a_module_that_fails_to_import_fails_its_tasks_with_the_real_traceback(
 
 def test_a_module_that_starts_a_thread_is_warned_about(normandy, make_project):
     threads = (
-        "import threading\n"
-        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "import threading\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
     )
     root = _project(make_project, files={"heavy.py": HEAVY + threads})
     result = normandy("run", cwd=root)
@@ -220,9 +219,7 @@ def test_a_tasks_duration_is_its_work_and_its_import_is_recorded_apart(
     assert "before its work (not in its duration)" in (root / "r.html").read_text()
 
 
-def test_the_summary_shows_the_import_column_only_where_a_worker_imported(
-    normandy, make_project
-):
+def test_the_summary_shows_the_import_column_only_where_a_worker_imported(normandy, make_project):
     root = _project(make_project, files={"import_seconds.txt": "0.1"})
     preloaded = normandy("run", "--no-progress", cwd=root)
     assert "IMPORT" not in preloaded.stderr
@@ -322,3 +319,62 @@ def test_a_run_whose_every_task_is_reused_starts_no_process_and_imports_nothing(
     run_id = json.loads(again.stdout)["run_id"]
     log = (root / "logs" / run_id / "run.log").read_text()
     assert "preloaded" not in log and "started on worker" not in log
+
+
+LEARNED_CONF = """
+confs:
+  workers: 1
+  processes: {make: "maker:make", use: "user:use"}
+  envs: {dev: {}}
+flows:
+  main:
+    tags: [default]
+    steps:
+      fit:
+        make: {outputs: thing, cache: true}
+      save:
+        use: {}
+"""
+
+MAKER = """
+from things import Thing
+
+
+def make():
+    return Thing(3)
+"""
+
+THINGS = """
+class Thing:
+    def __init__(self, n):
+        self.n = n
+"""
+
+USER = """
+import sys
+
+
+def use(pipe):
+    present = "things" in sys.modules
+    thing = pipe.vars["thing"]  # unpickling it imports the module of its class
+    with open(pipe.path / "seen.txt", "a") as seen:
+        seen.write(f"{present} {thing.n}\\n")
+"""
+
+
+def test_the_modules_a_task_imported_are_imported_ahead_the_next_time(normandy, make_project):
+    """Issue 26: a writer unpickling a model paid the import of its library in its task
+    whenever the model's task was reused (its module, which imports the library, then
+    not preloaded). The modules a task imported are learned, and imported ahead the next
+    time; still there the time after, they stay learned."""
+    root = make_project(LEARNED_CONF, {"maker.py": MAKER, "things.py": THINGS, "user.py": USER})
+    for _ in range(4):
+        result = normandy("run", "--no-progress", cwd=root)
+        assert result.returncode == 0, result.output
+    seen = (root / "seen.txt").read_text().split("\n")[:4]
+    # 1: made in this run, by a module preloaded for its task; 2: reused, nothing of it
+    # imported, so the user imports it; 3, 4: learned, imported ahead
+    assert seen == ["True 3", "False 3", "True 3", "True 3"]
+    runs = json.loads(normandy("runs", "--json", cwd=root).stdout)
+    log = (root / "logs" / runs[0]["id"] / "run.log").read_text()
+    assert "preloaded 2 modules in the fork server" in log and ": user, things" in log

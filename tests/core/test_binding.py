@@ -201,6 +201,15 @@ def test_a_list_is_spread_over_a_star_parameter_in_order() -> None:
     arguments = input_values(signature, mapped, variables.__getitem__)
     # the optional parameter before *dfs is given its default, by position
     assert call_process(joiner, {}, arguments) == (0, "x", (1, 2, 3), {"k": 1})
+    # **named mapped: it gets what is mapped alone, not pipe, log and params
+    given = {"pipe": "P", "log": "L", "params": {}}
+    assert call_process(joiner, given, arguments)[3] == {"k": 1}
+    assert (
+        call_process(
+            joiner, given, input_values(signature, {"spine": "spine_df"}, variables.__getitem__)
+        )[3]
+        == given
+    )
     # nothing mapped to *dfs: Python's own empty tuple
     assert call_process(joiner, {}, input_values(signature, {}, {"spine": 9}.__getitem__)) == (
         9,
