@@ -87,8 +87,10 @@ def test_a_list_mapped_to_a_star_parameter_is_spread(
     root = make_project(conf, {"procs.py": VARIADIC})
     result = normandy("run", "--no-progress", *executor_args(executor), cwd=root)
     assert result.returncode == 0, result.output
-    code = "import normandy_core; print(normandy_core.load('table'), normandy_core.load('price_total'))"
-    shown = normandy_python(code, root)
+    load = "normandy_core.load"
+    shown = normandy_python(
+        f"import normandy_core; print({load}('table'), {load}('price_total'))", root
+    )
     assert shown == (
         "[{'id': 1, 'price': 1.0, 'rating': 0.1}, {'id': 2, 'price': 2.0, 'rating': 0.2}, "
         "{'id': 3, 'price': 3.0, 'rating': 0.3}] 6.0"
