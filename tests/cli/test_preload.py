@@ -181,7 +181,8 @@ def test_a_module_that_fails_to_import_fails_its_tasks_with_the_real_traceback(
 
 def test_a_module_that_starts_a_thread_is_warned_about(normandy, make_project):
     threads = (
-        "import threading\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "import threading\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
     )
     root = _project(make_project, files={"heavy.py": HEAVY + threads})
     result = normandy("run", cwd=root)
@@ -219,7 +220,9 @@ def test_a_tasks_duration_is_its_work_and_its_import_is_recorded_apart(
     assert "before its work (not in its duration)" in (root / "r.html").read_text()
 
 
-def test_the_summary_shows_the_import_column_only_where_a_worker_imported(normandy, make_project):
+def test_the_summary_shows_the_import_column_only_where_a_worker_imported(
+    normandy, make_project
+):
     root = _project(make_project, files={"import_seconds.txt": "0.1"})
     preloaded = normandy("run", "--no-progress", cwd=root)
     assert "IMPORT" not in preloaded.stderr
