@@ -13,6 +13,7 @@ from types import ModuleType
 from workloads import (
     cached,
     chain,
+    composed,
     cpu,
     fanout,
     handoff,
@@ -30,6 +31,6 @@ WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
         fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
-        notify, ui,
+        notify, ui, composed,
     )
 }
