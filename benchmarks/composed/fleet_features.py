@@ -18,7 +18,9 @@ def static_features(vessels: pd.DataFrame, options: dict) -> pd.DataFrame:
     return table
 
 
-def operator_features(vessels: pd.DataFrame, operators: pd.DataFrame, options: dict) -> pd.DataFrame:
+def operator_features(
+    vessels: pd.DataFrame, operators: pd.DataFrame, options: dict
+) -> pd.DataFrame:
     joined = vessels[["vessel_id", "operator_id"]].merge(operators, on="operator_id", how="left")
     table = joined[["vessel_id", "safety_score", "certified"]].copy()
     table["certified"] = table["certified"].astype(float)

@@ -103,81 +103,8 @@ PROCESSES = {
     "plot_grades": "fleet_report:plot_grades",
 }
 
-PIPELINE = """\
-templates:
-  train_evaluation:
-    params: {model_options: {}}
-    steps:
-      split:
-        split_data:
-          inputs: {data: model_input, parameters: params.split_options}
-          outputs: [X_train, X_test, y_train, y_test]
-      train:
-        train_model:
-          inputs: {model: params.model, options: params.model_options}
-          outputs: regressor
-      evaluate:
-        evaluate_model: {outputs: metrics}
-
-flows:
-  ingestion:
-    tags: [default, ingestion]
-    steps:
-      load:
-        read_operators: {process: load_csv, inputs: {path: params.paths.raw.operators}, outputs: raw_operators}
-        read_vessels: {process: load_excel, inputs: {path: params.paths.raw.vessels}, outputs: raw_vessels}
-        read_inspections: {process: load_parquet, inputs: {path: params.paths.raw.inspections}, outputs: raw_inspections}
-      types:
-        type_operators: {process: apply_types, inputs: {frame: raw_operators, columns: params.typing.operators}, outputs: operators}
-        type_vessels: {process: apply_types, inputs: {frame: raw_vessels, columns: params.typing.vessels}, outputs: vessels}
-        type_inspections: {process: apply_types, inputs: {frame: raw_inspections, columns: params.typing.inspections}, outputs: inspections}
-      summarize:
-        summarize_inspections: {inputs: {grades: params.grades}, outputs: inspection_summary}
-      save:
-        save_operators: {process: write_parquet, inputs: {frame: operators, path: params.paths.intermediate.operators}}
-        save_vessels: {process: write_parquet, inputs: {frame: vessels, path: params.paths.intermediate.vessels}}
-        save_inspections: {process: write_parquet, inputs: {frame: inspection_summary, path: params.paths.intermediate.inspections}}
-
-  features:
-    tags: [default, features]
-    steps:
-      load:
-        read_operators: {process: load_parquet, inputs: {path: params.paths.intermediate.operators}, outputs: operators}
-        read_vessels: {process: load_parquet, inputs: {path: params.paths.intermediate.vessels}, outputs: vessels}
-        read_inspections: {process: load_parquet, inputs: {path: params.paths.intermediate.inspections}, outputs: inspection_summary}
-      make:
-        vessel_spine: {outputs: spine}
-        static_features: {inputs: {options: params.features.static}, outputs: static}
-        operator_features: {inputs: {options: params.features.operators}, outputs: by_operator}
-        inspection_features: {inputs: {summary: inspection_summary, options: params.features.inspections}, outputs: by_inspection}
-      join:
-        join_features: {inputs: {spine: spine, features: [static, by_operator, by_inspection]}, outputs: model_input}
-      save:
-        write_parquet: {inputs: {frame: model_input, path: params.paths.model_input}}
-
-  modelling:
-    tags: [default, modelling]
-    steps:
-      load:
-        read_model_input: {process: load_parquet, inputs: {path: params.paths.model_input}, outputs: model_input}
-      linear: {use: train_evaluation, params: {model: linear}, inputs: {model_input: model_input}}
-      forest:
-        use: train_evaluation
-        inputs: {model_input: model_input}
-        params: {model: forest, model_options: FOREST}
-      save:
-        write_metrics: {inputs: {path: params.paths.metrics, metrics: {linear: linear.metrics, forest: forest.metrics}}}
-
-  reporting:
-    tags: [default, reporting]
-    steps:
-      load:
-        read_model_input: {process: load_parquet, inputs: {path: params.paths.model_input}, outputs: model_input}
-      plot:
-        plot_rates: {inputs: {table: model_input, folder: params.paths.charts, bins: params.report.bins}}
-        plot_length_vs_rate: {inputs: {table: model_input, folder: params.paths.charts, sample: params.report.sample}}
-        plot_grades: {inputs: {table: model_input, folder: params.paths.charts, grades: params.grades}}
-"""
+PIPELINE = (HERE / "pipeline.yml").read_text()
+"""The flows and the template (``pipeline.yml``), before the confs and params are added."""
 
 
 def normandy(root: Path, values: dict[str, Any], *, cache: bool = False) -> Path:
@@ -202,7 +129,8 @@ def normandy(root: Path, values: dict[str, Any], *, cache: bool = False) -> Path
         + flows_text
     )
     # every flow gets the base params (Kedro: parameters.yml is global)
-    text = text.replace("    tags: [default,", f"    params: {json.dumps(base)}\n    tags: [default,")
+    flow_params = f"    params: {json.dumps(base)}\n    tags: [default,"
+    text = text.replace("    tags: [default,", flow_params)
     (root / "pipeline" / "pipeline_conf.yml").write_text(text)
     return root
 
