@@ -29,6 +29,7 @@ from normandy_cli._progress import (
     SKIPPED,
     Progress,
     elapsed,
+    ended_text,
     failure_text,
     printable,
 )
@@ -144,13 +145,6 @@ class LiveProgress(Progress):
         super().flow_skipped(flow)
         self._print(SKIPPED, f"flow {flow.name} not started: an earlier flow failed", "yellow")
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        super().task_resumed(task, run_id)
-        self._print(SKIPPED, f"{task.key} skipped: succeeded in run {run_id}", "dim")
-
-    def task_cached(self, task: Task, run_id: str) -> None:
-        self._print(CACHED, f"{task.key} cached (from {run_id})", "dim")
-
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:
         super().task_retrying(task, attempt, error, delay)
         self._print(
@@ -167,6 +161,8 @@ class LiveProgress(Progress):
         if outcome.status == SUCCEEDED:
             again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
             self._print(DONE, f"{key}  {secs(outcome.duration)}{again}", "green")
+        elif outcome.status == CACHED:  # reused or resumed: one line, never a failure's
+            self._print(CACHED, f"{key} {ended_text(outcome)}", "dim")
         elif outcome.status == INTERRUPTED:
             self._print(INTERRUPTED, f"{key} interrupted", STYLES[INTERRUPTED])
         else:

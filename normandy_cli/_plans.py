@@ -77,9 +77,12 @@ def describe_bindings(task: Task) -> str:
 
 
 def verdict(task: Task, reused_from: str | None, reason: str) -> str:
-    """One line of ``--explain``: ``flow.step.task: reuse RUN_ID`` or ``…: run (why)``."""
+    """One line of ``--explain``: ``flow.step.task: reuse RUN_ID``, ``…: run (why)``, or
+    (``--dry-run`` only) ``…: run or reuse: reads NAME, which TASK writes in this run``."""
     if reused_from is not None:
         return f"{task.key}: reuse {reused_from}"
+    if reason.startswith("run or reuse"):
+        return f"{task.key}: {reason}"
     return f"{task.key}: run ({reason})"
 
 

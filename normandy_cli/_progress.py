@@ -140,10 +140,6 @@ class Progress(RunObserver):
             self.step = step
             self.step_number += 1
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        with self.lock:
-            self._count([task.key], SKIPPED)
-
     def task_submitted(self, task: Task, attempt: int) -> None:
         with self.lock:
             self.running[task.key] = Running(task, attempt)
@@ -167,8 +163,8 @@ class Progress(RunObserver):
 
 
 def counted(outcome: Outcome) -> str:
-    """How the progress counts a task that ended: done, cached, failed, tolerated, skipped
-    or interrupted."""
+    """How the progress counts a task that ended: done, cached (reused or resumed),
+    failed, tolerated, skipped or interrupted."""
     what = category(outcome.status, outcome.tolerated, outcome.resumed)
     return {
         SUCCEEDED: DONE,
@@ -194,6 +190,19 @@ def printable(text: str) -> str:
     if _CONTROLS.search(text) is None:
         return text
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def ended_text(outcome: Outcome) -> str:
+    """What became of a task, in a line of the progress: ``succeeded in 1.20s``,
+    ``cached (from RUN_ID)``, ``interrupted``, or its failure (:func:`failure_text`)."""
+    if outcome.status == SUCCEEDED:
+        again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
+        return f"succeeded in {secs(outcome.duration)}{again}"
+    if outcome.status == CACHED:
+        return f"cached (from {outcome.cached_from})"
+    if outcome.status == INTERRUPTED:
+        return "interrupted"
+    return failure_text(outcome)
 
 
 def failure_text(outcome: Outcome) -> str:
@@ -253,13 +262,6 @@ class PlainProgress(Progress):
         super().step_started(step)
         self._line(f"step {step.flow}.{step.name} started: {plural(len(step.tasks), 'task')}")
 
-    def task_resumed(self, task: Task, run_id: str) -> None:
-        super().task_resumed(task, run_id)
-        self._line(f"{task.key} skipped: succeeded in run {run_id}")
-
-    def task_cached(self, task: Task, run_id: str) -> None:
-        self._line(f"{task.key} cached (from {run_id}): nothing it depends on changed")
-
     def task_started(self, task: Task, attempt: int, pid: int | None, when: float) -> None:
         super().task_started(task, attempt, pid, when)
         where = f"worker {pid}" if pid else "worker unknown"
@@ -274,17 +276,13 @@ class PlainProgress(Progress):
         )
 
     def task_ended(self, outcome: Outcome) -> None:
+        """One line per task, whatever became of it (a reused task: ``cached (from
+        RUN_ID)``); a failure's traceback under it."""
         super().task_ended(outcome)
-        key = outcome.task.key
-        if outcome.status == SUCCEEDED:
-            again = f" ({plural(outcome.attempts, 'attempt')})" if outcome.attempts > 1 else ""
-            self._line(f"{key} succeeded in {secs(outcome.duration)}{again}")
-        elif outcome.status == INTERRUPTED:
-            self._line(f"{key} interrupted")
-        else:
-            self._line(f"{key} {failure_text(outcome)}")
-            if outcome.error and outcome.error.traceback:
-                self.write(_indent(outcome.error.traceback))
+        self._line(f"{outcome.task.key} {ended_text(outcome)}")
+        error = outcome.error
+        if outcome.status not in (SUCCEEDED, CACHED, INTERRUPTED) and error and error.traceback:
+            self.write(_indent(error.traceback))
 
     def step_ended(self, step: Step, ok: bool) -> None:
         super().step_ended(step, ok)

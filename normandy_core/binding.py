@@ -334,7 +334,7 @@ def _value(
 ) -> Any:
     if isinstance(source, FromParams):
         try:
-            return lookup(params or {}, source.path)
+            return lookup(params if params is not None else {}, source.path)
         except KeyPathError as exc:
             raise MissingInput(parameter, source.describe(), str(exc), params=True) from None
     if isinstance(source, Gathered):

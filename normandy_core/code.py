@@ -2,263 +2,381 @@
 
 A process's :class:`~normandy_core.fingerprint.Code` is
 
-- the hash of its module's syntax tree, less the top-level functions nothing else in the
-  module names (the other processes of a module of processes): :func:`code_hash`;
+- the hash of what its function reaches in its module (:mod:`normandy_core._source`): the
+  function, the definitions it uses, and everything at the module's top level that is not
+  a definition — not the other processes of the module, nor the helpers only they use;
 - the version of the distribution the module is installed from, if it is;
-- what the module imports, followed: a module of the project itself (not installed, as a
-  ``helpers.py`` beside it or an editable package) by the hash of its source, and what it
-  imports in turn; an installed library by its distribution's version; the standard
+- what that code imports, followed: a module of the project itself (not installed: a
+  ``helpers.py`` beside it, an editable package) by the hash of its whole source, and what
+  it imports in turn; an installed library by its distribution's version; the standard
   library by Python's version.
 
-So editing a process reruns it, editing a helper it imports (in its module or another of
-the project) reruns every process that uses it, and upgrading pandas reruns what imports
-pandas. A doubt always counts as a dependency: an unneeded rerun is a cost, a stale result
-served is the worst bug this project can have.
+So editing a process reruns it, editing a helper reruns the processes whose code uses
+it, and upgrading pandas reruns what imports pandas. What the task imports while it runs,
+and what those libraries import in turn, is found by its worker and added to its trace
+(:mod:`normandy_core._tracing`). A doubt always counts as a dependency: an unneeded rerun
+is a cost, a stale result served is the worst bug this project can have.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.metadata
+import importlib.machinery
+import os
 import platform
 import sys
-import sysconfig
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
 
-from normandy_core.fingerprint import Code
+from normandy_core._escape import params_escape, writes_undeclared
+from normandy_core._source import Source, read_source
+from normandy_core._tracing._places import LIBRARY, PROJECT, STDLIB, origin
+from normandy_core.fingerprint import ABSENT, Code
 from normandy_core.signatures import module_file
 
-__all__ = ["code_hash", "code_of"]
+__all__ = [
+    "ProcessCode",
+    "code_hash",
+    "code_of",
+    "follow",
+    "library_version",
+    "locate",
+    "module_hash",
+    "new_run",
+    "process_code",
+]
 
 _MAX_MODULES = 500
 """How many project modules one process's imports are followed to, at most."""
 
 
+@dataclass(frozen=True)
+class ProcessCode:
+    """What the orchestrator knows of a process from its source (once per run)."""
+
+    code: Code
+    projects: tuple[str, ...]
+    """The project modules its code imports, followed."""
+    libraries: tuple[str, ...]
+    """The installed libraries (top-level names) its code imports."""
+    params_escape: bool
+    """Whether it may read ``params`` where the worker cannot see (then it counts as
+    having read every param)."""
+    writes_undeclared: bool
+    """Whether it may write variables it does not declare (it takes ``pipe``)."""
+
+
 def code_of(module: str, function: str) -> Code:
     """The :class:`Code` of the process ``module:function`` (``function`` may be a
     ``Class.method`` path: its class is what is kept)."""
+    return process_code(module, function).code
+
+
+def process_code(module: str, function: str) -> ProcessCode:
+    """What the source of the process ``module:function`` tells (see :class:`ProcessCode`)."""
     path = module_file(module)
-    python = f"python=={platform.python_version()}"
+    python = platform.python_version()
     if path is None:  # compiled, or unknown: its distribution and Python stand for it
-        return Code(module, "", _distribution(module, None) or python)
-    imports = dict(_imports(module, path))
-    imports.setdefault("python", platform.python_version())
-    return Code(
-        module,
-        code_hash(path, function.partition(".")[0]),
-        _distribution(module, path),
-        tuple(sorted(imports.items())),
+        code = Code(module, "", _distribution(module, None) or f"python=={python}")
+        return ProcessCode(code, (), (), True, True)
+    source = read_source(module, path)
+    if source is None:
+        return ProcessCode(Code(module, "", _distribution(module, path)), (), (), True, True)
+    projects, libraries = follow([module], first=(source, function))
+    imports = {name: value for name, value in projects.items() if name != module}
+    imports.update({top: library_version(top) for top in libraries})
+    imports["python"] = python
+    installed = origin(str(path)) == LIBRARY
+    followed = [s for s in (_source(m) for m in projects if m != module) if s is not None]
+    return ProcessCode(
+        Code(
+            module,
+            source.code_hash(function),
+            _distribution(module, path),
+            tuple(sorted(imports.items())),
+        ),
+        tuple(sorted(m for m in projects if m != module)),
+        tuple(sorted(libraries)),
+        installed or params_escape(source, function, _source),
+        installed or writes_undeclared(source, function, followed),
     )
 
 
 def code_hash(path: Path, function: str) -> str:
-    """The hash of what ``function``'s result may depend on in its module's source: the
-    whole module, less the top-level functions that nothing else in it names (the other
-    processes of a module of processes, usually). Editing one process then reruns that
-    one, while editing a helper reruns every process of the module. The syntax tree is
-    hashed, not the text, so comments, blank lines and formatting change nothing; a file
-    that does not parse is hashed whole; a missing one hashes to ``""``."""
-    try:
-        source = path.read_bytes()
-    except OSError:
+    """The hash of what ``function``'s result may depend on in the module at ``path``:
+    everything but the definitions it does not reach (see :mod:`normandy_core._source`);
+    ``""`` for a missing file."""
+    source = read_source(path.stem, path)
+    return "" if source is None else source.code_hash(function)
+
+
+def _source(module: str) -> Source | None:
+    """The source of a module of the project (``None``: not one, or not found)."""
+    where, path = locate(module)
+    if where != PROJECT or path is None or not path.endswith(".py"):
+        return None
+    return read_source(module, Path(path))
+
+
+def follow(
+    modules: Iterable[str], first: tuple[Source, str] | None = None
+) -> tuple[dict[str, str], set[str]]:
+    """What ``modules`` depend on through their imports, followed through the project's
+    own modules: project module -> the hash of its source (``-``: it cannot be found),
+    and the installed libraries (top-level names). ``first``: the source of the first of
+    ``modules`` and the function of it whose imports alone count."""
+    projects: dict[str, str] = {}
+    libraries: set[str] = set()
+    todo = deque(modules)
+    seen = set(todo)
+    while todo and len(projects) < _MAX_MODULES:
+        name = todo.popleft()
+        source: Source | None = None
+        function: str | None = None
+        if first is not None and name == first[0].module:
+            source, function = first
+            projects[name] = source.text_hash
+        else:
+            where, path = locate(name)
+            if where is None:
+                if name.partition(".")[0] not in sys.stdlib_module_names:
+                    projects[name] = ABSENT  # not there now: if it comes, it counts
+                continue
+            if where == STDLIB:
+                continue
+            if where == LIBRARY:
+                libraries.add(name.partition(".")[0])
+                continue
+            if path is not None and path.endswith(".py"):
+                source = read_source(name, Path(path))
+            projects[name] = source.code_hash("") if source is not None else _file_hash(path)
+        if source is None:
+            continue
+        for imported in source.imports_of(function):
+            maybe = imported.endswith("?")
+            imported = imported.rstrip("?")
+            if imported.partition(".")[0] in sys.stdlib_module_names:
+                continue
+            if maybe and imported not in seen and locate(imported)[0] is None:
+                continue  # ``from a import b``: b is no module of a
+            parts = imported.split(".")
+            for i in range(1, len(parts) + 1):  # a package runs before its modules
+                chain = ".".join(parts[:i])
+                if chain not in seen:
+                    seen.add(chain)
+                    todo.append(chain)
+    return projects, libraries
+
+
+def locate(name: str) -> tuple[str | None, str | None]:
+    """Where the module ``name`` comes from (``stdlib``, ``library``, ``project``;
+    ``None``: nowhere) and its file, found as the import system would, without importing
+    it or its packages."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        file = getattr(loaded, "__file__", None)
+        if file:
+            return origin(os.path.abspath(file)), file
+        return (STDLIB if name in sys.builtin_module_names else PROJECT), None
+    parts = name.split(".")
+    spec = None
+    for finder in sys.meta_path:  # the top-level name: editable installs have finders
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(parts[0], None)
+        except Exception:  # noqa: BLE001 - a finder that fails is one that does not know
+            spec = None
+        if spec is not None:
+            break
+    for i in range(1, len(parts)):
+        locations = spec.submodule_search_locations if spec is not None else None
+        if not locations:
+            return None, None
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join(parts[: i + 1]), list(locations)
+            )
+        except (ImportError, ValueError):
+            spec = None
+    if spec is None:
+        return None, None
+    if spec.origin in ("built-in", "frozen"):
+        return STDLIB, None
+    if spec.has_location and spec.origin:
+        return origin(os.path.abspath(spec.origin)), spec.origin
+    folders = list(spec.submodule_search_locations or [])
+    return (origin(os.path.abspath(folders[0])) if folders else STDLIB), None
+
+
+def _file_hash(path: str | None) -> str:
+    if path is None:
         return ""
     try:
-        tree = ast.parse(source, str(path))
-    except (SyntaxError, ValueError):
-        return xxhash.xxh3_128_hexdigest(source)
-    defs = {
-        node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
-    used: set[str] = set()
-    for node in tree.body:
-        own = getattr(node, "name", None)
-        used |= _names(node) - _locals(node) - {own}
-    dropped = {name for name in defs if name != function and name not in used}
-    hasher = xxhash.xxh3_128()
-    for node in tree.body:
-        if getattr(node, "name", None) not in dropped:
-            hasher.update(ast.dump(node).encode())
-    return hasher.hexdigest()
-
-
-def _locals(node: ast.AST) -> set[str]:
-    """The names a top-level function binds in its own scope (its parameters, what it
-    assigns or imports): in its body such a name is not the module's function of the same
-    name, as in ``def double(raw)`` next to ``def raw()``. Bindings in nested scopes are
-    left out and ``global`` names kept, so a doubt counts as a use."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return set()
-    args = node.args
-    bound = {
-        a.arg
-        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-        if a is not None
-    }
-    declared = {
-        name
-        for child in ast.walk(node)
-        if isinstance(child, (ast.Global, ast.Nonlocal))
-        for name in child.names
-    }
-    todo: list[ast.AST] = list(node.body)
-    while todo:
-        child = todo.pop()
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(child.name)  # its body is another scope
-            continue
-        if isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp)):
-            continue
-        if isinstance(child, ast.GeneratorExp):
-            continue
-        if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
-            bound.add(child.id)
-        elif isinstance(child, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in child.names)
-        elif isinstance(child, ast.ExceptHandler) and child.name:
-            bound.add(child.name)
-        todo.extend(ast.iter_child_nodes(child))
-    return bound - declared
-
-
-_LOOKUPS = frozenset({"globals", "getattr", "vars", "locals", "eval", "exec", "__import__"})
-"""Built-ins through which a function can reach a module-level function by a string."""
-
-
-def _names(node: ast.AST) -> set[str]:
-    """The names a top-level statement mentions. Its strings count too where they can name
-    a function: everywhere outside functions (a dispatch table, ``__all__``), and inside a
-    function that looks names up (``globals()[name]``, ``getattr(module, name)``,
-    ``import_module``). Elsewhere a string naming a function is data, most often a
-    variable named like the process that makes it (``pipe.vars["double"]``)."""
-    names: set[str] = set()
-    attributes: set[str] = set()
-    strings: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name):
-            names.add(child.id)
-        elif isinstance(child, ast.Attribute):
-            attributes.add(child.attr)
-        elif isinstance(child, ast.Constant) and isinstance(child.value, str):
-            strings.add(child.value)
-    function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    if not function or names & _LOOKUPS or "import_module" in names | attributes:
-        return names | attributes | strings
-    return names | attributes
-
-
-# -- what a module imports --------------------------------------------------------------------
-
-
-def _imports(module: str, path: Path) -> dict[str, str]:
-    """What ``module`` (at ``path``) depends on through its imports, followed through the
-    project's own modules: project module -> the hash of its source, library (top-level
-    name) -> its distribution's version."""
-    found: dict[str, str] = {}
-    seen = {module}
-    local = {module.partition(".")[0]}
-    todo = [(module, path)]
-    while todo and len(seen) < _MAX_MODULES:
-        name, file = todo.pop()
-        for imported in _imported(name, file):
-            top = imported.partition(".")[0]
-            if imported in seen or top in sys.stdlib_module_names:
-                continue
-            seen.add(imported)
-            where = module_file(imported)
-            if where is not None and not _installed(where):  # the project's own
-                local.add(top)
-                found[imported] = _module_hash(where)
-                todo.append((imported, where))
-            elif top not in found and top not in local:  # a library: its version
-                version = _distribution(top, where)
-                if version:
-                    found[top] = version.partition("==")[2]
-    return found
-
-
-def _module_hash(path: Path) -> str:
-    """The hash of a whole module's syntax tree (its text, where it does not parse)."""
-    try:
-        source = path.read_bytes()
+        return xxhash.xxh3_128_hexdigest(Path(path).read_bytes())
     except OSError:
-        return ""
-    try:
-        return xxhash.xxh3_128_hexdigest(ast.dump(ast.parse(source, str(path))).encode())
-    except (SyntaxError, ValueError):
-        return xxhash.xxh3_128_hexdigest(source)
+        return ABSENT
 
 
-def _imported(module: str, path: Path) -> list[str]:
-    """The modules ``module`` imports anywhere in its source (``from a import b`` gives
-    ``a.b`` and ``a``: ``b`` may be a module), relative imports made absolute."""
-    try:
-        tree = ast.parse(path.read_bytes(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return []
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                if node.level - 1 > len(parts):
-                    continue
-                head = ".".join(parts[: len(parts) - (node.level - 1)])
-                base = f"{head}.{base}".strip(".") if base else head
-            if not base:
-                continue
-            names.append(base)
-            names.extend(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-    return names
+def module_hash(name: str) -> str:
+    """The hash of the whole source of the project module ``name`` now (``-``: there is
+    none), as :func:`follow` notes it."""
+    where, path = locate(name)
+    if where is None:
+        return ABSENT
+    if path is not None and path.endswith(".py"):
+        source = read_source(name, Path(path))
+        if source is not None:
+            return source.code_hash("")
+    return _file_hash(path)
 
 
-_installed_roots: tuple[str, ...] | None = None
-
-
-def _installed(path: Path) -> bool:
-    """Whether ``path`` is in an installed distribution (site-packages), not the project."""
-    global _installed_roots
-    if _installed_roots is None:
-        paths = sysconfig.get_paths()
-        _installed_roots = tuple({paths["purelib"], paths["platlib"]})
-    return str(path).startswith(_installed_roots)
-
+# -- versions ------------------------------------------------------------------------------------
 
 _versions: dict[str, str] = {}
+
+
+def library_version(top: str) -> str:
+    """The version of the installed distribution the library ``top`` (a top-level
+    import name) comes from; ``-`` where none is installed."""
+    found = _versions.get(top)
+    if found is None:
+        found = _versions[top] = _find_version(top).partition("==")[2] or ABSENT
+    return found
 
 
 def _distribution(module: str, path: Path | None) -> str:
     """``name==version`` of the installed distribution ``module`` comes from; empty for a
     module of the project itself (its source is what matters)."""
-    if path is not None and not _installed(path):
+    if path is not None and origin(str(path)) != LIBRARY:
         return ""
-    top = module.partition(".")[0]
-    if top not in _versions:
-        _versions[top] = _find_version(top)
-    return _versions[top]
+    return _find_version(module.partition(".")[0])
 
 
-_packages: Mapping[str, list[str]] | None = None
+_folders: list[tuple[str, str]] | None = None
+_by_top: dict[str, str] | None = None
+_unread: list[tuple[str, str]] = []
+"""Metadata folders whose files are not read yet (last first: popped in ``sys.path``
+order)."""
+_listed: list[str] = []
+"""Metadata folders whose ``top_level.txt`` was read."""
+
+
+def new_run() -> None:
+    """Forget the libraries' versions looked up so far: a run sees the packages installed
+    when it starts (a process that makes several runs may have upgraded some between)."""
+    global _folders, _by_top
+    _versions.clear()
+    _folders = _by_top = None
+    _unread.clear()
+    _listed.clear()
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 def _find_version(top: str) -> str:
-    global _packages
-    for name in (top, top.replace("_", "-")):
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except (importlib.metadata.PackageNotFoundError, ValueError):
-            continue
-    if _packages is None:
-        _packages = dict(importlib.metadata.packages_distributions())
-    for name in _packages.get(top) or []:
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    """``name==version`` of the installed distribution that holds the top-level module
+    ``top`` (``sklearn`` -> ``scikit-learn==1.5.0``), from the distributions' metadata
+    folders on ``sys.path``: the one named like the module, else the first whose files
+    hold it (their lists read one by one, until it is found, once per run)."""
+    global _folders, _by_top
+    if _folders is None:
+        _folders = _metadata_folders()
+        _unread[:] = reversed(_folders)
+    wanted = _normal(top)
+    for entry, folder in _folders:
+        if _normal(folder.rsplit(".", 1)[0].partition("-")[0]) == wanted:
+            name, version = _name_version(os.path.join(entry, folder), folder)
+            if name:
+                return f"{name}=={version}"
+    if _by_top is None:
+        _by_top = {}
+    if top in _by_top:
+        return _by_top[top]
+    if not _listed:  # what each distribution says it installs, where it says it (cheap)
+        for entry, folder in _folders:
+            listed = _top_level(os.path.join(entry, folder))
+            if listed:
+                name, version = _name_version(os.path.join(entry, folder), folder)
+                for module in listed:
+                    _by_top.setdefault(module, f"{name}=={version}")
+            _listed.append(folder)
+        if top in _by_top:
+            return _by_top[top]
+    while _unread:  # else the lists of their files, one by one until it is found
+        entry, folder = _unread.pop()
+        base = os.path.join(entry, folder)
+        name, version = _name_version(base, folder)
+        for module in _tops(base) if name else ():
+            _by_top.setdefault(module, f"{name}=={version}")
+        if top in _by_top:
+            return _by_top[top]
     return ""
+
+
+def _metadata_folders() -> list[tuple[str, str]]:
+    """The distributions' metadata folders on ``sys.path``, in its order (the first wins,
+    as for imports)."""
+    found: list[tuple[str, str]] = []
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        found.extend((entry or ".", n) for n in names if n.endswith((".dist-info", ".egg-info")))
+    return found
+
+
+def _name_version(base: str, folder: str) -> tuple[str, str]:
+    stem = folder.rsplit(".", 1)[0]
+    name, _, version = stem.partition("-")
+    metadata = os.path.join(base, "METADATA" if folder.endswith(".dist-info") else "PKG-INFO")
+    try:
+        with open(metadata, encoding="utf-8", errors="replace") as text:
+            for line in text:
+                if line.startswith("Name:"):
+                    name = line[5:].strip()
+                elif line.startswith("Version:"):
+                    version = line[8:].strip()
+                elif not line.strip():
+                    break
+    except OSError:
+        if not version or not os.path.isdir(base):
+            return "", ""
+    return name, version.partition("-")[0] if folder.endswith(".egg-info") else version
+
+
+def _top_level(base: str) -> list[str]:
+    """The top-level modules a distribution's ``top_level.txt`` lists (none: it has none)."""
+    try:
+        with open(os.path.join(base, "top_level.txt"), encoding="utf-8") as text:
+            return [line.strip().replace("/", ".") for line in text if line.strip()]
+    except OSError:
+        return []
+
+
+def _tops(base: str) -> list[str]:
+    """The top-level modules a distribution installs: its ``top_level.txt``, else the
+    first parts of the paths its ``RECORD`` lists."""
+    listed = _top_level(base)
+    if listed:
+        return listed
+    tops: set[str] = set()
+    try:
+        with open(os.path.join(base, "RECORD"), encoding="utf-8", errors="replace") as text:
+            for line in text:
+                path = line.split(",", 1)[0]
+                first = path.split("/", 1)[0]
+                if not first or first.startswith("..") or first.endswith((".dist-info", ".data")):
+                    continue
+                if "/" in path or first.endswith((".py", ".so", ".pyd")):
+                    tops.add(first.split(".", 1)[0])
+    except OSError:
+        pass
+    return sorted(tops)

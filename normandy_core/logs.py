@@ -188,7 +188,12 @@ class LogObserver(RunObserver):
         self._log(logging.INFO, f"step {step.name} started: {tasks}", step.flow)
 
     def task_resumed(self, task: Task, run_id: str) -> None:
-        self._log(logging.INFO, f"succeeded in run {run_id}; not run again", task.flow, task.key)
+        self._log(
+            logging.INFO,
+            f"cached (from {run_id}): succeeded in the run this one resumes; not run again",
+            task.flow,
+            task.key,
+        )
 
     def task_decided(self, task: Task, reused_from: str | None, reason: str) -> None:
         if reused_from is None:

@@ -65,9 +65,6 @@ class Attempt:
     import_duration: float = 0.0
     """Seconds its worker spent importing the process's module before ``started`` (0
     where the module was there already: preloaded, or imported by an earlier task)."""
-    modules: tuple[str, ...] | None = None
-    """The modules it imported, as its worker reported them (``None``: no report, it
-    crashed or timed out), imported ahead the next time it runs (SPEC 20)."""
 
     @property
     def duration(self) -> float | None:

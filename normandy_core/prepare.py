@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from normandy_core.errors import Problem, SelectionError
+from normandy_core.fingerprint import verify
 from normandy_core.history import History, Success
 from normandy_core.plan import (
     Plan,
@@ -23,12 +24,14 @@ from normandy_core.plan import (
 from normandy_core.project import Checked, Project, check_project, credentials_mask
 from normandy_core.resume import Resume, prepare_resume, selection_of
 from normandy_core.store import SUFFIX, Place, store_root
+from normandy_core.trace import VARIABLE
 
 
 @dataclass(frozen=True)
 class Borrowed:
     """A variable a partial run takes from an earlier run (SPEC 13): the latest in which
-    its ``producer`` (a task key) succeeded."""
+    its ``producer`` (a task key) succeeded; ``changed``: what of the producer changed
+    since (``f.s.t's code``), empty where nothing did."""
 
     flow: str
     name: str
@@ -38,6 +41,14 @@ class Borrowed:
     read: bool = True
     """Whether a task of the part reads it: declared, or as it read it when it last ran
     (the others are there for a ``pipe.vars`` read nobody declared; not worth a line)."""
+    changed: str = ""
+
+    def describe(self) -> str:
+        """``input X from run R (made by TASK)``, or, where its producer changed since,
+        ``input X from run R, made before TASK's code changed``."""
+        if self.changed:
+            return f"input {self.name} from run {self.run_id}, made before {self.changed} changed"
+        return f"input {self.name} from run {self.run_id} (made by {self.producer})"
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ def _prepared(
         extra=problems,
     )
     assert plan is not None  # else check_project raised the project's problems
+    if borrowed:
+        borrowed = _changed_since(project, plan, checked, borrowed)
     return PreparedRun(plan, checked, None, tuple(borrowed))
 
 
@@ -225,6 +238,69 @@ def _reads(history: History, project: Project, tasks: Sequence[Task]) -> set[str
                 a.name for a in accesses[run_id].get(task.key, ()) if a.direction == "read"
             )
     return found
+
+
+def _changed_since(
+    project: Project, plan: Plan, checked: Checked, borrowed: list[Borrowed]
+) -> list[Borrowed]:
+    """``borrowed``, each saying what of its producer changed since it was made: its code,
+    its params, its inputs (one of them made before its own producer changed), or what it
+    read (a file…) — as a run would find it, were the producer to run now."""
+    from dataclasses import replace
+
+    from normandy_core.execution._preview import Preview
+    from normandy_core.execution._reuse import Reuse
+    from normandy_core.masking import secret_values
+
+    store = store_root(project.root, project.config.store)
+    variables = Preview()
+    for b in borrowed:
+        variables.borrow(b.flow, b.name, b.hash)
+    history = History(project.root / ".normandy")
+    try:
+        reuse = Reuse(
+            history, store, variables, checked, project.registry, secret_values(checked.credentials)
+        )
+        tasks = {t.key: t for t in plan.whole}
+        makers = {(b.flow, b.name): b.producer for b in borrowed}
+        made_in = {b.producer: b.run_id for b in borrowed}
+        changed: dict[str, str] = {}
+        for key, run_id in made_in.items():  # in plan order
+            success = next((s for s in history.successes(key) if s.run_id == run_id), None)
+            if success is None or key not in tasks:
+                continue
+            task = tasks[key]
+            reasons = verify(success.fingerprint, reuse.base(task), reuse.world(task, success))
+            upstream = [
+                makers[(task.flow, name)]
+                for name in success.fingerprint.trace.read(VARIABLE)
+                if makers.get((task.flow, name)) in changed
+            ]
+            what = _what(reasons, bool(upstream))
+            if what:
+                changed[key] = f"{key}'s {what}"
+    finally:
+        history.close()
+    return [replace(b, changed=changed.get(b.producer, "")) for b in borrowed]
+
+
+def _what(reasons: Sequence[str], upstream: bool) -> str:
+    """``code``, ``params``, ``inputs`` or ``code and params``…: what the reasons a task
+    runs again are about."""
+    found = []
+    for reason in reasons:
+        if reason.startswith(("code changed", "process changed", "outputs changed")):
+            found.append("code")
+        elif reason.startswith("params changed"):
+            found.append("params")
+        elif reason.startswith(("input changed", "inputs changed")):
+            found.append("inputs")
+        else:
+            found.append(f"reads ({reason})")
+    if upstream:
+        found.append("inputs")
+    found = list(dict.fromkeys(found))
+    return " and ".join(found)
 
 
 def _latest(history: History, store: Place, key: str) -> Success | None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from normandy_core.history import History
+from normandy_core.history import History, RunRecord
 from normandy_core.status import RUNNING
 from normandy_core.store import LocalPlace, Place, store_root
 from normandy_core.units import format_size
@@ -64,30 +64,48 @@ def collect(
     dry_run: bool = False,
 ) -> Collected:
     """Prune the runs of the project at ``root`` beyond the latest ``keep`` (and older than
-    ``older_than`` days, if given), but those a kept run uses and those still running."""
+    ``older_than`` days, if given), but those a kept run uses, those still running and
+    those a running run uses.
+
+    The runs are marked pruned in one transaction of the history before their files are
+    deleted: a run that is binding variables claims their run in a transaction of its own
+    (:meth:`History.claim`), so that either it claimed first and its source is kept here,
+    or this marked first and the run does not bind from it."""
     store = store_root(root, store_setting)
-    history = History(root / ".normandy")
-    try:
-        runs = [r for r in history.runs(limit=10**9) if r.pruned is None]
+    cutoff = time.time() - older_than * 86400 if older_than is not None else None
+
+    def choose(runs: list[RunRecord], sources: Callable[[Iterable[str]], set[str]]) -> list[str]:
         kept = runs[:keep]
-        cutoff = time.time() - older_than * 86400 if older_than is not None else None
-        used = history.sources(r.id for r in kept)
-        doomed = [
+        running = [r for r in runs if r.status == RUNNING]
+        used = sources(r.id for r in [*kept, *running])
+        return [
             r.id
             for r in runs[keep:]
-            if r.status != RUNNING
-            and r.id not in used
-            and (cutoff is None or r.started < cutoff)
+            if r.status != RUNNING and r.id not in used and (cutoff is None or r.started < cutoff)
         ]
-        folders = [f for run_id in doomed for f in _folders(root, store, run_id)]
-        result = Collected(doomed, _freed(folders), len(runs) - len(doomed), dry_run)
-        if not dry_run:
-            for folder in folders:
-                _remove(folder)
-            history.prune(doomed, time.time())
-        return result
+
+    history = History(root / ".normandy")
+    try:
+        total = len([r for r in history.runs(limit=10**9) if r.pruned is None])
+        if dry_run:
+            doomed = history.prune_runs(choose, time.time(), dry_run=True)
+            folders = [f for run_id in doomed for f in _folders(root, store, run_id)]
+            return Collected(doomed, _freed(folders), total - len(doomed), True)
+        doomed = history.prune_runs(choose, time.time())
+        leftovers = [
+            r.id for r in history.runs(limit=10**9) if r.pruned is not None and r.id not in doomed
+        ]
     finally:
         history.close()
+    folders = [f for run_id in doomed for f in _folders(root, store, run_id)]
+    result = Collected(doomed, _freed(folders), total - len(doomed), False)
+    for folder in folders:
+        _remove(folder)
+    for run_id in leftovers:  # a gc stopped between marking and deleting: finished now
+        for folder in _folders(root, store, run_id):
+            if folder.exists():
+                _remove(folder)
+    return result
 
 
 def run_sizes(root: Path, store_setting: str | None, run_ids: Iterable[str]) -> dict[str, int]:

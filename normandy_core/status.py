@@ -36,10 +36,13 @@ CATEGORIES = (SUCCEEDED, CACHED, FAILED, TOLERATED, INTERRUPTED, RESUMED, NOT_ST
 
 
 def category(status: str, tolerated: bool = False, resumed: bool = False) -> str:
-    """The tally category of a task: ``succeeded``, ``failed`` (crashed and timed out
-    included), ``tolerated``, ``interrupted``, ``resumed`` (succeeded in the run this one
-    resumed, not run again), ``not started`` (a task still pending counts here too) or,
-    in a run that is still going, ``running``."""
+    """The tally category of a task: ``succeeded``, ``cached`` (an earlier success stands
+    for it: reused, or resumed), ``failed`` (crashed and timed out included),
+    ``tolerated``, ``interrupted``, ``resumed`` (a task a run of an older Normandy resumed,
+    recorded as succeeded), ``not started`` (a task still pending counts here too) or, in a
+    run that is still going, ``running``."""
+    if status == CACHED:
+        return CACHED
     if resumed:
         return RESUMED
     if status in (SUCCEEDED, CACHED):
@@ -55,7 +58,7 @@ def label(
     status: str, tolerated: bool = False, resumed: bool = False, cached_from: str | None = None
 ) -> str:
     """A task's status as tables show it: ``failed (tolerated)``, ``succeeded (earlier
-    run)``, ``cached (from RUN_ID)``."""
+    run)``, ``cached (from RUN_ID)`` (reused or resumed alike)."""
     if status == CACHED and cached_from:
         return f"cached (from {cached_from})"
     return status + (" (tolerated)" if tolerated else "") + (" (earlier run)" if resumed else "")

@@ -7,6 +7,11 @@ subprocesses write to its file descriptors 1 and 2, is sent, masked and tagged w
 flow/step/task, to the orchestrator's log queue. When the task ends, what it started ends
 with it, and the working directory and the SIGINT/SIGTERM handlers it may have changed are
 restored.
+
+With ``tracing`` in its call, what the task does while its function runs is recorded —
+the params, environment variables, files and folders it reads, the modules it imports,
+the programs it starts (:mod:`normandy_core._tracing`) — and returned as its result's
+``trace``, for reuse (SPEC 13).
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from typing import Any
 from normandy_core._capture import Capture
 from normandy_core._children import TaskChildren
 from normandy_core._interrupt import RunInterrupted
-from normandy_core._learned import learned, snapshot
+from normandy_core._tracing import (
+    Params,
+    Recording,
+    TaskTrace,
+    TraceSetup,
+    in_fork_server,
+    install,
+)
 from normandy_core.binding import (
     BadVariadic,
     MissingInput,
@@ -50,6 +62,8 @@ __all__ = [
     "Masker",
     "TaskCall",
     "TaskResult",
+    "TaskTrace",
+    "TraceSetup",
     "forget_imported",
     "init_worker",
     "output_capture",
@@ -70,6 +84,9 @@ def forget_imported(modules: Iterable[str]) -> None:
 
 _log_queue: Any = None
 _capture: Capture | None = None
+
+if in_fork_server():  # before it preloads the process modules: what they read is seen
+    install()
 
 
 @dataclass(frozen=True)
@@ -105,8 +122,10 @@ class TaskCall:
     """A template's task: where its variables are (``namespace.name``, or as the use
     maps them), for its arguments and ``pipe.vars``."""
     modules: tuple[str, ...] = ()
-    """The modules it imported when it last ran (SPEC 20, imports learned): an engine
-    may start it in a process that has them already."""
+    """The modules it imported when it last ran, as its trace noted them (SPEC 20,
+    imports learned): an engine may start it in a process that has them already."""
+    tracing: TraceSetup | None = None
+    """Record what the task does (for reuse); ``None``: do not."""
 
 
 Access = tuple[str, "str | None", "int | None"]
@@ -137,9 +156,8 @@ class TaskResult:
     """Seconds it spent importing its process's module before its work began (``started``
     is when the work began): 0 where the module was there already (preloaded, or imported
     by an earlier task of this process)."""
-    modules: tuple[str, ...] = ()
-    """The top-level modules it imported, and those imported for it ahead that were
-    there (:mod:`normandy_core._learned`): imported ahead the next time it runs."""
+    trace: TaskTrace | None = None
+    """What it did while it ran, where its call asked (a success's only)."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -201,7 +219,6 @@ def run_task(
     where its return does not fit its ``outputs``) — objects a :class:`TaskResult` cannot
     carry between processes."""
     started = time.time()
-    present = snapshot()
     masker = Masker(call.masks)
     _untagged.masker = masker
     queue = log_queue if log_queue is not None else _log_queue
@@ -216,7 +233,7 @@ def run_task(
         credentials=call.credentials,
         path=Path(call.root),
         vars=vars_ if call.scope is None else ScopedVariables(vars_, call.scope.variable),
-        params=dict(call.params),
+        params=_params(call),
         run_id=call.run_id,
         flow=call.flow,
         step=call.step,
@@ -233,15 +250,27 @@ def run_task(
     sys.stdout = LogWriter(logger, logging.INFO)  # type: ignore[assignment]
     sys.stderr = LogWriter(logger, logging.WARNING)  # type: ignore[assignment]
     load = _Load()
+    recording: Recording | None = None
     try:
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
         given = {name: available[name] for name in signature.reserved}
-        # params given as arguments are read from pipe.params, the mapping the process
-        # gets as params: what traces the keys it reads there counts them too
-        arguments = input_values(signature, call.inputs, vars_.value, pipe.params, call.scope)
-        value = call_process(fn, given, arguments)
+        if call.tracing is not None:
+            recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
+            recording.start()
+        try:
+            # params given as arguments are read from pipe.params, the Params that notes
+            # the keys read: a task is fingerprinted by the params its arguments take too;
+            # and what unpickling its inputs imports is in its trace (imported ahead next
+            # time, SPEC 20)
+            arguments = input_values(
+                signature, call.inputs, vars_.value, pipe.params, call.scope
+            )
+            value = call_process(fn, given, arguments)
+        finally:
+            if recording is not None:
+                recording.stop()
         if observe is not None:
             observe(value, None)
         if call.outputs is not None:  # committed with the task's pipe.vars writes
@@ -272,7 +301,6 @@ def run_task(
             error_message=message,
             traceback=text,
             import_duration=load.seconds,
-            modules=learned(present, call.modules),
             **_lineage(vars_),
         )
     finally:
@@ -297,9 +325,28 @@ def run_task(
         started=started,
         ended=time.time(),
         import_duration=load.seconds,
-        modules=learned(present, call.modules),
+        trace=_trace(recording),
         **_lineage(vars_),
     )
+
+
+def _trace(recording: Recording | None) -> TaskTrace | None:
+    """The task's trace; ``None`` where it could not be made (then nothing the task did
+    can be verified, and it is never reused: never a failure of the task for it)."""
+    if recording is None:
+        return None
+    try:
+        return recording.finish()
+    except Exception:  # noqa: BLE001 - a bug of tracing must not fail the task
+        return None
+
+
+def _params(call: TaskCall) -> dict[str, Any]:
+    """The task's ``params``: a :class:`Params` noting the keys it reads, where they are
+    to be noted (see :class:`TraceSetup`)."""
+    if call.tracing is not None and call.tracing.params_keys:
+        return Params(call.params)
+    return dict(call.params)
 
 
 def _lineage(vars_: Variables) -> dict[str, Any]:

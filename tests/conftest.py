@@ -38,29 +38,30 @@ class Result:
 RunNormandy = Callable[..., Result]
 
 
+def run_normandy(
+    *args: str,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Result:
+    """Run the real command in a subprocess, to its end."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        [*normandy_command(), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
 @pytest.fixture
 def normandy() -> RunNormandy:
     """``normandy(*args, cwd=..., env={...})`` runs the real command in a subprocess."""
-
-    def run(
-        *args: str,
-        cwd: Path | str | None = None,
-        env: dict[str, str] | None = None,
-        timeout: float = 120,
-    ) -> Result:
-        full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-        proc = subprocess.run(
-            [*normandy_command(), *args],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
+    return run_normandy
 
 
 @pytest.fixture

@@ -13,6 +13,14 @@
   the store's hasher and with one that does nothing, alternating: ``parts_bench.py
   hash``), against the hand-off's span (write + next step + read + sum). Targets: ≤ 10 %
   of each.
+- **What tracing costs** (issue 20): per task, recording what a task reads while it runs
+  and making the fingerprint of it (``parts_bench.py tracing``, in one process): on a
+  no-op process, ``run_task`` with tracing against without (before and after) plus
+  ``Reuse.of_attempt``; on the realistic pipeline's 23 tasks (workload 9's functions and
+  data), the time spent in the tracing code itself (most of it: Python calling the audit
+  hook for each of the ~900 ``builtins.id`` events pandas raises per task), after what a
+  worker pays once (measured apart). Targets: ≤ 5 % of the fan-out's overhead per task
+  (the no-op), ≤ 5 % of the tasks' own time (the realistic pipeline).
 - **gc on 1,000 runs**: ``normandy gc --keep 20`` (whole command) on a project whose
   history holds 1,000 runs, each with two variables and a log folder; the reference is
   deleting the same 980 runs' folders with ``shutil.rmtree`` in one process. Target: < 2 s.
@@ -87,12 +95,25 @@ def run(ctx: Context) -> dict[str, Any]:
             samples.add(f"{key}.ran", ran)
         _set_seed(pipeline, 0)
 
+    realistic_data = folder / "realistic-data"
+    _realistic_data(realistic_data, ctx)
+
     def fan_out() -> None:
         many, single = run_project(fanout), run_project(one)
         n = len(many.history["tasks"])
         samples.add("fanout.overhead_ms", (many.wall - single.wall) / (n - 1) * 1000)
         parts = _parts(folder, "fingerprint", "--project", str(fanout))
         samples.add("fanout.fingerprint_ms", parts["seconds"] * 1000)
+        traced = _parts(folder, "tracing", "--data", str(realistic_data), "--repeats", "2")
+        samples.add("tracing.noop_us", traced["seconds"] * 1e6)
+        samples.add("tracing.noop_worker_us", traced["noop"]["worker"] * 1e6)
+        samples.add("tracing.noop_fingerprint_us", traced["noop"]["fingerprint"] * 1e6)
+        samples.add("tracing.run_task_before_us", traced["plain"] * 1e6)
+        realistic = traced["realistic"]
+        samples.add("tracing.realistic_us", realistic["seconds"] * 1e6)
+        samples.add("tracing.realistic_once_s", realistic["once"])
+        samples.add("tracing.realistic_task_us", realistic["parts"]["task"] * 1e6)
+        samples.add("tracing.realistic_events", realistic["parts"]["events"])
 
     def hand_off() -> None:
         timing.unlink(missing_ok=True)
@@ -120,7 +141,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     variants: dict[str, Callable[[], None]] = {
         "first run, rerun, one param changed": rerun,
-        "fan-out and its fingerprints": fan_out,
+        "fan-out, its fingerprints and tracing": fan_out,
         "hand-off and its hash": hand_off,
         "gc": gc,
     }
@@ -144,6 +165,21 @@ def run(ctx: Context) -> dict[str, Any]:
             (f"the fan-out's overhead per task, (whole command − 1-task) / {n - 1}",
              m["fanout.overhead_ms"]),
             target("≤ 10 % of it", "ratio", "<=", 0.1)),
+        row(TITLE, "tracing per task, a no-op process (in process: recording + its fingerprint)",
+            "µs", m["tracing.noop_us"],
+            (f"the fan-out's overhead per task, (whole command − 1-task) / {n - 1}",
+             _micro(m["fanout.overhead_ms"])),
+            target("≤ 5 % of it", "ratio", "<=", 0.05)),
+        row(TITLE, "tracing per task, the realistic pipeline's 23 tasks (in process)", "µs",
+            m["tracing.realistic_us"],
+            ("the same tasks' own time, per task", m["tracing.realistic_task_us"]),
+            target("≤ 5 % of it", "ratio", "<=", 0.05)),
+        row(TITLE, "tracing per task, the realistic pipeline's 23 tasks (in process)", "µs",
+            m["tracing.realistic_us"],
+            (f"the fan-out's overhead per task, (whole command − 1-task) / {n - 1}",
+             _micro(m["fanout.overhead_ms"]))),
+        row(TITLE, "tracing, once per worker: the libraries' imports indexed, their versions "
+            "looked up (realistic pipeline)", "s", m["tracing.realistic_once_s"]),
         row(TITLE, f"hand-off, {mib} MiB array: what its content hash adds to writing it", "s",
             m["handoff.hash"],
             ("the hand-off's span: write + next step + read + sum", m["handoff.span"]),
@@ -208,6 +244,25 @@ def _parts(folder: Path, what: str, *args: str) -> dict[str, Any]:
     argv = [sys.executable, HERE / "parts_bench.py", what, *args, "--out", out]
     run_process(argv, cwd=folder)
     return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def _micro(ms: dict[str, Any]) -> dict[str, Any]:
+    """A summary in milliseconds, in microseconds."""
+    return {k: ms[k] * 1000 for k in ("median", "min", "max")}
+
+
+def _realistic_data(folder: Path, ctx: Context) -> None:
+    """Workload 9's raw files, at its sizes (what its loaders read)."""
+    sys.path.insert(0, str(HERE / "realistic"))
+    import data  # type: ignore[import-not-found]
+
+    if not (folder / "companies.csv").exists():
+        data.make(
+            folder,
+            companies=ctx.size(100_000, 10_000),
+            shuttles=ctx.size(6_000, 1_000),
+            reviews=ctx.size(300_000, 30_000),
+        )
 
 
 def _many_runs(root: Path, count: int) -> Path:

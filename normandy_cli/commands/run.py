@@ -107,6 +107,12 @@ def run(
 
     Progress goes to stderr: a live view on a terminal, one line per event otherwise (or
     with --no-progress); a summary of every task ends the run."""
+    if not dry_run:
+        # before the project's plugin modules are imported here: what they read then is
+        # read by their tasks, where they run here (serial)
+        from normandy_core._tracing import install
+
+        install()
     from normandy_core.execution import RunOptions, explain_plan
     from normandy_core.plan import Selection
     from normandy_core.prepare import prepare_run
@@ -131,7 +137,7 @@ def run(
     )
     for b in prepared.borrowed:
         if b.read:  # what no task of the part reads is there, unsaid
-            err(f"input {b.name} from run {b.run_id} (made by {b.producer})")
+            err(b.describe())
     engine = executor or proj.config.executor
     options = RunOptions(
         executor=engine,

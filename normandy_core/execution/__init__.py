@@ -5,6 +5,8 @@ parallel on an executor.
   lifetime and end (its record, its logs, its executor, Ctrl-C);
 - :mod:`._scheduler` — the state machine: steps, attempts, retries, tolerated failures;
 - :mod:`._variables` — staging, committing and discarding each task's variables;
+- :mod:`._reuse` — fingerprints and the decision to reuse (:mod:`._world`: how what a
+  trace names is now; :mod:`._preview`: ``--dry-run --explain``);
 - :mod:`._recorder` and :mod:`._hooks` — the history and the plugins' lifecycle hooks, as
   observers of the run's events (like the log files and the displays);
 - :mod:`._events`, :mod:`._signals` — telling observers, catching signals.

@@ -25,8 +25,9 @@ from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
 from normandy_core.execution._events import EventBus
 from normandy_core.execution._hooks import HookCaller
+from normandy_core.execution._preview import Preview, preview
 from normandy_core.execution._recorder import HEARTBEAT, HistoryRecorder
-from normandy_core.execution._reuse import Decision, Preview, Reuse, preview
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._scheduler import Scheduler, describe_error
 from normandy_core.execution._signals import (
     Interrupts,
@@ -123,8 +124,9 @@ class Orchestrator:
             rerun=options.rerun,
         )
         self.inbox = Inbox()
-        self.learned = self.history.learned([t.key for t in plan.tasks()])
-        """The modules each task imported when it last ran (SPEC 20): imported ahead."""
+        self.learned = self.history.imported_modules(t.key for t in plan.tasks())
+        """The modules each task imported when it last succeeded, as its trace noted them
+        (SPEC 20): imported ahead."""
 
     def execute(self) -> Summary:
         """Run the plan; the summary of how it went. A run that ends early records why;
@@ -145,7 +147,7 @@ class Orchestrator:
             executor.warm_up()
         else:  # the earlier successes of every task, read at once
             self.history.prefetch(task.key for task in self.plan.tasks())
-        self.recorder = HistoryRecorder(self.history, self.run.id, self._report, self.learned)
+        self.recorder = HistoryRecorder(self.history, self.run.id, self._report)
         guests = self.options.observers
         self.events = EventBus(
             [
@@ -295,12 +297,18 @@ class Orchestrator:
         )
 
     def _borrow(self) -> None:
-        """A partial run's inputs, from the earlier runs that made them."""
+        """A partial run's inputs, from the earlier runs that made them (claimed first:
+        ``gc`` cannot prune them from under this run)."""
         store = store_root(self.run.root, self.project.config.store)
         for b in self.options.borrowed:
+            if not self.reuse.claim(b.run_id):
+                raise NormandyError(
+                    f"the input {b.name} of this partial run comes from run {b.run_id}, "
+                    "which normandy gc pruned meanwhile: run again (its producer then runs "
+                    "first, or run it with --from)"
+                )
             source = store / "runs" / b.run_id / "vars" / b.flow / (b.name + SUFFIX)
             self.variables.bind_committed(b.flow, b.name, source, b.hash)
-            self.reuse.use(b.run_id)
 
     def _call(self, task: Task, tags: tuple[str, ...], attempt: int) -> TaskCall:
         spec = self.project.registry.get(task.process)
@@ -328,6 +336,7 @@ class Orchestrator:
             outputs=task.outputs,
             scope=task.scope,
             modules=self.learned.get(task.key, ()),
+            tracing=self.reuse.tracing(task),
         )
 
     # -- ending -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from normandy_core.errors import HistoryError
 from normandy_core.events import RunObserver
@@ -33,13 +33,10 @@ class HistoryRecorder(RunObserver):
         history: History,
         run_id: str,
         report: Callable[[int, str], None],
-        learned: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.history = history
         self.run_id = run_id
         self.report = report
-        self.learned = dict(learned or {})
-        """The modules each task imported when it last ran: written again where changed."""
         self.last_beat = time.time()
         self.warned = False
 
@@ -64,10 +61,6 @@ class HistoryRecorder(RunObserver):
             attempt.fingerprint,
             attempt.import_duration,
         )
-        modules = attempt.modules
-        if modules is not None and self.learned.get(attempt.task.key, ()) != modules:
-            self.history.learn(attempt.task.key, self.run_id, modules)
-            self.learned[attempt.task.key] = modules
         if attempt.reads or attempt.writes:
             self.history.lineage(
                 self.run_id,

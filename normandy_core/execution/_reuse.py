@@ -2,50 +2,74 @@
 stand for it — in which case its variables are bound into this run without a copy.
 
 The decision is made as the task's step starts, from what the history recorded of the
-task's earlier successes (:meth:`History.successes`) and the content hashes of the
-variables of this run so far (:class:`RunVariables`): the success is reused when
-:func:`normandy_core.fingerprint.verify` finds nothing changed and its variables are
-still stored. Otherwise the task runs, and the reason — the words of ``--explain`` — is
-recorded with it.
+task's earlier successes (:meth:`History.successes`) and how the things their traces name
+are now (:mod:`._world`: the content hashes of this run's variables so far, the files,
+environment variables, modules…): a success is reused when
+:func:`normandy_core.fingerprint.verify` finds nothing changed, its variables are still
+stored, it made every output its entry declares, and this run could claim its run
+against ``gc`` (:meth:`History.claim`). Otherwise the task runs, and the reason — the words
+of ``--explain`` — is recorded with it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from normandy_core.code import code_of
+from normandy_core._tracing import TaskTrace, TraceSetup
+from normandy_core.binding import FromParams, describe_source
+from normandy_core.code import ProcessCode, follow, library_version, new_run, process_code
 from normandy_core.execution._variables import RunVariables
-from normandy_core.fingerprint import (
-    ABSENT,
-    Code,
-    Fingerprint,
-    credentials_hash,
-    env_hash,
-    names_hash,
-    params_hashes,
-    verify,
-)
+from normandy_core.execution._world import NO, YES, Now, names_hash, shown, task_checks
+from normandy_core.fingerprint import Fingerprint, Keyed, Wiring, verify
 from normandy_core.history import History, Success
 from normandy_core.masking import Masker, mask_values
-from normandy_core.plan import Plan, Task, matches
+from normandy_core.plan import Task, matches
 from normandy_core.project import Checked
 from normandy_core.registry import Registry
-from normandy_core.store import SUFFIX, Place
+from normandy_core.secret import project_key
+from normandy_core.store import SUFFIX, LocalPlace, Place
+from normandy_core.trace import (
+    ABSENT,
+    ENVIRON,
+    EVERYTHING,
+    EXISTS,
+    FILE,
+    FOLDER,
+    IMPORTED,
+    LIBRARY,
+    LISTING,
+    MODULE,
+    PARAM,
+    PROGRAM,
+    VARIABLE,
+    WRITTEN,
+    Trace,
+    World,
+)
+
+if TYPE_CHECKING:
+    from normandy_core.execution._preview import Preview
+    from normandy_core.worker import TaskResult
 
 NO_SUCCESS = "no earlier success"
 CACHE_OFF = "cache off"
 RERUN = "rerun requested"
+UNTRACED = "untraced imports"
+"""A note: project modules the task uses whose import its worker did not see."""
 
 
 @dataclass(frozen=True)
 class Decision:
     """Whether ``task`` runs (``success`` is ``None``) or an earlier ``success`` stands for
-    it, and why, in ``--explain``'s words."""
+    it, and why, in ``--explain``'s words (``reasons``: each of them)."""
 
     task: Task
     success: Success | None
     reason: str
+    reasons: tuple[str, ...] = ()
 
     @property
     def reused(self) -> bool:
@@ -82,62 +106,166 @@ class Reuse:
         self.force = resumed is not None
         self.no_cache = no_cache
         self.rerun = tuple(rerun)
-        self.env = env_hash(checked.env, checked.settings)
-        self.credentials = credentials_hash(checked.credentials)
+        new_run()
+        state = history.path.parent
+        self.key = project_key(state)
+        self.keyed = Keyed(self.key)
+        self.env = self.keyed([checked.env, dict(checked.settings)])
+        self.credentials = self.keyed(dict(checked.credentials))
+        self.now = Now(self.keyed, state.parent)
+        ignore = [str(state)]
+        if isinstance(store, LocalPlace):
+            ignore.append(str(store.path))
+        self.ignore = tuple(ignore)
         self.used: set[str] = set()
         """The runs whose stored variables this run bound (it must not outlive them)."""
         self.recording: str | None = None
         """The run recorded as using them, as they are bound (so a gc while it runs, or
         after it was killed, keeps them); ``None`` for a preview."""
-        self._code: dict[str, Code] = {}
+        self._processes: dict[str, ProcessCode] = {}
+        self._by_name: dict[str, ProcessCode] = {}
         self._bases: dict[str, Fingerprint] = {}
+        self._params: dict[str, dict[str, str]] = {}
+        self._known: dict[str, tuple[tuple[str, str], ...]] = {}
 
     # -- fingerprints -----------------------------------------------------------------------
 
-    def base(self, task: Task) -> Fingerprint:
-        """The task's fingerprint but for what it reads (known once it has run)."""
-        found = self._bases.get(task.key)
-        if found is None:
-            found = self._bases[task.key] = Fingerprint(
-                self._code_of(task.process),
-                params_hashes(task.params),
-                self.env,
-                self.credentials,
-            )
-        return found
-
-    def of_attempt(
-        self,
-        task: Task,
-        reads: Sequence[tuple[str, str | None, int | None]],
-        checked: Sequence[tuple[str, bool]] = (),
-        listed: bool = False,
-    ) -> Fingerprint:
-        """The full fingerprint of an attempt that read ``reads``."""
-        names = names_hash(self.variables.names(task.flow)) if listed else ""
-        return self.base(task).with_reads(
-            {name: h or ABSENT for name, h, _ in reads}, dict(checked), names
-        )
-
-    def code_ahead(self, tasks: Iterable[Task]) -> None:
-        """Fingerprint the code of the processes of ``tasks`` now, at a moment the caller
-        would otherwise wait: a module's parse, and for a library whose distribution has
-        another name (``sklearn``: scikit-learn) a look-up that can take 0.1 s."""
-        for process in dict.fromkeys(task.process for task in tasks):
-            self._code_of(process)
-
-    def _code_of(self, process: str) -> Code:
-        spec = self.registry.get(process)
+    def process(self, task: Task) -> ProcessCode:
+        """What the source of the task's process says (once per process and run)."""
+        found = self._by_name.get(task.process)
+        if found is not None:
+            return found
+        spec = self.registry.get(task.process)
         module, _, attribute = spec.target.partition(":")
         if spec.obj is not None:
             module = getattr(spec.obj, "__module__", None) or module
             attribute = getattr(spec.obj, "__qualname__", attribute)
-        found = self._code.get(f"{module}:{attribute}")
+        target = f"{module}:{attribute}"
+        found = self._processes.get(target)
         if found is None:
-            found = self._code[f"{module}:{attribute}"] = code_of(module, attribute)
+            found = self._processes[target] = process_code(module, attribute)
+        self._by_name[task.process] = found
         return found
 
+    def base(self, task: Task) -> Fingerprint:
+        """The task's fingerprint but for its trace (known once it has run)."""
+        found = self._bases.get(task.key)
+        if found is None:
+            process = self.process(task)
+            inputs = _wiring_inputs(task)
+            outputs = task.outputs.describe() if task.outputs is not None else ""
+            wiring = Wiring(f"{process.code.module}:{self._function(task)}", inputs, outputs)
+            found = self._bases[task.key] = Fingerprint(
+                process.code, wiring, self.env, self.credentials
+            )
+        return found
+
+    def _function(self, task: Task) -> str:
+        spec = self.registry.get(task.process)
+        if spec.obj is not None:
+            return str(getattr(spec.obj, "__qualname__", spec.target.partition(":")[2]))
+        return spec.target.partition(":")[2]
+
+    def tracing(self, task: Task) -> TraceSetup:
+        """What the task's worker needs to record its trace."""
+        process = self.process(task)
+        return TraceSetup(
+            self.key,
+            self.ignore,
+            process.projects,
+            process.libraries,
+            self._known.get(task.key, ()),
+            not (process.params_escape or _binds_all_params(task)),
+        )
+
+    def param(self, task: Task, key: str) -> str:
+        """The keyed hash of the task's param ``key`` (``*``: all of them; ``-``: none)."""
+        hashes = self._params.setdefault(task.key, {})
+        found = hashes.get(key)
+        if found is None:
+            if key == EVERYTHING:
+                found = self.keyed(dict(task.params))
+            else:
+                found = self.keyed(task.params[key]) if key in task.params else ABSENT
+            hashes[key] = found
+        return found
+
+    def of_attempt(self, task: Task, result: TaskResult) -> Fingerprint:
+        """The full fingerprint of an attempt, with what it read and did."""
+        reads: dict[str, dict[str, str]] = {}
+        if result.reads:
+            reads[VARIABLE] = {name: h or ABSENT for name, h, _ in result.reads}
+        if result.checked:
+            reads[EXISTS] = {name: YES if found else NO for name, found in result.checked}
+        if result.listed:
+            reads[LISTING] = {"variables": names_hash(self.variables.names(task.flow))}
+        notes: dict[str, tuple[str, ...]] = {}
+        trace = result.trace
+        if trace is None:  # nothing recorded: nothing can be verified
+            reads[PROGRAM] = {"code Normandy did not trace": ""}
+        else:
+            self._traced(task, trace, reads, notes)
+        return self.base(task).with_trace(Trace(reads, {}, notes))
+
+    def _traced(
+        self,
+        task: Task,
+        trace: TaskTrace,
+        reads: dict[str, dict[str, str]],
+        notes: dict[str, tuple[str, ...]],
+    ) -> None:
+        process = self.process(task)
+        if trace.params_whole or process.params_escape:
+            reads[PARAM] = {EVERYTHING: self.param(task, EVERYTHING)}
+        elif trace.params:
+            reads[PARAM] = {key: self.param(task, key) for key in trace.params}
+        if trace.environ:
+            reads[ENVIRON] = dict(trace.environ)
+        if trace.files:
+            reads[FILE] = dict(trace.files)
+        if trace.folders:
+            reads[FOLDER] = dict(trace.folders)
+        libraries = set(trace.libraries)
+        if trace.modules:
+            static = {*process.projects, process.code.module}
+            there = [name for name, present in trace.modules if present and name not in static]
+            projects, more = follow(there) if there else ({}, set())
+            modules = {name: value for name, value in projects.items() if name not in static}
+            modules.update({name: ABSENT for name, present in trace.modules if not present})
+            if modules:
+                reads[MODULE] = modules
+            libraries |= more
+        libraries.difference_update(process.libraries)
+        if libraries:
+            reads[LIBRARY] = {top: library_version(top) for top in sorted(libraries)}
+        if trace.programs:
+            reads[PROGRAM] = dict.fromkeys(trace.programs, "")
+        for note, values in ((IMPORTED, trace.imported), (WRITTEN, trace.written)):
+            if values:
+                notes[note] = values
+        if trace.untraced:
+            notes[UNTRACED] = trace.untraced
+
+    def code_ahead(self, tasks: Iterable[Task]) -> None:
+        """Fingerprint the code of the processes of ``tasks`` now, at a moment the caller
+        would otherwise wait: a module's parse, and the look-up of its libraries'
+        versions."""
+        for task in {t.process: t for t in tasks}.values():
+            self.process(task)
+
     # -- deciding ---------------------------------------------------------------------------
+
+    def world(self, task: Task, success: Success) -> World:
+        """How what ``success``'s trace names is now, for ``task``."""
+        flow = task.flow
+        checks = task_checks(
+            self.now,
+            lambda name: self.variables.hash_of(flow, name),
+            lambda: self.variables.names(flow),
+            lambda key: self.param(task, key),
+        )
+        later = mask_values(dict(task.params), self.mask)
+        return World(checks, shown(self.now, success.params, later))
 
     def decide(self, task: Task) -> Decision:
         """Whether an earlier success can stand for ``task`` now."""
@@ -150,30 +278,36 @@ class Reuse:
             successes = [s for s in successes if s.run_id == self.resumed]
         if not successes:
             return Decision(task, None, NO_SUCCESS)
+        self._known[task.key] = tuple(successes[0].fingerprint.trace.read(FILE).items())
         now = self.base(task)
-        shown_now = mask_values(dict(task.params), self.mask)
         first: list[str] | None = None
         for success in successes:
-            reasons = verify(
-                success.fingerprint,
-                now,
-                lambda name: self.variables.hash_of(task.flow, name),
-                lambda: self.variables.names(task.flow),
-                (success.params, shown_now),
-            )
+            reasons = verify(success.fingerprint, now, self.world(task, success))
             if not reasons:
-                missing = [
-                    w.name for w in success.writes if not self._stored(success, w.flow, w.name)
-                ]
-                if not missing:
-                    return Decision(task, success, f"reuse {success.origin}")
-                reasons = [
-                    f"its variables are no longer stored ({', '.join(missing)} of run "
-                    f"{success.run_id})"
-                ]
+                reasons = self._unusable(task, success)
+            if not reasons:
+                return Decision(task, success, f"reuse {success.origin}")
             if first is None:
                 first = reasons
-        return Decision(task, None, "; ".join(first or [NO_SUCCESS]))
+        reasons = first or [NO_SUCCESS]
+        return Decision(task, None, "; ".join(reasons), tuple(reasons))
+
+    def _unusable(self, task: Task, success: Success) -> list[str]:
+        """Why a success whose fingerprint holds cannot stand for ``task`` all the same:
+        its variables are gone, it did not make an output the entry declares, or ``gc``
+        pruned its run meanwhile."""
+        missing = [w.name for w in success.writes if not self._stored(success, w.flow, w.name)]
+        if missing:
+            return [
+                f"its variables are no longer stored ({', '.join(missing)} of run {success.run_id})"
+            ]
+        written = {w.name for w in success.writes}
+        declared = [n for n in (task.outputs.names if task.outputs else ()) if n not in written]
+        if declared:
+            return [f"run {success.run_id} did not make its outputs ({', '.join(declared)})"]
+        if not self.claim(success.run_id):
+            return [f"run {success.run_id} was pruned meanwhile (normandy gc)"]
+        return []
 
     def _file(self, run_id: str, flow: str, name: str) -> Place:
         return self.store / "runs" / run_id / "vars" / flow / (name + SUFFIX)
@@ -196,73 +330,39 @@ class Reuse:
             source = self._file(success.run_id, written.flow, written.name)
             self.variables.bind(decision.task, written.name, source, written.hash or "")
             names.append(written.name)
-        self.use(success.run_id)
         return tuple(names)
 
-    def use(self, run_id: str) -> None:
-        """Note that this run binds variables stored by ``run_id``."""
-        if run_id not in self.used:
-            self.used.add(run_id)
-            if self.recording is not None:
-                self.history.uses(self.recording, [run_id])
+    def claim(self, run_id: str) -> bool:
+        """Note, before binding anything of it, that this run uses variables stored by
+        ``run_id``: in one transaction of the history that refuses a run ``gc`` pruned, so
+        that ``gc`` never prunes a run this one binds from. A preview claims nothing."""
+        if run_id in self.used or self.recording is None or run_id == self.recording:
+            return True
+        if not self.history.claim(self.recording, run_id):
+            return False
+        self.used.add(run_id)
+        return True
 
 
-UNKNOWN = "?"
-"""A variable's hash in a preview, where a task that runs makes it."""
+def _wiring_inputs(task: Task) -> tuple[tuple[str, str], ...]:
+    """The wiring's inputs: parameter -> what the entry maps to it (a variable, where not
+    the parameter's own name; params, ``params.KEY…``; several variables, as JSON), and
+    a template's use: where its tasks' variables are (``namespace``, as JSON)."""
+    found = []
+    for parameter, source in task.inputs.items():
+        if source == parameter:
+            continue
+        described = describe_source(source)
+        text = described if isinstance(described, str) else json.dumps(described)
+        found.append((parameter, text))
+    if task.scope is not None:
+        where = {"namespace": task.scope.namespace, "names": dict(task.scope.names)}
+        found.append(("(template)", json.dumps(where, sort_keys=True)))
+    return tuple(sorted(found))
 
 
-class Preview:
-    """The variables of a run not started (``run --dry-run --explain``): the hashes of
-    what reused tasks would bind, :data:`UNKNOWN` for what tasks that run would write."""
-
-    def __init__(self) -> None:
-        self._hashes: dict[str, dict[str, str]] = {}
-        self.makers: dict[tuple[str, str], str] = {}
-        """(flow, variable) -> the task that runs and makes it."""
-
-    def hash_of(self, flow: str, name: str) -> str | None:
-        return self._hashes.get(flow, {}).get(name)
-
-    def names(self, flow: str) -> list[str]:
-        return sorted(self._hashes.get(flow, {}))
-
-    def bind(self, task: Task, name: str, source: Place, content_hash: str) -> None:
-        self._hashes.setdefault(task.flow, {})[name] = content_hash
-
-    def made(self, task: Task, names: Sequence[str]) -> None:
-        for name in names:
-            self._hashes.setdefault(task.flow, {})[name] = UNKNOWN
-            self.makers[(task.flow, name)] = task.key
-
-    def borrow(self, flow: str, name: str, content_hash: str) -> None:
-        self._hashes.setdefault(flow, {})[name] = content_hash
-
-
-def preview(reuse: Reuse, preview_variables: Preview, plan: Plan) -> list[Decision]:
-    """What ``run --explain`` would say of each task, without running anything: a task
-    fed by one that runs may still be reused, if what it reads comes out the same."""
-    decisions = []
-    for task in plan.tasks():
-        decision = reuse.decide(task)
-        if decision.reused:
-            reuse.bind(decision)
-        else:
-            previous = reuse.history.successes(task.key, limit=1)
-            written = [w.name for w in previous[0].writes] if previous else []
-            preview_variables.made(task, [*written, *(task.outputs.names if task.outputs else ())])
-            decision = Decision(task, None, _pending(decision.reason, task, preview_variables))
-        decisions.append(decision)
-    return decisions
-
-
-def _pending(reason: str, task: Task, variables: Preview) -> str:
-    """``input changed (NAME)`` where NAME is made again by a task that runs: not known
-    before it does."""
-    parts = []
-    for part in reason.split("; "):
-        name = part[len("input changed (") : -1] if part.startswith("input changed (") else ""
-        maker = variables.makers.get((task.flow, name))
-        if maker is not None:
-            part = f"input {name} is made again by {maker} (reused if it comes out the same)"
-        parts.append(part)
-    return "; ".join(parts)
+def _binds_all_params(task: Task) -> bool:
+    """Whether the entry gives the whole params to an argument (``inputs: {p: params}``):
+    its code may hand them anywhere under a name Normandy does not follow, so the task
+    counts as reading every param."""
+    return any(isinstance(s, FromParams) and not s.path for s in task.inputs.values())

@@ -300,11 +300,8 @@ class Scheduler:
         attempt.status, attempt.error = (error.kind if error else SUCCEEDED), error
         if result is not None:
             attempt.reads, attempt.writes = result.reads, result.writes
-            attempt.modules = result.modules
             if self.reuse is not None:
-                attempt.fingerprint = self.reuse.of_attempt(
-                    task, result.reads, result.checked, result.listed
-                )
+                attempt.fingerprint = self.reuse.of_attempt(task, result)
         self.events.attempt_ended(attempt)
         if error is None:
             outcome.status, outcome.error = SUCCEEDED, None

@@ -4,9 +4,7 @@ with every run, task and attempt, and what each attempt read and wrote.
 - :mod:`._schema` — the tables, their version and the migrations of older databases;
 - :mod:`._records` — what is written and read back, as typed records;
 - :mod:`._database` — the SQLite file: opening and upgrading it, transactions, locks;
-- :mod:`._history` — :class:`History`, the runs of one project written and read back;
-- :mod:`._lineage`, :mod:`._modules` — what each attempt read and wrote, the modules each
-  task imported (imported ahead next time).
+- :mod:`._history` — :class:`History`, the runs of one project written and read back.
 """
 
 from __future__ import annotations

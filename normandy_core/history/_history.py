@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,6 @@ from normandy_core.errors import ResumeError, RunNotFoundError, display_path
 from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._lineage import Lineage
-from normandy_core.history._modules import LearnedModules
 from normandy_core.history._records import (
     AttemptRecord,
     RunIndex,
@@ -41,8 +40,11 @@ from normandy_core.status import (
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
 
+Choose = Callable[[list[RunRecord], Callable[[Iterable[str]], set[str]]], list[str]]
+"""``(runs, sources) -> the ids of the runs to prune``."""
 
-class History(Lineage, LearnedModules):
+
+class History(Lineage):
     """The history database of one project (``<state_dir>/history.sqlite``).
 
     Written as a run goes, in short transactions (WAL journal: safe under concurrent runs
@@ -227,6 +229,34 @@ class History(Lineage, LearnedModules):
         """Record how the run ended; its tasks still running are interrupted, those still
         pending did not start."""
         self._submit(_end_statements(run_id, status, reason, ended or time.time(), log_problems))
+
+    def prune_runs(self, choose: Choose, when: float, *, dry_run: bool = False) -> list[str]:
+        """Mark pruned, in one transaction, the runs ``choose(runs, sources)`` picks among
+        the runs not pruned yet (newest first; ``sources(ids)``: the runs those use,
+        followed); their ids. Their files are deleted after, by the caller: a run that
+        claims one of them meanwhile (:meth:`claim`) is refused."""
+
+        def write() -> list[str]:
+            if not dry_run:
+                self.db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self.db.execute(
+                    "SELECT * FROM runs WHERE pruned IS NULL ORDER BY started DESC, id DESC"
+                ).fetchall()
+                doomed = choose([self._run(row) for row in rows], self.sources)
+                if not dry_run:
+                    self.db.executemany(
+                        "UPDATE runs SET pruned = ? WHERE id = ?", [(when, r) for r in doomed]
+                    )
+            except BaseException:
+                if not dry_run:
+                    self.db.execute("ROLLBACK")
+                raise
+            if not dry_run:
+                self.db.execute("COMMIT")
+            return doomed
+
+        return list(self._retrying(write))
 
     # -- reading ----------------------------------------------------------------------------
 

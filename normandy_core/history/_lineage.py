@@ -11,6 +11,7 @@ from normandy_core.fingerprint import Fingerprint
 from normandy_core.history._database import Database
 from normandy_core.history._records import Success, VariableAccess
 from normandy_core.status import CACHED, SUCCEEDED
+from normandy_core.trace import IMPORTED
 
 
 class Lineage(Database):
@@ -40,6 +41,33 @@ class Lineage(Database):
         tasks, or took a partial run's inputs from them): they are kept while it is."""
         rows = [(run_id, source) for source in sorted(set(sources)) if source != run_id]
         self._submit([("INSERT OR IGNORE INTO uses (run_id, source) VALUES (?, ?)", rows, True)])
+
+    def claim(self, run_id: str, source: str) -> bool:
+        """Record, in a transaction of its own (written at once, even inside a
+        :meth:`batch`), that ``run_id`` uses variables stored by ``source`` — unless
+        ``source`` is pruned: then ``False``, and ``run_id`` must not use them.
+
+        With :meth:`prune_runs`, which marks runs pruned in a transaction before their
+        files are deleted and keeps those a running run uses, this makes binding and
+        ``gc`` safe against each other: whichever commits first, the other sees it."""
+
+        def write() -> bool:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT pruned FROM runs WHERE id = ?", (source,)).fetchone()
+                ok = row is not None and row["pruned"] is None
+                if ok:
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO uses (run_id, source) VALUES (?, ?)",
+                        (run_id, source),
+                    )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            return ok
+
+        return bool(self._retrying(write))
 
     def accesses(self, run_id: str) -> dict[str, list[VariableAccess]]:
         """What each task of a run read and wrote, by task key: the accesses of its last
@@ -208,3 +236,25 @@ class Lineage(Database):
         """Mark runs pruned: their rows stay, their variables and logs are gone."""
         rows = [(when, run_id) for run_id in run_ids]
         self._submit([("UPDATE runs SET pruned = ? WHERE id = ?", rows, True)])
+
+    def imported_modules(self, keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The modules each task (by key) imported while it ran, the last time it
+        succeeded (and ran), as its trace noted them: for a fork server to import them
+        before the task runs next time."""
+        wanted = sorted(set(keys))
+        found: dict[str, tuple[str, ...]] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._read(
+                "SELECT key, fingerprint_parts FROM tasks WHERE key IN "
+                f"({marks}) AND status = ? AND fingerprint_parts IS NOT NULL "
+                "ORDER BY run_id DESC",
+                (*batch, SUCCEEDED),
+            )
+            for row in rows:
+                if row["key"] not in found:
+                    parts = json.loads(row["fingerprint_parts"])
+                    notes = (parts.get("trace") or {}).get("notes") or {}
+                    found[row["key"]] = tuple(notes.get(IMPORTED, ()))
+        return found

@@ -5,8 +5,12 @@ first releases, which did not set it (a database with the tables and ``user_vers
 0 is a version 1 database). A new database is made by running every migration from
 nothing, so the path that upgrades a user's database is the one every test takes.
 
-A migration only adds: columns with defaults and new tables. Old rows stay readable, and
-a database upgraded in place reads back every run it held.
+A migration adds (columns with defaults, new tables) or scrubs: old rows stay readable,
+and a database upgraded in place reads back every run it held. Version 4 scrubs the
+fingerprints of version 3, which held unkeyed hashes of params' values, of the env's
+settings and of its credentials (a short credential could be found by trying every value):
+only their code is kept, and such a fingerprint reads as recorded before traces (the task
+runs once more, and records one that can be verified).
 """
 
 from __future__ import annotations
@@ -127,16 +131,6 @@ ALTER TABLE runs ADD COLUMN part TEXT;
 """
 
 
-_V4 = """
--- imports learned (SPEC 20): the modules each task imported when it last ran
-CREATE TABLE IF NOT EXISTS learned_modules (
-    key TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    modules TEXT NOT NULL
-);
-"""
-
-
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
@@ -148,11 +142,34 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
+def _scrub(db: sqlite3.Connection) -> None:
+    """Version 3 to 4: keep of each fingerprint only its code (see the module)."""
+    import json
+
+    import xxhash
+
+    for table in ("tasks", "attempts"):
+        rows = db.execute(
+            f"SELECT rowid, fingerprint_parts FROM {table} WHERE fingerprint_parts IS NOT NULL"
+        ).fetchall()
+        for rowid, text in rows:
+            try:
+                code = json.loads(text).get("code")
+            except (ValueError, AttributeError):
+                code = None
+            parts = json.dumps({"format": 1, "code": code} if code else {"format": 1})
+            key = xxhash.xxh3_128_hexdigest(parts.encode())
+            db.execute(
+                f"UPDATE {table} SET fingerprint = ?, fingerprint_parts = ? WHERE rowid = ?",
+                (key, parts if code else None, rowid),
+            )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V1),
     _script(_V2),
     _script(_V3),
-    _script(_V4),
+    _scrub,
 )
 """``MIGRATIONS[n]`` turns a version ``n`` database into version ``n + 1``."""
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from normandy_core.fingerprint import Fingerprint
+from normandy_core.fingerprint import Fingerprint, verify
 from normandy_core.history import History, RunIndex, RunRecord, TaskRecord
 from normandy_core.status import RUN_STATUSES, category, label
+from normandy_core.trace import LEGACY, PARAM, Check, World, order
 
 MAX_RUNS = 10_000
 """The most runs the runs page looks through (newest first)."""
@@ -190,27 +191,27 @@ def compare(
     a: Fingerprint, b: Fingerprint, params_a: Mapping[str, Any], params_b: Mapping[str, Any]
 ) -> list[str]:
     """What a task's result depended on that differs from fingerprint ``a`` to ``b``, in
-    ``--explain``'s words. Params are shown as the history stored them (credentials
-    masked); the fingerprints hold only their hashes."""
-    changes = [f"code changed ({what})" for what in a.code.changes(b.code)]
-    both = a.params.keys() | b.params.keys()
-    keys = sorted(k for k in both if a.params.get(k) != b.params.get(k))
-    if keys:
-        parts = [f"{k}: {_shown(params_a, k)} → {_shown(params_b, k)}" for k in keys]
-        changes.append(f"params changed ({'; '.join(parts)})")
-    if a.env != b.env:
-        changes.append("env changed")
-    if a.credentials != b.credentials:
-        changes.append("env changed (credentials)")
-    for name in sorted(a.reads.keys() | b.reads.keys()):
-        if name not in b.reads:
-            changes.append(f"input no longer read ({name})")
-        elif name not in a.reads:
-            changes.append(f"input now read ({name})")
-        elif a.reads[name] != b.reads[name]:
-            changes.append(f"input changed ({name})")
-    if a.listed != b.listed:
-        changes.append("input changed (the list of variables)")
+    ``--explain``'s words: :func:`~normandy_core.fingerprint.verify` of ``a`` against a
+    world where everything is as ``b``'s trace saw it. Params are shown as the history
+    stored them (credentials masked); the fingerprints hold only their keyed hashes."""
+    if LEGACY in a.trace.reads or LEGACY in b.trace.reads:
+        return ["recorded by an older Normandy, before it traced what tasks read"]
+
+    def seen_in_b(kind: str) -> Check:
+        reads, writes = b.trace.reads.get(kind, {}), b.trace.writes.get(kind, {})
+        return lambda name, seen: reads.get(name, writes.get(name)) == seen
+
+    def shown(kind: str, name: str) -> str:
+        if kind == PARAM:
+            return f"{name}: {_shown(params_a, name)} → {_shown(params_b, name)}"
+        return name
+
+    kinds = {*a.trace.reads, *a.trace.writes}
+    changes = verify(a, b, World({kind: seen_in_b(kind) for kind in kinds}, shown))
+    for kind in sorted(b.trace.reads, key=order):  # what only the later run read
+        new = sorted(set(b.trace.reads[kind]) - set(a.trace.reads.get(kind, {})))
+        if new:
+            changes.extend(f"now reads {kind}: {shown(kind, name)}" for name in new)
     return list(dict.fromkeys(changes))
 
 

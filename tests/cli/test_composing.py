@@ -262,3 +262,9 @@ def test_a_composed_project_runs_shows_its_expansion_and_reuses(normandy, make_p
         '{"random_state": 3, "test_size": 0.4} → {"random_state": 3, "test_size": 0.3}))'
     ) in explained
     assert json.loads((root / "out" / "report.json").read_text())["metrics"][0]["n_test"] == 6
+    # another param's change reruns the tasks whose arguments take it, not the others
+    other = (*changed, "--param", "alpha=2.0")
+    explained = normandy("run", "--no-progress", "--explain", *other, cwd=root).stderr
+    decided = dict(re.findall(r"explain: modelling\.([\w.]+): (\w+)", explained))
+    assert decided["linear.split.split_data"] == decided["forest.split.split_data"] == "reuse"
+    assert decided["linear.train.train"] == decided["forest.train.train"] == "run"

@@ -150,11 +150,13 @@ def test_plain_progress_of_a_resumed_run(normandy, project):
     assert result.returncode == 0, result.output
     texts = [t for _, _, t in events(result.stderr)]
     run_id = events(first.stderr)[0][2].split()[1].rstrip(":")
-    for key in ("f.s1.ok", "f.s1.flaky"):
-        assert f"{key} skipped: succeeded in run {run_id}" in texts
+    for key in ("f.s1.ok", "f.s1.flaky"):  # one line each, as every reused task is shown
+        assert [t for t in texts if t.startswith(f"{key} ")] == [f"{key} cached (from {run_id})"]
+    assert "FAILED" not in result.stderr
+    assert re.search(rf"f\s+s1\s+ok\s+cached \(from {run_id}\)", result.stderr)
     assert any(t.startswith("f.s2.boom succeeded in") for t in texts)
-    assert "5 tasks in " in result.stderr and ": 3 done, 0 failed, 0 tolerated, 2 skipped\n" in (
-        result.stderr
+    assert "5 tasks in " in result.stderr and (
+        ": 3 done, 2 cached, 0 failed, 0 tolerated, 0 skipped\n" in result.stderr
     )
     assert f"(resuming {run_id}) succeeded; logs in" in result.stderr
 
@@ -276,7 +278,7 @@ def test_no_progress_on_a_terminal_gives_plain_lines(project):
 
 # -- what processes write, on a terminal ---------------------------------------------------------
 
-ESCAPING = '''
+ESCAPING = """
 from normandy_core import hookimpl
 
 
@@ -290,7 +292,7 @@ def noisy(log):
 @hookimpl
 def normandy_processes():
     return {"noisy": noisy}
-'''
+"""
 
 NOISY = """
 confs:
@@ -343,3 +345,35 @@ def test_printable_escapes_what_a_terminal_acts_on_and_nothing_else():
         "plain text, é, 東京, a\ttab\nand lines"
     )
     assert printable("\x1b[2J\r\x00\x7f\x9b\x85") == "\\x1b[2J\\x0d\\x00\\x7f\\x9b\\x85"
+
+
+def test_the_live_view_shows_a_reused_task_as_cached(tmp_path):
+    """Events of a reused task (as ``--resume`` and ``cache: true`` emit them) in the live
+    view: one line, ``≡ KEY cached (from RUN_ID)``, never a failure's ✖."""
+    import io
+
+    from normandy_cli._live import LiveProgress
+    from normandy_core.outcomes import Outcome
+    from normandy_core.plan import Task
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for resumed in (False, True):
+        live = LiveProgress(Terminal())
+        task = Task("f", "s1", "p", "p", {})
+        if resumed:
+            live.task_resumed(task, "20261201-000000.000-abcd")
+        else:
+            live.task_cached(task, "20261201-000000.000-abcd")
+        outcome = Outcome(task)
+        outcome.status, outcome.cached_from, outcome.resumed = (
+            "cached",
+            "20261201-000000.000-abcd",
+            resumed,
+        )
+        live.task_ended(outcome)
+        lines = [line.plain for line in live.pending]
+        assert lines == ["≡ f.s1.p cached (from 20261201-000000.000-abcd)"], lines
+        assert live.counts["cached"] == 1

@@ -197,7 +197,8 @@ def test_a_change_in_a_project_module_it_imports(normandy, make_project):
     edit(root, "return 2 * x", "return 4 * x", "helpers.py")
     second = run(normandy, root)
     assert second["explained"]["double"] == "run (code changed (helpers))"
-    assert second["explained"]["total"] == "run (code changed (helpers); input changed (double))"
+    # total's code does not use helpers: it runs because double's output changed
+    assert second["explained"]["total"] == "run (input changed (double))"
     assert (root / "report.txt").read_text() == "40 8"
 
 
@@ -209,10 +210,10 @@ def test_a_param_change(normandy, project):
     assert second["explained"]["raw"] == "run (params changed (n: 5 → 6))"
     assert statuses(second)["report"] == "succeeded"
     # from the command line too, and back: the first run's successes are still there
-    # (--param gives every task the param: the others run, having a new one)
+    # (--param gives every task the param; only raw reads it)
     third = run(normandy, root, "--param", "n=5")
     assert third["explained"]["raw"] == f"reuse {first['run_id']}"
-    assert third["explained"]["double"].startswith("run (params changed (n: (none) → 5)")
+    assert statuses(third) == dict.fromkeys(TASKS, "cached")
     edit(root, "params: {n: 6}", "params: {n: 5}", "pipeline/pipeline_conf.yml")
     fourth = run(normandy, root)
     assert statuses(fourth) == dict.fromkeys(TASKS, "cached")
@@ -281,8 +282,7 @@ def test_dry_run_explain(normandy, project):
     assert "f.two.double: run (code changed (procs))" in result.stderr
     assert re.search(r"f\.one\.raw: reuse \d{8}-", result.stderr)
     assert (
-        "f.three.total: run (input double is made again by f.two.double (reused if it "
-        "comes out the same))"
+        "f.three.total: run or reuse: reads double, which f.two.double writes in this run"
     ) in result.stderr
     assert runs_of(root)["double"] == 1  # nothing ran
 
@@ -375,3 +375,21 @@ def test_keep_runs_prunes_after_every_run(normandy, project):
     kept = sorted(p.name for p in (root / ".normandy" / "runs").iterdir())
     assert kept == sorted(ids[-2:])
     assert sorted(p.name for p in (root / "logs").iterdir()) == sorted(ids[-2:])
+
+
+def test_a_partial_runs_input_says_when_its_producer_changed_since(normandy, project):
+    root = project(CONF.replace("  cache: true\n", ""))
+    first = run(normandy, root)
+    edit(root, "return [2 * x for x in raw]", "return [3 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's code changed" in (
+        part.stderr
+    )
+    edit(root, "params: {n: 5}", "params: {n: 6}", "pipeline/pipeline_conf.yml")
+    edit(root, "return [3 * x for x in raw]", "return [2 * x for x in raw]")
+    part = normandy("run", "--from", "three", cwd=root, env=ENV)
+    assert part.returncode == 0, part.output
+    assert f"input double from run {first['run_id']}, made before f.two.double's inputs " in (
+        part.stderr
+    )

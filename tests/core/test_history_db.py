@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -726,3 +727,62 @@ def test_two_processes_opening_an_old_database_migrate_it_once(state):
         assert proc.returncode == 0, err.decode()
     assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert len(raw(state, "SELECT id FROM runs")) == 4
+
+
+V2_DATABASE = Path(__file__).parent / "data" / "history-v2.sqlite"
+"""Written by normandy 1.0.0 (schema 2) running a real project with ``cache: true``
+(tests/cli/test_reuse.py's): a run, then a run with ``--param secret=xq7``; the env's
+credentials are ``token: abc``. Its fingerprints hold unkeyed hashes of the params' values,
+of the env's settings and of the credentials."""
+
+
+def _unkeyed(value: Any) -> str:
+    """How normandy 1.0.0 hashed a value in a fingerprint (xxh3-128 of sorted JSON)."""
+    import xxhash
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return xxhash.xxh3_128_hexdigest(text.encode())
+
+
+def test_a_database_with_unkeyed_hashes_is_scrubbed_when_upgraded(state):
+    state.mkdir(parents=True)
+    (state / HISTORY_FILE).write_bytes(V2_DATABASE.read_bytes())
+    before = " ".join(str(r) for r in raw(state, "SELECT fingerprint_parts FROM tasks"))
+    leaked = {_unkeyed("xq7"), _unkeyed(5), _unkeyed({"token": "abc"})}
+    assert leaked <= set(re.findall(r"[0-9a-f]{32}", before))  # what brute force finds
+    history = History(state)
+    try:
+        assert raw(state, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        after = " ".join(
+            str(r)
+            for table in ("tasks", "attempts")
+            for r in raw(state, f"SELECT fingerprint, fingerprint_parts FROM {table}")
+        )
+        assert not leaked & set(re.findall(r"[0-9a-f]{32}", after))
+        successes = history.successes("f.one.raw")  # still found (a partial run's inputs)
+        assert [s.run_id for s in successes] == [
+            "20261207-133652.476-a30d",
+            "20261207-133650.398-78ca",
+        ]
+    finally:
+        history.close()
+
+
+def test_the_modules_a_task_imported_when_it_last_succeeded(history):
+    """For a fork server to import them before the task runs next time (issue 26)."""
+    from normandy_core.fingerprint import Code, Fingerprint, Wiring
+    from normandy_core.trace import Trace
+
+    def fingerprint(*imported: str) -> Fingerprint:
+        trace = Trace({}, {}, {"imported": imported})
+        return Fingerprint(Code("procs", "s"), Wiring("procs:a"), "e", "c", trace)
+
+    a, b, _ = TASKS
+    for run_id, started, modules in (("r1", 100.0, ("pandas",)), ("r2", 200.0, ("sklearn",))):
+        history.start_run(run_info(run_id, started), task_rows())
+        history.task_ended(
+            run_id,
+            finished(a, "succeeded", attempts=1, fingerprint=fingerprint(*modules)),
+        )
+        history.task_ended(run_id, finished(b, "failed", attempts=1))
+    assert history.imported_modules([a.key, b.key, "f.s9.none"]) == {a.key: ("sklearn",)}

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,169 @@ def test_a_run_keeps_the_last_20_runs_unless_told_otherwise(
     assert (collected.runs if collected is not None else []) == pruned
     earlier = [f"r{i:02d}" for i in range(1, 21)]
     assert [r for r in stored(project) if r in earlier] == [r for r in earlier if r not in pruned]
+
+
+# -- gc while a run binds reused results -------------------------------------------------------
+# The race of issue 20: ``gc --keep 1`` pruned the run whose variables a running run was
+# binding. Both sides here are real processes on a real history and store: a run that
+# reuses a task of an earlier run (as the orchestrator does: deciding, binding, its history
+# written in a batch) and ``collect``.
+
+RACE_PROCS = "def make():\n    return list(range(1000))\n"
+RACE_CONF = """
+confs:
+  cache: true
+  processes: {make: "race:make"}
+  envs: {dev: {}}
+flows:
+  f:
+    tags: [default]
+    steps:
+      s:
+        make: {outputs: made}
+"""
+
+
+@pytest.fixture
+def reused_run(make_project, normandy) -> tuple[Path, str]:
+    """A project whose one run (its id returned) made a variable a later run may reuse."""
+    root = make_project(RACE_CONF, {"race.py": RACE_PROCS})
+    result = normandy("run", "--json", cwd=root)
+    assert result.returncode == 0, result.output
+    import json
+
+    return root, json.loads(result.stdout)["run_id"]
+
+
+def _binder(root: Path, run_id: str, ready: Any, go: Any, out: Any) -> None:
+    """A run that reuses ``f.s.make``: decided and bound inside the history's batch, as the
+    orchestrator does; told to finish once ``go`` is set. Puts what it did on ``out``."""
+    from normandy_core.execution._reuse import Reuse
+    from normandy_core.execution._variables import RunVariables
+    from normandy_core.history import History, RunStart
+    from normandy_core.plan import Selection
+    from normandy_core.prepare import prepare_run
+    from normandy_core.project import open_project
+    from normandy_core.store import store_root
+
+    try:
+        project = open_project(root)
+        prepared = prepare_run(project, Selection((), (), {}))
+        store = store_root(root, None)
+        history = History(root / ".normandy")
+        history.start_run(
+            RunStart(run_id, time.time(), (), (), {}, "dev", "local", 1, "x", "0", []), []
+        )
+        variables = RunVariables(store / "runs" / run_id)
+        reuse = Reuse(history, store, variables, prepared.checked, project.registry, ())
+        reuse.recording = run_id
+        [task] = prepared.plan.tasks()
+        with history.batch():
+            variables.step_started()
+            decision = reuse.decide(task)
+            if decision.reused:
+                reuse.bind(decision)
+            ready.set()
+            go.wait(20)
+        variables.step_ended([task] if decision.reused else [])
+        source = decision.success.run_id if decision.success else None
+        history.end_run(run_id, "succeeded")
+        history.close()
+        out.put(("ok", source, decision.reason))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        ready.set()
+        out.put(("error", None, f"{type(exc).__name__}: {exc}"))
+
+
+def _start_binder(root: Path, run_id: str) -> tuple[Any, Any, Any, Any]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    process = ctx.Process(target=_binder, args=(root, run_id, ready, go, out))
+    process.start()
+    return process, ready, go, out
+
+
+def _pruned(root: Path, run_id: str) -> bool:
+    history = History(root / ".normandy")
+    try:
+        return history.get(run_id).pruned is not None
+    finally:
+        history.close()
+
+
+def test_gc_never_prunes_a_run_that_a_running_run_binds_from(reused_run) -> None:
+    root, source = reused_run
+    process, ready, go, out = _start_binder(root, "29990101-000000.000-aaaa")
+    try:
+        assert ready.wait(60), "the binding run did not get there"
+        collected = collect(root, None, keep=1)  # the binder's run is the latest: kept
+        go.set()
+        status, bound_from, reason = out.get(timeout=60)
+    finally:
+        go.set()
+        process.join(30)
+    assert status == "ok", reason
+    assert bound_from == source, reason
+    assert source not in collected.runs
+    assert not _pruned(root, source)
+    assert (root / ".normandy" / "runs" / source / "vars" / "f" / "made.nv").exists()
+
+
+def test_a_run_never_binds_from_a_run_that_gc_pruned(reused_run) -> None:
+    root, source = reused_run
+    history = History(root / ".normandy")
+    history.start_run(run_info("29990101-000000.000-bbbb", time.time()), task_rows())
+    history.end_run("29990101-000000.000-bbbb", "succeeded")
+    history.close()
+    assert collect(root, None, keep=1).runs == [source]
+    process, ready, go, out = _start_binder(root, "29990101-000000.000-cccc")
+    go.set()
+    try:
+        status, bound_from, reason = out.get(timeout=60)
+    finally:
+        process.join(30)
+    assert status == "ok", reason
+    assert bound_from is None and reason == "no earlier success", reason
+
+
+def test_gc_and_binding_runs_racing_for_a_while(reused_run) -> None:
+    """Free running, for a bounded time: every run that bound a variable finds its source
+    unpruned, whatever gc did meanwhile."""
+    import multiprocessing
+
+    root, source = reused_run
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+
+    def gc_loop() -> None:
+        while not stop.is_set():
+            collect(root, None, keep=1)
+
+    gc = ctx.Process(target=gc_loop)
+    gc.start()
+    problems = []
+    try:
+        deadline = time.monotonic() + 4.0
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            process, ready, go, out = _start_binder(root, f"29990101-000000.{i:03d}-dddd")
+            go.set()
+            status, bound_from, reason = out.get(timeout=60)
+            process.join(30)
+            if status != "ok":
+                problems.append(reason)
+            elif bound_from is not None and _pruned(root, bound_from):
+                newer = History(root / ".normandy")
+                try:
+                    latest = newer.runs(1)[0].id
+                finally:
+                    newer.close()
+                if latest == f"29990101-000000.{i:03d}-dddd":
+                    problems.append(f"run {latest} bound from {bound_from}, which gc pruned")
+    finally:
+        stop.set()
+        gc.join(30)
+    assert problems == []
