@@ -173,8 +173,10 @@ def readme_section(document: Mapping[str, Any]) -> str:
             "next, start-up of the commands, planning 10,000 tasks, and a task printing and "
             "logging 50 MB of lines, reruns where nothing or one input changed (reuse), and a "
             "realistic 23-task machine-learning pipeline "
-            "(pandas, scikit-learn, matplotlib; CSV, Excel and Parquet files) run by both "
-            "tools' whole commands; the fan-out and the hand-off also on the dask executor. "
+            "(pandas, scikit-learn, matplotlib; CSV, Excel and Parquet files) and a composed "
+            "31-task project (four pipelines, a template used twice, nested and env params) "
+            "run by both tools' whole commands; the fan-out and the hand-off also on the dask "
+            "executor. "
             "Latest run "
             f"({meta['date']}; {_machine(meta)}), medians with min–max; "
             f"targets met: {met} of {judged}:",
