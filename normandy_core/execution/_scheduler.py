@@ -98,6 +98,8 @@ class Scheduler:
         """A task's modules, for the executor to import ahead (:meth:`Executor.prepare`):
         its process's, then those it imported when it last ran; ``None``: none is."""
         self._steps = [s for f in plan.flows for s in f.steps]
+        self._asked: set[str] = set()
+        """The modules the executor was told to import ahead, so far."""
         self._warm = False
 
     def run(self) -> str:
@@ -132,16 +134,36 @@ class Scheduler:
 
     # -- a step -----------------------------------------------------------------------------
 
+    def _modules(self, tasks: Iterable[Task]) -> tuple[str, ...]:
+        """The modules ``tasks`` import: every task's process module first (their workers
+        need them at once), then what they learned."""
+        if self.module_of is None:
+            return ()
+        each = [self.module_of(task) for task in tasks]
+        return tuple(dict.fromkeys([m[0] for m in each if m] + [n for m in each for n in m[1:]]))
+
     def _prepare(self, tasks: Iterable[Task]) -> None:
-        """Tell the executor the modules ``tasks`` import, if any: every task's process
-        module first (their workers need them at once), then what they learned."""
-        if self.module_of is not None:
-            each = [self.module_of(task) for task in tasks]
-            modules = tuple(
-                dict.fromkeys([m[0] for m in each if m] + [n for m in each for n in m[1:]])
-            )
-            if modules:
-                self.executor.prepare(modules)
+        """Tell the executor the modules ``tasks`` import, if any."""
+        modules = self._modules(tasks)
+        if modules:
+            self._asked.update(modules)
+            self.executor.prepare(modules)
+
+    def _prepare_after(self, index: int) -> None:
+        """While step ``index`` runs: the modules of the next step, and those of the first
+        step after it whose process modules were not asked for yet (a later flow's, where
+        the steps between use modules imported already: scikit-learn imported while the
+        flow before the models runs, not when the models' flow starts)."""
+        later = self._steps[index + 1 :]
+        if later:
+            self._prepare(later[0].tasks)
+        module_of = self.module_of
+        if module_of is None:
+            return
+        for step in later[1:]:
+            if any(m[:1] and m[0] not in self._asked for m in map(module_of, step.tasks)):
+                self._prepare(step.tasks)
+                return
 
     def _step(self, tags: tuple[str, ...], step: Step) -> bool:
         state = _StepState(tags)
@@ -163,10 +185,8 @@ class Scheduler:
         self._prepare(running)  # before its tasks: their workers start with their modules
         for task in running:
             self._submit(task, state)
-        if state.pending:
-            index = self._steps.index(step)
-            if index + 1 < len(self._steps):  # imported while this step runs
-                self._prepare(self._steps[index + 1].tasks)
+        if state.pending and self.module_of is not None:  # imported while this step runs
+            self._prepare_after(self._steps.index(step))
         if state.pending and self.reuse is not None and not self._ahead:
             # while the first workers start (the fork server imports the process modules
             # for them), not later between two steps: parsing every process module and

@@ -383,3 +383,63 @@ def test_the_modules_a_task_imported_are_imported_ahead_the_next_time(normandy, 
     runs = json.loads(normandy("runs", "--json", cwd=root).stdout)
     log = (root / "logs" / runs[0]["id"] / "run.log").read_text()
     assert "preloaded 2 modules in the fork server" in log and ": user, things" in log
+
+
+LOOK_AHEAD = """
+confs:
+  workers: 1
+  processes: {wait: "waiter:wait", again: "waiter:again", late: "mod_late:late"}
+  envs: {dev: {}}
+flows:
+  first:
+    tags: [default]
+    steps:
+      one: [wait]
+      two: [again]
+  second:
+    tags: [default]
+    steps:
+      three: [late]
+"""
+
+WAITER = """
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def wait():
+    deadline = time.monotonic() + 30
+    while not (HERE / "late-began.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (HERE / "seen.txt").write_text(str((HERE / "late-began.txt").exists()))
+
+
+def again():
+    pass
+"""
+
+LATE = """
+from pathlib import Path
+
+(Path(__file__).resolve().parent / "late-began.txt").write_text("")
+
+
+def late():
+    pass
+"""
+
+
+def test_the_next_step_needing_a_new_module_is_imported_for_while_this_one_runs(
+    normandy, make_project
+):
+    """Issue 26: a later flow's scikit-learn was imported only when that flow started,
+    while nothing else ran, the steps between needing no new module. While step one runs,
+    the server imports the next step's modules and those of the first step after it
+    whose process module was not asked for yet: step three's (without it, step one's
+    task waits 30 s in vain)."""
+    root = make_project(LOOK_AHEAD, {"waiter.py": WAITER, "mod_late.py": LATE})
+    result = normandy("run", "--no-progress", cwd=root)
+    assert result.returncode == 0, result.output
+    assert (root / "seen.txt").read_text() == "True"
