@@ -175,8 +175,9 @@ def readme_section(document: Mapping[str, Any]) -> str:
             "realistic 23-task machine-learning pipeline "
             "(pandas, scikit-learn, matplotlib; CSV, Excel and Parquet files) run by both "
             "tools' whole commands, also with its files as datasets (catalogs on both sides), "
-            "and the cost of stamping 1,000 files; the fan-out and the hand-off also on the "
-            "dask executor. "
+            "a composed 31-task project (four pipelines, a template used twice, nested and "
+            "env params), and the cost of stamping 1,000 files; the fan-out and the hand-off "
+            "also on the dask executor. "
             "Latest run "
             f"({meta['date']}; {_machine(meta)}), medians with min–max; "
             f"targets met: {met} of {judged}:",

@@ -43,13 +43,18 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any], schedule: str = "
             "schedule: dataflow — each task starts once what it reads is written; flows that "
             "share no data run side by side"
         )
+    if shown.get("env_params"):
+        params = json.dumps(shown["env_params"], default=str, sort_keys=True)
+        lines.append(f"env {env} params, over every entry's (--param over them): {params}")
     for flow in plan.flows:
         lines.append(f"\nflow {flow.name}  [tags: {', '.join(flow.tags) or '-'}]")
         for n, step in enumerate(flow.steps, 1):
             skipped = (
                 f"  (skipped by avoid_tags: {', '.join(step.skipped)})" if step.skipped else ""
             )
-            lines.append(f"  step {n} {step.name}: {len(step.tasks)} in parallel{skipped}")
+            scope = step.tasks[0].scope if step.tasks else None
+            made = f"  (template {scope.template}, namespace {scope.namespace})" if scope else ""
+            lines.append(f"  step {n} {step.name}: {len(step.tasks)} in parallel{skipped}{made}")
             for task in step.tasks:
                 options = []
                 if task.error_tolerance:
@@ -71,7 +76,23 @@ def describe_plan(plan: Plan, env: str, shown: dict[str, Any], schedule: str = "
                         f"({task.name}[KEY], at most {task.map.limit:,}), their count known "
                         "only at run time"
                     )
+                bound = describe_bindings(task)
+                if bound:
+                    lines.append(f"      inputs: {bound}")
     return "\n".join(lines)
+
+
+def describe_bindings(task: Task) -> str:
+    """What the entry maps to the process's arguments other than a variable of another
+    name (params, several variables), as written: ``parameters=params.model_options``."""
+    from normandy_core.binding import describe_source
+
+    shown = []
+    for name, source in task.inputs.items():
+        if not isinstance(source, str):
+            value = describe_source(source)
+            shown.append(f"{name}={value if isinstance(value, str) else json.dumps(value)}")
+    return ", ".join(shown)
 
 
 def verdict(task: Task, reused_from: str | None, reason: str) -> str:

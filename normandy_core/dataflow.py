@@ -8,6 +8,11 @@ is found at once and positioned at the entry that has it:
 - an input that no earlier step of the flow outputs (*did you mean*, among the variables
   available there, and which task outputs each);
 - an ``inputs`` key that is not a parameter of the process;
+- a key path of params (``params.split_options.test_size``) that the task's params do
+  not hold (*did you mean*, SPEC 20);
+- a ``*``/``**`` parameter with nothing mapped to it while the entry lists inputs that
+  no parameter takes; a list mapped to a ``**`` parameter, a mapping to a ``*`` one;
+- a use of a template mapping a variable the template does not have;
 - one output declared by two tasks of a step (they run at the same time: which one wins?).
 
 A variable written only through ``pipe.vars`` is not known here: declare it in the
@@ -29,10 +34,17 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from normandy_core.binding import Signature
+from normandy_core.binding import (
+    FromParams,
+    Gathered,
+    Signature,
+    source_of,
+    variables_of,
+)
 from normandy_core.config import Location
 from normandy_core.dependencies import task_data
 from normandy_core.errors import Problem, display_path
+from normandy_core.params import KeyPathError, lookup
 from normandy_core.plan import Flow, Plan, Task
 from normandy_core.vars_reads import Read
 
@@ -68,6 +80,7 @@ def _check_flow(
 ) -> list[Problem]:
     """``made``: variable -> the task (key) of an earlier step that outputs it."""
     problems: list[Problem] = []
+    uses = _Uses()
     for step in flow.steps:
         in_step: dict[str, Task] = {}
         keys: set[str] = set()
@@ -76,6 +89,7 @@ def _check_flow(
                 continue
             keys.add(task.key)
             signature = signature_of(task.process)
+            uses.seen(task, signature)
             if signature is not None:
                 problems += _inputs(task, signature, made, flow.name, step.name, datasets)
             if task.map is not None and task.map.variable not in made:
@@ -116,7 +130,7 @@ def _check_flow(
                         )
                     )
         made.update({name: task.key for name, task in in_step.items()})
-    return problems
+    return problems + uses.problems()
 
 
 def _inputs(
@@ -141,31 +155,174 @@ def _inputs(
                 "PARAMETER, or add the parameter",
             )
         )
+    variadic = {signature.star, signature.star_star} - {""}
     for mapped in task.inputs:
-        if signature.parameter(mapped) is None:
+        if signature.parameter(mapped) is None and mapped not in variadic:
             names = ", ".join(p.name for p in signature.inputs) or "none but pipe, log, params"
+            hint = ""
+            if signature.star_star:
+                hint = (
+                    f"; to give it to **{signature.star_star}: inputs: "
+                    f"{{{signature.star_star}: {{{mapped}: VARIABLE}}}}"
+                )
             problems.append(
                 _at(
                     task,
                     f"inputs.{mapped}",
                     f"{mapped!r} is not a parameter of process {task.process!r} (its inputs: "
-                    f"{names}); inputs maps a parameter of the process to the variable it gets",
+                    f"{names}); inputs maps a parameter of the process to the variable it "
+                    f"gets{hint}",
                 )
             )
     for param in signature.inputs:
-        variable = task.inputs.get(param.name, param.name)
-        if param.name == given or param.optional or variable in made or variable in datasets:
-            continue
-        via = f" (variable {variable!r})" if variable != param.name else ""
-        message = (
-            f"process {task.process!r} takes {param.name!r}{via}"
-            + _missing(variable, made, flow, step)
-            + f", map {param.name!r} to another variable with inputs: "
-            f"{{{param.name}: NAME}}, or give it a default"
-        )
-        key = f"inputs.{param.name}" if param.name in task.inputs else "inputs"
-        problems.append(_at(task, key, message))
+        source = source_of(param.name, task.inputs, task.scope)
+        if isinstance(source, str):
+            if param.name == given or param.optional or source in made or source in datasets:
+                continue
+            via = f" (variable {source!r})" if source != param.name else ""
+            message = (
+                f"process {task.process!r} takes {param.name!r}{via}"
+                + _missing(source, made, flow, step)
+                + f", map {param.name!r} to another variable with inputs: "
+                f"{{{param.name}: NAME}}, or give it a default"
+            )
+            key = f"inputs.{param.name}" if param.name in task.inputs else "inputs"
+            problems.append(_at(task, key, message))
+        else:
+            problems += _source(task, param.name, source, made, flow, step)
+    for name in sorted(variadic & set(task.inputs)):
+        problems += _source(task, name, task.inputs[name], made, flow, step, signature)
+    problems += _unbound(task, signature)
     return problems
+
+
+def _source(
+    task: Task,
+    parameter: str,
+    source: FromParams | Gathered | str,
+    made: Mapping[str, str],
+    flow: str,
+    step: str,
+    signature: Signature | None = None,
+) -> list[Problem]:
+    """The problems of what ``inputs`` maps ``parameter`` to, other than one variable by
+    name (or of what it maps a ``*``/``**`` parameter to, with its ``signature``)."""
+    key = f"inputs.{parameter}"
+    star = signature is not None and parameter == signature.star
+    star_star = signature is not None and parameter == signature.star_star
+    if isinstance(source, FromParams):
+        try:
+            value = lookup(task.params, source.path)
+        except KeyPathError as exc:
+            return [_at(task, key, f"{source.describe()}: {exc.describe()}")]
+        if star and not isinstance(value, (list, tuple)):
+            return [_at(task, key, f"*{parameter} takes a list; {source.describe()} is not one")]
+        if star_star and not isinstance(value, Mapping):
+            return [
+                _at(task, key, f"**{parameter} takes a mapping; {source.describe()} is not one")
+            ]
+        return []
+    problems = []
+    if star and isinstance(source, Gathered) and source.keys is not None:
+        problems.append(
+            _at(task, key, f"*{parameter} takes a list of variables ({parameter}: [A, B])")
+        )
+    if star_star and not (isinstance(source, Gathered) and source.keys is not None):
+        problems.append(
+            _at(
+                task,
+                key,
+                f"**{parameter} takes keywords: a mapping of names to variables "
+                f"({parameter}: {{name: VARIABLE}})",
+            )
+        )
+    if star_star and isinstance(source, Gathered) and signature is not None:
+        taken = {p.name for p in signature.inputs} | set(signature.reserved)
+        for name in (k for k in source.keys or () if k in taken):
+            problems.append(
+                _at(
+                    task,
+                    key,
+                    f"**{parameter} cannot take {name!r}: the process has a "
+                    f"parameter {name!r} of its own; give it another keyword",
+                )
+            )
+    for variable in variables_of(source):
+        if variable not in made:
+            message = f"process {task.process!r} takes {variable!r} in {parameter!r}" + _missing(
+                variable, made, flow, step
+            )
+            problems.append(_at(task, key, message))
+    return problems
+
+
+def _unbound(task: Task, signature: Signature) -> list[Problem]:
+    """A ``*`` parameter with nothing mapped to it, while the entry lists inputs
+    (``inputs: [a, b]``) that no parameter takes: ``joiner(spine, *dfs)`` would get its
+    ``spine`` alone (SPEC 20), so say how to map them. (A ``**`` parameter cannot be
+    given what a list names; what a mapping names that no parameter takes is reported
+    with the way to give it to the ``**`` parameter.)"""
+    star = signature.star
+    if not star or star in task.inputs:
+        return []
+    named = {p.name for p in signature.inputs}
+    listed = [n for n in task.reads if n not in named]
+    if not listed:
+        return []
+    names = ", ".join(listed)
+    given = [f"{p.name}: {p.name}" for p in signature.inputs if p.name in task.reads]
+    shown = ", ".join([*given, f"{star}: [{names}]"])
+    message = (
+        f"process {task.process!r} takes *{star}, to which nothing is mapped, and its entry "
+        f"lists inputs that no parameter of it takes ({names}): a list of inputs only "
+        f"declares variables read through pipe.vars, so *{star} would get nothing; give "
+        f"them to *{star}: inputs: {{{shown}}} (or map {star}: [] where the process reads "
+        "them itself through pipe.vars)"
+    )
+    return [_at(task, "inputs", message)]
+
+
+class _Uses:
+    """The uses of templates met in a flow, and the template variables their tasks
+    read or write: a variable a use maps that none of them has is a problem (a typo
+    would else leave the template's variable unmapped)."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, set[str]] = {}
+        self.entries: dict[int, Task] = {}
+        self.unknown: set[int] = set()
+
+    def seen(self, task: Task, signature: Signature | None) -> None:
+        use = task.entry.use if task.entry is not None else None
+        if use is None:
+            return
+        names = self.names.setdefault(id(use), set(use.variables))
+        self.entries.setdefault(id(use), task)
+        if signature is None:
+            self.unknown.add(id(use))
+            return
+        names.update(p.name for p in signature.inputs if p.name not in task.inputs)
+
+    def problems(self) -> list[Problem]:
+        found = []
+        for key, task in self.entries.items():
+            use = task.entry.use if task.entry is not None else None
+            if use is None or key in self.unknown:
+                continue
+            names = self.names[key]
+            for place, where in use.places.items():
+                tvar = place.partition(".")[2]
+                if tvar in names:
+                    continue
+                close = difflib.get_close_matches(tvar, sorted(names), n=1)
+                hint = f"did you mean {close[0]!r}? Its" if close else "its"
+                found.append(
+                    where.problem(
+                        f"template {use.template!r} has no variable {tvar!r}; {hint} "
+                        f"variables: {', '.join(sorted(names)) or 'none'}"
+                    )
+                )
+        return found
 
 
 def _missing(variable: str, made: Mapping[str, str], flow: str, step: str) -> str:

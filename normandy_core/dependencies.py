@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from normandy_core.binding import Signature
+from normandy_core.binding import Signature, source_of, variables_of
 from normandy_core.plan import Flow, Plan, Task
 
 Data = tuple[str, str]
@@ -48,17 +48,24 @@ class TaskData:
 def task_data(
     task: Task, signature: Signature | None, datasets: Collection[str] = ()
 ) -> TaskData:
-    """What ``task`` reads — its inputs (by name, or as ``inputs`` maps them; an optional
-    one's too), the variables it declares it reads through ``pipe.vars``, and for a
-    mapped task the variable it maps over — and what it writes (its declared outputs;
-    for a mapped task, the variables its elements' outputs are collected into). An input
-    or output named like one of ``datasets`` is that dataset (scope :data:`SHARED`)."""
+    """What ``task`` reads — its inputs (by name, or as ``inputs`` maps them, in a
+    template's scope; an optional one's too; several mapped to one parameter, its ``*``
+    or ``**`` one too; params are not data), the variables it declares it reads through
+    ``pipe.vars``, and for a mapped task the variable it maps over — and what it writes
+    (its declared outputs; for a mapped task, the variables its elements' outputs are
+    collected into). An input or output named like one of ``datasets`` is that dataset
+    (scope :data:`SHARED`)."""
     given = task.map.param if task.map is not None else None
     if task.element is not None and task.entry is not None and task.entry.map is not None:
         given = task.entry.map.param
-    names = []
-    if signature is not None:
-        names = [task.inputs.get(p.name, p.name) for p in signature.inputs if p.name != given]
+    names: list[str] = []
+    if signature is not None:  # a parameter's source (SPEC 20): a variable, several, params
+        for p in signature.inputs:
+            if p.name != given:
+                names.extend(variables_of(source_of(p.name, task.inputs, task.scope)))
+        for star in (signature.star, signature.star_star):
+            if star and star in task.inputs:
+                names.extend(variables_of(task.inputs[star]))
     names += task.reads
     if task.map is not None:
         names.append(task.map.variable)

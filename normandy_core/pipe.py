@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,42 @@ class Pipe:
     def get_path(self) -> Path:
         """The project root, as in normandy 0.3."""
         return self.path
+
+
+class ScopedVariables(Variables):
+    """``pipe.vars`` of a template's task (SPEC 20): each name it reads, writes or looks
+    for is the template's, ``rename`` gives the flow's (``linear.X_train``, or the
+    variable the use maps it to). The names it lists are the flow's. What it reads and
+    writes is noted by the storage it wraps."""
+
+    def __init__(self, base: Variables, rename: Callable[[str], str]) -> None:
+        # no Variables.__init__: every method goes to ``base``, which keeps the lineage
+        self._base = base
+        self._rename = rename
+
+    def update(self, name: str, value: Any) -> None:
+        self._base.update(self._rename(name), value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._base.get(self._rename(name), default)
+
+    def value(self, name: str) -> Any:
+        return self._base.value(self._rename(name))
+
+    def __getitem__(self, name: str) -> Any:
+        return self._base[self._rename(name)]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._base[self._rename(name)] = value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._rename(name) in self._base
+
+    def keys(self) -> list[str]:
+        return self._base.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
 
 
 def variables_storage() -> Variables:

@@ -2,8 +2,10 @@
 
 ``build_plan`` turns a configuration and a selection (tags, flows, ``--param`` values) into
 a :class:`Plan`: flows in file order, each an ordered tuple of steps, each a tuple of tasks
-that may run in parallel. ``iter_param`` is expanded here, params are merged here, and
-``avoid_tags`` is applied here, so everything downstream only executes.
+that may run in parallel. ``iter_param`` is expanded here, params are merged here (flow
+params, under the entry's, under the env's, under ``--param``: SPEC 20), and
+``avoid_tags`` is applied here, so everything downstream only executes. (Templates are
+expanded earlier, as the configuration is read: a plan only sees their steps.)
 
 A ``map`` entry is one task here (its :attr:`Task.map` says over what): its elements are
 known only once the variable it maps over is written, and become tasks of their own then
@@ -12,6 +14,7 @@ known only once the variable it maps over is written, and become tasks of their 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import hashlib
@@ -21,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from normandy_core.binding import Outputs
-from normandy_core.config import FlowConfig, MapSpec, ProcessEntry, ProjectConfig
+from normandy_core.binding import Outputs, Scope, Source, describe_source
+from normandy_core.config import FlowConfig, MapSpec, ProcessEntry, ProjectConfig, select_env
 from normandy_core.errors import SelectionError
+from normandy_core.params import KeyPathError, lookup, merge_deep, set_path, split_path
 
 DEFAULT_TAG = "default"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -65,8 +69,9 @@ class Task:
     retries: int = 0
     retry_delay: float = 0.0
     timeout: float | None = None
-    inputs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    """Parameter -> the variable it gets, where the entry maps one (``inputs:``)."""
+    inputs: Mapping[str, Source] = field(default_factory=lambda: _EMPTY)
+    """Parameter -> what it gets, where the entry maps something (``inputs:``): a
+    variable, params or one of them, several variables."""
     reads: tuple[str, ...] = ()
     """Variables declared read through ``pipe.vars`` (``inputs:`` as a list)."""
     outputs: Outputs | None = None
@@ -80,6 +85,8 @@ class Task:
     """A mapped task: run as one task per element of ``map.variable``, at run time."""
     element: Element | None = None
     """A task of a ``map``: the element it gets."""
+    scope: Scope | None = None
+    """A template's task: where its variables are (see :class:`~normandy_core.binding.Scope`)."""
 
     @property
     def key(self) -> str:
@@ -185,7 +192,7 @@ def _task_dict(task: Task) -> dict[str, Any]:
     }
     # declared data only where declared: the plans of runs recorded before compare equal
     if task.inputs:
-        data["inputs"] = dict(task.inputs)
+        data["inputs"] = {name: describe_source(s) for name, s in task.inputs.items()}
     if task.reads:
         data["reads"] = list(task.reads)
     if task.outputs is not None:
@@ -196,6 +203,8 @@ def _task_dict(task: Task) -> dict[str, Any]:
         data["pools"] = dict(task.pools)
     if task.map is not None:
         data["map"] = {"over": task.map.variable, "as": task.map.param, "max": task.map.limit}
+    if task.scope is not None:
+        data["template"] = {"use": task.scope.template, "namespace": task.scope.namespace}
     return data
 
 
@@ -226,9 +235,14 @@ def select_flows(config: ProjectConfig, selection: Selection) -> list[FlowConfig
     return flows
 
 
-def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
-    """The plan for ``selection``: see the module's docstring."""
+def build_plan(config: ProjectConfig, selection: Selection, env: str | None = None) -> Plan:
+    """The plan for ``selection`` under ``env`` (by default the env a run uses by default;
+    an unknown env adds no params: the checks report it). :class:`SelectionError` for a
+    ``--param`` key path that names nothing. See the module's docstring."""
     selected_tags = set(selection.effective_tags)
+    name, _problems = select_env(config, env)
+    env_params = config.envs[name].params if name is not None and name in config.envs else _EMPTY
+    overrides = _Overrides(selection.params)
     flows = []
     for flow_config in select_flows(config, selection):
         steps = []
@@ -239,23 +253,64 @@ def build_plan(config: ProjectConfig, selection: Selection) -> Plan:
                 if selected_tags.intersection(entry.avoid_tags):
                     skipped.append(entry.name)
                     continue
-                tasks.extend(
-                    _expand(flow_config, step_config.name, entry, selection.params, config.cache)
+                params = overrides.apply(
+                    merge_deep({**flow_config.params, **entry.params}, env_params)
                 )
+                tasks.extend(_expand(flow_config, step_config.name, entry, params, config.cache))
             if tasks:
                 steps.append(Step(flow_config.name, step_config.name, tuple(tasks), tuple(skipped)))
         flows.append(Flow(flow_config.name, flow_config.tags, tuple(steps)))
+    overrides.check()
     return Plan(tuple(flows), selection)
+
+
+class _Overrides:
+    """``--param`` values (SPEC 20): ``KEY=V`` sets a param of every task; ``a.b.c=V``
+    sets the key ``c`` of the mapping ``a.b``, in the params of every task that has that
+    mapping — a path that the params of no task hold is a :class:`SelectionError` naming
+    the keys there."""
+
+    def __init__(self, given: Mapping[str, Any]) -> None:
+        self.given = [(key, split_path(key), value) for key, value in given.items()]
+        self.found: set[str] = set()
+        self.missed: dict[str, KeyPathError] = {}
+        """Per key path never found: where it went deepest (for the message)."""
+
+    def apply(self, params: dict[str, Any]) -> dict[str, Any]:
+        for key, path, value in self.given:
+            if len(path) == 1:
+                params[key] = value
+                continue
+            try:
+                lookup(params, path)
+                self.found.add(key)
+            except KeyPathError as exc:
+                worst = self.missed.get(key)
+                if worst is None or exc.depth > worst.depth:
+                    self.missed[key] = exc
+            with contextlib.suppress(KeyPathError):  # not this task's mapping: not set
+                params = set_path(params, path, value)
+        return params
+
+    def check(self) -> None:
+        for key, path, _value in self.given:
+            if len(path) == 1 or key in self.found or key not in self.missed:
+                continue  # (not in missed: no task at all)
+            raise SelectionError(
+                f"--param {key}: no task of the flows selected has this param: "
+                f"{self.missed[key].describe()}. "
+                f"--param A.B.C=V sets the key C of the mapping A.B where it is there; "
+                f"--param {path[0]}={{…}} replaces the whole mapping"
+            )
 
 
 def _expand(
     flow: FlowConfig,
     step: str,
     entry: ProcessEntry,
-    overrides: Mapping[str, Any],
+    params: Mapping[str, Any],
     cache: bool = False,
 ) -> Iterator[Task]:
-    params = {**flow.params, **entry.params, **overrides}
     values: Sequence[Any] = entry.iter_param.values if entry.iter_param else (None,)
     for value in values:
         if entry.iter_param is None:
@@ -280,6 +335,7 @@ def _expand(
             entry=entry,
             pools=entry.pools,
             map=entry.map,
+            scope=entry.scope,
         )
 
 
@@ -358,15 +414,22 @@ def mask_names(plan: Plan, mask: Callable[[str], str]) -> Plan:
 
 def matches(task: Task, pattern: str) -> bool:
     """Whether ``pattern`` names ``task``: ``step``, ``step.task`` (or ``flow.step``) or
-    ``flow.step.task``, with ``*`` wildcards (SPEC 13)."""
+    ``flow.step.task``, with ``*`` wildcards (SPEC 13). The steps of a template's use
+    (``linear.split``) are named by their own name and by the use's (``linear``)."""
+    use, dot, _ = task.step.partition(".")  # a template's steps: ``use.step``
+    if fnmatch.fnmatchcase(task.step, pattern) or (dot and fnmatch.fnmatchcase(use, pattern)):
+        return True
     parts = pattern.count(".") + 1
     if parts == 1:
-        return fnmatch.fnmatchcase(task.step, pattern)
+        return False
+    step_task = fnmatch.fnmatchcase(f"{task.step}.{task.name}", pattern)
     if parts == 2:
-        return fnmatch.fnmatchcase(f"{task.step}.{task.name}", pattern) or fnmatch.fnmatchcase(
-            f"{task.flow}.{task.step}", pattern
-        )
-    return fnmatch.fnmatchcase(task.key, pattern)
+        return step_task or fnmatch.fnmatchcase(f"{task.flow}.{task.step}", pattern)
+    # more parts: a key, or (a template's step having dots) ``use.step.task`` or
+    # ``flow.use.step``
+    return fnmatch.fnmatchcase(task.key, pattern) or (
+        "." in task.step and (step_task or fnmatch.fnmatchcase(f"{task.flow}.{task.step}", pattern))
+    )
 
 
 def restrict(

@@ -118,7 +118,7 @@ def _prepared(
         flows = [f.name for f in select_flows(project.config, selection)]
         # a task named by a credential value is named masked, everywhere (SPEC 11)
         mask = credentials_mask(project, [env])
-        plan = restrict(mask_names(build_plan(project.config, selection), mask), *part)
+        plan = restrict(mask_names(build_plan(project.config, selection, env), mask), *part)
     except SelectionError:
         if not project.problems:
             raise  # else the file's problems say why nothing could be selected

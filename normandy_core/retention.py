@@ -1,4 +1,6 @@
-"""Keeping the store bounded (SPEC 13): ``normandy gc`` and ``confs.keep_runs``.
+"""Keeping the store bounded (SPEC 13, 20): ``normandy gc`` and ``confs.keep_runs``, which
+every run applies when it ends — the last :data:`DEFAULT_KEEP` runs where it is not given,
+every run with ``keep_runs: 0``.
 
 A run's stored variables (``<store>/runs/<run_id>/``) and its log folder
 (``logs/<run_id>/``) are deleted once it is older than the runs kept — the latest ``keep``
@@ -26,6 +28,13 @@ from normandy_core.store import LocalPlace, Place, store_root
 from normandy_core.units import format_size
 
 DEFAULT_KEEP = 20
+"""Runs kept where ``confs.keep_runs`` is not given (and by ``normandy gc``)."""
+
+
+def keep_runs(setting: int | None) -> int:
+    """How many runs a run keeps when it ends (``confs.keep_runs``): ``0`` keeps every
+    run; not given, :data:`DEFAULT_KEEP`."""
+    return DEFAULT_KEEP if setting is None else setting
 
 
 @dataclass
@@ -104,6 +113,13 @@ def run_sizes(root: Path, store_setting: str | None, run_ids: Iterable[str]) -> 
     counting the variables it shares with other runs (reuse)."""
     store = store_root(root, store_setting)
     return {run_id: _freed(_folders(root, store, run_id)) for run_id in run_ids}
+
+
+def store_size(root: Path, store_setting: str | None) -> int:
+    """The bytes the project's stored runs take: every run's variables and log folder
+    (a file linked into several runs counted once)."""
+    store = store_root(root, store_setting)
+    return _freed([store / "runs", LocalPlace(root / "logs")])
 
 
 def _folders(root: Path, store: Place, run_id: str) -> list[Place]:

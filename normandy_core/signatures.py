@@ -200,7 +200,9 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, target: 
             inputs.append(Parameter(arg.arg, arg.arg in with_default))
     if args.kwarg is not None:
         reserved.extend(r for r in RESERVED if r not in reserved)
-    return Signature(tuple(reserved), tuple(inputs))
+    star = args.vararg.arg if args.vararg is not None else ""
+    star_star = args.kwarg.arg if args.kwarg is not None else ""
+    return Signature(tuple(reserved), tuple(inputs), star, star_star)
 
 
 __all__ = ["function_source", "module_file", "static_signature"]

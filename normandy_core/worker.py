@@ -40,16 +40,22 @@ from normandy_core._tracing import (
     install,
 )
 from normandy_core.binding import (
+    BadVariadic,
     MissingInput,
     OutputError,
     Outputs,
+    Scope,
     Signature,
+    Source,
+    call_process,
     input_values,
     signature_of,
+    source_of,
+    variables_of,
 )
 from normandy_core.logs import QueueHandler, start_notice
 from normandy_core.masking import Masker, secret_values
-from normandy_core.pipe import Pipe, reset_current, set_current
+from normandy_core.pipe import Pipe, ScopedVariables, reset_current, set_current
 from normandy_core.registry import import_target
 from normandy_core.store import UndeclaredRead, Variables, store_output
 from normandy_core.tasklog import LogWriter, task_logger
@@ -80,6 +86,7 @@ def forget_imported(modules: Iterable[str]) -> None:
     gone = set(modules)
     for target in [t for t in _imported if t.partition(":")[0] in gone]:
         del _imported[target]
+
 
 _log_queue: Any = None
 _capture: Capture | None = None
@@ -112,8 +119,9 @@ class TaskCall:
     attempt: int = 1
     log_level: int = logging.INFO
     masks: tuple[str, ...] = field(default_factory=tuple)
-    inputs: dict[str, str] = field(default_factory=dict)
-    """Parameter -> variable, where the entry maps one (``inputs:``)."""
+    inputs: dict[str, Source] = field(default_factory=dict)
+    """Parameter -> what it gets, where the entry maps something (``inputs:``): a
+    variable, params (read from ``pipe.params``), several variables."""
     outputs: Outputs | None = None
     """Where the return value goes (``outputs:``); ``None``: it is ignored."""
     datasets: tuple[DatasetCall, ...] = ()
@@ -129,6 +137,12 @@ class TaskCall:
     """Where its outputs are written, if not staged: a ``map`` task's, named
     ``NAME[KEY]``, which no process can read, go straight among the flow's variables (a
     map of 10,000 elements committed 10,000 staging folders)."""
+    scope: Scope | None = None
+    """A template's task: where its variables are (``namespace.name``, or as the use
+    maps them), for its arguments and ``pipe.vars``."""
+    modules: tuple[str, ...] = ()
+    """The modules it imported when it last ran, as its trace noted them (SPEC 20,
+    imports learned): an engine may start it in a process that has them already."""
     tracing: TraceSetup | None = None
     """Record what the task does (for reuse); ``None``: do not."""
 
@@ -241,7 +255,7 @@ def run_task(
         confs=call.confs,
         credentials=call.credentials,
         path=Path(call.root),
-        vars=vars_,
+        vars=vars_ if call.scope is None else ScopedVariables(vars_, call.scope.variable),
         params=_params(call),
         run_id=call.run_id,
         flow=call.flow,
@@ -265,14 +279,21 @@ def run_task(
         fn, signature = load(call)
         started = load.ended or started
         available = {"pipe": pipe, "log": logger, "params": pipe.params}
-        arguments = {name: available[name] for name in signature.reserved}
-        read = datasets.reader(vars_.value)
-        arguments.update(input_values(signature, call.inputs, read, call.arguments))
+        given = {name: available[name] for name in signature.reserved}
+        # an input named like a dataset is loaded from it, before the trace starts
+        read = datasets.preload(_variables_read(signature, call), vars_.value)
         if call.tracing is not None:
             recording = Recording(call.tracing, call.target.partition(":")[0], pipe.params)
             recording.start()
         try:
-            value = fn(**arguments)
+            # params given as arguments are read from pipe.params, the Params that notes
+            # the keys read: a task is fingerprinted by the params its arguments take too;
+            # and what unpickling its inputs imports is in its trace (imported ahead next
+            # time, SPEC 20)
+            arguments = input_values(
+                signature, call.inputs, read, pipe.params, call.scope, call.arguments
+            )
+            value = call_process(fn, given, arguments)
         finally:
             if recording is not None:
                 recording.stop()
@@ -291,11 +312,14 @@ def run_task(
             started = load.end()
         if observe is not None:
             observe(None, exc)
-        if isinstance(exc, (MissingInput, OutputError, UndeclaredRead, DatasetUseError)):
+        ours = (MissingInput, OutputError, UndeclaredRead, DatasetUseError, BadVariadic)
+        if isinstance(exc, ours):  # Normandy's words
             message = f"task {call.key} (process {call.process!r}): {exc}"
             text = f"{type(exc).__name__}: {message}\n"
         else:
             tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
+            if tb is not None and tb.tb_frame.f_code is call_process.__code__:
+                tb = tb.tb_next  # and the call's
             message, text = masker(_text(exc)), masker.format_exception(exc, tb)
         return TaskResult(
             key=call.key,
@@ -336,6 +360,19 @@ def run_task(
         trace=_trace(recording),
         **_lineage(vars_),
     )
+
+
+def _variables_read(signature: Signature, call: TaskCall) -> list[str]:
+    """The variables (or datasets) the task's arguments take, as its entry maps them."""
+    names = [
+        name
+        for p in signature.inputs
+        for name in variables_of(source_of(p.name, call.inputs, call.scope))
+    ]
+    for star in (signature.star, signature.star_star):
+        if star and star in call.inputs:
+            names.extend(variables_of(call.inputs[star]))
+    return names
 
 
 def _trace(recording: Recording | None) -> TaskTrace | None:

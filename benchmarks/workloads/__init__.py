@@ -13,6 +13,7 @@ from types import ModuleType
 from workloads import (
     cached,
     chain,
+    composed,
     cpu,
     datasets,
     fanout,
@@ -33,6 +34,6 @@ WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
         fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
-        notify, ui, datasets, stamps, flows,
+        notify, ui, datasets, stamps, flows, composed,
     )
 }

@@ -114,7 +114,9 @@ def to_text(plan: Plan, data: Data, datasets: Datasets | None = None) -> str:
         for i, step in enumerate(flow.steps):
             last = i == len(flow.steps) - 1
             bar = "   " if last else "│  "
-            lines.append(f"{'└─' if last else '├─'} {step.name}")
+            scope = step.tasks[0].scope if step.tasks else None
+            made = f"  (template {scope.template})" if scope else ""
+            lines.append(f"{'└─' if last else '├─'} {step.name}{made}")
             for task in step.tasks:
                 shown = task.name if task.name == task.process else f"{task.name} ({task.process})"
                 if task.map is not None:  # one node: its tasks are known at run time

@@ -164,7 +164,10 @@ def run(
         quiet_once_recorded=True,  # the exit status is the record's
     )
     if dry_run:
-        _dry_run(prepared.plan, prepared.checked, as_json, proj.config.schedule)
+        env_params = proj.config.envs[prepared.checked.env].params
+        _dry_run(
+            prepared.plan, prepared.checked, as_json, proj.config.schedule, dict(env_params)
+        )
         if explain:
             decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
             err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
@@ -197,12 +200,14 @@ def _load_versions(items: list[str] | None) -> dict[str, str]:
     return found
 
 
-def _dry_run(plan: Plan, checked: Checked, as_json: bool, schedule: str) -> None:
+def _dry_run(
+    plan: Plan, checked: Checked, as_json: bool, schedule: str, env_params: dict[str, Any]
+) -> None:
     from normandy_core.masking import Masker, mask_values, secret_values
 
     # a param holding a credential value is shown masked (SPEC 11); without credentials,
     # there is nothing to look for in 10,000 tasks' params
-    shown = plan.to_dict()
+    shown = {"env_params": env_params, **plan.to_dict()}
     secrets = secret_values(checked.credentials)
     if secrets:
         shown = mask_values(shown, Masker(secrets))
@@ -255,7 +260,9 @@ def _run(
         err(f"fix the cause, then: normandy run --resume {summary.run.id}")
     collected = summary.collected
     if collected is not None and collected.runs:
-        err(f"normandy gc: {collected.describe()} (confs.keep_runs: {proj.config.keep_runs})")
+        kept = proj.config.keep_runs
+        why = f"confs.keep_runs: {kept}" if kept is not None else "the last 20 runs by default"
+        err(f"normandy gc: {collected.describe()} ({why})")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     raise typer.Exit(summary.exit_code)

@@ -89,6 +89,21 @@ def _list(history: Any, limit: int, as_json: bool, root: Path) -> None:
     ]
     headers = ["RUN", "STATUS", "STARTED", "DURATION", "SELECTION", "ENV", "TASKS"]
     typer.echo(table([*headers, "FAILING TASK", "SIZE"], rows))
+    typer.echo(_store_line(root, config))
+
+
+def _store_line(root: Path, config: Any) -> str:
+    """The store's total size, and how many runs it keeps (SPEC 20)."""
+    from normandy_core.retention import keep_runs, store_size
+    from normandy_core.units import format_size
+
+    setting = config.keep_runs if config is not None else None
+    keep = keep_runs(setting)
+    kept = "every run (confs.keep_runs: 0)" if not keep else f"the last {keep} runs"
+    if setting is None and keep:
+        kept += " (confs.keep_runs to change it)"
+    size = format_size(store_size(root, config.store if config is not None else None))
+    return f"store: {size} in all, variables and logs; it keeps {kept}"
 
 
 def _show(history: Any, run_id: str, as_json: bool) -> None:

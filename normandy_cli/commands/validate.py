@@ -28,7 +28,7 @@ def validate(
     try:  # with the file's own problems too: the data flow's are reported with them
         if tags or flow:
             names = [f.name for f in select_flows(proj.config, selection)]
-        plan = build_plan(proj.config, selection)
+        plan = build_plan(proj.config, selection, env)
     except SelectionError:
         if not proj.problems:
             raise  # else the file's problems say why nothing could be selected

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from normandy_core.binding import VARIABLE_PATTERN, Outputs
+from normandy_core.binding import (
+    PARAMS,
+    VARIABLE_PATTERN,
+    FromParams,
+    Gathered,
+    Outputs,
+    Scope,
+    Source,
+)
 from normandy_core.config import _schema
 from normandy_core.config._nodes import EMPTY, Location, frozen, locate, mapping, sortable_keys
 from normandy_core.config._yaml import PathKey, YamlDocument
@@ -45,6 +53,28 @@ MAX_MAP = 10_000
 
 
 @dataclass(frozen=True)
+class TemplateUse:
+    """Where an entry made from a template comes from (SPEC 20): the use, a step of a
+    flow ``{use: template, namespace: …}``, and the positions of its keys."""
+
+    template: str
+    step: str
+    """The use's step name: the expanded steps are ``step.template_step``."""
+    where: Location
+    places: Mapping[str, Location] = field(default_factory=lambda: EMPTY)
+    """Where ``inputs.<name>`` and ``outputs.<name>`` of the use are written."""
+    variables: frozenset[str] = frozenset()
+    """The template variables its entries name (its processes' parameters name more)."""
+
+    @property
+    def via(self) -> str:
+        """How a message about a template's line says through which use it is."""
+        return (
+            f"in template {self.template!r}, used by step {self.step!r} at line {self.where.line}"
+        )
+
+
+@dataclass(frozen=True)
 class ProcessEntry:
     """One entry of a step, with its options (SPEC 6 and 12): the task ``name`` (its key
     in the step), running the registered ``process`` (``process:``, by default the name)."""
@@ -60,8 +90,9 @@ class ProcessEntry:
     timeout: float | None = None
     process: str = ""
     """The registered process it runs: ``process:``, else the entry's name."""
-    inputs: Mapping[str, str] = field(default_factory=lambda: EMPTY)
-    """``inputs:`` as a mapping: parameter -> the variable it gets."""
+    inputs: Mapping[str, Source] = field(default_factory=lambda: EMPTY)
+    """``inputs:`` as a mapping: parameter -> what it gets (a variable, params, several
+    variables: see :data:`normandy_core.binding.Source`)."""
     reads: tuple[str, ...] = ()
     """``inputs:`` as a list: variables the process reads through ``pipe.vars``."""
     outputs: Outputs | None = None
@@ -73,6 +104,10 @@ class ProcessEntry:
     """Units of ``confs.pools`` its tasks hold while they run (``pool:`` is one unit)."""
     map: MapSpec | None = None
     """``map:``: one task per element of a variable, known at run time."""
+    scope: Scope | None = None
+    """Made from a template: where its variables are (the use's namespace and names)."""
+    use: TemplateUse | None = None
+    """Made from a template: the use it comes from."""
 
     def __post_init__(self) -> None:
         if not self.process:
@@ -101,15 +136,32 @@ class FlowConfig:
     """``cache:`` of the flow; ``None``: ``confs.cache``."""
 
 
+Expand = Callable[[list[PathKey], str, Mapping[str, Any]], list["StepConfig"]]
+"""``(keys, step name, the use) -> the steps`` a template's use stands for."""
+
+
 def read_flow(
-    doc: YamlDocument, name: str, body: Mapping[str, Any], problems: list[Problem]
+    doc: YamlDocument,
+    name: str,
+    body: Mapping[str, Any],
+    problems: list[Problem],
+    expand: Expand | None = None,
 ) -> FlowConfig:
+    """A flow, its steps read; a step that uses a template (``{use: NAME}``) expanded in
+    place by ``expand``."""
     keys: list[PathKey] = ["flows", name]
     tags = body.get("tags")
-    steps = [
-        _read_step(doc, [*keys, "steps", step], step, entries, problems)
-        for step, entries in mapping(body.get("steps")).items()
-    ]
+    steps: list[StepConfig] = []
+    for step, entries in mapping(body.get("steps")).items():
+        here = [*keys, "steps", step]
+        if (
+            expand is not None
+            and isinstance(entries, Mapping)
+            and isinstance(entries.get("use"), str)
+        ):
+            steps.extend(expand(here, str(step), entries))
+        else:
+            steps.append(read_step(doc, here, step, entries, problems))
     return FlowConfig(
         name=name,
         tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
@@ -120,7 +172,7 @@ def read_flow(
     )
 
 
-def _read_step(
+def read_step(
     doc: YamlDocument, keys: list[PathKey], name: str, body: Any, problems: list[Problem]
 ) -> StepConfig:
     entries: list[ProcessEntry] = []
@@ -346,9 +398,9 @@ def _inputs(
     node: Any,
     places: dict[str, Location],
     problems: list[Problem],
-) -> tuple[Mapping[str, str], tuple[str, ...]]:
-    """``inputs:`` as a mapping (parameter -> variable) or a list (variables read through
-    ``pipe.vars``)."""
+) -> tuple[Mapping[str, Source], tuple[str, ...]]:
+    """``inputs:`` as a mapping (parameter -> what it gets) or a list (variables read
+    through ``pipe.vars``)."""
     here = [*keys, "inputs"]
     if isinstance(node, list):
         names = []
@@ -358,8 +410,8 @@ def _inputs(
                     problems.append(doc.problem([*here, i], f"variable {item!r} is listed twice"))
                 names.append(item)
         return EMPTY, tuple(names)
-    mapped: dict[str, str] = {}
-    for param, variable in mapping(node).items():
+    mapped: dict[str, Source] = {}
+    for param, value in mapping(node).items():
         places[f"inputs.{param}"] = locate(doc, [*here, param], at_key=True)
         if not isinstance(param, str) or not param.isidentifier():
             problems.append(
@@ -370,9 +422,46 @@ def _inputs(
                     at_key=True,
                 )
             )
-        elif _variable(doc, [*here, param], variable, problems):
-            mapped[param] = variable
+            continue
+        source = _source(doc, [*here, param], value, problems)
+        if source is not None:
+            mapped[param] = source
     return mapped, ()
+
+
+def _source(
+    doc: YamlDocument, keys: list[PathKey], value: Any, problems: list[Problem]
+) -> Source | None:
+    """What ``inputs`` maps one parameter to: ``params`` or ``params.KEY…``, a variable,
+    a list of variables or a mapping name -> variable (SPEC 20)."""
+    if isinstance(value, str) and (value == PARAMS or value.startswith(PARAMS + ".")):
+        path = tuple(value.split("."))[1:]
+        if all(path):
+            return FromParams(path)
+        problems.append(
+            doc.problem(keys, f"{value!r} is not a key path of params: write params.KEY.SUBKEY")
+        )
+        return None
+    if isinstance(value, list):
+        names = [v for i, v in enumerate(value) if _variable(doc, [*keys, i], v, problems)]
+        return Gathered(tuple(names)) if len(names) == len(value) else None
+    if isinstance(value, Mapping):
+        good = True
+        for key, name in value.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                problems.append(
+                    doc.problem(
+                        [*keys, key],
+                        f"{key!r} is not a keyword name (letters, digits and '_', not first "
+                        "a digit)",
+                        at_key=True,
+                    )
+                )
+                good = False
+            elif not _variable(doc, [*keys, key], name, problems):
+                good = False
+        return Gathered(tuple(value.values()), tuple(value)) if good else None
+    return value if _variable(doc, keys, value, problems) else None
 
 
 def _outputs(

@@ -19,16 +19,18 @@ from normandy_core.config._datasets import (
     override_problems,
 )
 from normandy_core.config._env import interpolate_tree
-from normandy_core.config._flows import FlowConfig, read_flow
+from normandy_core.config._flows import FlowConfig, StepConfig, read_flow
 from normandy_core.config._nodes import (
     EMPTY,
     Location,
+    frozen,
     locate,
     mapping,
     plain,
     sortable_keys,
 )
 from normandy_core.config._notify import read_notify
+from normandy_core.config._templates import expand_use, read_templates
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
 from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
@@ -46,8 +48,12 @@ class EnvConfig:
 
     name: str
     settings: Mapping[str, Any]
+    """Its settings (``pipe.confs``): every key of ``confs.envs.<env>`` but ``params``."""
     credentials: str | None
     where: Location
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    """``confs.envs.<env>.params``: over the params of every entry of every flow, key by
+    key at any depth, when the env is used (SPEC 20)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,8 @@ class ProjectConfig:
     """``confs.cache``: whether tasks reuse earlier successes (a flow or an entry may say
     otherwise; SPEC 13)."""
     keep_runs: int | None = None
-    """``confs.keep_runs``: ``normandy gc --keep N`` after every run."""
+    """``confs.keep_runs``: ``normandy gc --keep N`` after every run; ``0`` keeps every
+    run; not given (``None``): the last 20 (:data:`normandy_core.retention.DEFAULT_KEEP`)."""
     preload: bool = True
     """``confs.preload``: whether the ``local`` executor imports the run's process modules
     once, in the process its workers are forked from, before the first task."""
@@ -148,17 +155,23 @@ def read_config(
     tree = sortable_keys(doc, tree, {"schema": _schema.FILE_SCHEMA}, [], problems)
     problems.extend(_schema.check(doc, tree, _schema.FILE_SCHEMA))
 
+    templates = read_templates(doc, data.get("templates"), problems)
+
+    def expand(keys: list[PathKey], step: str, use: Mapping[str, Any]) -> list[StepConfig]:
+        return expand_use(doc, keys, step, use, templates, problems)
+
     flows = {
-        name: read_flow(doc, str(name), body, problems)
+        name: read_flow(doc, str(name), body, problems, expand)
         for name, body in mapping(data.get("flows")).items()
         if isinstance(body, Mapping)
     }
     envs = {
         str(name): EnvConfig(
             str(name),
-            MappingProxyType(dict(mapping(body))),
+            MappingProxyType({k: v for k, v in mapping(body).items() if k != "params"}),
             mapping(body).get("credentials") or None,
             locate(doc, ["confs", "envs", name], at_key=True),
+            frozen(mapping(body).get("params")),
         )
         for name, body in mapping(confs.get("envs")).items()
     }
@@ -302,5 +315,3 @@ def _interpolated(node: Any, keys: list[PathKey]) -> Iterator[list[PathKey]]:
             yield from _interpolated(value, [*keys, i])
     elif isinstance(node, str) and "${env:" in node:
         yield keys
-
-

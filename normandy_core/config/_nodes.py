@@ -22,8 +22,13 @@ class Location:
     line: int
     column: int
     path: str
+    via: str = ""
+    """A template's line, as one use of it sees it: said after each message
+    (``in template 'train', used by step 'linear' at line 40``)."""
 
     def problem(self, message: str) -> Problem:
+        if self.via:
+            message = f"{message} ({self.via})"
         return Problem(self.file, self.line, self.column, self.path, message)
 
 

@@ -41,7 +41,11 @@ ENV_SCHEMA: dict[str, Any] = {
     "type": "dict",
     "nullable": True,
     "allow_unknown": True,  # an env's settings are free-form
-    "schema": {"credentials": {"type": "string", "empty": False, "nullable": True}},
+    "schema": {
+        "credentials": {"type": "string", "empty": False, "nullable": True},
+        # over the params of every entry of every flow under this env (SPEC 20)
+        "params": {"type": "dict", "nullable": True},
+    },
 }
 
 _ARGS = {"type": "dict", "nullable": True}
@@ -110,7 +114,8 @@ CONFS_SCHEMA: dict[str, Any] = {
     "store": {"type": "string", "empty": False},
     # reuse (SPEC 13): the default for every task, and how many runs normandy gc keeps
     "cache": {"type": "boolean"},
-    "keep_runs": {"type": "integer", "min": 1, "nullable": True},
+    # not given: the last 20 runs; 0: every run (SPEC 20)
+    "keep_runs": {"type": "integer", "min": 0, "nullable": True},
     # whether the local executor's fork server imports the process modules for the workers
     "preload": {"type": "boolean"},
     # flows that fit the work (SPEC 19): named resources of N units; steps or data as barriers
@@ -163,8 +168,26 @@ FLOW_SCHEMA: dict[str, Any] = {
     },
 }
 
+TEMPLATE_SCHEMA: dict[str, Any] = {
+    "params": {"type": "dict", "nullable": True},
+    "steps": {
+        "type": "dict",
+        "required": True,
+        "minlength": 1,
+        "keysrules": _NAMES,
+        "valuesrules": {"type": ["list", "dict"], "nullable": True},
+    },
+}
+
 FILE_SCHEMA: dict[str, Any] = {
     "confs": {"type": "dict", "required": True, "schema": CONFS_SCHEMA},
+    # steps written once, used by the steps of flows (SPEC 20)
+    "templates": {
+        "type": "dict",
+        "nullable": True,
+        "keysrules": _NAMES,
+        "valuesrules": {"type": "dict", "schema": TEMPLATE_SCHEMA},
+    },
     "flows": {
         "type": "dict",
         "required": True,
@@ -201,6 +224,16 @@ PROCESS_OPTIONS: dict[str, Any] = {
     "map_as": {"type": "string", "regex": IDENTIFIER_REGEX},
     "max_map": {"type": "integer", "min": 1},
 }
+
+USE_OPTIONS: dict[str, Any] = {
+    "use": {"type": "string", "required": True, "regex": NAME_REGEX},
+    "namespace": {"type": "string", "empty": False},
+    "params": {"type": "dict", "nullable": True},
+    "inputs": {"type": "dict", "nullable": True},
+    "outputs": {"type": "dict", "nullable": True},
+}
+"""A step that uses a template (SPEC 20): ``{use: NAME, namespace: NS, params: {…},
+inputs: {template_variable: variable}, outputs: {template_variable: variable}}``."""
 
 _TYPE_NAMES = {
     "dict": "a mapping",

@@ -60,6 +60,34 @@ class TaskDatasets:
 
         return read
 
+    def preload(
+        self, names: Iterable[str], variables: Callable[[str], Any]
+    ) -> Callable[[str], Any]:
+        """``read(name)`` as :meth:`reader` gives it, the datasets among ``names`` loaded
+        now — before the task's trace starts: a dataset is verified as one (its stamp and
+        content), not as the files its library happens to open. A missing one is raised
+        as it is read (an optional parameter then takes its default)."""
+        loaded: dict[str, Any] = {}
+        missing: dict[str, MissingDataset] = {}
+        for name in dict.fromkeys(names):
+            call = self.calls.get(name)
+            if call is None:
+                continue
+            try:
+                loaded[name] = self.load(call)
+            except MissingDataset as exc:
+                missing[name] = exc
+        later = self.reader(variables)
+
+        def read(name: str) -> Any:
+            if name in loaded:
+                return loaded[name]
+            if name in missing:
+                raise missing[name]
+            return later(name)
+
+        return read
+
     def load(self, call: DatasetCall) -> Any:
         """Load ``call``'s dataset and note the read; :class:`MissingDataset` where it
         does not exist."""

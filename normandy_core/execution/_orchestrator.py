@@ -127,6 +127,9 @@ class Orchestrator:
         self.inbox = Inbox()
         self.declared: dict[str, tuple[str, ...]] | None = None
         """Under ``schedule: dataflow``: what each task may read of other tasks' writes."""
+        self.learned = self.history.imported_modules(t.key for t in plan.tasks())
+        """The modules each task imported when it last succeeded, as its trace noted them
+        (SPEC 20): imported ahead."""
 
     def execute(self) -> Summary:
         """Run the plan; the summary of how it went. A run that ends early records why;
@@ -258,8 +261,10 @@ class Orchestrator:
         self.declared = {t.key: data[t.key].variables_read(t.flow) for t in self.plan.tasks()}
         return schedule_of(self.plan, data)
 
-    def _module_of(self, task: Task) -> str:
-        return self.project.registry.get(task.process).target.partition(":")[0]
+    def _module_of(self, task: Task) -> tuple[str, ...]:
+        """Its process's module, then the modules it imported when it last ran."""
+        module = self.project.registry.get(task.process).target.partition(":")[0]
+        return (module, *self.learned.get(task.key, ()))
 
     def _start(self, executor: Executor) -> None:
         """Record the run, then start the executor: a resume already in progress
@@ -357,6 +362,8 @@ class Orchestrator:
             arguments=_arguments(task),
             declared=self._declared_of(task),
             outputs_dir=str(store.vars_dir) if task.element is not None else "",
+            scope=task.scope,
+            modules=self.learned.get(task.key, ()),
             tracing=self.reuse.tracing(task),
         )
 
@@ -466,10 +473,9 @@ def run_plan(project: Project, plan: Plan, checked: Checked, options: RunOptions
 
         options.console = console_stream()
     summary = Orchestrator(project, plan, checked, options).execute()
-    keep = project.config.keep_runs
-    if keep:  # confs.keep_runs: the store stays bounded, with or without the CLI
-        from normandy_core.retention import collect
+    from normandy_core.retention import collect, keep_runs
 
+    keep = keep_runs(project.config.keep_runs)
+    if keep:  # the store stays bounded, with or without the CLI (0: every run is kept)
         summary = replace(summary, collected=collect(project.root, project.config.store, keep=keep))
     return summary
-

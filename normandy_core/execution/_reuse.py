@@ -13,11 +13,13 @@ of ``--explain`` — is recorded with it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from normandy_core._tracing import TaskTrace, TraceSetup
+from normandy_core.binding import FromParams, describe_source
 from normandy_core.code import ProcessCode, follow, library_version, new_run, process_code
 from normandy_core.execution._variables import RunVariables
 from normandy_core.execution._world import NO, YES, Now, names_hash, shown, task_checks
@@ -156,7 +158,7 @@ class Reuse:
         found = self._bases.get(task.key)
         if found is None:
             process = self.process(task)
-            inputs = tuple(sorted((p, v) for p, v in task.inputs.items() if p != v))
+            inputs = _wiring_inputs(task)
             outputs = task.outputs.describe() if task.outputs is not None else ""
             wiring = Wiring(f"{process.code.module}:{self._function(task)}", inputs, outputs)
             found = self._bases[task.key] = Fingerprint(
@@ -179,7 +181,7 @@ class Reuse:
             process.projects,
             process.libraries,
             self._known.get(task.key, ()),
-            not process.params_escape,
+            not (process.params_escape or _binds_all_params(task)),
         )
 
     def param(self, task: Task, key: str) -> str:
@@ -401,3 +403,26 @@ class Reuse:
         self.used.add(run_id)
         return True
 
+
+def _wiring_inputs(task: Task) -> tuple[tuple[str, str], ...]:
+    """The wiring's inputs: parameter -> what the entry maps to it (a variable, where not
+    the parameter's own name; params, ``params.KEY…``; several variables, as JSON), and
+    a template's use: where its tasks' variables are (``namespace``, as JSON)."""
+    found = []
+    for parameter, source in task.inputs.items():
+        if source == parameter:
+            continue
+        described = describe_source(source)
+        text = described if isinstance(described, str) else json.dumps(described)
+        found.append((parameter, text))
+    if task.scope is not None:
+        where = {"namespace": task.scope.namespace, "names": dict(task.scope.names)}
+        found.append(("(template)", json.dumps(where, sort_keys=True)))
+    return tuple(sorted(found))
+
+
+def _binds_all_params(task: Task) -> bool:
+    """Whether the entry gives the whole params to an argument (``inputs: {p: params}``):
+    its code may hand them anywhere under a name Normandy does not follow, so the task
+    counts as reading every param."""
+    return any(isinstance(s, FromParams) and not s.path for s in task.inputs.values())

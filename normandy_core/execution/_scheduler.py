@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 
 from normandy_core._inbox import Inbox
@@ -57,7 +57,7 @@ class Scheduler:
         wake_every: float | None = None,
         inbox: Inbox | None = None,
         reuse: Reuse | None = None,
-        module_of: Callable[[Task], str] | None = None,
+        module_of: Callable[[Task], Sequence[str]] | None = None,
         schedule: Schedule | None = None,
         pools: Mapping[str, int] | None = None,
     ) -> None:
@@ -81,8 +81,8 @@ class Scheduler:
             self._tags,
         )  # fmt: skip
         self.module_of = module_of
-        """A task's process module, for the executor to import ahead
-        (:meth:`Executor.prepare`); ``None``: none is."""
+        """A task's modules, for the executor to import ahead (:meth:`Executor.prepare`):
+        its process's, then those it imported when it last ran; ``None``: none is."""
         self.schedule = schedule or schedule_of(plan, None)
         self.pools = Pools(pools or {})
         self.maps = Maps(variables, outcomes, reuse)
@@ -94,6 +94,8 @@ class Scheduler:
         self._steps = [s for f in plan.flows for s in f.steps]
         self._step_index = {(s.flow, s.name): i for i, s in enumerate(self._steps)}
         self._ahead_step = -1  # the last step whose modules the executor was told of
+        self._asked: set[str] = set()
+        """The modules the executor was told to import ahead, so far."""
         self._warm = False
         self._ahead = False  # the processes' code fingerprinted ahead (see _drain)
 
@@ -214,12 +216,36 @@ class Scheduler:
             self._cached(decision)
         return decision.reused
 
+    def _modules(self, tasks: Iterable[Task]) -> tuple[str, ...]:
+        """The modules ``tasks`` import: every task's process module first (their workers
+        need them at once), then what they learned."""
+        if self.module_of is None:
+            return ()
+        each = [self.module_of(task) for task in tasks]
+        return tuple(dict.fromkeys([m[0] for m in each if m] + [n for m in each for n in m[1:]]))
+
     def _prepare(self, tasks: Iterable[Task]) -> None:
-        """Tell the executor the process modules ``tasks`` import, if any."""
-        if self.module_of is not None:
-            modules = tuple(dict.fromkeys(self.module_of(task) for task in tasks))
-            if modules:
-                self.executor.prepare(modules)
+        """Tell the executor the modules ``tasks`` import, if any."""
+        modules = self._modules(tasks)
+        if modules:
+            self._asked.update(modules)
+            self.executor.prepare(modules)
+
+    def _prepare_after(self, index: int) -> None:
+        """While step ``index`` runs: the modules of the next step, and those of the first
+        step after it whose process modules were not asked for yet (a later flow's, where
+        the steps between use modules imported already: scikit-learn imported while the
+        flow before the models runs, not when the models' flow starts)."""
+        later = self._steps[index + 1 :]
+        if later:
+            self._prepare(later[0].tasks)
+        module_of = self.module_of
+        if module_of is None:
+            return
+        for step in later[1:]:
+            if any(m[:1] and m[0] not in self._asked for m in map(module_of, step.tasks)):
+                self._prepare(step.tasks)
+                return
 
     def _prepare_ahead(self, running: list[Task]) -> None:
         """The modules of the step after the latest one started, imported meanwhile;
@@ -233,7 +259,7 @@ class Scheduler:
         latest = max(self._step_index[(task.flow, task.step)] for task in running)
         if latest > self._ahead_step and latest + 1 < len(self._steps):
             self._ahead_step = latest
-            self._prepare(self._steps[latest + 1].tasks)
+            self._prepare_after(latest)
 
     def _done(self, outcome: Outcome) -> None:
         """``outcome.task`` ended: tell its flow, which says what may start now."""

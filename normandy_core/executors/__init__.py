@@ -5,8 +5,8 @@ returning its class from the ``normandy_executors`` hook.
 
 The orchestrator calls, for any engine, in this order: the constructor; :meth:`Executor.
 warm_up` once it knows a task will run (never for a run whose every task is reused);
-:meth:`Executor.prepare` with the process modules of a step before its tasks (and of the
-next step, while a step runs); :meth:`Executor.start`; :meth:`Executor.submit` for each
+:meth:`Executor.prepare` with the modules of a step before its tasks (and of the next
+step, while a step runs); :meth:`Executor.start`; :meth:`Executor.submit` for each
 attempt; :meth:`Executor.shutdown` at the end; :meth:`Executor.stop_now` from a signal's
 handler, when a second Ctrl-C asks to stop at once.
 
@@ -122,11 +122,12 @@ class Executor(ABC):
         not at all where every task is reused. May be called twice."""
 
     def prepare(self, modules: Sequence[str]) -> None:  # noqa: B027 - optional
-        """The process modules the next tasks import, in the order they need them: an
-        engine may import them ahead, once for all its workers (the ``local`` one does,
-        in its fork server). Called before each step with its modules, and during a step
-        with the next step's; any number of times, with modules already given too. Must
-        return at once."""
+        """The modules the next tasks import, in the order they need them — their
+        process modules, then the modules each imported when it last ran (SPEC 20,
+        ``TaskCall.modules``): an engine may import them ahead, once for all its workers
+        (the ``local`` one does, in its fork server). Called before each step with its
+        modules, and during a step with the next step's; any number of times, with
+        modules already given too. Must return at once."""
 
     def start(self) -> None:  # noqa: B027 - optional
         """Prepare workers (called once, before the first submit); raise

@@ -15,7 +15,7 @@ from normandy_core.errors import ConfigError
 def dataset_inputs(
     project: Any,
     name: str,
-    inputs: Mapping[str, str],
+    inputs: Mapping[str, Any],
     given: Mapping[str, Any],
     env: str,
     settings: Mapping[str, Any],
@@ -28,9 +28,13 @@ def dataset_inputs(
         return ()
     specs = project.config.dataset_specs(env, settings)
     signature = project.registry.signature(name, load=True)
+    from normandy_core.binding import variables_of
+
+    named = [inputs.get(p.name, p.name) for p in signature.inputs]  # a source (SPEC 20)
     wanted = {
         variable: specs[variable]
-        for variable in (inputs.get(p.name, p.name) for p in signature.inputs)
+        for source in named
+        for variable in variables_of(source)
         if variable in specs and variable not in given
     }
     if not wanted:

@@ -84,8 +84,12 @@ class _Seen:
         if error is None:
             self.value = value
         else:  # from the process's frame on, as the run's log shows it
-            tb = error.__traceback__
-            self.error = error.with_traceback(tb.tb_next if tb is not None else None)
+            from normandy_core.binding import call_process
+
+            tb = error.__traceback__.tb_next if error.__traceback__ is not None else None
+            if tb is not None and tb.tb_frame.f_code is call_process.__code__:
+                tb = tb.tb_next
+            self.error = error.with_traceback(tb)
 
 
 class ProcessRunner:
@@ -147,6 +151,10 @@ class ProcessRunner:
         datasets = dataset_inputs(
             where.project, name, mapped, inputs or {}, env_name, settings, secrets
         )
+        if use and where.project is not None and env_name in where.project.config.envs:
+            from normandy_core.params import merge_deep  # env params, as a run has them
+
+            merged = merge_deep(merged, where.project.config.envs[env_name].params)
         level = where.project.config.log_level if where.project else "info"
         call = TaskCall(
             run_id=RUN_ID,
@@ -169,6 +177,7 @@ class ProcessRunner:
             inputs=mapped,
             outputs=use.entry.outputs if use else None,
             datasets=datasets,
+            scope=use.entry.scope if use else None,
         )
         log, seen = _Log(), _Seen()
         self.notes += refresh(spec.target.partition(":")[0], where.folders)

@@ -655,6 +655,12 @@ def test_runs_text_output(normandy, project):
     assert re.search(r"f\.s1\.b\s+[\d.]+ (B|KiB)$", failed_row)  # the failing task, the size
     assert re.search(r"\s-\s+[\d.]+ (B|KiB)$", ok_row)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+\.\d\ds", failed_row), failed_row
+    # the store's total, and what bounds it (SPEC 20)
+    assert re.fullmatch(
+        r"store: [\d.]+ (B|KiB) in all, variables and logs; it keeps the last 20 runs "
+        r"\(confs.keep_runs to change it\)",
+        lines[-1],
+    ), lines[-1]
 
     last = normandy("runs", "last", cwd=root, env=ENV)
     assert last.returncode == 0, last.output

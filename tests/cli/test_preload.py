@@ -322,3 +322,124 @@ def test_a_run_whose_every_task_is_reused_starts_no_process_and_imports_nothing(
     run_id = json.loads(again.stdout)["run_id"]
     log = (root / "logs" / run_id / "run.log").read_text()
     assert "preloaded" not in log and "started on worker" not in log
+
+
+LEARNED_CONF = """
+confs:
+  workers: 1
+  processes: {make: "maker:make", use: "user:use"}
+  envs: {dev: {}}
+flows:
+  main:
+    tags: [default]
+    steps:
+      fit:
+        make: {outputs: thing, cache: true}
+      save:
+        use: {}
+"""
+
+MAKER = """
+from things import Thing
+
+
+def make():
+    return Thing(3)
+"""
+
+THINGS = """
+class Thing:
+    def __init__(self, n):
+        self.n = n
+"""
+
+USER = """
+import sys
+
+
+def use(pipe):
+    present = "things" in sys.modules
+    thing = pipe.vars["thing"]  # unpickling it imports the module of its class
+    with open(pipe.path / "seen.txt", "a") as seen:
+        seen.write(f"{present} {thing.n}\\n")
+"""
+
+
+def test_the_modules_a_task_imported_are_imported_ahead_the_next_time(normandy, make_project):
+    """Issue 26: a writer unpickling a model paid the import of its library in its task
+    whenever the model's task was reused (its module, which imports the library, then
+    not preloaded). The modules a task imported are learned, and imported ahead the next
+    time (as the task's trace noted them: asked for, even where they were there already);
+    still asked for the time after, they stay learned."""
+    root = make_project(LEARNED_CONF, {"maker.py": MAKER, "things.py": THINGS, "user.py": USER})
+    for _ in range(4):
+        result = normandy("run", "--no-progress", cwd=root)
+        assert result.returncode == 0, result.output
+    seen = (root / "seen.txt").read_text().split("\n")[:4]
+    # 1: made in this run, by a module preloaded for its task; 2, 3, 4: the maker reused,
+    # its module not imported, but the user's trace of run 1 noted that unpickling the
+    # thing asks for its module: learned, imported ahead (without it: False)
+    assert seen == ["True 3", "True 3", "True 3", "True 3"]
+    runs = json.loads(normandy("runs", "--json", cwd=root).stdout)
+    log = (root / "logs" / runs[0]["id"] / "run.log").read_text()
+    assert "preloaded 2 modules in the fork server" in log and ": user, things" in log
+
+
+LOOK_AHEAD = """
+confs:
+  workers: 1
+  processes: {wait: "waiter:wait", again: "waiter:again", late: "mod_late:late"}
+  envs: {dev: {}}
+flows:
+  first:
+    tags: [default]
+    steps:
+      one: [wait]
+      two: [again]
+  second:
+    tags: [default]
+    steps:
+      three: [late]
+"""
+
+WAITER = """
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def wait():
+    deadline = time.monotonic() + 30
+    while not (HERE / "late-began.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (HERE / "seen.txt").write_text(str((HERE / "late-began.txt").exists()))
+
+
+def again():
+    pass
+"""
+
+LATE = """
+from pathlib import Path
+
+(Path(__file__).resolve().parent / "late-began.txt").write_text("")
+
+
+def late():
+    pass
+"""
+
+
+def test_the_next_step_needing_a_new_module_is_imported_for_while_this_one_runs(
+    normandy, make_project
+):
+    """Issue 26: a later flow's scikit-learn was imported only when that flow started,
+    while nothing else ran, the steps between needing no new module. While step one runs,
+    the server imports the next step's modules and those of the first step after it
+    whose process module was not asked for yet: step three's (without it, step one's
+    task waits 30 s in vain)."""
+    root = make_project(LOOK_AHEAD, {"waiter.py": WAITER, "mod_late.py": LATE})
+    result = normandy("run", "--no-progress", cwd=root)
+    assert result.returncode == 0, result.output
+    assert (root / "seen.txt").read_text() == "True"

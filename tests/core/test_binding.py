@@ -12,18 +12,24 @@ from typing import Any
 import pytest
 
 from normandy_core.binding import (
+    BadVariadic,
+    FromParams,
+    Gathered,
     MissingInput,
     OutputError,
     Outputs,
     Parameter,
+    Scope,
     Signature,
+    call_process,
     input_values,
     signature_of,
+    source_of,
 )
 from normandy_core.errors import ProcessLoadError
 from normandy_core.signatures import module_file, static_signature
 
-SOURCE = '''
+SOURCE = """
 import functools
 from collections import OrderedDict as mapping_type
 
@@ -35,6 +41,7 @@ def plain(companies, shuttles, params): ...
 def optional(pipe, extra=1, *, other=None): ...
 def keyword_only(*, params, log, rows): ...
 def args(*args): ...
+def variadic(spine, *dfs, **named): ...
 def nothing(): ...
 def positional_only_default(pipe=None, /, params=None, rows=()): ...
 async def coroutine(rows): ...
@@ -58,7 +65,7 @@ rebound = functools.partial(plain, shuttles=None)
 
 def shadowed(rows): ...
 import json as shadowed
-'''
+"""
 
 PACKAGE_INIT = "from .impl import plain as exported\nfrom .impl import *\n"
 PACKAGE_IMPL = "def plain(rows, params, limit=10): ...\n"
@@ -67,11 +74,12 @@ CASES: dict[str, Signature] = {
     "pipe_log": Signature(("pipe", "log")),
     "params_only": Signature(("params",)),
     "everything": Signature(("pipe", "log", "params")),
-    "kwargs": Signature(("pipe", "log", "params")),
+    "kwargs": Signature(("pipe", "log", "params"), star_star="kw"),
+    "variadic": Signature(("pipe", "log", "params"), (Parameter("spine", False),), "dfs", "named"),
     "plain": Signature(("params",), (Parameter("companies", False), Parameter("shuttles", False))),
     "optional": Signature(("pipe",), (Parameter("extra", True), Parameter("other", True))),
     "keyword_only": Signature(("params", "log"), (Parameter("rows", False),)),
-    "args": Signature(()),
+    "args": Signature((), star="args"),
     "nothing": Signature(()),
     "positional_only_default": Signature(("params",), (Parameter("rows", True),)),
     "coroutine": Signature((), (Parameter("rows", False),)),
@@ -146,16 +154,91 @@ def test_inputs_by_name_mapped_and_optional() -> None:
     def read(name: str) -> Any:
         return variables[name]
 
-    assert input_values(signature, {"companies": "raw_companies"}, read) == {
+    assert input_values(signature, {"companies": "raw_companies"}, read).named == {
         "companies": 1,
         "shuttles": 2,
     }
     variables["limit"] = 5
-    assert input_values(signature, {"companies": "raw_companies"}, read)["limit"] == 5
+    assert input_values(signature, {"companies": "raw_companies"}, read).named["limit"] == 5
     with pytest.raises(MissingInput, match="its input 'companies' does not exist"):
         input_values(signature, {}, read)
     with pytest.raises(MissingInput, match="'shuttles' \\(variable 'other'\\)"):
         input_values(signature, {"companies": "raw_companies", "shuttles": "other"}, read)
+
+
+def test_params_as_arguments_the_whole_or_one_key_path() -> None:
+    signature = Signature((), (Parameter("parameters", False), Parameter("test_size", True)))
+    params = {"split_options": {"test_size": 0.2, "random_state": 3}}
+    mapped = {
+        "parameters": FromParams(),
+        "test_size": FromParams(("split_options", "test_size")),
+    }
+    got = input_values(signature, mapped, {}.__getitem__, params)
+    assert got.named == {"parameters": params, "test_size": 0.2}
+    assert got.named["parameters"] is params  # the mapping the process gets as params
+    wrong = {**mapped, "test_size": FromParams(("split_options", "test_sise"))}
+    # a default does not hide a key path that names nothing: it is a mistake, not an absence
+    with pytest.raises(MissingInput) as caught:
+        input_values(signature, wrong, {}.__getitem__, params)
+    assert str(caught.value) == (
+        "its input 'test_size' (params.split_options.test_sise) does not exist: "
+        "params.split_options has no key 'test_sise' (did you mean 'test_size'? its keys: "
+        "test_size, random_state)"
+    )
+
+
+def test_a_list_is_spread_over_a_star_parameter_in_order() -> None:
+    def joiner(spine, label="x", *dfs, **named):  # type: ignore[no-untyped-def]
+        return spine, label, dfs, named
+
+    signature = signature_of(joiner)
+    variables = {"spine_df": 0, "a": 1, "b": 2, "c": 3}
+    mapped = {
+        "spine": "spine_df",
+        "dfs": Gathered(("a", "b", "c")),
+        "named": Gathered(("a",), ("k",)),
+    }
+    arguments = input_values(signature, mapped, variables.__getitem__)
+    # the optional parameter before *dfs is given its default, by position
+    assert call_process(joiner, {}, arguments) == (0, "x", (1, 2, 3), {"k": 1})
+    # **named mapped: it gets what is mapped alone, not pipe, log and params
+    given = {"pipe": "P", "log": "L", "params": {}}
+    assert call_process(joiner, given, arguments)[3] == {"k": 1}
+    assert (
+        call_process(
+            joiner, given, input_values(signature, {"spine": "spine_df"}, variables.__getitem__)
+        )[3]
+        == given
+    )
+    # nothing mapped to *dfs: Python's own empty tuple
+    assert call_process(joiner, {}, input_values(signature, {}, {"spine": 9}.__getitem__)) == (
+        9,
+        "x",
+        (),
+        {},
+    )
+    with pytest.raises(MissingInput, match="its input 'dfs' \\(variable 'd'\\)"):
+        input_values(signature, {**mapped, "dfs": Gathered(("a", "d"))}, variables.__getitem__)
+
+
+def test_a_star_parameter_from_params_takes_a_list() -> None:
+    signature = Signature((), (), "values", "options")
+    params = {"xs": [1, 2], "opts": {"alpha": 0.5}, "n": 3}
+    got = input_values(
+        signature, {"values": FromParams(("xs",)), "options": FromParams(("opts",))}, {}.get, params
+    )
+    assert (got.spread, got.keywords) == ([1, 2], {"alpha": 0.5})
+    with pytest.raises(BadVariadic, match="\\*values takes a list; it was given int"):
+        input_values(signature, {"values": FromParams(("n",))}, {}.get, params)
+
+
+def test_a_scope_names_a_template_s_variables() -> None:
+    scope = Scope("linear", (("table", "model_input_table"),))
+    signature = Signature((), (Parameter("table", False), Parameter("X_train", False)))
+    variables = {"model_input_table": 1, "linear.X_train": 2}
+    got = input_values(signature, {}, variables.__getitem__, {}, scope)
+    assert got.named == {"table": 1, "X_train": 2}
+    assert source_of("X_train", {"X_train": "given"}, scope) == "given"  # mapped: as written
 
 
 # -- outputs ----------------------------------------------------------------------------------

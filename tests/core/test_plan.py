@@ -358,6 +358,117 @@ def test_params_flow_then_process_then_selection(good_conf: GoodConf) -> None:
     }
 
 
+NESTED = """
+confs:
+  envs:
+    dev: {}
+    prod:
+      read: data/prod
+      params: {split_options: {test_size: 0.5}, model: {trees: 300}, only_env: 1}
+flows:
+  f:
+    tags: [default]
+    params:
+      split_options: {test_size: 0.2, random_state: 3}
+      model: {trees: 10, depth: 4}
+    steps:
+      s:
+        split: {params: {model: {trees: 20}}}
+        other:
+"""
+
+
+def test_env_params_over_entry_over_flow_and_param_over_all(good_conf: GoodConf) -> None:
+    """SPEC 20's precedence, strongest first: --param, env params, entry params, flow
+    params; env params merge key by key at any depth, an entry's replace a flow's key."""
+    config = good_conf(NESTED)
+    assert "params" not in config.envs["prod"].settings  # params, not pipe.confs
+    dev = plan_of(config)
+    split, other = dev.flows[0].steps[0].tasks
+    assert dict(split.params) == {
+        "split_options": {"test_size": 0.2, "random_state": 3},
+        "model": {"trees": 20},  # the entry's key replaces the flow's, as before
+    }
+    prod = build_plan(config, Selection(params={"split_options.random_state": 9}), "prod")
+    split, other = prod.flows[0].steps[0].tasks
+    assert dict(split.params) == {
+        "split_options": {"test_size": 0.5, "random_state": 9},
+        "model": {"trees": 300},
+        "only_env": 1,
+    }
+    assert dict(other.params)["model"] == {"trees": 300, "depth": 4}
+    # the whole mapping still replaced by --param KEY={…}
+    whole = build_plan(config, Selection(params={"split_options": {"test_size": 0.1}}), "prod")
+    assert dict(next(whole.tasks()).params)["split_options"] == {"test_size": 0.1}
+
+
+def test_a_nested_param_sets_a_key_and_never_adds_a_flat_one(good_conf: GoodConf) -> None:
+    """``--param split_options.test_size=0.4`` added the key "split_options.test_size"
+    and left test_size at 0.2 (issue 26)."""
+    plan = plan_of(good_conf(NESTED), params={"split_options.test_size": 0.4})
+    for task in plan.tasks():
+        assert "split_options.test_size" not in task.params
+        assert task.params["split_options"] == {"test_size": 0.4, "random_state": 3}
+    assert plan.to_dict()["selection"]["params"] == {"split_options.test_size": 0.4}
+
+
+def test_a_nested_param_that_names_nothing_is_an_error(good_conf: GoodConf) -> None:
+    config = good_conf(NESTED)
+    with pytest.raises(SelectionError) as caught:
+        plan_of(config, params={"split_options.test_sise": 0.4})
+    assert str(caught.value).startswith(
+        "--param split_options.test_sise: no task of the flows selected has this param: "
+        "params.split_options has no key 'test_sise' (did you mean 'test_size'? its keys: "
+        "test_size, random_state)."
+    )
+    with pytest.raises(SelectionError, match="params has no key 'split_option' \\(did you"):
+        plan_of(config, params={"split_option.test_size": 0.4})
+    with pytest.raises(SelectionError, match="params.model.trees is the number 20, not a map"):
+        plan_of(config, params={"model.trees.x": 1})
+    # a path only some tasks have: set where it is, the others untouched
+    plan = plan_of(config, params={"model.depth": 8})
+    split, other = plan.flows[0].steps[0].tasks
+    assert (dict(split.params["model"]), dict(other.params["model"])) == (
+        {"trees": 20, "depth": 8},
+        {"trees": 10, "depth": 8},
+    )
+
+
+def test_a_template_s_steps_are_named_by_their_use(good_conf: GoodConf) -> None:
+    config = good_conf(
+        """
+        confs: {envs: {dev: }}
+        templates:
+          t:
+            steps:
+              one: [a]
+              two: [b]
+        flows:
+          f:
+            tags: [default]
+            steps:
+              first: [x]
+              lin: {use: t}
+              last: [y]
+        """
+    )
+    plan = plan_of(config)
+    keys = [t.key for t in plan.tasks()]
+    assert keys == ["f.first.x", "f.lin.one.a", "f.lin.two.b", "f.last.y"]
+
+    def only(*patterns: str) -> list[str]:
+        return [t.key for t in restrict(plan, only=patterns).tasks()]
+
+    assert only("lin") == ["f.lin.one.a", "f.lin.two.b"]  # the use names its steps
+    assert only("lin.one") == ["f.lin.one.a"]
+    assert only("lin.one.a") == only("f.lin.one.a") == only("f.lin.one") == ["f.lin.one.a"]
+    assert only("lin.*") == ["f.lin.one.a", "f.lin.two.b"]
+    assert [t.key for t in restrict(plan, start=["lin.two"]).tasks()] == [
+        "f.lin.two.b",
+        "f.last.y",
+    ]
+
+
 def test_task_params_are_read_only(good_conf: GoodConf) -> None:
     task = next(plan_of(good_conf(ITER)).tasks())
     with pytest.raises(TypeError):

@@ -4,8 +4,10 @@ to the end), a run still going."""
 
 from __future__ import annotations
 
+import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,37 @@ def test_a_variable_shared_by_a_hard_link_frees_nothing_until_its_last_run_goes(
     os.link(runs / "r1" / "vars" / "f" / "x.nv", runs / "r2" / "vars" / "f" / "x.nv")
     assert run_sizes(project, None, ["r1", "r2"]) == {"r1": 100, "r2": 100}
     assert collect(project, None, keep=1, dry_run=True).freed == 100
+
+
+@pytest.mark.parametrize(("setting", "pruned"), [(None, ["r01"]), ("0", [])])
+def test_a_run_keeps_the_last_20_runs_unless_told_otherwise(
+    project: Path, module_name: Callable[[str], str], setting: str | None, pruned: list[str]
+) -> None:
+    """SPEC 20: without ``confs.keep_runs`` the store keeps the last 20 runs (it grew
+    100 MiB a run in issue 26); ``keep_runs: 0`` keeps them all. Applied by the run
+    itself (``run_plan``), with or without the command line."""
+    from normandy_core.execution import RunOptions, run_plan
+    from normandy_core.plan import Selection, build_plan
+    from normandy_core.project import check_project, open_project
+
+    module = module_name("noop")
+    (project / f"{module}.py").write_text("def noop():\n    return 1\n")
+    keep = f"  keep_runs: {setting}\n" if setting is not None else ""
+    (project / "pipeline").mkdir()
+    (project / "pipeline" / "pipeline_conf.yml").write_text(
+        f"confs:\n  processes: {{noop: '{module}:noop'}}\n{keep}  envs: {{dev: }}\n"
+        "flows:\n  f: {tags: [default], steps: {s: [noop]}}\n"
+    )
+    make_runs(project, [f"r{i:02d}" for i in range(1, 21)]).close()  # 20 earlier runs
+    proj = open_project(project)
+    checked = check_project(proj, executor="serial")
+    plan = build_plan(proj.config, Selection())
+    summary = run_plan(proj, plan, checked, RunOptions(executor="serial", console=io.StringIO()))
+    assert summary.status == "succeeded"
+    collected = summary.collected  # 21 runs now: the oldest goes, but with keep_runs: 0
+    assert (collected.runs if collected is not None else []) == pruned
+    earlier = [f"r{i:02d}" for i in range(1, 21)]
+    assert [r for r in stored(project) if r in earlier] == [r for r in earlier if r not in pruned]
 
 
 # -- gc while a run binds reused results -------------------------------------------------------

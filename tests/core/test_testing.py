@@ -438,3 +438,54 @@ def test_a_command_that_outlives_its_timeout_is_stopped_with_its_run(tmp_path: P
         project.run(timeout=3)
     runs = project.command("runs", "--json")
     assert [run["status"] for run in json.loads(runs.stdout)] == ["interrupted"]
+
+
+def test_an_entry_s_params_arguments_variadic_inputs_and_template(tmp_path: Path) -> None:
+    """SPEC 20 in ``run_process``: what an entry maps to the arguments (params, a key path
+    of them, a list spread over ``*dfs``) and a template's scope, with the env's params,
+    as a run gives them."""
+    from normandy_core.testing import ProcessRunner
+
+    root = tmp_path / "p"
+    module = unique()
+    (root / "pipeline").mkdir(parents=True)
+    (root / "pipeline" / "pipeline_conf.yml").write_text(
+        f"""
+confs:
+  processes: {{join: '{module}:join', split: '{module}:split'}}
+  envs:
+    dev: {{}}
+    prod: {{params: {{opts: {{size: 2}}}}}}
+templates:
+  t:
+    steps:
+      cut: {{split: {{inputs: {{rows: table, size: params.opts.size}}, outputs: [head, tail]}}}}
+flows:
+  f:
+    params: {{opts: {{size: 1, keep: true}}}}
+    steps:
+      s:
+        join: {{inputs: {{first: a, rest: [b, c], options: params.opts}}, outputs: table}}
+      part: {{use: t, inputs: {{table: table}}}}
+"""
+    )
+    (root / f"{module}.py").write_text(
+        "def join(first, *rest, options):\n"
+        "    return [first, *rest, options]\n"
+        "def split(rows, size, pipe):\n"
+        "    pipe.vars['seen'] = size\n"
+        "    return rows[:size], rows[size:]\n"
+    )
+    run_process = ProcessRunner(tests=tmp_path)
+    try:
+        joined = run_process("join", project=root, inputs={"a": 1, "b": 2, "c": 3})
+        assert joined.ok, joined.describe()
+        assert joined.outputs["table"] == [1, 2, 3, {"size": 1, "keep": True}]
+        prod = run_process("join", project=root, env="prod", inputs={"a": 1, "b": 2, "c": 3})
+        assert prod.outputs["table"][-1] == {"size": 2, "keep": True}  # env params over
+        cut = run_process("split", project=root, inputs={"table": [1, 2, 3]})
+        assert cut.ok, cut.describe()
+        # its variables in the use's namespace, pipe.vars' too
+        assert dict(cut.outputs) == {"part.head": [1], "part.tail": [2, 3], "part.seen": 1}
+    finally:
+        run_process.close()

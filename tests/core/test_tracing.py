@@ -140,6 +140,10 @@ def counter(pipe):
     return type(pipe.params).__name__
 
 
+def split(parameters, small):
+    return parameters["test_size"], small
+
+
 def imports(params):
     import importlib
 
@@ -269,6 +273,22 @@ def test_params_handed_on_are_a_plain_dict_read_whole(traced) -> None:
     (traced.root / "counter.txt").write_text("1")
     trace = traced("counter", setup)
     assert trace.params_whole
+
+
+def test_params_given_as_arguments_are_noted_as_read(traced) -> None:
+    """SPEC 20: a task given ``params.KEY…`` as arguments reads those params (their
+    top-level keys): a change of one of them reruns it, of another param does not."""
+    from normandy_core.binding import FromParams
+
+    trace = traced(
+        "split",
+        params={"split_options": {"test_size": 0.2}, "sizes": {"small": 3}, "other": 1},
+        inputs={
+            "parameters": FromParams(("split_options",)),
+            "small": FromParams(("sizes", "small")),
+        },
+    )
+    assert trace.params == ("sizes", "split_options") and not trace.params_whole
 
 
 def test_a_file_whose_stamp_is_known_is_not_hashed_again(traced, monkeypatch) -> None:

@@ -250,16 +250,21 @@ class WorkerPool:
             self._fork()  # carried out after the imports ordered before: it will have them
 
     def _idle_for(self, job: _Job, idle: list[_Worker]) -> _Worker | None:
+        server = self._server
+        # what it imported when it last ran, where the server has it now (SPEC 20)
+        learned = [m for m in job.call.modules if server is not None and m in server.imported]
         for worker in idle:
+            if job.module in worker.modules and all(m in worker.modules for m in learned):
+                return worker
+        if server is not None and job.module in server.imported:
+            self._retire(idle.pop(0))  # a worker forked now has it all: this one makes room
+            return None
+        for worker in idle:  # its process's module there, what it learned not yet
             if job.module in worker.modules:
                 return worker
         imports = self._wanted.get(job.module)
         if imports is None:
             return idle[0]  # nobody imports it for the workers: this one will
-        server = self._server
-        if server is not None and job.module in server.imported:
-            self._retire(idle.pop(0))  # a worker forked now has it: this one makes room
-            return None
         if not imports.done.is_set():
             return None  # being imported for the workers: wait (the budget bounds it)
         return idle[0]  # its import failed there: the worker's shows the real error

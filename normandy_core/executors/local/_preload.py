@@ -31,6 +31,10 @@ BUDGET = 60.0
 (``NORMANDY_PRELOAD_BUDGET`` to change it)."""
 
 
+_SHOWN = 12
+"""Modules named in the log's line about what a server imported; the others counted."""
+
+
 def disabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the user turned preloading off (``NORMANDY_PRELOAD=0``)."""
     value = (environ if environ is not None else os.environ).get(OPT_OUT, "")
@@ -52,7 +56,9 @@ def describe(reply: dict[str, Any], where: str = "the fork server") -> list[tupl
         return lines
     imported = reply.get("imported", {})
     if imported:
-        names = ", ".join(imported)
+        names = ", ".join(list(imported)[:_SHOWN])
+        if len(imported) > _SHOWN:  # learned ones are many: sklearn's submodules…
+            names += f" and {len(imported) - _SHOWN} more"
         lines.append(
             (
                 False,
