@@ -128,19 +128,24 @@ class RunVariables:
         self._hashes.setdefault(task.flow, {}).update(self._staged.pop(task.key, {}))
 
     def _commit(self, flow: str, key: str) -> None:
+        """Move ``key``'s writes among ``flow``'s variables. What it knows of them is
+        forgotten only once they are there: a commit that fails (a broken store) leaves
+        them staged, and known, for :meth:`commit_leftovers` and ``--resume``."""
         store = self.flow(flow)
-        bound = self._bound.pop(key, None)
+        bound = self._bound.get(key)
         if bound is None:
-            names = self._written.pop(key, None)
-            placed = self._placed.pop(key, set())
+            names = self._written.get(key)
+            placed = self._placed.get(key, set())
             if names is not None and placed:
                 names = [n for n in names if n not in placed]
-                if not names:  # nothing staged: no folder to remove either
-                    return
-            store.commit(key, names)
+            if names is None or names:  # else nothing staged: no folder to remove either
+                store.commit(key, names)
+            self._written.pop(key, None)
+            self._placed.pop(key, None)
             return
         for name, held in bound:
             held.move_to(store.vars_dir / (name + SUFFIX))
+        self._bound.pop(key, None)
 
     def bind(self, task: Task, name: str, source: Place, content_hash: str) -> None:
         """Take the stored variable ``source`` as ``task``'s write ``name``, committed,

@@ -172,7 +172,6 @@ def _binder(root: Path, run_id: str, ready: Any, go: Any, out: Any) -> None:
         reuse.recording = run_id
         [task] = prepared.plan.tasks()
         with history.batch():
-            variables.step_started()
             decision = reuse.decide(task)
             if decision.reused:
                 reuse.bind(decision)
