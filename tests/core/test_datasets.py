@@ -206,7 +206,7 @@ def test_an_input_named_like_a_dataset_is_loaded_and_the_read_noted(tmp_path: Pa
     task = TaskDatasets([call("numbers", str(path))], "RUN")
     read = task.reader(lambda name: f"variable {name}")
     signature = Signature((), (Parameter("numbers", False), Parameter("other", False)))
-    assert input_values(signature, {}, read) == {"numbers": [1, 2], "other": "variable other"}
+    assert input_values(signature, {}, read).named == {"numbers": [1, 2], "other": "variable other"}
     (access,) = task.accesses
     assert (access.name, access.direction, access.location) == ("numbers", "read", str(path))
     assert access.size == path.stat().st_size and access.mtime == path.stat().st_mtime
@@ -218,7 +218,7 @@ def test_a_missing_input_dataset_uses_the_default_or_fails_in_normandy_s_words(
 ) -> None:
     task = TaskDatasets([call("numbers", str(tmp_path / "missing.json"))], "RUN")
     read = task.reader(lambda name: None)
-    assert input_values(Signature((), (Parameter("numbers", True),)), {}, read) == {}
+    assert input_values(Signature((), (Parameter("numbers", True),)), {}, read).named == {}
     with pytest.raises(MissingInput, match=r"input dataset 'numbers' \(jsonfile .*missing.json\) "
                        "cannot be read: it does not exist"):
         input_values(Signature((), (Parameter("numbers", False),)), {}, read)

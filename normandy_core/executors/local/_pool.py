@@ -133,10 +133,15 @@ class WorkerPool:
             return self._server
 
     def prepare(self, modules: Sequence[str]) -> Imports:
-        """Have the server import ``modules`` for the workers forked from now on."""
+        """Have the server import ``modules`` for the workers forked from now on. The
+        workers the attempts submitted before need are ordered first: the server carries
+        out its orders one at a time, and the modules of a later step (imported ahead
+        while this one runs) must not hold up the forks of this step's workers."""
         server = self.server()
-        imports = server.prepare(modules, self._boot.sys_path)
         with self._lock:
+            if self._pending and self._broken is None and not self._closing:
+                self._dispatch()
+            imports = server.prepare(modules, self._boot.sys_path)
             for module in imports.modules:
                 self._wanted[module] = imports
         self._wake()
