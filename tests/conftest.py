@@ -254,21 +254,17 @@ DASK_FILES = frozenset({"test_dask.py", "test_dask_protocol.py"})
 DASK_KEPT = frozenset(
     {
         "tests/cli/test_run.py::test_variables_across_steps",
-        "tests/cli/test_run.py::test_retries",
-        "tests/cli/test_run.py::test_credentials_never_appear",
         "tests/cli/test_faults.py::test_a_crashed_worker_fails_only_its_own_task",
-        "tests/cli/test_faults.py::test_a_signal_stops_the_run_and_its_workers",
         "tests/cli/test_history.py::test_resume_a_failed_run",
-        "tests/cli/test_run_logs.py::test_every_line_before_a_crash_or_a_timeout_is_filed",
-        "tests/cli/test_orphans.py::test_what_a_task_started_ends_with_it",
         "tests/cli/test_datasets.py::test_inputs_and_outputs_named_like_datasets_are_files",
         "tests/cli/test_flows_fit.py",
-        "tests/cli/test_hooks.py::test_hooks_called_in_the_orchestrator",
-        "tests/cli/test_subprocess_output.py",
         "tests/core/test_events.py",
         "tests/core/test_config.py",
     }
 )
+"""One test of each capability under Dask: variables between steps, a crashed worker, a
+resumed run, datasets, pools and maps, the events of a run (and the configuration's
+checks, which start no cluster)."""
 
 
 def _dask_variant(item: pytest.Item) -> bool:
