@@ -254,17 +254,14 @@ DASK_FILES = frozenset({"test_dask.py", "test_dask_protocol.py"})
 DASK_KEPT = frozenset(
     {
         "tests/cli/test_run.py::test_variables_across_steps",
-        "tests/cli/test_faults.py::test_a_crashed_worker_fails_only_its_own_task",
-        "tests/cli/test_history.py::test_resume_a_failed_run",
         "tests/cli/test_datasets.py::test_inputs_and_outputs_named_like_datasets_are_files",
         "tests/cli/test_flows_fit.py",
-        "tests/core/test_events.py",
         "tests/core/test_config.py",
     }
 )
-"""One test of each capability under Dask: variables between steps, a crashed worker, a
-resumed run, datasets, pools and maps, the events of a run (and the configuration's
-checks, which start no cluster)."""
+"""Besides tests/cli/test_dask.py (a worker lost or killed, Ctrl-C, a shared store, the
+run's own cluster…): variables between steps, datasets, pools and maps under Dask (and
+the configuration's checks, which start no cluster)."""
 
 
 def _dask_variant(item: pytest.Item) -> bool:
