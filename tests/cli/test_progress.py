@@ -226,7 +226,7 @@ flows:
     tags: [default]
     steps:
       s1:
-        ok: {params: {sleep: 1.5}}
+        ok: {params: {sleep: 3.0}}
         flaky: {retries: 1}
         soft: {error_tolerance: true}
       s2: [ok]
@@ -242,13 +242,15 @@ def test_live_view_on_a_terminal(project):
     # the live view: where the run stands, each running task with its elapsed time and
     # worker, the counts and the bar
     assert "flow f (1/1) › step s1 (1/2)" in screen
+    # (ok runs for 3 s: under load its start reaches the view a second or more late, and
+    # the view must have drawn it running at least once)
     assert re.search(r"\bok\s+\d+\.\ds\s+worker \d+", screen), screen
     assert re.search(r"\d/4 tasks\s+\d done\s+\d failed\s+\d tolerated\s+\d skipped", screen)
     assert "━" in screen
     # what happened is printed above it and stays
     assert "↻ f.s1.flaky attempt 1 failed (failed): ConnectionError" in screen
     assert "⚠ f.s1.soft failed (tolerated) after 1 attempt (failed): RuntimeError" in screen
-    assert re.search(r"✔ f\.s1\.ok  1\.\d\ds", screen)
+    assert re.search(r"✔ f\.s1\.ok  3\.\d\ds", screen)
     assert "f.s1.ok | ok says hi" in screen  # a process's own line
     # ...and it still ends with the summary, after the last frame of the view
     summary = screen.rindex("FLOW")
