@@ -359,9 +359,11 @@ class Reuse:
             return [
                 f"its variables are no longer stored ({', '.join(missing)} of run {success.run_id})"
             ]
-        # a dataset output is saved, not stored: its trace's writes verify it is still there
-        saved = self.datasets.names if self.datasets else frozenset()
-        written = {w.name for w in success.writes} | saved
+        # a dataset output is saved, not stored: it counts where the trace recorded its save
+        # (then verify checked it is still there), never for being a dataset's name alone
+        # (a success recorded before datasets were verified noted none)
+        saved = success.fingerprint.trace.writes.get(DATASET_WRITTEN, {})
+        written = {w.name for w in success.writes} | set(saved)
         declared = [n for n in (task.outputs.names if task.outputs else ()) if n not in written]
         if declared:
             return [f"run {success.run_id} did not make its outputs ({', '.join(declared)})"]
