@@ -4,7 +4,7 @@ an env's params, a template used twice (Kedro: a modular pipeline under two name
 a variadic joiner and a ``**metrics`` writer — against Kedro running the same functions.
 
 Four flows (Kedro: four pipelines joined by the files they write), 31 tasks
-(`benchmarks/composed/projects.py`), on generated data of a few MB (a CSV, an Excel
+(`benchmarks/composed/fleet_projects.py`), on generated data of a few MB (a CSV, an Excel
 workbook, a Parquet file): nothing but the functions of `benchmarks/composed/fleet_*.py`
 is run, no helper task, no wrapper. Both run with the `prod` env and must write the same
 metrics (checked).
@@ -39,7 +39,7 @@ from workloads._context import Context
 sys.path.insert(0, str(HERE / "composed"))
 
 import fleet_data  # noqa: E402
-import projects  # noqa: E402
+import fleet_projects as projects  # noqa: E402
 
 NAME = "composed"
 TITLE = "composed"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from normandy_core.datasets._base import Stamp
@@ -64,10 +65,21 @@ def noted(access: DatasetAccess, declared: str, keyed: Keyed) -> str:
     )
 
 
+def noted_version(seen: str) -> str | None:
+    """The version a trace's note (:func:`noted`) names (``None``: not versioned, or not
+    a note this release reads)."""
+    try:
+        version = json.loads(seen)[1]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    return version if isinstance(version, str) else None
+
+
 class DatasetChecks:
     """The checks of one run for the datasets traces name: ``calls``, the run's datasets
     by name; ``unsure(kind, name)``: a preview's, whether a task that runs before may
-    change the dataset. Declarations and content hashes are computed once per run (a
+    change the dataset; ``pinned``: the version a load reads where a reused task saved
+    it. Declarations and content hashes are computed once per run (a
     hash per stamp: a task of the run may have rewritten the file since)."""
 
     def __init__(
@@ -75,8 +87,12 @@ class DatasetChecks:
         calls: Mapping[str, DatasetCall],
         keyed: Keyed,
         unsure: Callable[[str, str], bool] | None = None,
+        pinned: Mapping[str, str] | None = None,
     ) -> None:
         self.calls = calls
+        self.pinned = pinned if pinned is not None else {}
+        """The versions this run's loads read where not the latest (see
+        :meth:`~normandy_core.datasets._runtime.RunDatasets.pin`)."""
         self.keyed = keyed
         self.unsure = unsure or (lambda kind, name: False)
         self._declared: dict[str, str] = {}
@@ -111,6 +127,8 @@ class DatasetChecks:
             return False
         if declared != self.declared(name):
             return False
+        if call.versioned and call.version is None and name in self.pinned:
+            call = replace(call, version=self.pinned[name])
         try:
             if call.versioned and not written and load_version(call) != version:
                 return False  # a load would now pick another version

@@ -54,15 +54,38 @@ class RunDatasets:
     calls: Mapping[str, DatasetCall] = field(default_factory=lambda: _EMPTY)
     use: Mapping[str, Use] = field(default_factory=lambda: _EMPTY)
     """Task key -> what it reads and writes (tasks that touch no dataset are left out)."""
+    pinned: dict[str, str] = field(default_factory=dict, compare=False)
+    """Versioned dataset -> the version this run's loads read, where its writer was
+    reused (:meth:`pin`): the version that earlier run saved, not a newer one."""
 
     @functools.cached_property
     def names(self) -> frozenset[str]:
         return frozenset(self.calls)
 
+    def call(self, name: str) -> DatasetCall:
+        """The call of the dataset ``name`` as a load in this run reads it now."""
+        call = self.calls[name]
+        version = self.pinned.get(name)
+        if version is not None and call.version is None:
+            return replace(call, version=version)
+        return call
+
     def of_task(self, key: str) -> tuple[DatasetCall, ...]:
         """The datasets the task ``key`` reads or writes."""
         reads, writes = self.use.get(key, ((), ()))
-        return tuple(self.calls[name] for name in dict.fromkeys([*reads, *writes]))
+        return tuple(self.call(name) for name in dict.fromkeys([*reads, *writes]))
+
+    def pin(self, name: str, version: str | None) -> None:
+        """A task reused from an earlier run stands for what it saved to ``name``: this
+        run's loads of it read ``version`` (a versioned dataset; ``--load-version`` still
+        wins). ``None``: a task of this run saved it, and loads read the latest again."""
+        call = self.calls.get(name)
+        if call is None or not call.versioned:
+            return
+        if version is None:
+            self.pinned.pop(name, None)
+        else:
+            self.pinned[name] = version
 
 
 def dataset_call(

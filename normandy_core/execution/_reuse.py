@@ -232,6 +232,8 @@ class Reuse:
             if checks is None or access.name not in checks.calls:
                 continue  # not a dataset of this run: nothing to verify it by, never reused
             seen = noted(access, checks.declared(access.name), self.keyed)
+            if access.direction != READ and self.datasets is not None:
+                self.datasets.pin(access.name, None)  # saved in this run: the latest
             kind = reads if access.direction == READ else writes
             kind.setdefault(DATASET if access.direction == READ else DATASET_WRITTEN, {})[
                 access.name
@@ -245,7 +247,10 @@ class Reuse:
             from normandy_core.datasets._reuse import DatasetChecks
 
             self._dataset_checks = DatasetChecks(
-                self.datasets.calls, self.keyed, lambda kind, name: self.now.unsure(kind, name)
+                self.datasets.calls,
+                self.keyed,
+                lambda kind, name: self.now.unsure(kind, name),
+                self.datasets.pinned,
             )
         return self._dataset_checks
 
@@ -384,7 +389,8 @@ class Reuse:
 
     def bind(self, decision: Decision) -> tuple[str, ...]:
         """Bind the variables of a reused success into this run, as the task's writes
-        (committed when its step ends); their names."""
+        (committed when its step ends), and the versions of the versioned datasets it
+        saved, as what this run's later loads read; the variables' names."""
         assert decision.success is not None
         success = decision.success
         names = []
@@ -392,6 +398,12 @@ class Reuse:
             source = self._file(success.run_id, written.flow, written.name)
             self.variables.bind(decision.task, written.name, source, written.hash or "")
             names.append(written.name)
+        if self.datasets is not None:  # its versions saved stand too: later loads read them
+            from normandy_core.datasets._reuse import noted_version
+
+            saved = success.fingerprint.trace.writes.get(DATASET_WRITTEN, {})
+            for name, seen in saved.items():
+                self.datasets.pin(name, noted_version(seen))
         return tuple(names)
 
     def claim(self, run_id: str) -> bool:

@@ -147,3 +147,34 @@ def test_a_dataset_declared_otherwise_reruns_the_tasks_using_it(normandy, projec
     assert changed["status"]["train"] == "succeeded"  # it reads it: declared otherwise
     # a new version of the model, even of the same content: a versioned read is of a version
     assert changed["why"]["predict"] == "run (dataset changed (model))"
+
+
+def test_a_reused_writer_of_a_versioned_dataset_is_what_its_readers_load(normandy, make_project):
+    """A task reused from an earlier run stands for its output as that run saved it: a
+    reader of its versioned dataset later in the run loads the version the reused task
+    wrote, not a newer one that another run wrote since (which would mix a model of one
+    input with a prediction of another)."""
+    conf = CONF.replace(
+        "    model: {", '    prediction: {type: "dstypes:JSONFile", path: out/prediction.json}\n'
+        "    model: {",
+    )
+    project = make_project(
+        conf, {"procs.py": PROCS, "dstypes.py": TYPES, "data/numbers.json": "[1, 2, 3]"}
+    )
+    numbers = project / "data" / "numbers.json"
+    prediction = project / "out" / "prediction.json"
+    first = run(normandy, project)
+    assert json.loads(prediction.read_text()) == 12
+    numbers.write_text("[1, 2, 4]")
+    run(normandy, project)
+    assert json.loads(prediction.read_text()) == 14  # a newer version of the model
+    numbers.write_text("[1, 2, 3]")
+    back = run(normandy, project)
+    # the doubled numbers are the first run's again: that run's model stands for it…
+    assert back["status"]["train"] == "cached", back["why"]
+    assert first["run_id"] in back["why"]["train"], back["why"]
+    # …and the prediction is made from that model, as a run without the cache would
+    assert json.loads(prediction.read_text()) == 12, back["why"]
+    again = run(normandy, project)
+    assert set(again["status"].values()) == {"cached"}, again["why"]
+    assert json.loads(prediction.read_text()) == 12
