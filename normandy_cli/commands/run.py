@@ -123,62 +123,74 @@ def run(
         from normandy_core._tracing import install
 
         install()
-    from normandy_core.execution import RunOptions, explain_plan
-    from normandy_core.plan import Selection
-    from normandy_core.prepare import prepare_run
-    from normandy_core.project import open_project
+    # the fork server starts now, while the project is read and checked: its interpreter
+    # and the worker's code are ready by the time the first task is
+    head_start = None
+    if not dry_run and executor in (None, "local"):
+        from normandy_core.executors.local import start_fork_server
 
-    if resume and (tags or flow or env):
-        raise typer.BadParameter(
-            "--resume runs the flows and env of the run it resumes; do not give --tags, "
-            "--flow or --env with it (--param may change its params)",
-            param_hint="--resume",
+        head_start = start_fork_server()
+    try:
+        from normandy_core.execution import RunOptions, explain_plan
+        from normandy_core.plan import Selection
+        from normandy_core.prepare import prepare_run
+        from normandy_core.project import open_project
+
+        if resume and (tags or flow or env):
+            raise typer.BadParameter(
+                "--resume runs the flows and env of the run it resumes; do not give --tags, "
+                "--flow or --env with it (--param may change its params)",
+                param_hint="--resume",
+            )
+        proj = open_project(project)
+        selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
+        prepared = prepare_run(
+            proj,
+            selection,
+            env,
+            executor=executor,
+            resume=resume,
+            part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
+            load_versions=_load_versions(load_version),
+            rerun=tuple(rerun or ()),
         )
-    proj = open_project(project)
-    selection = Selection(tuple(tags or ()), tuple(flow or ()), parse_params(param))
-    prepared = prepare_run(
-        proj,
-        selection,
-        env,
-        executor=executor,
-        resume=resume,
-        part=(tuple(start or ()), tuple(end or ()), tuple(only or ())),
-        load_versions=_load_versions(load_version),
-        rerun=tuple(rerun or ()),
-    )
-    for b in prepared.borrowed:
-        if b.read:  # what no task of the part reads is there, unsaid
-            err(b.describe())
-    engine = executor or proj.config.executor
-    options = RunOptions(
-        executor=engine,
-        address=address,
-        workers=workers,
-        log_level=log_level or proj.config.log_level,
-        keep_going=keep_going,
-        resume=prepared.resume,
-        console_events=False,
-        no_cache=no_cache,
-        rerun=tuple(rerun or ()),
-        borrowed=prepared.borrowed,
-        quiet_once_recorded=True,  # the exit status is the record's
-    )
-    if dry_run:
-        env_params = proj.config.envs[prepared.checked.env].params
-        _dry_run(
-            prepared.plan, prepared.checked, as_json, proj.config.schedule, dict(env_params)
+        for b in prepared.borrowed:
+            if b.read:  # what no task of the part reads is there, unsaid
+                err(b.describe())
+        engine = executor or proj.config.executor
+        options = RunOptions(
+            executor=engine,
+            address=address,
+            workers=workers,
+            log_level=log_level or proj.config.log_level,
+            keep_going=keep_going,
+            resume=prepared.resume,
+            console_events=False,
+            no_cache=no_cache,
+            rerun=tuple(rerun or ()),
+            borrowed=prepared.borrowed,
+            quiet_once_recorded=True,  # the exit status is the record's
+            head_start=head_start,
         )
-        if explain:
-            decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
-            err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
-        return
-    if address and engine in ("local", "serial"):
-        raise typer.BadParameter(
-            f"--address is the scheduler of a cluster; the executor {engine!r} runs on this "
-            "machine (use it with --executor dask)",
-            param_hint="--address",
-        )
-    _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
+        if dry_run:
+            env_params = proj.config.envs[prepared.checked.env].params
+            _dry_run(
+                prepared.plan, prepared.checked, as_json, proj.config.schedule, dict(env_params)
+            )
+            if explain:
+                decisions = explain_plan(proj, prepared.plan, prepared.checked, options)
+                err("what would run, and why (nothing runs):\n" + describe_decisions(decisions))
+            return
+        if address and engine in ("local", "serial"):
+            raise typer.BadParameter(
+                f"--address is the scheduler of a cluster; the executor {engine!r} runs on this "
+                "machine (use it with --executor dask)",
+                param_hint="--address",
+            )
+        _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
+    finally:  # not adopted (another engine, a run that never started): not left behind
+        if head_start is not None and not head_start.adopted:
+            head_start.close()
 
 
 def _load_versions(items: list[str] | None) -> dict[str, str]:

@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from normandy_core import __version__
 from normandy_core._children import RunChildren
@@ -77,6 +78,10 @@ class RunOptions:
     """Ignore SIGINT and SIGTERM from the moment the run's end is recorded until the
     process exits, so that its exit status is always the record's (``normandy run``);
     else the handlers of before the run are back when it returns."""
+    head_start: Any = None
+    """What the command started for the engine ahead of the run (see
+    :attr:`~normandy_core.executors.WorkerSetup.head_start`); the command closes it if
+    the engine did not adopt it."""
 
 
 def new_run_id() -> str:
@@ -183,6 +188,7 @@ class Orchestrator:
             module_of=self._module_of if self.project.config.preload else None,
             schedule=self._schedule(),
             pools=self.project.config.pools,
+            due=self.recorder.due,
         )
         # Until the flows have run to their end, the run has failed: whatever stops it
         # early (an error of the machine or of Normandy) is never recorded as a success.
@@ -237,6 +243,7 @@ class Orchestrator:
             str(self.run_dir),
             self.run.id,
             self.logs.level,
+            self.options.head_start,
         )
 
     def _every_task_runs(self) -> bool:

@@ -19,12 +19,19 @@ HEARTBEAT = 5.0
 """Seconds between a run's signs of life in the history, while its tasks run: a run whose
 process is killed reads as lasting until its last one."""
 
+FLUSH_EVERY = 0.05
+"""Seconds a run's records may wait to be written together: a fan-out of short tasks
+commits a few times a second, not at every wake (once or twice per task), and what the
+history shows of a run lags by no more than this."""
+
 
 class HistoryRecorder(RunObserver):
     """Writes the events of the run ``run_id`` to ``history``.
 
-    The orchestrator runs in a :meth:`History.batch`: events are kept and written at each
-    ``waiting``, with a heartbeat at most every :data:`HEARTBEAT` seconds. A history locked
+    The orchestrator runs in a :meth:`History.batch`: events are kept and written at a
+    ``waiting`` at most every :data:`FLUSH_EVERY` seconds (:meth:`due` says when the
+    scheduler must wake to write what waits), with a heartbeat at most every
+    :data:`HEARTBEAT` seconds. A history locked
     by another program does not stop the run: its events are kept, written at a later
     wait, and the first such wait is reported through ``report``.
     """
@@ -42,6 +49,9 @@ class HistoryRecorder(RunObserver):
         self.run_id = run_id
         self.report = report
         self.last_beat = time.time()
+        self.last_flush = 0.0
+        self.deferred = False
+        """Records wait to be written (a ``waiting`` came too soon after the last write)."""
         self.warned = False
 
     def resumed(self, outcomes: Iterable[Outcome]) -> None:
@@ -110,12 +120,24 @@ class HistoryRecorder(RunObserver):
         if now - self.last_beat >= HEARTBEAT:
             self.history.heartbeat(self.run_id, now)
             self.last_beat = now
+        if now - self.last_flush < FLUSH_EVERY:
+            self.deferred = True  # written at the wake :meth:`due` asks for
+            return
+        self.deferred = False
+        self.last_flush = now
         try:
             self.history.flush()
         except HistoryError as exc:
             if not self.warned:
                 self.warned = True
                 self.report(logging.WARNING, f"{exc}; the run goes on and writes it later")
+
+    def due(self) -> float | None:
+        """Seconds until the records waiting must be written (the scheduler wakes then),
+        ``None`` where none waits."""
+        if not self.deferred:
+            return None
+        return max(0.0, self.last_flush + FLUSH_EVERY - time.time())
 
     def run_ended(self, summary: Summary) -> None:
         self.history.end_run(

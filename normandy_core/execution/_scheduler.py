@@ -60,6 +60,7 @@ class Scheduler:
         module_of: Callable[[Task], Sequence[str]] | None = None,
         schedule: Schedule | None = None,
         pools: Mapping[str, int] | None = None,
+        due: Callable[[], float | None] | None = None,
     ) -> None:
         self.plan = plan
         self.executor = executor
@@ -73,6 +74,9 @@ class Scheduler:
         """Wake at least this often while tasks run (a ``waiting`` event each time)."""
         self.reuse = reuse
         """Fingerprints the tasks and decides which earlier successes stand for them."""
+        self.due = due or (lambda: None)
+        """Seconds until an observer must be told ``waiting`` again (the history's
+        records kept to be written together); ``None``: no sooner than usual."""
         self.inbox = inbox or Inbox()
         """Where ended attempts and start notices arrive (the log thread's notices too)."""
         self._tags = {flow.name: flow.tags for flow in plan.flows}
@@ -117,7 +121,8 @@ class Scheduler:
             self.events.waiting()
             next_retry = min(d for d, _ in self._retry_at) - now if self._retry_at else None
             timeout = min(
-                (t for t in (next_retry, self.wake_every) if t is not None), default=None
+                (t for t in (next_retry, self.wake_every, self.due()) if t is not None),
+                default=None,
             )
             if not pending:
                 time.sleep(max(0.0, timeout or 0.0))

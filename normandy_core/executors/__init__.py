@@ -50,6 +50,10 @@ class WorkerSetup:
     store: str = ""
     run_id: str = ""
     log_level: int = logging.INFO
+    head_start: Any = None
+    """What the command started for the engine before the run (the ``local`` executor's
+    fork server, see :func:`normandy_core.executors.local.start_fork_server`): an engine
+    that can use it adopts it; any other leaves it alone."""
 
 
 class WorkerCrashed(Exception):

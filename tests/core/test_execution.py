@@ -551,3 +551,48 @@ def test_a_map_that_cannot_fan_out_fails_with_its_reason(tmp_path):
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.type == "MapError" and "more than max_map (2)" in failed.error.message
     assert run.observer.of("task_mapped") == []
+
+
+def test_the_scheduler_wakes_when_an_observer_is_due_not_only_at_news(tmp_path):
+    """Records kept to be written together are written within their delay, even while
+    nothing ends for much longer (the history shows a long task as started at once)."""
+    plan = plan_of(("f", [[task("f", "s", "long")]]))
+    woken: list[float] = []
+    owed = iter([0.05])  # the first wait leaves records to write in 0.05 s, then none
+
+    class Timed(RunObserver):
+        def waiting(self) -> None:
+            woken.append(time.monotonic())
+
+    run = Run(tmp_path, plan, {"f.s.long": ["slow:1.0"]}, due=lambda: next(owed, None))
+    run.scheduler.events = EventBus([Timed()])
+    run.scheduler._attempts.events = run.scheduler.events
+    begun = time.monotonic()
+    assert run.scheduler.run() == "succeeded"
+    # one wake at the first wait, one for the records owed (well before the task ends)
+    assert len(woken) >= 2 and woken[1] - begun < 0.9, [w - begun for w in woken]
+
+
+def test_the_recorder_writes_a_burst_of_events_together_and_says_when_it_owes_a_write():
+    from normandy_core.execution._recorder import FLUSH_EVERY, HistoryRecorder
+
+    class History:
+        flushes = 0
+
+        def flush(self) -> None:
+            History.flushes += 1
+
+        def heartbeat(self, run_id: str, when: float) -> None:
+            pass
+
+    recorder = HistoryRecorder(History(), "r", lambda level, text: None)  # type: ignore[arg-type]
+    assert recorder.due() is None
+    recorder.waiting()
+    assert History.flushes == 1 and recorder.due() is None
+    recorder.waiting()  # at once again: kept, and owed within FLUSH_EVERY
+    assert History.flushes == 1
+    owed = recorder.due()
+    assert owed is not None and 0 <= owed <= FLUSH_EVERY
+    time.sleep(owed + 0.01)
+    recorder.waiting()
+    assert History.flushes == 2 and recorder.due() is None

@@ -47,6 +47,11 @@ def nap(params):
 
 def where(pipe):
     pipe.vars["pid"] = os.getpid()
+
+
+def origin(params):
+    with open(params["out"], "w") as out:
+        out.write(f"{os.getppid()} {os.environ.get('PYTHONPATH', '')}")
 """
 
 
@@ -264,3 +269,39 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] not in "ZX"
     except OSError:
         return False
+
+
+def test_a_fork_server_started_ahead_is_adopted_by_the_run_s_executor(folder):
+    """``normandy run`` starts the fork server before it reads the project: the executor
+    forks its workers from that one (no second server), and gives them the run's import
+    path as it is then (the project's folders added meanwhile)."""
+    from normandy_core.executors import WorkerSetup
+    from normandy_core.executors.local import LocalExecutor, start_fork_server
+
+    ahead = start_fork_server()
+    sys.path.insert(0, str(folder))  # as the project's folders are, while it is read
+    queue = PacketQueue()
+    executor = LocalExecutor(1, WorkerSetup(queue, (str(folder),), head_start=ahead))
+    try:
+        executor.warm_up()
+        assert ahead.adopted
+        out = folder / "origin.txt"
+        result = executor.submit(call(folder, "origin", out=str(out))).result(timeout=30)
+        assert result.ok, result.traceback
+        parent, python_path = out.read_text().split(" ", 1)
+        assert int(parent) == ahead.pid  # forked from the server started ahead
+        assert python_path.split(os.pathsep)[0] == str(folder)
+    finally:
+        sys.path.remove(str(folder))
+        executor.shutdown(cancel=True)
+        queue.close()
+    assert ahead._proc is not None and ahead._proc.poll() is not None  # closed with the run
+
+
+def test_a_fork_server_started_ahead_and_not_adopted_is_its_starter_s_to_close():
+    from normandy_core.executors.local import start_fork_server
+
+    ahead = start_fork_server()
+    assert not ahead.adopted and ahead.alive
+    ahead.close()
+    assert ahead._proc is not None and ahead._proc.returncode is not None

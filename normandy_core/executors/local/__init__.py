@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the pool and the worker only for a run: not to list executo
     from normandy_core.executors.local._server import ForkServer, Imports
     from normandy_core.worker import TaskCall, TaskResult
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "start_fork_server"]
 
 
 class LocalExecutor(Executor):
@@ -38,8 +38,20 @@ class LocalExecutor(Executor):
 
     def warm_up(self) -> None:
         if self._server is None and self._pool is None:
-            self._server = _new_server(self)
+            self._server = self._adopted() or _new_server(self)
             self._server.start()
+
+    def _adopted(self) -> ForkServer | None:
+        """The server started for this run ahead of it (:func:`start_fork_server`), if
+        any is there and alive: it has imported the worker's code meanwhile."""
+        from normandy_core.executors.local._server import ForkServer
+
+        server = self.setup.head_start
+        if not isinstance(server, ForkServer) or server.adopted or not server.alive:
+            return None
+        server.adopted = True
+        server.on_report = self._reported
+        return server
 
     def prepare(self, modules: Sequence[str]) -> None:
         if self._preloads and modules:
@@ -68,12 +80,13 @@ class LocalExecutor(Executor):
         if self._pool is None:
             from normandy_core.executors.local._pool import WorkerPool
             from normandy_core.executors.local._preload import budget
+            from normandy_core.executors.local._server import import_path
             from normandy_core.executors.local._worker import Boot
 
             self._pool = WorkerPool(
                 self.workers,
                 self.setup.log_queue.writer,
-                Boot(tuple(self.setup.sys_path)),
+                Boot(tuple(self.setup.sys_path), python_path=import_path()),
                 self._next_server,
                 budget=budget(),
                 report=self._line,
@@ -95,6 +108,20 @@ class LocalExecutor(Executor):
         from normandy_core.executors.local._preload import put_line
 
         put_line(self.setup.log_queue, self._level, text, warning)
+
+
+def start_fork_server() -> ForkServer:
+    """A fork server started now, ahead of a run: its interpreter starts and imports the
+    worker's code while the command reads and checks the project. Give it to the run
+    (:attr:`~normandy_core.executors.WorkerSetup.head_start`); the ``local`` executor
+    adopts it (:attr:`ForkServer.adopted`), and closes it with the run. One not adopted
+    (another executor, a run that never started) is its starter's to close."""
+    from normandy_core.executors.local._pool import BASE
+    from normandy_core.executors.local._server import ForkServer
+
+    server = ForkServer(BASE)
+    server.start()
+    return server
 
 
 def _new_server(executor: LocalExecutor) -> ForkServer:

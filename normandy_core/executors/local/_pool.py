@@ -101,6 +101,7 @@ class WorkerPool:
         self._budget = budget
         self._report = report or (lambda text, warning: None)
         self._lock = threading.RLock()
+        self._worker_gone = threading.Condition(self._lock)
         self._pending: deque[_Job] = deque()
         self._workers: dict[socket.socket, _Worker] = {}
         self._by_pid: dict[int, _Worker] = {}
@@ -387,6 +388,7 @@ class WorkerPool:
     def _gone(self, worker: _Worker, code: int | None) -> None:
         """A worker ended: its attempt (if any) crashed; what it left is killed."""
         self._workers.pop(worker.conn, None)
+        self._worker_gone.notify_all()
         if worker.pid is not None:
             self._by_pid.pop(worker.pid, None)
             _kill_group(worker.pid)
@@ -444,12 +446,9 @@ class WorkerPool:
                         job.future.cancel()
                 else:
                     self._retire(worker)
-        deadline = time.monotonic() + _STOP_WAIT
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._workers:
-                    return
-            time.sleep(0.01)
+        with self._lock:
+            if self._worker_gone.wait_for(lambda: not self._workers, _STOP_WAIT):
+                return
         with self._lock:  # still there: no more waiting
             for worker in list(self._workers.values()):
                 self._stop(worker)

@@ -94,6 +94,9 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._gone = False
         self._thread: threading.Thread | None = None
+        self.adopted = False
+        """An executor took it over (a server started ahead of a run, see
+        :func:`normandy_core.executors.local.start_fork_server`)."""
 
     # -- life ------------------------------------------------------------------------------
 
@@ -272,10 +275,16 @@ class ForkServer:
             self._end_import(order, {"error": "the fork server ended"})
 
 
+def import_path() -> str:
+    """This process's import path as ``PYTHONPATH`` says it: what the server and its
+    children (and what they start) are given, so that they import what this process
+    would."""
+    return os.pathsep.join(p for p in sys.path if p)
+
+
 def _environment() -> dict[str, str]:
     """The server's environment: this process's (it is the run's), with this process's
     import path, so that it imports Normandy from where this process did."""
     env = dict(os.environ)
-    paths = [p for p in sys.path if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONPATH"] = import_path()
     return env

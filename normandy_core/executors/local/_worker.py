@@ -34,11 +34,14 @@ from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
 @dataclass(frozen=True)
 class Boot:
-    """What a worker is told as it starts: its import path, and whether to mark the end
-    of each attempt's records on the log queue."""
+    """What a worker is told as it starts: its import path, whether to mark the end of
+    each attempt's records on the log queue, and its ``PYTHONPATH``."""
 
     sys_path: tuple[str, ...] = ()
     mark_ends: bool = False
+    python_path: str | None = None
+    """``PYTHONPATH`` for what its tasks start: the run's import path as the run began
+    (its server may have started before the project's folders were on it)."""
 
 
 def serve(fds: list[int], boot: Boot) -> None:
@@ -52,6 +55,8 @@ def serve(fds: list[int], boot: Boot) -> None:
     watcher.daemon = True
     watcher.start()
     queue = PacketQueue.writing_to(log_fd)
+    if boot.python_path is not None:
+        os.environ["PYTHONPATH"] = boot.python_path
     try:
         init_worker(queue, boot.sys_path)
     except BaseException:  # noqa: BLE001 - its pool says why its tasks cannot run

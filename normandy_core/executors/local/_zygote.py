@@ -221,6 +221,10 @@ def main(argv: list[str]) -> None:
             failed[name] = f"{type(exc).__name__}: {exc}"
     zygote.say(("ready", os.getpid(), failed))
     zygote.serve()
+    # nothing to flush (its streams are /dev/null) and nothing of the modules it imported
+    # to finalize (their exit handlers are their tasks', not the server's): gone at once,
+    # not after tearing down every module of a run's libraries
+    os._exit(0)
 
 
 if __name__ == "__main__":
