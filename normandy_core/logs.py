@@ -138,8 +138,17 @@ class RunLogs:
         event: bool = False,
     ) -> None:
         """A record of the orchestrator's, filed with ``flow``/``key`` where given;
-        ``event`` for an account of the run's progress."""
-        self.logger.log(level, message, extra={"flow": flow, "key": key, "event": event})
+        ``event`` for an account of the run's progress.
+
+        Made here and put on the queue as :attr:`logger`'s handler would (its message
+        formatted, no arguments): a run writes a few per task, and the logging module's
+        way (looking up the caller's frame, the handlers' locks) cost five times more."""
+        if level < self.level:
+            return
+        record = logging.LogRecord(self.logger.name, level, "", 0, message, None, None)
+        record.flow, record.key, record.event = flow, key, event
+        record.message = message
+        self.queue.put(record)
 
     @property
     def problems(self) -> list[str]:

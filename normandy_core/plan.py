@@ -87,11 +87,12 @@ class Task:
     """A task of a ``map``: the element it gets."""
     scope: Scope | None = None
     """A template's task: where its variables are (see :class:`~normandy_core.binding.Scope`)."""
+    key: str = field(init=False, repr=False, compare=False)
+    """``flow.step.task``: unique within a run (made once: a run reads it dozens of times
+    per task)."""
 
-    @property
-    def key(self) -> str:
-        """``flow.step.task``: unique within a run."""
-        return f"{self.flow}.{self.step}.{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.flow}.{self.step}.{self.name}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,9 @@ class Registry:
         self._specs: dict[str, list[ProcessSpec]] = {}
         self._chosen: dict[str, ProcessSpec] = {}
         self._loaded: dict[str, Callable[..., Any]] = {}
+        self._static: dict[str, Signature | None] = {}
+        """Target -> its signature read from the source (``None``: not certain without
+        importing), once for every process naming it: a registry lives for one command."""
         for spec in specs:
             self.add(spec)
 
@@ -185,9 +188,12 @@ class Registry:
         if spec.obj is not None:
             return signature_of(spec.obj, name, spec.target)
         if not load and name not in self._loaded:
-            from normandy_core.signatures import static_signature
+            if spec.target in self._static:
+                found = self._static[spec.target]
+            else:
+                from normandy_core.signatures import static_signature
 
-            found = static_signature(spec.target, name)
+                found = self._static[spec.target] = static_signature(spec.target, name)
             if found is not None:
                 return found
         return self.check(name)

@@ -200,12 +200,28 @@ def file_digest(path: str) -> bytes:
     return hasher.digest()
 
 
+DISTRIBUTIONS = "*.dist-info"
+"""The last part of a folder read that stands for its distributions' metadata folders
+only (``/x/site-packages/*.dist-info``): what ``importlib.metadata`` lists every folder
+of ``sys.path`` for, to find installed distributions. A task whose library asks for a
+version or its plugins depends on which distributions are installed, not on the other
+files of those folders (the project's own folder among them: an ``out/`` written there
+reran every such task once)."""
+_METADATA = (".dist-info", ".egg-info", ".egg")
+_LISTERS = (f"importlib{os.sep}metadata{os.sep}", f"importlib_metadata{os.sep}")
+
+
 def listing(path: str) -> bytes | None:
-    """The digest of a folder's entries' names (``None``: no such folder)."""
+    """The digest of a folder's entries' names (``None``: no such folder); for a path
+    ending in :data:`DISTRIBUTIONS`, of its distributions' metadata folders only."""
+    folder, sep, last = path.rpartition(os.sep)
+    metadata = bool(sep) and last == DISTRIBUTIONS
     try:
-        names = sorted(os.listdir(path))
+        names = sorted(os.listdir((folder or os.sep) if metadata else path))
     except OSError:
         return None
+    if metadata:
+        names = [n for n in names if n.lower().endswith(_METADATA)]
     return xxhash.xxh3_128("\0".join(names).encode("utf-8", "surrogateescape")).digest()
 
 
@@ -217,6 +233,8 @@ def _on_listing(args: tuple[Any, ...]) -> None:
     path = os.path.abspath(".") if raw is None else _path(raw)
     if path is None or ignored(path):
         return
+    if any(lister in caller for lister in _LISTERS):  # looking for distributions
+        path = os.path.join(path, DISTRIBUTIONS)
     targets = [seen for seen in _targets() if path not in seen.folders]
     if targets:
         found = listing(path)

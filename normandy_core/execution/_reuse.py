@@ -109,8 +109,8 @@ class Reuse:
         self.force = resumed is not None
         self.no_cache = no_cache
         self.rerun = tuple(rerun)
-        new_run()
         state = history.path.parent
+        new_run(state)
         self.key = project_key(state)
         self.keyed = Keyed(self.key)
         self.env = self.keyed([checked.env, dict(checked.settings)])

@@ -285,6 +285,42 @@ def test_a_library_named_otherwise_than_its_module_is_found(project, tmp_path, m
     assert code.library_version(f"{pkg}absent") == "-"
 
 
+def test_what_a_record_lists_is_kept_between_runs_until_it_changes(
+    project, tmp_path, monkeypatch
+):
+    """Reading every distribution's ``RECORD`` to find ``sklearn``'s is done once: later
+    runs take it from the state folder, unless the ``RECORD`` changed (an upgrade)."""
+    site = tmp_path / "site-packages"
+    monkeypatch.syspath_prepend(str(site))
+    state = tmp_path / "state"
+    state.mkdir()
+    pkg = project(
+        {
+            "site-packages/PKGmod/__init__.py": "",
+            "site-packages/PKG_dist-3.1.dist-info/METADATA": "Name: PKG-dist\nVersion: 3.1\n",
+            "site-packages/PKG_dist-3.1.dist-info/RECORD": "PKGmod/__init__.py,sha256=x,0\n",
+        }
+    )
+    read: list[str] = []
+    real_tops = code._tops
+    monkeypatch.setattr(code, "_tops", lambda base: read.append(base) or real_tops(base))
+    mine = str(site / f"{pkg}_dist-3.1.dist-info")
+    code.new_run(state)
+    assert code.library_version(f"{pkg}mod") == "3.1"
+    assert mine in read and (state / "libraries.json").is_file()
+    read.clear()
+    code.new_run(state)  # the next run: the kept copy, no RECORD read
+    assert code.library_version(f"{pkg}mod") == "3.1"
+    assert mine not in read
+    # reinstalled otherwise: its RECORD now lists another module, and is read again
+    (site / f"{pkg}_dist-3.1.dist-info" / "RECORD").write_text(f"{pkg}other/__init__.py,,\n")
+    (site / f"{pkg}other").mkdir()
+    code.new_run(state)
+    assert code.library_version(f"{pkg}other") == "3.1"
+    assert mine in read
+    code.new_run()
+
+
 # -- what a process may do with its params ------------------------------------------------------
 
 HELPERS = """

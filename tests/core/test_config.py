@@ -1267,3 +1267,28 @@ def test_store_and_dask_problems(load_conf: LoadConf) -> None:
         f"{FILE}:2:10: confs.store: must be a string, not a list",
         f"{FILE}:3:19: confs.dask.address: must be a string, not int 8786",
     ]
+
+
+def test_no_schema_rule_normalizes_the_document():
+    """The schemas are checked without cerberus' normalization (its pass over a mapping
+    cost ~2 ms per process entry): a rule that normalizes would be silently ignored, so
+    none may be there."""
+    from normandy_core.config import _schema
+
+    normalizing = {"default", "default_setter", "coerce", "rename", "rename_handler"}
+    normalizing |= {"purge_unknown", "purge_readonly"}
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            found.update(normalizing & set(node))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    for name in dir(_schema):
+        if name.isupper() and isinstance(getattr(_schema, name), dict):
+            walk(getattr(_schema, name))
+    assert not found

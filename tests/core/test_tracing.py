@@ -150,6 +150,15 @@ def imports(params):
     return importlib.import_module(params["mod"]).__name__
 """
 
+DISTRIBUTIONS_PROC = """
+
+def versions(params):
+    import importlib.metadata
+
+    found = importlib.metadata.distributions(path=[params["site"]])
+    return sorted(d.metadata["Name"] for d in found)
+"""
+
 HELPERS = """
 import json
 from pathlib import Path
@@ -167,7 +176,7 @@ def traced(tmp_path: Path, write_module, module_name, clean_imports):
     procs = module_name("procs")
     write_module(code, helpers, HELPERS)
     (code / "helpers.json").write_text('{"value": 7}')
-    write_module(code, procs, PROCS.replace("{helpers}", helpers))
+    write_module(code, procs, PROCS.replace("{helpers}", helpers) + DISTRIBUTIONS_PROC)
     sys.path.insert(0, str(code))
     (tmp_path / "data.txt").write_text("data")
     (tmp_path / "relative.txt").write_text("relative")
@@ -360,3 +369,25 @@ def test_an_import_statement_in_a_module_is_noted_as_that_modules(
     seen = _hooks.imported(outer)
     assert seen is not None and inner in seen.modules
     assert "TRACE_IMPORT_TIME" in seen.environ
+
+
+def test_looking_for_distributions_reads_their_metadata_folders_only(traced) -> None:
+    """``importlib.metadata`` lists the folders of ``sys.path`` to find distributions:
+    what the task depends on is which are installed there, not every file of the folder
+    (an ``out/`` made in the project's folder reran every task whose library asked for
+    its version)."""
+    from normandy_core._tracing._hooks import DISTRIBUTIONS, listing
+
+    site = traced.root / "site"
+    (site / "lib_one-1.0.dist-info").mkdir(parents=True)
+    (site / "lib_one-1.0.dist-info" / "METADATA").write_text("Name: lib-one\nVersion: 1.0\n")
+    trace = traced("versions", params={"site": str(site)})
+    key = os.path.join(str(site), DISTRIBUTIONS)
+    assert list(dict(trace.folders)) == [key]
+    before = listing(key)
+    (site / "out").mkdir()  # another file of the folder: the same distributions
+    (site / "notes.txt").write_text("")
+    assert listing(key) == before
+    (site / "lib_two-2.0.dist-info").mkdir()  # one more installed: they changed
+    assert listing(key) != before
+    assert listing(str(site)) != listing(key)  # a plain folder read is of every name
