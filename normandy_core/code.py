@@ -223,12 +223,34 @@ def _file_hash(path: str | None) -> str:
         return ABSENT
 
 
+_module_hashes: dict[tuple[str, str, tuple[int, int, int, int]], str] = {}
+"""(module, file, the file's stamp) -> :func:`module_hash`: the module of a dataset type
+is hashed once however many datasets use it, and again only once its file changed."""
+
+
 def module_hash(name: str) -> str:
     """The hash of the whole source of the project module ``name`` now (``-``: there is
     none), as :func:`follow` notes it."""
     where, path = locate(name)
     if where is None:
         return ABSENT
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:
+        info = None
+    key = None
+    if path is not None and info is not None:
+        key = (name, path, (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+        found = _module_hashes.get(key)
+        if found is not None:
+            return found
+    found = _module_source_hash(name, path)
+    if key is not None:
+        _module_hashes[key] = found
+    return found
+
+
+def _module_source_hash(name: str, path: str | None) -> str:
     if path is not None and path.endswith(".py"):
         source = read_source(name, Path(path))
         if source is not None:
@@ -269,11 +291,12 @@ _listed: list[str] = []
 
 _RECORDS_FILE = "libraries.json"
 _records: dict[str, tuple[list[int], list[str]]] | None = None
-"""A distribution's ``RECORD`` -> its stamp and the top-level modules it lists, kept in
-the project's state folder between runs (:func:`new_run`): reading every ``RECORD`` to
-find which distribution installs ``dateutil`` or ``sklearn`` took tens of milliseconds
-in each run of a project using them. A ``RECORD`` whose stamp changed (an upgrade, a
-reinstall) is read again."""
+"""A distribution's ``RECORD`` -> its stamp and the top-level modules it lists, and a
+metadata folder (``…dist-info/``) -> its stamp, name, version and ``top_level.txt``:
+kept in the project's state folder between runs (:func:`new_run`). Reading every
+``RECORD`` and ``METADATA`` to find which distribution installs ``dateutil`` or
+``sklearn`` took tens of milliseconds in each run of a project using them. What changed
+since (an upgrade, a reinstall) is read again."""
 _records_path: Path | None = None
 _records_new = False
 
@@ -307,7 +330,7 @@ def _find_version(top: str) -> str:
     wanted = _normal(top)
     for entry, folder in _folders:
         if _normal(folder.rsplit(".", 1)[0].partition("-")[0]) == wanted:
-            name, version = _name_version(os.path.join(entry, folder), folder)
+            name, version = _kept(os.path.join(entry, folder), folder)[:2]
             if name:
                 return f"{name}=={version}"
     if _by_top is None:
@@ -316,9 +339,8 @@ def _find_version(top: str) -> str:
         return _by_top[top]
     if not _listed:  # what each distribution says it installs, where it says it (cheap)
         for entry, folder in _folders:
-            listed = _top_level(os.path.join(entry, folder))
+            name, version, listed = _kept(os.path.join(entry, folder), folder)
             if listed:
-                name, version = _name_version(os.path.join(entry, folder), folder)
                 for module in listed:
                     _by_top.setdefault(module, f"{name}=={version}")
             _listed.append(folder)
@@ -328,7 +350,7 @@ def _find_version(top: str) -> str:
         while _unread:  # else the lists of their files, one by one until it is found
             entry, folder = _unread.pop()
             base = os.path.join(entry, folder)
-            name, version = _name_version(base, folder)
+            name, version = _kept(base, folder)[:2]
             for module in _recorded_tops(base) if name else ():
                 _by_top.setdefault(module, f"{name}=={version}")
             if top in _by_top:
@@ -336,6 +358,30 @@ def _find_version(top: str) -> str:
         return ""
     finally:
         _save_records()
+
+
+def _kept(base: str, folder: str) -> tuple[str, str, list[str]]:
+    """A metadata folder's distribution name, version and ``top_level.txt``, from the
+    state folder's copy where the folder is unchanged (its entries and their times: pip
+    writes a new folder, or replaces its files, for every install)."""
+    global _records, _records_new
+    if _records is None:
+        _records = _load_records()
+    meta = os.path.join(base, "METADATA" if folder.endswith(".dist-info") else "PKG-INFO")
+    try:
+        info, data = os.stat(base), os.stat(meta)
+    except OSError:
+        return (*_name_version(base, folder), _top_level(base))
+    stamp = [info.st_mtime_ns, info.st_ino, data.st_size, data.st_mtime_ns, data.st_ino]
+    key = base + os.sep
+    kept = _records.get(key)
+    if kept is not None and kept[0] == stamp and len(kept[1]) >= 2:
+        return kept[1][0], kept[1][1], list(kept[1][2:])
+    name, version = _name_version(base, folder)
+    listed = _top_level(base)
+    _records[key] = (stamp, [name, version, *listed])
+    _records_new = True
+    return name, version, listed
 
 
 def _recorded_tops(base: str) -> list[str]:
@@ -370,7 +416,7 @@ def _load_records() -> dict[str, tuple[list[int], list[str]]]:
         found = json.loads(_records_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(found, dict) or found.get("version") != 1:
+    if not isinstance(found, dict) or found.get("version") != 2:
         return {}
     kept = found.get("records")
     return {k: (v[0], v[1]) for k, v in kept.items()} if isinstance(kept, dict) else {}
@@ -388,7 +434,7 @@ def _save_records() -> None:
     temporary = _records_path.with_name(f".{_RECORDS_FILE}.{os.getpid()}")
     try:
         temporary.write_text(
-            json.dumps({"version": 1, "records": _records}, separators=(",", ":")),
+            json.dumps({"version": 2, "records": _records}, separators=(",", ":")),
             encoding="utf-8",
         )
         os.replace(temporary, _records_path)

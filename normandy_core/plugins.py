@@ -7,6 +7,7 @@ There is no module-level plugin manager: every command builds its own with
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def make_plugin_manager(
         )
     if installed:
         for ep in _entry_points(PLUGINS_GROUP):
-            dist = ep.dist.name if ep.dist is not None else ep.value
+            dist = dist_name(ep)
             try:
                 plugin = ep.load()
             except Exception as exc:
@@ -165,12 +166,50 @@ def add_project_paths(project_root: Path | None) -> None:
             sys.path.insert(0, entry)
 
 
+_scanned: tuple[tuple[tuple[str, int], ...], Any] | None = None
+"""Every installed entry point, and the ``sys.path`` folders (with their modification
+times) they were found on."""
+_dist_names: dict[int, str] = {}
+
+
+def _installed() -> Any:
+    """Every installed entry point, of every group: found once for the plugins, the
+    processes and the dataset types (each scan reads every distribution's metadata), and
+    again where ``sys.path`` or one of its folders changed since (a package installed).
+    Anything with ``select(group=...)`` (Python 3.11's ``SelectableGroups``, later
+    ``EntryPoints``)."""
+    global _scanned
+    where = []
+    for entry in sys.path:
+        try:
+            where.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            where.append((entry, -1))
+    key = tuple(where)
+    if _scanned is None or _scanned[0] != key:
+        _dist_names.clear()
+        _scanned = (key, metadata.entry_points())
+    return _scanned[1]
+
+
+def dist_name(ep: metadata.EntryPoint) -> str:
+    """The name of the distribution offering ``ep`` (its value where none is known),
+    read once per distribution (each read parses its metadata)."""
+    dist = ep.dist
+    if dist is None:
+        return ep.value
+    found = _dist_names.get(id(dist))
+    if found is None:
+        found = _dist_names[id(dist)] = dist.name
+    return found
+
+
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
     """The entry points of ``group``, each (name, value) once even if a distribution is
     visible twice on ``sys.path`` (as editable installs sometimes are)."""
     seen: set[tuple[str, str]] = set()
     result = []
-    for ep in metadata.entry_points(group=group):
+    for ep in _installed().select(group=group):
         if (ep.name, ep.value) not in seen:
             seen.add((ep.name, ep.value))
             result.append(ep)

@@ -247,7 +247,7 @@ def build_registry(
     plugin's ``normandy_processes`` hook, and the project's choices ``chosen``
     (``confs.processes``: name -> ``"module:attribute"``)."""
     from normandy_core.package_file import normalize_dist_name
-    from normandy_core.plugins import PROCESSES_GROUP, _entry_points
+    from normandy_core.plugins import PROCESSES_GROUP, _entry_points, dist_name
 
     registry = Registry()
     own = None
@@ -256,9 +256,9 @@ def build_registry(
         for name, target in declared.processes.items():
             registry.add(ProcessSpec(name, target, declared.source, PROJECT_PACKAGE))
     for ep in _entry_points(PROCESSES_GROUP):
-        if ep.dist is not None and own is not None and normalize_dist_name(ep.dist.name) == own:
+        if ep.dist is not None and own is not None and normalize_dist_name(dist_name(ep)) == own:
             continue  # an installed or editable copy of the project itself: its file rules
-        source = ep.dist.name if ep.dist is not None else ep.value
+        source = dist_name(ep)
         registry.add(ProcessSpec(ep.name, ep.value.replace(" ", ""), source, ENTRY_POINT))
     for info, result in pm.call_each("normandy_processes"):
         if result is None:

@@ -22,6 +22,7 @@ from workloads import (
     load,
     logs,
     notify,
+    overhead,
     realistic,
     reuse,
     scale,
@@ -34,6 +35,6 @@ WORKLOADS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (
         fanout, chain, cpu, handoff, startup, scale, logs, reuse, realistic, load, cached,
-        notify, ui, datasets, stamps, flows, composed,
+        notify, ui, datasets, stamps, flows, composed, overhead,
     )
 }

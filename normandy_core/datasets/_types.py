@@ -34,11 +34,11 @@ class DatasetType:
 def installed_types() -> dict[str, tuple[DatasetType, ...]]:
     """Every installed type, by name (a name offered by two distributions with different
     classes has two: a clash, an error where it is used)."""
-    from importlib import metadata  # not in the workers, which import the classes only
+    from normandy_core.plugins import _entry_points, dist_name  # not in the workers
 
     found: dict[str, dict[str, DatasetType]] = {}
-    for ep in metadata.entry_points(group=GROUP):
-        dist = ep.dist.name if ep.dist is not None else ep.value
+    for ep in _entry_points(GROUP):
+        dist = dist_name(ep)
         found.setdefault(ep.name, {}).setdefault(ep.value, DatasetType(ep.name, ep.value, dist))
     return {name: tuple(by_target.values()) for name, by_target in sorted(found.items())}
 

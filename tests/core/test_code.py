@@ -318,6 +318,11 @@ def test_what_a_record_lists_is_kept_between_runs_until_it_changes(
     code.new_run(state)
     assert code.library_version(f"{pkg}other") == "3.1"
     assert mine in read
+    # its METADATA rewritten in place (a version bumped by hand): read again too
+    meta = site / f"{pkg}_dist-3.1.dist-info" / "METADATA"
+    meta.write_text("Name: PKG-dist\nVersion: 3.20\n".replace("PKG", pkg))
+    code.new_run(state)
+    assert code.library_version(f"{pkg}other") == "3.20"
     code.new_run()
 
 

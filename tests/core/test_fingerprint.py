@@ -329,6 +329,19 @@ def test_a_success_that_did_not_make_the_outputs_declared(reuse: Reuse) -> None:
     assert reuse._unusable(TASK, found) == ["run r1 did not make its outputs (hi)"]
 
 
+def test_a_dataset_output_counts_as_made_only_where_its_save_was_traced(reuse: Reuse) -> None:
+    """A declared output that is a dataset is saved, not stored: a success stands for it
+    only where its trace recorded the save (which verify checks is still there), never
+    for the output being a dataset's name (a success of before datasets were traced)."""
+    from normandy_core.trace import DATASET_WRITTEN
+
+    untraced = success(reuse, "r1", "lo")  # "hi" is a dataset: no variable stored
+    assert reuse._unusable(TASK, untraced) == ["run r1 did not make its outputs (hi)"]
+    saved = Trace({}, {DATASET_WRITTEN: {"hi": '["d", null, 1, 1, null, "-"]'}}, {})
+    traced = replace(untraced, fingerprint=NOW.with_trace(saved))
+    assert reuse._unusable(TASK, traced) == []
+
+
 def test_a_success_of_a_run_pruned_meanwhile(reuse: Reuse) -> None:
     found = success(reuse, "r1", "lo", "hi")
     reuse.history.start_run(run_info("now", time.time()), task_rows())
