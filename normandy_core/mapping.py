@@ -41,10 +41,14 @@ class MapError(Exception):
     """The variable a ``map`` entry maps over cannot be mapped (its task fails with it)."""
 
 
-def elements_of(value: Any, spec: MapSpec, parent: str) -> list[Element]:
+def elements_of(
+    value: Any, spec: MapSpec, parent: str, secrets: Sequence[str] = ()
+) -> list[Element]:
     """The elements of ``value`` (the variable ``spec.variable``) for the mapped task
     ``parent``: their keys, positions, values and content hashes. :class:`MapError` where
-    ``value`` is not a list or a mapping, or has more than ``spec.limit`` elements."""
+    ``value`` is not a list or a mapping, or has more than ``spec.limit`` elements.
+    ``secrets``: the run's credential values; where a key would hold one, the elements
+    are named by their positions (a task's name is shown and stored everywhere, SPEC 11)."""
     if isinstance(value, Mapping):
         keys_of: list[Any] = list(value)
         items = [value[k] for k in keys_of]
@@ -61,7 +65,7 @@ def elements_of(value: Any, spec: MapSpec, parent: str) -> list[Element]:
             f"({spec.limit:,}); raise max_map on the entry if that many tasks are meant, or "
             "map over fewer (group the elements in batches)"
         )
-    keys = _keys(keys_of)
+    keys = _keys(keys_of, secrets)
     found = []
     for position, (key, item) in enumerate(zip(keys, items, strict=True)):
         encoded = encode(f"{spec.variable}[{key}]", item)
@@ -98,12 +102,17 @@ def collect(
     return collected
 
 
-def _keys(values: list[Any]) -> list[str]:
+def _keys(values: list[Any], secrets: Sequence[str] = ()) -> list[str]:
     """Each element's key: the values as text where all are short scalars, distinct as
-    text; else positions."""
+    text, and none holds a credential's value; else positions."""
     texts = [_short(v) for v in values]
-    if all(t is not None for t in texts) and len(set(texts)) == len(texts):
-        return [t for t in texts if t is not None]
+    keys = [t for t in texts if t is not None]
+    if (
+        len(keys) == len(texts)
+        and len(set(keys)) == len(keys)
+        and not any(secret in key for key in keys for secret in secrets if secret)
+    ):
+        return keys
     return [str(i) for i in range(len(values))]
 
 

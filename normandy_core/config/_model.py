@@ -120,6 +120,16 @@ def read_config(
     cannot be parsed) and every problem found in it."""
     environ = os.environ if environ is None else environ
     file = root / CONF_FILE
+    _schema.remember_passes(root / ".normandy")  # the state folder, once a run made it
+    try:
+        return _read_config(root, file, environ)
+    finally:
+        _schema.save_passes()
+
+
+def _read_config(
+    root: Path, file: Path, environ: Mapping[str, str]
+) -> tuple[ProjectConfig | None, list[Problem]]:
     doc, problems = load_yaml(file)
     if doc is None or (doc.data is None and problems):  # not YAML, or refused whole
         return None, problems

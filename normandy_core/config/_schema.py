@@ -7,8 +7,12 @@ points at the exact key or value whichever step form is used.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import cerberus
@@ -246,11 +250,108 @@ _TYPE_NAMES = {
 
 _validators: dict[int, cerberus.Validator] = {}
 
+_PASSES_FILE = "checked.json"
+_PASSES_KEPT = 4096
+_passes: dict[str, None] | None = None
+"""Keys (:func:`_pass_key`) of what passed a schema, oldest first, as kept in the
+project's state folder: a configuration checked once is not checked again by cerberus
+(whose validator checks its own schema first: 40 ms of every command) until it, or the
+schema, changes."""
+_passes_file: Path | None = None
+_passes_new = False
+_schema_keys: dict[int, str] = {}
+
+
+def remember_passes(state: Path | None) -> None:
+    """Keep what passes in ``state`` (the project's state folder, where it exists), and
+    skip what passed there before; ``None``: check everything, keep nothing."""
+    global _passes, _passes_file, _passes_new
+    _passes, _passes_new = None, False
+    _passes_file = state / _PASSES_FILE if state is not None and state.is_dir() else None
+
+
+def save_passes() -> None:
+    """Write what passed (whole, then renamed: another command reads the old or the new)."""
+    global _passes_new
+    if not _passes_new or _passes is None or _passes_file is None:
+        return
+    _passes_new = False
+    kept = list(_passes)[-_PASSES_KEPT:]
+    temporary = _passes_file.with_name(f".{_PASSES_FILE}.{os.getpid()}")
+    try:
+        temporary.write_text(json.dumps({"version": 1, "passed": kept}), encoding="utf-8")
+        os.replace(temporary, _passes_file)
+    except OSError:  # a read-only state folder: checked again next time
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def _known_passes() -> dict[str, None]:
+    global _passes
+    if _passes is None:
+        _passes = {}
+        if _passes_file is not None:
+            try:
+                found = json.loads(_passes_file.read_text(encoding="utf-8"))
+                if isinstance(found, dict) and found.get("version") == 1:
+                    kept = found.get("passed", ())
+                    _passes = dict.fromkeys(k for k in kept if isinstance(k, str))
+            except (OSError, ValueError):
+                pass
+    return _passes
+
+
+def _pass_key(node: Any, schema: dict[str, Any]) -> str | None:
+    """What a pass of ``node`` against ``schema`` is kept as: a hash of the schema (and
+    the versions of Normandy and cerberus) with the node, every value typed (``1``,
+    ``1.0``, ``"1"``, ``true`` and a date are all different); ``None`` for a node that
+    cannot be written so (it is checked every time)."""
+    import xxhash
+
+    schema_key = _schema_keys.get(id(schema))
+    if schema_key is None:
+        from normandy_core import __version__
+
+        text = repr((__version__, cerberus.__version__, _canonical(schema)))
+        digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+        schema_key = _schema_keys[id(schema)] = digest
+    try:
+        text = repr(_canonical(node))
+    except (TypeError, RecursionError):
+        return None
+    return schema_key + xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
+        return ("map", tuple(sorted(items, key=repr)))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_canonical(v) for v in value))
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
+        # the exact type: a YAML library's boolean that is an int must not pass as one
+        return (type(value).__module__, type(value).__qualname__, repr(value))
+    raise TypeError(f"{type(value).__name__} is not kept")
+
 
 def check(
     doc: YamlDocument, node: Any, schema: dict[str, Any], prefix: Sequence[PathKey] = ()
 ) -> list[Problem]:
     """Validate ``node`` (found at ``prefix`` in ``doc``) against ``schema``."""
+    global _passes_new
+    key = _pass_key(node, schema) if _passes_file is not None else None
+    if key is not None and key in _known_passes():
+        return []
+    problems = _check(doc, node, schema, prefix)
+    if key is not None and not problems:
+        _known_passes()[key] = None
+        _passes_new = True
+    return problems
+
+
+def _check(
+    doc: YamlDocument, node: Any, schema: dict[str, Any], prefix: Sequence[PathKey]
+) -> list[Problem]:
     validator = _validators.get(id(schema))
     if validator is None:
         validator = _validators[id(schema)] = cerberus.Validator(schema)

@@ -57,7 +57,8 @@ class Maps:
                 f"map: {task.map.variable} does not exist: no earlier step of flow "
                 f"{task.flow!r} wrote it (or the task that writes it failed, tolerated)"
             ) from None
-        elements = elements_of(value, task.map, task.key)
+        secrets = self.reuse.mask.secrets if self.reuse is not None else ()
+        elements = elements_of(value, task.map, task.key, secrets)
         tasks = tuple(element_task(task, element) for element in elements)
         for element in tasks:
             self.outcomes[element.key] = Outcome(element)

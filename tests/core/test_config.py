@@ -1292,3 +1292,53 @@ def test_no_schema_rule_normalizes_the_document():
         if name.isupper() and isinstance(getattr(_schema, name), dict):
             walk(getattr(_schema, name))
     assert not found
+
+
+def test_a_configuration_that_passed_its_schema_is_not_checked_again_until_it_changes(
+    load_conf: LoadConf, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a run made the state folder, what passed the schema is kept there: the next
+    command reads the same file without cerberus (its validator checks its own schema
+    first, 40 ms of every command). An edit is checked again, a bad one refused."""
+    import cerberus
+
+    from normandy_core.config import _schema
+
+    text = """
+        confs:
+          workers: 2
+          envs: {dev: {}}
+        flows:
+          main:
+            steps:
+              s1:
+                extract: {retries: 2}
+    """
+    config, problems = load_conf(text)  # no state folder yet: checked, nothing kept
+    assert config is not None and problems == []
+    assert not (project_dir / ".normandy" / "checked.json").exists()
+    (project_dir / ".normandy").mkdir()
+    load_conf(text)
+    assert (project_dir / ".normandy" / "checked.json").is_file()
+
+    built: list[object] = []
+    real = cerberus.Validator
+
+    def counted(*args: object, **kwargs: object) -> object:
+        built.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_schema.cerberus, "Validator", counted)
+    _schema._validators.clear()
+    config, problems = load_conf(text)
+    assert config is not None and problems == [] and built == []  # kept: not checked
+    config, problems = load_conf(text.replace("retries: 2", "retries: two"))
+    assert built and config is not None  # changed: checked, and refused
+    assert strs(problems) == [
+        "pipeline/pipeline_conf.yml:8:28: flows.main.steps.s1.extract.retries: must be an "
+        "integer, not str 'two'"
+    ]
+    built.clear()
+    _schema._validators.clear()
+    load_conf(text.replace("retries: 2", "retries: 2.0"))  # another type: checked again
+    assert built

@@ -75,3 +75,15 @@ def test_outputs_are_collected_in_order_leaving_out_what_failed():
     elements = elements_of(over, SPEC, "f.s.t")
     done = [(elements[0], {"out": "X"}), (elements[1], {"out": "T"})]
     assert collect(Outputs("one", ("out",)), over, done) == {"out": {"x": "X", ("t", 1): "T"}}
+
+
+def test_an_element_whose_key_would_show_a_credential_is_named_by_position():
+    """A task's name is in the logs, the history and the report: a credential's value
+    (SPEC 11) is never one, so a map over values holding one is keyed by positions."""
+    tokens = ["public", "tok-s3cr3t-42"]
+    assert [e.key for e in elements_of(tokens, SPEC, "f.s.t")] == tokens
+    hidden = elements_of(tokens, SPEC, "f.s.t", secrets=("s3cr3t",))
+    assert [e.key for e in hidden] == ["0", "1"]
+    assert [e.value for e in hidden] == tokens  # the task still gets its element
+    by_key = elements_of({"s3cr3t": 1}, SPEC, "f.s.t", secrets=("s3cr3t",))
+    assert [e.key for e in by_key] == ["0"]
