@@ -123,34 +123,20 @@ def _flows(root: Path, flows: int, per_flow: int) -> Path:
     return _projects._write(root, conf, processes, {})
 
 
-def _phases(project: Path) -> dict[str, float]:
+def _driver(script: str, tag: str, project: Path) -> dict[str, float]:
+    """Run one of the drivers above on ``project``; what it printed after ``tag``."""
     proc = subprocess.run(
-        [sys.executable, "-c", PHASES, str(project)],
+        [sys.executable, "-c", script, str(project)],
         env=ENV,
         capture_output=True,
         text=True,
         check=False,
     )
     clear_runs(project)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("PHASES ")), None)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(tag + " ")), None)
     if line is None:
-        raise RuntimeError(f"the phases driver failed:\n{proc.stdout}\n{proc.stderr}")
-    marks: dict[str, float] = json.loads(line[len("PHASES ") :])
-    return marks
-
-
-def _worker(project: Path) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER, str(project)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("WORKER ")), None)
-    if line is None:
-        raise RuntimeError(f"the worker driver failed:\n{proc.stdout}\n{proc.stderr}")
-    found: dict[str, float] = json.loads(line[len("WORKER ") :])
+        raise RuntimeError(f"the {tag.lower()} driver failed:\n{proc.stdout}\n{proc.stderr}")
+    found: dict[str, float] = json.loads(line[len(tag) + 1 :])
     return found
 
 
@@ -173,7 +159,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     def phases(key: str) -> Any:
         def variant() -> None:
-            for phase, seconds in _phases(projects[key]).items():
+            for phase, seconds in _driver(PHASES, "PHASES", projects[key]).items():
                 samples.add(f"phases.{key}.{phase}", seconds)
 
         return variant
@@ -181,8 +167,9 @@ def run(ctx: Context) -> dict[str, Any]:
     variants = {key: whole(key) for key in projects}
     variants["phases many"] = phases("many")
     variants["phases one"] = phases("one")
-    variants["worker"] = lambda: [samples.add(f"worker.{k}", v) for k, v in _worker(
-        projects["one"]).items()]  # fmt: skip
+    variants["worker"] = lambda: [
+        samples.add(f"worker.{k}", v) for k, v in _driver(WORKER, "WORKER", projects["one"]).items()
+    ]
     ctx.log("  warm-up: each project once")
     for key in projects:
         run_project(projects[key])
