@@ -195,8 +195,16 @@ class Router:
                 return
         key = getattr(record, "key", None)
         flow = getattr(record, "flow", None)
-        record.where = key or (flow or "normandy")
-        text = self.formatter.format(record) + "\n"
+        where = key or (flow or "normandy")
+        if record.exc_info or record.exc_text or record.stack_info:
+            record.where = where
+            text = self.formatter.format(record) + "\n"
+        else:  # what the formatter would write, with the time of day made once a second
+            second = int(record.created)
+            if second != self._second:
+                self._second = second
+                self._stamp = time.strftime(_DATE, time.localtime(record.created))
+            text = f"{self._stamp} {record.levelname:<7} {where} | {record.getMessage()}\n"
         self._file(text, flow, key, record.levelno, getattr(record, "event", False))
 
     def _file(

@@ -25,6 +25,7 @@ Everything here is pure: the data comes from the plan, the store's hashes and th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -143,12 +144,18 @@ class Fingerprint:
     """The keyed hash of the env's credentials."""
     trace: Trace = field(default_factory=Trace)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The fingerprint as one hash: equal keys, equal fingerprints (notes aside)."""
         data = self.to_dict()
         data["trace"].pop("notes", None)
         return digest(data)
+
+    @functools.cached_property
+    def stored(self) -> str:
+        """The fingerprint as the history stores it (JSON, keys sorted): made once, for
+        the attempt's row and the task's."""
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

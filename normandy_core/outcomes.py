@@ -7,6 +7,7 @@ frozen records only (:class:`RunInfo`, :class:`TaskOutcome`, :class:`Summary`,
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -120,7 +121,7 @@ class Outcome:
 
     def record(self) -> TaskOutcome:
         """How the task stands now, frozen."""
-        return TaskOutcome(**{f.name: getattr(self, f.name) for f in fields(TaskOutcome)})
+        return TaskOutcome(**{name: getattr(self, name) for name in _outcome_fields()})
 
 
 @dataclass(frozen=True)
@@ -258,3 +259,9 @@ class Summary:
                 for o in self.outcomes
             ],
         }
+
+
+@functools.cache
+def _outcome_fields() -> tuple[str, ...]:
+    """The names of :class:`TaskOutcome`'s fields (read once: every task's end makes one)."""
+    return tuple(f.name for f in fields(TaskOutcome))

@@ -179,6 +179,9 @@ class TaskResult:
     """The datasets it read and wrote: stamp, content hash, version (SPEC 16)."""
     trace: TaskTrace | None = None
     """What it did while it ran, where its call asked (a success's only)."""
+    writes_known: bool = False
+    """``writes`` is every variable it wrote (its ``pipe.vars`` counted them): nothing
+    needs to list its staging folder to find them."""
 
 
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
@@ -358,6 +361,7 @@ def run_task(
         import_duration=load.seconds,
         datasets=tuple(datasets.accesses),
         trace=_trace(recording),
+        writes_known=True,
         **_lineage(vars_),
     )
 

@@ -192,7 +192,9 @@ class Attempts:
                 self.variables.attempt_failed(task)
                 error = TaskError(FAILED, result.error_type, result.error_message, result.traceback)
                 return error, result, None
-            conflict = self.variables.attempt_succeeded(task, result.writes)
+            conflict = self.variables.attempt_succeeded(
+                task, result.writes, complete=result.writes_known
+            )
             if conflict is not None:
                 return TaskError(FAILED, "VariableConflict", conflict), result, None
             return None, result, None

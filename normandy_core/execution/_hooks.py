@@ -27,8 +27,20 @@ class HookCaller(RunObserver):
         self.plugins = plugins
         self.run: RunInfo | None = None
         self.report = report
+        self._implemented: dict[str, bool] = {}
+
+    def implemented(self, hook: str) -> bool:
+        """Whether a plugin implements ``hook`` (asked once: a run calls the task hooks
+        several times per task, and most projects implement none of them)."""
+        found = self._implemented.get(hook)
+        if found is None:
+            caller = getattr(self.plugins.hook, hook)
+            found = self._implemented[hook] = bool(caller.get_hookimpls())
+        return found
 
     def _call(self, hook: str, **kwargs: Any) -> None:
+        if not self.implemented(hook):
+            return
         try:
             self.plugins.call_hook(hook, run=self.run, **kwargs)
         except HookError as exc:
@@ -46,8 +58,9 @@ class HookCaller(RunObserver):
             self._call("normandy_on_process_error", task=attempt.task, error=attempt.error)
 
     def task_ended(self, outcome: Outcome) -> None:
-        if outcome.status != INTERRUPTED and not outcome.resumed:
-            self._call("normandy_after_process", task=outcome.task, outcome=outcome.record())
+        hook = "normandy_after_process"
+        if outcome.status != INTERRUPTED and not outcome.resumed and self.implemented(hook):
+            self._call(hook, task=outcome.task, outcome=outcome.record())
 
     def run_ended(self, summary: Summary) -> None:
         self._call("normandy_after_run", summary=summary)

@@ -68,17 +68,22 @@ class RunVariables:
         self._placed.pop(task.key, None)
         self.flow(task.flow).discard(task.key)
 
-    def attempt_succeeded(self, task: Task, writes: Iterable[Write] = ()) -> str | None:
+    def attempt_succeeded(
+        self, task: Task, writes: Iterable[Write] = (), *, complete: bool = False
+    ) -> str | None:
         """Keep ``task``'s writes (``writes``: their hashes) until they are committed; or,
         where another task of its step wrote one of the same names, discard them and say
-        why the task failed."""
+        why the task failed. ``complete``: ``writes`` are all there are (its worker counted
+        them), else the staging folder is listed where none was reported."""
         store = self.flow(task.flow)
         self._staged[task.key] = {name: h for name, h, *_ in writes}
         bound = self._bound.get(task.key)
         if bound is not None:
             names = [n for n, _ in bound]
         else:  # as its worker reported them, else as they are staged
-            names = list(self._staged[task.key]) or store.staged_names(task.key)
+            names = list(self._staged[task.key])
+            if not names and not complete:
+                names = store.staged_names(task.key)
             self._written[task.key] = names
             if task.element is not None and task.outputs is not None:
                 self._placed[task.key] = set(task.outputs.names)

@@ -507,7 +507,7 @@ def _killed(pid: int) -> str:
 def _fingerprint(fingerprint: Fingerprint | None) -> tuple[str | None, str | None]:
     if fingerprint is None:
         return None, None
-    return fingerprint.key, json.dumps(fingerprint.to_dict(), sort_keys=True)
+    return fingerprint.key, fingerprint.stored
 
 
 def _error(error: TaskError | None) -> tuple[str | None, str | None, str | None]:

@@ -85,6 +85,7 @@ class FlowStore:
         self.flow = flow
         self.vars_dir = run / "vars" / file_part(flow)
         self.staging_root = run / "staging" / file_part(flow)
+        self._staging: dict[str, Place] = {}
 
     def path(self, name: str) -> Place:
         return self.vars_dir / (check_name(name) + SUFFIX)
@@ -93,7 +94,10 @@ class FlowStore:
         return [n[: -len(SUFFIX)] for n in self.vars_dir.names(SUFFIX)]
 
     def staging(self, task_key: str) -> Place:
-        return self.staging_root / file_part(task_key)
+        found = self._staging.get(task_key)
+        if found is None:  # asked for three times per task: made once
+            found = self._staging[task_key] = self.staging_root / file_part(task_key)
+        return found
 
     def staged_names(self, task_key: str) -> list[str]:
         return [n[: -len(SUFFIX)] for n in self.staging(task_key).names(SUFFIX)]
