@@ -188,8 +188,10 @@ def run(
                 param_hint="--address",
             )
         _run(proj, prepared.plan, prepared.checked, options, no_progress, explain, as_json)
-    finally:  # not adopted (another engine, a run that never started): not left behind
+    finally:  # not adopted (another engine, a run that never started): not left behind,
+        # and not waited for: it holds nothing, and may still be importing the worker's code
         if head_start is not None and not head_start.adopted:
+            head_start.kill()
             head_start.close()
 
 
