@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from normandy_core.datasets._base import Stamp
-from normandy_core.datasets._runtime import DatasetCall, load_version, open_dataset
+from normandy_core.datasets._runtime import (
+    DatasetCall,
+    load_version,
+    open_dataset,
+    pinned_call,
+)
 
 if TYPE_CHECKING:
     from normandy_core.datasets._access import DatasetAccess
@@ -127,8 +131,7 @@ class DatasetChecks:
             return False
         if declared != self.declared(name):
             return False
-        if call.versioned and call.version is None and name in self.pinned:
-            call = replace(call, version=self.pinned[name])
+        call = pinned_call(call, self.pinned)
         try:
             if call.versioned and not written and load_version(call) != version:
                 return False  # a load would now pick another version

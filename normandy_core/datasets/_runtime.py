@@ -64,11 +64,7 @@ class RunDatasets:
 
     def call(self, name: str) -> DatasetCall:
         """The call of the dataset ``name`` as a load in this run reads it now."""
-        call = self.calls[name]
-        version = self.pinned.get(name)
-        if version is not None and call.version is None:
-            return replace(call, version=version)
-        return call
+        return pinned_call(self.calls[name], self.pinned)
 
     def of_task(self, key: str) -> tuple[DatasetCall, ...]:
         """The datasets the task ``key`` reads or writes."""
@@ -86,6 +82,15 @@ class RunDatasets:
             self.pinned.pop(name, None)
         else:
             self.pinned[name] = version
+
+
+def pinned_call(call: DatasetCall, pinned: Mapping[str, str]) -> DatasetCall:
+    """``call`` loading the version ``pinned`` holds for it (see :meth:`RunDatasets.pin`),
+    unless ``--load-version`` named one."""
+    version = pinned.get(call.name)
+    if version is not None and call.versioned and call.version is None:
+        return replace(call, version=version)
+    return call
 
 
 def dataset_call(
