@@ -20,7 +20,6 @@ is a cost, a stale result served is the worst bug this project can have.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.machinery
 import os
 import platform
@@ -33,6 +32,7 @@ from pathlib import Path
 import xxhash
 
 from normandy_core._escape import params_escape, writes_undeclared
+from normandy_core._kept import KeptFile
 from normandy_core._source import Source, read_source
 from normandy_core._tracing._places import LIBRARY, PROJECT, STDLIB, origin
 from normandy_core.fingerprint import ABSENT, Code
@@ -289,29 +289,26 @@ _listed: list[str] = []
 """Metadata folders whose ``top_level.txt`` was read."""
 
 
-_RECORDS_FILE = "libraries.json"
-_records: dict[str, tuple[list[int], list[str]]] | None = None
-"""A distribution's ``RECORD`` -> its stamp and the top-level modules it lists, and a
-metadata folder (``…dist-info/``) -> its stamp, name, version and ``top_level.txt``:
-kept in the project's state folder between runs (:func:`new_run`). Reading every
+_kept_versions = KeptFile(None, 3)
+"""Per metadata folder (``…dist-info``), its stamp, distribution name, version and
+``top_level.txt``; per ``RECORD`` without one, the top-level modules it lists: kept in the
+project's state folder between runs (``libraries.json``, :func:`new_run`). Reading every
 ``RECORD`` and ``METADATA`` to find which distribution installs ``dateutil`` or
 ``sklearn`` took tens of milliseconds in each run of a project using them. What changed
 since (an upgrade, a reinstall) is read again."""
-_records_path: Path | None = None
-_records_new = False
 
 
 def new_run(state: Path | None = None) -> None:
     """Forget the libraries' versions looked up so far: a run sees the packages installed
     when it starts (a process that makes several runs may have upgraded some between).
-    ``state``: the project's state folder, where what the distributions' ``RECORD``
-    files list is kept between runs."""
-    global _folders, _by_top, _records, _records_path, _records_new
+    ``state``: the project's state folder, where what the distributions' metadata says
+    is kept between runs."""
+    global _folders, _by_top, _kept_versions
     _versions.clear()
     _folders = _by_top = None
     _unread.clear()
     _listed.clear()
-    _records, _records_path, _records_new = None, state / _RECORDS_FILE if state else None, False
+    _kept_versions = KeptFile(state / "libraries.json" if state else None, 3)
 
 
 def _normal(name: str) -> str:
@@ -350,97 +347,49 @@ def _find_version(top: str) -> str:
         while _unread:  # else the lists of their files, one by one until it is found
             entry, folder = _unread.pop()
             base = os.path.join(entry, folder)
-            name, version = _kept(base, folder)[:2]
-            for module in _recorded_tops(base) if name else ():
+            name, version, listed = _kept(base, folder)
+            for module in (listed or _recorded_tops(base)) if name else ():
                 _by_top.setdefault(module, f"{name}=={version}")
             if top in _by_top:
                 return _by_top[top]
         return ""
     finally:
-        _save_records()
+        _kept_versions.save()
 
 
 def _kept(base: str, folder: str) -> tuple[str, str, list[str]]:
-    """A metadata folder's distribution name, version and ``top_level.txt``, from the
-    state folder's copy where the folder is unchanged (its entries and their times: pip
-    writes a new folder, or replaces its files, for every install)."""
-    global _records, _records_new
-    if _records is None:
-        _records = _load_records()
+    """A metadata folder's distribution name, version and ``top_level.txt``, as kept
+    where the folder and its metadata are unchanged (pip writes a new folder, or replaces
+    its files, for every install)."""
     meta = os.path.join(base, "METADATA" if folder.endswith(".dist-info") else "PKG-INFO")
     try:
         info, data = os.stat(base), os.stat(meta)
     except OSError:
         return (*_name_version(base, folder), _top_level(base))
     stamp = [info.st_mtime_ns, info.st_ino, data.st_size, data.st_mtime_ns, data.st_ino]
-    key = base + os.sep
-    kept = _records.get(key)
-    if kept is not None and kept[0] == stamp and len(kept[1]) >= 2:
-        return kept[1][0], kept[1][1], list(kept[1][2:])
+    kept = _kept_versions.get("folder:" + base, stamp)
+    if kept is not None:
+        return kept[0], kept[1], kept[2]
     name, version = _name_version(base, folder)
     listed = _top_level(base)
-    _records[key] = (stamp, [name, version, *listed])
-    _records_new = True
+    _kept_versions.put("folder:" + base, [name, version, listed], stamp)
     return name, version, listed
 
 
 def _recorded_tops(base: str) -> list[str]:
-    """:func:`_tops`, from the state folder's copy where the ``RECORD`` is unchanged."""
-    global _records, _records_new
-    if _records is None:
-        _records = _load_records()
-    listed = _top_level(base)
-    if listed:
-        return listed
+    """The top-level modules a distribution without ``top_level.txt`` installs, as its
+    ``RECORD`` lists them (:func:`_tops`), kept while the ``RECORD`` is unchanged."""
     record = os.path.join(base, "RECORD")
     try:
         info = os.stat(record)
     except OSError:
         return _tops(base)
     stamp = [info.st_size, info.st_mtime_ns, info.st_ino]
-    kept = _records.get(record)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
-    tops = _tops(base)
-    _records[record] = (stamp, tops)
-    _records_new = True
-    return tops
-
-
-def _load_records() -> dict[str, tuple[list[int], list[str]]]:
-    if _records_path is None:
-        return {}
-    import json
-
-    try:
-        found = json.loads(_records_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(found, dict) or found.get("version") != 2:
-        return {}
-    kept = found.get("records")
-    return {k: (v[0], v[1]) for k, v in kept.items()} if isinstance(kept, dict) else {}
-
-
-def _save_records() -> None:
-    """Keep what was read of the ``RECORD`` files (written whole, then renamed: a run
-    reading it meanwhile sees the old copy or the new one)."""
-    global _records_new
-    if not _records_new or _records_path is None or _records is None:
-        return
-    import json
-
-    _records_new = False
-    temporary = _records_path.with_name(f".{_RECORDS_FILE}.{os.getpid()}")
-    try:
-        temporary.write_text(
-            json.dumps({"version": 2, "records": _records}, separators=(",", ":")),
-            encoding="utf-8",
-        )
-        os.replace(temporary, _records_path)
-    except OSError:  # a read-only state folder: read again next time
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    kept = _kept_versions.get("record:" + record, stamp)
+    if kept is None:
+        kept = _tops(base)
+        _kept_versions.put("record:" + record, kept, stamp)
+    return list(kept)
 
 
 def _metadata_folders() -> list[tuple[str, str]]:

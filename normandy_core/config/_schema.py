@@ -7,10 +7,7 @@ points at the exact key or value whichever step form is used.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import cerberus
 from cerberus.errors import BasicErrorHandler, ValidationError
 
+from normandy_core._kept import KeptFile
 from normandy_core.binding import VARIABLE_PATTERN
 from normandy_core.config._yaml import PathKey, YamlDocument
 from normandy_core.errors import Problem
@@ -250,55 +248,25 @@ _TYPE_NAMES = {
 
 _validators: dict[int, cerberus.Validator] = {}
 
-_PASSES_FILE = "checked.json"
-_PASSES_KEPT = 4096
-_passes: dict[str, None] | None = None
-"""Keys (:func:`_pass_key`) of what passed a schema, oldest first, as kept in the
-project's state folder: a configuration checked once is not checked again by cerberus
-(whose validator checks its own schema first: 40 ms of every command) until it, or the
-schema, changes."""
-_passes_file: Path | None = None
-_passes_new = False
+_passes = KeptFile(None, 2)
+"""Keys (:func:`_pass_key`) of what passed a schema, kept in the project's state folder
+(``checked.json``, :func:`remember_passes`): a configuration checked once is not checked
+again by cerberus (whose validator checks its own schema first: 40 ms of every command)
+until it, or the schema, changes."""
 _schema_keys: dict[int, str] = {}
 
 
 def remember_passes(state: Path | None) -> None:
     """Keep what passes in ``state`` (the project's state folder, where it exists), and
     skip what passed there before; ``None``: check everything, keep nothing."""
-    global _passes, _passes_file, _passes_new
-    _passes, _passes_new = None, False
-    _passes_file = state / _PASSES_FILE if state is not None and state.is_dir() else None
+    global _passes
+    path = state / "checked.json" if state is not None and state.is_dir() else None
+    _passes = KeptFile(path, 2, limit=4096)
 
 
 def save_passes() -> None:
-    """Write what passed (whole, then renamed: another command reads the old or the new)."""
-    global _passes_new
-    if not _passes_new or _passes is None or _passes_file is None:
-        return
-    _passes_new = False
-    kept = list(_passes)[-_PASSES_KEPT:]
-    temporary = _passes_file.with_name(f".{_PASSES_FILE}.{os.getpid()}")
-    try:
-        temporary.write_text(json.dumps({"version": 1, "passed": kept}), encoding="utf-8")
-        os.replace(temporary, _passes_file)
-    except OSError:  # a read-only state folder: checked again next time
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-
-
-def _known_passes() -> dict[str, None]:
-    global _passes
-    if _passes is None:
-        _passes = {}
-        if _passes_file is not None:
-            try:
-                found = json.loads(_passes_file.read_text(encoding="utf-8"))
-                if isinstance(found, dict) and found.get("version") == 1:
-                    kept = found.get("passed", ())
-                    _passes = dict.fromkeys(k for k in kept if isinstance(k, str))
-            except (OSError, ValueError):
-                pass
-    return _passes
+    """Write what passed since :func:`remember_passes`."""
+    _passes.save()
 
 
 def _pass_key(node: Any, schema: dict[str, Any]) -> str | None:
@@ -338,14 +306,12 @@ def check(
     doc: YamlDocument, node: Any, schema: dict[str, Any], prefix: Sequence[PathKey] = ()
 ) -> list[Problem]:
     """Validate ``node`` (found at ``prefix`` in ``doc``) against ``schema``."""
-    global _passes_new
-    key = _pass_key(node, schema) if _passes_file is not None else None
-    if key is not None and key in _known_passes():
+    key = _pass_key(node, schema) if _passes.path is not None else None
+    if key is not None and _passes.get(key):
         return []
     problems = _check(doc, node, schema, prefix)
     if key is not None and not problems:
-        _known_passes()[key] = None
-        _passes_new = True
+        _passes.put(key, True)
     return problems
 
 
