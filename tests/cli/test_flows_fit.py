@@ -307,3 +307,24 @@ def test_dataflow_starts_tasks_once_their_inputs_are_written_and_flows_side_by_s
     tasks = {t["key"]: t for t in runs_json(normandy, root)["tasks"]}
     assert tasks["data.second.after"]["started"] >= tasks["data.first.slow"]["ended"]
     assert tasks["other.only.nap"]["started"] >= tasks["data.second.after"]["ended"]
+
+
+def test_a_map_over_values_holding_a_credential_names_its_elements_by_position(
+    normandy: RunNormandy, project: Callable[[str], Path]
+) -> None:
+    """A task's name is shown and stored everywhere (progress, logs, history): a map over
+    values holding a credential's value (SPEC 11) names its elements 0, 1… instead."""
+    root = project(MAP.replace("envs: {dev: }", "envs: {dev: {credentials: conf/dev.yml}}"))
+    (root / "conf").mkdir()
+    (root / "conf" / "dev.yml").write_text("api: {token: tok-s3cr3t-42}\n")
+    (root / "files.json").write_text(json.dumps(["public", "tok-s3cr3t-42"]))
+    got = normandy("run", "--no-progress", "--project", str(root))
+    assert got.returncode == 0, got.output
+    assert json.loads((root / "total.json").read_text()) == ["PUBLIC", "TOK-S3CR3T-42"]
+    history = runs_json(normandy, root)
+    elements = [t["task"] for t in history["tasks"] if t["parent"] == "f.each.handle"]
+    assert elements == ["handle[0]", "handle[1]"]
+    logs = "".join(p.read_text() for p in (root / "logs").rglob("*.log"))
+    names = " ".join(p.name for p in (root / "logs").rglob("*"))
+    for shown in (got.output, json.dumps(history), logs, names):
+        assert "s3cr3t" not in shown
