@@ -167,3 +167,35 @@ def chatty(root: Path, lines: int, width: int, how: str, timing: Path) -> Path:
     params = {"lines": lines, "width": width, "how": how, "timing": str(timing)}
     flow = _flow([("talk", ["chatty"])], params)
     return _write(root, {"flows": {"bench": flow}}, {"chatty": "bench_procs:chatty"}, {})
+
+
+KEDRO_PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{dist}"
+version = "0.1"
+
+[tool.kedro]
+package_name = "{package}"
+project_name = "{dist}"
+kedro_init_version = "1.7.0"
+source_dir = "src"
+"""
+
+
+def kedro_package(root: Path, package: str) -> Path:
+    """A Kedro 1.7 project at ``root`` (emptied first): its ``pyproject.toml`` and the
+    package ``src/<package>`` with Kedro's default settings; the package's folder (its
+    ``pipeline_registry.py`` and the project's ``conf/`` are the caller's)."""
+    if root.exists():
+        shutil.rmtree(root)
+    folder = root / "src" / package
+    folder.mkdir(parents=True)
+    dist = package.replace("_", "-")
+    (root / "pyproject.toml").write_text(KEDRO_PYPROJECT.format(dist=dist, package=package))
+    (folder / "__init__.py").write_text('__version__ = "0.1"\n')
+    (folder / "settings.py").write_text('"""Kedro\'s defaults."""\n')
+    return folder

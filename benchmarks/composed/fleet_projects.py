@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from _projects import kedro_package
+
 HERE = Path(__file__).resolve().parent
 MODULES = ("fleet_ingest", "fleet_features", "fleet_models", "fleet_report")
 TASKS = 31
@@ -137,21 +139,6 @@ def normandy(root: Path, values: dict[str, Any], *, cache: bool = False) -> Path
 
 # -- Kedro ------------------------------------------------------------------------------------
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "fleet-kedro"
-version = "0.1"
-
-[tool.kedro]
-package_name = "fleet_kedro"
-project_name = "fleet-kedro"
-kedro_init_version = "1.7.0"
-source_dir = "src"
-"""
 
 REGISTRY = '''\
 """The four pipelines, as a Kedro user writes them: nodes of the same functions, params
@@ -258,14 +245,8 @@ def register_pipelines():
 
 def kedro(root: Path, values: dict[str, Any]) -> Path:
     """The same project in Kedro: ``kedro run --env prod`` runs the four pipelines."""
-    if root.exists():
-        shutil.rmtree(root)
-    package = root / "src" / "fleet_kedro"
-    package.mkdir(parents=True)
+    package = kedro_package(root, "fleet_kedro")
     _copy_modules(root / "src")
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    (package / "__init__.py").write_text('__version__ = "0.1"\n')
-    (package / "settings.py").write_text('"""Kedro\'s defaults."""\n')
     (package / "pipeline_registry.py").write_text(REGISTRY)
     for env in ("base", "local", "prod"):
         (root / "conf" / env).mkdir(parents=True)

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from _projects import kedro_package
 from ds_layout import FLOWS, MODULES, datasets, kedro_catalog
-from projects import PYPROJECT
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,14 +59,8 @@ def normandy(root: Path, data: Path, values: dict[str, Any], cache: bool = False
 
 def kedro(root: Path, data: Path, values: dict[str, Any]) -> Path:
     """The same pipelines as a Kedro project, its files in ``conf/base/catalog.yml``."""
-    if root.exists():
-        shutil.rmtree(root)
-    package = root / "src" / "bench_kedro"
-    package.mkdir(parents=True)
+    package = kedro_package(root, "bench_kedro")
     _copy_modules(root / "src")
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    (package / "__init__.py").write_text('__version__ = "0.1"\n')
-    (package / "settings.py").write_text('"""Kedro\'s defaults."""\n')
     shutil.copyfile(HERE / "ds_pipeline_registry.py", package / "pipeline_registry.py")
     for env in ("base", "local"):
         (root / "conf" / env).mkdir(parents=True)

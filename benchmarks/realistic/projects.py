@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from _projects import kedro_package
 from layout import FLOWS, MODULES
 
 HERE = Path(__file__).resolve().parent
@@ -64,34 +65,13 @@ def normandy(root: Path, values: dict[str, Any]) -> Path:
     return root
 
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "bench-kedro"
-version = "0.1"
-
-[tool.kedro]
-package_name = "bench_kedro"
-project_name = "bench-kedro"
-kedro_init_version = "1.7.0"
-source_dir = "src"
-"""
 
 
 def kedro(root: Path, values: dict[str, Any]) -> Path:
     """The same pipelines as a Kedro project: ``kedro run`` runs the three (``__default__``),
     ``kedro run --pipeline NAME`` one; datasets in memory, as Normandy's variables."""
-    if root.exists():
-        shutil.rmtree(root)
-    package = root / "src" / "bench_kedro"
-    package.mkdir(parents=True)
+    package = kedro_package(root, "bench_kedro")
     _copy_modules(root / "src")
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    (package / "__init__.py").write_text('__version__ = "0.1"\n')
-    (package / "settings.py").write_text('"""Kedro\'s defaults."""\n')
     shutil.copyfile(HERE / "pipeline_registry.py", package / "pipeline_registry.py")
     for env in ("base", "local"):
         (root / "conf" / env).mkdir(parents=True)
