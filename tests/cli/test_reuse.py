@@ -393,3 +393,44 @@ def test_a_partial_runs_input_says_when_its_producer_changed_since(normandy, pro
     assert f"input double from run {first['run_id']}, made before f.two.double's inputs " in (
         part.stderr
     )
+
+
+DISTS = """
+import importlib.metadata
+
+
+def installed():
+    return sorted(d.metadata["Name"] for d in importlib.metadata.distributions())
+"""
+
+
+def test_a_task_looking_for_distributions_reruns_for_a_new_one_not_for_other_files(
+    normandy, make_project
+):
+    """``importlib.metadata`` lists every folder of ``sys.path`` (the project's own among
+    them) to find distributions: a file written in the project reruns nothing, a new
+    distribution there reruns the task that looked."""
+    conf = """
+    confs:
+      cache: true
+      processes: {installed: "dists:installed"}
+      envs: {dev: {}}
+    flows:
+      f:
+        tags: [default]
+        steps:
+          look:
+            installed: {outputs: names}
+    """
+    root = make_project(conf, {"dists.py": DISTS})
+    assert statuses(run(normandy, root)) == {"installed": "succeeded"}
+    (root / "out").mkdir()
+    (root / "out" / "report.txt").write_text("written by a run")
+    again = run(normandy, root)
+    assert statuses(again) == {"installed": "cached"}, again["explained"]
+    info = root / "extra_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-dist\nVersion: 1.0\n")
+    third = run(normandy, root)
+    assert statuses(third) == {"installed": "succeeded"}
+    assert third["explained"]["installed"] == "run (folder changed (*.dist-info))"
