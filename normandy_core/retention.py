@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from normandy_core.history import History, RunRecord
+from normandy_core.history import History, RunState
 from normandy_core.status import RUNNING
 from normandy_core.store import LocalPlace, Place, store_root
 from normandy_core.units import format_size
@@ -74,7 +74,7 @@ def collect(
     store = store_root(root, store_setting)
     cutoff = time.time() - older_than * 86400 if older_than is not None else None
 
-    def choose(runs: list[RunRecord], sources: Callable[[Iterable[str]], set[str]]) -> list[str]:
+    def choose(runs: list[RunState], sources: Callable[[Iterable[str]], set[str]]) -> list[str]:
         kept = runs[:keep]
         running = [r for r in runs if r.status == RUNNING]
         used = sources(r.id for r in [*kept, *running])
@@ -86,15 +86,13 @@ def collect(
 
     history = History(root / ".normandy")
     try:
-        total = len([r for r in history.runs(limit=10**9) if r.pruned is None])
+        total = len([r for r in history.states() if r.pruned is None])
         if dry_run:
             doomed = history.prune_runs(choose, time.time(), dry_run=True)
             folders = [f for run_id in doomed for f in _folders(root, store, run_id)]
             return Collected(doomed, _freed(folders), total - len(doomed), True)
         doomed = history.prune_runs(choose, time.time())
-        leftovers = [
-            r.id for r in history.runs(limit=10**9) if r.pruned is not None and r.id not in doomed
-        ]
+        leftovers = [r.id for r in history.states() if r.pruned is not None and r.id not in doomed]
     finally:
         history.close()
     folders = [f for run_id in doomed for f in _folders(root, store, run_id)]

@@ -20,6 +20,7 @@ from normandy_core.history._records import (
     RunIndex,
     RunRecord,
     RunStart,
+    RunState,
     TaskRecord,
     TaskStart,
     Written,
@@ -41,7 +42,10 @@ from normandy_core.status import (
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, TaskError
 
-Choose = Callable[[list[RunRecord], Callable[[Iterable[str]], set[str]]], list[str]]
+_STATE = "id, status, started, pruned, host, pid, pid_started"
+"""The columns of a :class:`RunState` (and what :meth:`History._dead` reads)."""
+
+Choose = Callable[[list[RunState], Callable[[Iterable[str]], set[str]]], list[str]]
 """``(runs, sources) -> the ids of the runs to prune``."""
 
 
@@ -281,9 +285,10 @@ class History(Lineage, DatasetLineage):
                 self.db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self.db.execute(
-                    "SELECT * FROM runs WHERE pruned IS NULL ORDER BY started DESC, id DESC"
+                    f"SELECT {_STATE} FROM runs WHERE pruned IS NULL "
+                    "ORDER BY started DESC, id DESC"
                 ).fetchall()
-                doomed = choose([self._run(row) for row in rows], self.sources)
+                doomed = choose([self._state(row) for row in rows], self.sources)
                 if not dry_run:
                     self.db.executemany(
                         "UPDATE runs SET pruned = ? WHERE id = ?", [(when, r) for r in doomed]
@@ -304,6 +309,11 @@ class History(Lineage, DatasetLineage):
         """The most recent runs, newest first."""
         rows = self._read("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT ?", (limit,))
         return [self._run(row) for row in rows]
+
+    def states(self) -> list[RunState]:
+        """Every recorded run, newest first, as pruning needs it (:class:`RunState`)."""
+        rows = self._read(f"SELECT {_STATE} FROM runs ORDER BY started DESC, id DESC", ())
+        return [self._state(row) for row in rows]
 
     def index(self, limit: int = 10_000) -> list[RunIndex]:
         """The most recent runs, newest first, as a list of many runs needs them: their
@@ -423,6 +433,10 @@ class History(Lineage, DatasetLineage):
         if self._dead(row):
             return run_record(row, INTERRUPTED, self._last_sign(row), _killed(row["pid"]))
         return run_record(row, row["status"], row["ended"], row["reason"])
+
+    def _state(self, row: sqlite3.Row) -> RunState:
+        status = INTERRUPTED if self._dead(row) else row["status"]
+        return RunState(row["id"], status, row["started"], row["pruned"])
 
     def _dead(self, row: sqlite3.Row) -> bool:
         """A run still ``running`` whose process (on this host) is gone."""

@@ -100,6 +100,18 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunState:
+    """A recorded run as pruning needs it: no plan, params or fingerprint read (a
+    history of thousands of runs is pruned at every run's end)."""
+
+    id: str
+    status: str
+    """As it reads now: a run whose process is gone reads ``interrupted``."""
+    started: float
+    pruned: float | None
+
+
+@dataclass(frozen=True)
 class RunIndex:
     """A recorded run as a list of many runs needs it, without reading its plan: its
     status as it reads now, when it started, the flows its plan holds and their tags."""

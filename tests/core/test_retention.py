@@ -69,6 +69,20 @@ def test_a_run_still_going_is_never_pruned(project: Path) -> None:
     assert collect(project, None, keep=1).runs == ["r2"]
 
 
+def test_pruning_reads_no_run_s_plan(project: Path) -> None:
+    """Every run's end prunes (``keep_runs``): it read every recorded run whole, twice,
+    plans and all (178 KB a run of 1,000 tasks; a cron job's history holds thousands).
+    It now reads each run's id, status and start: a plan it cannot parse is no matter."""
+    import sqlite3
+
+    make_runs(project, ["r1", "r2", "r3"]).close()
+    with sqlite3.connect(project / ".normandy" / "history.sqlite") as db:
+        db.execute("UPDATE runs SET plan = '{not json', params = '{not json'")
+    db.close()
+    assert collect(project, None, keep=1).runs == ["r2", "r1"]
+    assert stored(project) == ["r3"]
+
+
 def test_older_than_prunes_only_old_runs_beyond_those_kept(project: Path) -> None:
     make_runs(project, ["r1", "r2", "r3", "r4"]).close()  # 4, 3, 2 and 1 days old
     assert collect(project, None, keep=1, older_than=2.5).runs == ["r2", "r1"]
