@@ -131,9 +131,7 @@ def dataset_specs(
             continue
         if not isinstance(body.get("type"), str) or not body["type"]:
             continue  # the schema's problem
-        places = {
-            str(key): locations.get(f"confs.datasets.{name}.{key}") for key in body
-        }
+        places = {str(key): locations.get(f"confs.datasets.{name}.{key}") for key in body}
         merged = dict(plain(body))
         changed = mapping(overrides.get(name))
         for key, value in changed.items():

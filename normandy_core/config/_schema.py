@@ -8,18 +8,20 @@ points at the exact key or value whichever step form is used.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import cerberus
-from cerberus.errors import BasicErrorHandler, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from normandy_core._kept import KeptFile
 from normandy_core.binding import VARIABLE_PATTERN
 from normandy_core.config._yaml import PathKey, YamlDocument
 from normandy_core.errors import Problem
 from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
+
+if TYPE_CHECKING:  # imported where a node is validated: a configuration that passed before
+    import cerberus  # (checked.json) is not, and cerberus is 13-50 ms of every command
+    from cerberus.errors import ValidationError
 
 NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 """Flow, step and env names: they become parts of file names and of ``flow.step.task``."""
@@ -280,7 +282,7 @@ def _pass_key(node: Any, schema: dict[str, Any]) -> str | None:
     if schema_key is None:
         from normandy_core import __version__
 
-        text = repr((__version__, cerberus.__version__, _canonical(schema)))
+        text = repr((__version__, _cerberus_stamp(), _canonical(schema)))
         digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
         schema_key = _schema_keys[id(schema)] = digest
     try:
@@ -288,6 +290,21 @@ def _pass_key(node: Any, schema: dict[str, Any]) -> str | None:
     except (TypeError, RecursionError):
         return None
     return schema_key + xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def _cerberus_stamp() -> tuple[str, int, int] | None:
+    """Which cerberus is installed, without importing it: its package's file, size and
+    modification time (a new version, or a copy edited in place, is another)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cerberus")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        stat = os.stat(spec.origin)
+    except OSError:
+        return None
+    return spec.origin, stat.st_size, stat.st_mtime_ns
 
 
 def _canonical(value: Any) -> Any:
@@ -318,6 +335,8 @@ def check(
 def _check(
     doc: YamlDocument, node: Any, schema: dict[str, Any], prefix: Sequence[PathKey]
 ) -> list[Problem]:
+    import cerberus
+
     validator = _validators.get(id(schema))
     if validator is None:
         validator = _validators[id(schema)] = cerberus.Validator(schema)
@@ -363,6 +382,8 @@ def _leaves(errors: Sequence[ValidationError], on_key: bool) -> list[tuple[Valid
 
 
 def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[PathKey]) -> str:
+    import cerberus
+
     value = error.value
     key = path[-1] if path else ""
     if error.code == cerberus.errors.UNKNOWN_FIELD.code:
@@ -410,7 +431,7 @@ def _message(error: ValidationError, schema: Mapping[str, Any], path: Sequence[P
         return "must not be empty"
     if error.rule == "nullable":
         return "must not be empty (null)"
-    template = BasicErrorHandler.messages.get(error.code, "invalid value")
+    template = cerberus.errors.BasicErrorHandler.messages.get(error.code, "invalid value")
     return str(template.format(*error.info, constraint=error.constraint, field=key, value=value))
 
 
