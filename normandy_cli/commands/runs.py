@@ -61,7 +61,7 @@ def _list(history: Any, limit: int, as_json: bool, root: Path) -> None:
     if as_json:
         out = [
             {
-                **_run_dict(r),
+                **r.to_dict(),
                 "counts": counts[r.id],
                 "failing_task": failing[r.id],
                 "size": sizes.get(r.id),
@@ -124,7 +124,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
             ]
 
         out = {
-            **_run_dict(record),
+            **record.to_dict(),
             "tasks": [
                 {
                     **asdict(t),
@@ -174,12 +174,3 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
         )
     headers = ["FLOW", "STEP", "TASK", "STATUS", "ATTEMPTS", "DURATION"]
     typer.echo(table([*headers, *["IMPORT"] * imports, "PID", "ERROR"], rows))
-
-
-def _run_dict(record: Any) -> dict[str, Any]:
-    data = asdict(record)
-    data.pop("plan")
-    data["duration"] = record.duration
-    return data
-
-

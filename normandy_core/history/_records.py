@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,6 +83,14 @@ class RunRecord:
     @property
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as ``normandy runs --json`` and ``normandy ui`` give it: every field
+        but its plan, with its duration. Its values are the record's own (JSON-like, read
+        only): ``dataclasses.asdict`` copied the whole plan deeply only to drop it."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
+        data["duration"] = self.duration
+        return data
 
     @property
     def selection(self) -> str:

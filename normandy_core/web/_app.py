@@ -170,7 +170,7 @@ class Ui:
 
         def data() -> dict[str, Any]:
             return {
-                **_pages.run_dict(run),
+                **run.to_dict(),
                 "counts": dict(_page.tally_of(view)),
                 "tasks": [_task_dict(r.view) for r in every],
                 "variables": variables,

@@ -55,20 +55,10 @@ class RunsPage:
             "offset": self.offset,
             "filters": dict(self.filters),
             "runs": [
-                {**run_dict(r.run), "flows_run": r.flows, "counts": dict(r.counts), "size": r.size}
+                {**r.run.to_dict(), "flows_run": r.flows, "counts": dict(r.counts), "size": r.size}
                 for r in self.rows
             ],
         }
-
-
-def run_dict(record: RunRecord) -> dict[str, Any]:
-    """A run as ``normandy runs --json`` gives it (its plan left out)."""
-    from dataclasses import asdict
-
-    data = asdict(record)
-    data.pop("plan")
-    data["duration"] = record.duration
-    return data
 
 
 def runs_page(
