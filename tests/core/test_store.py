@@ -48,6 +48,7 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Place]:
     yield folder
     folder.remove()
 
+
 # -- value files --------------------------------------------------------------------------
 
 
@@ -583,3 +584,43 @@ def test_a_local_store_without_hard_links_writes_a_reference(tmp_path, monkeypat
     assert read_value(new.path("x")) == {"a": 1}
     old.path("x").remove()
     assert new.path("x").exists() and not new.path("x").resolve().exists()
+
+
+@pytest.mark.parametrize("base", [".", "/", "a", "a/b", "/a/b", "a//b/", "./a", "//x"])
+@pytest.mark.parametrize("name", ["x.nv", "f.s.fetch[%2Fdata]", ".h", "..", ".", "", "c/d", "~n"])
+def test_a_local_place_joins_names_as_pathlib_does(base: str, name: str) -> None:
+    """A local place keeps its path as text and joins a plain name without parsing it
+    again: the text it gives (what travels to workers, what places compare by) is
+    pathlib's, whatever the base and the name."""
+    joined = LocalPlace(base) / name
+    assert str(joined) == str(Path(base) / name)
+    assert joined.path == Path(base) / name
+    assert joined == LocalPlace(Path(base) / name) and hash(joined) == hash(
+        LocalPlace(Path(base) / name)
+    )
+    assert joined.name == (Path(base) / name).name and joined.parent == LocalPlace(
+        (Path(base) / name).parent
+    )
+
+
+def test_a_local_place_lists_links_moves_and_removes_real_files(tmp_path: Path) -> None:
+    folder = LocalPlace(str(tmp_path)) / "vars"
+    assert folder.names(".nv") == [] and not folder.exists()
+    (folder / "b.nv").write([b"2"])
+    (folder / "a.nv").write([b"1"])
+    (folder / "c.txt").write([b"3"])
+    (folder / "sub.nv").mkdir()
+    assert folder.is_dir() and folder.names(".nv") == ["a.nv", "b.nv"]  # files only
+    (folder / "a.nv").link_to(LocalPlace(str(tmp_path)) / "other" / "a.nv")
+    linked = tmp_path / "other" / "a.nv"
+    assert (
+        linked.read_bytes() == b"1"
+        and linked.stat().st_ino == (tmp_path / "vars" / "a.nv").stat().st_ino
+    )
+    (folder / "b.nv").move_to(LocalPlace(str(tmp_path)) / "moved" / "b.nv")
+    assert (tmp_path / "moved" / "b.nv").read_bytes() == b"2" and folder.names(".nv") == ["a.nv"]
+    (folder / "a.nv").copy_to(folder / "d.nv")
+    assert bytes((folder / "d.nv").read()) == b"1" and (folder / "d.nv").head(10) == b"1"
+    folder.remove()
+    assert not folder.exists() and not (tmp_path / "vars").exists()
+    (LocalPlace(str(tmp_path)) / "missing").remove()  # nothing there: nothing to do
