@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import sys
 import threading
@@ -26,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from normandy_core.errors import display_path
 from normandy_core.store import file_part
@@ -38,6 +39,7 @@ LISTENER_THREAD = "normandy-logs"
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(where)s | %(message)s"
 _DATE = "%H:%M:%S"
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 class Console(Protocol):
@@ -64,6 +66,18 @@ def lines_message(
     ``created``. A plain tuple, made for every line a task prints: cheaper than any
     object (between processes it goes as text, see ``PacketQueue.put_text``)."""
     return (LINES, *where, levelno, levelname, created, messages)
+
+
+RECORD = "normandy.record"
+
+
+def record_item(
+    flow: str | None, key: str | None, levelno: int, message: str, event: bool
+) -> tuple[Any, ...]:
+    """A record of the orchestrator's own (an event of the run, a problem), as a plain
+    tuple it puts on the queue of its own process (``PacketQueue.put_local``): no
+    :class:`logging.LogRecord` is made, pickled or read back."""
+    return (RECORD, flow, key, levelno, logging.getLevelName(levelno), time.time(), message, event)
 
 
 def is_lines(item: object) -> bool:
@@ -115,8 +129,9 @@ class Router:
         on_started: StartedCallback | None,
     ) -> None:
         self.log_dir = log_dir
+        self._dir = str(log_dir)
         self.run_level = level
-        self.files: OrderedDict[str, IO[str]] = OrderedDict()
+        self.files: OrderedDict[str, int] = OrderedDict()
         """The open log files, least recently written first."""
         self.broken: dict[str, str] = {}
         """Log files that could not be written -> why; left out from then on."""
@@ -139,6 +154,8 @@ class Router:
     def handle(self, item: Any) -> None:
         if is_lines(item):
             self._lines(item)
+        elif type(item) is tuple and len(item) == 8 and item[0] == RECORD:
+            self._own(item)
         elif isinstance(item, logging.LogRecord):
             self._record(item)
 
@@ -185,6 +202,14 @@ class Router:
         prefix = f"{self._stamp} {levelname:<7} {key or flow or 'normandy'} | "
         text = prefix + f"\n{prefix}".join(messages) + "\n"
         self._file(text, flow, key, levelno, False)
+
+    def _own(self, item: tuple[Any, ...]) -> None:
+        _, flow, key, levelno, levelname, created, message, event = item
+        second = int(created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime(_DATE, time.localtime(created))
+        text = f"{self._stamp} {levelname:<7} {key or flow or 'normandy'} | {message}\n"
+        self._file(text, flow, key, levelno, event)
 
     def _record(self, record: logging.LogRecord) -> None:
         started = getattr(record, "started", None)
@@ -237,35 +262,36 @@ class Router:
         if name in self.broken:
             return
         try:
-            handle = self.files.get(name)
-            if handle is None:
-                handle = self._open(name)
+            fd = self.files.get(name)
+            if fd is None:
+                fd = self._open(name)
             else:
                 self.files.move_to_end(name)
-            handle.write(text)
-            handle.flush()
+            # backslashreplace: a lone surrogate in a process's text must not fail the file
+            data = memoryview(text.encode("utf-8", "backslashreplace"))
+            while data:  # a regular file takes it all, but for a full disk (an error)
+                data = data[os.write(fd, data) :]
         except Exception as exc:  # a full disk, a folder gone, a name refused…
             self._broken(name, exc)
 
-    def _open(self, name: str) -> IO[str]:
+    def _open(self, name: str) -> int:
+        """The file's descriptor, opened to append (unbuffered: each write is one system
+        call, and no text layer is made for a file most tasks write once)."""
         if len(self.files) >= self.MAX_OPEN:
-            oldest, handle = self.files.popitem(last=False)
+            oldest, fd = self.files.popitem(last=False)
             try:
-                handle.close()
-            except Exception as exc:  # noqa: BLE001 - flushed already: nothing is lost
+                os.close(fd)
+            except Exception as exc:  # noqa: BLE001 - written already: nothing is lost
                 self._broken(oldest, exc)
-        # backslashreplace: a lone surrogate in a process's text must not fail the file
-        handle = open(  # noqa: SIM115 - closed in close() or when evicted
-            self.log_dir / name, "a", encoding="utf-8", errors="backslashreplace"
-        )
-        self.files[name] = handle
-        return handle
+        fd = os.open(os.path.join(self._dir, name), _APPEND, 0o666)
+        self.files[name] = fd
+        return fd
 
     def _broken(self, name: str, exc: BaseException) -> None:
-        handle = self.files.pop(name, None)
-        if handle is not None:
+        fd = self.files.pop(name, None)
+        if fd is not None:
             with contextlib.suppress(Exception):  # the same failure again: being reported
-                handle.close()
+                os.close(fd)
         if name in self.broken:
             return
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -320,9 +346,9 @@ class Router:
 
     def close(self) -> None:
         self.flush()
-        for name, handle in list(self.files.items()):
+        for name, fd in list(self.files.items()):
             try:
-                handle.close()
+                os.close(fd)
             except Exception as exc:
                 self._broken(name, exc)
         self.files.clear()

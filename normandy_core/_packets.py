@@ -37,6 +37,7 @@ PACKET = select.PIPE_BUF
 _HEADER = struct.Struct("<QQHB")  # pid, message id, payload length, flags
 _LAST, _TEXT, _LINES = 1, 2, 4  # flags: the message's last packet; a text (put_text);
 # a text of lines (its messages are its lines; else it is one message)
+_WAKE = 8  # an empty packet that only wakes the reader (put_local)
 _TEXT_HEAD = struct.Struct("<Qd")  # the head's number, the time
 _PAYLOAD = PACKET - _HEADER.size
 _PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
@@ -77,6 +78,8 @@ class PacketQueue:
         self._buffer = bytearray()
         self._parts: dict[tuple[int, int], list[bytes]] = {}
         self._ready: deque[Any] = deque()
+        self._local: deque[Any] = deque()  # put_local's, not yet taken
+        self._waiting = False  # the reader is (about to be) blocked on the pipe
         self._sent_heads: dict[tuple[Any, ...], int] = {}  # writer: head -> its number
         self._sent_by = _pid
         self._heads: dict[tuple[int, int], tuple[Any, ...]] = {}  # reader: (pid, n) -> head
@@ -95,6 +98,17 @@ class PacketQueue:
         self._send(_dumps(obj, _PROTOCOL), 0)
 
     put_nowait = put  # the queue protocol of logging.handlers (a write to a pipe)
+
+    def put_local(self, obj: Any) -> None:
+        """Put ``obj`` from a thread of the reading process (the orchestrator's own
+        records): kept as it is, neither pickled nor written to the pipe and read back (a
+        run's few records per task cost ~0.2 ms a task that way). The reader is woken by
+        an empty packet only where it waits on the pipe; it takes these after what the
+        pipe held when they were put (a task's lines come before its end's record)."""
+        self._local.append(obj)
+        if self._waiting:
+            self._waiting = False
+            self._send(b"", _WAKE)
 
     def put_text(
         self, head: tuple[Any, ...], created: float, text: str, lines: bool = False
@@ -131,20 +145,48 @@ class PacketQueue:
 
     def get(self) -> Any:
         while not self._ready:
-            self._read()
+            if self._local:
+                self._take_local()
+                continue
+            self._wait()
         return self._ready.popleft()
 
     def get_many(self) -> list[Any]:
         """Every message that is complete, waiting for the first one."""
-        while not self._ready:
-            self._read()
+        while not self._ready and not self._local:
+            self._wait()
+        if self._local:
+            self._take_local()
         items = list(self._ready)
         self._ready.clear()
         return items
 
+    def _wait(self) -> None:
+        """Read the pipe, blocking until something comes, unless :meth:`put_local` put
+        something meanwhile (it wakes a reader that said it waits: one of the two sees
+        the other, whatever the order, each step being atomic under the GIL)."""
+        self._waiting = True
+        if self._local:
+            self._waiting = False
+            return
+        try:
+            self._read()
+        finally:
+            self._waiting = False
+
+    def _take_local(self) -> None:
+        """Move the local items to the ready ones, after what the pipe holds now: a
+        worker's lines, written before the orchestrator learned the task ended."""
+        local = self._local
+        taken = [local.popleft() for _ in range(len(local))]
+        if self._poll.poll(0):
+            with contextlib.suppress(EOFError):  # the next read sees the end again
+                self._read()
+        self._ready.extend(taken)
+
     def pending(self) -> bool:
         """Whether a message, or part of one, is waiting to be read."""
-        return bool(self._ready) or bool(self._poll.poll(0))
+        return bool(self._ready) or bool(self._local) or bool(self._poll.poll(0))
 
     def empty(self) -> bool:
         return not self.pending()
@@ -178,6 +220,8 @@ class PacketQueue:
             if end > total:
                 break
             offset = end
+            if flags & _WAKE:
+                continue
             if flags & _LAST and (pid, msg) not in parts:  # a message of one packet: most
                 payload = data[start:end]
             else:

@@ -187,6 +187,20 @@ class Fingerprint:
             Trace.from_dict(data.get("trace") or {}),
         )
 
+    @classmethod
+    def from_stored(cls, text: str, key: str | None = None) -> Fingerprint:
+        """The fingerprint the history stored as ``text`` (:attr:`stored`) under ``key``
+        (:attr:`key`). A fingerprint of this format keeps both as they were recorded: a
+        reused task records its success's fingerprint again without writing and hashing
+        it again."""
+        data = json.loads(text)
+        made = cls.from_dict(data)
+        if data.get("format") == FORMAT:  # an older one is read as legacy: made anew
+            made.__dict__["stored"] = text
+            if key is not None:
+                made.__dict__["key"] = key
+        return made
+
     def with_trace(self, trace: Trace) -> Fingerprint:
         return Fingerprint(self.code, self.wiring, self.env, self.credentials, trace)
 

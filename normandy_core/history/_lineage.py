@@ -149,7 +149,7 @@ class Lineage(Database):
             marks = ",".join("?" * len(batch))
             rows += self._read(
                 "SELECT t.key, t.run_id, t.params, t.attempts, t.fingerprint_parts, "
-                "t.cached_from FROM tasks t JOIN runs r ON r.id = t.run_id "
+                "t.fingerprint, t.cached_from FROM tasks t JOIN runs r ON r.id = t.run_id "
                 f"WHERE t.key IN ({marks}) AND t.status IN (?, ?) "
                 "AND t.fingerprint_parts IS NOT NULL AND r.pruned IS NULL "
                 "ORDER BY t.key, t.run_id DESC",
@@ -167,8 +167,8 @@ class Lineage(Database):
             found[key] = [
                 Success(
                     run_id=row["run_id"],
-                    fingerprint=Fingerprint.from_dict(json.loads(row["fingerprint_parts"])),
-                    params=json.loads(row["params"]),
+                    fingerprint=(row["fingerprint_parts"], row["fingerprint"]),
+                    params=row["params"],
                     writes=tuple(writes.get((row["run_id"], key, row["attempts"]), ())),
                     origin=row["cached_from"] or row["run_id"],
                 )

@@ -234,17 +234,51 @@ class Written:
     cached_from: str | None = None
 
 
-@dataclass(frozen=True)
 class Success:
     """A success of a task that a later run may reuse: the run, the fingerprint it
     recorded, its params (as stored: credentials masked), what it wrote, and ``origin``,
-    the run that actually ran it (itself, or the run it reused)."""
+    the run that actually ran it (itself, or the run it reused).
 
-    run_id: str
-    fingerprint: Fingerprint
-    params: dict[str, Any]
-    writes: tuple[VariableAccess, ...]
-    origin: str
+    Read from the history, its fingerprint and params are parsed where they are asked
+    for: a task is most often reused from its newest success, and the others (up to 20
+    a task) are never looked at."""
+
+    __slots__ = ("run_id", "_fingerprint", "_params", "writes", "origin")
+
+    def __init__(
+        self,
+        run_id: str,
+        fingerprint: Fingerprint | tuple[str, str | None],
+        params: dict[str, Any] | str,
+        writes: tuple[VariableAccess, ...],
+        origin: str,
+    ) -> None:
+        """``fingerprint``: a fingerprint, or as stored, ``(its JSON, its key)``;
+        ``params``: a mapping, or its JSON."""
+        self.run_id = run_id
+        self._fingerprint = fingerprint
+        self._params = params
+        self.writes = writes
+        self.origin = origin
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        found = self._fingerprint
+        if isinstance(found, tuple):
+            from normandy_core.fingerprint import Fingerprint
+
+            found = self._fingerprint = Fingerprint.from_stored(*found)
+        return found
+
+    @property
+    def params(self) -> dict[str, Any]:
+        found = self._params
+        if isinstance(found, str):
+            found = self._params = json.loads(found)
+        return found
+
+    def __repr__(self) -> str:
+        return f"Success(run_id={self.run_id!r}, origin={self.origin!r})"
 
 
 def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:

@@ -11,6 +11,7 @@ each failing when its check is removed.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import replace
@@ -338,7 +339,9 @@ def test_a_dataset_output_counts_as_made_only_where_its_save_was_traced(reuse: R
     untraced = success(reuse, "r1", "lo")  # "hi" is a dataset: no variable stored
     assert reuse._unusable(TASK, untraced) == ["run r1 did not make its outputs (hi)"]
     saved = Trace({}, {DATASET_WRITTEN: {"hi": '["d", null, 1, 1, null, "-"]'}}, {})
-    traced = replace(untraced, fingerprint=NOW.with_trace(saved))
+    traced = Success(
+        untraced.run_id, NOW.with_trace(saved), untraced.params, untraced.writes, untraced.origin
+    )
     assert reuse._unusable(TASK, traced) == []
 
 
@@ -351,3 +354,16 @@ def test_a_success_of_a_run_pruned_meanwhile(reuse: Reuse) -> None:
     other = success(reuse, "r2", "lo", "hi")
     assert reuse._unusable(TASK, other) == []
     assert reuse.history.sources(["now"]) == {"r2"}
+
+
+def test_a_fingerprint_read_back_keeps_what_was_recorded_and_is_recorded_the_same() -> None:
+    """A reused task records its success's fingerprint again as it was read (not written
+    and hashed anew): what it records must be what writing it anew would give."""
+    recorded = replace(RECORDED, trace=Trace(READS, notes={"imported": ("x",)}))
+    read = Fingerprint.from_stored(recorded.stored, recorded.key)
+    assert read == recorded and read.stored == recorded.stored and read.key == recorded.key
+    fresh = Fingerprint.from_dict(json.loads(recorded.stored))
+    assert fresh.stored == read.stored and fresh.key == read.key  # kept = made anew
+    legacy = json.dumps({"format": 1, "code": ["m", "s", None]})
+    old = Fingerprint.from_stored(legacy, "k")  # an older format: made anew, not kept
+    assert old.stored != legacy and old.key != "k"

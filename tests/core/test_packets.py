@@ -147,3 +147,44 @@ def test_texts_come_back_with_their_head_from_every_writer():
         assert mine[3] == ("head", name, 30, 9.0, ["one message\nof two lines"])
         assert mine[4] == ("head", name, 20, 5.0, ["é" * PACKET])
     assert queue.empty()
+
+
+class _Unpicklable:
+    def __reduce__(self) -> str:
+        raise TypeError("put_local must not pickle")
+
+
+def test_a_local_item_comes_as_it_is_after_what_the_pipe_held_when_it_was_put() -> None:
+    """The orchestrator's own records go on its queue as they are (no pickling, no
+    pipe): taken after what the pipe held when they were put, as a task's lines come
+    before the record of its end."""
+    q = PacketQueue()
+    try:
+        own = _Unpicklable()
+        q.put_text(("f", "k"), 1.0, "a line of the task")  # a worker's, through the pipe
+        q.put_local(own)
+        assert q.pending()
+        assert q.get_many() == [("f", "k", 1.0, ["a line of the task"]), own]
+        q.put_local("alone")
+        assert q.get() == "alone" and not q.pending()
+    finally:
+        q.close()
+
+
+def test_a_local_item_wakes_a_reader_waiting_on_the_pipe_and_only_then() -> None:
+    q = PacketQueue()
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(q.get_many()))
+    try:
+        reader.start()
+        deadline = time.monotonic() + 10
+        while not q._waiting and time.monotonic() < deadline:  # blocked reading the pipe
+            time.sleep(0.001)
+        assert q._waiting
+        q.put_local("wake up")
+        reader.join(10)
+        assert not reader.is_alive() and got == ["wake up"]
+        q.put_local("no reader waits")  # nothing written to the pipe: nobody to wake
+        assert not q._poll.poll(0) and q.get_many() == ["no reader waits"]
+    finally:
+        q.close()
