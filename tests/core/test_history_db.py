@@ -817,3 +817,6 @@ def test_the_modules_a_task_imported_when_it_last_succeeded(history):
         )
         history.task_ended(run_id, finished(b, "failed", attempts=1))
     assert history.imported_modules([a.key, b.key, "f.s9.none"]) == {a.key: ("sklearn",)}
+    history.start_run(run_info("r3", 300.0), task_rows())  # its newest success, alone:
+    history.task_ended("r3", finished(a, "succeeded", attempts=1, fingerprint=fingerprint()))
+    assert history.imported_modules([a.key]) == {a.key: ()}  # not an older one's
