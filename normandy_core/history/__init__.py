@@ -16,6 +16,7 @@ from normandy_core.history._datasets import DatasetRecord
 from normandy_core.history._history import History
 from normandy_core.history._records import (
     AttemptRecord,
+    AttemptTotals,
     RunIndex,
     RunRecord,
     RunStart,
@@ -33,6 +34,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TIMEOUT_VARIABLE",
     "AttemptRecord",
+    "AttemptTotals",
     "DatasetRecord",
     "History",
     "HistoryError",

@@ -16,7 +16,11 @@ from normandy_core.history._database import Statement, alive, process_started
 from normandy_core.history._datasets import DatasetLineage
 from normandy_core.history._lineage import Lineage
 from normandy_core.history._records import (
+    ATTEMPT_COLUMNS,
+    LATER_TASK_COLUMNS,
+    TASK_COLUMNS,
     AttemptRecord,
+    AttemptTotals,
     RunIndex,
     RunRecord,
     RunStart,
@@ -24,9 +28,9 @@ from normandy_core.history._records import (
     TaskRecord,
     TaskStart,
     Written,
-    attempt_record,
+    attempt_records,
     run_record,
-    task_record,
+    task_records,
 )
 from normandy_core.history._schema import transaction
 from normandy_core.history._values import dump_json, dump_params
@@ -379,9 +383,14 @@ class History(Lineage, DatasetLineage):
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         """The tasks of a run, in plan order."""
-        rows = self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY seq, rowid", (run_id,))
+        present = self._columns("tasks")
+        columns = [TASK_COLUMNS, *(c for c in LATER_TASK_COLUMNS if c in present)]
+        rows = self._read(
+            f"SELECT {', '.join(columns)} FROM tasks WHERE run_id = ? ORDER BY seq, rowid",
+            (run_id,),
+        )
         dead = self._is_dead(run_id)
-        records = [task_record(row) for row in rows]
+        records = task_records(rows)
         if dead:  # as end_run will record them
             records = [_as_ended(r) for r in records]
         return records
@@ -413,21 +422,44 @@ class History(Lineage, DatasetLineage):
                     found.setdefault((task.flow, name), Written(task.flow, name, task.key))
         return sorted(found.values(), key=lambda w: (w.flow, w.name))
 
+    def attempt_totals(self, run_id: str) -> AttemptTotals:
+        """The run's attempts counted in one query (:class:`AttemptTotals`)."""
+        row = self._read(
+            "SELECT COUNT(*), COUNT(DISTINCT key), COALESCE(SUM(ended - started), 0.0) "
+            "FROM attempts WHERE run_id = ?",
+            (run_id,),
+        )[0]
+        return AttemptTotals(row[0], row[1], float(row[2]))
+
+    def task_count(self, run_id: str) -> int:
+        """How many tasks the run has (a map's elements included)."""
+        return int(self._read("SELECT COUNT(*) FROM tasks WHERE run_id = ?", (run_id,))[0][0])
+
     def run_attempts(self, run_id: str, key: str | None = None) -> dict[str, list[AttemptRecord]]:
         """Every attempt of the run (of the task ``key`` only, if given), by task key, in
         order."""
-        sql = "SELECT * FROM attempts WHERE run_id = ?" + (" AND key = ?" if key else "")
+        later = ", import_duration" if "import_duration" in self._columns("attempts") else ""
+        sql = f"SELECT {ATTEMPT_COLUMNS}{later} FROM attempts WHERE run_id = ?"
+        sql += " AND key = ?" if key else ""
         rows = self._read(sql + " ORDER BY key, attempt", (run_id, key) if key else (run_id,))
         dead = bool(rows) and self._is_dead(run_id)
         out: dict[str, list[AttemptRecord]] = {}
-        for row in rows:
-            record = attempt_record(row)
+        for task_key, record in attempt_records(rows):
             if dead and record.status == RUNNING:  # as end_run will record it
                 record = replace(record, status=INTERRUPTED)
-            out.setdefault(row["key"], []).append(record)
+            out.setdefault(task_key, []).append(record)
         return out
 
     # -- runs whose process is gone ---------------------------------------------------------
+
+    def _columns(self, table: str) -> frozenset[str]:
+        """The columns ``table`` has in this database (older ones lack later columns)."""
+        known = self.__dict__.setdefault("_table_columns", {})
+        found = known.get(table)
+        if found is None:
+            rows = self._read(f"PRAGMA table_info({table})")
+            found = known[table] = frozenset(row["name"] for row in rows)
+        return found  # type: ignore[no-any-return]
 
     def _run(self, row: sqlite3.Row) -> RunRecord:
         if self._dead(row):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from normandy_core.history import (
     AttemptRecord,
+    AttemptTotals,
     DatasetRecord,
     History,
     RunRecord,
@@ -62,8 +64,8 @@ class TaskView:
     def dataset_writes(self) -> list[str]:
         return [d.name for d in self.datasets if d.direction == "write"]
 
-    @property
-    def category(self) -> str:
+    @functools.cached_property
+    def category(self) -> str:  # asked for several times a task by a page of 2,000
         r = self.record
         return category(r.status, r.tolerated, r.resumed)
 
@@ -77,6 +79,9 @@ class RunView:
     """Whether the run's log folder still holds its logs."""
     generated: float
     """When the report was made: the end of the timeline of a run still going."""
+    attempt_totals: AttemptTotals | None = None
+    """Where its tasks' attempts were not read (``collect(attempts=False)``): theirs,
+    counted by the history."""
 
     @property
     def ended(self) -> float:
@@ -87,15 +92,20 @@ class RunView:
         return max([*times, self.run.started, self.generated])
 
 
-def collect(history: History, run_id: str, logs_root: Path, *, tails: bool = True) -> RunView:
+def collect(
+    history: History, run_id: str, logs_root: Path, *, tails: bool = True, attempts: bool = True
+) -> RunView:
     """The run ``run_id`` (``last``: the most recent) as a report shows it;
     :class:`~normandy_core.history.RunNotFoundError` if no such run is recorded.
     ``tails``: read the end of each task's log (the web app reads a log when it is
-    opened)."""
+    opened); ``attempts``: read each task's attempts (else only their totals: the web
+    app's page of a run of many tasks draws its timeline apart, and shows a task's
+    attempts when it is opened)."""
     run = history.get(run_id)
     log_dir = logs_root / run.id
     logs_found = (log_dir / "run.log").is_file()
-    attempts = history.run_attempts(run.id)
+    totals = None if attempts else history.attempt_totals(run.id)
+    by_task = history.run_attempts(run.id) if attempts else {}
     accesses = history.accesses(run.id)
     datasets = history.dataset_accesses(run.id)
     tasks = []
@@ -106,7 +116,7 @@ def collect(history: History, run_id: str, logs_root: Path, *, tails: bool = Tru
         tasks.append(
             TaskView(
                 record,
-                tuple(_attempt(a) for a in attempts.get(record.key, ())),
+                tuple(_attempt(a) for a in by_task.get(record.key, ())),
                 tail,
                 name,
                 tuple(a for a in data if a.direction == "read" and a.hash is not None),
@@ -114,7 +124,7 @@ def collect(history: History, run_id: str, logs_root: Path, *, tails: bool = Tru
                 tuple(datasets.get(record.key, ())),
             )
         )
-    return RunView(run, tuple(tasks), log_dir, logs_found, time.time())
+    return RunView(run, tuple(tasks), log_dir, logs_found, time.time(), totals)
 
 
 def _attempt(record: AttemptRecord) -> Attempt:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from normandy_core.history import DatasetRecord, RunRecord, VariableAccess
+from normandy_core.history import AttemptTotals, DatasetRecord, RunRecord, VariableAccess
 from normandy_core.report import _graph, _timeline
 from normandy_core.report._data import Attempt, RunView, TaskView
 from normandy_core.report._templates import fmt_secs, fmt_time, render
@@ -264,14 +264,17 @@ def cards(view: RunView) -> list[tuple[str, str, str]]:
     """The totals: ``(what, number, category)``."""
     counts = tally_of(view)
     wall = view.ended - view.run.started
-    busy = sum(a.duration or 0.0 for t in view.tasks for a in t.attempts)
-    ran = [t for t in view.tasks if t.attempts]
-    attempts = sum(len(t.attempts) for t in ran)
+    totals = view.attempt_totals
+    if totals is None:
+        busy = sum(a.duration or 0.0 for t in view.tasks for a in t.attempts)
+        ran = [t for t in view.tasks if t.attempts]
+        totals = AttemptTotals(sum(len(t.attempts) for t in ran), len(ran), busy)
+    busy = totals.seconds
     counted = sum(1 for t in view.tasks if t.record.status != MAPPED)  # a map: its elements
     out = [("tasks", str(counted), "")]
     out += [(name, str(counts[name]), name) for name in CATEGORIES if name in counts]
     out += [
-        ("retries", str(attempts - len(ran)), ""),
+        ("retries", str(totals.attempts - totals.tasks), ""),
         ("wall time", fmt_secs(wall), ""),
         ("task time", fmt_secs(busy), ""),
         ("parallelism", f"{busy / wall:.1f}×" if wall > 0 else "-", ""),

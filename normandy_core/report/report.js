@@ -21,12 +21,14 @@
     if (history.replaceState) history.replaceState(null, "", "#" + target.getAttribute("data-target"));
   });
 
-  // hovering a task's row lights up its bar on the timeline
+  // hovering a task's row lights up its bar on the timeline (looked up as it is hovered:
+  // normandy ui draws a big run's timeline after its page)
+  function bar(row) {
+    return document.querySelector('.timeline .bar[data-target="' + row.id + '"]');
+  }
   document.querySelectorAll(".task-row").forEach(function (row) {
-    var bar = document.querySelector('.timeline .bar[data-target="' + row.id + '"]');
-    if (!bar) return;
-    row.addEventListener("mouseenter", function () { bar.classList.add("highlight"); });
-    row.addEventListener("mouseleave", function () { bar.classList.remove("highlight"); });
+    row.addEventListener("mouseenter", function () { var b = bar(row); if (b) b.classList.add("highlight"); });
+    row.addEventListener("mouseleave", function () { var b = bar(row); if (b) b.classList.remove("highlight"); });
   });
 
   var filter = document.getElementById("filter");
@@ -47,17 +49,21 @@
 
   // a flows picture wider than the page is scaled down to fit; a button shows it at its
   // actual size (scrolling), and back
-  document.querySelectorAll(".graph-scroll").forEach(function (box) {
-    var svg = box.querySelector("svg.graph");
-    var button = box.querySelector("[data-zoom]");
-    if (!svg || !button) return;
-    var wide = Number(svg.getAttribute("width")) > box.clientWidth;
-    button.hidden = !wide;
-    button.addEventListener("click", function () {
-      var fit = box.classList.toggle("fit");
-      button.textContent = fit ? "actual size" : "fit to page";
+  function zoomable(root) {
+    root.querySelectorAll(".graph-scroll").forEach(function (box) {
+      var svg = box.querySelector("svg.graph");
+      var button = box.querySelector("[data-zoom]");
+      if (!svg || !button) return;
+      var wide = Number(svg.getAttribute("width")) > box.clientWidth;
+      button.hidden = !wide;
+      button.addEventListener("click", function () {
+        var fit = box.classList.toggle("fit");
+        button.textContent = fit ? "actual size" : "fit to page";
+      });
     });
-  });
+  }
+  zoomable(document);
+  window.normandyZoomable = zoomable;  // for a flows picture drawn after the page
 
   if (location.hash && location.hash.indexOf("#task-") === 0) show(location.hash.slice(1));
 

@@ -28,6 +28,8 @@ suffix Normandy adds (``process-`` and ``.log``) a file name stays within 143 by
 smallest name limit of the file systems in common use (eCryptfs; 255 elsewhere)."""
 
 _HASH_CHARS = 16
+_PLAIN = re.compile(r"[A-Za-z0-9_.~=,+@\[\]-]*")
+"""The characters :func:`file_part` keeps as they are (``urllib.parse.quote``'s)."""
 
 
 def file_part(text: str) -> str:
@@ -39,6 +41,8 @@ def file_part(text: str) -> str:
     (``f.s.fetch[%2Fdata%2F…~1f2e3d4c5b6a7988``); being longer than every name kept as it
     is, a shortened name can only equal another shortened one, from the same hash.
     """
+    if len(text) <= FILE_PART_MAX and _PLAIN.fullmatch(text) and ".." not in text:
+        return text  # what quoting would leave as it is (most keys): a run asks per task
     quoted = urllib.parse.quote(text, safe="[]=.-_,+@", errors="surrogatepass")
     if ".." in quoted:
         quoted = quoted.replace("..", "%2E%2E")

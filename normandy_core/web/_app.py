@@ -9,6 +9,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,11 +116,22 @@ class Ui:
             values += secret_values(credentials)
         return Masker(values)
 
-    def view(self, run_id: str) -> RunView:
+    def view(self, run_id: str, *, attempts: bool = True) -> RunView:
         history = self.history()
         if history is None:
             raise RunNotFoundError(f"no run {run_id!r} is recorded: no run is recorded yet")
-        return collect(history, run_id, self.root / "logs", tails=False)
+        return collect(history, run_id, self.root / "logs", tails=False, attempts=attempts)
+
+    def many_tasks(self, run_id: str) -> bool:
+        """Whether the run has more tasks than its page lists: its timeline and flows
+        picture are then drawn by requests of their own, after the page (a page a browser
+        reads at once, ≤ 200 KB), and its tasks' attempts read as they are opened."""
+        history = self.history()
+        if history is None:
+            return False
+        if run_id == "last":
+            run_id = history.get(run_id).id
+        return history.task_count(run_id) > TASK_ROWS
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -157,9 +169,13 @@ class Ui:
         )
 
     def run(self, request: Request) -> Response:
-        view = self.view(request.path_params["run_id"])
+        run_id = request.path_params["run_id"]
+        as_json = request.url.path.endswith(".json")  # every task's attempts: read them
+        deferred = not as_json and self.many_tasks(run_id)
+        view = self.view(run_id, attempts=not deferred)
         run = view.run
-        every = _page.task_rows(view, log=lambda i, t: self._log_place(view, t))
+        # where each log is, for the rows shown only (2,000 URLs made for 200 rows)
+        every = _page.task_rows(view, log=lambda i, t: ("none", "", ""))
         rows = _page.grouped(every)  # a map's elements: one row, but those that went wrong
         variables = _variables(view) if run.pruned is None else []
         shown = rows
@@ -167,6 +183,7 @@ class Ui:
             # the problems first, then the plan's order: a page a browser reads at once
             problems = [r for r in rows if r.category in _PROBLEMS]
             shown = (problems + [r for r in rows if r.category not in _PROBLEMS])[:TASK_ROWS]
+        shown = [self._with_log(view, r) for r in shown]
 
         def data() -> dict[str, Any]:
             return {
@@ -188,15 +205,33 @@ class Ui:
             cards=_page.cards(view),
             problems=_page.problems(rows),
             legend=_page.LEGEND,
-            # a run of many tasks: bars without tooltips (a click still opens the task)
-            timeline=_timeline.layout(view, tooltips=len(rows) <= TASK_ROWS),
+            deferred=deferred,
+            all_tasks=len(every),
+            timeline=None if deferred else _timeline.layout(view, tooltips=len(rows) <= TASK_ROWS),
             timeline_intro=_page.TIMELINE_INTRO,
-            picture=_page.picture(view, {}),
+            picture=None if deferred else _page.picture(view, {}),
             flows_intro=_page.FLOWS_INTRO,
             rows=shown,
             all_rows=len(rows),
             variables=variables,
         )
+
+    def run_part(self, request: Request) -> Response:
+        """A run's timeline or flows picture, alone: what its page loads after it where
+        the run has many tasks."""
+        view = self.view(request.path_params["run_id"])
+        if request.url.path.endswith("/timeline"):
+            # many tasks: bars without tooltips (a click still opens the task)
+            timeline = _timeline.layout(view, tooltips=len(view.tasks) <= TASK_ROWS)
+            html = self.env.get_template("run_timeline.html.j2").render(timeline=timeline)
+        else:
+            picture = _page.picture(view, {})
+            html = self.env.get_template("run_flows.html.j2").render(picture=picture)
+        return HTMLResponse(html)
+
+    def _with_log(self, view: RunView, row: _page.TaskRow) -> _page.TaskRow:
+        state, name, url = self._log_place(view, row.view)
+        return replace(row, log_state=state, log_name=name, log_url=url)
 
     def _log_place(self, view: RunView, task: TaskView) -> tuple[str, str, str]:
         state, name, _ = _page.report_log(view, task)
@@ -410,6 +445,8 @@ def build(root: Path, *, hosts: tuple[str, ...], poll: float) -> Starlette:
         *both("/runs/{run_id}/vars/{flow}/{name}", ui.variable),
         Route("/runs/{run_id}/events", ui.events),
         Route("/runs/{run_id}/log", ui.log),
+        Route("/runs/{run_id}/timeline", ui.run_part),
+        Route("/runs/{run_id}/flows", ui.run_part),
         *both("/runs/{run_id}/task", ui.task),
         *both("/runs/{run_id}", ui.run),
     ]

@@ -51,6 +51,28 @@
     more();
   }
 
+  // a big run's timeline and flows picture: drawn by requests of their own, after the page
+  function loadPart(box, then) {
+    get(box.getAttribute("data-part"), function (html) {
+      var holder = document.createElement("div");
+      holder.innerHTML = html;
+      var part = holder.firstElementChild;
+      if (!part) return;
+      part.setAttribute("data-part", box.getAttribute("data-part"));
+      box.replaceWith(part);
+      if (window.normandyZoomable) window.normandyZoomable(part);
+      if (then) then();
+    });
+  }
+  var parts = document.querySelectorAll("[data-part]");
+  var waiting = parts.length;
+  function partLoaded() {
+    waiting -= 1;
+    if (waiting === 0) document.documentElement.setAttribute("data-parts", "1");
+  }
+  if (!waiting) document.documentElement.setAttribute("data-parts", "1");
+  parts.forEach(function (box) { loadPart(box, partLoaded); });
+
   var liveBox = document.getElementById("live");
   function live() { return liveBox && liveBox.getAttribute("data-live") === "1"; }
   if (live() && window.EventSource) {
@@ -77,7 +99,9 @@
           var page = new DOMParser().parseFromString(html, "text/html");
           ["totals", "timeline-box", "problems"].forEach(function (id) {
             var now = document.getElementById(id), then = page.getElementById(id);
-            if (now && then) now.replaceWith(then);
+            if (!now || !then) return;
+            if (now.getAttribute("data-part")) loadPart(now);  // drawn apart: again
+            else now.replaceWith(then);
           });
         });
       }

@@ -624,3 +624,28 @@ def test_a_local_place_lists_links_moves_and_removes_real_files(tmp_path: Path) 
     folder.remove()
     assert not folder.exists() and not (tmp_path / "vars").exists()
     (LocalPlace(str(tmp_path)) / "missing").remove()  # nothing there: nothing to do
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(chr(c) for c in range(0x20, 0x180)),
+        "f.s.fetch[3]",
+        "f.s.a..b",
+        "..",
+        "x" * FILE_PART_MAX,
+        "x" * (FILE_PART_MAX + 1),
+        "é.s.t",
+        "f.s.t[~k=v,+@]",
+    ],
+)
+def test_a_plain_file_part_is_what_quoting_gives(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`file_part` leaves a plain name (most task keys) as it is without quoting it:
+    the same name quoting gives, character by character."""
+    import re
+
+    from normandy_core.store import _flow
+
+    fast = file_part(text)
+    monkeypatch.setattr(_flow, "_PLAIN", re.compile(r"(?!)"))  # never plain: always quoted
+    assert fast == file_part(text)
