@@ -33,14 +33,10 @@ EXTRA = "pip install 'normandy[ui]'"
 
 def require() -> None:
     """:class:`UiError` saying how to install them, where Starlette or uvicorn is missing."""
-    import importlib
+    import importlib.util
 
-    missing = []
-    for module in ("starlette", "uvicorn", "jinja2"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
+    # found, not imported: the server imports what it needs when it needs it
+    missing = [m for m in ("starlette", "uvicorn", "jinja2") if importlib.util.find_spec(m) is None]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         raise UiError(

@@ -27,16 +27,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from normandy_core.errors import NormandyError, RunNotFoundError
 from normandy_core.history import HISTORY_FILE, History, VariableAccess
 from normandy_core.masking import Masker
-from normandy_core.report import _page, _timeline
-from normandy_core.report._data import RunView, TaskView, collect
-from normandy_core.report._templates import environment
 from normandy_core.status import RUNNING, category
 from normandy_core.store import file_part
 from normandy_core.web import _pages
-from normandy_core.web._preview import Source, preview
 
 if TYPE_CHECKING:
+    import jinja2
+
     from normandy_core.config import ProjectConfig
+    from normandy_core.report import _page
+    from normandy_core.report._data import RunView, TaskView
+
+# The report's modules (and Jinja2) are imported by the pages that draw runs, not by the
+# app's start: `normandy ui`'s first page (the runs) is served sooner.
 
 TEMPLATES = Path(__file__).with_name("templates")
 TASK_ROWS = 200
@@ -61,15 +64,27 @@ class Ui:
     the server), its templates."""
 
     def __init__(self, root: Path, poll: float) -> None:
-        import markupsafe
-
         self.root = root
         self.poll = poll
         self.local = threading.local()
         self._config: tuple[int, ProjectConfig | None] | None = None
-        self.env = environment([TEMPLATES])
-        self.env.globals["web_asset"] = lambda name: markupsafe.Markup(_asset(name))
-        self.env.globals["category_of"] = _pages.category_of
+        self._env: jinja2.Environment | None = None
+        self._env_lock = threading.Lock()
+
+    @property
+    def env(self) -> jinja2.Environment:
+        """The templates, made for the first page drawn."""
+        with self._env_lock:
+            if self._env is None:
+                import markupsafe
+
+                from normandy_core.report._templates import environment
+
+                env = environment([TEMPLATES])
+                env.globals["web_asset"] = lambda name: markupsafe.Markup(_asset(name))
+                env.globals["category_of"] = _pages.category_of
+                self._env = env
+            return self._env
 
     # -- reading the project ----------------------------------------------------------------
 
@@ -117,6 +132,8 @@ class Ui:
         return Masker(values)
 
     def view(self, run_id: str, *, attempts: bool = True) -> RunView:
+        from normandy_core.report._data import collect
+
         history = self.history()
         if history is None:
             raise RunNotFoundError(f"no run {run_id!r} is recorded: no run is recorded yet")
@@ -169,6 +186,8 @@ class Ui:
         )
 
     def run(self, request: Request) -> Response:
+        from normandy_core.report import _page, _timeline
+
         run_id = request.path_params["run_id"]
         as_json = request.url.path.endswith(".json")  # every task's attempts: read them
         deferred = not as_json and self.many_tasks(run_id)
@@ -219,6 +238,8 @@ class Ui:
     def run_part(self, request: Request) -> Response:
         """A run's timeline or flows picture, alone: what its page loads after it where
         the run has many tasks."""
+        from normandy_core.report import _page, _timeline
+
         view = self.view(request.path_params["run_id"])
         if request.url.path.endswith("/timeline"):
             # many tasks: bars without tooltips (a click still opens the task)
@@ -234,6 +255,8 @@ class Ui:
         return replace(row, log_state=state, log_name=name, log_url=url)
 
     def _log_place(self, view: RunView, task: TaskView) -> tuple[str, str, str]:
+        from normandy_core.report import _page
+
         state, name, _ = _page.report_log(view, task)
         if state in ("missing", "tail"):  # the file may appear while the run goes on
             url = f"/runs/{view.run.id}/log?{urlencode({'task': task.record.key})}"
@@ -241,6 +264,8 @@ class Ui:
         return state, name, ""
 
     def task(self, request: Request) -> Response:
+        from normandy_core.report import _page
+
         view = self.view(request.path_params["run_id"])
         key = request.query_params.get("key", "")
         rows = _page.task_rows(view, log=lambda i, t: self._log_place(view, t))
@@ -302,6 +327,8 @@ class Ui:
         )
 
     def _state(self, run_id: str) -> dict[str, Any]:
+        from normandy_core.report import _page
+
         history = self.history()
         assert history is not None
         run = history.get(run_id)
@@ -335,6 +362,8 @@ class Ui:
         )  # fmt: skip
 
     def variable(self, request: Request) -> Response:
+        from normandy_core.web._preview import Source, preview
+
         p = request.path_params
         view = self.view(p["run_id"])
         history = self.history()
