@@ -106,7 +106,7 @@ def _project(project: str | Path | None, option: str) -> tuple[Path, Place, froz
     for the message."""
     from normandy_core.config import read_config
     from normandy_core.errors import ProjectNotFoundError
-    from normandy_core.project import find_project_root
+    from normandy_core.roots import find_project_root
 
     try:
         root = find_project_root(Path(project) if project is not None else None)

@@ -34,7 +34,7 @@ def project_names(start: Path | None = None, *, installed: bool = True) -> Proje
     try:
         from normandy_core.config import CONF_FILE
         from normandy_core.config._yaml import load_yaml
-        from normandy_core.project import find_project_root
+        from normandy_core.roots import find_project_root
 
         root = find_project_root(start)
         doc, _problems = load_yaml(root / CONF_FILE)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from normandy_core.config import (
-    CONF_FILE,
     ProjectConfig,
     check_engine_sections,
     check_executor,
@@ -33,7 +32,6 @@ from normandy_core.errors import (
     PluginError,
     Problem,
     ProcessLoadError,
-    ProjectNotFoundError,
 )
 from normandy_core.package_file import read_declared_processes
 from normandy_core.plugins import (
@@ -43,6 +41,7 @@ from normandy_core.plugins import (
     make_plugin_manager,
 )
 from normandy_core.registry import Registry, build_registry
+from normandy_core.roots import find_project_root
 
 if TYPE_CHECKING:
     from normandy_core._import_check import ImportChecks
@@ -50,21 +49,6 @@ if TYPE_CHECKING:
     from normandy_core.datasets._runtime import RunDatasets
     from normandy_core.plan import Plan
     from normandy_core.vars_reads import Read
-
-
-def find_project_root(start: Path | None = None) -> Path:
-    """The nearest folder, from ``start`` (default: the current folder) upward, that holds
-    ``pipeline/pipeline_conf.yml``."""
-    here = (start or Path.cwd()).resolve()
-    if here.is_file():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if (folder / CONF_FILE).is_file():
-            return folder
-    raise ProjectNotFoundError(
-        f"no {CONF_FILE} in {here} or any folder above it; run the command inside a project, "
-        "pass --project DIR, or create one with `normandy create-project PATH`"
-    )
 
 
 @dataclass

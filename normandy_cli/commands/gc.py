@@ -34,8 +34,8 @@ def gc(
     (--keep) and every run whose variables a kept run reuses. Their rows stay in the
     history, marked pruned."""
     from normandy_core.config import read_config
-    from normandy_core.project import find_project_root
     from normandy_core.retention import collect
+    from normandy_core.roots import find_project_root
 
     root = find_project_root(project)
     config, _problems = read_config(root)

@@ -31,8 +31,8 @@ def report(
     """Write an HTML report of a run: its timeline by worker, its flows, every task's
     params, attempts, error and log tail. Prints where it wrote it."""
     from normandy_core.errors import display_path
-    from normandy_core.project import find_project_root
     from normandy_core.report import write_report
+    from normandy_core.roots import find_project_root
 
     root = find_project_root(project)
     path, view = write_report(root, run_id, output)

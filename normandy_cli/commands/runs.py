@@ -25,7 +25,7 @@ def runs(
 ) -> None:
     """List recent runs (newest first), or the tasks of one run."""
     from normandy_core.history import History
-    from normandy_core.project import find_project_root
+    from normandy_core.roots import find_project_root
 
     root = find_project_root(project)
     history = History(root / ".normandy")

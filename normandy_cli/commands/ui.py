@@ -35,7 +35,7 @@ def ui(
     a run as it goes on, two runs compared, a variable previewed, the flows drawn. Read-only;
     every page is also JSON. Ctrl-C stops it."""
     from normandy_core.errors import UiError
-    from normandy_core.project import find_project_root
+    from normandy_core.roots import find_project_root
     from normandy_core.web import require
 
     root = find_project_root(project)
@@ -54,8 +54,13 @@ def ui(
             f"normandy ui: listening on {host}: whoever reaches this machine can read the "
             "runs, their params and logs"
         )
-    config = uvicorn.Config(
-        app, log_level="warning", timeout_graceful_shutdown=2, lifespan="off", access_log=False
+    config = uvicorn.Config(  # no websockets (its live pages use server-sent events):
+        app,  # none of uvicorn's websocket libraries is imported
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+        lifespan="off",
+        access_log=False,
+        ws="none",
     )
     # uvicorn catches Ctrl-C and SIGTERM while it serves, then raises them again under the
     # handlers it found: those must end the server as its own stop, not as an interrupted

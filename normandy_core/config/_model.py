@@ -34,8 +34,8 @@ from normandy_core.config._templates import expand_use, read_templates
 from normandy_core.config._yaml import PathKey, dotted, load_yaml
 from normandy_core.errors import Problem, display_path
 from normandy_core.registry import NAME_PATTERN, TARGET_PATTERN
+from normandy_core.roots import CONF_FILE
 
-CONF_FILE = Path("pipeline") / "pipeline_conf.yml"
 _PROCESS_NAME = re.compile(NAME_PATTERN + r"\Z")
 _TARGET = re.compile(TARGET_PATTERN + r"\Z")
 
