@@ -3,9 +3,11 @@
 - start-up: ``normandy ui --port 0`` spawned, until its first page is answered (the
   process is then stopped with Ctrl-C);
 - the runs page of a history of 1,000 runs (5 tasks each), and the page of a run of 2,000
-  tasks (one attempt each, its timeline and flows drawn): each request timed from the
-  client, over HTTP to the real server, so the time includes reading the history and
-  drawing the page.
+  tasks (one attempt each): each request timed from the client, over HTTP to the real
+  server, so the time includes reading the history and drawing the page;
+- a run of more tasks than its page lists (200) has its timeline and its flows picture
+  drawn by requests of their own, which the page makes once it is shown: each is timed
+  the same way, and reported beside the page (no target: the page is what is read first).
 
 The histories are written through the history's own API (``History.start_run``,
 ``attempt_ended``, ``task_ended``…), as runs write them.
@@ -135,11 +137,16 @@ def run(ctx: Context) -> dict[str, Any]:
     for rep in range(repeats):
         ctx.log(f"  [{rep + 1}/{repeats}] start-up")
         process, _, took = _start(root)
-        samples.add("start-up", took * 1000)
+        samples.add("start_up_ms", took * 1000)
         _stop(process)
     process, url, _ = _start(root)
     try:
-        pages = {"runs page": url, "run page": f"{url}runs/{big_id}"}
+        pages = {
+            "runs_page_ms": url,  # the series' unit: ms
+            "run_page_ms": f"{url}runs/{big_id}",
+            "timeline_ms": f"{url}runs/{big_id}/timeline",
+            "flows_ms": f"{url}runs/{big_id}/flows",
+        }
         for page in pages.values():
             _get(page)  # warm: templates compiled, connections open
         for _ in range(repeats * 2):
@@ -149,12 +156,14 @@ def run(ctx: Context) -> dict[str, Any]:
         _stop(process)
     m = samples.summary()
     rows = [
-        row(TITLE, "start-up, until its first page", "ms", m["start-up"], None,
+        row(TITLE, "start-up, until its first page", "ms", m["start_up_ms"], None,
             target("≤ 500 ms", "value", "<=", 500.0)),
-        row(TITLE, f"the runs page, {runs:,} runs", "ms", m["runs page"], None,
+        row(TITLE, f"the runs page, {runs:,} runs", "ms", m["runs_page_ms"], None,
             target("≤ 100 ms", "value", "<=", 100.0)),
-        row(TITLE, f"a run's page, {big:,} tasks", "ms", m["run page"], None,
+        row(TITLE, f"a run's page, {big:,} tasks", "ms", m["run_page_ms"], None,
             target("≤ 100 ms", "value", "<=", 100.0)),
+        row(TITLE, f"its timeline, drawn after the page ({big:,} bars)", "ms", m["timeline_ms"]),
+        row(TITLE, "its flows picture, drawn after the page", "ms", m["flows_ms"]),
     ]  # fmt: skip
     return {
         "params": {"runs": runs, "tasks": big, "repeats": repeats},

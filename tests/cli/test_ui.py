@@ -5,6 +5,7 @@ left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -105,11 +106,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     return root, ids
 
 
-@pytest.fixture(scope="module")
-def server(project: tuple[Path, list[str]]) -> Iterator[str]:
-    """``normandy ui --port 0`` on the project: its URL. Stopped with Ctrl-C (SIGINT) when
-    the module ends; it must end by itself, with status 0."""
-    root, _ = project
+@contextlib.contextmanager
+def _serving(root: Path) -> Iterator[str]:
+    """``normandy ui --port 0`` on the project at ``root``: its URL. Stopped with Ctrl-C
+    (SIGINT) at the end; it must end by itself, with status 0."""
     with kept_for_later_tests():
         process = subprocess.Popen(
             [*normandy_command(), "ui", "--port", "0"],
@@ -137,6 +137,14 @@ def server(project: tuple[Path, list[str]]) -> Iterator[str]:
             raise
     assert process.returncode == 0, err
     assert err.strip().endswith("normandy ui: stopped") and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def server(project: tuple[Path, list[str]]) -> Iterator[str]:
+    """The ui of the module's project, for the module's tests."""
+    root, _ = project
+    with _serving(root) as url:
+        yield url
 
 
 @pytest.fixture
@@ -283,3 +291,24 @@ def test_a_port_in_use_is_a_clear_error(server, project):
     taken = f"cannot listen on 127.0.0.1:{port}: the port is already used by another program"
     assert taken in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_run_of_many_tasks_draws_its_timeline_after_its_page(chrome, tmp_path):
+    """A run of more tasks than its page lists: the page comes first (its rows), then
+    its timeline and flows, each drawn by a request of its own, in the browser."""
+    from tests.core.test_web import many_tasks_history
+
+    root = tmp_path / "big"
+    many_tasks_history(root, 260)
+    driver = chrome
+    with _serving(root) as url:
+        driver.get(f"{url}runs/big")
+        assert _wait(driver, "return document.documentElement.getAttribute('data-parts')")
+        bars = driver.execute_script("return document.querySelectorAll('.timeline .bar').length")
+        assert bars == 260
+        assert driver.execute_script("return !!document.querySelector('#flows-box svg.graph')")
+        rows = driver.find_elements("css selector", ".task-row")
+        assert len(rows) == 200 and rows[0].get_attribute("data-key") == "f.s.t259"
+        driver.find_element("css selector", '.timeline .bar[data-target]').click()  # opens it
+        assert _wait(driver, "return !!document.querySelector('.task-row[open]')")
+        browser.screenshot(driver, "ui-run-of-many-tasks")

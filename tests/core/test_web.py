@@ -315,19 +315,19 @@ def test_without_its_extra_it_says_how_to_install_it(monkeypatch):
         require()
 
 
-def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
-    """A run of 250 tasks, written through the history's API: its page lists 200 of them,
-    the failed one first; ``?tasks=all`` lists them all; its JSON has every one."""
+def many_tasks_history(root: Path, count: int = 250) -> None:
+    """A project at ``root`` whose history holds one run, ``big``, of ``count`` tasks in
+    one step (the last one failed), written through the history's API as a run writes
+    it."""
     from normandy_core.history import History, RunStart, TaskStart
     from normandy_core.outcomes import Outcome, TaskError
     from normandy_core.plan import Task
 
-    root = tmp_path / "big"
     (root / "pipeline").mkdir(parents=True)
     (root / "pipeline" / "pipeline_conf.yml").write_text(
         "confs: {envs: {dev: {}}}\nflows: {f: {tags: [default], steps: {s: [p]}}}\n"
     )
-    tasks = [Task("f", "s", f"t{i:03d}", "p", {}) for i in range(250)]
+    tasks = [Task("f", "s", f"t{i:03d}", "p", {}) for i in range(count)]
     plan = [{"name": "f", "tags": [], "steps": [{"name": "s", "skipped": [], "tasks": [
         {"name": t.name, "key": t.key, "process": "p", "params": {}} for t in tasks]}]}]
     history = History(root / ".normandy")
@@ -338,7 +338,7 @@ def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
     )
     with history.batch():
         for i, task in enumerate(tasks):
-            failed = i == 249
+            failed = i == count - 1
             status = "failed" if failed else "succeeded"
             error = TaskError("failed", "ValueError", "the last one") if failed else None
             began, ended = t0 + i * 0.01, t0 + i * 0.01 + 0.005
@@ -349,6 +349,13 @@ def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
             )
     history.end_run("big", "failed", ended=t0 + 3)
     history.close()
+
+
+def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
+    """A run of 250 tasks, written through the history's API: its page lists 200 of them,
+    the failed one first; ``?tasks=all`` lists them all; its JSON has every one."""
+    root = tmp_path / "big"
+    many_tasks_history(root)
     with TestClient(create_app(root, hosts=("testserver",))) as client:
         page = _get(client, "/runs/big").text
         rows = page.count('<details class="task-row"')
