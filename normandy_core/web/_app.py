@@ -198,7 +198,8 @@ class Ui:
         rows = _page.grouped(every)  # a map's elements: one row, but those that went wrong
         variables = _variables(view) if run.pruned is None else []
         shown = rows
-        if len(rows) > TASK_ROWS and request.query_params.get("tasks") != "all":
+        every_one = request.query_params.get("tasks") == "all"
+        if len(rows) > TASK_ROWS and not every_one:
             # the problems first, then the plan's order: a page a browser reads at once
             problems = [r for r in rows if r.category in _PROBLEMS]
             shown = (problems + [r for r in rows if r.category not in _PROBLEMS])[:TASK_ROWS]
@@ -233,6 +234,8 @@ class Ui:
             rows=shown,
             all_rows=len(rows),
             variables=variables,
+            # as many as the tasks listed (a run of 2,000 tasks wrote 2,000 variables)
+            shown_variables=len(variables) if every_one else TASK_ROWS,
         )
 
     def run_part(self, request: Request) -> Response:

@@ -344,9 +344,14 @@ def many_tasks_history(root: Path, count: int = 250) -> None:
             began, ended = t0 + i * 0.01, t0 + i * 0.01 + 0.005
             history.attempt_started("big", task.key, 1, began)
             history.attempt_ended("big", task.key, 1, status, began, ended, 100 + i % 2, error)
+            wrote = () if failed else (f"v{i:03d}",)
             history.task_ended(
-                "big", Outcome(task, status, attempts=1, started=began, ended=ended, error=error)
-            )
+                "big",
+                Outcome(
+                    task, status, attempts=1, started=began, ended=ended, error=error,
+                    variables=wrote,
+                ),
+            )  # fmt: skip
     history.end_run("big", "failed", ended=t0 + 3)
     history.close()
 
@@ -370,8 +375,12 @@ def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
         assert timeline.count('<g class="bar"') == 250  # the timeline draws them all
         flows = _get(client, "/runs/big/flows").text
         assert flows.startswith('<div id="flows-box">') and "230 more tasks of step s" in flows
+        # its variables too: as many as its tasks listed
+        assert page.count('href="/runs/big/vars/f/v') == 200
+        assert "200 of 249 variables shown" in page
         everything = _get(client, "/runs/big?tasks=all").text
         assert everything.count('<details class="task-row"') == 250
+        assert everything.count('href="/runs/big/vars/f/v') == 249
         assert len(_get(client, "/runs/big.json").json()["tasks"]) == 250
 
 
