@@ -95,9 +95,12 @@ if in_fork_server():  # before it preloads the process modules: what they read i
     install()
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskCall:
-    """Everything a worker needs to run one attempt of a task: plain, picklable data."""
+    """Everything a worker needs to run one attempt of a task: plain, picklable data.
+
+    Not frozen: one is made for every attempt, and a frozen dataclass of 29 fields sets
+    each through ``object.__setattr__`` (8 µs a call, ten times a plain one)."""
 
     run_id: str
     flow: str
