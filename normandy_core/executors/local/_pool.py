@@ -39,7 +39,7 @@ from typing import Any
 from normandy_core._children import kill_below
 from normandy_core.executors import TaskTimedOut, WorkerCrashed
 from normandy_core.executors.local._server import ForkServer, Imports
-from normandy_core.executors.local._wire import receive, send
+from normandy_core.executors.local._wire import receive_plain, send
 from normandy_core.executors.local._worker import Boot
 from normandy_core.worker import TaskCall, TaskResult
 
@@ -339,7 +339,7 @@ class WorkerPool:
             if worker is None:
                 return
             try:
-                message, _ = receive(conn)
+                message = receive_plain(conn)
             except (EOFError, OSError):
                 self._selector.unregister(conn)  # its exit tells the rest
                 return

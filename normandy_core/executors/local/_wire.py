@@ -59,3 +59,27 @@ def receive(sock: socket.socket) -> tuple[Any, list[int]]:
             raise EOFError("the other end closed in the middle of a message")
         payload += chunk
     return pickle.loads(payload), fds
+
+
+def receive_plain(sock: socket.socket) -> Any:
+    """The next message of a connection that never carries descriptors (a worker's and
+    its pool's): read without :func:`socket.recv_fds`' ancillary buffers (a message per
+    task each way); :class:`EOFError` once the other end is closed."""
+    header = _exactly(sock, _HEADER.size, "the other end is closed")
+    size, count = _HEADER.unpack(header)
+    if count:
+        raise OSError(f"{count} descriptors came on a connection that takes none")
+    return pickle.loads(_exactly(sock, size, "the other end closed in the middle of a message"))
+
+
+def _exactly(sock: socket.socket, size: int, closed: str) -> bytes | bytearray:
+    data = sock.recv(size, socket.MSG_WAITALL)  # all of it, but for a signal or an end
+    if len(data) == size:
+        return data
+    got = bytearray(data)
+    while len(got) < size:
+        more = sock.recv(size - len(got), socket.MSG_WAITALL)
+        if not more:
+            raise EOFError(closed)
+        got += more
+    return got

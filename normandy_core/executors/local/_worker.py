@@ -28,7 +28,7 @@ from typing import Any
 
 from normandy_core._children import become_subreaper, kill_below
 from normandy_core._packets import PacketQueue
-from normandy_core.executors.local._wire import AttemptEnd, receive, send
+from normandy_core.executors.local._wire import AttemptEnd, receive_plain, send
 from normandy_core.worker import TaskCall, TaskResult, init_worker, run_task
 
 
@@ -65,7 +65,7 @@ def serve(fds: list[int], boot: Boot) -> None:
     send(conn, ("ready", os.getpid()))
     while True:
         try:
-            message, _ = receive(conn)
+            message = receive_plain(conn)
         except (EOFError, OSError):
             return
         if message[0] != "run":
