@@ -73,6 +73,8 @@ class Attempts:
         self.current: dict[str, Attempt] = {}
         """Task key -> its current (or last) attempt."""
         self.pending: dict[Future[TaskResult], Task] = {}
+        self._running: dict[str, Task] = {}
+        """Task key -> its task, while an attempt of it is pending (for start notices)."""
 
     def submit(self, task: Task, waited: float = 0.0) -> None:
         """Hand the next attempt of ``task`` to the executor (``waited``: seconds it waited
@@ -96,6 +98,7 @@ class Attempts:
                 f"the executor {self.executor_name!r} cannot run {task.key}: {describe_error(exc)}"
             ) from exc
         self.pending[future] = task
+        self._running[task.key] = task
         future.add_done_callback(self.inbox.ended)
 
     def announce(self, notices: list[StartNotice]) -> None:
@@ -103,9 +106,8 @@ class Attempts:
         attempt already ended or retried, is dropped)."""
         if not notices:
             return
-        waiting = {task.key: task for task in self.pending.values()}
         for key, attempt, pid, when in notices:
-            task = waiting.get(key)
+            task = self._running.get(key)
             if task is not None and attempt == self.outcomes[key].attempts:
                 self._started(task, pid, when)
         self.inbox.announced()
@@ -138,6 +140,7 @@ class Attempts:
         """Record the end of the attempt ``future`` stands for; keep (until they are
         committed) or discard its writes; its task, and its error if it failed."""
         task = self.pending.pop(future)
+        self._running.pop(task.key, None)
         outcome = self.outcomes[task.key]
         attempt = self.current[task.key]
         error, result, crashed_pid = self._outcome_of(future, task)

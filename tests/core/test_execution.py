@@ -596,3 +596,23 @@ def test_the_recorder_writes_a_burst_of_events_together_and_says_when_it_owes_a_
     time.sleep(owed + 0.01)
     recorder.waiting()
     assert History.flushes == 2 and recorder.due() is None
+
+
+class _Unscannable(dict):  # type: ignore[type-arg]
+    def values(self):  # type: ignore[override]
+        raise AssertionError("every pending attempt was looked at to announce one")
+
+
+def test_announcing_a_started_attempt_looks_at_that_attempt_only(tmp_path):
+    """A worker's start notice found its attempt by building a map of every attempt
+    pending: a step of 10,000 tasks (a map's elements) built it for every notice, a
+    sixth of the orchestrator's time. The attempts pending are now known by key."""
+    tasks = [task("f", "s1", f"t{i}") for i in range(50)]
+    run = Run(tmp_path, plan_of(("f", [tasks])), {t.key: ["hang"] for t in tasks})
+    attempts = run.scheduler._attempts
+    for t in tasks:
+        attempts.submit(t)
+    attempts.pending = _Unscannable(attempts.pending)
+    attempts.announce([(tasks[7].key, 1, 4242, time.time()), ("f.s1.gone", 1, 1, 0.0)])
+    started = run.observer.of("task_started")
+    assert [(key, attempt, pid) for key, attempt, pid, _ in started] == [(tasks[7].key, 1, 4242)]
