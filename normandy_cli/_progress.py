@@ -20,7 +20,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from normandy_cli._output import imports_shown, plural, secs, table
@@ -342,11 +341,49 @@ def summary_table(summary: Summary) -> str:
 
 
 class PlainProgress(Progress):
-    """One line per event: ``HH:MM:SS [finished/total] what happened``."""
+    """One line per event: ``HH:MM:SS [finished/total] what happened``.
+
+    The lines of the orchestrator's events are held until it waits for its tasks (or
+    anything else is written), then written together: a write per event, with the locks
+    and the thread switches it brings, was a fifth of a no-op task's cost. Nothing waits
+    behind them: they are out before the orchestrator waits."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+        self._second = -1
+        self._stamp = ""
 
     def _line(self, text: str) -> None:
-        stamp = datetime.now().strftime("%H:%M:%S")
-        self.write(f"{stamp} [{self.finished}/{self.total}] {text}\n")
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # one strftime a second, not one a line
+            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(now))
+        with self.lock:
+            self._held.append(f"{self._stamp} [{self.finished}/{self.total}] {text}\n")
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            if self._held:
+                super().write("".join([*self._held, text]))
+                self._held.clear()
+                return len(text)
+            return super().write(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            if self._held:
+                self.write("")
+
+    def waiting(self) -> None:
+        self.flush()
+
+    def print_summary(self, summary: Summary) -> None:
+        self.flush()
+        super().print_summary(summary)
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
     def run_started(self, run: RunInfo) -> None:
         super().run_started(run)
@@ -429,6 +466,7 @@ class PlainProgress(Progress):
     def run_ended(self, summary: Summary) -> None:
         if summary.status == INTERRUPTED:
             self._line("interrupted: running tasks were stopped")
+        self.flush()
 
 
 def _indent(text: str) -> str:

@@ -399,6 +399,7 @@ def test_pools_and_maps_in_the_progress_and_its_live_view() -> None:
         progress.task_ended(group)
         assert progress.finished == 3 and progress.counts["done"] == 2
         if isinstance(progress, PlainProgress):
+            progress.waiting()  # its lines are out once the orchestrator waits
             lines = progress.stream.getvalue()  # type: ignore[attr-defined]
             assert "f.each.load waiting (pool db)" in lines
             assert "f.each.handle mapped over files: 3 tasks" in lines
@@ -441,3 +442,28 @@ def test_the_live_view_shows_a_reused_task_as_cached(tmp_path):
         lines = [line.plain for line in live.pending]
         assert lines == ["≡ f.s1.p cached (from 20261201-000000.000-abcd)"], lines
         assert live.counts["cached"] == 1
+
+
+def test_plain_lines_are_held_until_the_orchestrator_waits_and_keep_their_order():
+    """The plain view writes its event lines together when the orchestrator is about to
+    wait for its tasks (a write per event cost a fifth of a no-op task); a line a
+    process logged meanwhile comes after them, as it happened after them."""
+    import io
+
+    from normandy_cli._progress import PlainProgress
+
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    progress._line("f.s.a started (worker 1)")
+    progress._line("f.s.b started (worker 2)")
+    assert stream.getvalue() == ""  # held
+    progress.write("a line of f.s.a\n")  # from the log thread: after what was held
+    progress._line("f.s.a succeeded in 0.01s")
+    progress.waiting()
+    text = stream.getvalue()
+    order = ["f.s.a started", "f.s.b started", "a line of f.s.a", "f.s.a succeeded"]
+    assert [text.index(x) for x in order] == sorted(text.index(x) for x in order)
+    progress._line("interrupted")
+    with progress:
+        pass
+    assert stream.getvalue().endswith("interrupted\n")  # out at the end, whatever happened
