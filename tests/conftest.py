@@ -213,6 +213,25 @@ def _left_behind(test: str) -> list[_Process]:
 
 
 @pytest.fixture(autouse=True)
+def signal_handlers_restored() -> Iterator[None]:
+    """A test that changes this process's SIGINT or SIGTERM handler (a run's
+    ``Interrupts``, a Dask worker's preload run in this process…) has it put back when
+    it ends: a later test that sends itself Ctrl-C expects Python's own handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
+
+
+@pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """Fails a test that leaves a process behind (killing it): the processes it started,
     found by the mark they inherit, must be gone soon after it ends."""

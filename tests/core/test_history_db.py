@@ -264,6 +264,8 @@ def test_a_ctrl_c_inside_a_transaction_never_leaves_it_open(history, statement):
     within a transaction" and advised moving the (intact) history away."""
     history.start_run(run_info("r1", 100.0), task_rows())
     a, b, _ = TASKS
+    # Python's own Ctrl-C, whatever this process had (a pytest-xdist worker's may differ)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     real = history.db
     history.db = _InterruptedAfter(real, statement)  # type: ignore[assignment]
     try:
@@ -271,6 +273,7 @@ def test_a_ctrl_c_inside_a_transaction_never_leaves_it_open(history, statement):
             history.attempt_started("r1", a.key, 1, 101.0)
     finally:
         history.db = real
+        signal.signal(signal.SIGINT, previous)
     assert not real.in_transaction
     history.attempt_started("r1", b.key, 1, 102.0)  # no HistoryError
     statuses = [t.status for t in history.tasks("r1")]
