@@ -36,6 +36,7 @@ from normandy_core.status import (
     label,
     tally,
 )
+from normandy_core.units import TimeOfDay
 
 if TYPE_CHECKING:
     from normandy_core.outcomes import Outcome, RunInfo, Summary, TaskError, TaskOutcome
@@ -351,16 +352,12 @@ class PlainProgress(Progress):
     def __init__(self, stream: IO[str]) -> None:
         super().__init__(stream)
         self._held: list[str] = []
-        self._second = -1
-        self._stamp = ""
+        self._time = TimeOfDay()
 
     def _line(self, text: str) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # one strftime a second, not one a line
-            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(now))
+        stamp = self._time(time.time())
         with self.lock:
-            self._held.append(f"{self._stamp} [{self.finished}/{self.total}] {text}\n")
+            self._held.append(f"{stamp} [{self.finished}/{self.total}] {text}\n")
 
     def write(self, text: str) -> int:
         with self.lock:

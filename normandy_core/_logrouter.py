@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from normandy_core.errors import display_path
 from normandy_core.store import file_part
+from normandy_core.units import TimeOfDay
 
 LINES = "normandy.lines"
 """The tag of a batch of a task's lines on the log queue (see :func:`lines_message`)."""
@@ -146,8 +147,7 @@ class Router:
         self._size = 0
         self._targets: dict[tuple[str | None, str | None], tuple[list[str], ...]] = {}
         """(flow, key) -> the lists of held text of its files."""
-        self._second = -1
-        self._stamp = ""
+        self._time = TimeOfDay()
 
     # -- what arrives ------------------------------------------------------------------------
 
@@ -196,19 +196,13 @@ class Router:
         _, flow, _, _, key, levelno, levelname, created, messages = item
         if not messages:
             return
-        second = int(created)
-        if second != self._second:  # one strftime a second, not one a line
-            self._second, self._stamp = second, time.strftime(_DATE, time.localtime(created))
-        prefix = f"{self._stamp} {levelname:<7} {key or flow or 'normandy'} | "
+        prefix = f"{self._time(created)} {levelname:<7} {key or flow or 'normandy'} | "
         text = prefix + f"\n{prefix}".join(messages) + "\n"
         self._file(text, flow, key, levelno, False)
 
     def _own(self, item: tuple[Any, ...]) -> None:
         _, flow, key, levelno, levelname, created, message, event = item
-        second = int(created)
-        if second != self._second:
-            self._second, self._stamp = second, time.strftime(_DATE, time.localtime(created))
-        text = f"{self._stamp} {levelname:<7} {key or flow or 'normandy'} | {message}\n"
+        text = f"{self._time(created)} {levelname:<7} {key or flow or 'normandy'} | {message}\n"
         self._file(text, flow, key, levelno, event)
 
     def _record(self, record: logging.LogRecord) -> None:
@@ -225,11 +219,8 @@ class Router:
             record.where = where
             text = self.formatter.format(record) + "\n"
         else:  # what the formatter would write, with the time of day made once a second
-            second = int(record.created)
-            if second != self._second:
-                self._second = second
-                self._stamp = time.strftime(_DATE, time.localtime(record.created))
-            text = f"{self._stamp} {record.levelname:<7} {where} | {record.getMessage()}\n"
+            stamp = self._time(record.created)
+            text = f"{stamp} {record.levelname:<7} {where} | {record.getMessage()}\n"
         self._file(text, flow, key, record.levelno, getattr(record, "event", False))
 
     def _file(

@@ -14,3 +14,20 @@ def format_size(size: int | None) -> str:
             break
         value /= 1024
     return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+
+
+class TimeOfDay:
+    """``HH:MM:SS`` of a time (seconds since the epoch, local time), made once a second
+    and not once a line: the log files and the plain console write a line per event."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, when: float) -> str:
+        second = int(when)
+        if second != self._second:
+            import time
+
+            self._second, self._text = second, time.strftime("%H:%M:%S", time.localtime(when))
+        return self._text
