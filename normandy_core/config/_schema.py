@@ -273,7 +273,7 @@ def save_passes() -> None:
 
 def _pass_key(node: Any, schema: dict[str, Any]) -> str | None:
     """What a pass of ``node`` against ``schema`` is kept as: a hash of the schema (and
-    the versions of Normandy and cerberus) with the node, every value typed (``1``,
+    Normandy's version and which cerberus is installed) with the node, every value typed (``1``,
     ``1.0``, ``"1"``, ``true`` and a date are all different); ``None`` for a node that
     cannot be written so (it is checked every time)."""
     import xxhash

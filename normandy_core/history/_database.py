@@ -34,6 +34,8 @@ class Database:
         self._host = socket.gethostname()
         self._pending: list[Statement] | None = None
         self._warned = False
+        self._table_columns: dict[str, frozenset[str]] = {}
+        """Each table's columns in this database, as read once (older ones lack some)."""
         state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)

@@ -454,12 +454,11 @@ class History(Lineage, DatasetLineage):
 
     def _columns(self, table: str) -> frozenset[str]:
         """The columns ``table`` has in this database (older ones lack later columns)."""
-        known = self.__dict__.setdefault("_table_columns", {})
-        found = known.get(table)
+        found = self._table_columns.get(table)
         if found is None:
             rows = self._read(f"PRAGMA table_info({table})")
-            found = known[table] = frozenset(row["name"] for row in rows)
-        return found  # type: ignore[no-any-return]
+            found = self._table_columns[table] = frozenset(row["name"] for row in rows)
+        return found
 
     def _run(self, row: sqlite3.Row) -> RunRecord:
         if self._dead(row):

@@ -189,8 +189,9 @@ class Ui:
         from normandy_core.report import _page, _timeline
 
         run_id = request.path_params["run_id"]
-        as_json = request.url.path.endswith(".json")  # every task's attempts: read them
+        as_json = request.url.path.endswith(".json")  # every task's attempts, nothing drawn
         deferred = not as_json and self.many_tasks(run_id)
+        drawn = not (as_json or deferred)  # else its parts are drawn by requests of their own
         view = self.view(run_id, attempts=not deferred)
         run = view.run
         # where each log is, for the rows shown only (2,000 URLs made for 200 rows)
@@ -227,9 +228,9 @@ class Ui:
             legend=_page.LEGEND,
             deferred=deferred,
             all_tasks=len(every),
-            timeline=None if deferred else _timeline.layout(view, tooltips=len(rows) <= TASK_ROWS),
+            timeline=_timeline.layout(view, tooltips=True) if drawn else None,
             timeline_intro=_page.TIMELINE_INTRO,
-            picture=None if deferred else _page.picture(view, {}),
+            picture=_page.picture(view, {}) if drawn else None,
             flows_intro=_page.FLOWS_INTRO,
             rows=shown,
             all_rows=len(rows),
@@ -243,8 +244,9 @@ class Ui:
         the run has many tasks."""
         from normandy_core.report import _page, _timeline
 
-        view = self.view(request.path_params["run_id"])
-        if request.url.path.endswith("/timeline"):
+        of_timeline = request.url.path.endswith("/timeline")
+        view = self.view(request.path_params["run_id"], attempts=of_timeline)  # bars' times
+        if of_timeline:
             # many tasks: bars without tooltips (a click still opens the task)
             timeline = _timeline.layout(view, tooltips=len(view.tasks) <= TASK_ROWS)
             html = self.env.get_template("run_timeline.html.j2").render(timeline=timeline)

@@ -378,6 +378,10 @@ def test_a_run_of_many_tasks_lists_what_went_wrong_first(tmp_path: Path):
         # its variables too: as many as its tasks listed
         assert page.count('href="/runs/big/vars/f/v') == 200
         assert "200 of 249 variables shown" in page
+        for part in ("timeline", "flows"):  # a run not recorded: said, not a traceback
+            missing = client.get(f"/runs/nope/{part}")
+            assert missing.status_code == 404 and "no run &#39;nope&#39;" in missing.text
+            assert "Traceback" not in missing.text
         everything = _get(client, "/runs/big?tasks=all").text
         assert everything.count('<details class="task-row"') == 250
         assert everything.count('href="/runs/big/vars/f/v') == 249
