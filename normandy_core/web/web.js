@@ -4,10 +4,14 @@
 (function () {
   "use strict";
 
-  function get(url, then) {
+  function get(url, then, failed) {
     var request = new XMLHttpRequest();
     request.open("GET", url);
-    request.onload = function () { if (request.status === 200) then(request.responseText); };
+    request.onload = function () {
+      if (request.status === 200) then(request.responseText);
+      else if (failed) failed("the server answered " + request.status);
+    };
+    request.onerror = function () { if (failed) failed("the server could not be reached"); };
     request.send();
   }
 
@@ -61,6 +65,10 @@
       part.setAttribute("data-part", box.getAttribute("data-part"));
       box.replaceWith(part);
       if (window.normandyZoomable) window.normandyZoomable(part);
+      if (then) then();
+    }, function (why) {  // said where it would be, not left "drawing…"
+      box.innerHTML = '<p class="muted"></p>';
+      box.firstChild.textContent = "Could not draw it (" + why + "): reload the page.";
       if (then) then();
     });
   }
