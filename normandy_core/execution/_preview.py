@@ -73,7 +73,9 @@ class Preview:
             return [*sorted(known), UNKNOWN]
         return sorted(known)
 
-    def bind(self, task: Task, name: str, source: Place, content_hash: str) -> None:
+    def bind(
+        self, task: Task, name: str, source: Place, content_hash: str, *, resolved: bool = False
+    ) -> None:
         self._staged.append((task.flow, name, content_hash, None))
 
     def borrow(self, flow: str, name: str, content_hash: str) -> None:

@@ -24,7 +24,7 @@ from normandy_core.code import ProcessCode, follow, library_version, new_run, pr
 from normandy_core.execution._variables import RunVariables
 from normandy_core.execution._world import NO, YES, Now, names_hash, shown, task_checks
 from normandy_core.fingerprint import Fingerprint, Keyed, Wiring, verify
-from normandy_core.history import History, Success
+from normandy_core.history import History, Success, VariableAccess
 from normandy_core.masking import Masker, mask_values
 from normandy_core.plan import Task, matches
 from normandy_core.project import Checked
@@ -133,6 +133,9 @@ class Reuse:
         self._bases: dict[str, Fingerprint] = {}
         self._params: dict[str, dict[str, str]] = {}
         self._known: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._found: dict[tuple[str, str, str], Place] = {}
+        """The variable files :meth:`_unusable` found still stored (run, flow, name), for
+        :meth:`bind` to link without reading them again."""
 
     # -- fingerprints -----------------------------------------------------------------------
 
@@ -359,7 +362,7 @@ class Reuse:
         """Why a success whose fingerprint holds cannot stand for ``task`` all the same:
         its variables are gone, it did not make an output the entry declares, or ``gc``
         pruned its run meanwhile."""
-        missing = [w.name for w in success.writes if not self._stored(success, w.flow, w.name)]
+        missing = [w.name for w in success.writes if not self._stored(success.run_id, w)]
         if missing:
             return [
                 f"its variables are no longer stored ({', '.join(missing)} of run {success.run_id})"
@@ -379,13 +382,16 @@ class Reuse:
     def _file(self, run_id: str, flow: str, name: str) -> Place:
         return self.store / "runs" / run_id / "vars" / flow / (name + SUFFIX)
 
-    def _stored(self, success: Success, flow: str, name: str) -> bool:
+    def _stored(self, run_id: str, written: VariableAccess) -> bool:
         """Whether the variable file is still there (and, for a reference, what it names)."""
         try:
-            file = self._file(success.run_id, flow, name)
-            return file.exists() and file.resolve().exists()
+            found = self._file(run_id, written.flow, written.name).stored()
         except OSError:
             return False
+        if found is None:
+            return False
+        self._found[(run_id, written.flow, written.name)] = found
+        return True
 
     def bind(self, decision: Decision) -> tuple[str, ...]:
         """Bind the variables of a reused success into this run, as the task's writes
@@ -395,8 +401,12 @@ class Reuse:
         success = decision.success
         names = []
         for written in success.writes:
-            source = self._file(success.run_id, written.flow, written.name)
-            self.variables.bind(decision.task, written.name, source, written.hash or "")
+            key = (success.run_id, written.flow, written.name)
+            found = self._found.pop(key, None)
+            source = found or self._file(*key)
+            self.variables.bind(
+                decision.task, written.name, source, written.hash or "", resolved=found is not None
+            )
             names.append(written.name)
         if self.datasets is not None:  # its versions saved stand too: later loads read them
             from normandy_core.datasets._reuse import noted_version

@@ -152,11 +152,14 @@ class RunVariables:
             held.move_to(store.vars_dir / (name + SUFFIX))
         self._bound.pop(key, None)
 
-    def bind(self, task: Task, name: str, source: Place, content_hash: str) -> None:
+    def bind(
+        self, task: Task, name: str, source: Place, content_hash: str, *, resolved: bool = False
+    ) -> None:
         """Take the stored variable ``source`` as ``task``'s write ``name``, committed,
-        without a copy, with its other writes (a reused success, SPEC 13)."""
+        without a copy, with its other writes (a reused success, SPEC 13). ``resolved``:
+        ``source`` is the variable file itself, not a reference to one."""
         held = self.run_dir / "staging" / "bound" / f"{file_part(task.key)}.{file_part(name)}"
-        source.link_to(held)
+        source.link_to(held, resolved=resolved)
         self._bound.setdefault(task.key, []).append((name, held))
         self._staged.setdefault(task.key, {})[name] = content_hash
 

@@ -22,7 +22,7 @@ import pytest
 
 from normandy_core import code
 from normandy_core.binding import Outputs
-from normandy_core.execution._reuse import Reuse
+from normandy_core.execution._reuse import Decision, Reuse
 from normandy_core.execution._variables import RunVariables
 from normandy_core.execution._world import Now, names_hash, task_checks
 from normandy_core.fingerprint import Code, Fingerprint, Keyed, Wiring, verify
@@ -323,6 +323,25 @@ def test_a_success_whose_variables_are_gone(reuse: Reuse) -> None:
     assert reuse._unusable(TASK, found) == []
     (reuse.store / "runs" / "r1" / "vars" / "f" / "hi.nv").remove()
     assert reuse._unusable(TASK, found) == ["its variables are no longer stored (hi of run r1)"]
+
+
+def test_a_success_whose_variable_names_a_file_gone(reuse: Reuse) -> None:
+    """Its variable is a reference (a store without hard links) to a file pruned since:
+    gone too. Where the file is there, binding links the file the reference names."""
+    from normandy_core.store._format import reference
+
+    found = success(reuse, "r1", "lo", "hi")
+    first = reuse.store / "runs" / "r0" / "vars" / "f" / "hi.nv"
+    first.write([b"x"])
+    (reuse.store / "runs" / "r1" / "vars" / "f" / "hi.nv").write([reference(str(first))])
+    assert reuse._unusable(TASK, found) == []
+    first.remove()
+    assert reuse._unusable(TASK, found) == ["its variables are no longer stored (hi of run r1)"]
+    first.write([b"x"])
+    assert reuse._unusable(TASK, found) == []
+    reuse.bind(Decision(TASK, found, "reuse r1"))
+    bound = reuse.variables.run_dir / "staging" / "bound" / "f.s.t.hi"
+    assert isinstance(bound, LocalPlace) and bound.path.stat().st_ino == first.path.stat().st_ino
 
 
 def test_a_success_that_did_not_make_the_outputs_declared(reuse: Reuse) -> None:

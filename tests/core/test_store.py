@@ -34,7 +34,7 @@ from normandy_core.store import (
     write_value,
 )
 from normandy_core.store._flow import FILE_PART_MAX
-from normandy_core.store._format import content_hash
+from normandy_core.store._format import content_hash, reference
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -586,6 +586,56 @@ def test_a_local_store_without_hard_links_writes_a_reference(tmp_path, monkeypat
     assert new.path("x").exists() and not new.path("x").resolve().exists()
 
 
+def test_a_stored_variable_is_found_through_its_reference_or_not_at_all(root: Place):
+    """``stored()``: the variable file a place stands for (itself, or what its reference
+    names), ``None`` where either is gone: what decides that a success's variables can
+    still be bound (SPEC 13)."""
+    old, new = (FlowStore(root / run, "f") for run in ("old", "new"))
+    _vars(old, "f.s.t")["x"] = [1, 2]
+    old.commit("f.s.t")
+    assert str(old.path("x").stored()) == str(old.path("x"))
+    assert old.path("missing").stored() is None
+    new.path("x").write([reference(str(old.path("x")))])  # as a store without hard links
+    assert str(new.path("x").stored()) == str(old.path("x"))
+    old.path("x").remove()
+    assert new.path("x").exists() and new.path("x").stored() is None
+    assert old.path("x").stored() is None
+
+
+def test_a_link_replaces_what_was_there_makes_its_folder_and_needs_its_source(tmp_path):
+    """A reused variable linked where a file is already (a run resumed twice), into a
+    folder not made yet, or from a file gone meanwhile: replaced, made, and an error."""
+    source = LocalPlace(str(tmp_path)) / "old" / "x.nv"
+    source.write([b"new"])
+    held = LocalPlace(str(tmp_path)) / "held" / "deep" / "x.nv"
+    source.link_to(held, resolved=True)  # no folder yet: made
+    assert (tmp_path / "held" / "deep" / "x.nv").read_bytes() == b"new"
+    (tmp_path / "held" / "deep" / "x.nv").unlink()
+    (tmp_path / "held" / "deep" / "x.nv").write_bytes(b"stale")
+    source.link_to(held)  # a file in the way: replaced by the link
+    linked = tmp_path / "held" / "deep" / "x.nv"
+    assert linked.read_bytes() == b"new"
+    assert linked.stat().st_ino == (tmp_path / "old" / "x.nv").stat().st_ino
+    with pytest.raises(FileNotFoundError):
+        (LocalPlace(str(tmp_path)) / "old" / "gone.nv").link_to(held, resolved=True)
+    assert linked.read_bytes() == b"new"  # what was there is left as it was
+    moved = LocalPlace(str(tmp_path)) / "vars" / "f" / "x.nv"
+    held.move_to(moved)  # into a folder not made yet
+    assert (tmp_path / "vars" / "f" / "x.nv").read_bytes() == b"new" and not linked.exists()
+    with pytest.raises(FileNotFoundError):
+        held.move_to(moved)  # its source gone: an error, never a folder made for nothing
+
+
+def test_a_local_head_reads_what_is_there_up_to_its_size(tmp_path):
+    file = LocalPlace(str(tmp_path)) / "x.nv"
+    file.write([b"a" * 10_000])
+    assert file.head(4160) == b"a" * 4160 and file.head(20_000) == b"a" * 10_000
+    (tmp_path / "empty.nv").write_bytes(b"")
+    assert (LocalPlace(str(tmp_path)) / "empty.nv").head(64) == b""
+    with pytest.raises(FileNotFoundError):
+        (LocalPlace(str(tmp_path)) / "missing.nv").head(64)
+
+
 @pytest.mark.parametrize("base", [".", "/", "a", "a/b", "/a/b", "a//b/", "./a", "//x"])
 @pytest.mark.parametrize("name", ["x.nv", "f.s.fetch[%2Fdata]", ".h", "..", ".", "", "c/d", "~n"])
 def test_a_local_place_joins_names_as_pathlib_does(base: str, name: str) -> None:
@@ -639,7 +689,9 @@ def test_a_local_place_lists_links_moves_and_removes_real_files(tmp_path: Path) 
         "f.s.t[~k=v,+@]",
     ],
 )
-def test_a_plain_file_part_is_what_quoting_gives(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plain_file_part_is_what_quoting_gives(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """:func:`file_part` leaves a plain name (most task keys) as it is without quoting it:
     the same name quoting gives, character by character."""
     import re
