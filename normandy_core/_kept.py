@@ -51,6 +51,8 @@ class KeptFile:
         """Write the entries, where any changed since they were read."""
         if not self._changed or self.path is None or self._entries is None:
             return
+        if not self.path.parent.is_dir():  # kept until its folder is made: a project's
+            return  # first run makes its state folder after reading its configuration
         self._changed = False
         items = list(self._entries.items())
         if self.limit is not None:

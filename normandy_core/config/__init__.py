@@ -23,7 +23,13 @@ from normandy_core.config._flows import (
     ProcessEntry,
     StepConfig,
 )
-from normandy_core.config._model import CONF_FILE, EnvConfig, ProjectConfig, read_config
+from normandy_core.config._model import (
+    CONF_FILE,
+    EnvConfig,
+    ProjectConfig,
+    read_config,
+    save_checked,
+)
 from normandy_core.config._nodes import Location
 from normandy_core.config._schema import LOG_LEVELS, SCHEDULES
 from normandy_core.config._yaml import parse_yaml
@@ -52,5 +58,6 @@ __all__ = [
     "load_credentials",
     "parse_yaml",
     "read_config",
+    "save_checked",
     "select_env",
 ]

@@ -127,6 +127,13 @@ def read_config(
         _schema.save_passes()
 
 
+def save_checked() -> None:
+    """Keep what the last :func:`read_config` checked and found valid in the project's
+    state folder, made since by a run (a project's first): the next command does not
+    check it again."""
+    _schema.save_passes()
+
+
 def _read_config(
     root: Path, file: Path, environ: Mapping[str, str]
 ) -> tuple[ProjectConfig | None, list[Problem]]:

@@ -259,15 +259,15 @@ _schema_keys: dict[int, str] = {}
 
 
 def remember_passes(state: Path | None) -> None:
-    """Keep what passes in ``state`` (the project's state folder, where it exists), and
-    skip what passed there before; ``None``: check everything, keep nothing."""
+    """Keep what passes in ``state`` (the project's state folder), and skip what passed
+    there before; ``None``: check everything, keep nothing."""
     global _passes
-    path = state / "checked.json" if state is not None and state.is_dir() else None
-    _passes = KeptFile(path, 2, limit=4096)
+    _passes = KeptFile(state / "checked.json" if state is not None else None, 2, limit=4096)
 
 
 def save_passes() -> None:
-    """Write what passed since :func:`remember_passes`."""
+    """Write what passed since :func:`remember_passes`, where the state folder is there
+    (else they are kept, for a call once a run has made it)."""
     _passes.save()
 
 

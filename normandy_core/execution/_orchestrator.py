@@ -22,6 +22,7 @@ from typing import Any
 from normandy_core import __version__
 from normandy_core._children import RunChildren
 from normandy_core._inbox import Inbox
+from normandy_core.config import save_checked
 from normandy_core.dependencies import Schedule, plan_data, schedule_of
 from normandy_core.errors import NormandyError
 from normandy_core.events import RunObserver
@@ -171,6 +172,7 @@ class Orchestrator:
             self._report_failure,
         )
         self._start(executor)
+        save_checked()  # the state folder is there now, on a project's first run too
         self.run = replace(self.run, where=executor.description)
         scheduler = Scheduler(
             self.plan,
