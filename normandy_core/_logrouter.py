@@ -73,12 +73,20 @@ RECORD = "normandy.record"
 
 
 def record_item(
-    flow: str | None, key: str | None, levelno: int, message: str, event: bool
+    flow: str | None,
+    key: str | None,
+    levelno: int,
+    message: str,
+    event: bool,
+    own_file: bool = True,
 ) -> tuple[Any, ...]:
     """A record of the orchestrator's own (an event of the run, a problem), as a plain
     tuple it puts on the queue of its own process (``PacketQueue.put_local``): no
-    :class:`logging.LogRecord` is made, pickled or read back."""
-    return (RECORD, flow, key, levelno, logging.getLevelName(levelno), time.time(), message, event)
+    :class:`logging.LogRecord` is made, pickled or read back. ``own_file=False``: a
+    record of the task ``key`` filed in run.log and its flow's file only, not in a file
+    of its own (a reused task, which did not run: its log is its origin run's)."""
+    level = logging.getLevelName(levelno)
+    return (RECORD, flow, key, levelno, level, time.time(), message, event, own_file)
 
 
 def is_lines(item: object) -> bool:
@@ -154,7 +162,7 @@ class Router:
     def handle(self, item: Any) -> None:
         if is_lines(item):
             self._lines(item)
-        elif type(item) is tuple and len(item) == 8 and item[0] == RECORD:
+        elif type(item) is tuple and len(item) == 9 and item[0] == RECORD:
             self._own(item)
         elif isinstance(item, logging.LogRecord):
             self._record(item)
@@ -201,9 +209,9 @@ class Router:
         self._file(text, flow, key, levelno, False)
 
     def _own(self, item: tuple[Any, ...]) -> None:
-        _, flow, key, levelno, levelname, created, message, event = item
+        _, flow, key, levelno, levelname, created, message, event, own_file = item
         text = f"{self._time(created)} {levelname:<7} {key or flow or 'normandy'} | {message}\n"
-        self._file(text, flow, key, levelno, event)
+        self._file(text, flow, key if own_file else None, levelno, event)
 
     def _record(self, record: logging.LogRecord) -> None:
         started = getattr(record, "started", None)

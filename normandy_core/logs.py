@@ -140,9 +140,11 @@ class RunLogs:
         flow: str | None = None,
         key: str | None = None,
         event: bool = False,
+        own_file: bool = True,
     ) -> None:
         """A record of the orchestrator's, filed with ``flow``/``key`` where given;
-        ``event`` for an account of the run's progress.
+        ``event`` for an account of the run's progress; ``own_file=False``: not in the
+        task's own file (see :func:`~normandy_core._logrouter.record_item`).
 
         A plain tuple (:func:`~normandy_core._logrouter.record_item`), not a record made
         and put by :attr:`logger`: a run writes a few per task, and the logging module's
@@ -150,7 +152,7 @@ class RunLogs:
         pipe to this process's own listener) cost ten times more."""
         if level < self.level:
             return
-        self._put(record_item(flow, key, level, message, event))
+        self._put(record_item(flow, key, level, message, event, own_file))
 
     @property
     def problems(self) -> list[str]:
@@ -198,12 +200,17 @@ class LogObserver(RunObserver):
         tasks = f"{len(step.tasks)} task{'s' * (len(step.tasks) != 1)}"
         self._log(logging.INFO, f"step {step.name} started: {tasks}", step.flow)
 
+    # a reused task did not run: its lines are in run.log and its flow's file, and it has
+    # no file of its own in this run (its log is its origin run's, which the report and
+    # normandy ui show); a step of 2,000 reused tasks would make 2,000 files of a line
     def task_resumed(self, task: Task, run_id: str) -> None:
-        self._log(
+        self.logs.log(
             logging.INFO,
             f"cached (from {run_id}): succeeded in the run this one resumes; not run again",
-            task.flow,
-            task.key,
+            flow=task.flow,
+            key=task.key,
+            event=True,
+            own_file=False,
         )
 
     def task_decided(self, task: Task, reused_from: str | None, reason: str) -> None:
@@ -211,11 +218,13 @@ class LogObserver(RunObserver):
             self._log(logging.DEBUG, f"runs: {reason}", task.flow, task.key)
 
     def task_cached(self, task: Task, run_id: str) -> None:
-        self._log(
+        self.logs.log(
             logging.INFO,
             f"cached (from {run_id}): nothing it depends on changed; not run",
-            task.flow,
-            task.key,
+            flow=task.flow,
+            key=task.key,
+            event=True,
+            own_file=False,
         )
 
     def task_retrying(self, task: Task, attempt: int, error: TaskError, delay: float) -> None:

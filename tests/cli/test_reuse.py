@@ -132,6 +132,14 @@ def test_nothing_changed_nothing_runs(normandy, project):
     report = normandy("report", "--output", str(root / "r.html"), cwd=root, env=ENV)
     assert report.returncode == 0
     assert f"cached (from {first['run_id']})" in (root / "r.html").read_text()
+    # logged in run.log and the flow's file; no file of its own: it did not run (its log
+    # is the first run's), and a step of 2,000 reused tasks made 2,000 files of a line
+    logs = root / "logs" / second["run_id"]
+    line = f"f.two.double | cached (from {first['run_id']}): nothing it depends on changed"
+    for name in ("run.log", "flow-f.log"):
+        assert line in (logs / name).read_text()
+    assert sorted(p.name for p in logs.glob("process-*.log")) == []
+    assert (root / "logs" / first["run_id"] / "process-f.two.double.log").is_file()
 
 
 def edit(root: Path, old: str, new: str, file: str = "procs.py") -> None:
