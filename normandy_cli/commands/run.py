@@ -16,7 +16,7 @@ from normandy_cli._options import (
     TagsOpt,
     parse_params,
 )
-from normandy_cli._output import err, plural, reports_errors, secs
+from normandy_cli._output import err, json_text, plural, reports_errors, secs
 from normandy_cli._plans import describe_decisions, describe_plan, verdict
 from normandy_core.events import RunObserver
 
@@ -278,7 +278,7 @@ def _run(
         why = f"confs.keep_runs: {kept}" if kept is not None else "the last 20 runs by default"
         err(f"normandy gc: {collected.describe()} ({why})")
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json_text(summary.to_dict()))
     raise typer.Exit(summary.exit_code)
 
 

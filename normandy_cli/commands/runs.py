@@ -3,7 +3,6 @@ ended, the task that failed), and one run's tasks."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from normandy_cli._options import JsonOpt, ProjectOpt
-from normandy_cli._output import imports_shown, reports_errors, secs, table, when
+from normandy_cli._output import imports_shown, json_text, reports_errors, secs, table, when
 
 
 @reports_errors
@@ -68,7 +67,7 @@ def _list(history: Any, limit: int, as_json: bool, root: Path) -> None:
             }
             for r in records
         ]
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json_text(out))
         return
     if not records:
         typer.echo("No run is recorded yet: `normandy run` starts one.")
@@ -140,7 +139,7 @@ def _show(history: Any, run_id: str, as_json: bool) -> None:
                 for t in tasks
             ],
         }
-        typer.echo(json.dumps(out, indent=2, default=str))
+        typer.echo(json_text(out, default=str))
         return
     resumed = f", resuming {record.resumed_from}" if record.resumed_from else ""
     typer.echo(f"run {record.id}: {record.status}{resumed}")

@@ -136,3 +136,39 @@ def test_every_command_ends_quietly_on_a_closed_pipe(make_project, tmp_path):
         [*normandy_command(), "runs", "--json"], cwd=root, capture_output=True, text=True
     )
     assert [r["status"] for r in json.loads(shown.stdout)] == ["succeeded", "succeeded"]
+
+
+def test_json_text_reads_back_as_the_value_it_was_made_of():
+    """``--json`` output: the same value as ``json.dumps`` gives, members and items one
+    per line two levels deep, each deeper value whole on its line."""
+    from normandy_cli._output import json_text
+
+    value = {
+        "run_id": "r",
+        "counts": {"succeeded": 2},
+        "empty": {},
+        "none": [],
+        "tasks": [
+            {"key": "f.s.a", "params": {"n": [1, 2]}, "note": "é ☃ \"q\"\n"},
+            {"key": "f.s.b", "params": {}, "error": None},
+        ],
+        "when": object(),
+    }
+    text = json_text(value, default=lambda o: "<object>")
+    assert json.loads(text) == json.loads(json.dumps(value, default=lambda o: "<object>"))
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert '  "counts": {' in lines and '    "succeeded": 2' in lines
+    assert '  "empty": {},' in lines and '  "none": [],' in lines
+    tasks = [line for line in lines if line.startswith('    {"key"')]
+    assert len(tasks) == 2  # a task per line, whole
+    assert json.loads(tasks[0].rstrip(","))["params"] == {"n": [1, 2]}
+    assert json_text([1, {"a": [1, {"b": 2}]}]).splitlines() == [
+        "[",
+        "  1,",
+        "  {",
+        '    "a": [1, {"b": 2}]',
+        "  }",
+        "]",
+    ]
+    assert json_text(3) == "3" and json_text([]) == "[]"
