@@ -303,26 +303,28 @@ class Orchestrator:
         sel = self.plan.selection
         resume = self.options.resume
         mask = Masker(self.masks)  # credentials are never stored: params that hold one
+
+        def masked(value: Any) -> Any:  # written as JSON at once: no copy to mask nothing
+            return mask_values(value, mask) if mask.secrets else value
+
         self.history.start_run(
             RunStart(
                 id=self.run.id,
                 started=self.run.started,
                 tags=sel.tags,
                 flows=sel.flows,
-                params=mask_values(dict(sel.params), mask),
+                params=masked(dict(sel.params)),
                 env=self.run.env,
                 executor=self.run.executor,
                 workers=self.run.workers,
                 version=__version__,
                 fingerprint=self.plan.fingerprint(),
-                plan=mask_values(self.plan.to_dict()["flows"], mask),
+                plan=masked(self.plan.to_dict()["flows"]),
                 resumed_from=resume.run_id if resume else None,
                 part=sel.part,
             ),
             (
-                TaskStart(
-                    t.key, t.flow, t.step, t.name, t.process, mask_values(dict(t.params), mask)
-                )
+                TaskStart(t.key, t.flow, t.step, t.name, t.process, masked(dict(t.params)))
                 for t in self.plan.tasks()
             ),
         )

@@ -330,8 +330,8 @@ class Reuse:
         if datasets is not None:  # else a trace's datasets have no check: they changed
             checks[DATASET] = datasets.read
             checks[DATASET_WRITTEN] = datasets.written
-        later = mask_values(dict(task.params), self.mask)
-        return World(checks, shown(self.now, success.params, later))
+        later = mask_values(task.params, self.mask) if self.mask.secrets else task.params
+        return World(checks, shown(self.now, lambda: success.params, later))
 
     def decide(self, task: Task) -> Decision:
         """Whether an earlier success can stand for ``task`` now."""

@@ -130,12 +130,16 @@ def task_checks(
     }
 
 
-def shown(now: Now, then: Mapping[str, Any], later: Mapping[str, Any]) -> Callable[[str, str], str]:
-    """How a changed read is shown: a param with its old and new values (``then``,
-    ``later``: as they may be shown, credentials masked), a path from the project."""
+def shown(
+    now: Now, earlier: Callable[[], Mapping[str, Any]], later: Mapping[str, Any]
+) -> Callable[[str, str], str]:
+    """How a changed read is shown: a param with its old and new values (``earlier()``,
+    ``later``: as they may be shown, credentials masked), a path from the project. The
+    old values are read only where a param changed (most reused tasks: never)."""
 
     def show(kind: str, name: str) -> str:
         if kind == PARAM:
+            then = earlier()
             if name != EVERYTHING:
                 return f"{name}: {_value(then, name)} → {_value(later, name)}"
             keys = sorted(k for k in then.keys() | later.keys() if then.get(k) != later.get(k))

@@ -409,10 +409,10 @@ def test_credentials_are_never_stored(normandy, project):
     tags: [default]
     steps:
       s1:
-        quiet_leak:
+        quiet_leak: {params: {dsn: "postgres://alice:hunter2-topsecret@db"}}
         leak: {retries: 1}
 """
-    )
+    )  # a param holding a credential: the run's plan and its task's params keep it masked
     root = project(conf, {"conf/dev_credentials.yml": CREDENTIALS})
     env = {**ENV, "NORMANDY_TEST_API_KEY": SECRETS[2]}
     result = normandy("run", "--json", cwd=root, env=env)
