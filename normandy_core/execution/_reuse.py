@@ -133,6 +133,7 @@ class Reuse:
         self._bases: dict[str, Fingerprint] = {}
         self._params: dict[str, dict[str, str]] = {}
         self._known: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._folders: dict[tuple[str, str], Place] = {}  # (run, flow) -> its variables
         self._found: dict[tuple[str, str, str], Place] = {}
         """The variable files :meth:`_unusable` found still stored (run, flow, name), for
         :meth:`bind` to link without reading them again."""
@@ -380,7 +381,10 @@ class Reuse:
         return []
 
     def _file(self, run_id: str, flow: str, name: str) -> Place:
-        return self.store / "runs" / run_id / "vars" / flow / (name + SUFFIX)
+        folder = self._folders.get((run_id, flow))
+        if folder is None:
+            folder = self._folders[(run_id, flow)] = self.store / "runs" / run_id / "vars" / flow
+        return folder / (name + SUFFIX)
 
     def _stored(self, run_id: str, written: VariableAccess) -> bool:
         """Whether the variable file is still there (and, for a reference, what it names)."""

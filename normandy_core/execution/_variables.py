@@ -6,6 +6,7 @@ tasks of one step writing one name is a failure."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,6 +47,10 @@ class RunVariables:
         linked at once into one folder of the run (so that its bytes are this run's from
         then on), moved among the flow's variables when it is committed (a step of 2,000
         reused tasks made, listed and removed 2,000 staging folders)."""
+
+    @functools.cached_property
+    def _bound_dir(self) -> Place:
+        return self.run_dir / "staging" / "bound"
 
     def flow(self, name: str) -> FlowStore:
         store = self._flows.get(name)
@@ -158,7 +163,7 @@ class RunVariables:
         """Take the stored variable ``source`` as ``task``'s write ``name``, committed,
         without a copy, with its other writes (a reused success, SPEC 13). ``resolved``:
         ``source`` is the variable file itself, not a reference to one."""
-        held = self.run_dir / "staging" / "bound" / f"{file_part(task.key)}.{file_part(name)}"
+        held = self._bound_dir / f"{file_part(task.key)}.{file_part(name)}"
         source.link_to(held, resolved=resolved)
         self._bound.setdefault(task.key, []).append((name, held))
         self._staged.setdefault(task.key, {})[name] = content_hash

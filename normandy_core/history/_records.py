@@ -5,6 +5,7 @@ column name, so a column added by a later schema never shifts the others."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -276,9 +277,7 @@ class Success:
     def fingerprint(self) -> Fingerprint:
         found = self._fingerprint
         if isinstance(found, tuple):
-            from normandy_core.fingerprint import Fingerprint
-
-            found = self._fingerprint = Fingerprint.from_stored(*found)
+            found = self._fingerprint = _fingerprint_class().from_stored(*found)
         return found
 
     @property
@@ -290,6 +289,15 @@ class Success:
 
     def __repr__(self) -> str:
         return f"Success(run_id={self.run_id!r}, origin={self.origin!r})"
+
+
+@functools.cache
+def _fingerprint_class() -> type[Fingerprint]:
+    """:class:`~normandy_core.fingerprint.Fingerprint`, imported where a success is first
+    parsed (not by reading runs), once: a reused step parses one per task."""
+    from normandy_core.fingerprint import Fingerprint
+
+    return Fingerprint
 
 
 def run_record(row: sqlite3.Row, status: str, ended: float | None, reason: str | None) -> RunRecord:

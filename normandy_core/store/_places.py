@@ -11,6 +11,7 @@ place, and read back memory-mapped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import re
@@ -113,8 +114,7 @@ class Place(ABC):
     def stored(self) -> Place | None:
         """The variable file this place stands for (itself, or what its reference names)
         where it is there; ``None`` where this place or the file it names is missing."""
-        from normandy_core.store._format import referenced
-
+        referenced = _referenced()
         try:
             head = self.head(_HEAD)
         except (FileNotFoundError, IsADirectoryError):
@@ -293,6 +293,15 @@ class LocalPlace(Place):
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._text)
+
+
+@functools.cache
+def _referenced() -> Callable[[bytes | memoryview], str | None]:
+    """:func:`~normandy_core.store._format.referenced`, imported once where first needed
+    (the format module imports xxhash; a reused step asks for it once a task)."""
+    from normandy_core.store._format import referenced
+
+    return referenced
 
 
 def _folder(path: str) -> None:
