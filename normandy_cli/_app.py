@@ -1,33 +1,36 @@
-"""The ``normandy`` typer application: its commands and global options."""
+"""The ``normandy`` typer application: its commands and global options.
+
+A command line that names a command is run by an application of that command alone
+(:func:`app_for`): only its module is imported and only its options are made into
+click's, which for every command was a fifth of ``normandy run``'s start-up. Anything
+else — no command, ``--help``, a name misspelled, shell completion — gets every command
+(:data:`app`), whose help and messages list them all.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import os
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 
-from normandy_cli.commands.create_project import create_project
-from normandy_cli.commands.datasets import datasets
-from normandy_cli.commands.gc import gc
-from normandy_cli.commands.graph import graph
-from normandy_cli.commands.list_ import list_processes
-from normandy_cli.commands.report import report
-from normandy_cli.commands.run import run
-from normandy_cli.commands.runs import runs
-from normandy_cli.commands.ui import ui
-from normandy_cli.commands.validate import validate
-from normandy_cli.commands.vars_ import variables
-
-app = typer.Typer(
-    name="normandy",
-    help="Run data pipelines of registered Python processes: flows of steps, the processes "
-    "of a step in parallel.",
-    no_args_is_help=True,
-    add_completion=True,  # --install-completion, --show-completion (typer's)
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run"),
+    "validate": ("validate", "validate"),
+    "list": ("list_", "list_processes"),
+    "graph": ("graph", "graph"),
+    "runs": ("runs", "runs"),
+    "report": ("report", "report"),
+    "vars": ("vars_", "variables"),
+    "datasets": ("datasets", "datasets"),
+    "gc": ("gc", "gc"),
+    "ui": ("ui", "ui"),
+    "create-project": ("create_project", "create_project"),
+}
+"""Each command's name -> its module in ``normandy_cli.commands`` and its function, in
+the order ``normandy --help`` lists them."""
 
 
 def _version(value: bool) -> None:
@@ -38,7 +41,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _main(
     version: Annotated[
         bool,
@@ -50,14 +52,38 @@ def _main(
     """Run data pipelines of registered Python processes."""
 
 
-app.command("run")(run)
-app.command("validate")(validate)
-app.command("list")(list_processes)
-app.command("graph")(graph)
-app.command("runs")(runs)
-app.command("report")(report)
-app.command("vars")(variables)
-app.command("datasets")(datasets)
-app.command("gc")(gc)
-app.command("ui")(ui)
-app.command("create-project")(create_project)
+def build(names: Sequence[str] = tuple(COMMANDS)) -> typer.Typer:
+    """The application with the commands ``names`` (all by default)."""
+    made = typer.Typer(
+        name="normandy",
+        help="Run data pipelines of registered Python processes: flows of steps, the "
+        "processes of a step in parallel.",
+        no_args_is_help=True,
+        add_completion=True,  # --install-completion, --show-completion (typer's)
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    made.callback()(_main)  # a group, with one command or all of them
+    for name in names:
+        module, function = COMMANDS[name]
+        made.command(name)(
+            getattr(importlib.import_module(f"normandy_cli.commands.{module}"), function)
+        )
+    return made
+
+
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The application to run ``args`` with: the command they name alone, else every
+    command (see the module's docstring)."""
+    completing = any(k.startswith("_NORMANDY") and k.endswith("_COMPLETE") for k in os.environ)
+    if args and args[0] in COMMANDS and not completing:
+        return build([args[0]])
+    return build()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # every command: for embedding, tests and the docs
+        found = globals()["app"] = build()
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

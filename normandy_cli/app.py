@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     if translated is not None:
         sys.stderr.write(_legacy.deprecation_note(translated) + "\n")
         args = translated
-    from normandy_cli._app import app
+    from normandy_cli._app import app_for
 
-    app(args=args, prog_name="normandy")
+    app_for(args)(args=args, prog_name="normandy")
 
 
 def __getattr__(name: str) -> object:

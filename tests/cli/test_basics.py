@@ -61,6 +61,36 @@ def test_validate_does_not_load_the_pool(make_project):
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_command_is_run_by_an_application_of_that_command_alone():
+    """``normandy run …`` imports and builds the ``run`` command only (the others' modules
+    and options were a fifth of its start-up); its help and its messages are those of
+    the whole application. No command, or a misspelled one, gets every command."""
+    code = (
+        "import sys\n"
+        "from typer.main import get_command\n"
+        "from typer.testing import CliRunner\n"
+        "from normandy_cli._app import COMMANDS, app_for\n"
+        "alone = app_for(['run', '--help'])\n"
+        "others = [m for m in sys.modules if m.startswith('normandy_cli.commands.')]\n"
+        "print(sorted(others), sorted(get_command(alone).commands))\n"
+        "whole = app_for(['rn'])\n"
+        "print(sorted(get_command(whole).commands) == sorted(COMMANDS))\n"
+        "runner = CliRunner()\n"
+        "for args in (['run', '--help'], ['run', '--workers', 'x'], ['run', '--nope']):\n"
+        "    a, b = runner.invoke(alone, args), runner.invoke(whole, args)\n"
+        "    print(a.exit_code == b.exit_code and a.output == b.output, a.exit_code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['normandy_cli.commands.run'] ['run']",
+        "True",
+        "True 0",
+        "True 2",
+        "True 2",
+    ]
+
+
 def test_version_answers_without_loading_the_command_line_framework():
     code = (
         "import sys\n"
