@@ -17,9 +17,12 @@ metrics (checked).
   params it read…). Its target (≤ 0.1× Kedro's) is the issue's "after the datasets issue"
   (issue 21: the files written declared as datasets): not judged until then.
 
-Flows side by side (`confs.schedule: dataflow`, issue 25) are not in this branch: the
-four flows run one after another, which the notes say with the load average of the
-machine (shared) before and after the workload.
+The four flows run one after another (`schedule: steps`), on both sides: they hand files
+to each other through reader and writer tasks whose paths are params, which no tool sees
+as shared, so under `confs.schedule: dataflow` Normandy would run them side by side and a
+flow would read what the one before wrote in the previous run. Declaring those files as
+datasets (issue 23) is what lets dataflow order them. The notes give the load average of
+the machine (shared) before and after the workload.
 """
 
 from __future__ import annotations
@@ -172,8 +175,9 @@ def _notes(
         f"learned of the tasks' imports), Kedro {s('kedro.sequential')}; a no-change rerun "
         f"with cache on {s('cached.rerun')}.",
         "",
-        "Measured without flows side by side (`confs.schedule: dataflow`, issue 25, not "
-        "merged here): the four flows run one after another. Load average of the machine "
+        "The four flows run one after another (`schedule: steps`): they hand files to each "
+        "other through reader and writer tasks, which dataflow cannot see as shared (it "
+        "would run them side by side). Load average of the machine "
         "(1, 5, 15 min; shared with other sessions): "
         f"{', '.join(f'{v:.2f}' for v in load_before)} before the workload, "
         f"{', '.join(f'{v:.2f}' for v in load_after)} after.",
