@@ -90,6 +90,9 @@ def forget_imported(modules: Iterable[str]) -> None:
 
 _log_queue: Any = None
 _capture: Capture | None = None
+_own_handlers: dict[int, Any] | None = None
+"""A worker's SIGINT and SIGTERM handlers, as :func:`init_worker` found them: what each
+task leaves them as (looked up once: each look-up makes an enum of the handler)."""
 
 if in_fork_server():  # before it preloads the process modules: what they read is seen
     install()
@@ -190,12 +193,13 @@ class TaskResult:
 def init_worker(log_queue: Any, sys_path: Iterable[str]) -> None:
     """Pool initializer: where to send log records, the project's import paths, and
     descriptors 1 and 2 captured for good (see :mod:`normandy_core._capture`)."""
-    global _log_queue, _capture
+    global _log_queue, _capture, _own_handlers
     _log_queue = log_queue
     for entry in reversed(list(sys_path)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     _capture = output_capture(log_queue, permanent=True)
+    _own_handlers = _handlers()
 
 
 class _Masking(logging.Filter):
@@ -248,6 +252,8 @@ def run_task(
     from normandy_core.datasets._worker import DatasetUseError, TaskDatasets  # SPEC 16
 
     started = time.time()
+    # a worker's own handlers (every task leaves them so), else as they are now (serial)
+    own_handlers = _own_handlers if capture is None and log_queue is None else None
     masker = Masker(call.masks)
     _untagged.masker = masker
     queue = log_queue if log_queue is not None else _log_queue
@@ -270,7 +276,7 @@ def run_task(
         task=call.task,
         tags=call.tags,
     )
-    cwd, handlers = _cwd(), _handlers()
+    cwd, handlers = _cwd(), own_handlers or _handlers()
     children = TaskChildren()
     if capture is not None:
         capture.begin(logger)

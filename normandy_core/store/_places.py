@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+_PLAIN_PATH = re.compile(r"(?:/(?!\.?(?:/|$))[^/]+)+")
+"""An absolute path that pathlib would write the same: no empty part (``//``, a trailing
+``/``) and no ``.`` part; no URL (it has no ``//``), nothing to expand (it begins with
+``/``)."""
 _LOCAL_PROTOCOLS = ("file", "local")
 _HEAD = 64 + 4096
 """Bytes read to tell a reference file (:func:`~normandy_core.store._format.reference`)
@@ -377,6 +381,8 @@ def place(text: str | Path | Place) -> Place:
         return text
     if isinstance(text, Path):
         return LocalPlace(text)
+    if _PLAIN_PATH.fullmatch(text):  # as pathlib writes it: taken as it is (a worker makes
+        return LocalPlace._of(text)  # places of the orchestrator's paths for each task)
     proto = protocol(text)
     if proto is None:
         return LocalPlace(Path(text).expanduser())

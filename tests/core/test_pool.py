@@ -52,6 +52,22 @@ def where(pipe):
 def origin(params):
     with open(params["out"], "w") as out:
         out.write(f"{os.getppid()} {os.environ.get('PYTHONPATH', '')}")
+
+
+def unsettle(params):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, lambda *args: None)
+    os.chdir("/")
+
+
+def settled(params):
+    import signal
+
+    with open(params["out"], "w") as out:
+        handlers = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)]
+        out.write(f"{os.getpid()} {os.getcwd()} {[getattr(h, '__name__', h) for h in handlers]}")
 """
 
 
@@ -132,6 +148,23 @@ def test_a_crash_of_the_only_task_does_not_break_the_pool(pool, folder):
     assert len(done) == 4, "tasks never ended"
     assert crashed.exception().exitcode == 7
     assert all(f.result().ok for f in queued)  # not failed with it
+
+
+def test_a_task_leaves_its_worker_s_signal_handlers_and_folder_as_they_were(folder):
+    """A worker's SIGTERM ends what its task started, then the worker: a task that takes
+    it (or SIGINT) away, or moves to another folder, does so for itself alone — the next
+    task on the same worker finds them as the worker set them."""
+    one = Pool(folder, size=1)
+    try:
+        before = one.pool.submit(call(folder, "settled", "f.s.a", out=str(folder / "a")))
+        assert before.result(timeout=30).ok
+        assert one.pool.submit(call(folder, "unsettle", "f.s.b")).result(timeout=30).ok
+        after = one.pool.submit(call(folder, "settled", "f.s.c", out=str(folder / "c")))
+        assert after.result(timeout=30).ok
+    finally:
+        one.close()
+    first, last = (folder / "a").read_text(), (folder / "c").read_text()
+    assert first == last and "_end_everything" in first  # one worker, as it was
 
 
 def test_a_killed_worker_fails_its_task_with_its_signal_and_is_replaced(pool, folder):

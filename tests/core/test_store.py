@@ -636,6 +636,20 @@ def test_a_local_head_reads_what_is_there_up_to_its_size(tmp_path):
         (LocalPlace(str(tmp_path)) / "missing.nv").head(64)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["/a/b", "/a//b", "/a/b/", "/a/./b", "/a/.", "/./a", "/", "//a", "/a/..", "/a/../b",
+     "/.h", "/a/.h/b", "/a b/c", "/s.nv", "/~x", "/a/..b", "/a/b...", "/s3://x", "/é/ü",
+     "a/b", "~/x", "./a"],
+)  # fmt: skip
+def test_a_local_path_is_the_place_pathlib_makes_of_it(text: str) -> None:
+    """:func:`place` takes a path that pathlib would write the same as it is (a worker
+    makes places of the orchestrator's paths for each task), any other as pathlib does."""
+    made = place(text)
+    assert isinstance(made, LocalPlace)
+    assert str(made) == str(Path(text).expanduser()) and made.path == Path(text).expanduser()
+
+
 @pytest.mark.parametrize("base", [".", "/", "a", "a/b", "/a/b", "a//b/", "./a", "//x"])
 @pytest.mark.parametrize("name", ["x.nv", "f.s.fetch[%2Fdata]", ".h", "..", ".", "", "c/d", "~n"])
 def test_a_local_place_joins_names_as_pathlib_does(base: str, name: str) -> None:
