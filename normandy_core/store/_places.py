@@ -266,7 +266,7 @@ class LocalPlace(Place):
                 raise
             except OSError:  # another file system, or no hard links there
                 pass
-        super().link_to(dest, resolved=True)
+        Place.link_to(source, dest, resolved=True)  # a reference to the file itself
 
     def head(self, size: int) -> bytes:
         # os.read, not open(): a buffered file object costs five times the system calls'

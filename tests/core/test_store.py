@@ -582,6 +582,10 @@ def test_a_local_store_without_hard_links_writes_a_reference(tmp_path, monkeypat
     old.path("x").link_to(new.path("x"))
     assert new.path("x").head(7) == b"NVREF1\n"
     assert read_value(new.path("x")) == {"a": 1}
+    newer = FlowStore(LocalPlace(tmp_path / "newer"), "f")
+    new.path("x").link_to(newer.path("x"))  # a reference of a reference names the file
+    assert str(newer.path("x").resolve()) == str(old.path("x"))
+    assert read_value(newer.path("x")) == {"a": 1}
     old.path("x").remove()
     assert new.path("x").exists() and not new.path("x").resolve().exists()
 
