@@ -136,7 +136,8 @@ class Reuse:
         self._folders: dict[tuple[str, str], Place] = {}  # (run, flow) -> its variables
         self._found: dict[tuple[str, str, str], Place] = {}
         """The variable files :meth:`_unusable` found still stored (run, flow, name), for
-        :meth:`bind` to link without reading them again."""
+        :meth:`bind` to link without reading them again (a task's binding follows its
+        decision at once)."""
 
     # -- fingerprints -----------------------------------------------------------------------
 
@@ -346,6 +347,7 @@ class Reuse:
         if not successes:
             return Decision(task, None, NO_SUCCESS)
         self._known[task.key] = tuple(successes[0].fingerprint.trace.read(FILE).items())
+        self._found.clear()  # what an earlier decision found and did not bind
         now = self.base(task)
         first: list[str] | None = None
         for success in successes:
