@@ -81,6 +81,8 @@ class Code:
 
     def changes(self, now: Code) -> list[str]:
         """What changed from this code to ``now``: modules, libraries, ``python``."""
+        if self == now:  # most often: a reused step's tasks share their process's code
+            return []
         changed = []
         if (self.module, self.source, self.distribution) != (
             now.module,
