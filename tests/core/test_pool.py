@@ -62,6 +62,13 @@ def unsettle(params):
     os.chdir("/")
 
 
+def frozen(params):
+    import gc
+
+    with open(params["out"], "w") as out:
+        out.write(str(gc.get_freeze_count()))
+
+
 def settled(params):
     import signal
 
@@ -165,6 +172,14 @@ def test_a_task_leaves_its_worker_s_signal_handlers_and_folder_as_they_were(fold
         one.close()
     first, last = (folder / "a").read_text(), (folder / "c").read_text()
     assert first == last and "_end_everything" in first  # one worker, as it was
+
+
+def test_what_the_server_imported_is_out_of_its_workers_collector(pool, folder):
+    """A worker's garbage collections never walk what its fork server imported (nor
+    write to those pages, shared with the server): frozen before the fork."""
+    done = pool.pool.submit(call(folder, "frozen", "f.s.frozen", out=str(folder / "n")))
+    assert done.result(timeout=30).ok
+    assert int((folder / "n").read_text()) > 10_000  # Normandy's worker code, at least
 
 
 def test_a_killed_worker_fails_its_task_with_its_signal_and_is_replaced(pool, folder):

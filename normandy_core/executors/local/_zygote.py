@@ -22,6 +22,7 @@ It ends when its socket closes (its owner is gone, however it went) or at ``("st
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import select
@@ -114,6 +115,10 @@ class _Zygote:
 
     def fork(self, target: str, args: tuple[Any, ...], fds: list[int]) -> int:
         function = _resolve(target)
+        # what the server imported is moved out of the collector's sight, in the worker
+        # too: its collections never walk pandas' or scikit-learn's objects (a full one
+        # took tens of ms), nor write to their pages, which stay shared with the server
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child: it owns nothing of the server's
             code = 1
