@@ -988,3 +988,18 @@ def test_unknown_executor(normandy, original_project: Path):
     assert "Traceback" not in result.output
     assert not (original_project / "logs").exists()
     assert not (original_project / "processed_dev").exists()
+
+
+def test_the_collector_is_tuned_for_the_run_and_put_back_after():
+    """``normandy run`` freezes what it imported and collects less often while its run
+    goes on; a caller running the command in its own process (tests, a notebook) gets
+    its collector back as it was, whatever ended the run."""
+    import gc
+
+    from normandy_cli.commands.run import _collector_tuned
+
+    before = gc.get_threshold()
+    with pytest.raises(KeyboardInterrupt), _collector_tuned():
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 20_000
+        raise KeyboardInterrupt
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
