@@ -46,19 +46,10 @@ def receive(sock: socket.socket) -> tuple[Any, list[int]]:
     header, fds, _, _ = socket.recv_fds(sock, _HEADER.size, MAX_FDS)
     if not header:
         raise EOFError("the other end is closed")
-    while len(header) < _HEADER.size:
-        more = sock.recv(_HEADER.size - len(header))
-        if not more:
-            raise EOFError("the other end closed in the middle of a message")
-        header += more
+    if len(header) < _HEADER.size:
+        header += _exactly(sock, _HEADER.size - len(header), _CUT)
     size, _count = _HEADER.unpack(header)
-    payload = bytearray()
-    while len(payload) < size:
-        chunk = sock.recv(min(size - len(payload), 1 << 20))
-        if not chunk:
-            raise EOFError("the other end closed in the middle of a message")
-        payload += chunk
-    return pickle.loads(payload), fds
+    return pickle.loads(_exactly(sock, size, _CUT)), fds
 
 
 def receive_plain(sock: socket.socket) -> Any:
@@ -69,7 +60,10 @@ def receive_plain(sock: socket.socket) -> Any:
     size, count = _HEADER.unpack(header)
     if count:
         raise OSError(f"{count} descriptors came on a connection that takes none")
-    return pickle.loads(_exactly(sock, size, "the other end closed in the middle of a message"))
+    return pickle.loads(_exactly(sock, size, _CUT))
+
+
+_CUT = "the other end closed in the middle of a message"
 
 
 def _exactly(sock: socket.socket, size: int, closed: str) -> bytes | bytearray:
