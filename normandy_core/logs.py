@@ -175,8 +175,15 @@ class LogObserver(RunObserver):
     def __init__(self, logs: RunLogs) -> None:
         self.logs = logs
 
-    def _log(self, level: int, message: str, flow: str | None = None, key: str | None = None):
-        self.logs.log(level, message, flow=flow, key=key, event=True)
+    def _log(
+        self,
+        level: int,
+        message: str,
+        flow: str | None = None,
+        key: str | None = None,
+        own_file: bool = True,
+    ) -> None:
+        self.logs.log(level, message, flow=flow, key=key, event=True, own_file=own_file)
 
     def run_started(self, run: RunInfo) -> None:
         self._log(
@@ -200,16 +207,15 @@ class LogObserver(RunObserver):
         tasks = f"{len(step.tasks)} task{'s' * (len(step.tasks) != 1)}"
         self._log(logging.INFO, f"step {step.name} started: {tasks}", step.flow)
 
-    # a reused task did not run: its lines are in run.log and its flow's file, and it has
-    # no file of its own in this run (its log is its origin run's, which the report and
-    # normandy ui show); a step of 2,000 reused tasks would make 2,000 files of a line
+    # a reused task did not run: its line is in run.log and its flow's file, and it has no
+    # file of its own in this run (its log is the one of the run that ran it); a step of
+    # 2,000 reused tasks made 2,000 files of a line
     def task_resumed(self, task: Task, run_id: str) -> None:
-        self.logs.log(
+        self._log(
             logging.INFO,
             f"cached (from {run_id}): succeeded in the run this one resumes; not run again",
-            flow=task.flow,
-            key=task.key,
-            event=True,
+            task.flow,
+            task.key,
             own_file=False,
         )
 
@@ -218,12 +224,11 @@ class LogObserver(RunObserver):
             self._log(logging.DEBUG, f"runs: {reason}", task.flow, task.key)
 
     def task_cached(self, task: Task, run_id: str) -> None:
-        self.logs.log(
+        self._log(
             logging.INFO,
             f"cached (from {run_id}): nothing it depends on changed; not run",
-            flow=task.flow,
-            key=task.key,
-            event=True,
+            task.flow,
+            task.key,
             own_file=False,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def format_size(size: int | None) -> str:
     """A size in bytes: ``812 B``, ``3.4 KiB``, ``12.0 MiB``, ``1.2 GiB``; ``-`` for none."""
@@ -27,7 +29,5 @@ class TimeOfDay:
     def __call__(self, when: float) -> str:
         second = int(when)
         if second != self._second:
-            import time
-
             self._second, self._text = second, time.strftime("%H:%M:%S", time.localtime(when))
         return self._text
